@@ -1,0 +1,52 @@
+"""The thin command-line interface: each subcommand parses arguments, calls one library function,
+and returns an exit code (0 ok, 1 the thing checked failed, 2 usage or infrastructure error).
+
+Subcommands live in harness/commands/<name>.py and are imported only when invoked, so that
+`harness --help` and light commands start fast (torch is imported by the commands that need it).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# name -> (module under harness.commands, one-line help)
+COMMANDS = {
+    "bench": ("bench", "Train with a loss on a suite, judge, and report win rates with CIs."),
+    "check": ("check", "Validate a loss file (structure, behaviour, diagnostics) in the sandbox."),
+    "losses": ("losses", "List the built-in losses, or plot their shapes."),
+    "suites": ("suites", "List the benchmark suites."),
+    "judge": ("judge", "Judge two answer files with an LLM judge and report win rates."),
+    "submit": ("submit", "Benchmark a loss (or verify a record) and add it to a leaderboard."),
+    "leaderboard": ("leaderboard", "Show or publish a leaderboard."),
+    "runs": ("runs", "Query the local run store."),
+    "discover": ("discover", "LLM-driven (or evolutionary) discovery of new losses."),
+    "ci": ("ci", "Regression benchmark: fail when results get worse than a baseline."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"harness.commands.{COMMANDS[name][0]}")
+        return module.command
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(package_name="harness")
+def main():
+    """Benchmark harness and leaderboard for preference-optimization (DPO-family) losses."""
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""The loss file contract: one small pure function with a fixed vocabulary of inputs.
+
+A loss file is a Python file that defines exactly one loss function: the single public top-level
+function, or the one named ``loss`` when there are several. Its parameters come from VOCABULARY and
+the harness passes only the ones it declares. A leading ``self`` receives a read-only object with
+``.beta`` so that code written for the DiscoPOP paper's interface runs unchanged. It returns
+per-example losses of shape (B,); the trainer takes the mean.
+
+``parse_loss_source`` only reads the syntax tree (safe for untrusted files). ``load_loss`` executes
+the file in the calling process and is therefore for trusted files only (built-ins, tests): untrusted
+files run inside the sandbox (harness.sandbox), whose worker calls ``load_loss`` inside the jail.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+# Summed completion log-probs and token counts are (B,) tensors; beta is a float.
+VOCABULARY: MappingProxyType = MappingProxyType(
+    {
+        "policy_chosen_logps": "summed log-prob of the chosen completion under the policy, (B,)",
+        "policy_rejected_logps": "summed log-prob of the rejected completion under the policy, (B,)",
+        "reference_chosen_logps": "summed log-prob of the chosen completion under the reference, (B,)",
+        "reference_rejected_logps": "summed log-prob of the rejected completion under the reference, (B,)",
+        "chosen_lengths": "number of completion tokens of the chosen answer, (B,)",
+        "rejected_lengths": "number of completion tokens of the rejected answer, (B,)",
+        "beta": "KL-regularisation strength (float)",
+    }
+)
+TENSOR_INPUTS = tuple(k for k in VOCABULARY if k != "beta")
+POLICY_INPUTS = ("policy_chosen_logps", "policy_rejected_logps")
+MAX_SOURCE_BYTES = 200_000
+
+
+class LossFileError(ValueError):
+    """A loss file breaks the contract. The message names the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class LossSignature:
+    """What the syntax tree says about a loss file, without executing it."""
+
+    function: str
+    params: tuple[str, ...]  # vocabulary names, in declaration order (``self`` excluded)
+    takes_self: bool
+    docstring: str
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse_loss_source(source: str, filename: str = "<loss>") -> LossSignature:
+    """Check the structure of a loss file from its source; raise LossFileError when it is broken."""
+    if len(source.encode()) > MAX_SOURCE_BYTES:
+        raise LossFileError(f"{filename}: file is larger than {MAX_SOURCE_BYTES} bytes; a loss is a few lines")
+    try:
+        tree = ast.parse(source, filename=filename)
+    except SyntaxError as e:
+        raise LossFileError(f"{filename}:{e.lineno}:{e.offset}: syntax error: {e.msg}") from None
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    public = [f for f in functions if not f.name.startswith("_")]
+    named_loss = [f for f in functions if f.name == "loss"]
+    if named_loss:
+        fn = named_loss[0]
+    elif len(public) == 1:
+        fn = public[0]
+    elif not public:
+        found = ", ".join(f.name for f in functions) or "none"
+        raise LossFileError(
+            f"{filename}: no public top-level function (found: {found}). "
+            "Define one function, e.g. `def loss(policy_chosen_logps, ...)`."
+        )
+    else:
+        raise LossFileError(
+            f"{filename}: several public top-level functions ({', '.join(f.name for f in public)}); "
+            "name the loss function `loss` or prefix helpers with an underscore."
+        )
+    if isinstance(fn, ast.AsyncFunctionDef):
+        raise LossFileError(f"{filename}:{fn.lineno}: `{fn.name}` is async; a loss is a plain function")
+    args = fn.args
+    if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
+        raise LossFileError(
+            f"{filename}:{fn.lineno}: `{fn.name}` may only take plain named parameters from: "
+            f"{', '.join(VOCABULARY)}"
+        )
+    names = [a.arg for a in args.args]
+    takes_self = bool(names) and names[0] == "self"
+    params = tuple(names[1:] if takes_self else names)
+    unknown = [p for p in params if p not in VOCABULARY]
+    if unknown:
+        raise LossFileError(
+            f"{filename}:{fn.lineno}: unknown parameter(s) {', '.join(unknown)} of `{fn.name}`. "
+            f"Parameters must come from: {', '.join(VOCABULARY)}"
+        )
+    if not any(p in POLICY_INPUTS for p in params):
+        raise LossFileError(
+            f"{filename}:{fn.lineno}: `{fn.name}` takes neither policy_chosen_logps nor "
+            "policy_rejected_logps, so it cannot train the policy"
+        )
+    return LossSignature(fn.name, params, takes_self, ast.get_docstring(fn) or "")
+
+
+class _Self:
+    """The read-only ``self`` passed to paper-style losses (``self.beta``)."""
+
+    __slots__ = ("_beta",)
+
+    def __init__(self, beta: float):
+        object.__setattr__(self, "_beta", float(beta))
+
+    @property
+    def beta(self) -> float:
+        return self._beta
+
+    def __setattr__(self, name, value):
+        raise AttributeError("the loss's `self` is read-only")
+
+
+class Loss:
+    """A loaded loss file: ``loss(**inputs)`` takes keyword tensors and ``beta``, returns (B,)."""
+
+    def __init__(self, path: Path, source: str, data: bytes, signature: LossSignature, fn):
+        self.path = path
+        self.source = source
+        self.sha256 = sha256_bytes(data)
+        self.signature = signature
+        self.name = path.stem
+        self._fn = fn
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return self.signature.params
+
+    def __call__(self, **inputs):
+        missing = [p for p in self.params if p not in inputs]
+        if missing:
+            raise TypeError(f"loss {self.name!r} needs {', '.join(missing)}")
+        beta = inputs.get("beta")
+        if self.signature.takes_self and beta is None:
+            raise TypeError(f"loss {self.name!r} uses self.beta; pass beta=")
+        kwargs = {p: inputs[p] for p in self.params}
+        if self.signature.takes_self:
+            return self._fn(_Self(beta), **kwargs)
+        return self._fn(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"Loss(name={self.name!r}, sha256={self.sha256[:12]}…, params={self.params})"
+
+
+def read_loss_file(path: str | Path) -> tuple[Path, bytes, str]:
+    path = Path(path)
+    if not path.is_file():
+        raise LossFileError(f"{path}: no such loss file; pass the path of a .py file defining one loss function")
+    data = path.read_bytes()
+    try:
+        source = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise LossFileError(f"{path}: not UTF-8 text; a loss file is Python source") from None
+    return path, data, source
+
+
+def load_loss(path: str | Path) -> Loss:
+    """Load a TRUSTED loss file in this process. Untrusted files go through harness.sandbox."""
+    path, data, source = read_loss_file(path)
+    signature = parse_loss_source(source, str(path))
+    namespace: dict = {"__name__": f"harness_loss_{path.stem}", "__file__": str(path)}
+    code = compile(source, str(path), "exec")
+    exec(code, namespace)  # trusted files only: see the module docstring
+    fn = namespace[signature.function]
+    if not inspect.isfunction(fn):
+        raise LossFileError(f"{path}: `{signature.function}` is not a function after executing the file")
+    return Loss(path, source, data, signature, fn)

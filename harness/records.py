@@ -1,0 +1,152 @@
+"""Result records: typed, versioned, full of provenance. The leaderboard is derived from these.
+
+A record is a JSON object. Required fields (``validate_record`` checks them):
+
+    schema_version   int, RECORD_SCHEMA_VERSION
+    kind             "bench"
+    status           one of harness.session.STATUSES ("ok" when metrics are valid)
+    error            null, or the real error text (tail of stderr) when status != "ok"
+    created_at       ISO-8601 UTC time
+    loss             {name, sha256 (of the file's bytes), source, path}
+    suite            {name, config_hash, config (the full frozen suite config as a dict)}
+    seeds            [int, ...]
+    beta             float
+    metrics          {win_rate, win_rate_ci [lo, hi], reward, kl, censored, ... suite extras}
+                     (empty when status != "ok")
+    per_seed         [{seed, win_rate, ..., trajectory: [{step, kl, reward, win_rate, ...}]}]
+    judge            {id, hash}
+    sandbox          {backend, ...}
+    provenance       {harness_version, git_revision, python, platform, hardware, packages {name: version}}
+    timings          {stage: seconds}
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.session import STATUSES
+
+RECORD_SCHEMA_VERSION = 1
+REQUIRED = ("schema_version", "kind", "status", "error", "created_at", "loss", "suite", "seeds", "beta",
+            "metrics", "per_seed", "judge", "sandbox", "provenance", "timings")
+PACKAGES = ("torch", "transformers", "trl", "datasets", "accelerate", "numpy", "openai", "vllm")
+
+
+class RecordError(ValueError):
+    """A record does not match the schema; the message names the field."""
+
+
+def canonical_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def config_hash(config: dict) -> str:
+    """Hash of a config dict, stable across key order and processes."""
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:16]
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _git_revision() -> str | None:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5)
+        rev = out.stdout.strip() if out.returncode == 0 else None
+        if rev:
+            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                   capture_output=True, text=True, timeout=5).stdout.strip()
+            return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return None
+
+
+def provenance() -> dict:
+    """Versions and hardware that produced a result (never secrets, never the environment)."""
+    packages = {}
+    for name in PACKAGES:
+        try:
+            packages[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    try:
+        harness_version = importlib.metadata.version("harness")
+    except importlib.metadata.PackageNotFoundError:
+        harness_version = "unknown"
+    hardware = {"machine": platform.machine(), "cpus": os.cpu_count(), "processor": platform.processor()}
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            hardware["gpu"] = torch.cuda.get_device_name(0)
+        hardware["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        pass
+    return {
+        "harness_version": harness_version,
+        "git_revision": _git_revision(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "hardware": hardware,
+        "packages": packages,
+    }
+
+
+def validate_record(record: dict) -> dict:
+    """Check a record's schema; return it unchanged or raise RecordError naming the problem."""
+    if not isinstance(record, dict):
+        raise RecordError("a record is a JSON object")
+    missing = [k for k in REQUIRED if k not in record]
+    if missing:
+        raise RecordError(f"record lacks field(s): {', '.join(missing)}")
+    if record["schema_version"] != RECORD_SCHEMA_VERSION:
+        raise RecordError(f"record schema_version {record['schema_version']!r}; this harness reads {RECORD_SCHEMA_VERSION}")
+    if record["status"] not in STATUSES:
+        raise RecordError(f"record status {record['status']!r} is not one of {', '.join(STATUSES)}")
+    for key in ("name", "sha256", "source"):
+        if key not in record["loss"]:
+            raise RecordError(f"record loss lacks {key!r}")
+    for key in ("name", "config_hash", "config"):
+        if key not in record["suite"]:
+            raise RecordError(f"record suite lacks {key!r}")
+    if record["status"] == "ok":
+        m = record["metrics"]
+        for key in ("win_rate", "win_rate_ci"):
+            if key not in m:
+                raise RecordError(f"ok record lacks metrics.{key}")
+        lo, hi = m["win_rate_ci"]
+        if not (lo <= m["win_rate"] <= hi):
+            raise RecordError(f"metrics.win_rate {m['win_rate']} lies outside its CI [{lo}, {hi}]")
+    elif not record.get("error"):
+        raise RecordError(f"record with status {record['status']!r} must carry its error text")
+    return record
+
+
+def write_record(record: dict, path: str | Path) -> Path:
+    """Write atomically (temp file + rename) so a killed run never leaves half a record."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_record(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise RecordError(f"{path}: cannot read a JSON record ({e})") from None
+    return validate_record(record)

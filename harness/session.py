@@ -1,0 +1,102 @@
+"""The loss-session interface: how trusted code asks a loss for values and gradients.
+
+Every caller (``harness check``, the trainer's bridge, discovery) talks to a loss through a
+``LossSession``. The sandbox backends (harness.sandbox) implement it with a jailed worker process;
+``InProcessSession`` implements it for trusted code (built-ins in tests, the ``none`` backend).
+
+A call sends detached tensors and gets back per-example losses and, when asked, the gradient of
+their MEAN with respect to each policy input (the trainer takes the mean, so that is what the
+policy's backward pass needs; batch-statistics losses make the Jacobian non-diagonal, so per-example
+gradients would not be enough).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+
+from harness.lossfile import POLICY_INPUTS, Loss
+
+
+class LossCallError(RuntimeError):
+    """A loss call failed. ``status`` is one of STATUSES; ``message`` is the real error text."""
+
+    def __init__(self, status: str, message: str):
+        super().__init__(f"[{status}] {message}")
+        self.status = status
+        self.message = message
+
+
+# Failure statuses shared by the sandbox, bench records and discovery (never a score).
+STATUSES = ("ok", "invalid", "sandbox_violation", "timeout", "oom", "crash", "error")
+
+
+@dataclass
+class LossReply:
+    losses: torch.Tensor  # (B,), float
+    grads: dict[str, torch.Tensor] = field(default_factory=dict)  # policy input -> d mean / d input
+    seconds: float = 0.0  # time spent inside the loss (forward + backward)
+
+
+class LossSession(Protocol):
+    name: str
+    sha256: str
+    params: tuple[str, ...]
+
+    def call(self, inputs: dict[str, torch.Tensor], beta: float, grad: bool = True) -> LossReply: ...
+
+    def close(self) -> None: ...
+
+
+def compute_loss_and_grads(loss: Loss, inputs: dict[str, torch.Tensor], beta: float, grad: bool) -> LossReply:
+    """Run a loaded loss on detached copies of ``inputs``; shared by in-process and jailed workers."""
+    t0 = time.perf_counter()
+    leaves = {}
+    for name, t in inputs.items():
+        leaf = t.detach().clone()
+        if grad and name in POLICY_INPUTS and leaf.is_floating_point():
+            leaf.requires_grad_(True)
+        leaves[name] = leaf
+    with torch.enable_grad() if grad else torch.no_grad():
+        out = loss(**leaves, beta=beta)
+        if not isinstance(out, torch.Tensor):
+            raise LossCallError("invalid", f"the loss returned {type(out).__name__}, expected a tensor of shape (B,)")
+        grads: dict[str, torch.Tensor] = {}
+        if grad:
+            wanted = [n for n in POLICY_INPUTS if n in loss.params]
+            if not out.requires_grad:
+                raise LossCallError("invalid", "the loss output does not depend on the policy log-probs (no gradient)")
+            got = torch.autograd.grad(out.float().mean(), [leaves[n] for n in wanted], allow_unused=True)
+            for n, g in zip(wanted, got, strict=True):
+                grads[n] = torch.zeros_like(leaves[n]) if g is None else g.detach()
+    return LossReply(out.detach(), grads, time.perf_counter() - t0)
+
+
+class InProcessSession:
+    """Runs a TRUSTED loss in this process (the ``none`` backend and tests)."""
+
+    def __init__(self, loss: Loss):
+        self.loss = loss
+        self.name = loss.name
+        self.sha256 = loss.sha256
+        self.params = loss.params
+
+    def call(self, inputs: dict[str, torch.Tensor], beta: float, grad: bool = True) -> LossReply:
+        try:
+            return compute_loss_and_grads(self.loss, inputs, beta, grad)
+        except LossCallError:
+            raise
+        except Exception as e:  # a loss that raises is data, not a crash of the caller
+            raise LossCallError("invalid", f"{type(e).__name__}: {e}") from e
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

