@@ -1,0 +1,47 @@
+"""The bridge between the trusted trainer and a loss running in a session (usually a jailed worker).
+
+Each step the trainer sends detached (B,) tensors; the session returns the per-example losses and the
+gradient of their mean with respect to the policy log-probs. ``BridgedMeanLoss`` is a custom autograd
+Function whose forward is that mean and whose backward feeds the returned gradient into the policy's
+backward pass. Because the gradient is of the MEAN, batch-statistics losses (DBAQL, AQL, AQFL: the
+example-i loss depends on the whole micro-batch) are exact, which per-example gradients would not be.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from harness.lossfile import POLICY_INPUTS
+from harness.session import LossReply, LossSession
+
+
+class BridgedMeanLoss(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, session, beta, names, reply_box, *tensors):
+        inputs = dict(zip(names, tensors, strict=True))
+        reply: LossReply = session.call({k: v.detach() for k, v in inputs.items()}, beta, grad=True)
+        reply_box.append(reply)
+        ctx.names = names
+        ctx.grads = reply.grads
+        ctx.dtypes = [t.dtype for t in tensors]
+        return reply.losses.float().mean().to(tensors[0].dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        out = [None, None, None, None]
+        for name, dtype in zip(ctx.names, ctx.dtypes, strict=True):
+            g = ctx.grads.get(name) if name in POLICY_INPUTS else None
+            out.append(None if g is None else (g * grad_output).to(dtype))
+        return tuple(out)
+
+
+def bridged_mean_loss(session: LossSession, inputs: dict[str, torch.Tensor], beta: float):
+    """Mean loss over the batch, differentiable w.r.t. the policy inputs; also returns the reply.
+
+    Only the inputs the loss declares are sent. Returns ``(mean_loss, reply)`` where ``reply.losses``
+    are the per-example losses (detached) for logging.
+    """
+    names = tuple(n for n in session.params if n in inputs)
+    box: list[LossReply] = []
+    mean = BridgedMeanLoss.apply(session, float(beta), names, box, *(inputs[n] for n in names))
+    return mean, box[0]
