@@ -1,0 +1,107 @@
+"""Discovery settings: frozen, documented, checked in ``__post_init__``, saved into the archive."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+EXECUTORS = ("local", "ray")
+STRUCTURED_OUTPUT = ("auto", "json_schema", "json_object", "none")
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """How the ``llm`` proposer talks to an OpenAI-compatible endpoint.
+
+    The API key is never a setting: it is read from the environment variable named by ``api_key_env``.
+    """
+
+    base_url: str | None = None  # e.g. http://127.0.0.1:8080/v1; None = the client's default endpoint
+    model: str = "gpt-4o"  # model name sent to the endpoint
+    temperature: float = 1.0  # sampling temperature of proposals (the paper samples, it does not argmax)
+    max_tokens: int = 1024  # cap on a reply; a loss is a few lines
+    timeout_s: float = 120.0  # per request
+    max_retries: int = 3  # transport retries per request (rate limits, dropped connections)
+    api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the key ("" = no key, local servers)
+    # auto: ask for a JSON-schema-constrained reply, and if the endpoint rejects response_format, say so
+    # once and continue with the plain JSON instructions of the prompt. Others force one mode.
+    structured_output: str = "auto"
+    templates_dir: str | None = None  # a directory with system.txt / user.txt overriding the defaults
+    n_best: int = 5  # prompt shows the best candidates ...
+    n_diverse: int = 3  # ... a spread of others (fitness quantiles) ...
+    n_recent: int = 4  # ... and the most recent ones, failures with their real error text
+    error_chars: int = 1200  # tail of each error text shown in the prompt
+    price_in_per_mtok: float = 0.0  # USD per million prompt tokens (0 for local servers)
+    price_out_per_mtok: float = 0.0  # USD per million completion tokens
+
+    def __post_init__(self):
+        if self.structured_output not in STRUCTURED_OUTPUT:
+            raise ValueError(f"structured_output must be one of {STRUCTURED_OUTPUT}, got {self.structured_output!r}")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise ValueError(f"temperature must lie in [0, 2], got {self.temperature}")
+        if min(self.n_best, self.n_diverse, self.n_recent) < 0:
+            raise ValueError("archive selection sizes (n_best, n_diverse, n_recent) must be >= 0")
+        if self.templates_dir is not None and not Path(self.templates_dir).is_dir():
+            raise ValueError(f"templates_dir {self.templates_dir!r} is not a directory")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """What one evaluation runs: ``harness check`` then ``harness bench`` on the candidate file."""
+
+    suite: str = "tiny"  # benchmark suite; fitness is its primary metric (win_rate)
+    # Discovery uses fewer seeds than a leaderboard submission (3) to evaluate more candidates per
+    # hour; every record states its seeds, and the best loss should be re-benched before submission.
+    seeds: int = 1
+    beta: float | None = None  # None = the suite's default
+    backend: str = "auto"  # sandbox backend passed to check and bench
+    evaluator: str = "bench"  # registered evaluator; "fake" is the test double
+    behavioural_dedupe: bool = False  # probe loss values on fixed inputs (in the sandbox) to skip twins
+    fake_seconds: float = 0.0  # the fake evaluator's simulated run time
+
+    def __post_init__(self):
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+
+
+@dataclass(frozen=True)
+class DiscoveryConfig:
+    """One discovery run. Saved into the archive; ``--resume`` checks it matches."""
+
+    out_dir: str  # archive, candidate files, report, plot, best loss
+    proposer: str = "evolve"  # registered proposer name
+    budget: int = 20  # maximum number of candidates (duplicates excluded, failures included)
+    parallel: int = 1  # evaluations running at once
+    executor: str = "local"  # local worker processes, or Ray tasks
+    ray_address: str | None = None  # None = start a local Ray instance; "auto" or host:port = join a cluster
+    ray_num_gpus: float = 0.0  # GPUs reserved per evaluation task on a Ray cluster
+    max_wall_s: float | None = None  # stop proposing after this many seconds of this invocation
+    max_cost: float | None = None  # stop proposing once the summed API cost (USD) reaches this
+    max_consecutive_duplicates: int = 50  # a proposer that only repeats itself is stopped
+    seed: int = 0  # proposer randomness
+    progress: bool = True  # tqdm progress bar
+    eval: EvalSettings = field(default_factory=EvalSettings)
+    llm: LLMSettings = field(default_factory=LLMSettings)
+
+    def __post_init__(self):
+        if self.budget < 1:
+            raise ValueError(f"budget must be >= 1, got {self.budget}")
+        if self.parallel < 1:
+            raise ValueError(f"parallel must be >= 1, got {self.parallel}")
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {EXECUTORS}, got {self.executor!r}")
+        if self.ray_address is not None and self.executor != "ray":
+            raise ValueError("ray_address is only used with executor='ray'")
+        if self.max_wall_s is not None and self.max_wall_s <= 0:
+            raise ValueError("max_wall_s must be positive")
+        if self.max_cost is not None and self.max_cost < 0:
+            raise ValueError("max_cost must be >= 0")
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def search_identity(self) -> dict:
+        """The settings a resumed run must share with the original (budget, parallelism may change)."""
+        return {"proposer": self.proposer, "suite": self.eval.suite, "seeds": self.eval.seeds,
+                "beta": self.eval.beta, "evaluator": self.eval.evaluator, "seed": self.seed}
