@@ -1,0 +1,150 @@
+"""Adding records to a board directory: serialised by a lock, all-or-nothing on disk.
+
+Layout of ``leaderboards/<suite>/``::
+
+    records/<loss sha256>-<suite config hash>.json   one immutable file per accepted entry
+    failed/<loss sha256>-<suite config hash>.json    failed runs (listed, never ranked)
+    leaderboard.csv, README.md, index.html           generated from the records; never edit them
+
+Concurrency: every writer (and every reader that renders) holds an exclusive ``fcntl.flock`` on
+``.lock``. Crash safety: an update first writes every new file to a temp name (fsynced), then
+atomically writes ``.journal.json`` naming the renames, then renames. A process killed before the
+journal exists leaves only temp files (deleted by the next ``recover``): the board is as it was. A
+process killed after it leaves a journal that ``recover`` replays: the board is fully updated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.leaderboard.board import FAILED_DIR, RECORDS_DIR, Board, build_board, read_board_records
+from harness.leaderboard.render_csv import render_csv
+from harness.leaderboard.render_html import render_html
+from harness.leaderboard.render_md import render_readme
+from harness.leaderboard.verify import record_filename, verify_record
+
+LOCK = ".lock"
+JOURNAL = ".journal.json"
+TMP_MARK = ".tmp-"
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    """What a submit did: ``added``, ``failed_recorded`` or ``exists`` (nothing changed)."""
+
+    action: str
+    path: Path
+    message: str
+
+
+@contextlib.contextmanager
+def board_lock(board_dir: Path):
+    """Exclusive lock on a board; replays or discards a crashed update before yielding."""
+    board_dir.mkdir(parents=True, exist_ok=True)
+    with open(board_dir / LOCK, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            recover(board_dir)
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def recover(board_dir: Path) -> None:
+    """Finish an update whose journal was written; delete temp files of one that never got that far."""
+    journal = board_dir / JOURNAL
+    if journal.exists():
+        plan = json.loads(journal.read_text())
+        for tmp, dst in plan["replace"]:
+            if (board_dir / tmp).exists():
+                os.replace(board_dir / tmp, board_dir / dst)
+        for rel in plan["remove"]:
+            (board_dir / rel).unlink(missing_ok=True)
+        _fsync_dir(board_dir)
+        journal.unlink()
+    for sub in (board_dir, board_dir / RECORDS_DIR, board_dir / FAILED_DIR):
+        if sub.is_dir():
+            for stray in sub.glob(f"*{TMP_MARK}*"):
+                stray.unlink()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_tmp(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return tmp
+
+
+def commit(board_dir: Path, files: dict[str, str], remove: tuple[str, ...] = ()) -> None:
+    """Replace ``files`` ({relative path: text}) and delete ``remove``, all or nothing (see module doc)."""
+    plan = {"replace": [], "remove": list(remove)}
+    for rel, text in files.items():
+        plan["replace"].append([str(_write_tmp(board_dir / rel, text).relative_to(board_dir)), rel])
+    journal_tmp = _write_tmp(board_dir / JOURNAL, json.dumps(plan, indent=1))
+    os.replace(journal_tmp, board_dir / JOURNAL)  # the commit point
+    _fsync_dir(board_dir)
+    recover(board_dir)
+
+
+def generated_files(board: Board) -> dict[str, str]:
+    return {"leaderboard.csv": render_csv(board), "README.md": render_readme(board),
+            "index.html": render_html(board)}
+
+
+def submit_record(board_dir: str | Path, record: dict, *, suite: str, expected_hash: str) -> SubmitOutcome:
+    """Verify ``record`` and add it to the board at ``board_dir`` (raises VerificationError)."""
+    board_dir = Path(board_dir)
+    verify_record(record, suite, expected_hash)
+    name = record_filename(record)
+    ok_rel, failed_rel = f"{RECORDS_DIR}/{name}", f"{FAILED_DIR}/{name}"
+    label = f"{record['loss']['name']} ({record['loss']['sha256'][:12]})"
+    with board_lock(board_dir):
+        if (board_dir / ok_rel).exists():
+            return SubmitOutcome("exists", board_dir / ok_rel,
+                                 f"{label} is already on the {suite} board with this suite config; nothing changed")
+        if record["status"] != "ok" and (board_dir / failed_rel).exists():
+            return SubmitOutcome("exists", board_dir / failed_rel,
+                                 f"{label} already has a failed run on the {suite} board; nothing changed")
+        rel = ok_rel if record["status"] == "ok" else failed_rel
+        # an ok run supersedes an earlier failed run of the same file (the failure stays in the run store)
+        remove = (failed_rel,) if rel == ok_rel and (board_dir / failed_rel).exists() else ()
+        records = [(r, rec) for r, rec in read_board_records(board_dir) if r not in remove]
+        board = build_board(suite, expected_hash, [*records, (rel, record)])
+        text = json.dumps(record, indent=2, sort_keys=True) + "\n"
+        commit(board_dir, {rel: text, **generated_files(board)}, remove)
+    if rel == ok_rel:
+        entry = next(e for e in board.entries if e.record_file == rel)
+        return SubmitOutcome("added", board_dir / rel, f"{label} added to the {suite} board at rank {entry.rank} "
+                             f"of {len(board.entries)}")
+    return SubmitOutcome("failed_recorded", board_dir / rel,
+                         f"{label} failed ({record['status']}); listed under failed runs, not ranked")
+
+
+def open_board(board_dir: str | Path, *, suite: str, expected_hash: str, regenerate: bool = False) -> Board:
+    """Load (and with ``regenerate``, rewrite the generated files of) a board, under its lock."""
+    board_dir = Path(board_dir)
+    if not (board_dir / RECORDS_DIR).is_dir() and not (board_dir / FAILED_DIR).is_dir():
+        raise FileNotFoundError(f"{board_dir}: no board here (no records/ or failed/); "
+                                f"add an entry with `harness submit --suite {suite}` or pass --board-dir")
+    with board_lock(board_dir):
+        board = build_board(suite, expected_hash, read_board_records(board_dir))
+        if regenerate:
+            commit(board_dir, generated_files(board))
+    return board

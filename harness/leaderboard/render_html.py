@@ -1,0 +1,144 @@
+"""index.html: one self-contained page (inline CSS, JS and SVG; no network) generated from a board.
+
+The template (page.html) holds the style and the script (sorting, source dialog); this module fills
+in the tables, the CI bars and the reward-vs-KL frontier plot.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from html import escape
+from importlib.resources import files
+
+from harness.leaderboard.board import Board, Entry, FailedRun
+from harness.leaderboard.render_md import RANK_NOTE
+from harness.leaderboard.render_svg import ci_bar, ci_domain, color, frontier_svg
+from harness.leaderboard.rows import day, failed_row, num, pct
+
+# (data key, header, type, first sort direction, numeric column)
+COLUMNS = (
+    ("rank", "Rank", "num", "ascending", True),
+    ("name", "Loss", "text", "ascending", False),
+    ("winrate", "Win rate %", "num", "descending", True),
+    ("lo", "95% CI", "num", "descending", False),
+    ("reward", "Reward", "num", "descending", True),
+    ("kl", "KL", "num", "ascending", True),
+    ("seeds", "Seeds", "num", "descending", True),
+    ("date", "Date", "text", "descending", False),
+    ("sha", "sha256", "text", "ascending", False),
+)
+
+
+def _script_json(obj) -> str:
+    """JSON that cannot end the <script> element it sits in."""
+    return json.dumps(obj).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _attr(x) -> str:
+    return "" if x is None else escape(str(x))
+
+
+def _meta(board: Board, name: str, sha: str, record_file: str, extra: list[tuple[str, str]]) -> dict:
+    return {"name": name, "meta": [("sha256", sha), ("record", record_file), ("suite", board.suite), *extra]}
+
+
+def _entry_row(e: Entry, i: int, order: int, domain, swatch: str) -> str:
+    lo, hi = e.win_rate_ci
+    attrs = {"rank": e.rank, "name": e.name.lower(), "winrate": e.win_rate, "lo": lo, "reward": e.reward,
+             "kl": e.kl, "seeds": e.seeds, "date": e.created_at, "sha": e.sha256, "order": order}
+    data = " ".join(f'data-{k}="{_attr(v)}"' for k, v in attrs.items())
+    cells = [
+        f'<td class="num rank">{e.rank}</td>',
+        f'<td><span class="swatch" style="background:{swatch}"></span>'
+        f'<button class="loss" data-index="{i}" title="show the loss source">{escape(e.name)}</button></td>',
+        f'<td class="num">{pct(e.win_rate)}</td>',
+        f'<td>{ci_bar(lo, e.win_rate, hi, domain)} <span class="note">{pct(lo)} – {pct(hi)}</span></td>',
+        f'<td class="num">{num(e.reward)}</td>', f'<td class="num">{num(e.kl)}</td>',
+        f'<td class="num">{e.seeds}</td>', f"<td>{day(e.created_at)}</td>",
+        f'<td><a href="{escape(e.record_file)}"><code>{e.sha256[:12]}</code></a></td>',
+    ]
+    return f"<tr {data}>{''.join(cells)}</tr>"
+
+
+def _board_table(board: Board, data: list, colors: dict) -> str:
+    if not board.entries:
+        return f"<p>No entries yet: <code>harness submit --loss FILE --suite {escape(board.suite)}</code>.</p>"
+    head = "".join(
+        f'<th scope="col" data-key="{k}" data-type="{t}" data-first="{first}"{" class=num" if n else ""}>'
+        f"<button>{label}</button></th>" for k, label, t, first, n in COLUMNS)
+    domain = ci_domain(board.entries)
+    rows = []
+    for order, e in enumerate(board.entries):
+        rows.append(_entry_row(e, len(data), order, domain, colors[e.sha256]))
+        data.append({**_meta(board, e.name, e.sha256, e.record_file, _provenance(e)), "source": e.source})
+    return (f'<table id="board"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def _provenance(e: Entry) -> list[tuple[str, str]]:
+    lo, hi = e.win_rate_ci
+    return [("win rate", f"{pct(e.win_rate)}% (95% CI {pct(lo)} – {pct(hi)}), {e.seeds} seeds"),
+            ("harness", f"{e.harness_version} @ {e.git_revision or 'unknown revision'}"),
+            ("judge", e.judge_id or "unknown"), ("date", e.created_at)]
+
+
+def _failed_table(board: Board, data: list, failed: tuple[FailedRun, ...]) -> str:
+    if not failed:
+        return ""
+    rows = []
+    for f in failed:
+        r = failed_row(f)
+        rows.append(f'<tr><td><button class="loss" data-index="{len(data)}">{escape(f.name)}</button></td>'
+                    f"<td>{escape(f.status)}</td><td><code>{escape(r['error'])}</code></td><td>{r['date']}</td>"
+                    f'<td><a href="{escape(f.record_file)}"><code>{r["sha256"]}</code></a></td></tr>')
+        data.append({**_meta(board, f.name, f.sha256, f.record_file,
+                             [("status", f.status), ("error", f.error)]), "source": f.source})
+    return ('<h2>Failed runs (not ranked)</h2><table id="failed"><thead><tr><th>Loss</th><th>Status</th>'
+            f'<th>Error</th><th>Date</th><th>sha256</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def _stale_table(board: Board, data: list) -> str:
+    if not board.stale:
+        return ""
+    rows = []
+    for e in board.stale:
+        rows.append(f'<tr><td><button class="loss" data-index="{len(data)}">{escape(e.name)}</button></td>'
+                    f'<td class="num">{pct(e.win_rate)}</td><td>{day(e.created_at)}</td>'
+                    f'<td><a href="{escape(e.record_file)}"><code>{e.sha256[:12]}</code></a></td></tr>')
+        data.append({**_meta(board, e.name, e.sha256, e.record_file, _provenance(e)), "source": e.source})
+    return ("<h2>Run on an older suite config (not ranked)</h2><table id=\"stale\"><thead><tr><th>Loss</th>"
+            f'<th class="num">Win rate %</th><th>Date</th><th>sha256</th></tr></thead><tbody>{"".join(rows)}'
+            "</tbody></table>")
+
+
+def _frontier(board: Board, colors: dict) -> str:
+    if not board.measures_kl:
+        return ""
+    legend = "".join(f'<li><span class="swatch" style="background:{colors[e.sha256]}"></span>{escape(e.name)}</li>'
+                     for e in board.entries if e.trajectories)
+    return ("<h2>Reward vs KL</h2><p class=\"note\">Each line is a loss's training trajectory (mean over seeds at "
+            "each evaluation step; dots are single seeds; the large dot is the last step). The dashed line is "
+            "the Pareto frontier: more reward for less divergence from the reference model is better (up and "
+            f"to the left).</p>{frontier_svg(board.entries, colors)}<ul class=\"legend\">{legend}</ul>")
+
+
+def render_html(board: Board) -> str:
+    colors = {e.sha256: color(i) for i, e in enumerate(board.entries)}
+    data: list = []
+    parts = {
+        "title": escape(f"{board.suite} leaderboard"),
+        "heading": escape(f"Leaderboard: {board.suite} suite"),
+        "meta": f"suite config <code>{escape(board.config_hash)}</code> · {len(board.entries)} ranked entries · "
+                f"{len(board.failed)} failed runs · generated from the records in this folder by "
+                "<code>harness leaderboard</code>",
+        "note": escape("Win rate against the suite's reference answers, mean over seeds and prompts, with a 95% "
+                       "bootstrap CI. " + RANK_NOTE + " Click a column to sort, a loss to see its source."),
+        "board": _board_table(board, data, colors),
+        "frontier": _frontier(board, colors),
+        "failed": _failed_table(board, data, board.failed),
+        "stale": _stale_table(board, data),
+    }
+    parts["data"] = _script_json(data)
+    page = files("harness.leaderboard").joinpath("page.html").read_text(encoding="utf-8")
+    # one pass, so that text inside a filled-in part is never taken for a placeholder
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], page)

@@ -1,0 +1,49 @@
+"""Display values shared by the text renderers (one place decides how a number is printed)."""
+
+from __future__ import annotations
+
+from harness.leaderboard.board import Board, Entry, FailedRun
+
+
+def pct(x: float | None) -> str:
+    """Win rates are fractions in [0, 1]; boards print percentages (as AlpacaEval does)."""
+    return "" if x is None else f"{100 * x:.1f}"
+
+
+def num(x: float | None) -> str:
+    return "" if x is None else f"{x:.3g}"
+
+
+def day(iso: str) -> str:
+    return iso[:10]
+
+
+def entry_row(e: Entry) -> dict[str, str]:
+    lo, hi = e.win_rate_ci
+    return {
+        "rank": str(e.rank), "loss": e.name, "win rate %": pct(e.win_rate),
+        "95% CI": f"{pct(lo)} – {pct(hi)}", "reward": num(e.reward), "KL": num(e.kl), "seeds": str(e.seeds),
+        "date": day(e.created_at), "sha256": e.sha256[:12],
+    }
+
+
+def failed_row(f: FailedRun) -> dict[str, str]:
+    first_line = (f.error.strip().splitlines() or [""])[-1]
+    return {"loss": f.name, "status": f.status, "error": first_line[:120], "date": day(f.created_at),
+            "sha256": f.sha256[:12]}
+
+
+def stale_row(e: Entry) -> dict[str, str]:
+    row = entry_row(e)
+    row.pop("rank")
+    return row
+
+
+def entry_json(board: Board, e: Entry) -> dict:
+    return {
+        "rank": e.rank, "name": e.name, "sha256": e.sha256, "win_rate": e.win_rate,
+        "win_rate_ci": list(e.win_rate_ci), "seeds": e.seeds, "reward": e.reward, "kl": e.kl,
+        "created_at": e.created_at, "suite": board.suite, "suite_config_hash": board.config_hash,
+        "harness_version": e.harness_version, "git_revision": e.git_revision, "judge": e.judge_id,
+        "record": e.record_file,
+    }

@@ -1,0 +1,69 @@
+"""Verification of a result record before it may enter a board.
+
+A board only ranks records that can be trusted to be reproducible from themselves: the record's
+suite config must hash to its stated config hash and to the board suite's current hash, and its
+embedded loss source must hash to its stated loss sha256. Anything else is refused, naming the field.
+"""
+
+from __future__ import annotations
+
+from harness.lossfile import sha256_bytes
+from harness.records import RecordError, config_hash, validate_record
+
+
+class VerificationError(ValueError):
+    """A record may not enter the board; the message names the problem and the fix."""
+
+
+def verify_record(record: dict, suite: str, expected_hash: str) -> dict:
+    """Return ``record`` if it may enter board ``suite`` (config hash ``expected_hash``), else raise."""
+    verify_integrity(record, suite)
+    if record["suite"]["config_hash"] != expected_hash:
+        raise VerificationError(
+            f"record was run with suite {suite!r} config {record['suite']['config_hash']}, but the board's "
+            f"suite config is {expected_hash}; re-run it with this harness "
+            f"(`harness submit --loss FILE --suite {suite}`)")
+    return record
+
+
+def verify_integrity(record: dict, suite: str) -> dict:
+    """Checks that need no suite registry: schema, self-consistent hashes, one result per seed."""
+    try:
+        validate_record(record)
+    except RecordError as e:
+        raise VerificationError(f"record schema: {e}") from None
+    if record["kind"] != "bench":
+        raise VerificationError(f"record kind is {record['kind']!r}; only `harness bench` records ('bench') enter a board")
+    rs = record["suite"]
+    if rs["name"] != suite:
+        raise VerificationError(f"record is for suite {rs['name']!r}, not {suite!r}; submit it with --suite {rs['name']}")
+    actual = config_hash(rs["config"])
+    if actual != rs["config_hash"]:
+        raise VerificationError(
+            f"record's suite.config hashes to {actual}, not its stated suite.config_hash {rs['config_hash']}: "
+            "the record was edited after the run; re-run the benchmark")
+    loss = record["loss"]
+    source_hash = sha256_bytes(loss["source"].encode("utf-8"))
+    if source_hash != loss["sha256"]:
+        raise VerificationError(
+            f"record's loss.sha256 {loss['sha256'][:16]}… does not match its embedded source "
+            f"({source_hash[:16]}…): the source or hash was altered; re-run the benchmark")
+    if not record["seeds"]:
+        raise VerificationError("record lists no seeds; a board entry needs at least one seeded run")
+    if record["status"] == "ok" and len(record["per_seed"]) != len(record["seeds"]):
+        raise VerificationError(
+            f"record has {len(record['seeds'])} seeds but {len(record['per_seed'])} per_seed results; "
+            "an ok record carries one result per seed")
+    return record
+
+
+def record_filename(record: dict) -> str:
+    """Board file name of a record: same loss bytes + same suite config = same file (idempotent)."""
+    return f"{record['loss']['sha256']}-{record['suite']['config_hash']}.json"
+
+
+def current_suite_hash(suite: str) -> str:
+    """The config hash of the registered suite ``suite`` (what a board of that suite accepts)."""
+    from harness.suites import get_suite  # imported late: rendering a board needs no suite code
+
+    return get_suite(suite).config_hash()

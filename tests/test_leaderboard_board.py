@@ -1,0 +1,91 @@
+"""Ranking with uncertainty, board loading, and the csv / md / json / html renderers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from test_leaderboard_records import SUITE_CONFIG, SUITE_HASH, make_record
+
+from harness.leaderboard.board import BoardError, build_board, uncertainty_ranks
+from harness.leaderboard.publish import open_board, submit_record
+from harness.leaderboard.render_csv import render_csv
+from harness.leaderboard.render_html import render_html
+from harness.leaderboard.render_json import render_json
+from harness.leaderboard.render_md import render_readme, render_table
+from harness.leaderboard.render_svg import pareto_front
+
+
+def records(*recs):
+    from harness.leaderboard.verify import record_filename
+
+    return [(("records/" if r["status"] == "ok" else "failed/") + record_filename(r), r) for r in recs]
+
+
+def sample_board():
+    return build_board("tiny", SUITE_HASH, records(
+        make_record("dpo", 0.60, 0.05), make_record("ipo", 0.58, 0.05), make_record("slic", 0.40, 0.03),
+        make_record("broken", status="crash"), make_record("old", 0.9, 0.01, config={**SUITE_CONFIG, "prompts": 8})))
+
+
+def test_overlapping_cis_share_a_rank_and_separated_ones_do_not():
+    # a=[.55,.65] b=[.53,.63] overlap; c=[.37,.43] lies below both; d=[.60,.70] overlaps a and b only
+    assert uncertainty_ranks([(.55, .65), (.53, .63), (.37, .43), (.60, .70)]) == [1, 1, 4, 1]
+    # a strictly dominating entry pushes the rank of every entry below it
+    assert uncertainty_ranks([(.8, .9), (.1, .2), (.15, .25)]) == [1, 2, 2]
+
+
+def test_board_ranks_ok_runs_and_lists_failed_and_stale_separately():
+    board = sample_board()
+    assert [(e.name, e.rank) for e in board.entries] == [("dpo", 1), ("ipo", 1), ("slic", 3)]
+    assert [f.name for f in board.failed] == ["broken"] and board.failed[0].status == "crash"
+    assert [e.name for e in board.stale] == ["old"]
+    assert board.measures_kl
+
+
+def test_json_has_the_promised_fields_for_ranked_entries_only():
+    entries = json.loads(render_json(sample_board()))
+    assert [e["name"] for e in entries] == ["dpo", "ipo", "slic"]
+    for key in ("name", "sha256", "rank", "win_rate", "win_rate_ci", "seeds"):
+        assert key in entries[0]
+    assert entries[0]["win_rate_ci"] == pytest.approx([0.55, 0.65]) and entries[0]["seeds"] == 3
+
+
+def test_csv_and_markdown_show_entries_ci_and_failed_runs():
+    board = sample_board()
+    rows = list(csv.DictReader(io.StringIO(render_csv(board))))
+    assert [r["name"] for r in rows] == ["dpo", "ipo", "slic"] and rows[2]["rank"] == "3"
+    assert float(rows[0]["win_rate_ci_low"]) == pytest.approx(0.55)
+    md = render_readme(board)
+    assert "| 1      | dpo" in md and "55.0 – 65.0" in md and "## Failed runs (not ranked)" in md
+    assert "RuntimeError: loss returned NaN" in md and "do not edit by hand" in md
+    table = render_table(board)
+    assert "Failed runs (not ranked): 1" in table and "older suite config" in table
+
+
+def test_html_is_self_contained_and_escapes_loss_text():
+    board = build_board("tiny", SUITE_HASH, records(make_record("x</script><b>{{data}}", 0.5)))
+    page = render_html(board)
+    assert "</script><b>" not in page.split('id="board-data">')[1].split("</script>")[0]
+    assert "{{" not in page.replace("{{data}}", "")  # every placeholder filled; the name's text stays inert
+    for remote in ("src=\"http", "href=\"http", "<link", "@import", "url("):
+        assert remote not in page
+    assert page.count('<tr data-rank=') == 1 and '<svg id="frontier"' in page
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    assert pareto_front([(1, 1), (2, 3), (2.5, 2), (3, 4), (0.5, 0.2)]) == [(0.5, 0.2), (1, 1), (2, 3), (3, 4)]
+
+
+def test_a_hand_edited_record_file_makes_the_board_refuse_to_load(tmp_path: Path):
+    outcome = submit_record(tmp_path, make_record("dpo"), suite="tiny", expected_hash=SUITE_HASH)
+    data = json.loads(outcome.path.read_text())
+    data["metrics"]["win_rate"] = 0.99
+    data["metrics"]["win_rate_ci"] = [0.98, 1.0]
+    data["loss"]["source"] += "# better\n"
+    outcome.path.write_text(json.dumps(data))
+    with pytest.raises(BoardError, match="does not match its embedded source"):
+        open_board(tmp_path, suite="tiny", expected_hash=SUITE_HASH)
