@@ -21,6 +21,10 @@ class StoreError(LookupError):
     """A run is not in the store, or the store cannot be opened; the message says which and why."""
 
 
+class RunNotFound(StoreError):
+    """No run has the asked-for id."""
+
+
 class _Base(DeclarativeBase):
     pass
 
@@ -119,7 +123,7 @@ class RunStore:
         with Session(self._engine) as session:
             row = session.get(_Run, run_id)
             if row is None:
-                raise StoreError(f"no run with id {run_id} in {self.url}; `harness runs` lists the ids")
+                raise RunNotFound(f"no run with id {run_id} in {self.url}; `harness runs` lists the ids")
             return json.loads(row.record_json)
 
     def close(self) -> None:

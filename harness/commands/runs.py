@@ -1,0 +1,53 @@
+"""`harness runs`: query the run store (every `harness bench` / `harness submit` run is in it).
+
+Exit codes: 0 listed, 1 the asked-for run is not in the store, 2 usage or store error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from tabulate import tabulate
+
+from harness.store import RunNotFound, RunStore, StoreError
+
+
+def _ci(ci) -> str:
+    return f"{100 * ci[0]:.1f} – {100 * ci[1]:.1f}" if ci else ""
+
+
+@click.command("runs")
+@click.option("--suite", help="Only runs of this suite.")
+@click.option("--loss", help="Only runs of this loss (its name, or a prefix of its file's sha256).")
+@click.option("--status", help="Only runs with this status (ok, crash, timeout, ...).")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Newest N runs.")
+@click.option("--id", "run_id", type=int, help="Print the full record of one run (JSON) instead of a list.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of runs instead of a table.")
+@click.option("--store", "url", help="SQLAlchemy URL of the store. Default: runs.sqlite under HARNESS_HOME.")
+def command(suite, loss, status, limit, run_id, as_json, url):
+    """List stored runs, newest first (win rates in %, with 95% CI)."""
+    try:
+        store = RunStore(url)
+        if run_id is not None:
+            click.echo(json.dumps(store.get(run_id), indent=2, sort_keys=True))
+            return
+        runs = store.list(suite=suite, loss=loss, status=status, limit=limit)
+    except RunNotFound as e:
+        click.echo(f"harness runs: {e}", err=True)
+        sys.exit(1)
+    except StoreError as e:
+        click.echo(f"harness runs: {e}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in runs], indent=2))
+        return
+    if not runs:
+        click.echo(f"no runs in {store.url} match; `harness bench` or `harness submit` adds runs")
+        return
+    rows = [(r.id, r.created_at.replace("T", " ")[:16], r.status, r.loss_name, r.loss_sha256[:12], r.suite,
+             str(r.seeds), "" if r.win_rate is None else f"{100 * r.win_rate:.1f}", _ci(r.win_rate_ci))
+            for r in runs]
+    click.echo(tabulate(rows, headers=("id", "date (UTC)", "status", "loss", "sha256", "suite", "seeds",
+                                       "win rate %", "95% CI"), disable_numparse=True))
