@@ -1,0 +1,50 @@
+"""`harness submit`: benchmark a loss (or verify a record made elsewhere) and add it to a board.
+
+Exit codes: 0 added (or already there), 1 refused (record does not verify, loss file invalid) or
+the run failed (it is listed under failed runs, never ranked), 2 usage or infrastructure error.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from harness.leaderboard.submit import SubmitConfig, record_suite, submit_loss, submit_record_file
+from harness.leaderboard.verify import VerificationError
+from harness.lossfile import LossFileError
+from harness.registry import UnknownNameError
+from harness.store import StoreError
+
+
+@click.command("submit")
+@click.option("--loss", "loss_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Loss file to benchmark on the suite (in the sandbox) and add.")
+@click.option("--record", "record_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Result record (JSON from `harness bench`) to verify and add.")
+@click.option("--suite", help="Board / suite name. Default: tiny for --loss, the record's suite for --record.")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True, help="Training seeds (--loss).")
+@click.option("--board-dir", "board_root", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder holding one board folder per suite. Default: the repository's leaderboards/.")
+@click.option("--backend", default="auto", show_default=True, help="Sandbox backend for the loss file (--loss).")
+@click.option("--store", "store_url", help="Run store SQLAlchemy URL. Default: runs.sqlite under HARNESS_HOME.")
+@click.option("--quiet", is_flag=True, help="No progress output while benchmarking.")
+def command(loss_path, record_path, suite, seeds, board_root, backend, store_url, quiet):
+    """Add a loss to a leaderboard: idempotent per loss file + suite config; failed runs are never ranked."""
+    if (loss_path is None) == (record_path is None):
+        raise click.UsageError("give exactly one of --loss FILE or --record run.json")
+    try:
+        if record_path is not None:
+            suite = suite or record_suite(record_path)
+        cfg = SubmitConfig(suite=suite or "tiny", board_root=board_root, seeds=seeds, backend=backend,
+                           progress=not quiet, store_url=store_url)
+        outcome = submit_loss(loss_path, cfg) if loss_path else submit_record_file(record_path, cfg)
+    except (VerificationError, LossFileError) as e:
+        click.echo(f"harness submit: refused: {e}", err=True)
+        sys.exit(1)
+    except (UnknownNameError, StoreError) as e:
+        click.echo(f"harness submit: {e}", err=True)
+        sys.exit(2)
+    click.echo(f"{outcome.message}\n  record: {outcome.path}")
+    sys.exit(1 if outcome.action == "failed_recorded" else 0)
