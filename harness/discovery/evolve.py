@@ -25,24 +25,31 @@ class EvolveProposer:
     def __init__(self, config: DiscoveryConfig):
         self.seed = config.seed
         self._calls = 0
+        # Keys proposed by this instance: the archive lags behind proposals still in the queue.
+        self._proposed: set[str] = set()
 
     def propose(self, archive: Archive) -> Proposal:
         # Seeded from the archive size too, so a resumed run does not replay the same choices.
         self._calls += 1
         rng = random.Random(f"{self.seed}:{archive.count(exclude_duplicates=False)}:{self._calls}")
-        seen = archive.code_keys()
+        seen = archive.code_keys() | self._proposed
         for name, tree in ex.SEEDS.items():
             code = ex.render_loss_file(tree, f"seed_{name}")
             if code_key(code) not in seen:
-                return Proposal(code, f"seed_{name}", (), {"operator": "seed", "expr": ex.to_json(tree)})
+                return self._remember(Proposal(code, f"seed_{name}", (),
+                                               {"operator": "seed", "expr": ex.to_json(tree)}))
         parents = [c for c in archive.scored() if "expr" in c.meta]
         children = archive.children_counts()
         for _ in range(ATTEMPTS):
             proposal = self._vary(parents, children, rng, archive.count(exclude_duplicates=False))
             if proposal is not None and code_key(proposal.code) not in seen:
-                return proposal
+                return self._remember(proposal)
         raise ProposerError(f"evolve found no new expression in {ATTEMPTS} attempts; the search space "
                             "around the current parents looks exhausted")
+
+    def _remember(self, proposal: Proposal) -> Proposal:
+        self._proposed.add(code_key(proposal.code))
+        return proposal
 
     def _vary(self, parents, children, rng: random.Random, n: int) -> Proposal | None:
         try:

@@ -93,6 +93,8 @@ def per_example(tree) -> bool:
 def validate(tree) -> None:
     """Raise ExpressionError unless the tree is well-formed, small, and yields a (B,) loss."""
     _check_node(tree)
+    if tree[0] == "var":
+        raise ExpressionError("a bare margin is linear and unbounded below; apply an op to it")
     if not per_example(tree):
         raise ExpressionError("the expression does not depend per-example on x or rho")
     if not _every_op_has_var(tree):

@@ -1,0 +1,146 @@
+"""Evaluators: turn a candidate loss file into an ``EvalResult`` (status, error, fitness, metrics).
+
+``bench`` is the real one and the cascade of OpenEvolve: ``harness check`` first (cheap: structure
+and behaviour on dummy tensors, in the sandbox), then the same ``run_bench`` entry point a person
+uses. ``fake`` is the registered test double (like a mock model): it never executes the candidate,
+scores it from a hash of its normalised code, and obeys ``# fake-status: <status>`` markers, so the
+loop's bookkeeping can be tested in milliseconds.
+
+``run_job`` is what a worker process or Ray task runs. It writes the result file atomically before
+returning, so a result finished just before the controller was killed is recovered by ``--resume``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from harness.discovery.config import EvalSettings
+from harness.registry import Registry
+from harness.session import STATUSES
+
+ERROR_TAIL = 4000  # characters of an error kept in the archive (the end holds the exception)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    status: str  # one of harness.session.STATUSES
+    error: str | None = None  # the real error text when status != "ok"
+    fitness: float | None = None  # the suite's primary metric (win_rate) when status == "ok"
+    metrics: dict = field(default_factory=dict)  # the bench record's metrics, seeds, record path
+    seconds: float = 0.0
+    behaviour_key: str | None = None
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown evaluation status {self.status!r}")
+        if self.status == "ok" and self.fitness is None:
+            raise ValueError("an ok evaluation needs a fitness")
+        if self.status != "ok" and (self.fitness is not None or not self.error):
+            raise ValueError(f"a {self.status!r} evaluation carries an error text and no fitness")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EvalResult:
+        return cls(**d)
+
+
+class Evaluator(Protocol):
+    def evaluate(self, candidate_path: Path) -> EvalResult: ...
+
+
+EVALUATORS: Registry[Callable[[EvalSettings, Path], Evaluator]] = Registry("evaluator")
+
+
+def make_evaluator(settings: EvalSettings, work_dir: Path) -> Evaluator:
+    return EVALUATORS.get(settings.evaluator)(settings, work_dir)
+
+
+def _tail(text: str) -> str:
+    return text if len(text) <= ERROR_TAIL else "…" + text[-ERROR_TAIL:]
+
+
+class BenchEvaluator:
+    """``harness check`` then ``harness bench`` on the candidate file, both in the sandbox."""
+
+    def __init__(self, settings: EvalSettings, work_dir: Path):
+        self.settings = settings
+        self.work_dir = Path(work_dir)
+
+    def evaluate(self, candidate_path: Path) -> EvalResult:
+        from harness.bench import run_bench
+        from harness.checks import check_loss_file
+
+        s = self.settings
+        report = check_loss_file(candidate_path, backend=s.backend)
+        if not report.valid:
+            status = getattr(report, "status", None) or "invalid"
+            return EvalResult(status if status != "ok" else "invalid", _tail("\n".join(report.errors)),
+                              metrics={"stage": "check"})
+        out_dir = self.work_dir / Path(candidate_path).stem
+        record = run_bench(candidate_path, suite=s.suite, seeds=s.seeds, beta=s.beta, backend=s.backend,
+                           out_dir=out_dir, progress=False)
+        metrics = {"stage": "bench", "seeds": record.get("seeds"), "suite": record.get("suite", {}).get("name"),
+                   "beta": record.get("beta"), **(record.get("metrics") or {})}
+        if record.get("record_path"):
+            metrics["record_path"] = str(record["record_path"])
+        if record["status"] != "ok":
+            return EvalResult(record["status"], _tail(record.get("error") or "bench failed without an error text"),
+                              metrics=metrics)
+        return EvalResult("ok", fitness=float(record["metrics"]["win_rate"]), metrics=metrics)
+
+
+_MARKER = re.compile(r"#\s*fake-status:\s*(\w+)")
+
+
+class FakeEvaluator:
+    """Test double: deterministic, instant (or ``fake_seconds``), never runs the candidate."""
+
+    def __init__(self, settings: EvalSettings, work_dir: Path):
+        self.settings = settings
+
+    def evaluate(self, candidate_path: Path) -> EvalResult:
+        from harness.discovery.dedupe import code_key
+        from harness.lossfile import LossFileError, parse_loss_source
+
+        time.sleep(self.settings.fake_seconds)
+        source = Path(candidate_path).read_text()
+        marker = _MARKER.search(source)
+        if marker and marker.group(1) != "ok":
+            return EvalResult(marker.group(1), f"fake {marker.group(1)}: forced by the file's marker")
+        try:
+            parse_loss_source(source, str(candidate_path))
+        except LossFileError as e:
+            return EvalResult("invalid", str(e))
+        h = int(code_key(source)[:8], 16)
+        if not marker and h % 10 == 0:
+            return EvalResult("crash", "fake crash: Traceback ... RuntimeError: simulated training failure")
+        return EvalResult("ok", fitness=round(0.3 + 0.4 * (h % 1000) / 1000, 4), metrics={"stage": "fake"})
+
+
+EVALUATORS.add("bench", BenchEvaluator, "harness check, then harness bench, in the sandbox")
+EVALUATORS.add("fake", FakeEvaluator, "test double: hash-based fitness, never runs the candidate")
+
+
+def run_job(settings: EvalSettings, candidate_path: str, result_path: str | None, work_dir: str) -> dict:
+    """Evaluate one candidate in a worker; never raises (an evaluator bug is status ``error``)."""
+    t0 = time.monotonic()
+    try:
+        result = make_evaluator(settings, Path(work_dir)).evaluate(Path(candidate_path))
+    except Exception as e:  # the harness failed, not the candidate: recorded, never scored
+        result = EvalResult("error", _tail(f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
+    data = {**result.as_dict(), "seconds": round(time.monotonic() - t0, 3)}
+    if result_path is not None:
+        tmp = f"{result_path}.tmp{os.getpid()}"
+        Path(tmp).write_text(json.dumps(data))
+        os.replace(tmp, result_path)
+    return data

@@ -1,0 +1,177 @@
+"""The ``llm`` proposer: the DiscoPOP paper's protocol on any OpenAI-compatible endpoint.
+
+As in the paper: a researcher persona, the exact loss interface, a JSON reply with ``thought``,
+``name`` and ``code``, earlier candidates with their fitness, and the error text of failures
+("Code not valid. Error: ...", "Training failed. Error: ..."). Unlike the paper's code, the error is
+the REAL text (validation error, stderr tail, sandbox status), and each prompt is built afresh from
+a selection of the archive (best, a fitness-spread of others, the most recent) instead of one
+ever-growing chat, so a search can run past the context window. Templates are the files in
+``templates/`` (override with ``LLMSettings.templates_dir``); every prompt sent is stored in the
+candidate's ``meta["prompt"]`` so a run can be audited.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from string import Template
+
+from harness.discovery.archive import DUPLICATE, PENDING, Archive, Candidate
+from harness.discovery.config import DiscoveryConfig, LLMSettings
+from harness.discovery.proposer import PROPOSERS, Proposal
+from harness.lossfile import VOCABULARY
+
+log = logging.getLogger(__name__)
+TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATE_NAMES = ("system", "user", "section", "entry_ok", "entry_failed")
+DEFAULT_BETA = 0.05  # the paper's beta; the suite may override it at training time
+REPLY_SCHEMA = {
+    "name": "loss_proposal",
+    "strict": True,
+    "schema": {
+        "type": "object",
+        "properties": {"thought": {"type": "string"}, "name": {"type": "string"}, "code": {"type": "string"}},
+        "required": ["thought", "name", "code"],
+        "additionalProperties": False,
+    },
+}
+VERDICTS = {"invalid": "Code not valid.", DUPLICATE: "Not evaluated: a near-duplicate of an earlier loss."}
+
+
+def load_templates(directory: str | None) -> dict[str, Template]:
+    """Default templates, each replaced by a same-named .txt file in ``directory`` if present."""
+    out = {}
+    for name in TEMPLATE_NAMES:
+        path = Path(directory) / f"{name}.txt" if directory else None
+        if path is None or not path.is_file():
+            path = TEMPLATES / f"{name}.txt"
+        out[name] = Template(path.read_text())
+    return out
+
+
+def select_for_prompt(archive: Archive, s: LLMSettings) -> list[tuple[str, list[Candidate]]]:
+    """(section title, candidates): the best, a spread over the rest by fitness, the most recent."""
+    scored = archive.scored()
+    best = scored[: s.n_best]
+    rest = scored[s.n_best:]
+    if rest and s.n_diverse:
+        step = max(1, len(rest) // s.n_diverse)
+        diverse = rest[::step][: s.n_diverse]
+    else:
+        diverse = []
+    shown = {c.id for c in best + diverse}
+    done = [c for c in archive.all() if c.status != PENDING and c.id not in shown]
+    recent = done[-s.n_recent:] if s.n_recent else []
+    sections = [("Best so far", best), ("Others, spread over fitness", diverse), ("Most recent", recent)]
+    return [(title, cands) for title, cands in sections if cands]
+
+
+class LLMProposer:
+    def __init__(self, config: DiscoveryConfig, client=None):
+        self.settings = config.llm
+        self.templates = load_templates(self.settings.templates_dir)
+        self.beta = config.eval.beta if config.eval.beta is not None else DEFAULT_BETA
+        self.structured = self.settings.structured_output
+        self._client = client
+
+    @property
+    def client(self):
+        if self._client is None:
+            from harness.llm_client import ClientSettings, LLMClient
+
+            s = self.settings
+            self._client = LLMClient(ClientSettings(
+                base_url=s.base_url, model=s.model, api_key_env=s.api_key_env, max_concurrency=1,
+                max_retries=s.max_retries, timeout_s=s.timeout_s, price_input_per_mtok=s.price_in_per_mtok,
+                price_output_per_mtok=s.price_out_per_mtok))
+        return self._client
+
+    # ---------------------------------------------------------------- prompt
+
+    def messages(self, archive: Archive) -> list[dict]:
+        t = self.templates
+        vocabulary = "\n".join(f"- {k}: {v}" for k, v in VOCABULARY.items())
+        system = t["system"].substitute(vocabulary=vocabulary, beta=self.beta)
+        sections = [t["section"].substitute(title=title, entries="\n".join(self._entry(c) for c in cands))
+                    for title, cands in select_for_prompt(archive, self.settings)]
+        history = "\n".join(sections) if sections else "(none yet: this is the first proposal)"
+        return [{"role": "system", "content": system},
+                {"role": "user", "content": t["user"].substitute(archive=history)}]
+
+    def _entry(self, c: Candidate) -> str:
+        fields = dict(id=c.id, name=c.name, generation=c.generation, code=c.code.strip() or "(no code)")
+        if c.status == "ok":
+            return self.templates["entry_ok"].substitute(fields, fitness=f"{c.fitness:.4f}")
+        verdict = VERDICTS.get(c.status, f"Training failed (status: {c.status}).")
+        error = (c.error or "").strip()
+        if len(error) > self.settings.error_chars:
+            error = "…" + error[-self.settings.error_chars:]
+        return self.templates["entry_failed"].substitute(fields, verdict=verdict, error=error)
+
+    # ---------------------------------------------------------------- one proposal
+
+    def propose(self, archive: Archive) -> Proposal:
+        messages = self.messages(archive)
+        completion, mode = self._complete(messages)
+        s = self.client.settings
+        cost = (completion.prompt_tokens * s.price_input_per_mtok
+                + completion.completion_tokens * s.price_output_per_mtok) / 1e6
+        meta = {"operator": "llm", "prompt": messages, "reply": completion.text, "structured_output": mode,
+                "model": s.model, "temperature": self.settings.temperature,
+                "tokens": [completion.prompt_tokens, completion.completion_tokens]}
+        try:
+            reply = parse_reply(completion.text)
+        except ValueError as e:
+            return Proposal("", "unparsed_reply", (), meta, cost, error=str(e))
+        meta["thought"] = reply["thought"]
+        # Parents: the candidates the prompt showed, so lineage records what the model saw.
+        parents = tuple(sorted({c.id for _, cands in select_for_prompt(archive, self.settings) for c in cands}))
+        return Proposal(reply["code"], reply["name"], parents, meta, cost)
+
+    def _complete(self, messages):
+        from harness.llm_client import ChatRequest, LLMConfigError
+
+        s = self.settings
+        formats = {"json_schema": {"type": "json_schema", "json_schema": REPLY_SCHEMA},
+                   "json_object": {"type": "json_object"}, "none": None}
+        mode = "json_schema" if self.structured == "auto" else self.structured
+        request = ChatRequest(tuple(messages), max_tokens=s.max_tokens, temperature=s.temperature,
+                              response_format=formats[mode])
+        try:
+            return self.client.complete(request), mode
+        except LLMConfigError as e:
+            if self.structured != "auto" or "HTTP 400" not in str(e):
+                raise
+            # The endpoint rejects response_format: said once, then the prompt's JSON instructions.
+            log.warning("endpoint rejected JSON-schema output (%s); continuing without it", e)
+            self.structured = "none"
+            request = ChatRequest(tuple(messages), max_tokens=s.max_tokens, temperature=s.temperature)
+            return self.client.complete(request), "none"
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(\{.*\})\s*```", re.DOTALL)
+
+
+def parse_reply(text: str) -> dict:
+    """The reply's JSON object with string fields thought, name, code; ValueError names the problem."""
+    fenced = _FENCE.search(text)
+    body = fenced.group(1) if fenced else text.strip()
+    start, end = body.find("{"), body.rfind("}")
+    if start < 0 or end <= start:
+        raise ValueError(f"reply is not a JSON object (no braces found); reply began: {text[:200]!r}")
+    try:
+        obj = json.loads(body[start:end + 1])
+    except json.JSONDecodeError as e:
+        raise ValueError(f"reply is not valid JSON: {e}; reply began: {text[:200]!r}") from None
+    if not isinstance(obj, dict):
+        raise ValueError("reply JSON is not an object with keys thought, name, code")
+    missing = [k for k in ("name", "code") if not isinstance(obj.get(k), str) or not obj[k].strip()]
+    if missing:
+        raise ValueError(f"reply JSON lacks a non-empty string for: {', '.join(missing)}")
+    name = re.sub(r"[^A-Za-z0-9_\-]+", "_", obj["name"].strip())[:60] or "unnamed"
+    return {"thought": str(obj.get("thought", "")), "name": name, "code": obj["code"]}
+
+
+PROPOSERS.add("llm", LLMProposer, "an LLM on an OpenAI-compatible endpoint, the DiscoPOP paper's protocol")

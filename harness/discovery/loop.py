@@ -1,0 +1,241 @@
+"""The discovery loop: propose -> dedupe -> evaluate (in workers) -> archive, until a budget is spent.
+
+Two queues, as in ShinkaEvolve's async runner: a proposal thread answers proposal requests (an LLM
+call can take seconds) while up to ``parallel`` evaluations run in worker processes or Ray tasks.
+Pending candidates are rows of the archive, so the evaluation queue survives ``kill -9``:
+``--resume`` first collects result files that workers finished before the kill, then re-dispatches
+the pending rows that have none. A completed evaluation is therefore neither lost nor repeated.
+
+Only this module's controller thread writes to the archive. The cheapest check (the loss file's
+structure, read from its syntax tree without running it) happens here; everything that executes
+the candidate happens in a worker, through the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.discovery import outputs
+from harness.discovery.archive import DUPLICATE, Archive
+from harness.discovery.config import DiscoveryConfig
+from harness.discovery.dedupe import code_key
+from harness.discovery.evaluator import EvalResult
+from harness.discovery.executor import job_for, make_executor
+from harness.discovery.proposer import Proposal, Proposer, make_proposer
+from harness.lossfile import LossFileError, parse_loss_source, sha256_bytes
+
+POLL_S = 0.2
+LOOKAHEAD = 1  # proposals prepared beyond the free workers, so a worker never waits for the LLM
+
+
+class DiscoveryError(RuntimeError):
+    """The run cannot start or continue (wrong --resume use, mismatched settings)."""
+
+
+@dataclass(frozen=True)
+class DiscoveryResult:
+    out_dir: Path
+    stop_reason: str
+    candidates: int  # evaluated or rejected candidates in the archive (duplicates excluded)
+    status_counts: dict
+    best_id: int | None
+    best_fitness: float | None
+    proposer_failed: bool  # stopped because the proposer raised (endpoint down, space exhausted)
+
+
+class _ProposalThread(threading.Thread):
+    """Answers each request with a Proposal or the exception the proposer raised."""
+
+    def __init__(self, proposer: Proposer, archive_path: Path):
+        super().__init__(daemon=True, name="proposer")
+        self.proposer, self.archive_path = proposer, archive_path
+        self.requests: queue.Queue = queue.Queue()
+        self.replies: queue.Queue = queue.Queue()
+
+    def run(self) -> None:
+        archive = Archive(self.archive_path)
+        try:
+            while self.requests.get() is not None:
+                try:
+                    self.replies.put(self.proposer.propose(archive))
+                except Exception as e:  # handed to the controller, which stops cleanly
+                    self.replies.put(e)
+        finally:
+            archive.close()
+
+
+def open_archive(config: DiscoveryConfig, resume: bool) -> Archive:
+    out = Path(config.out_dir)
+    path = out / "archive.sqlite"
+    if resume and not path.exists():
+        raise DiscoveryError(f"--resume: no archive at {path}; start a new run without --resume")
+    if not resume and path.exists():
+        raise DiscoveryError(f"{out} already holds a discovery run; pass --resume to continue it, "
+                             "or choose another --out")
+    archive = Archive(path)
+    saved = archive.get_run("identity")
+    if saved is None:
+        archive.set_run("identity", config.search_identity())
+    elif saved != config.search_identity():
+        diff = {k: (saved.get(k), v) for k, v in config.search_identity().items() if saved.get(k) != v}
+        archive.close()
+        raise DiscoveryError(f"--resume with different search settings (saved, given): {diff}")
+    archive.set_run("config", config.as_dict())
+    return archive
+
+
+class Controller:
+    def __init__(self, config: DiscoveryConfig, archive: Archive, proposer: Proposer):
+        self.config, self.archive = config, archive
+        self.out = Path(config.out_dir)
+        for sub in ("candidates", "results", "runs"):
+            (self.out / sub).mkdir(parents=True, exist_ok=True)
+        self.proposals = _ProposalThread(proposer, archive.path)
+        self.queued: deque[int] = deque()  # pending candidates not yet dispatched
+        self.outstanding = 0  # proposal requests not yet answered
+        self.duplicates_in_a_row = 0
+        self.stop_reason: str | None = None
+        self.proposer_failed = False
+        self.t0 = time.monotonic()
+        self.bar = None
+
+    # ---------------------------------------------------------------- one run
+
+    def run(self) -> DiscoveryResult:
+        self._recover()
+        self.executor = make_executor(self.config)
+        self.proposals.start()
+        self.bar = outputs.progress_bar(self.archive, self.config)
+        try:
+            while True:
+                self._absorb_proposals()
+                self._check_stop()
+                self._request_proposals()
+                self._dispatch()
+                for cid, data in self.executor.poll(POLL_S if self.executor.in_flight() else 0):
+                    self._record(cid, data)
+                if self.stop_reason and not (self.outstanding or self.executor.in_flight()):
+                    break
+                if not self.executor.in_flight():
+                    time.sleep(0.02 if self.outstanding else 0)
+        finally:
+            self.proposals.requests.put(None)
+            self.executor.shutdown()
+            if self.bar is not None:
+                self.bar.close()
+        outputs.write_all(self.archive, self.out, self.config, self.stop_reason or "")
+        best = self.archive.best()
+        return DiscoveryResult(self.out, self.stop_reason or "", self.archive.count(),
+                               self.archive.status_counts(), best.id if best else None,
+                               best.fitness if best else None, self.proposer_failed)
+
+    # ---------------------------------------------------------------- stages
+
+    def _recover(self) -> None:
+        """Collect results finished before a kill; queue the pending rows that have none."""
+        for c in self.archive.pending():
+            result_file = self.out / "results" / f"{c.id:05d}.json"
+            if result_file.exists():
+                self._record(c.id, json.loads(result_file.read_text()))
+            else:
+                self.queued.append(c.id)
+        outputs.write_jsonl(self.archive, self.out)
+
+    def _absorb_proposals(self) -> None:
+        while True:
+            try:
+                reply = self.proposals.replies.get_nowait()
+            except queue.Empty:
+                return
+            self.outstanding -= 1
+            if isinstance(reply, Exception):
+                self.proposer_failed = True
+                self._stop(f"proposer failed: {type(reply).__name__}: {reply}")
+                continue
+            self._admit(reply)
+
+    def _admit(self, p: Proposal) -> None:
+        a = self.archive
+        common = dict(parent_ids=p.parent_ids, proposer=self.config.proposer, name=p.name, code=p.code,
+                      sha256=sha256_bytes(p.code.encode()), meta=p.meta, cost=p.cost)
+        if p.error is not None:  # the proposer got no code out of its reply
+            a.add(**common, code_key=code_key(p.code + p.error), status="invalid", error=p.error)
+            return self._admitted(counted=True)
+        key = code_key(p.code)
+        twin = a.find_key(key)
+        if twin is not None:
+            a.add(**common, code_key=key, status=DUPLICATE, duplicate_of=twin,
+                  error=f"near-duplicate of candidate #{twin}; not evaluated")
+            self.duplicates_in_a_row += 1
+            return self._admitted(counted=False)
+        try:
+            parse_loss_source(p.code, f"candidate {p.name}")
+        except LossFileError as e:
+            a.add(**common, code_key=key, status="invalid", error=str(e))
+            return self._admitted(counted=True)
+        self.queued.append(a.add(**common, code_key=key))
+        self._admitted(counted=True)
+
+    def _admitted(self, counted: bool) -> None:
+        if counted:
+            self.duplicates_in_a_row = 0
+        outputs.write_jsonl(self.archive, self.out)
+        outputs.update_bar(self.bar, self.archive)
+
+    def _check_stop(self) -> None:
+        c = self.config
+        if self.archive.count() >= c.budget:
+            self._stop(f"budget of {c.budget} candidates reached")
+        elif c.max_wall_s is not None and time.monotonic() - self.t0 >= c.max_wall_s:
+            self._stop(f"wall-time limit of {c.max_wall_s:g} s reached")
+        elif c.max_cost is not None and self.archive.total_cost() >= c.max_cost:
+            self._stop(f"API cost limit of ${c.max_cost:g} reached")
+        elif self.duplicates_in_a_row >= c.max_consecutive_duplicates:
+            self._stop(f"the proposer repeated earlier candidates {self.duplicates_in_a_row} times in a row")
+
+    def _stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    def _request_proposals(self) -> None:
+        if self.stop_reason:
+            return
+        room = self.config.budget - self.archive.count() - self.outstanding
+        want = self.config.parallel + LOOKAHEAD - len(self.queued) - self.executor.in_flight() - self.outstanding
+        for _ in range(max(0, min(room, want))):
+            self.proposals.requests.put("propose")
+            self.outstanding += 1
+
+    def _dispatch(self) -> None:
+        # A wall-time stop leaves queued candidates pending: --resume evaluates them.
+        while self.queued and self.executor.in_flight() < self.config.parallel and not self._wall_stopped():
+            cid = self.queued.popleft()
+            job = job_for(self.out, cid, result_file=self.config.executor == "local")
+            Path(job.candidate_path).write_text(self.archive.get(cid).code)
+            self.executor.submit(job)
+
+    def _wall_stopped(self) -> bool:
+        return bool(self.stop_reason and self.stop_reason.startswith("wall-time"))
+
+    def _record(self, cid: int, data: dict) -> None:
+        result = EvalResult.from_dict(data)
+        self.archive.complete(cid, status=result.status, error=result.error, fitness=result.fitness,
+                              metrics=result.metrics, eval_seconds=result.seconds,
+                              behaviour_key=result.behaviour_key)
+        outputs.write_jsonl(self.archive, self.out)
+        outputs.update_bar(self.bar, self.archive)
+
+
+def run_discovery(config: DiscoveryConfig, *, resume: bool = False, proposer: Proposer | None = None) -> DiscoveryResult:
+    """Run (or resume) a discovery search; ``proposer`` overrides the registered one (tests)."""
+    archive = open_archive(config, resume)
+    try:
+        return Controller(config, archive, proposer or make_proposer(config)).run()
+    finally:
+        archive.close()

@@ -1,0 +1,153 @@
+"""What a discovery run leaves in its --out directory, all derived from the archive.
+
+    archive.sqlite     every candidate (the source of truth)
+    candidates.jsonl   one line per candidate (id, parent_ids, sha256, status, fitness, ...), kept current
+    candidates/NNNNN.py  the files that were evaluated
+    best_loss.py       the best loss, ready to use, with a header naming its lineage and score
+    report.md          settings, status counts, top candidates, failures with their errors
+    fitness.png        fitness per candidate, best-so-far line, failures marked (the paper's Figure 3)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from harness.discovery.archive import DUPLICATE, PENDING, Archive, Candidate
+from harness.discovery.config import DiscoveryConfig
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_jsonl(archive: Archive, out: Path) -> None:
+    lines = [json.dumps(c.summary()) for c in archive.all()]
+    _atomic_write(Path(out) / "candidates.jsonl", "".join(line + "\n" for line in lines))
+
+
+def lineage(archive: Archive, cid: int) -> list[Candidate]:
+    """Ancestors of ``cid`` (breadth first, each once), the candidate itself first."""
+    seen, order, frontier = set(), [], [cid]
+    while frontier:
+        c = archive.get(frontier.pop(0))
+        if c.id in seen:
+            continue
+        seen.add(c.id)
+        order.append(c)
+        frontier.extend(c.parent_ids)
+    return order
+
+
+def _fmt(f: float | None) -> str:
+    return "-" if f is None else f"{f:.4f}"
+
+
+def write_best(archive: Archive, out: Path, config: DiscoveryConfig) -> Path | None:
+    best = archive.best()
+    path = Path(out) / "best_loss.py"
+    if best is None:
+        if path.exists():
+            path.unlink()
+        return None
+    chain = "\n".join(f"#   #{c.id} {c.name} (gen {c.generation}, {c.meta.get('operator', c.proposer)}, "
+                      f"fitness {_fmt(c.fitness)}, parents {list(c.parent_ids)})" for c in lineage(archive, best.id))
+    seeds = best.metrics.get("seeds")
+    header = (
+        f"# Discovered by `harness discover` (proposer {config.proposer}, suite {config.eval.suite}).\n"
+        f"# Candidate #{best.id} {best.name}: fitness (win rate) {best.fitness:.4f} with seeds {seeds};\n"
+        "# discovery uses fewer seeds than a leaderboard run: re-bench before submitting.\n"
+        f"# sha256 of the code below: {best.sha256}\n# Lineage:\n{chain}\n\n")
+    _atomic_write(path, header + best.code)
+    return path
+
+
+def write_report(archive: Archive, out: Path, config: DiscoveryConfig, stop_reason: str) -> Path:
+    cands = archive.all()
+    counts = archive.status_counts()
+    lines = [f"# Discovery report: {config.proposer} on {config.eval.suite}", "",
+             f"- stop reason: {stop_reason or 'running'}",
+             f"- candidates: {archive.count()} of budget {config.budget} (+{counts.get(DUPLICATE, 0)} "
+             "near-duplicates not evaluated)",
+             f"- evaluation: evaluator {config.eval.evaluator}, {config.eval.seeds} seed(s) per candidate, "
+             f"executor {config.executor}, parallel {config.parallel}",
+             f"- API cost: ${archive.total_cost():.4f}",
+             "- statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), "",
+             "Failures carry their status and error and have no fitness (they are never scored as 0).", "",
+             "![fitness over candidates](fitness.png)", "", "## Best candidates", "",
+             "| id | name | fitness | generation | parents | operator |", "|---|---|---|---|---|---|"]
+    for c in archive.scored()[:10]:
+        lines.append(f"| {c.id} | {c.name} | {c.fitness:.4f} | {c.generation} | {list(c.parent_ids)} | "
+                     f"{c.meta.get('operator', '-')} |")
+    failures = [c for c in cands if c.status not in ("ok", PENDING, DUPLICATE)]
+    lines += ["", "## Failures (most recent 10)", ""]
+    for c in failures[-10:]:
+        error = (c.error or "").strip().splitlines()
+        lines.append(f"- #{c.id} {c.name}: **{c.status}**: `{(error[-1] if error else '')[:200]}`")
+    path = Path(out) / "report.md"
+    _atomic_write(path, "\n".join(lines) + "\n")
+    return path
+
+
+def plot_fitness(archive: Archive, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [c for c in archive.all() if c.status not in (PENDING, DUPLICATE)]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ok = [(i, c.fitness) for i, c in enumerate(done, 1) if c.status == "ok"]
+    failed = [i for i, c in enumerate(done, 1) if c.status != "ok"]
+    if ok:
+        ax.scatter(*zip(*ok, strict=True), s=18, label="candidate fitness")
+        best, xs, ys = float("-inf"), [], []
+        for i, c in enumerate(done, 1):
+            if c.status == "ok":
+                best = max(best, c.fitness)
+            if best > float("-inf"):
+                xs.append(i)
+                ys.append(best)
+        ax.step(xs, ys, where="post", color="black", label="best so far")
+    if failed:
+        y = min((f for _, f in ok), default=0.0)
+        ax.scatter(failed, [y] * len(failed), marker="x", color="red", label="failed (no fitness)")
+    ax.set_xlabel("candidate (in evaluation order)")
+    ax.set_ylabel("fitness (win rate)")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    path = Path(out) / "fitness.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_all(archive: Archive, out: Path, config: DiscoveryConfig, stop_reason: str) -> None:
+    write_jsonl(archive, out)
+    write_best(archive, out, config)
+    write_report(archive, out, config, stop_reason)
+    plot_fitness(archive, out)
+
+
+def progress_bar(archive: Archive, config: DiscoveryConfig):
+    from tqdm import tqdm
+
+    bar = tqdm(total=config.budget, desc=f"discover[{config.proposer}]", unit="cand",
+               disable=not config.progress, dynamic_ncols=True)
+    update_bar(bar, archive)
+    return bar
+
+
+def update_bar(bar, archive: Archive) -> None:
+    if bar is None:
+        return
+    counts = archive.status_counts()
+    bar.n = sum(v for k, v in counts.items() if k not in (PENDING, DUPLICATE))
+    best = archive.best()
+    bar.set_postfix(best=_fmt(best.fitness if best else None),
+                    failed=sum(v for k, v in counts.items() if k not in ("ok", PENDING, DUPLICATE)),
+                    dup=counts.get(DUPLICATE, 0), refresh=False)
+    bar.refresh()
