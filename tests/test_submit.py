@@ -96,7 +96,7 @@ def test_leaderboard_formats(env):
     assert run(main, [*base, "--format", "csv"]).output == (env.board / "leaderboard.csv").read_text()
     assert run(main, [*base, "--format", "md"]).output == (env.board / "README.md").read_text()
     assert run(main, [*base, "--format", "html"]).output == (env.board / "index.html").read_text()
-    assert "3 ranked entries" in run(main, base).output
+    assert "3 ranked entries" in run(main, base).output and "3 ranked entries" in (env.board / "index.html").read_text()
     (env.board / "README.md").write_text("edited by hand")
     assert run(main, [*base, "--write"]).exit_code == 0
     assert "edited by hand" not in (env.board / "README.md").read_text()

@@ -122,14 +122,19 @@ def _frontier(board: Board, colors: dict) -> str:
             f"to the left).</p>{frontier_svg(board.entries, colors)}<ul class=\"legend\">{legend}</ul>")
 
 
+def _count(items, noun: str) -> str:
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{len(items)} {noun if len(items) == 1 else plural}"
+
+
 def render_html(board: Board) -> str:
     colors = {e.sha256: color(i) for i, e in enumerate(board.entries)}
     data: list = []
     parts = {
         "title": escape(f"{board.suite} leaderboard"),
         "heading": escape(f"Leaderboard: {board.suite} suite"),
-        "meta": f"suite config <code>{escape(board.config_hash)}</code> · {len(board.entries)} ranked entries · "
-                f"{len(board.failed)} failed runs · generated from the records in this folder by "
+        "meta": f"suite config <code>{escape(board.config_hash)}</code> · {_count(board.entries, 'ranked entry')} · "
+                f"{_count(board.failed, 'failed run')} · generated from the records in this folder by "
                 "<code>harness leaderboard</code>",
         "note": escape("Win rate against the suite's reference answers, mean over seeds and prompts, with a 95% "
                        "bootstrap CI. " + RANK_NOTE + " Click a column to sort, a loss to see its source."),
