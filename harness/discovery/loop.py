@@ -234,8 +234,12 @@ class Controller:
 
 def run_discovery(config: DiscoveryConfig, *, resume: bool = False, proposer: Proposer | None = None) -> DiscoveryResult:
     """Run (or resume) a discovery search; ``proposer`` overrides the registered one (tests)."""
+    from harness.discovery.evaluator import EVALUATORS
+
+    EVALUATORS.get(config.eval.evaluator)  # unknown names fail here, not in every worker
+    proposer = proposer or make_proposer(config)
     archive = open_archive(config, resume)
     try:
-        return Controller(config, archive, proposer or make_proposer(config)).run()
+        return Controller(config, archive, proposer).run()
     finally:
         archive.close()

@@ -1,0 +1,77 @@
+"""`harness discover`: search for new losses (LLM-driven or evolutionary), resumable and parallel.
+
+Exit codes: 0 the search ran and found at least one valid loss, 1 it ran but no candidate passed,
+2 usage or infrastructure error (wrong --resume, unknown proposer, the proposer's endpoint failed).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from harness.paths import runs_dir
+
+
+@click.command("discover")
+@click.option("--suite", default="tiny", show_default=True, help="Benchmark suite; fitness is its win rate.")
+@click.option("--proposer", default="evolve", show_default=True,
+              help="Registered proposer: evolve (offline expression search) or llm (OpenAI-compatible endpoint).")
+@click.option("--budget", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Maximum number of candidates (near-duplicates are not counted, failures are).")
+@click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Evaluations running at once (worker processes or Ray tasks).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder. Default: HARNESS_HOME/runs/discover-<proposer>-<suite>.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out (after a stop or a kill).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--ray-address", help="Ray cluster to join (host:port or auto). Default: start a local Ray.")
+@click.option("--ray-gpus", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="GPUs reserved per evaluation task on a Ray cluster.")
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Training seeds per candidate (fewer than a leaderboard run; records say how many).")
+@click.option("--beta", type=float, help="KL strength for training. Default: the suite's.")
+@click.option("--backend", default="auto", show_default=True, help="Sandbox backend for check and bench.")
+@click.option("--max-wall", type=click.FloatRange(min=0, min_open=True), help="Stop proposing after SECONDS.")
+@click.option("--max-cost", type=click.FloatRange(min=0), help="Stop proposing once the API cost reaches USD.")
+@click.option("--base-url", help="OpenAI-compatible endpoint for --proposer llm (else OPENAI_BASE_URL).")
+@click.option("--model", default="gpt-4o", show_default=True, help="Model name for --proposer llm.")
+@click.option("--temperature", type=click.FloatRange(0, 2), default=1.0, show_default=True)
+@click.option("--structured-output", type=click.Choice(["auto", "json_schema", "json_object", "none"]),
+              default="auto", show_default=True, help="Ask the endpoint for JSON-schema constrained replies.")
+@click.option("--templates", "templates_dir", type=click.Path(file_okay=False, exists=True),
+              help="Folder of prompt templates overriding harness/discovery/templates/*.txt.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Proposer randomness.")
+@click.option("--evaluator", default="bench", show_default=True, help="bench, or fake (test double).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def command(suite, proposer, budget, parallel, out_dir, resume, executor, ray_address, ray_gpus, seeds, beta,
+            backend, max_wall, max_cost, base_url, model, temperature, structured_output, templates_dir, seed,
+            evaluator, quiet):
+    """Search for new losses: propose, check, bench (in the sandbox), archive; resumable after kill -9."""
+    from harness.discovery.config import DiscoveryConfig, EvalSettings, LLMSettings
+    from harness.discovery.loop import DiscoveryError, run_discovery
+    from harness.registry import UnknownNameError
+
+    if resume and out_dir is None:
+        raise click.UsageError("--resume needs --out DIR (the folder of the run to continue)")
+    out_dir = out_dir or runs_dir() / f"discover-{proposer}-{suite}"
+    try:
+        config = DiscoveryConfig(
+            out_dir=str(out_dir), proposer=proposer, budget=budget, parallel=parallel, executor=executor,
+            ray_address=ray_address, ray_num_gpus=ray_gpus, max_wall_s=max_wall, max_cost=max_cost, seed=seed,
+            progress=not quiet,
+            eval=EvalSettings(suite=suite, seeds=seeds, beta=beta, backend=backend, evaluator=evaluator),
+            llm=LLMSettings(base_url=base_url, model=model, temperature=temperature,
+                            structured_output=structured_output, templates_dir=templates_dir))
+        result = run_discovery(config, resume=resume)
+    except (ValueError, DiscoveryError, UnknownNameError) as e:
+        click.echo(f"harness discover: {e}", err=True)
+        sys.exit(2)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(result.status_counts.items()))
+    best = "none" if result.best_id is None else f"#{result.best_id} fitness {result.best_fitness:.4f}"
+    click.echo(f"stopped: {result.stop_reason}\ncandidates: {result.candidates} ({counts})\nbest: {best}\n"
+               f"outputs: {result.out_dir} (report.md, fitness.png, best_loss.py, candidates.jsonl, archive.sqlite)")
+    if result.proposer_failed:
+        sys.exit(2)
+    sys.exit(0 if result.best_id is not None else 1)
