@@ -1,0 +1,323 @@
+"""The trusted side of a worker session: launch, talk over pipes with deadlines, judge every reply.
+
+Backends (jail, docker) only build the command line; this module owns the conversation. The
+worker is treated as hostile: replies are parsed by harness.sandbox.wire with bounded sizes, their
+names, shapes, dtypes and finiteness are checked here, stderr is drained by a thread that keeps only
+its tail and kills a worker that writes too much, and every read and write has a deadline (per call
+and per session). A dead worker is classified from how it died: SIGSYS = seccomp refusal
+(sandbox_violation), SIGXCPU = CPU limit (timeout), SIGKILL not sent by us = out of memory, other
+signals = crash.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+
+import torch
+
+from harness.lossfile import POLICY_INPUTS, TENSOR_INPUTS
+from harness.sandbox import wire
+from harness.sandbox.limits import SandboxLimits
+from harness.session import LossCallError, LossReply
+
+_SIGNAL_STATUS = {
+    signal.SIGSYS: (
+        "sandbox_violation",
+        "made a forbidden system call (exec, fork, socket, ptrace, ...) and was killed by the seccomp filter",
+    ),
+    signal.SIGXCPU: ("timeout", "ran out of CPU time (RLIMIT_CPU)"),
+    signal.SIGKILL: (
+        "oom",
+        "was killed by SIGKILL that the harness did not send (most likely out of memory)",
+    ),
+}
+
+
+class _Deadline(Exception):
+    pass
+
+
+def classify_exit(rc: int) -> tuple[str, str]:
+    """(status, reason) for a worker that ended on its own with return code ``rc``."""
+    sig = -rc if rc < 0 else rc - 128 if 128 < rc < 160 else None
+    if sig is not None:
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        status, reason = _SIGNAL_STATUS.get(sig, ("crash", f"died from {name}"))
+        return status, f"the worker {reason} ({name})"
+    return "crash", f"the worker exited unexpectedly with code {rc}"
+
+
+class WorkerSession:
+    """A LossSession backed by a worker process speaking harness.sandbox.wire on stdin/stdout."""
+
+    def __init__(
+        self,
+        cmd: list[str],
+        *,
+        limits: SandboxLimits,
+        sha256: str,
+        params: tuple[str, ...],
+        backend: str,
+        env: dict[str, str],
+        pass_fds: tuple[int, ...] = (),
+        on_kill: Callable[[], None] | None = None,
+    ):
+        self.limits, self.backend, self._on_kill = limits, backend, on_kill
+        self._expected = (sha256, tuple(params))
+        self._tail, self._stderr_total, self._stderr_overflow = bytearray(), 0, False
+        self._dead: LossCallError | None = None
+        self._killed_for: tuple[str, str] | None = None
+        self.started = time.monotonic()
+        self._session_deadline = self.started + limits.session_timeout_s
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            pass_fds=pass_fds,
+            start_new_session=True,
+        )
+        self._in, self._out = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        os.set_blocking(self._in, False)
+        self._drain = threading.Thread(target=self._drain_stderr, name="sandbox-stderr", daemon=True)
+        self._drain.start()
+        self._hello()
+
+    # -- the LossSession interface ------------------------------------------------------------
+    def call(self, inputs: dict[str, torch.Tensor], beta: float, grad: bool = True) -> LossReply:
+        batch, device, send = self._check_inputs(inputs)
+        want = [n for n in POLICY_INPUTS if n in self.params] if grad else []
+        frame = wire.encode_frame({"kind": "call", "beta": float(beta), "grad": bool(grad)}, send)
+        header, tensors = self._exchange(frame, self.limits.call_timeout_s)
+        if header["kind"] == "error":
+            self._error_frame(header)
+        if header["kind"] != "reply":
+            self._violation(f"unexpected frame kind {header['kind'][:40]!r} in answer to a call")
+        seconds = self._field(header, "seconds")
+        losses = self._checked(tensors, "losses", batch)
+        grads = {n: self._checked(tensors, f"grad:{n}", batch) for n in want}
+        if set(tensors) != {"losses", *(f"grad:{n}" for n in want)}:
+            self._violation(f"reply carries unexpected tensors {sorted(tensors)}")
+        dtypes = dict(send)
+        return LossReply(
+            losses.to(device), {n: g.to(device, dtypes[n].dtype) for n, g in grads.items()}, seconds
+        )
+
+    def close(self) -> None:
+        if self.proc.poll() is None and self._dead is None:
+            try:
+                self._write(wire.encode_frame({"kind": "close"}), time.monotonic() + 1.0)
+                self.proc.wait(timeout=2.0)
+            except (OSError, _Deadline, subprocess.TimeoutExpired):
+                pass
+        self._kill()
+        self.proc.wait()
+        self._drain.join(timeout=5.0)
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+        if self._dead is None:
+            self._dead = LossCallError("crash", "the session is closed")
+
+    def stderr_tail(self) -> str:
+        return bytes(self._tail).decode("utf-8", "replace")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- start-up -----------------------------------------------------------------------------
+    def _hello(self) -> None:
+        header, _ = self._exchange(b"", self.limits.start_timeout_s)
+        if header["kind"] == "error":
+            self._error_frame(header, fatal=True)
+        if header["kind"] != "hello":
+            self._violation(f"expected a hello frame, got {header['kind'][:40]!r}")
+        params = header.get("params")
+        if (
+            header.get("sha256") != self._expected[0]
+            or not isinstance(params, list)
+            or tuple(params) != self._expected[1]
+        ):
+            self._violation("the worker's hello does not match the loss file the harness read")
+        self.name, self.sha256, self.params = (
+            str(header.get("name"))[:200],
+            self._expected[0],
+            self._expected[1],
+        )
+        self.seccomp_mode = header.get("seccomp")
+        self.start_seconds = time.monotonic() - self.started
+
+    # -- checks -------------------------------------------------------------------------------
+    def _check_inputs(self, inputs):
+        missing = [p for p in self.params if p in TENSOR_INPUTS and p not in inputs]
+        if missing:
+            raise ValueError(f"loss {self.name!r} needs input(s) {', '.join(missing)}")
+        send = [(n, inputs[n].detach()) for n in TENSOR_INPUTS if n in self.params]
+        shapes = {tuple(t.shape) for _, t in send}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+            raise ValueError(f"loss inputs must all have the same shape (B,), got {sorted(shapes)}")
+        batch = next(iter(shapes))[0]
+        if not 1 <= batch <= self.limits.max_batch:
+            raise ValueError(
+                f"batch size {batch} outside 1..{self.limits.max_batch} (SandboxLimits.max_batch)"
+            )
+        for n, t in send:
+            if t.dtype not in wire.DTYPE_NAMES:
+                raise ValueError(
+                    f"input {n} has dtype {t.dtype}; the sandbox carries {', '.join(wire.DTYPES)}"
+                )
+        return batch, send[0][1].device, send
+
+    def _checked(self, tensors, name: str, batch: int) -> torch.Tensor:
+        t = tensors.get(name)
+        if t is None:
+            self._violation(f"reply lacks tensor {name!r}")
+        if wire.DTYPE_NAMES[t.dtype] not in wire.FLOAT_DTYPES or t.shape != (batch,):
+            self._violation(
+                f"reply tensor {name!r} is {wire.DTYPE_NAMES[t.dtype]}{tuple(t.shape)}, "
+                f"expected a float tensor of shape ({batch},)"
+            )
+        bad = (~torch.isfinite(t)).nonzero().flatten()
+        if len(bad):
+            what = "losses" if name == "losses" else f"gradient w.r.t. {name[5:]}"
+            raise LossCallError(
+                "invalid",
+                f"the loss produced non-finite {what} at example(s) "
+                f"{bad[:8].tolist()} (e.g. {t[bad[0]].item()})",
+            )
+        return t
+
+    def _field(self, header: dict, key: str) -> float:
+        try:
+            return wire.check_float(header, key)
+        except wire.WireError as e:
+            self._violation(str(e))
+
+    def _error_frame(self, header: dict, fatal: bool = False):
+        try:
+            message = wire.check_message(header)
+        except wire.WireError as e:
+            self._violation(str(e))
+        status = header.get("status")
+        if status not in ("invalid", "oom"):
+            self._violation(f"error frame with status {str(status)[:40]!r}")
+        if fatal:  # the worker exits after a start-up error
+            self._fail(status, message, kill=True)
+        raise LossCallError(status, message)
+
+    def _violation(self, message: str):
+        self._fail("sandbox_violation", f"the worker broke the wire protocol: {message}", kill=True)
+
+    # -- the conversation ----------------------------------------------------------------------
+    def _exchange(self, frame: bytes, timeout: float):
+        if self._dead is not None:
+            raise LossCallError(self._dead.status, f"the session's worker is gone: {self._dead.message}")
+        deadline = min(time.monotonic() + timeout, self._session_deadline)
+        try:
+            if frame:
+                self._write(frame, deadline)
+            return wire.read_frame(lambda n: self._read_exact(n, deadline), self.limits.max_batch)
+        except wire.WireError as e:
+            self._violation(str(e))
+        except _Deadline:
+            which = "session" if deadline == self._session_deadline else "call"
+            limit = self.limits.session_timeout_s if which == "session" else timeout
+            self._killed_for = ("timeout", f"no answer within the {which} wall-clock limit of {limit:g} s")
+            self._fail(*self._killed_for, kill=True)
+        except (EOFError, BrokenPipeError):
+            self._fail(*self._death(), kill=True)
+
+    def _write(self, data: bytes, deadline: float) -> None:
+        view = memoryview(data)
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Deadline
+            _, ready, _ = select.select([], [self._in], [], left)
+            if ready:
+                try:
+                    view = view[os.write(self._in, view) :]
+                except BlockingIOError:
+                    continue
+
+    def _read_exact(self, n: int, deadline: float) -> bytes:
+        chunks, got = [], 0
+        while got < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Deadline
+            ready, _, _ = select.select([self._out], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(self._out, min(n - got, 1 << 20))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    def _death(self) -> tuple[str, str]:
+        try:
+            rc = self.proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            return "crash", "the worker closed its reply pipe but did not exit"
+        if self._killed_for:
+            return self._killed_for
+        return classify_exit(rc)
+
+    def _fail(self, status: str, message: str, kill: bool):
+        if kill:
+            self._kill()
+        self._drain.join(timeout=2.0)
+        if self._stderr_overflow:
+            status, message = (
+                "sandbox_violation",
+                (
+                    f"the worker wrote more than {self.limits.stderr_bytes} "
+                    "bytes to stderr/stdout and was killed"
+                ),
+            )
+        tail = self.stderr_tail()
+        self._dead = LossCallError(status, f"{message}\n--- stderr tail ---\n{tail}" if tail else message)
+        raise self._dead
+
+    def _kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self._on_kill is not None:
+            self._on_kill()
+
+    def _drain_stderr(self) -> None:
+        fd, keep = self.proc.stderr.fileno(), self.limits.stderr_tail_bytes
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self._stderr_total += len(chunk)
+            self._tail += chunk
+            del self._tail[:-keep]
+            if self._stderr_total > self.limits.stderr_bytes and not self._stderr_overflow:
+                self._stderr_overflow = True
+                self._killed_for = ("sandbox_violation", "stderr limit exceeded")
+                self._kill()

@@ -1,0 +1,236 @@
+"""The jail backend: a bubblewrap jail around one loss worker process.
+
+THREAT MODEL. Loss files come from strangers and from LLMs. Inside the jail a loss may try to:
+
+  threat                                   what stops it                                 test (tests/sandbox_attacks)
+  read secrets in the environment          --clearenv; a fixed allow-list of variables   env_secret.py
+    (OPENAI_API_KEY, tokens)               is set; the harness's own env never passes
+  read files under home, the project's     only the interpreter, its packages, the       read_home.py
+    stores and caches                      harness package and the loss file itself are
+                                           mounted; everything else does not exist
+  reach the network (exfiltrate, call      own network namespace (only a down lo) AND     network.py
+    the judge)                             seccomp kills on socket()
+  write outside its scratch space          read-only binds; the only writable place is a  write_outside.py
+    (records, caches, leaderboard)         size-capped private tmpfs /tmp
+  start processes (shell, fork bomb)       seccomp kills on execve/fork/vfork/clone       shell.py, fork_bomb.py
+                                           without CLONE_THREAD (RLIMIT_NPROC is also
+                                           set, but root-started jails do not enforce it)
+  exhaust memory / CPU / disk / output     RLIMIT_AS (-> oom), RLIMIT_CPU and wall-clock  memory_hog.py, cpu_spin.py,
+                                           deadlines (-> timeout), RLIMIT_FSIZE + tmpfs   disk_fill.py, stderr_flood.py
+                                           size, stderr cap (-> sandbox_violation)
+  hang                                     per-call and per-session wall-clock deadlines  hang.py
+  crash the interpreter (ctypes)           the worker is a separate process: crash status ctypes_segfault.py
+  tamper with training or evaluation       the trainer, torch and records live in another monkeypatch.py
+    (monkeypatch torch, fake a result)     process; the loss can only answer numbers,
+                                           which the harness checks
+  attack the harness through its replies   bounded wire format, no pickle, every dtype,   nan_reply.py, oversized_reply.py,
+    (oversized, malformed, NaN, pickle)    shape and value checked (harness.sandbox.wire) forged_reply.py, stdout_garbage.py
+  escalate privileges                      uid 65534 in a user namespace, all
+                                           capabilities dropped, no_new_privs, own pid,
+                                           ipc, uts and cgroup namespaces, new session
+                                           (no terminal injection), --die-with-parent
+
+NOT COVERED: kernel exploits. The jail shares the host kernel; a loss that exploits a kernel bug
+from the syscalls seccomp still allows can escape. Run untrusted code from unknown authors with the
+docker backend and ``docker_runtime="runsc"`` (gVisor) for a user-space kernel in between. Also not
+covered: side channels (timing, cache) and the loss lying about its own values, which is allowed:
+its answer is just numbers, and a bad loss only ruins its own score.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import harness
+from harness.sandbox.client import WorkerSession
+from harness.sandbox.limits import SandboxLimits
+
+JAIL_UID = 65534  # nobody
+LOSS_DIR = "/loss"
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
+_ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf")
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+def _system_binds() -> list[str]:
+    args = []
+    for d in _SYSTEM_DIRS:
+        if os.path.islink(d):
+            args += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            args += ["--ro-bind", d, d]
+    for f in _ETC_FILES:
+        args += ["--ro-bind-try", f, f]
+    return args
+
+
+def _python_binds() -> list[str]:
+    """The interpreter, the virtual environment and the harness package, read-only, at their own paths."""
+    dirs = {
+        Path(sys.base_prefix).resolve(),
+        Path(sys.prefix).absolute(),
+        Path(sys.executable).resolve().parent,
+        Path(harness.__file__).resolve().parent,
+    }
+    kept = sorted(d for d in dirs if not any(p in d.parents for p in dirs))
+    args = []
+    for d in kept:
+        args += ["--ro-bind", str(d), str(d)]
+    return args
+
+
+def jail_env(limits: SandboxLimits) -> dict[str, str]:
+    """The complete environment inside the jail: an allow-list of fixed values, nothing inherited."""
+    threads = str(limits.threads)
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+        "OPENBLAS_NUM_THREADS": threads,
+    }
+
+
+def worker_args(loss_path: str, limits: SandboxLimits) -> list[str]:
+    """The worker's argv after the interpreter (shared with the docker backend)."""
+    keys = (
+        "memory_bytes",
+        "cpu_seconds",
+        "file_size_bytes",
+        "open_files",
+        "processes",
+        "threads",
+        "max_batch",
+    )
+    return [
+        "-I",
+        "-B",
+        "-m",
+        "harness.sandbox.worker",
+        loss_path,
+        json.dumps({k: getattr(limits, k) for k in keys}),
+    ]
+
+
+def jail_command(loss_fd: int, loss_name: str, limits: SandboxLimits, bwrap: str = "bwrap") -> list[str]:
+    """The bwrap command line; the loss source is copied in from ``loss_fd`` (read-only)."""
+    inside = f"{LOSS_DIR}/{loss_name}.py"
+    args = [
+        bwrap,
+        "--unshare-all",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--uid",
+        str(JAIL_UID),
+        "--gid",
+        str(JAIL_UID),
+        "--hostname",
+        "jail",
+        *_system_binds(),
+        *_python_binds(),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--perms",
+        "1777",
+        "--size",
+        str(limits.scratch_bytes),
+        "--tmpfs",
+        "/tmp",
+        "--perms",
+        "0444",
+        "--ro-bind-data",
+        str(loss_fd),
+        inside,
+        "--remount-ro",
+        "/",
+        "--chdir",
+        "/tmp",
+        "--clearenv",
+    ]
+    for k, v in jail_env(limits).items():
+        args += ["--setenv", k, v]
+    return [*args, "--", sys.executable, *worker_args(inside, limits)]
+
+
+@functools.lru_cache(maxsize=1)
+def usable() -> tuple[bool, str]:
+    """Whether this machine can run the jail, and why not. Probes bubblewrap once per process."""
+    if not sys.platform.startswith("linux"):
+        return False, f"the jail needs Linux (this is {sys.platform})"
+    from harness.sandbox import seccomp
+
+    try:
+        seccomp.build_program()
+    except seccomp.SeccompUnavailable as e:
+        return False, str(e)
+    bwrap = bwrap_path()
+    if bwrap is None:
+        return False, "bubblewrap (bwrap) is not installed; install it, e.g. `apt-get install bubblewrap`"
+    probe = [
+        bwrap,
+        "--unshare-all",
+        "--die-with-parent",
+        "--cap-drop",
+        "ALL",
+        "--uid",
+        str(JAIL_UID),
+        *_system_binds(),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--",
+        "/bin/sh",
+        "-c",
+        "exit 0",
+    ]
+    try:
+        r = subprocess.run(probe, capture_output=True, text=True, timeout=20, env={"PATH": "/usr/bin:/bin"})
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return False, f"bubblewrap could not start a jail: {e}"
+    if r.returncode != 0:
+        return False, (
+            f"bubblewrap could not start a jail (user namespaces disabled?): {r.stderr.strip()[-500:]}"
+        )
+    return True, "ok"
+
+
+def open_jail(
+    path: Path, source: bytes, sha256: str, params: tuple[str, ...], limits: SandboxLimits
+) -> WorkerSession:
+    ok, reason = usable()
+    if not ok:
+        from harness.sandbox import SandboxUnavailable
+
+        raise SandboxUnavailable(f"the jail backend cannot run here: {reason}")
+    fd = os.memfd_create(f"loss-{path.stem}", os.MFD_CLOEXEC)
+    try:
+        os.write(fd, source)
+        os.lseek(fd, 0, os.SEEK_SET)
+        cmd = jail_command(fd, path.stem, limits, bwrap_path())
+        return WorkerSession(
+            cmd,
+            limits=limits,
+            sha256=sha256,
+            params=params,
+            backend="jail",
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            pass_fds=(fd,),
+        )
+    finally:
+        os.close(fd)

@@ -1,0 +1,78 @@
+"""Resource limits and backend settings of one sandboxed loss session.
+
+One frozen config for every backend, saved into results as-is. The defaults fit a training run of
+a loss on the tiny suite; raise ``call_timeout_s`` and ``session_timeout_s`` for long jobs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Limits that hold for the jailed worker; every one is enforced outside the loss's reach."""
+
+    memory_bytes: int = 4 * GiB
+    """Address-space limit (RLIMIT_AS) of the worker; torch alone maps about 1 GiB."""
+    cpu_seconds: int = 3600
+    """CPU-time limit (RLIMIT_CPU) of the worker over its whole life, torch import included."""
+    file_size_bytes: int = 16 * MiB
+    """Largest file the worker may write (RLIMIT_FSIZE); it can only write to its scratch tmpfs."""
+    scratch_bytes: int = 64 * MiB
+    """Size of the worker's private tmpfs /tmp (also its HOME): bounds disk use."""
+    open_files: int = 256
+    """Open file descriptors (RLIMIT_NOFILE)."""
+    processes: int = 64
+    """RLIMIT_NPROC. NOT enforced when the jail is started by root, hence the seccomp fork block."""
+    start_timeout_s: float = 60.0
+    """Wall-clock limit from launch to the worker's hello (torch import and loss file load)."""
+    call_timeout_s: float = 30.0
+    """Wall-clock limit of one loss call (a training step's forward and backward of the loss)."""
+    session_timeout_s: float = 6 * 3600.0
+    """Wall-clock limit of the whole session (a job)."""
+    stderr_bytes: int = 4 * MiB
+    """Total stderr (and the loss's own stdout) a worker may write before it is killed."""
+    stderr_tail_bytes: int = 8192
+    """How much of the end of stderr is kept and reported with a failure."""
+    max_batch: int = 65536
+    """Largest batch size B a call may carry; bounds every frame on the wire."""
+    threads: int = 1
+    """Intra-op threads of torch inside the worker (OMP_NUM_THREADS)."""
+    docker_image: str = "harness-loss-worker:latest"
+    """Docker backend: the image holding python, torch and harness (``python -m harness.sandbox.worker``)."""
+    docker_python: str = "python3"
+    """Docker backend: the interpreter inside the image."""
+    docker_runtime: str = ""
+    """Docker backend: ``runsc`` runs the container under gVisor (kernel-exploit protection); empty = default."""
+    docker_gpus: str = ""
+    """Docker backend: value for ``--gpus`` (e.g. ``device=0``); empty = no GPU."""
+
+    def __post_init__(self):
+        for name in (
+            "memory_bytes",
+            "cpu_seconds",
+            "file_size_bytes",
+            "scratch_bytes",
+            "open_files",
+            "processes",
+            "stderr_bytes",
+            "stderr_tail_bytes",
+            "max_batch",
+            "threads",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"SandboxLimits.{name} must be positive, got {getattr(self, name)}")
+        for name in ("start_timeout_s", "call_timeout_s", "session_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"SandboxLimits.{name} must be positive, got {getattr(self, name)}")
+        if self.open_files < 16:
+            raise ValueError("SandboxLimits.open_files must be at least 16: python and torch need a few")
+        if self.stderr_tail_bytes > self.stderr_bytes:
+            raise ValueError("SandboxLimits.stderr_tail_bytes must not exceed stderr_bytes")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
