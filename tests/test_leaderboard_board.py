@@ -89,3 +89,12 @@ def test_a_hand_edited_record_file_makes_the_board_refuse_to_load(tmp_path: Path
     outcome.path.write_text(json.dumps(data))
     with pytest.raises(BoardError, match="does not match its embedded source"):
         open_board(tmp_path, suite="tiny", expected_hash=SUITE_HASH)
+
+
+def test_markdown_cells_cannot_break_the_table():
+    record = make_record("a|b", status="crash")
+    record["error"] = "line one\nValueError: x | y"
+    md = render_readme(build_board("tiny", SUITE_HASH, records(make_record("ok|loss"), record)))
+    assert "ok\\|loss" in md and "ValueError: x \\| y" in md
+    table_lines = [line for line in md.splitlines() if line.startswith("|")]
+    assert all(line.count("|") - line.count("\\|") == table_lines[0].count("|") for line in table_lines[:3])

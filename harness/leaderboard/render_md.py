@@ -11,8 +11,14 @@ RANK_NOTE = ("Rank accounts for uncertainty (Chatbot Arena's rank upper bound): 
              "whose 95% CI lies entirely above this entry's CI, so entries with overlapping CIs share a rank.")
 
 
+def _cell(value: str, fmt: str) -> str:
+    value = " ".join(value.split())  # a newline inside a cell would end the table row
+    return value.replace("|", "\\|") if fmt == "github" else value
+
+
 def _table(rows: list[dict], fmt: str) -> str:
-    return tabulate([list(r.values()) for r in rows], headers=list(rows[0]), tablefmt=fmt, disable_numparse=True)
+    body = [[_cell(v, fmt) for v in r.values()] for r in rows]
+    return tabulate(body, headers=list(rows[0]), tablefmt=fmt, disable_numparse=True)
 
 
 def render_table(board: Board, fmt: str = "simple") -> str:
