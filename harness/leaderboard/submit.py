@@ -50,10 +50,11 @@ def submit_loss(loss_path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
     if existing.exists():  # same file bytes + same suite config: the run would change nothing
         return SubmitOutcome("exists", existing, f"{path.name} is already on the {cfg.suite} board with this suite "
                              "config; nothing was run")
+    store = RunStore(cfg.store_url)  # opened first: a store error must not cost a finished run
     from harness.bench import run_bench  # imported late: torch and the suite code are heavy
 
     record = run_bench(path, suite=cfg.suite, seeds=cfg.seeds, backend=cfg.backend, progress=cfg.progress)
-    RunStore(cfg.store_url).add(record)
+    store.add(record)
     return submit_record(cfg.board_dir, record, suite=cfg.suite, expected_hash=expected)
 
 
