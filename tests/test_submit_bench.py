@@ -1,0 +1,43 @@
+"""`harness submit --loss` end to end with the real bench on the tiny suite (slow tier)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import main
+from harness.paths import builtin_losses_dir
+
+pytestmark = pytest.mark.slow
+
+
+def test_submit_loss_benchmarks_on_tiny_and_the_record_verifies_elsewhere(tmp_path):
+    pytest.importorskip("harness.bench", reason="harness.bench (run_bench) is not available in this tree")
+    from harness.leaderboard.verify import current_suite_hash, verify_record
+
+    store = f"sqlite:///{tmp_path / 'runs.sqlite'}"
+    loss = builtin_losses_dir() / "dpo.py"
+    args = ["--suite", "tiny", "--store", store]
+    out = CliRunner().invoke(main, ["submit", "--loss", str(loss), "--seeds", "2", "--quiet",
+                                    "--board-dir", str(tmp_path / "a"), *args])
+    assert out.exit_code == 0, out.output
+    record_path = next((tmp_path / "a" / "tiny" / "records").glob("*.json"))
+    record = json.loads(record_path.read_text())
+    verify_record(record, "tiny", current_suite_hash("tiny"))
+    assert record["seeds"] and len(record["seeds"]) == 2 and record["loss"]["name"] == "dpo"
+
+    shown = CliRunner().invoke(main, ["leaderboard", "--board-dir", str(tmp_path / "a"), "--format", "json"])
+    entry = json.loads(shown.output)[0]
+    assert (entry["name"], entry["rank"], entry["seeds"]) == ("dpo", 1, 2)
+    lo, hi = entry["win_rate_ci"]
+    assert 0.0 <= lo <= entry["win_rate"] <= hi <= 1.0
+
+    again = CliRunner().invoke(main, ["submit", "--loss", str(loss), "--board-dir", str(tmp_path / "a"), *args])
+    assert again.exit_code == 0 and "nothing was run" in again.output
+    # the same record, produced "elsewhere", is accepted by another board
+    other = CliRunner().invoke(main, ["submit", "--record", str(record_path), "--board-dir", str(tmp_path / "b"),
+                                      *args])
+    assert other.exit_code == 0, other.output
+    assert (tmp_path / "b" / "tiny" / "records" / record_path.name).read_bytes() == record_path.read_bytes()
