@@ -16,5 +16,8 @@ def dbaql(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, re
         (policy_chosen_logps - reference_chosen_logps) - (policy_rejected_logps - reference_rejected_logps)
     )
     variance = (x / tau).var() if x.numel() > 1 else (x * 0).sum()
-    w = torch.sigmoid(variance)
-    return w * -F.logsigmoid(x / temperature) + (1 - w) * torch.exp(-x * temperature)
+    # (1 - w) * exp(-0.9 x) is computed as exp(log(1 - w) - 0.9 x): equal in value, but it cannot form
+    # 0 * inf when the variance saturates w at 1 and x << 0.
+    return torch.sigmoid(variance) * -F.logsigmoid(x / temperature) + torch.exp(
+        F.logsigmoid(-variance) - temperature * x
+    )

@@ -9,5 +9,5 @@ def padll(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, re
     w = 0.9 when rho >= 0, else 0.9 * (1 - 0.5) = 0.45 (a "mismatched" pair).
     """
     rho = (policy_chosen_logps - reference_chosen_logps) - (policy_rejected_logps - reference_rejected_logps)
-    weight = torch.where(rho >= 0, 0.9, 0.45)
+    weight = torch.where(rho >= 0, 0.9, 0.45).to(rho.dtype)
     return weight * -F.logsigmoid(beta * rho)

@@ -1,0 +1,182 @@
+"""Inputs that probe a loss, and the facts read off its answers (shared by `harness check`, the
+built-in table and the loss plots).
+
+Conventions. rho = (pc - rc) - (pr - rr) is the implicit reward margin of the DiscoPOP paper (its
+Figure 5 plots losses against it). A "rho grid" moves along rho symmetrically: the chosen log-ratio
+is +rho/2 and the rejected one -rho/2, and every log-prob stays below -100, so losses that use the
+log-ratios separately (NCA, APO, SPPO) or the log-probs themselves (ORPO) get well-defined inputs.
+Probes call a loss through ``LossFn``: a function from the input dict to per-example losses, so the
+same code serves a sandboxed session and a trusted in-process loss.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from harness.lossfile import TENSOR_INPUTS
+
+LossFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]
+
+# Summed log-prob ranges: a realistic short completion, and an extreme long or unlikely one.
+REGIMES = {"realistic": (-60.0, -5.0), "extreme": (-1000.0, -900.0)}
+MAX_LENGTH = 512  # completion token counts are drawn from 1..MAX_LENGTH
+GRID_LEVEL = -100.0  # log-prob level around which rho grids are built
+GRID_LENGTH = 50  # completion length used on rho grids
+
+
+def behaviour_inputs(batch: int, dtype: torch.dtype, regime: str, max_rho: float, seed: int) -> dict:
+    """Random inputs with log-probs in REGIMES[regime] (up to max_rho below it) and |rho| <= max_rho.
+
+    For batches of 3 or more, examples 0, 1, 2 sit exactly at rho = -max_rho, 0, +max_rho.
+    """
+    lo, hi = REGIMES[regime]
+    gen = torch.Generator().manual_seed(seed)
+
+    def uniform(a: float, b: float) -> torch.Tensor:
+        return a + (b - a) * torch.rand(batch, generator=gen, dtype=torch.float64)
+
+    rho = uniform(-max_rho, max_rho)
+    if batch >= 3:
+        rho[:3] = torch.tensor([-max_rho, 0.0, max_rho], dtype=torch.float64)
+    chosen_ratio = uniform(-max_rho / 2, max_rho / 2)
+    rejected_ratio = chosen_ratio - rho
+    pc, pr = uniform(lo, hi), uniform(lo, hi)
+    rc, rr = pc - chosen_ratio, pr - rejected_ratio
+    # Shift each answer's (policy, reference) pair down together so both stay <= hi; rho is unchanged.
+    shift_c = (torch.maximum(pc, rc) - hi).clamp(min=0)
+    shift_r = (torch.maximum(pr, rr) - hi).clamp(min=0)
+    values = {
+        "policy_chosen_logps": pc - shift_c,
+        "reference_chosen_logps": rc - shift_c,
+        "policy_rejected_logps": pr - shift_r,
+        "reference_rejected_logps": rr - shift_r,
+    }
+    inputs = {k: v.to(dtype) for k, v in values.items()}
+    inputs["chosen_lengths"] = torch.randint(1, MAX_LENGTH + 1, (batch,), generator=gen)
+    inputs["rejected_lengths"] = torch.randint(1, MAX_LENGTH + 1, (batch,), generator=gen)
+    return inputs
+
+
+def rho_grid_inputs(rho: torch.Tensor, dtype: torch.dtype = torch.float32) -> dict:
+    """Inputs whose margin is exactly ``rho`` (see the module docstring for the convention)."""
+    rho = rho.to(torch.float64)
+    level = GRID_LEVEL - rho.abs() / 2
+    ones = torch.ones_like(rho)
+    values = {
+        "policy_chosen_logps": level + rho / 2,
+        "policy_rejected_logps": level - rho / 2,
+        "reference_chosen_logps": level,
+        "reference_rejected_logps": level,
+    }
+    inputs = {k: v.to(dtype) for k, v in values.items()}
+    inputs["chosen_lengths"] = (ones * GRID_LENGTH).long()
+    inputs["rejected_lengths"] = (ones * GRID_LENGTH).long()
+    return inputs
+
+
+def slope_from_grads(grads: dict[str, torch.Tensor]) -> float:
+    """d loss / d rho at a single example, from the gradients w.r.t. the policy log-probs.
+
+    Along the grid direction rho moves pc by +1/2 and pr by -1/2 per unit (the mean over a batch of
+    one is the example's loss).
+    """
+    g_chosen = float(grads["policy_chosen_logps"].float().sum()) if "policy_chosen_logps" in grads else 0.0
+    g_rejected = float(grads["policy_rejected_logps"].float().sum()) if "policy_rejected_logps" in grads else 0.0
+    return 0.5 * (g_chosen - g_rejected)
+
+
+def curve_shape(rho: torch.Tensor, losses: torch.Tensor) -> dict:
+    """Convexity and stationary points of a loss sampled on an evenly spaced rho grid."""
+    values = losses.double()
+    if not torch.isfinite(values).all():
+        return {"convex_in_rho": None, "local_minima": [], "local_maxima": []}
+    second = values[2:] - 2 * values[1:-1] + values[:-2]
+    tolerance = 1e-5 * (1.0 + float(values.abs().max()))  # float32 round-off in second differences
+    slope = values[1:] - values[:-1]
+    mids = ((rho[1:] + rho[:-1]) / 2).double()
+    minima, maxima = [], []
+    for i in range(len(slope) - 1):
+        a, b = float(slope[i]), float(slope[i + 1])
+        if (a < 0 <= b) or (a > 0 >= b):
+            # Linear interpolation of the finite-difference slope between the two midpoints.
+            at = float(mids[i] + (mids[i + 1] - mids[i]) * a / (a - b))
+            (minima if a < 0 else maxima).append(round(at, 2))
+    return {
+        "convex_in_rho": bool((second >= -tolerance).all()),
+        "local_minima": minima[:5],
+        "local_maxima": maxima[:5],
+    }
+
+
+TAIL_RHOS = (1e1, 1e2, 1e3, 1e4, 1e5, 1e6)  # far enough for length-normalised losses to saturate
+
+
+def tail_inputs() -> tuple[torch.Tensor, dict]:
+    rho = torch.tensor([s * r for s in (1.0, -1.0) for r in TAIL_RHOS])
+    return rho, rho_grid_inputs(rho)
+
+
+def bounded_below(tail_losses: torch.Tensor) -> bool | None:
+    """Heuristic from the tails of the loss (TAIL_RHOS on both sides, as built by ``tail_inputs``).
+
+    On each side, the loss is called unbounded below when it still falls over the last decade of rho
+    at least half as much as over the decade before (a linear or logarithmic descent), or reaches
+    -inf. None when a value is NaN.
+    """
+    n = len(TAIL_RHOS)
+    values = tail_losses.double()
+    if torch.isnan(values).any():
+        return None
+    for side in (values[:n], values[n:]):
+        if (side == -math.inf).any():
+            return False
+        # A loss rising to +inf gives drops of -inf (or NaN for inf - inf): neither is a descent.
+        drops = torch.nan_to_num(side[:-1] - side[1:], nan=0.0, neginf=-1.0)
+        last, previous = float(drops[-1]), float(drops[-2])
+        if last > 1e-3 * (1.0 + abs(float(side[-1]))) and last >= 0.5 * previous:
+            return False
+    return True
+
+
+def _changed(a: torch.Tensor, b: torch.Tensor) -> bool:
+    a, b = a.double(), b.double()
+    return bool(((a - b).abs() > 1e-6 * (1.0 + a.abs())).any())
+
+
+def dependence(call: LossFn, batch: int = 7, seed: int = 1) -> dict:
+    """Does the loss use batch statistics, the reference log-probs, the completion lengths?
+
+    Asked at two scales of rho: near initialisation (|rho| <= 2) and trained (|rho| <= 20), since a
+    batch statistic can saturate at one of them (DBAQL's sigmoid of a variance does at large rho).
+    """
+    near, far = (_dependence_at(call, batch, seed, max_rho) for max_rho in (2.0, 20.0))
+    return {
+        "uses_batch_statistics": near["uses_batch_statistics"] or far["uses_batch_statistics"],
+        "reference_free": near["reference_free"] and far["reference_free"],
+        "length_dependent": near["length_dependent"] or far["length_dependent"],
+    }
+
+
+def _dependence_at(call: LossFn, batch: int, seed: int, max_rho: float) -> dict:
+    """Change one thing, watch the loss: the other examples of the batch (watching example 0), the
+    reference log-probs (moved by different amounts, so rho changes too), the lengths (x2 and x3).
+    Float32, realistic log-probs.
+    """
+    base = behaviour_inputs(batch, torch.float32, "realistic", max_rho, seed)
+    losses = call(base)
+    others = behaviour_inputs(batch, torch.float32, "realistic", max_rho, seed + 1)
+    mixed = {k: torch.cat([base[k][:1], others[k][1:]]) for k in TENSOR_INPUTS}
+    shifted = dict(base)
+    shifted["reference_chosen_logps"] = base["reference_chosen_logps"] - 3.0
+    shifted["reference_rejected_logps"] = base["reference_rejected_logps"] - 7.0
+    longer = dict(base)
+    longer["chosen_lengths"] = base["chosen_lengths"] * 2
+    longer["rejected_lengths"] = base["rejected_lengths"] * 3
+    return {
+        "uses_batch_statistics": _changed(losses[:1], call(mixed)[:1]),
+        "reference_free": not _changed(losses, call(shifted)),
+        "length_dependent": _changed(losses, call(longer)),
+    }

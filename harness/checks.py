@@ -1,0 +1,284 @@
+"""`harness check`: validate a loss file (structure, behaviour, diagnostics) without trusting it.
+
+1. Structure, from the syntax tree only (harness.lossfile.parse_loss_source): syntax errors with line
+   numbers, exactly one loss function, parameters from the vocabulary.
+2. Behaviour, through a LossSession (the sandbox; never this process): batch sizes 1, 7, 64; float32
+   and bfloat16; realistic (-5..-60) and extreme (-900..-1000) summed log-probs with rho in
+   [-50, 50]. Each call must give shape (B,), finite values and finite gradients w.r.t. the policy
+   log-probs; two calls on the same inputs must agree; B = 64 must take under 50 ms.
+3. Diagnostics, reported and never failures: slope at rho = 0 (DiscoPOP's LRML has a positive slope
+   at beta = 0.05, +0.039 vs DPO's -0.025: it pushes away from the chosen answer near initialisation),
+   bounded below, convex in rho, stationary points, batch statistics, reference-free, length-dependent.
+
+Much stricter than the DiscoPOP paper's validation, which only called the loss on four
+torch.randn(10) tensors and never looked for inf, bfloat16, batch size 1 or speed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from harness import check_probes as probes
+from harness.lossfile import LossFileError, LossSignature, parse_loss_source, read_loss_file, sha256_bytes
+from harness.session import LossCallError, LossSession
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+FATAL_STATUSES = ("timeout", "oom", "crash", "sandbox_violation")  # the session may be gone after these
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """What `harness check` tries. The defaults are the documented contract; tests may shrink them."""
+
+    beta: float = 0.05
+    """beta passed to the loss; the paper's value, at which the slope diagnostics are quoted."""
+    batch_sizes: tuple[int, ...] = (1, 7, 64)
+    """Batch sizes of the behaviour checks (1 catches unguarded batch statistics such as var())."""
+    dtypes: tuple[str, ...] = ("float32", "bfloat16")
+    """Input dtypes of the behaviour checks (keys of DTYPES)."""
+    regimes: tuple[str, ...] = ("realistic", "extreme")
+    """Log-prob ranges of the behaviour checks (keys of check_probes.REGIMES)."""
+    max_rho: float = 50.0
+    """Largest |rho| in the behaviour checks."""
+    speed_batch: int = 64
+    """Batch size whose call time is limited."""
+    max_call_ms: float = 50.0
+    """Limit on the fastest forward+backward of a speed_batch call, in milliseconds."""
+    seed: int = 0
+    """Seed of the random behaviour inputs."""
+
+    def __post_init__(self):
+        unknown = [d for d in self.dtypes if d not in DTYPES] + [r for r in self.regimes if r not in probes.REGIMES]
+        if unknown:
+            raise ValueError(f"unknown dtype or regime {unknown}; choose from {list(DTYPES)} and {list(probes.REGIMES)}")
+        if self.speed_batch not in self.batch_sizes:
+            raise ValueError(f"speed_batch {self.speed_batch} must be one of batch_sizes {self.batch_sizes}")
+
+
+@dataclass
+class CheckReport:
+    """The outcome of a check. Valid exactly when there are no errors."""
+
+    path: str
+    name: str
+    sha256: str | None = None
+    backend: str = ""
+    function: str | None = None
+    params: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    diagnostics: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    def as_dict(self) -> dict:
+        return {"valid": self.valid, **asdict(self)}
+
+
+class _Findings:
+    """Problems grouped by message, each listing the cases (batch, dtype, regime) where it happened."""
+
+    def __init__(self):
+        self._cases: dict[str, list[str]] = {}
+
+    def add(self, message: str, case: str) -> None:
+        self._cases.setdefault(message, []).append(case)
+
+    def render(self) -> list[str]:
+        out = []
+        for message, cases in self._cases.items():
+            shown = ", ".join(cases[:3]) + (f" and {len(cases) - 3} more" if len(cases) > 3 else "")
+            out.append(f"{message} (in: {shown})")
+        return out
+
+
+def _inspect_reply(reply, batch: int, dtype: torch.dtype, problems: _Findings, notes: _Findings, case: str) -> None:
+    losses = reply.losses
+    if tuple(losses.shape) != (batch,):
+        problems.add(
+            f"returned shape {tuple(losses.shape)} for a batch of {batch}; return per-example losses of shape "
+            "(B,) and let the trainer take the mean",
+            case,
+        )
+        return
+    if not losses.is_floating_point():
+        problems.add(f"returned dtype {losses.dtype}; losses must be floating point", case)
+        return
+    for label, bad in (("NaN", torch.isnan(losses)), ("inf", torch.isinf(losses))):
+        if bad.any():
+            problems.add(f"loss values contain {label} (examples {bad.nonzero().flatten()[:5].tolist()})", case)
+    for name, grad in reply.grads.items():
+        if not torch.isfinite(grad).all():
+            problems.add(f"gradient w.r.t. {name} is not finite", case)
+    if losses.dtype != dtype:
+        notes.add(f"returns {losses.dtype} for {dtype} inputs (the trainer casts; harmless but wasteful)", case)
+
+
+def _behaviour(session: LossSession, config: CheckConfig, report: CheckReport) -> bool:
+    """Run the behaviour matrix; add errors and warnings; return whether diagnostics may follow."""
+    problems, notes = _Findings(), _Findings()
+    speed_times: list[float] = []
+    any_gradient = False
+    for batch in config.batch_sizes:
+        for dtype_name in config.dtypes:
+            for regime in config.regimes:
+                case = f"B={batch} {dtype_name} {regime}"
+                dtype = DTYPES[dtype_name]
+                inputs = probes.behaviour_inputs(batch, dtype, regime, config.max_rho, config.seed + batch)
+                try:
+                    reply = session.call(inputs, config.beta, grad=True)
+                except LossCallError as e:
+                    problems.add(f"{e.status}: {e.message}", case)
+                    if e.status in FATAL_STATUSES:
+                        report.errors += problems.render()
+                        return False
+                    continue
+                _inspect_reply(reply, batch, dtype, problems, notes, case)
+                any_gradient |= any(bool((g != 0).any()) for g in reply.grads.values())
+                if batch == config.speed_batch:
+                    speed_times.append(reply.seconds)
+    report.errors += problems.render()
+    report.warnings += notes.render()
+    if report.errors:
+        return False
+    if not any_gradient:
+        report.warnings.append("the gradient is zero on every input: training with this loss changes nothing")
+    fastest_ms = 1000 * min(speed_times)
+    report.diagnostics[f"call_ms_b{config.speed_batch}"] = round(fastest_ms, 3)
+    if fastest_ms > config.max_call_ms:
+        report.errors.append(
+            f"too slow: the fastest call with B={config.speed_batch} took {fastest_ms:.1f} ms "
+            f"(limit {config.max_call_ms:g} ms); a loss runs once per training step"
+        )
+    try:
+        _determinism(session, config, report)
+    except LossCallError as e:
+        report.errors.append(f"{e.status} on a repeated call: {e.message}")
+    return not report.errors
+
+
+def _determinism(session: LossSession, config: CheckConfig, report: CheckReport) -> None:
+    inputs = probes.behaviour_inputs(config.speed_batch, torch.float32, "realistic", config.max_rho, config.seed)
+    first = session.call(inputs, config.beta, grad=True)
+    second = session.call(inputs, config.beta, grad=True)
+    same = torch.equal(first.losses, second.losses) and all(
+        torch.equal(first.grads[k], second.grads.get(k, torch.empty(0))) for k in first.grads
+    )
+    if not same:
+        gap = float((first.losses.double() - second.losses.double()).abs().max())
+        report.errors.append(
+            f"not deterministic: two calls on the same inputs differ (max loss difference {gap:.3g}); "
+            "remove randomness (torch.rand, dropout) from the loss"
+        )
+
+
+def _diagnostics(session: LossSession, config: CheckConfig) -> dict:
+    def losses_of(inputs: dict) -> torch.Tensor:
+        return session.call(inputs, config.beta, grad=False).losses.float()
+
+    zero = session.call(probes.rho_grid_inputs(torch.zeros(1)), config.beta, grad=True)
+    slope = probes.slope_from_grads(zero.grads)
+    direction = "towards the chosen answer" if slope < 0 else "away from the chosen answer" if slope > 0 else "flat"
+    grid = torch.linspace(-config.max_rho, config.max_rho, 2001)
+    tail_rho, tail = probes.tail_inputs()
+    return {
+        "beta": config.beta,
+        "slope_at_zero": round(slope, 6),
+        "pushes_at_zero": direction,
+        "loss_at_zero": round(float(zero.losses.float().sum()), 6),
+        "bounded_below": probes.bounded_below(losses_of(tail)),
+        **probes.curve_shape(grid, losses_of(probes.rho_grid_inputs(grid))),
+        **probes.dependence(losses_of),
+    }
+
+
+def check_session(session: LossSession, signature: LossSignature, config: CheckConfig = CheckConfig(),
+                  report: CheckReport | None = None) -> CheckReport:  # fmt: skip
+    """Behaviour checks and diagnostics of a loss already structurally valid and open in ``session``."""
+    report = report or CheckReport(path="<session>", name=session.name, sha256=session.sha256)
+    report.function, report.params = signature.function, list(signature.params)
+    if _behaviour(session, config, report):
+        try:
+            report.diagnostics.update(_diagnostics(session, config))
+        except LossCallError as e:
+            report.errors.append(f"{e.status} while computing diagnostics on rho grids: {e.message}")
+    return report
+
+
+def check_structure(path) -> tuple[CheckReport, LossSignature | None]:
+    """Read and parse the file without executing it."""
+    report = CheckReport(path=str(path), name=str(path))
+    try:
+        path, data, source = read_loss_file(path)
+        report.name, report.sha256 = path.stem, sha256_bytes(data)
+        return report, parse_loss_source(source, str(path))
+    except LossFileError as e:
+        report.errors.append(str(e))
+        return report, None
+
+
+class CheckSetupError(RuntimeError):
+    """The check could not run (sandbox missing or misconfigured): not a verdict on the loss."""
+
+
+def open_check_session(path, backend: str) -> tuple[LossSession, str]:
+    """Open the loss in the sandbox; without a sandbox in this install, in a child process."""
+    import harness.sandbox
+
+    open_session = getattr(harness.sandbox, "open_session", None)
+    if open_session is not None:
+        return open_session(path, backend=backend), backend
+    if backend != "auto":
+        raise CheckSetupError(f"sandbox backend {backend!r} is not available in this install; use --backend auto")
+    from harness.child_session import ChildProcessSession
+
+    return ChildProcessSession(path, call_timeout_s=10.0), "child-process (no sandbox in this install)"
+
+
+def check_loss_file(path, *, backend: str = "auto", config: CheckConfig = CheckConfig()) -> CheckReport:
+    """Check a loss file: structure from its source, then behaviour inside the sandbox.
+
+    Raises CheckSetupError when the sandbox cannot be opened for reasons that are not the loss's.
+    """
+    started = time.perf_counter()
+    report, signature = check_structure(path)
+    if signature is not None:
+        try:
+            session, report.backend = open_check_session(path, backend)
+        except LossCallError as e:  # the file failed while loading inside the session
+            report.errors.append(f"{e.status}: {e.message}")
+        except CheckSetupError:
+            raise
+        except Exception as e:
+            raise CheckSetupError(f"could not open a {backend!r} session: {type(e).__name__}: {e}") from e
+        else:
+            try:
+                check_session(session, signature, config, report)
+            finally:
+                session.close()
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def render_report(report: CheckReport) -> str:
+    """The readable form of a report (the CLI prints it; --json prints ``as_dict`` instead)."""
+    verdict = "VALID" if report.valid else "INVALID"
+    lines = [f"{report.path}: {verdict}"]
+    if report.function:
+        lines.append(f"  function: {report.function}({', '.join(report.params)})")
+    if report.backend:
+        lines.append(f"  ran in: {report.backend}")
+    lines += [f"  error: {e}" for e in report.errors]
+    lines += [f"  warning: {w}" for w in report.warnings]
+    if report.diagnostics:
+        lines.append(f"  diagnostics (reported, not checked; beta = {report.diagnostics.get('beta')}):")
+        for key, value in report.diagnostics.items():
+            if key != "beta":
+                lines.append(f"    {key}: {value}")
+    return "\n".join(lines)
