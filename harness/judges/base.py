@@ -21,6 +21,7 @@ class Comparison:
     output: str  # the policy's answer
     reference: str  # the reference answer
     group: str = ""  # what to cluster on for CIs (usually the prompt id)
+    category: str = ""  # prompt category ("math", "coding", ...); single-answer LLM judges grade some against the reference
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,89 @@
+"""`harness judge`: judge two answer files with an LLM judge and report win rates.
+
+Exit codes: 0 every comparison judged (some may be unparseable: they are counted in the report),
+1 no comparison gave a usable verdict (every judge answer unparseable), 2 usage or infrastructure error (bad files, bad key/URL/model, endpoint down, budget spent; for the
+last two the partial report is still printed and a re-run resumes from the judgment cache).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from tabulate import tabulate
+
+from harness.judges.spec import builtin_judges
+
+
+def _pct(value) -> str:
+    return "" if value is None else f"{100 * value:.1f}"
+
+
+def _ci(ci) -> str:
+    return "" if not ci else f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+
+
+def _table(r: dict) -> str:
+    rows = [
+        ("win rate %", _pct(r["win_rate"]), f"95% CI {_ci(r['win_rate_ci'])}, SEM {_pct(r['win_rate_sem'])}"),
+        ("LC win rate %", _pct(r["lc_win_rate"]), f"95% CI {_ci(r['lc_win_rate_ci'])} (length-controlled GLM)"),
+        ("discrete win rate %", _pct(r["discrete_win_rate"]), f"{r['n_wins']} wins, {r['n_ties']} ties, {r['n_losses']} losses"),
+        ("judged", f"{r['n_judged']} / {r['n_total']}",
+         f"{r['n_unparseable']} unparseable, {r['n_not_judged']} not judged"),
+        ("avg length (chars)", f"{r['avg_length_output'] or 0:.0f}", f"reference {r['avg_length_reference'] or 0:.0f}"),
+    ]
+    if r["mode"] == "pairwise":
+        rows.append(("position bias %", _pct(r.get("position_bias_rate")),
+                     f"{r.get('n_order_disagreements', 0)} order disagreements in {r.get('n_both_orders', 0)}"))
+    rows.append(("api calls", str(r["api_calls"]),
+                 f"{r['n_cached']} / {r['n_calls']} judge calls cached, {r['retries']} retries, "
+                 f"{r['prompt_tokens'] + r['completion_tokens']} tokens, ${r['cost_usd']:.4f}"))
+    head = f"judge {r['judge']} v{r['judge_version']} ({r['judge_hash']}), model {r['model']}"
+    return head + "\n" + tabulate(rows, headers=("metric", "value", ""), disable_numparse=True)
+
+
+@click.command("judge")
+@click.option("--outputs", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="JSON lines with prompt and output: the answers to judge.")
+@click.option("--references", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="JSON lines with prompt and output: the reference answers (same prompts).")
+@click.option("--judge", "judge_name", default="pairwise-weighted", show_default=True,
+              help=f"A built-in judge ({', '.join(builtin_judges())}) or the path of a judge folder.")
+@click.option("--base-url", help="OpenAI-compatible endpoint. Default: OPENAI_BASE_URL, else OpenAI.")
+@click.option("--model", help="Judge model (overrides the judge's settings; changes the judge hash).")
+@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
+              help="NAME of the environment variable holding the API key (never the key itself).")
+@click.option("--cache", "cache_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Judgment cache (SQLite). Default: judgments.sqlite under HARNESS_HOME.")
+@click.option("--budget-usd", type=click.FloatRange(min=0, min_open=True), help="Stop sending once this is spent.")
+@click.option("--budget-tokens", type=click.IntRange(min=1), help="Stop sending once this many tokens are used.")
+@click.option("--max-retries", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Retries per call on 429 / 5xx / timeouts.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object on stdout.")
+def command(outputs, references, judge_name, base_url, model, api_key_env, cache_path, budget_usd,
+            budget_tokens, max_retries, seed, as_json):
+    """Judge OUTPUTS against REFERENCES (win rates in %, with bootstrap 95% CIs)."""
+    from harness.judges.answers import AnswerFileError, judge_answer_files
+    from harness.judges.llm import LLMJudge
+    from harness.llm_client import LLMConfigError
+
+    try:
+        judge = LLMJudge(judge_name, base_url=base_url, model=model, cache_path=cache_path, budget_usd=budget_usd,
+                         budget_tokens=budget_tokens, max_retries=max_retries, api_key_env=api_key_env)
+        report = judge_answer_files(outputs, references, judge, seed=seed)
+    except (AnswerFileError, FileNotFoundError, ValueError, LLMConfigError) as exc:
+        click.echo(f"harness judge: {exc}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps(report, sort_keys=True) if as_json else _table(report))
+    if report["stopped"]:
+        click.echo(f"harness judge: stopped early ({report['stopped']}); {report['n_not_judged']} comparisons "
+                   "not judged. Re-run the same command to resume: judged calls are cached.", err=True)
+        sys.exit(2)
+    if report["n_judged"] == 0:
+        click.echo(f"harness judge: no usable verdict: all {report['n_unparseable_calls']} judge answers were "
+                   "unparseable; check the judge's parser and the model's output (raw answers are in the cache)",
+                   err=True)
+        sys.exit(1)
