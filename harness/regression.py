@@ -375,7 +375,8 @@ def _run_losses(cfg: CIConfig, losses: tuple[str, ...], seeds: int | None) -> li
     for loss in losses:
         if not Path(loss).is_file():
             raise CIError(f"loss file {loss} does not exist; pass an existing file with --loss/--losses")
-        record = _bench(loss, suite=cfg.suite, seeds=seeds, backend=cfg.backend, progress=cfg.progress)
+        kwargs = {} if seeds is None else {"seeds": seeds}  # None: the bench's own default seeds
+        record = _bench(loss, suite=cfg.suite, backend=cfg.backend, progress=cfg.progress, **kwargs)
         validate_record(record)
         if record["status"] == INFRA_STATUS:
             raise CIError(f"harness error while running {loss}: {record['error']}")

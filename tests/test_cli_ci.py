@@ -31,7 +31,7 @@ def fake_bench(monkeypatch, config: dict, win: float = 0.7, **kwargs) -> list:
 
     def bench(loss_path, **kw):
         calls.append((loss_path, kw))
-        return make_record(win=win, config=config, seeds=tuple(range(kw["seeds"] or 3)), **kwargs)
+        return make_record(win=win, config=config, seeds=tuple(range(kw.get("seeds", 3))), **kwargs)
 
     monkeypatch.setattr(regression, "_bench", bench)
     return calls
