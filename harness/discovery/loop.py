@@ -120,7 +120,8 @@ class Controller:
                 self._dispatch()
                 for cid, data in self.executor.poll(POLL_S if self.executor.in_flight() else 0):
                     self._record(cid, data)
-                if self.stop_reason and not (self.outstanding or self.executor.in_flight()):
+                owed = self.queued and not self._wall_stopped()  # other stops still evaluate the queue
+                if self.stop_reason and not (self.outstanding or self.executor.in_flight() or owed):
                     break
                 if not self.executor.in_flight():
                     time.sleep(0.02 if self.outstanding else 0)
