@@ -83,9 +83,9 @@ class BenchEvaluator:
         s = self.settings
         report = check_loss_file(candidate_path, backend=s.backend)
         if not report.valid:
-            status = getattr(report, "status", None) or "invalid"
-            return EvalResult(status if status != "ok" else "invalid", _tail("\n".join(report.errors)),
-                              metrics={"stage": "check"})
+            return EvalResult(_check_status(report.errors), _tail("\n".join(report.errors)),
+                              metrics={"stage": "check", "check_seconds": report.seconds})
+        behaviour = behaviour_key_of(report.diagnostics)
         out_dir = self.work_dir / Path(candidate_path).stem
         record = run_bench(candidate_path, suite=s.suite, seeds=s.seeds, beta=s.beta, backend=s.backend,
                            out_dir=out_dir, progress=False)
@@ -95,8 +95,30 @@ class BenchEvaluator:
             metrics["record_path"] = str(record["record_path"])
         if record["status"] != "ok":
             return EvalResult(record["status"], _tail(record.get("error") or "bench failed without an error text"),
-                              metrics=metrics)
-        return EvalResult("ok", fitness=float(record["metrics"]["win_rate"]), metrics=metrics)
+                              metrics=metrics, behaviour_key=behaviour)
+        return EvalResult("ok", fitness=float(record["metrics"]["win_rate"]), metrics=metrics,
+                          behaviour_key=behaviour)
+
+
+def behaviour_key_of(diagnostics: dict) -> str | None:
+    """A fingerprint of the loss's behaviour on the check's fixed probe inputs (computed in the
+    sandbox): value and slope at rho = 0, stationary points, convexity, boundedness."""
+    if "loss_at_zero" not in diagnostics:
+        return None
+    from harness.discovery.dedupe import behaviour_key
+
+    values = [diagnostics["loss_at_zero"], diagnostics.get("slope_at_zero", 0.0),
+              *diagnostics.get("local_minima", []), -1e9, *diagnostics.get("local_maxima", []),
+              float(bool(diagnostics.get("convex_in_rho"))), float(bool(diagnostics.get("bounded_below")))]
+    return behaviour_key([float(v) for v in values])
+
+
+def _check_status(errors: list[str]) -> str:
+    """The sandbox status behind a failed check ("timeout: ...", "oom: ..."), else ``invalid``."""
+    for status in ("sandbox_violation", "timeout", "oom", "crash"):
+        if any(e.startswith(f"{status}:") or e.startswith(f"{status} ") for e in errors):
+            return status
+    return "invalid"
 
 
 _MARKER = re.compile(r"#\s*fake-status:\s*(\w+)")
