@@ -20,8 +20,9 @@ from harness.lossfile import TENSOR_INPUTS
 
 LossFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
-# Summed log-prob ranges: a realistic short completion, and an extreme long or unlikely one.
-REGIMES = {"realistic": (-60.0, -5.0), "extreme": (-1000.0, -900.0)}
+# Summed log-prob ranges: realistic short completions, and pairs mixing very long or unlikely
+# completions (down to -1000) with short ones, so that pc - pr reaches hundreds of nats.
+REGIMES = {"realistic": (-60.0, -5.0), "extreme": (-1000.0, -5.0)}
 MAX_LENGTH = 512  # completion token counts are drawn from 1..MAX_LENGTH
 GRID_LEVEL = -100.0  # log-prob level around which rho grids are built
 GRID_LENGTH = 50  # completion length used on rho grids
@@ -30,7 +31,8 @@ GRID_LENGTH = 50  # completion length used on rho grids
 def behaviour_inputs(batch: int, dtype: torch.dtype, regime: str, max_rho: float, seed: int) -> dict:
     """Random inputs with log-probs in REGIMES[regime] (up to max_rho below it) and |rho| <= max_rho.
 
-    For batches of 3 or more, examples 0, 1, 2 sit exactly at rho = -max_rho, 0, +max_rho.
+    For batches of 3 or more, examples 0, 1, 2 sit at rho = -max_rho, 0, +max_rho; example 1 has
+    identical chosen and rejected log-probs, so its rho is exactly 0 in every dtype.
     """
     lo, hi = REGIMES[regime]
     gen = torch.Generator().manual_seed(seed)
@@ -54,6 +56,9 @@ def behaviour_inputs(batch: int, dtype: torch.dtype, regime: str, max_rho: float
         "policy_rejected_logps": pr - shift_r,
         "reference_rejected_logps": rr - shift_r,
     }
+    if batch >= 3:
+        values["policy_rejected_logps"][1] = values["policy_chosen_logps"][1]
+        values["reference_rejected_logps"][1] = values["reference_chosen_logps"][1]
     inputs = {k: v.to(dtype) for k, v in values.items()}
     inputs["chosen_lengths"] = torch.randint(1, MAX_LENGTH + 1, (batch,), generator=gen)
     inputs["rejected_lengths"] = torch.randint(1, MAX_LENGTH + 1, (batch,), generator=gen)

@@ -82,19 +82,22 @@ class CheckReport:
 
 
 class _Findings:
-    """Problems grouped by message, each listing the cases (batch, dtype, regime) where it happened."""
+    """Problems grouped by kind: the first message of each kind and the cases (batch, dtype, regime)
+    where that kind happened, so one bug gives one line instead of twelve."""
 
     def __init__(self):
+        self._first: dict[str, str] = {}
         self._cases: dict[str, list[str]] = {}
 
-    def add(self, message: str, case: str) -> None:
-        self._cases.setdefault(message, []).append(case)
+    def add(self, kind: str, message: str, case: str) -> None:
+        self._first.setdefault(kind, message)
+        self._cases.setdefault(kind, []).append(case)
 
     def render(self) -> list[str]:
         out = []
-        for message, cases in self._cases.items():
+        for kind, cases in self._cases.items():
             shown = ", ".join(cases[:3]) + (f" and {len(cases) - 3} more" if len(cases) > 3 else "")
-            out.append(f"{message} (in: {shown})")
+            out.append(f"{self._first[kind]} (in: {shown})")
         return out
 
 
@@ -102,22 +105,24 @@ def _inspect_reply(reply, batch: int, dtype: torch.dtype, problems: _Findings, n
     losses = reply.losses
     if tuple(losses.shape) != (batch,):
         problems.add(
+            "shape",
             f"returned shape {tuple(losses.shape)} for a batch of {batch}; return per-example losses of shape "
             "(B,) and let the trainer take the mean",
             case,
         )
         return
     if not losses.is_floating_point():
-        problems.add(f"returned dtype {losses.dtype}; losses must be floating point", case)
+        problems.add("dtype", f"returned dtype {losses.dtype}; losses must be floating point", case)
         return
     for label, bad in (("NaN", torch.isnan(losses)), ("inf", torch.isinf(losses))):
         if bad.any():
-            problems.add(f"loss values contain {label} (examples {bad.nonzero().flatten()[:5].tolist()})", case)
+            examples = bad.nonzero().flatten()[:5].tolist()
+            problems.add(label, f"loss values contain {label} (e.g. at examples {examples})", case)
     for name, grad in reply.grads.items():
         if not torch.isfinite(grad).all():
-            problems.add(f"gradient w.r.t. {name} is not finite", case)
+            problems.add(f"grad {name}", f"gradient w.r.t. {name} is not finite (NaN or inf)", case)
     if losses.dtype != dtype:
-        notes.add(f"returns {losses.dtype} for {dtype} inputs (the trainer casts; harmless but wasteful)", case)
+        notes.add("out dtype", f"returns {losses.dtype} for {dtype} inputs (the trainer casts; harmless but wasteful)", case)
 
 
 def _behaviour(session: LossSession, config: CheckConfig, report: CheckReport) -> bool:
@@ -134,7 +139,7 @@ def _behaviour(session: LossSession, config: CheckConfig, report: CheckReport) -
                 try:
                     reply = session.call(inputs, config.beta, grad=True)
                 except LossCallError as e:
-                    problems.add(f"{e.status}: {e.message}", case)
+                    problems.add(f"{e.status}: {e.message}", f"{e.status}: {e.message}", case)
                     if e.status in FATAL_STATUSES:
                         report.errors += problems.render()
                         return False
@@ -227,18 +232,22 @@ class CheckSetupError(RuntimeError):
     """The check could not run (sandbox missing or misconfigured): not a verdict on the loss."""
 
 
-def open_check_session(path, backend: str) -> tuple[LossSession, str]:
-    """Open the loss in the sandbox; without a sandbox in this install, in a child process."""
-    import harness.sandbox
+# A check's calls are small (B <= 2001): a loss that needs longer than this per call is hung.
+CHECK_LIMITS = {"call_timeout_s": 10.0}
 
-    open_session = getattr(harness.sandbox, "open_session", None)
-    if open_session is not None:
-        return open_session(path, backend=backend), backend
-    if backend != "auto":
-        raise CheckSetupError(f"sandbox backend {backend!r} is not available in this install; use --backend auto")
-    from harness.child_session import ChildProcessSession
 
-    return ChildProcessSession(path, call_timeout_s=10.0), "child-process (no sandbox in this install)"
+def open_check_session(path, backend: str) -> LossSession:
+    """Open the loss in the sandbox. The in-process backend is refused: checked files are untrusted."""
+    from harness.registry import UnknownNameError
+    from harness.sandbox import SandboxUnavailable, open_session
+    from harness.sandbox.limits import SandboxLimits
+
+    if backend == "none":
+        raise CheckSetupError("`harness check` never runs a loss in-process; choose a sandbox backend")
+    try:
+        return open_session(path, backend=backend, limits=SandboxLimits(**CHECK_LIMITS))
+    except (SandboxUnavailable, UnknownNameError) as e:
+        raise CheckSetupError(str(e)) from e
 
 
 def check_loss_file(path, *, backend: str = "auto", config: CheckConfig = CheckConfig()) -> CheckReport:
@@ -250,7 +259,8 @@ def check_loss_file(path, *, backend: str = "auto", config: CheckConfig = CheckC
     report, signature = check_structure(path)
     if signature is not None:
         try:
-            session, report.backend = open_check_session(path, backend)
+            session = open_check_session(path, backend)
+            report.backend = getattr(session, "backend", backend)
         except LossCallError as e:  # the file failed while loading inside the session
             report.errors.append(f"{e.status}: {e.message}")
         except CheckSetupError:
