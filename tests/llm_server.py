@@ -158,7 +158,8 @@ class ScriptedProxy:
     * ``"forward"``: pass the request to ``upstream`` (a real server) and relay its answer;
     * any other string: answer 200 with that string as the assistant's message (garbage tests).
 
-    After the script runs out, ``default`` is played. ``requests`` counts the requests received.
+    After the script runs out, ``default`` is played. ``requests`` counts the requests received and
+    ``bodies`` keeps their decoded JSON bodies.
     """
 
     def __init__(self, script=(), default="forward", upstream: str | None = None):
@@ -167,6 +168,7 @@ class ScriptedProxy:
 
         self.script, self.default, self.upstream = list(script), default, upstream
         self.requests = 0
+        self.bodies: list[dict] = []
         self._lock = threading.Lock()
         proxy = self
 
@@ -183,15 +185,18 @@ class ScriptedProxy:
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
 
-    def _next_action(self):
+    def _next_action(self, body: bytes):
+        import json
+
         with self._lock:
             self.requests += 1
+            self.bodies.append(json.loads(body or b"{}"))
             return self.script.pop(0) if self.script else self.default
 
     def _play(self, handler, body: bytes) -> None:
         import json
 
-        action = self._next_action()
+        action = self._next_action(body)
         if isinstance(action, int):
             payload, status, headers = b'{"error": {"message": "scripted failure"}}', action, {"Retry-After": "0"}
         elif action == "forward":

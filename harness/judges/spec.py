@@ -28,7 +28,7 @@ CONFIGS_DIR = Path(__file__).parent / "configs"
 MODES = ("pairwise", "single")
 PARSERS = {"pairwise": ("logprobs", "verdict", "json"), "single": ("rating", "json")}
 FIELDS = {"pairwise": ("prompt", "answer_a", "answer_b"), "single": ("prompt", "answer", "reference")}
-NOT_HASHED = frozenset({"description", "max_concurrency", "price_input_per_mtok", "price_output_per_mtok"})
+NOT_HASHED = frozenset({"name", "description", "max_concurrency", "price_input_per_mtok", "price_output_per_mtok"})
 _FIELD = re.compile(r"\{(prompt|answer_a|answer_b|answer|reference)\}")
 
 

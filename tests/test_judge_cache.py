@@ -1,0 +1,34 @@
+"""The judgment cache: persistent, keyed without collisions, never duplicating a row."""
+
+from __future__ import annotations
+
+from harness.judges.cache import JudgmentCache, cache_key, default_cache_path
+
+
+def test_keys_do_not_collide_by_concatenation():
+    assert cache_key("h", "pairwise", "ab", "c") != cache_key("h", "pairwise", "a", "bc")
+    assert cache_key("h", "pairwise", "p", "o", "r", "AB") != cache_key("h", "pairwise", "p", "o", "r", "BA")
+    assert cache_key("h1", "single", "p") != cache_key("h2", "single", "p")
+
+
+def test_put_get_persist_and_ignore_duplicates(tmp_path):
+    path = tmp_path / "c.sqlite"
+    with JudgmentCache(path) as cache:
+        cache.put("k1", "j", "h", {"value": 1.0})
+        cache.put("k1", "j", "h", {"value": 0.0})  # a second write of a key is a no-op
+        cache.put("k2", "j", "h2", {"value": 0.5})
+    with JudgmentCache(path) as cache:
+        assert cache.get_many(["k1", "k2", "k3"]) == {"k1": {"value": 1.0}, "k2": {"value": 0.5}}
+        assert cache.count() == 2 and cache.count("h") == 1
+
+
+def test_many_keys_are_fetched_in_chunks(tmp_path):
+    with JudgmentCache(tmp_path / "c.sqlite") as cache:
+        for i in range(1200):
+            cache.put(f"k{i}", "j", "h", {"i": i})
+        assert len(cache.get_many([f"k{i}" for i in range(1300)])) == 1200
+
+
+def test_default_path_is_under_harness_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    assert default_cache_path() == tmp_path / "judgments.sqlite"
