@@ -34,7 +34,7 @@ _SIGNAL_STATUS = {
     signal.SIGXCPU: ("timeout", "ran out of CPU time (RLIMIT_CPU)"),
     signal.SIGKILL: (
         "oom",
-        "was killed by SIGKILL that the harness did not send (most likely out of memory)",
+        "was killed by SIGKILL that the harness did not send (out of memory, or a loss that ignored SIGXCPU)",
     ),
 }
 

@@ -27,7 +27,8 @@ def _set_rlimits(limits: dict) -> None:
         (resource.RLIMIT_NPROC, "processes"),
     ):
         value = int(limits[key])
-        resource.setrlimit(res, (value, value))
+        # CPU: the soft limit sends SIGXCPU (reported as timeout); the hard one, 1 s later, SIGKILL.
+        resource.setrlimit(res, (value, value + 1 if res == resource.RLIMIT_CPU else value))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 

@@ -1,0 +1,15 @@
+"""Threat: write outside scratch (tamper with records, caches, the harness's own code)."""
+
+from pathlib import Path
+
+import harness
+
+
+def loss(policy_chosen_logps, policy_rejected_logps):
+    errors = []
+    for target in ["@CANARY_FILE@", str(Path(harness.__file__).parent / "sandbox" / "_tampered.py")]:
+        try:
+            Path(target).write_text("tampered")
+        except OSError as e:
+            errors.append(f"{target}: {e}")
+    raise RuntimeError("writes refused: " + "; ".join(errors) if len(errors) == 2 else "WROTE OUTSIDE")

@@ -1,0 +1,199 @@
+"""One adversarial suite, run against every available sandbox backend (threat model: harness/sandbox/jail.py).
+
+Each attack must fail, be reported with the right status, and leave the host untouched: the canary
+secret in the environment and in a file is never seen, the canary server on 127.0.0.1 receives
+nothing, the canary file is unchanged, and no process of the session outlives it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+import harness
+from harness.sandbox import SandboxLimits, open_session
+from harness.session import LossCallError
+
+ATTACKS = Path(__file__).parent / "sandbox_attacks"
+NAMES = ("policy_chosen_logps", "policy_rejected_logps", "reference_chosen_logps", "reference_rejected_logps")
+
+# attack file -> (expected status, text the message must contain, limit overrides)
+CASES = {
+    "env_secret": ("invalid", "no secret found", {}),
+    "read_home": ("invalid", "nothing readable", {}),
+    "network": ("sandbox_violation", "seccomp", {}),
+    "write_outside": ("invalid", "writes refused", {}),
+    "shell": ("sandbox_violation", "seccomp", {}),
+    "subprocess_at_import": ("sandbox_violation", "seccomp", {}),
+    "fork_bomb": ("sandbox_violation", "seccomp", {}),
+    "memory_hog": ("oom", "MemoryError", {"memory_bytes": 3 << 30}),
+    "cpu_spin": ("timeout", "wall-clock limit of 3 s", {"call_timeout_s": 3.0}),
+    "cpu_spin[rlimit]": ("timeout", "CPU time", {"cpu_seconds": 5, "call_timeout_s": 60.0}),
+    "hang": ("timeout", "wall-clock limit of 2 s", {"call_timeout_s": 2.0}),
+    "hang[session]": ("timeout", "session wall-clock limit", {"session_timeout_s": 6.0}),
+    "stderr_flood": ("sandbox_violation", "bytes to stderr", {"stderr_bytes": 1 << 20}),
+    "disk_fill": ("invalid", "File too large", {}),
+    "ctypes_segfault": ("crash", "SIGSEGV", {}),
+    "monkeypatch": ("invalid", "Errno", {}),
+    "nan_reply": ("invalid", "non-finite losses", {}),
+    "oversized_reply": ("invalid", "expected per-example losses of shape (4,)", {}),
+    "forged_reply": ("sandbox_violation", "bad frame start", {}),
+    "huge_frame": ("sandbox_violation", "header length", {}),
+}
+
+
+def _inputs(batch: int = 4) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return {n: -torch.rand(batch, generator=g, dtype=torch.float64) * 50 for n in NAMES}
+
+
+class CanaryServer:
+    """A TCP server on 127.0.0.1 that records every connection and byte it receives."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.received: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            conn.settimeout(1.0)
+            try:
+                self.received.append(b"<connection>" + conn.recv(4096))
+            except OSError:
+                self.received.append(b"<connection>")
+            conn.close()
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+def _descendants() -> set[int]:
+    """Live processes whose parent chain leads to this test process."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    me, found = os.getpid(), set()
+    for pid in parents:
+        p, seen = pid, 0
+        while p in parents and p > 1 and seen < 64:
+            p, seen = parents[p], seen + 1
+            if p == me:
+                found.add(pid)
+                break
+    return found
+
+
+@pytest.fixture
+def canaries(tmp_path, monkeypatch):
+    secret = f"sk-canary-{uuid.uuid4().hex}"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    content = f"original-{uuid.uuid4().hex}"
+    canary_file = tmp_path / "canary.txt"
+    canary_file.write_text(content)
+    server = CanaryServer()
+    before = _descendants()
+    yield {"secret": secret, "file": canary_file, "content": content, "dir": tmp_path, "server": server}
+    server.close()
+    deadline = time.monotonic() + 10
+    while _descendants() - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _descendants() - before, "sandbox processes outlived their session"
+
+
+def _prepare(name: str, canaries) -> Path:
+    source = (ATTACKS / f"{name.split('[')[0]}.py").read_text()
+    source = (
+        source.replace("@CANARY_FILE@", str(canaries["file"]))
+        .replace("@CANARY_DIR@", str(canaries["dir"]))
+        .replace("@CANARY_PORT@", str(canaries["server"].port))
+    )
+    path = canaries["dir"] / "attack" / f"{name.split('[')[0]}.py"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(source)
+    (path.parent / "sibling_secret.txt").write_text(canaries["content"])
+    return path
+
+
+def _attack(path: Path, backend: str, limits: SandboxLimits) -> LossCallError:
+    with pytest.raises(LossCallError) as info:
+        with open_session(path, backend=backend, limits=limits) as session:
+            session.call(_inputs(), beta=0.1)
+    return info.value
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_attack_fails_and_host_is_untouched(name, sandbox_backend, canaries):
+    backend, base_limits = sandbox_backend
+    status, needle, overrides = CASES[name]
+    original_grad, original_backward = torch.autograd.grad, torch.Tensor.backward
+    err = _attack(_prepare(name, canaries), backend, replace(base_limits, **overrides))
+    assert err.status == status, err.message
+    assert needle in err.message, err.message
+    assert canaries["secret"] not in err.message and "Error: LEAK" not in err.message
+    assert canaries["content"] not in err.message
+    assert canaries["file"].read_text() == canaries["content"]
+    assert canaries["server"].received == []
+    assert not (Path(harness.__file__).parent / "sandbox" / "_tampered.py").exists()
+    assert not (Path(harness.__file__).resolve().parent.parent / "runs" / "fake").exists()
+    assert torch.autograd.grad is original_grad and torch.Tensor.backward is original_backward
+
+
+def test_stdout_garbage_cannot_corrupt_the_protocol(sandbox_backend, canaries):
+    backend, limits = sandbox_backend
+    from harness.lossfile import load_loss
+    from harness.session import InProcessSession
+
+    path = _prepare("stdout_garbage", canaries)
+    with open_session(path, backend=backend, limits=limits) as session:
+        got = session.call(_inputs(), beta=0.1)
+        again = session.call(_inputs(), beta=0.1)
+        assert "garbage on stdout" in session.stderr_tail()
+    want = InProcessSession(load_loss(ATTACKS / "stdout_garbage.py")).call(_inputs(), beta=0.1)
+    for reply in (got, again):
+        torch.testing.assert_close(reply.losses, want.losses, rtol=0, atol=0)
+        for n in want.grads:
+            torch.testing.assert_close(reply.grads[n], want.grads[n], rtol=0, atol=0)
+
+
+def test_session_survives_a_raising_loss(sandbox_backend, canaries):
+    backend, limits = sandbox_backend
+    with open_session(ATTACKS / "flaky.py", backend=backend, limits=limits) as session:
+        with pytest.raises(LossCallError) as info:
+            session.call(_inputs(), beta=0.1)
+        assert info.value.status == "invalid" and "flaky failure on call 1" in info.value.message
+        reply = session.call(_inputs(), beta=0.1)
+        assert reply.losses.shape == (4,) and torch.isfinite(reply.losses).all()
+
+
+def test_dead_worker_reports_its_death_on_later_calls(sandbox_backend, canaries):
+    backend, limits = sandbox_backend
+    with open_session(_prepare("ctypes_segfault", canaries), backend=backend, limits=limits) as session:
+        for _ in range(2):
+            with pytest.raises(LossCallError) as info:
+                session.call(_inputs(), beta=0.1)
+            assert info.value.status == "crash"
