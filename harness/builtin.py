@@ -1,0 +1,93 @@
+"""The built-in losses: every file in losses/ (and the two controls in losses/controls/).
+
+Built-ins are trusted files shipped with the harness, so their properties that need execution
+(batch statistics, reference and length dependence) are measured in this process with
+``load_loss``; what needs only the source (name, parameters, description) comes from the syntax tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.lossfile import LossFileError, load_loss, parse_loss_source, read_loss_file
+from harness.paths import builtin_losses_dir
+from harness.registry import Registry
+
+
+@dataclass(frozen=True)
+class BuiltinLoss:
+    """One built-in loss file."""
+
+    name: str
+    """File stem, e.g. ``discopop``; the name used by ``--names`` and bench records."""
+    path: Path
+    """Absolute path of the loss file."""
+    description: str
+    """First line of the loss function's docstring."""
+    params: tuple[str, ...]
+    """Vocabulary inputs the function declares."""
+    control: bool
+    """A control loss (losses/controls/) that benchmarks use as a sanity check, not a method."""
+
+    @property
+    def declares_reference(self) -> bool:
+        return any(p.startswith("reference_") for p in self.params)
+
+    def load(self):
+        """The loss as a callable (executes the trusted file in this process)."""
+        return load_loss(self.path)
+
+
+def _describe(path: Path, control: bool) -> BuiltinLoss:
+    path, _, source = read_loss_file(path)
+    signature = parse_loss_source(source, str(path))
+    if not signature.docstring:
+        raise LossFileError(f"{path}: built-in loss `{signature.function}` has no docstring; cite its source")
+    first_line = signature.docstring.strip().splitlines()[0]
+    return BuiltinLoss(path.stem, path.resolve(), first_line, signature.params, control)
+
+
+def builtin_losses(directory: Path | None = None) -> Registry[BuiltinLoss]:
+    """All built-in losses by name (methods, then controls); unknown names answer "did you mean"."""
+    directory = directory or builtin_losses_dir()
+    registry: Registry[BuiltinLoss] = Registry("built-in loss")
+    for control, folder in ((False, directory), (True, directory / "controls")):
+        for path in sorted(folder.glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            loss = _describe(path, control)
+            registry.add(loss.name, loss, loss.description)
+    return registry
+
+
+def measured_properties(loss: BuiltinLoss) -> dict:
+    """Batch statistics, reference-free, length-dependent: measured on probe inputs (float32)."""
+    import torch
+
+    from harness.check_probes import dependence
+
+    fn = loss.load()
+
+    def call(inputs: dict) -> torch.Tensor:
+        with torch.no_grad():
+            return fn(**inputs, beta=0.05)
+
+    return dependence(call)
+
+
+def table_rows(registry: Registry[BuiltinLoss]) -> list[dict]:
+    """One row per built-in for `harness losses`."""
+    rows = []
+    for loss in sorted((registry.get(n) for n in registry), key=lambda b: (b.control, b.name)):
+        name = loss.name
+        props = measured_properties(loss)
+        rows.append({
+            "name": name,
+            "kind": "control" if loss.control else "method",
+            "reference_free": props["reference_free"],
+            "batch_dependent": props["uses_batch_statistics"],
+            "length_dependent": props["length_dependent"],
+            "description": loss.description,
+        })  # fmt: skip
+    return rows

@@ -1,0 +1,40 @@
+"""`harness check --loss FILE`: validate a loss file in the sandbox (see harness.checks).
+
+Exit codes: 0 valid, 1 invalid (the report says why), 2 usage error or the sandbox cannot run.
+The loss never runs in this process: behaviour checks go through harness.sandbox.open_session.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from harness.sandbox import BACKENDS
+
+CHECK_BACKENDS = ["auto"] + [name for name in BACKENDS.names() if name != "none"]
+
+
+@click.command("check")
+@click.option("--loss", "loss_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The loss file (.py) to check.")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object instead of the report.")
+@click.option("--backend", type=click.Choice(CHECK_BACKENDS), default="auto", show_default=True,
+              help="Sandbox backend that runs the loss (auto = the jail).")
+@click.option("--beta", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True,
+              help="beta passed to the loss; the diagnostics are quoted at this value.")
+def command(loss_path, as_json, backend, beta):  # fmt: skip
+    """Check a loss file: structure, behaviour on random and extreme inputs, and diagnostics."""
+    from harness.checks import CheckConfig, CheckSetupError, check_loss_file, render_report
+
+    try:
+        report = check_loss_file(loss_path, backend=backend, config=CheckConfig(beta=beta))
+    except CheckSetupError as e:
+        click.echo(f"harness check: cannot run the check: {e}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        click.echo(render_report(report))
+    sys.exit(0 if report.valid else 1)
