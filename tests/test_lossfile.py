@@ -1,0 +1,154 @@
+"""The loss-file contract (harness.lossfile): one function, `loss` preferred, vocabulary, self.beta."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+
+from harness.lossfile import VOCABULARY, LossFileError, load_loss, parse_loss_source, sha256_bytes
+
+DPO_BODY = "    return -F.logsigmoid(beta * (policy_chosen_logps - policy_rejected_logps))\n"
+
+
+def write(tmp_path, source: str, name: str = "candidate.py"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def inputs(batch: int = 4) -> dict:
+    gen = torch.Generator().manual_seed(0)
+    return {
+        "policy_chosen_logps": -torch.rand(batch, generator=gen) * 20,
+        "policy_rejected_logps": -torch.rand(batch, generator=gen) * 20,
+        "reference_chosen_logps": -torch.rand(batch, generator=gen) * 20,
+        "reference_rejected_logps": -torch.rand(batch, generator=gen) * 20,
+        "chosen_lengths": torch.tensor([1, 5, 9, 13])[:batch],
+        "rejected_lengths": torch.tensor([2, 6, 10, 14])[:batch],
+    }
+
+
+def test_single_public_function_is_the_loss_and_helpers_are_private():
+    sig = parse_loss_source(
+        "def _margin(policy_chosen_logps, policy_rejected_logps):\n    return 0\n"
+        "def my_loss(policy_chosen_logps, policy_rejected_logps, beta):\n    '''Doc line.'''\n    return 0\n"
+    )
+    assert sig.function == "my_loss"
+    assert sig.params == ("policy_chosen_logps", "policy_rejected_logps", "beta")
+    assert not sig.takes_self
+    assert sig.docstring == "Doc line."
+
+
+def test_function_named_loss_wins_among_several_public_functions():
+    sig = parse_loss_source(
+        "def helper(policy_chosen_logps):\n    return 0\n"
+        "def loss(policy_chosen_logps, policy_rejected_logps):\n    return 0\n"
+    )
+    assert sig.function == "loss"
+
+
+def test_several_public_functions_without_loss_is_an_error_naming_them():
+    with pytest.raises(LossFileError, match=r"several public top-level functions \(first, second\)"):
+        parse_loss_source(
+            "def first(policy_chosen_logps):\n    return 0\ndef second(policy_chosen_logps):\n    return 0\n"
+        )
+
+
+def test_no_public_function_lists_what_was_found():
+    with pytest.raises(LossFileError, match=r"no public top-level function \(found: _hidden\)"):
+        parse_loss_source("def _hidden(policy_chosen_logps):\n    return 0\n")
+    with pytest.raises(LossFileError, match=r"found: none"):
+        parse_loss_source("x = 1\n")
+
+
+def test_unknown_parameter_lists_the_vocabulary():
+    with pytest.raises(LossFileError) as err:
+        parse_loss_source("def loss(policy_chosen_logps, temperature):\n    return 0\n", "f.py")
+    message = str(err.value)
+    assert "f.py:1" in message and "temperature" in message
+    for name in VOCABULARY:
+        assert name in message
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["def loss(*policy_chosen_logps):", "def loss(policy_chosen_logps, **kw):",
+     "def loss(policy_chosen_logps, *, beta):", "async def loss(policy_chosen_logps):"],
+)  # fmt: skip
+def test_only_plain_named_parameters_and_plain_functions(header):
+    with pytest.raises(LossFileError):
+        parse_loss_source(f"{header}\n    return 0\n")
+
+
+def test_a_loss_must_see_the_policy():
+    with pytest.raises(LossFileError, match="cannot train the policy"):
+        parse_loss_source("def loss(reference_chosen_logps, beta):\n    return reference_chosen_logps\n")
+
+
+def test_syntax_error_has_line_and_column():
+    with pytest.raises(LossFileError, match=r"bad\.py:2:\d+: syntax error"):
+        parse_loss_source("def loss(policy_chosen_logps):\n    return (\n", "bad.py")
+
+
+def test_parse_never_executes(tmp_path):
+    marker = tmp_path / "executed"
+    source = f"open({str(marker)!r}, 'w').write('x')\ndef loss(policy_chosen_logps):\n    return policy_chosen_logps\n"
+    parse_loss_source(source)
+    assert not marker.exists()
+
+
+def test_load_loss_exposes_name_path_source_sha_and_passes_only_declared_inputs(tmp_path):
+    path = write(tmp_path, "import torch.nn.functional as F\n\ndef dpo(policy_chosen_logps, policy_rejected_logps, beta):\n" + DPO_BODY, "mine.py")
+    loss = load_loss(path)
+    assert loss.name == "mine" and loss.path == path
+    assert loss.source == path.read_text()
+    assert loss.sha256 == sha256_bytes(path.read_bytes())
+    batch = inputs()
+    out = loss(**batch, beta=0.1)  # extra vocabulary inputs are not passed to the function
+    rho = batch["policy_chosen_logps"] - batch["policy_rejected_logps"]
+    torch.testing.assert_close(out, -torch.nn.functional.logsigmoid(0.1 * rho))
+
+
+def test_missing_declared_input_is_a_type_error(tmp_path):
+    path = write(tmp_path, "def loss(policy_chosen_logps, chosen_lengths):\n    return policy_chosen_logps / chosen_lengths\n")
+    with pytest.raises(TypeError, match="chosen_lengths"):
+        load_loss(path)(policy_chosen_logps=torch.ones(2))
+
+
+def test_self_receives_a_read_only_object_with_beta(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        import torch.nn.functional as F
+
+        def paper_style(self, policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps):
+            logits = (policy_chosen_logps - policy_rejected_logps) - (reference_chosen_logps - reference_rejected_logps)
+            return -F.logsigmoid(self.beta * logits)
+        """,
+    )
+    loss = load_loss(path)
+    assert loss.signature.takes_self and "self" not in loss.params
+    batch = inputs()
+    rho = (batch["policy_chosen_logps"] - batch["policy_rejected_logps"]) - (
+        batch["reference_chosen_logps"] - batch["reference_rejected_logps"]
+    )
+    torch.testing.assert_close(loss(**batch, beta=0.05), -torch.nn.functional.logsigmoid(0.05 * rho))
+    with pytest.raises(TypeError, match="self.beta"):
+        loss(**batch)
+
+
+def test_self_cannot_be_written_to(tmp_path):
+    path = write(tmp_path, "def loss(self, policy_chosen_logps):\n    self.beta = 100.0\n    return policy_chosen_logps\n")
+    with pytest.raises(AttributeError, match="read-only"):
+        load_loss(path)(policy_chosen_logps=torch.ones(2), beta=0.1)
+
+
+def test_missing_and_non_utf8_files_are_clear_errors(tmp_path):
+    with pytest.raises(LossFileError, match="no such loss file"):
+        load_loss(tmp_path / "absent.py")
+    binary = tmp_path / "binary.py"
+    binary.write_bytes(b"\xff\xfe\x00def loss")
+    with pytest.raises(LossFileError, match="not UTF-8"):
+        load_loss(binary)
