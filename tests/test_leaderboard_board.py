@@ -98,3 +98,12 @@ def test_markdown_cells_cannot_break_the_table():
     assert "ok\\|loss" in md and "ValueError: x \\| y" in md
     table_lines = [line for line in md.splitlines() if line.startswith("|")]
     assert all(line.count("|") - line.count("\\|") == table_lines[0].count("|") for line in table_lines[:3])
+
+
+def test_censored_entries_are_marked_and_the_kl_budget_explained():
+    board = build_board("tiny", SUITE_HASH, records(make_record("dpo"), make_record("ipo", 0.5, censored_seeds=2)))
+    md = render_readme(board)
+    assert "| ipo    | 50.0 †" in md and "first reaches 2 nats" in md
+    assert json.loads(render_json(board))[1]["censored_seeds"] == 2
+    page = render_html(board)
+    assert "2 of 3 seeds never reached the KL budget" in page and 'class="budget"' in page

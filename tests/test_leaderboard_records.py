@@ -10,7 +10,7 @@ from harness.leaderboard.verify import VerificationError, record_filename, verif
 from harness.lossfile import sha256_bytes
 from harness.records import RECORD_SCHEMA_VERSION, config_hash, validate_record
 
-SUITE_CONFIG = {"name": "tiny", "train": {"steps": 40, "learning_rate": 0.001}, "prompts": 64}
+SUITE_CONFIG = {"name": "tiny", "beta": 0.1, "train": {"steps": 40, "learning_rate": 0.001}, "prompts": 64}
 SUITE_HASH = config_hash(SUITE_CONFIG)
 
 
@@ -21,7 +21,7 @@ def loss_source(name: str) -> str:
 
 def make_record(name: str = "dpo", win_rate: float = 0.6, half_width: float = 0.05, *, seeds=(0, 1, 2),
                 status: str = "ok", config: dict | None = None, created_at: str = "2026-11-27T06:00:00+00:00",
-                kl_scale: float = 1.0) -> dict:
+                kl_scale: float = 1.0, censored_seeds: int = 0) -> dict:
     """A record that satisfies harness.records.validate_record, with per-seed trajectories."""
     config = SUITE_CONFIG if config is None else config
     source = loss_source(name)
@@ -31,7 +31,8 @@ def make_record(name: str = "dpo", win_rate: float = 0.6, half_width: float = 0.
                                  "reward": win_rate * step / 40 + 0.02 * s, "win_rate": win_rate}
                                 for step in (0, 10, 20, 30, 40)]} for s in seeds] if ok else []
     metrics = {"win_rate": win_rate, "win_rate_ci": [win_rate - half_width, win_rate + half_width],
-               "reward": win_rate * 1.5, "kl": kl_scale * 4.0, "censored": 0} if ok else {}
+               "reward": win_rate * 1.5, "kl": kl_scale * 4.0, "kl_budget": 2.0,
+               "censored": censored_seeds > 0, "censored_seeds": censored_seeds} if ok else {}
     record = {
         "schema_version": RECORD_SCHEMA_VERSION, "kind": "bench", "status": status,
         "error": None if ok else "Traceback (most recent call last):\nRuntimeError: loss returned NaN",
@@ -72,6 +73,13 @@ def test_tampered_records_are_refused_with_the_reason(tamper, message):
     record = copy.deepcopy(make_record())
     tamper(record)
     with pytest.raises(VerificationError, match=message):
+        verify_record(record, "tiny", SUITE_HASH)
+
+
+def test_record_run_at_another_beta_is_refused():
+    record = make_record()
+    record["beta"] = 0.5
+    with pytest.raises(VerificationError, match="run with beta 0.5, but suite 'tiny' uses beta 0.1"):
         verify_record(record, "tiny", SUITE_HASH)
 
 

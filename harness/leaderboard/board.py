@@ -40,6 +40,10 @@ class Entry:
     harness_version: str = ""
     git_revision: str | None = None
     judge_id: str = ""
+    # the matched-KL protocol: win rate where KL first reaches kl_budget; seeds that never reach it
+    # are scored at their last checkpoint and counted as censored
+    kl_budget: float | None = None
+    censored_seeds: int = 0
     # per seed, the (step, kl, reward) points of the training trajectory (for the frontier plot)
     trajectories: tuple[tuple[tuple[float, float, float], ...], ...] = ()
     rank: int = 0
@@ -69,6 +73,10 @@ class Board:
     def measures_kl(self) -> bool:
         return any(t for e in self.entries for t in e.trajectories)
 
+    @property
+    def kl_budget(self) -> float | None:
+        return next((e.kl_budget for e in self.entries if e.kl_budget is not None), None)
+
 
 def uncertainty_ranks(cis: list[tuple[float, float]]) -> list[int]:
     """Rank upper bound per entry: 1 + #entries whose CI lower bound exceeds this CI's upper bound."""
@@ -95,7 +103,14 @@ def _entry(record: dict, relpath: str) -> Entry:
         record_file=relpath, source=record["loss"]["source"], reward=m.get("reward"), kl=m.get("kl"),
         harness_version=str(prov.get("harness_version", "")), git_revision=prov.get("git_revision"),
         judge_id=str(record["judge"].get("id", "")), trajectories=_trajectories(record),
+        kl_budget=m.get("kl_budget"), censored_seeds=_censored(m),
     )
+
+
+def _censored(metrics: dict) -> int:
+    if "censored_seeds" in metrics:
+        return int(metrics["censored_seeds"])
+    return int(bool(metrics.get("censored")))
 
 
 def _failed(record: dict, relpath: str) -> FailedRun:

@@ -9,6 +9,7 @@ from harness.leaderboard.board import Board
 from harness.leaderboard.rows import entry_json
 
 COLUMNS = ("rank", "name", "sha256", "win_rate", "win_rate_ci_low", "win_rate_ci_high", "seeds", "reward", "kl",
+           "kl_budget", "censored_seeds",
            "created_at", "suite", "suite_config_hash", "harness_version", "git_revision", "judge", "record")
 
 

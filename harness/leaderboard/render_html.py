@@ -14,7 +14,7 @@ from importlib.resources import files
 from harness.leaderboard.board import Board, Entry, FailedRun
 from harness.leaderboard.render_md import RANK_NOTE
 from harness.leaderboard.render_svg import ci_bar, ci_domain, color, frontier_svg
-from harness.leaderboard.rows import day, failed_row, num, pct
+from harness.leaderboard.rows import CENSORED_MARK, day, failed_row, num, pct, protocol_note, win_text
 
 # (data key, header, type, first sort direction, numeric column)
 COLUMNS = (
@@ -52,13 +52,20 @@ def _entry_row(e: Entry, i: int, order: int, domain, swatch: str) -> str:
         f'<td class="num rank">{e.rank}</td>',
         f'<td><span class="swatch" style="background:{swatch}"></span>'
         f'<button class="loss" data-index="{i}" title="show the loss source">{escape(e.name)}</button></td>',
-        f'<td class="num">{pct(e.win_rate)}</td>',
+        f'<td class="num"{_censored_title(e)}>{escape(win_text(e))}</td>',
         f'<td>{ci_bar(lo, e.win_rate, hi, domain)} <span class="note">{pct(lo)} – {pct(hi)}</span></td>',
         f'<td class="num">{num(e.reward)}</td>', f'<td class="num">{num(e.kl)}</td>',
         f'<td class="num">{e.seeds}</td>', f"<td>{day(e.created_at)}</td>",
         f'<td><a href="{escape(e.record_file)}"><code>{e.sha256[:12]}</code></a></td>',
     ]
     return f"<tr {data}>{''.join(cells)}</tr>"
+
+
+def _censored_title(e: Entry) -> str:
+    if not e.censored_seeds:
+        return ""
+    return (f' title="{CENSORED_MARK} {e.censored_seeds} of {e.seeds} seeds never reached the KL budget and are '
+            'scored at their last checkpoint"')
 
 
 def _board_table(board: Board, data: list, colors: dict) -> str:
@@ -114,12 +121,14 @@ def _stale_table(board: Board, data: list) -> str:
 def _frontier(board: Board, colors: dict) -> str:
     if not board.measures_kl:
         return ""
+    budget = "" if board.kl_budget is None else \
+        f" The red dotted line is the KL budget ({board.kl_budget:g} nats) at which win rates are measured."
     legend = "".join(f'<li><span class="swatch" style="background:{colors[e.sha256]}"></span>{escape(e.name)}</li>'
                      for e in board.entries if e.trajectories)
     return ("<h2>Reward vs KL</h2><p class=\"note\">Each line is a loss's training trajectory (mean over seeds at "
             "each evaluation step; dots are single seeds; the large dot is the last step). The dashed line is "
             "the Pareto frontier: more reward for less divergence from the reference model is better (up and "
-            f"to the left).</p>{frontier_svg(board.entries, colors)}<ul class=\"legend\">{legend}</ul>")
+            f"to the left).{budget}</p>{frontier_svg(board.entries, colors, board.kl_budget)}<ul class=\"legend\">{legend}</ul>")
 
 
 def _count(items, noun: str) -> str:
@@ -137,7 +146,8 @@ def render_html(board: Board) -> str:
                 f"{_count(board.failed, 'failed run')} · generated from the records in this folder by "
                 "<code>harness leaderboard</code>",
         "note": escape("Win rate against the suite's reference answers, mean over seeds and prompts, with a 95% "
-                       "bootstrap CI. " + RANK_NOTE + " Click a column to sort, a loss to see its source."),
+                       "bootstrap CI. " + RANK_NOTE + " " + protocol_note(board)
+                       + " Click a column to sort, a loss to see its source."),
         "board": _board_table(board, data, colors),
         "frontier": _frontier(board, colors),
         "failed": _failed_table(board, data, board.failed),

@@ -74,8 +74,9 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return front
 
 
-def frontier_svg(entries: tuple[Entry, ...], colors: dict[str, str]) -> str:
-    """Each entry's seed-mean trajectory (line), its seeds' points (dots) and the Pareto frontier."""
+def frontier_svg(entries: tuple[Entry, ...], colors: dict[str, str], kl_budget: float | None = None) -> str:
+    """Each entry's seed-mean trajectory (line), its seeds' points (dots), the Pareto frontier, and the
+    KL budget at which win rates are measured (a vertical line, when it lies inside the plot)."""
     pts = [(kl, r) for e in entries for seed in e.trajectories for _, kl, r in seed]
     if not pts:
         return ""
@@ -91,6 +92,10 @@ def frontier_svg(entries: tuple[Entry, ...], colors: dict[str, str]) -> str:
     out = [f'<svg id="frontier" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
            'aria-label="reward versus KL divergence per loss">']
     out += _axes(x0, x1, y0, y1, sx, sy)
+    if kl_budget is not None and x0 <= kl_budget <= x1:
+        out.append(f'<line class="budget" x1="{sx(kl_budget):.1f}" x2="{sx(kl_budget):.1f}" y1="{TOP}" '
+                   f'y2="{H - BOTTOM}"><title>KL budget {kl_budget:g} nats: win rates are measured here'
+                   '</title></line>')
     means = {}
     for e in entries:
         c = colors[e.sha256]

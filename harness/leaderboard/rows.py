@@ -18,10 +18,26 @@ def day(iso: str) -> str:
     return iso[:10]
 
 
+CENSORED_MARK = "†"
+
+
+def win_text(e: Entry) -> str:
+    return pct(e.win_rate) + (f" {CENSORED_MARK}" if e.censored_seeds else "")
+
+
+def protocol_note(board: Board) -> str:
+    """How the win rate was measured, from the records themselves (empty for end-of-training scores)."""
+    if board.kl_budget is None:
+        return ""
+    return (f"Win rates are measured where KL(policy ‖ reference) first reaches {board.kl_budget:g} nats "
+            f"(matched-KL protocol); {CENSORED_MARK} marks entries with seeds that never reached it and are "
+            "scored at their last checkpoint (censored).")
+
+
 def entry_row(e: Entry) -> dict[str, str]:
     lo, hi = e.win_rate_ci
     return {
-        "rank": str(e.rank), "loss": e.name, "win rate %": pct(e.win_rate),
+        "rank": str(e.rank), "loss": e.name, "win rate %": win_text(e),
         "95% CI": f"{pct(lo)} – {pct(hi)}", "reward": num(e.reward), "KL": num(e.kl), "seeds": str(e.seeds),
         "date": day(e.created_at), "sha256": e.sha256[:12],
     }
@@ -44,6 +60,6 @@ def entry_json(board: Board, e: Entry) -> dict:
         "rank": e.rank, "name": e.name, "sha256": e.sha256, "win_rate": e.win_rate,
         "win_rate_ci": list(e.win_rate_ci), "seeds": e.seeds, "reward": e.reward, "kl": e.kl,
         "created_at": e.created_at, "suite": board.suite, "suite_config_hash": board.config_hash,
-        "harness_version": e.harness_version, "git_revision": e.git_revision, "judge": e.judge_id,
+        "kl_budget": e.kl_budget, "censored_seeds": e.censored_seeds, "harness_version": e.harness_version, "git_revision": e.git_revision, "judge": e.judge_id,
         "record": e.record_file,
     }

@@ -55,7 +55,9 @@ def submit_loss(loss_path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
 
     record = run_bench(path, suite=cfg.suite, seeds=cfg.seeds, backend=cfg.backend, progress=cfg.progress)
     store.add(record)
-    return submit_record(cfg.board_dir, record, suite=cfg.suite, expected_hash=expected)
+    # "path" is where run_bench left its own copy on this machine: not part of the published record
+    published = {k: v for k, v in record.items() if k != "path"}
+    return submit_record(cfg.board_dir, published, suite=cfg.suite, expected_hash=expected)
 
 
 def read_submitted_record(path: str | Path) -> dict:

@@ -23,6 +23,12 @@ def verify_record(record: dict, suite: str, expected_hash: str) -> dict:
             f"record was run with suite {suite!r} config {record['suite']['config_hash']}, but the board's "
             f"suite config is {expected_hash}; re-run it with this harness "
             f"(`harness submit --loss FILE --suite {suite}`)")
+    suite_beta = record["suite"]["config"].get("beta")
+    if suite_beta is not None and record["beta"] != suite_beta:
+        # beta is passed beside the config, so it does not change the config hash; boards compare
+        # losses at the suite's beta only
+        raise VerificationError(f"record was run with beta {record['beta']}, but suite {suite!r} uses beta "
+                                f"{suite_beta}; boards compare losses at the suite's beta (re-run without --beta)")
     return record
 
 
