@@ -7,6 +7,7 @@ from tabulate import tabulate
 from harness.leaderboard.board import Board
 from harness.leaderboard.rows import entry_row, failed_row, protocol_note, stale_row
 
+NUMERIC = {"rank", "win rate %", "95% CI", "reward", "KL", "seeds"}
 RANK_NOTE = ("Rank accounts for uncertainty (Chatbot Arena's rank upper bound): 1 + the number of entries "
              "whose 95% CI lies entirely above this entry's CI, so entries with overlapping CIs share a rank.")
 
@@ -18,7 +19,8 @@ def _cell(value: str, fmt: str) -> str:
 
 def _table(rows: list[dict], fmt: str) -> str:
     body = [[_cell(v, fmt) for v in r.values()] for r in rows]
-    return tabulate(body, headers=list(rows[0]), tablefmt=fmt, disable_numparse=True)
+    align = ["right" if h in NUMERIC else "left" for h in rows[0]]
+    return tabulate(body, headers=list(rows[0]), tablefmt=fmt, disable_numparse=True, colalign=align)
 
 
 def render_table(board: Board, fmt: str = "simple") -> str:
