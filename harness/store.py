@@ -112,7 +112,7 @@ class RunStore:
         if status:
             query = query.where(_Run.status == status)
         if loss:
-            query = query.where(or_(_Run.loss_name == loss, _Run.loss_sha256.startswith(loss.lower())))
+            query = query.where(or_(_Run.loss_name == loss, _Run.loss_sha256.startswith(loss.lower(), autoescape=True)))
         if limit is not None:
             query = query.limit(limit)
         with Session(self._engine) as session:

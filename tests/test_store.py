@@ -37,7 +37,7 @@ def test_list_filters_and_orders_newest_first(store):
     dpo = store.list(loss="dpo")
     assert len(dpo) == 2 and dpo[0].status == "crash" and dpo[0].win_rate is None and dpo[1].win_rate == 0.6
     assert [r.loss_name for r in store.list(loss=dpo[1].loss_sha256[:10])] == ["dpo", "dpo"]
-    assert store.list(suite="imdb") == [] and len(store.list(limit=1)) == 1
+    assert store.list(suite="imdb") == [] and len(store.list(limit=1)) == 1 and store.list(loss="%") == []
 
 
 def test_invalid_records_are_refused_and_bad_urls_named(store, tmp_path):
