@@ -1,0 +1,110 @@
+"""Training through the bridge with a jailed loss equals in-process training, for every built-in loss.
+
+A tiny bigram policy is trained for a few optimiser steps twice from the same initialisation: once
+with the loss called directly under autograd, once with the loss running in the jail and its gradient
+fed back by harness.sandbox.bridge. Losses and parameters must agree to 1e-6 at every step.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness.lossfile import load_loss
+from harness.paths import builtin_losses_dir
+from harness.sandbox import SandboxLimits, open_session
+from harness.sandbox.bridge import bridged_mean_loss
+
+VOCAB, BATCH, PROMPT, ANSWER, STEPS, BETA = 24, 8, 5, 6, 4, 0.1
+LOSS_FILES = sorted(builtin_losses_dir().glob("*.py")) + sorted(builtin_losses_dir().glob("controls/*.py"))
+
+
+def test_builtin_losses_exist():
+    assert "dpo.py" in {p.name for p in LOSS_FILES}, f"no dpo.py in {builtin_losses_dir()}"
+
+
+class Bigram(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(VOCAB, 16)
+        self.out = torch.nn.Linear(16, VOCAB)
+
+    def completion_logps(self, seqs: torch.Tensor) -> torch.Tensor:
+        """Summed log-prob of the answer tokens (positions PROMPT..) given the previous token."""
+        logits = self.out(torch.tanh(self.emb(seqs[:, :-1])))
+        logp = torch.log_softmax(logits, -1).gather(-1, seqs[:, 1:, None]).squeeze(-1)
+        return logp[:, PROMPT - 1 :].sum(-1)
+
+
+def _batches():
+    g = torch.Generator().manual_seed(1)
+    for _ in range(STEPS):
+        yield (
+            torch.randint(VOCAB, (BATCH, PROMPT + ANSWER), generator=g),
+            torch.randint(VOCAB, (BATCH, PROMPT + ANSWER), generator=g),
+        )
+
+
+def _inputs(policy, reference, chosen, rejected):
+    with torch.no_grad():
+        ref_c, ref_r = reference.completion_logps(chosen), reference.completion_logps(rejected)
+    lengths = torch.full((BATCH,), ANSWER, dtype=torch.int64)
+    return {
+        "policy_chosen_logps": policy.completion_logps(chosen),
+        "policy_rejected_logps": policy.completion_logps(rejected),
+        "reference_chosen_logps": ref_c,
+        "reference_rejected_logps": ref_r,
+        "chosen_lengths": lengths,
+        "rejected_lengths": lengths - 1,
+    }
+
+
+def _train(step_loss) -> tuple[list[float], torch.nn.Module]:
+    torch.manual_seed(0)
+    policy = Bigram()
+    reference = copy.deepcopy(policy).requires_grad_(False)
+    # a different reference makes rho non-zero from the first step
+    with torch.no_grad():
+        reference.out.bias.add_(torch.randn(VOCAB) * 0.3)
+    opt = torch.optim.Adam(policy.parameters(), lr=0.05)
+    means = []
+    for chosen, rejected in _batches():
+        opt.zero_grad()
+        mean = step_loss(_inputs(policy, reference, chosen, rejected))
+        mean.backward()
+        opt.step()
+        means.append(mean.item())
+    return means, policy
+
+
+@pytest.mark.jail
+@pytest.mark.parametrize("path", LOSS_FILES, ids=lambda p: str(p.relative_to(builtin_losses_dir())))
+def test_jailed_training_equals_in_process(path: Path):
+    from harness.sandbox.jail import usable
+
+    ok, reason = usable()
+    if not ok:
+        pytest.skip(f"jail backend unusable: {reason}")
+    loss = load_loss(path)
+
+    def direct(inputs):
+        return loss(**{k: v for k, v in inputs.items() if k in loss.params}, beta=BETA).float().mean()
+
+    want_means, want_policy = _train(direct)
+    with open_session(path, backend="jail", limits=SandboxLimits()) as session:
+        got_means, got_policy = _train(lambda inputs: bridged_mean_loss(session, inputs, BETA)[0])
+    torch.testing.assert_close(torch.tensor(got_means), torch.tensor(want_means), rtol=0, atol=1e-6)
+    for (name, got), want in zip(got_policy.named_parameters(), want_policy.parameters(), strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")
+    torch.manual_seed(0)
+    moved = any(
+        (p - q).abs().max() > 1e-4
+        for p, q in zip(got_policy.parameters(), Bigram().parameters(), strict=True)
+    )
+    # only a loss that is identically zero (the `zero` control) may leave the policy where it started
+    assert moved or not any(want_means), (
+        "training did not move the policy; the comparison would prove nothing"
+    )
