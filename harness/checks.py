@@ -27,6 +27,7 @@ from harness.session import LossCallError, LossSession
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 FATAL_STATUSES = ("timeout", "oom", "crash", "sandbox_violation")  # the session may be gone after these
+RETIME_CALLS, RETIME_PAUSE_S = 10, 0.05
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def _behaviour(session: LossSession, config: CheckConfig, report: CheckReport) -
         return False
     if not any_gradient:
         report.warnings.append("the gradient is zero on every input: training with this loss changes nothing")
-    fastest_ms = 1000 * min(speed_times)
+    fastest_ms = _fastest_ms(session, config, speed_times)
     report.diagnostics[f"call_ms_b{config.speed_batch}"] = round(fastest_ms, 3)
     if fastest_ms > config.max_call_ms:
         report.errors.append(
@@ -166,6 +167,18 @@ def _behaviour(session: LossSession, config: CheckConfig, report: CheckReport) -
     except LossCallError as e:
         report.errors.append(f"{e.status} on a repeated call: {e.message}")
     return not report.errors
+
+
+def _fastest_ms(session: LossSession, config: CheckConfig, seconds: list[float]) -> float:
+    """Fastest call at speed_batch. Wall-clock times on a busy machine have outliers, so a loss is
+    only called slow after RETIME_CALLS more tries, spread out in time, also miss the limit."""
+    inputs = probes.behaviour_inputs(config.speed_batch, torch.float32, "realistic", config.max_rho, config.seed)
+    for _ in range(RETIME_CALLS):
+        if 1000 * min(seconds) <= config.max_call_ms:
+            break
+        time.sleep(RETIME_PAUSE_S)
+        seconds.append(session.call(inputs, config.beta, grad=True).seconds)
+    return 1000 * min(seconds)
 
 
 def _determinism(session: LossSession, config: CheckConfig, report: CheckReport) -> None:
