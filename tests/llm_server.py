@@ -159,14 +159,14 @@ class ScriptedProxy:
     * any other string: answer 200 with that string as the assistant's message (garbage tests).
 
     After the script runs out, ``default`` is played. ``requests`` counts the requests received and
-    ``bodies`` keeps their decoded JSON bodies.
+    ``bodies`` keeps their decoded JSON bodies. Every answer waits ``delay_s`` first.
     """
 
-    def __init__(self, script=(), default="forward", upstream: str | None = None):
+    def __init__(self, script=(), default="forward", upstream: str | None = None, delay_s: float = 0.0):
         import http.server
         import threading
 
-        self.script, self.default, self.upstream = list(script), default, upstream
+        self.script, self.default, self.upstream, self.delay_s = list(script), default, upstream, delay_s
         self.requests = 0
         self.bodies: list[dict] = []
         self._lock = threading.Lock()
@@ -197,6 +197,7 @@ class ScriptedProxy:
         import json
 
         action = self._next_action(body)
+        time.sleep(self.delay_s)  # a slow endpoint, so that a run can be killed halfway
         if isinstance(action, int):
             payload, status, headers = b'{"error": {"message": "scripted failure"}}', action, {"Retry-After": "0"}
         elif action == "forward":
@@ -239,11 +240,11 @@ def _reply(handler, status: int, payload: bytes, headers: dict) -> None:
 
 @pytest.fixture
 def scripted_proxy():
-    """``make(script=(...), default=..., upstream=None)`` -> ScriptedProxy; all closed after the test."""
+    """``make(script=(...), default=..., upstream=None, delay_s=0)`` -> ScriptedProxy; all closed after the test."""
     proxies: list[ScriptedProxy] = []
 
-    def make(script=(), default="forward", upstream=None) -> ScriptedProxy:
-        proxies.append(ScriptedProxy(script, default, upstream))
+    def make(script=(), default="forward", upstream=None, delay_s=0.0) -> ScriptedProxy:
+        proxies.append(ScriptedProxy(script, default, upstream, delay_s))
         return proxies[-1]
 
     yield make

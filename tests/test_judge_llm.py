@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+import time
 from dataclasses import replace
 
 import pytest
@@ -162,3 +166,34 @@ def test_cli_exit_codes(answer_files, scripted_proxy, env):
     bad = write_answers(env, [{"prompt": "unknown", "output": "x"}], "bad.jsonl")
     mismatch = CliRunner().invoke(main, ["judge", "--outputs", str(bad), "--references", answer_files[3]])
     assert mismatch.exit_code == 2 and "no reference" in mismatch.stderr
+
+
+def rows(path) -> int:
+    if not path.exists():
+        return 0
+    with JudgmentCache(path) as store:
+        return store.count()
+
+
+def test_a_run_killed_halfway_resumes_without_losing_or_duplicating(answer_files, scripted_proxy, env):
+    proxy = scripted_proxy(default="A", delay_s=0.3)
+    cache = env / "killed.sqlite"
+    args = [sys.executable, "-m", "harness.cli", "judge", *answer_files, "--base-url", proxy.base_url,
+            "--cache", str(cache), "--json"]
+    child = subprocess.Popen(args, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and rows(cache) < 2:
+            time.sleep(0.05)
+        child.kill()  # SIGKILL: no clean-up code runs
+    finally:
+        child.wait(timeout=30)
+    kept = rows(cache)
+    assert 2 <= kept < 6
+    sent_before = proxy.requests
+    result = CliRunner().invoke(main, ["judge", *answer_files, "--base-url", proxy.base_url, "--cache", str(cache),
+                                       "--json"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0 and report["n_cached"] == kept and report["api_calls"] == 6 - kept
+    assert report["n_judged"] == 3 and proxy.requests == sent_before + 6 - kept
+    assert rows(cache) == 6
