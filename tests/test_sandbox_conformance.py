@@ -197,3 +197,11 @@ def test_dead_worker_reports_its_death_on_later_calls(sandbox_backend, canaries)
             with pytest.raises(LossCallError) as info:
                 session.call(_inputs(), beta=0.1)
             assert info.value.status == "crash"
+
+
+def test_threads_still_work_under_seccomp(sandbox_backend, canaries):
+    backend, limits = sandbox_backend
+    with open_session(ATTACKS / "threads.py", backend=backend, limits=replace(limits, threads=2)) as session:
+        reply = session.call(_inputs(), beta=0.1)
+    inputs = _inputs()
+    torch.testing.assert_close(reply.losses, inputs["policy_rejected_logps"] - inputs["policy_chosen_logps"])

@@ -117,7 +117,7 @@ class WorkerSession:
         if self.proc.poll() is None and self._dead is None:
             try:
                 self._write(wire.encode_frame({"kind": "close"}), time.monotonic() + 1.0)
-                self.proc.wait(timeout=2.0)
+                self.proc.wait(timeout=1.0)
             except (OSError, _Deadline, subprocess.TimeoutExpired):
                 pass
         self._kill()
