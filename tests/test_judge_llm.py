@@ -82,6 +82,8 @@ def test_unparseable_is_retried_once_then_counted_and_cached(env, scripted_proxy
     assert math.isnan(second.preference) and second.details["status"] == "unparseable"
     again = LLMJudge(serial(), base_url=proxy.base_url).run(COMPARISONS[:2])
     assert again.usage["api_calls"] == 0 and again.n_unparseable_calls == 3  # reported again, not paid again
+    with pytest.raises(JudgeIncompleteError, match="1 of 2 comparisons got no parseable verdict"):
+        LLMJudge(serial(), base_url=proxy.base_url).judge(COMPARISONS[:2])  # the protocol never returns NaN
 
 
 def test_second_run_is_free_and_needs_no_key(env, scripted_proxy, monkeypatch):
@@ -91,6 +93,7 @@ def test_second_run_is_free_and_needs_no_key(env, scripted_proxy, monkeypatch):
     second = LLMJudge(serial(), base_url=proxy.base_url).run(COMPARISONS)
     assert second.usage["api_calls"] == 0 and second.n_cached == second.n_calls == 6 and proxy.requests == 6
     assert [j.preference for j in second.judgments] == [j.preference for j in first.judgments]
+    assert [j.preference for j in LLMJudge(serial()).judge(COMPARISONS)] == [0.5, 0.5, 0.5]
     other_model = LLMJudge(serial(), base_url=proxy.base_url, model="another-judge-model")
     assert other_model.hash != LLMJudge(serial()).hash  # a different model is a different judge
     with pytest.raises(Exception, match="OPENAI_API_KEY is not set"):
@@ -197,3 +200,13 @@ def test_a_run_killed_halfway_resumes_without_losing_or_duplicating(answer_files
     assert result.exit_code == 0 and report["n_cached"] == kept and report["api_calls"] == 6 - kept
     assert report["n_judged"] == 3 and proxy.requests == sent_before + 6 - kept
     assert rows(cache) == 6
+
+
+def test_endpoint_from_the_judge_settings_beats_the_environment(env, scripted_proxy, monkeypatch):
+    proxy = scripted_proxy(default="A")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+    monkeypatch.setenv("MY_JUDGE_KEY", "k")
+    spec = serial(base_url=proxy.base_url, api_key_env="MY_JUDGE_KEY")
+    assert spec.hash == serial().hash  # where a model is served does not change the judge
+    run = LLMJudge(spec).run(COMPARISONS[:1])
+    assert run.stopped is None and proxy.requests == 2

@@ -51,10 +51,11 @@ def _table(r: dict) -> str:
               help="JSON lines with prompt and output: the reference answers (same prompts).")
 @click.option("--judge", "judge_name", default="pairwise-weighted", show_default=True,
               help=f"A built-in judge ({', '.join(builtin_judges())}) or the path of a judge folder.")
-@click.option("--base-url", help="OpenAI-compatible endpoint. Default: OPENAI_BASE_URL, else OpenAI.")
+@click.option("--base-url", help="OpenAI-compatible endpoint. Default: the judge's base_url setting, else "
+              "OPENAI_BASE_URL, else OpenAI.")
 @click.option("--model", help="Judge model (overrides the judge's settings; changes the judge hash).")
-@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
-              help="NAME of the environment variable holding the API key (never the key itself).")
+@click.option("--api-key-env", help="NAME of the environment variable holding the API key (never the key "
+              "itself). Default: the judge's setting, OPENAI_API_KEY unless it names another.")
 @click.option("--cache", "cache_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Judgment cache (SQLite). Default: judgments.sqlite under HARNESS_HOME.")
 @click.option("--budget-usd", type=click.FloatRange(min=0, min_open=True), help="Stop sending once this is spent.")

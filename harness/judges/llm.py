@@ -13,8 +13,9 @@ the expected solution. The preference is 1 / 0.5 / 0 as the policy's grade is hi
 
 Every call goes through the judgment cache first (harness.judges.cache). Output that cannot be
 parsed is retried once (at ``retry_temperature``), then stored as unparseable and counted. A
-comparison with no usable call gets preference NaN and ``details["status"] == "unparseable"``:
-consumers count it, never average it.
+comparison with no usable call gets preference NaN and ``details["status"] == "unparseable"`` in
+``run()`` (which the CLI counts and reports); ``judge()`` (the Judge protocol) refuses to hand a
+NaN to a caller and raises instead.
 """
 
 from __future__ import annotations
@@ -66,12 +67,14 @@ class LLMJudge:
 
     def __init__(self, judge: str | Path | JudgeSpec = "pairwise-weighted", *, base_url: str | None = None,
                  model: str | None = None, cache_path: Path | None = None, budget_usd: float | None = None,
-                 budget_tokens: int | None = None, max_retries: int = 5, api_key_env: str = "OPENAI_API_KEY"):
+                 budget_tokens: int | None = None, max_retries: int = 5, api_key_env: str | None = None):
         spec = judge if isinstance(judge, JudgeSpec) else load_spec(judge)
         self.spec = spec.with_model(model)
         self.id, self.hash = self.spec.name, self.spec.hash
+        # endpoint precedence: argument > the judge's settings > OPENAI_BASE_URL (ClientSettings.resolved)
         self.client_settings = ClientSettings(
-            base_url=base_url, model=self.spec.model, api_key_env=api_key_env,
+            base_url=base_url or self.spec.base_url, model=self.spec.model,
+            api_key_env=api_key_env or self.spec.api_key_env,
             max_concurrency=self.spec.max_concurrency, max_retries=max_retries,
             price_input_per_mtok=self.spec.price_input_per_mtok,
             price_output_per_mtok=self.spec.price_output_per_mtok,
@@ -87,10 +90,18 @@ class LLMJudge:
         return self._client
 
     def judge(self, comparisons: list[Comparison]) -> list[Judgment]:
+        """The Judge protocol: a preference for EVERY comparison, or an error saying why not."""
         run = self.run(comparisons)
         if run.stopped:
             raise JudgeIncompleteError(f"judge {self.id} stopped early ({run.stopped}); "
                                        "re-run to resume from the judgment cache")
+        bad = sum(math.isnan(j.preference) for j in run.judgments)  # type: ignore[union-attr]
+        if bad:
+            # a NaN would poison every mean downstream, and dropping it would hide it
+            raise JudgeIncompleteError(
+                f"judge {self.id}: {bad} of {len(comparisons)} comparisons got no parseable verdict "
+                "(raw answers are in the judgment cache); fix the judge's prompt or parser, or use "
+                "LLMJudge.run() / `harness judge`, which count them and report the rest")
         return run.judgments  # type: ignore[return-value]
 
     # -- the calls ---------------------------------------------------------------------------

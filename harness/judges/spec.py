@@ -13,7 +13,8 @@ is left alone): pairwise ``{prompt} {answer_a} {answer_b}``; single ``{prompt} {
 
 The judge's ``hash`` covers the templates, every setting that can change a verdict, and the
 effective model name (a ``--model`` override is a different judge); it is part of every cache key
-and result. Prices and concurrency do not change verdicts and are left out of it.
+and result. Where the model is served (base_url, key variable), prices and concurrency do not change
+verdicts and are left out of it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ CONFIGS_DIR = Path(__file__).parent / "configs"
 MODES = ("pairwise", "single")
 PARSERS = {"pairwise": ("logprobs", "verdict", "json"), "single": ("rating", "json")}
 FIELDS = {"pairwise": ("prompt", "answer_a", "answer_b"), "single": ("prompt", "answer", "reference")}
-NOT_HASHED = frozenset({"name", "description", "max_concurrency", "price_input_per_mtok", "price_output_per_mtok"})
+NOT_HASHED = frozenset({"name", "description", "base_url", "api_key_env", "max_concurrency",
+                        "price_input_per_mtok", "price_output_per_mtok"})
 _FIELD = re.compile(r"\{(prompt|answer_a|answer_b|answer|reference)\}")
 
 
@@ -53,6 +55,8 @@ class JudgeSpec:
     retry_temperature: float = 0.7  # unparseable output is retried ONCE; at temperature 0 a retry repeats
     reference_categories: tuple = ("math", "reasoning", "coding")  # single: graded against the reference
     description: str = ""
+    base_url: str | None = None  # endpoint for this judge (e.g. a vLLM server); None: OPENAI_BASE_URL
+    api_key_env: str = "OPENAI_API_KEY"  # NAME of the environment variable with the key (never the key)
     max_concurrency: int = 4
     price_input_per_mtok: float = 0.0
     price_output_per_mtok: float = 0.0
