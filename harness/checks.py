@@ -16,8 +16,10 @@ torch.randn(10) tensors and never looked for inf, bfloat16, batch size 1 or spee
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -82,6 +84,21 @@ class CheckReport:
         return {"valid": self.valid, **asdict(self)}
 
 
+def short_error(message: str) -> str:
+    """A worker's traceback cut down to the exception and the loss file's own frames.
+
+    The harness frames (worker, loader) say nothing to the loss's author; the last line and the
+    lines of the loss file do.
+    """
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("Traceback"):
+        return message.strip()
+    harness_dir = str(Path(__file__).resolve().parent)
+    frames = [line.strip() for line in lines if line.strip().startswith("File ") and harness_dir not in line]
+    where = f" ({'; '.join(frames[-2:])})" if frames else ""
+    return lines[-1].strip() + where
+
+
 class _Findings:
     """Problems grouped by kind: the first message of each kind and the cases (batch, dtype, regime)
     where that kind happened, so one bug gives one line instead of twelve."""
@@ -140,7 +157,9 @@ def _behaviour(session: LossSession, config: CheckConfig, report: CheckReport) -
                 try:
                     reply = session.call(inputs, config.beta, grad=True)
                 except LossCallError as e:
-                    problems.add(f"{e.status}: {e.message}", f"{e.status}: {e.message}", case)
+                    message = f"{e.status}: {short_error(e.message)}"
+                    # One kind per message up to its numbers (example indices, shapes vary by case).
+                    problems.add(re.sub(r"\d+", "N", re.sub(r"\[[^]]*\]", "[]", message)), message, case)
                     if e.status in FATAL_STATUSES:
                         report.errors += problems.render()
                         return False
@@ -275,7 +294,8 @@ def check_loss_file(path, *, backend: str = "auto", config: CheckConfig = CheckC
             session = open_check_session(path, backend)
             report.backend = getattr(session, "backend", backend)
         except LossCallError as e:  # the file failed while loading inside the session
-            report.errors.append(f"{e.status}: {e.message}")
+            report.backend = backend
+            report.errors.append(f"{e.status}: {short_error(e.message)}")
         except CheckSetupError:
             raise
         except Exception as e:
