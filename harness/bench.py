@@ -1,0 +1,163 @@
+"""``run_bench``: the benchmark pipeline shared by every suite and every caller.
+
+suite config -> build/load cached artifacts -> per seed: train (TRL, loss through the sandbox
+bridge) with in-memory evaluation every few steps (generate -> judge) -> metrics with CIs -> record.
+
+A failing CANDIDATE never raises: the record carries its status (harness.session.STATUSES) and the
+real error text, and no metrics (a crash is never ranked). A USAGE error (unknown suite, missing
+file, bad numbers) raises ``BenchUsageError``.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.lossfile import LossFileError, read_loss_file, sha256_bytes
+from harness.records import RECORD_SCHEMA_VERSION, now_iso, provenance, validate_record, write_record
+from harness.session import LossCallError
+from harness.suites import SUITES
+
+BACKENDS = ("auto", "jail", "docker", "none")
+
+
+class BenchUsageError(ValueError):
+    """The request itself is wrong (not the candidate); the CLI exits 2."""
+
+
+@dataclass
+class _Run:
+    """Mutable state of one run, turned into a record at the end."""
+
+    status: str = "ok"
+    error: str | None = None
+    backend: str = ""
+
+
+def _open_session(path: Path, backend: str):
+    """The loss session: the sandbox's ``open_session`` when available, else a trusted in-process one."""
+    try:
+        from harness.sandbox import open_session
+    except ImportError:
+        from harness.lossfile import load_loss
+        from harness.session import InProcessSession
+
+        # Until the sandbox lands, every backend runs the loss in-process; the record says so.
+        return InProcessSession(load_loss(path)), "none (in-process: no sandbox available)"
+    session = open_session(path, backend=backend)
+    return session, getattr(session, "backend", backend)
+
+
+def _check_usage(loss_path, suite: str, seeds: int, beta, backend: str, overrides):
+    if suite not in SUITES:
+        raise BenchUsageError(_unknown(suite))
+    if not isinstance(seeds, int) or seeds < 1:
+        raise BenchUsageError(f"seeds must be a positive integer, got {seeds!r}")
+    if beta is not None and not beta > 0:
+        raise BenchUsageError(f"beta must be positive, got {beta!r}")
+    if backend not in BACKENDS:
+        raise BenchUsageError(f"unknown backend {backend!r}; choices: {', '.join(BACKENDS)}")
+    try:
+        read_loss_file(loss_path)
+    except LossFileError as e:
+        raise BenchUsageError(str(e)) from None
+    try:
+        return SUITES.get(suite).with_overrides(dict(overrides or {}))
+    except (KeyError, TypeError, ValueError) as e:
+        raise BenchUsageError(f"bad suite override: {e}") from None
+
+
+def _unknown(name: str) -> str:
+    try:
+        SUITES.get(name)
+    except KeyError as e:
+        return str(e)
+    return name
+
+
+def _seed_list(suite, n: int) -> list[int]:
+    base = list(getattr(suite.config, "seeds", ()))
+    return (base + list(range(max(base, default=-1) + 1, max(base, default=-1) + 1 + n)))[:n]
+
+
+def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | None = None,
+              backend: str = "auto", out_dir=None, progress: bool = True, overrides: dict | None = None) -> dict:
+    """Benchmark one loss file on a suite; return (and write) the record. See the module doc."""
+    from harness.evaluate import run_seeds
+
+    t_total = time.perf_counter()
+    suite_obj = _check_usage(loss_path, suite, seeds, beta, backend, overrides)
+    path, data, source = read_loss_file(loss_path)
+    config = suite_obj.config
+    beta = float(config.beta if beta is None else beta)
+    seed_list = _seed_list(suite_obj, seeds)
+    timings: dict[str, float] = {}
+    run = _Run()
+    per_seed: list[dict] = []
+    metrics: dict = {}
+    judge_info = {"id": config.judge, "hash": None}
+
+    t = time.perf_counter()
+    artifacts = suite_obj.build(progress=progress)
+    timings["suite"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    session = None
+    try:
+        session, run.backend = _open_session(path, backend)
+    except LossFileError as e:
+        run.status, run.error = "invalid", str(e)
+    except LossCallError as e:
+        run.status, run.error = e.status, e.message
+    timings["session"] = time.perf_counter() - t
+
+    if session is not None:
+        try:
+            per_seed, metrics, judge_info, stage = run_seeds(suite_obj, artifacts, session, seed_list, beta,
+                                                             progress=progress)
+            timings.update(stage)
+        except LossCallError as e:
+            run.status, run.error = e.status, e.message
+        except (RuntimeError, ValueError, FloatingPointError) as e:
+            # A loss can drive the policy to NaN weights; sampling then fails. Keep the traceback.
+            run.status, run.error = "error", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=4)}"
+        finally:
+            session.close()
+    if run.status != "ok":
+        per_seed, metrics = [], {}
+    timings["total"] = time.perf_counter() - t_total
+
+    record = {
+        "schema_version": RECORD_SCHEMA_VERSION,
+        "kind": "bench",
+        "status": run.status,
+        "error": run.error,
+        "created_at": now_iso(),
+        "loss": {"name": path.stem, "sha256": sha256_bytes(data), "source": source,
+                 "path": str(path)},
+        "suite": {"name": suite_obj.name, "config_hash": suite_obj.config_hash(),
+                  "build_hash": suite_obj.build_hash(), "config": config.as_dict(),
+                  "build_stats": artifacts.stats},
+        "seeds": seed_list,
+        "beta": beta,
+        "metrics": metrics,
+        "per_seed": per_seed,
+        "judge": judge_info,
+        "sandbox": {"backend": run.backend or backend, "requested": backend},
+        "provenance": provenance(),
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+    }
+    validate_record(record)
+    out = Path(out_dir) if out_dir is not None else None
+    record["path"] = str(write_record(record, _record_path(record, out)))
+    return record
+
+
+def _record_path(record: dict, out_dir: Path | None) -> Path:
+    from harness.paths import runs_dir
+
+    folder = out_dir or runs_dir()
+    stamp = record["created_at"].replace(":", "").replace("-", "").replace("+0000", "Z")
+    return folder / f"{stamp}-{record['loss']['name']}-{record['suite']['name']}-{record['loss']['sha256'][:8]}.json"

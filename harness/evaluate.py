@@ -1,0 +1,103 @@
+"""Per-seed training with in-memory checkpoint evaluation (generate -> judge -> checkpoint metrics).
+
+Called by ``harness.bench.run_bench``; works on any suite whose artifacts expose ``load_policy()``,
+``tokenizer``, ``train_dataset``, ``eval_prompts``, ``eval_prompt_ids``, ``reference_text``,
+``decode()`` and ``suppress``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from harness import generate
+from harness.judges.base import JUDGES, Comparison
+from harness.metrics import Checkpoint, aggregate, distinct_n, seed_metrics
+from harness.train import train
+
+GENERATION_SEED_OFFSET = 10_000  # policy samples never share a seed with the suite's reference samples
+
+
+class _Progress:
+    def __init__(self, total: int, enabled: bool):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc="train+eval", unit="step", disable=not enabled, leave=False)
+
+    def set(self, text: str, advance: int = 0):
+        self.bar.set_description(text)
+        self.bar.update(advance)
+
+    def close(self):
+        self.bar.close()
+
+
+def evaluate_checkpoint(model, ref_model, artifacts, judge, cfg, *, step: int, seed: int) -> Checkpoint:
+    """Sample from the policy, judge against the reference completions, estimate KL(policy || ref)."""
+    tok = artifacts.tokenizer
+    samples = generate.sample(model, artifacts.eval_prompt_ids, cfg.sample, seed=GENERATION_SEED_OFFSET + seed,
+                              pad_id=tok.pad_token_id, eos_id=tok.eos_token_id, suppress=artifacts.suppress)
+    k = cfg.sample.samples_per_prompt
+    prompts = [p for p in artifacts.eval_prompt_ids for _ in range(k)]
+    flat = [c for per_prompt in samples for c in per_prompt]
+    # KL(pi || ref) = E_{y ~ pi}[log pi(y) - log ref(y)], estimated on the policy's own samples.
+    kl = generate.sequence_logps(model, prompts, flat, pad_id=tok.pad_token_id) - \
+        generate.sequence_logps(ref_model, prompts, flat, pad_id=tok.pad_token_id)
+    comparisons = [
+        Comparison(artifacts.eval_prompts[i], artifacts.decode(samples[i][j]), artifacts.reference_text[i][j], str(i))
+        for i in range(len(samples)) for j in range(k)
+    ]
+    judgments = judge.judge(comparisons)
+    pref = np.array([j.preference for j in judgments]).reshape(-1, k)
+    reward = np.array([j.details["reward"] for j in judgments]).reshape(-1, k)
+    return Checkpoint(
+        step=step, win=pref.mean(axis=1), reward=reward.mean(axis=1), kl=float(kl.mean()),
+        fluency=float(np.mean([j.details["fluent"] for j in judgments])),
+        mean_length=float(np.mean([len(c) for c in flat])),
+        distinct={n: distinct_n(flat, n) for n in range(1, cfg.distinct_n + 1)},
+    )
+
+
+def run_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True):
+    """Train and evaluate every seed; return (per_seed, metrics, judge_info, stage_timings)."""
+    cfg = suite.config
+    judge = JUDGES.get(cfg.judge)()
+    ref_model = artifacts.load_policy()
+    ref_model.eval()
+    timings = {"train": 0.0, "evaluate": 0.0, "loss_calls": 0.0}
+    per_seed, arrays = [], []
+    bar = _Progress(len(seeds) * cfg.train.steps, progress)
+    try:
+        for seed in seeds:
+            trajectory: list[Checkpoint] = []
+
+            def on_checkpoint(model, step, seed=seed, trajectory=trajectory):
+                t = time.perf_counter()
+                trajectory.append(evaluate_checkpoint(model, ref_model, artifacts, judge, cfg.eval,
+                                                      step=step, seed=seed))
+                timings["evaluate"] += time.perf_counter() - t
+                last = trajectory[-1]
+                bar.set(f"seed {seed}: KL {last.kl:.2f} win {last.win.mean():.2f}",
+                        cfg.train.checkpoint_every if step else 0)
+
+            policy = artifacts.load_policy()
+            t = time.perf_counter()
+            with tempfile.TemporaryDirectory(prefix="harness-trl-") as out:
+                info = train(policy, artifacts.train_dataset, artifacts.tokenizer, session, cfg.train, beta=beta,
+                             seed=seed, output_dir=out, evaluate=on_checkpoint)
+            timings["loss_calls"] += info["loss_seconds"]
+            timings["train"] += time.perf_counter() - t
+            metrics, seed_arrays = seed_metrics(seed, trajectory, cfg.eval)
+            per_seed.append(metrics)
+            arrays.append(seed_arrays)
+    finally:
+        bar.close()
+    timings["train"] -= timings["evaluate"]  # evaluation runs inside the trainer's callbacks
+    t = time.perf_counter()
+    metrics = aggregate(per_seed, arrays, cfg.eval)
+    timings["aggregate"] = time.perf_counter() - t
+    torch.set_num_threads(cfg.train.threads)
+    return per_seed, metrics, {"id": judge.id, "hash": judge.hash}, timings

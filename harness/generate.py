@@ -1,0 +1,87 @@
+"""Sampling completions and scoring their log-probabilities (Hugging Face ``generate`` on CPU).
+
+Every function works on token ids; text is decoded by the caller. Sampling is seeded through a
+local generator state so that evaluation never disturbs the training RNG (and vice versa).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    samples_per_prompt: int = 4  # completions per prompt (the issue's CI half-width ~0.025 needs 4 x 256)
+    max_new_tokens: int = 40  # a completion without EOS by then counts as truncated
+    temperature: float = 1.0  # plain ancestral sampling: KL estimates need the policy's own distribution
+    batch_size: int = 1024  # sequences per generate call
+
+
+def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if s:
+            ids[i, width - len(s):] = torch.tensor(s)
+            mask[i, width - len(s):] = 1
+    return ids, mask
+
+
+def _cut(row: list[int], eos_id: int, pad_id: int) -> list[int]:
+    """A generated continuation up to and including the first EOS (pads after it removed)."""
+    if eos_id in row:
+        return row[: row.index(eos_id) + 1]
+    return [t for t in row if t != pad_id]
+
+
+@torch.no_grad()
+def sample(model, prompts: list[list[int]], cfg: SampleConfig, *, seed: int, pad_id: int, eos_id: int,
+           suppress: tuple[int, ...] = ()) -> list[list[list[int]]]:
+    """``cfg.samples_per_prompt`` completions (token ids, EOS included when emitted) per prompt."""
+    was_training = model.training
+    model.eval()
+    out: list[list[list[int]]] = [[] for _ in prompts]
+    per_call = max(1, cfg.batch_size // cfg.samples_per_prompt)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for start in range(0, len(prompts), per_call):
+            chunk = prompts[start:start + per_call]
+            ids, mask = left_pad(chunk, pad_id)
+            gen = model.generate(
+                input_ids=ids, attention_mask=mask, do_sample=True, temperature=cfg.temperature, top_k=0,
+                top_p=1.0, max_new_tokens=cfg.max_new_tokens, num_return_sequences=cfg.samples_per_prompt,
+                pad_token_id=pad_id, eos_token_id=eos_id, suppress_tokens=list(suppress) or None,
+            )
+            rows = gen[:, ids.shape[1]:].tolist()
+            for j, row in enumerate(rows):
+                out[start + j // cfg.samples_per_prompt].append(_cut(row, eos_id, pad_id))
+    model.train(was_training)
+    return out
+
+
+@torch.no_grad()
+def sequence_logps(model, prompts: list[list[int]], completions: list[list[int]], *, pad_id: int,
+                   batch_size: int = 1024) -> torch.Tensor:
+    """Summed log-prob of each completion given its prompt, (N,) float64 (right-padded batches)."""
+    was_training = model.training
+    model.eval()
+    sums = []
+    for start in range(0, len(prompts), batch_size):
+        ps, cs = prompts[start:start + batch_size], completions[start:start + batch_size]
+        seqs = [p + c for p, c in zip(ps, cs, strict=True)]
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+        attn = torch.zeros_like(ids)
+        comp = torch.zeros_like(ids, dtype=torch.bool)
+        for i, (p, s) in enumerate(zip(ps, seqs, strict=True)):
+            ids[i, :len(s)] = torch.tensor(s)
+            attn[i, :len(s)] = 1
+            comp[i, len(p):len(s)] = True
+        logits = model(input_ids=ids, attention_mask=attn, use_cache=False).logits[:, :-1].float()
+        logp = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+        sums.append((logp * comp[:, 1:]).sum(dim=1).double())
+    model.train(was_training)
+    return torch.cat(sums) if sums else torch.zeros(0, dtype=torch.float64)

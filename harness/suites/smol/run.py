@@ -1,0 +1,90 @@
+"""One candidate on the smol suite: train (the shared TRL path), generate, judge, summarise."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harness.generation import make_generator
+from harness.generation.hf import HFGenerator
+from harness.judges import JUDGES, Comparison
+from harness.models import smollm2
+from harness.stats import bootstrap_ci
+
+
+def _generator(config, model, tokenizer, out_dir: Path):
+    """The configured backend. vLLM loads the trained checkpoint from the job's output folder."""
+    if config.generator == "hf":
+        return HFGenerator(model, tokenizer, source="trained policy (in memory)")
+    folder = out_dir / "policy"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return make_generator(config.generator, folder)
+
+
+def judge_answers(config, eval_rows: list[dict], answers) -> dict:
+    """Win rate of the policy's answers against the reference answers (same sample index)."""
+    import harness.judges.ifeval  # noqa: F401  (registers the ifeval judge)
+
+    judge = JUDGES.get(config.judge)()
+    comparisons, groups = [], []
+    for i, (row, group) in enumerate(zip(eval_rows, answers, strict=True)):
+        for j, completion in enumerate(group):
+            ref = row["reference"][j % len(row["reference"])]
+            comparisons.append(Comparison(row["prompt"], completion.text, ref, group=str(i)))
+            groups.append(i)
+    t = time.perf_counter()
+    judgments = judge.judge(comparisons)
+    seconds = time.perf_counter() - t
+    prefs = np.array([j.preference for j in judgments])
+    est = bootstrap_ci(prefs, groups, level=config.ci_level)
+    scores = [j.details.get("score") for j in judgments]
+    return {
+        "win_rate": est.mean, "win_rate_ci": [est.low, est.high], "win_rate_sem": est.sem,
+        "wins": int((prefs == 1).sum()), "ties": int((prefs == 0.5).sum()), "losses": int((prefs == 0).sum()),
+        "instruction_score": float(np.mean(scores)) if None not in scores else None,
+        "reference_instruction_score": float(np.mean([j.details.get("reference_score", np.nan) for j in judgments])),
+        "mean_length_words": float(np.mean([len(c.text.split()) for g in answers for c in g])),
+        "finished_rate": float(np.mean([c.finished for g in answers for c in g])),
+        "judge": {"id": judge.id, "hash": judge.hash}, "judge_seconds": seconds,
+    }
+
+
+def run_seed(config, artifacts, session, *, seed: int, beta: float, out_dir=None) -> dict:
+    from harness.train import train
+
+    timings: dict[str, float] = {}
+    torch.set_num_threads(config.train.threads)
+    with tempfile.TemporaryDirectory(prefix="smol-") as tmp:
+        work = Path(out_dir) if out_dir else Path(tmp)
+        t = time.perf_counter()
+        tokenizer = smollm2.load_tokenizer(artifacts.model_folder)
+        model = smollm2.load_model(artifacts.model_folder)
+        timings["load"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        tcfg = config.train.as_train_config()
+        info = train(model, artifacts.train_dataset, tokenizer, session, tcfg, beta=beta, seed=seed,
+                     output_dir=str(work / "trainer"), evaluate=lambda m, step: None)
+        timings["train"] = time.perf_counter() - t
+        timings["train_step"] = timings["train"] / tcfg.steps
+
+        t = time.perf_counter()
+        generator = _generator(config, model, tokenizer, work)
+        prompts = [smollm2.chat_prompt(tokenizer, r["prompt"], config.data.system) for r in artifacts.eval_rows]
+        gen_cfg = config.eval_generation
+        answers = generator.generate(prompts, type(gen_cfg)(**{**gen_cfg.as_dict(), "seed": gen_cfg.seed + seed}))
+        timings["generate"] = time.perf_counter() - t
+        tokens = sum(len(c.token_ids) for g in answers for c in g)
+
+    metrics = judge_answers(config, artifacts.eval_rows, answers)
+    timings["judge"] = metrics.pop("judge_seconds")
+    return {"seed": seed, **metrics, "generation": generator.describe(),
+            "generation_tokens_per_second": tokens / max(timings["generate"], 1e-9),
+            "loss_seconds": info.get("loss_seconds"), "timings": timings,
+            "samples": [{"prompt": r["prompt"], "answer": g[0].text, "reference": r["reference"][0]}
+                        for r, g in list(zip(artifacts.eval_rows, answers, strict=True))[:5]]}

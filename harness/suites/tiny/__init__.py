@@ -1,0 +1,157 @@
+"""The ``tiny`` suite: a toy-scale replica of the DiscoPOP paper's IMDb experiment on any CPU.
+
+Everything is built by the project (no hub): a synthetic review language (grammar.py), a word-level
+tokenizer, a Llama-style model SFT-trained from scratch, on-policy pairs labelled by the gold judge
+(harness.judges.gold), reference log-probs and reference completions (build.py). Artifacts are cached
+under ``harness.paths.cache_dir()/tiny-<build_hash>/`` and sealed by a manifest (suites/cache.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from harness.metrics import EvalConfig
+from harness.paths import cache_dir
+from harness.records import config_hash
+from harness.suites import cache
+from harness.suites.tiny.model import ModelConfig
+from harness.train import TrainConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    seed: int = 1234  # prompt pool, pair sampling and reference completions
+    train_prompts: int = 1024  # distinct prompts for SFT and preference pairs
+    eval_prompts: int = 256  # held-out prompts (never seen in SFT or pairs)
+    pairs: int = 8192  # on-policy preference pairs (ties by gold reward dropped)
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    seed: int = 0  # model initialisation and SFT data order
+    steps: int = 1500
+    batch_size: int = 64  # reviews per step, sampled fresh from the grammar
+    learning_rate: float = 2e-3
+    warmup_steps: int = 50
+
+
+@dataclass(frozen=True)
+class TinyConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    judge: str = "gold-tiny"
+    beta: float = 0.1  # default KL strength (the prototype's separation was measured at 0.1)
+    seeds: tuple[int, ...] = (0, 1, 2)  # default training seeds; ``--seeds N`` takes the first N+
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def build_dict(self) -> dict:
+        """The part of the config that determines the cached artifacts."""
+        return {"data": asdict(self.data), "model": asdict(self.model), "sft": asdict(self.sft),
+                "sample": asdict(self.eval.sample), "threads": self.train.threads, "judge": self.judge}
+
+
+@dataclass
+class TinyArtifacts:
+    folder: Path
+    tokenizer: object
+    train_dataset: object  # datasets.Dataset with token ids and reference log-probs
+    eval_prompts: list[str]
+    eval_prompt_ids: list[list[int]]
+    reference_text: list[list[str]]  # samples_per_prompt reference completions per eval prompt
+    stats: dict
+
+    @property
+    def suppress(self) -> tuple[int, ...]:
+        return (self.tokenizer.pad_token_id, self.tokenizer.unk_token_id)
+
+    def load_policy(self):
+        """A fresh copy of the SFT (reference) model."""
+        from transformers import LlamaForCausalLM
+
+        return LlamaForCausalLM.from_pretrained(self.folder / "model")
+
+    def decode(self, ids: list[int]) -> str:
+        return " ".join(self.tokenizer.convert_ids_to_tokens(ids))
+
+
+class TinySuite:
+    name = "tiny"
+
+    def __init__(self, config: TinyConfig | None = None):
+        self.config = config or TinyConfig()
+
+    def config_hash(self) -> str:
+        return config_hash(self.config.as_dict())
+
+    def build_hash(self) -> str:
+        return config_hash(self.config.build_dict())
+
+    def cache_folder(self) -> Path:
+        return cache_dir() / f"{self.name}-{self.build_hash()}"
+
+    def with_overrides(self, overrides: dict) -> TinySuite:
+        return TinySuite(_override(self.config, overrides))
+
+    def build(self, *, progress: bool = True) -> TinyArtifacts:
+        from harness.suites.tiny.build import build
+
+        folder = cache.ensure(self.cache_folder(), lambda tmp: build(tmp, self.config, progress))
+        return self.load(folder)
+
+    def load(self, folder: Path) -> TinyArtifacts:
+        from datasets import Dataset
+
+        from harness.suites.tiny.tokenizer import load_tokenizer
+
+        pairs = json.loads((folder / "pairs.json").read_text())
+        columns = ("prompt_ids", "chosen_ids", "rejected_ids", "ref_chosen_logps", "ref_rejected_logps")
+        dataset = Dataset.from_dict({c: [r[c] for r in pairs] for c in columns})
+        rows = json.loads((folder / "eval.json").read_text())
+        return TinyArtifacts(folder, load_tokenizer(folder / "tokenizer"), dataset, [r["prompt"] for r in rows],
+                             [r["prompt_ids"] for r in rows], [r["reference_text"] for r in rows],
+                             json.loads((folder / "build.json").read_text()))
+
+    def describe(self) -> dict:
+        c = self.config
+        cached = self.cache_folder() / cache.MANIFEST
+        return {
+            "name": self.name,
+            "description": "synthetic movie reviews; steer a 2-layer Llama towards positive reviews; "
+                           "gold sentiment judge",
+            "size": f"{c.data.pairs} pairs, {c.data.eval_prompts} eval prompts x {c.eval.sample.samples_per_prompt} "
+                    f"samples, {c.train.steps} steps",
+            "hardware": "any CPU (2 cores)",
+            "expected_time": "build ~2 min once; ~1 min per loss (3 seeds)",
+            "cached": cached.is_file(),
+            "config_hash": self.config_hash(),
+        }
+
+
+def _override(config, overrides: dict):
+    """Replace dotted fields (``"train.learning_rate"``) in a nested frozen config; unknown keys raise."""
+    for dotted, value in overrides.items():
+        config = _set(config, dotted.split("."), value, dotted)
+    return config
+
+
+def _set(obj, path: list[str], value, dotted: str):
+    names = {f.name for f in dataclasses.fields(obj)}
+    if path[0] not in names:
+        raise KeyError(f"unknown config field {dotted!r}; fields here: {', '.join(sorted(names))}")
+    if len(path) == 1:
+        current = getattr(obj, path[0])
+        if isinstance(current, tuple) and isinstance(value, list):
+            value = tuple(value)
+        return dataclasses.replace(obj, **{path[0]: value})
+    return dataclasses.replace(obj, **{path[0]: _set(getattr(obj, path[0]), path[1:], value, dotted)})
+
+
+__all__ = ["TinyConfig", "TinySuite", "TinyArtifacts"]
