@@ -45,6 +45,7 @@ DRIVER = """<script>
   out.dialogOpen = document.getElementById("source-dialog").open;
   out.dialogTitle = document.getElementById("source-title").textContent;
   out.dialogSource = document.getElementById("source-code").textContent;
+  out.dialogMeta = document.getElementById("source-meta").textContent;
   out.frontierLines = document.querySelectorAll("#frontier polyline.traj").length;
   out.ciBars = document.querySelectorAll("#board svg.ci").length;
   out.errors = window.__errors;
@@ -95,3 +96,4 @@ def test_board_page_loads_sorts_and_shows_sources(tmp_path):
     assert out["kl"] == ["slic", "dpo", "ipo", "kto"] and out["ariaSort"] == "ascending"
     assert out["dialogOpen"] and out["dialogTitle"] == "dpo"  # the second row after sorting by KL
     assert out["dialogSource"] == make_record("dpo")["loss"]["source"]
+    assert "seed 0: 59.0, seed 1: 60.0, seed 2: 61.0" in out["dialogMeta"]

@@ -44,6 +44,7 @@ class Entry:
     # are scored at their last checkpoint and counted as censored
     kl_budget: float | None = None
     censored_seeds: int = 0
+    seed_win_rates: tuple[tuple[int, float], ...] = ()  # (seed, that seed's win rate)
     # per seed, the (step, kl, reward) points of the training trajectory (for the frontier plot)
     trajectories: tuple[tuple[tuple[float, float, float], ...], ...] = ()
     rank: int = 0
@@ -104,6 +105,7 @@ def _entry(record: dict, relpath: str) -> Entry:
         harness_version=str(prov.get("harness_version", "")), git_revision=prov.get("git_revision"),
         judge_id=str(record["judge"].get("id", "")), trajectories=_trajectories(record),
         kl_budget=m.get("kl_budget"), censored_seeds=_censored(m),
+        seed_win_rates=tuple((s["seed"], float(s["win_rate"])) for s in record["per_seed"] if "win_rate" in s),
     )
 
 

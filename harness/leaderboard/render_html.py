@@ -84,7 +84,9 @@ def _board_table(board: Board, data: list, colors: dict) -> str:
 
 def _provenance(e: Entry) -> list[tuple[str, str]]:
     lo, hi = e.win_rate_ci
+    per_seed = ", ".join(f"seed {s}: {pct(w)}" for s, w in e.seed_win_rates)
     return [("win rate", f"{pct(e.win_rate)}% (95% CI {pct(lo)} – {pct(hi)}), {e.seeds} seeds"),
+            ("per seed", per_seed or "not recorded"),
             ("harness", f"{e.harness_version} @ {e.git_revision or 'unknown revision'}"),
             ("judge", e.judge_id or "unknown"), ("date", e.created_at)]
 
