@@ -1,4 +1,3 @@
-import torch
 import torch.nn.functional as F
 
 
@@ -9,5 +8,6 @@ def padll(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, re
     w = 0.9 when rho >= 0, else 0.9 * (1 - 0.5) = 0.45 (a "mismatched" pair).
     """
     rho = (policy_chosen_logps - reference_chosen_logps) - (policy_rejected_logps - reference_rejected_logps)
-    weight = torch.where(rho >= 0, 0.9, 0.45).to(rho.dtype)
+    base_decay, mismatch_penalty = 0.9, 0.5
+    weight = base_decay * (1 - mismatch_penalty * (rho < 0).to(rho.dtype))
     return weight * -F.logsigmoid(beta * rho)
