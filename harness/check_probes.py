@@ -119,31 +119,39 @@ def curve_shape(rho: torch.Tensor, losses: torch.Tensor) -> dict:
 TAIL_RHOS = (1e1, 1e2, 1e3, 1e4, 1e5, 1e6)  # far enough for length-normalised losses to saturate
 
 
-def tail_inputs() -> tuple[torch.Tensor, dict]:
-    rho = torch.tensor([s * r for s in (1.0, -1.0) for r in TAIL_RHOS])
-    return rho, rho_grid_inputs(rho)
+def tail_side(call_one: Callable[[float], float | None], sign: float) -> list[float]:
+    """The loss at sign * TAIL_RHOS, outward, each point alone (batch of one); stops at the first
+    value that is not finite (+inf, NaN, or an error: ``call_one`` returns None), keeps -inf."""
+    values = []
+    for r in TAIL_RHOS:
+        value = call_one(sign * r)
+        if value == -math.inf:
+            return values + [value]
+        if value is None or not math.isfinite(value):
+            break
+        values.append(value)
+    return values
 
 
-def bounded_below(tail_losses: torch.Tensor) -> bool | None:
-    """Heuristic from the tails of the loss (TAIL_RHOS on both sides, as built by ``tail_inputs``).
+def bounded_below(sides: list[list[float]]) -> bool | None:
+    """Heuristic from the tails of the loss (``tail_side`` for each direction of rho).
 
-    On each side, the loss is called unbounded below when it still falls over the last decade of rho
-    at least half as much as over the decade before (a linear or logarithmic descent), or reaches
-    -inf. None when a value is NaN.
+    On a side, the loss is unbounded below when it reaches -inf, or when it still falls over the
+    last decade of rho at least half as much as over the decade before (a linear or logarithmic
+    descent). A side whose loss turns non-finite (rising to +inf, overflow) is judged on the finite
+    points before it. None when a side has too few finite points to judge and no side is unbounded.
     """
-    n = len(TAIL_RHOS)
-    values = tail_losses.double()
-    if torch.isnan(values).any():
-        return None
-    for side in (values[:n], values[n:]):
-        if (side == -math.inf).any():
+    verdict: bool | None = True
+    for side in sides:
+        if side and side[-1] == -math.inf:
             return False
-        # A loss rising to +inf gives drops of -inf (or NaN for inf - inf): neither is a descent.
-        drops = torch.nan_to_num(side[:-1] - side[1:], nan=0.0, neginf=-1.0)
-        last, previous = float(drops[-1]), float(drops[-2])
-        if last > 1e-3 * (1.0 + abs(float(side[-1]))) and last >= 0.5 * previous:
+        if len(side) < 3:
+            verdict = None
+            continue
+        drops = [a - b for a, b in zip(side[:-1], side[1:], strict=False)]
+        if drops[-1] > 1e-3 * (1.0 + abs(side[-1])) and drops[-1] >= 0.5 * drops[-2]:
             return False
-    return True
+    return verdict
 
 
 def _changed(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -215,24 +215,50 @@ def _determinism(session: LossSession, config: CheckConfig, report: CheckReport)
         )
 
 
-def _diagnostics(session: LossSession, config: CheckConfig) -> dict:
-    def losses_of(inputs: dict) -> torch.Tensor:
-        return session.call(inputs, config.beta, grad=False).losses.float()
-
+def _slope_at_zero(session: LossSession, config: CheckConfig) -> dict:
     zero = session.call(probes.rho_grid_inputs(torch.zeros(1)), config.beta, grad=True)
     slope = probes.slope_from_grads(zero.grads)
     direction = "towards the chosen answer" if slope < 0 else "away from the chosen answer" if slope > 0 else "flat"
+    return {"slope_at_zero": round(slope, 6), "pushes_at_zero": direction,
+            "loss_at_zero": round(float(zero.losses.float().sum()), 6)}  # fmt: skip
+
+
+def _bounded_below(session: LossSession, config: CheckConfig) -> dict:
+    def call_one(rho: float) -> float | None:
+        try:
+            reply = session.call(probes.rho_grid_inputs(torch.tensor([rho])), config.beta, grad=False)
+        except LossCallError as e:
+            if e.status in FATAL_STATUSES:
+                raise
+            return None  # e.g. the sandbox refuses a non-finite value: the tail overflowed
+        return float(reply.losses.double().sum())
+
+    return {"bounded_below": probes.bounded_below([probes.tail_side(call_one, s) for s in (1.0, -1.0)])}
+
+
+def _curve(session: LossSession, config: CheckConfig) -> dict:
     grid = torch.linspace(-config.max_rho, config.max_rho, 2001)
-    tail_rho, tail = probes.tail_inputs()
-    return {
-        "beta": config.beta,
-        "slope_at_zero": round(slope, 6),
-        "pushes_at_zero": direction,
-        "loss_at_zero": round(float(zero.losses.float().sum()), 6),
-        "bounded_below": probes.bounded_below(losses_of(tail)),
-        **probes.curve_shape(grid, losses_of(probes.rho_grid_inputs(grid))),
-        **probes.dependence(losses_of),
-    }
+    return probes.curve_shape(grid, session.call(probes.rho_grid_inputs(grid), config.beta, grad=False).losses)
+
+
+def _dependence(session: LossSession, config: CheckConfig) -> dict:
+    return probes.dependence(lambda inputs: session.call(inputs, config.beta, grad=False).losses.float())
+
+
+DIAGNOSTICS = {"slope at rho = 0": _slope_at_zero, "bounded below": _bounded_below,
+               "shape on the rho grid": _curve, "input dependence": _dependence}  # fmt: skip
+
+
+def _diagnostics(session: LossSession, config: CheckConfig, report: CheckReport) -> None:
+    """Diagnostics never fail a loss: one that cannot be computed becomes a warning."""
+    report.diagnostics["beta"] = config.beta
+    for label, diagnostic in DIAGNOSTICS.items():
+        try:
+            report.diagnostics.update(diagnostic(session, config))
+        except LossCallError as e:
+            report.warnings.append(f"diagnostic '{label}' unavailable: {e.status}: {short_error(e.message)}")
+            if e.status in FATAL_STATUSES:
+                return
 
 
 def check_session(session: LossSession, signature: LossSignature, config: CheckConfig = CheckConfig(),
@@ -241,10 +267,7 @@ def check_session(session: LossSession, signature: LossSignature, config: CheckC
     report = report or CheckReport(path="<session>", name=session.name, sha256=session.sha256)
     report.function, report.params = signature.function, list(signature.params)
     if _behaviour(session, config, report):
-        try:
-            report.diagnostics.update(_diagnostics(session, config))
-        except LossCallError as e:
-            report.errors.append(f"{e.status} while computing diagnostics on rho grids: {e.message}")
+        _diagnostics(session, config, report)
     return report
 
 
