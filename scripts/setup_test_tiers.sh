@@ -7,6 +7,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   need=()
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+  # the sandbox's docker tier: gVisor for --runtime=runsc (its test fixture starts dockerd itself and
+  # builds its image locally with `docker import`; no registry is needed)
+  command -v runsc >/dev/null 2>&1 || need+=(runsc)
+  command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
   if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null \
       || echo "setup_test_tiers: could not install ${need[*]}" >&2

@@ -7,6 +7,8 @@ skipped with the reason; the in-process ``none`` backend is never part of the ad
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from harness.sandbox import SandboxLimits
@@ -25,4 +27,5 @@ def sandbox_backend(request):
             pytest.skip(f"jail backend unusable: {reason}")
         return "jail", SandboxLimits()
     image = request.getfixturevalue("sandbox_docker_image")
-    return "docker", SandboxLimits(docker_image=image)
+    # the test image keeps the interpreter at this host's path (tests/sandbox_docker.py)
+    return "docker", SandboxLimits(docker_image=image, docker_python=sys.executable)
