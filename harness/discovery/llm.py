@@ -37,6 +37,9 @@ REPLY_SCHEMA = {
         "additionalProperties": False,
     },
 }
+RESPONSE_FORMATS = {"json_schema": {"type": "json_schema", "json_schema": REPLY_SCHEMA},
+                    "json_object": {"type": "json_object"}, "none": None}
+FALLBACKS = ("json_schema", "json_object", "none")  # the order ``auto`` tries
 VERDICTS = {"invalid": "Code not valid.", DUPLICATE: "Not evaluated: a near-duplicate of an earlier loss."}
 
 
@@ -131,24 +134,26 @@ class LLMProposer:
         return Proposal(reply["code"], reply["name"], parents, meta, cost)
 
     def _complete(self, messages):
-        from harness.llm_client import ChatRequest, LLMConfigError
+        """One completion; in ``auto`` mode the first output format the endpoint accepts is kept."""
+        from harness.llm_client import ChatRequest, LLMError
 
         s = self.settings
-        formats = {"json_schema": {"type": "json_schema", "json_schema": REPLY_SCHEMA},
-                   "json_object": {"type": "json_object"}, "none": None}
-        mode = "json_schema" if self.structured == "auto" else self.structured
-        request = ChatRequest(tuple(messages), max_tokens=s.max_tokens, temperature=s.temperature,
-                              response_format=formats[mode])
-        try:
-            return self.client.complete(request), mode
-        except LLMConfigError as e:
-            if self.structured != "auto" or "HTTP 400" not in str(e):
-                raise
-            # The endpoint rejects response_format: said once, then the prompt's JSON instructions.
-            log.warning("endpoint rejected JSON-schema output (%s); continuing without it", e)
-            self.structured = "none"
-            request = ChatRequest(tuple(messages), max_tokens=s.max_tokens, temperature=s.temperature)
-            return self.client.complete(request), "none"
+        modes = FALLBACKS if self.structured == "auto" else (self.structured,)
+        for i, mode in enumerate(modes):
+            request = ChatRequest(tuple(messages), max_tokens=s.max_tokens, temperature=s.temperature,
+                                  response_format=RESPONSE_FORMATS[mode])
+            try:
+                completion = self.client.complete(request)
+            except LLMError as e:
+                # Endpoints differ (llama.cpp's server knows json_object only): said, then next format.
+                if i + 1 == len(modes) or "response_format" not in str(e):
+                    raise
+                log.warning("endpoint rejected response_format %s (%s); trying %s", mode, e, modes[i + 1])
+                continue
+            if self.structured == "auto":
+                self.structured = mode
+            return completion, mode
+        raise AssertionError("unreachable")
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*\})\s*```", re.DOTALL)

@@ -115,9 +115,10 @@ def plot_fitness(archive: Archive, out: Path) -> Path:
     if failed:
         y = min((f for _, f in ok), default=0.0)
         ax.scatter(failed, [y] * len(failed), marker="x", color="red", label="failed (no fitness)")
-    ax.set_xlabel("candidate (in evaluation order)")
+    ax.set_xlabel("candidate (in proposal order)")
     ax.set_ylabel("fitness (win rate)")
-    ax.legend(loc="best", fontsize=8)
+    if ok or failed:
+        ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     path = Path(out) / "fitness.png"
     fig.savefig(path, dpi=120)
