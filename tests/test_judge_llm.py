@@ -142,7 +142,7 @@ def answer_files(env):
     return ["--outputs", str(outputs), "--references", str(references)]
 
 
-def test_cli_json_is_exactly_one_object_and_reruns_are_free(answer_files, scripted_proxy):
+def test_cli_json_is_exactly_one_object_and_reruns_are_free(answer_files, scripted_proxy, env):
     proxy = scripted_proxy(default="A")
     args = ["judge", *answer_files, "--base-url", proxy.base_url, "--model", "m", "--json"]
     result = CliRunner().invoke(main, args)
@@ -151,8 +151,15 @@ def test_cli_json_is_exactly_one_object_and_reruns_are_free(answer_files, script
     for key in ("win_rate", "win_rate_ci", "lc_win_rate", "n_total", "n_ties", "api_calls"):
         assert key in report
     assert (report["n_total"], report["n_ties"], report["api_calls"], report["judge"]) == (3, 3, 6, "pairwise-weighted")
+    home = env / "home"
+    stored = b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
+    assert stored and b"KEY-123456" not in stored and "KEY-123456" not in result.stdout  # the key stays in the env
     again = json.loads(CliRunner().invoke(main, args).stdout)
     assert again["api_calls"] == 0 and again["win_rate"] == report["win_rate"]
+    notes = env / "annotations.jsonl"
+    CliRunner().invoke(main, [*args, "--annotations", str(notes)])
+    lines = [json.loads(line) for line in notes.read_text().splitlines()]
+    assert [n["preference"] for n in lines] == [0.5, 0.5, 0.5] and lines[0]["details"]["order_disagreement"]
     table = CliRunner().invoke(main, args[:-1])
     assert table.exit_code == 0 and "LC win rate %" in table.stdout and "position bias %" in table.stdout
 

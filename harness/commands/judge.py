@@ -63,9 +63,11 @@ def _table(r: dict) -> str:
 @click.option("--max-retries", type=click.IntRange(min=0), default=5, show_default=True,
               help="Retries per call on 429 / 5xx / timeouts.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--annotations", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write one JSON line per comparison (preference, both orders, raw verdict sources).")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object on stdout.")
 def command(outputs, references, judge_name, base_url, model, api_key_env, cache_path, budget_usd,
-            budget_tokens, max_retries, seed, as_json):
+            budget_tokens, max_retries, seed, annotations, as_json):
     """Judge OUTPUTS against REFERENCES (win rates in %, with bootstrap 95% CIs)."""
     from harness.judges.answers import AnswerFileError, judge_answer_files
     from harness.judges.llm import LLMJudge
@@ -74,7 +76,7 @@ def command(outputs, references, judge_name, base_url, model, api_key_env, cache
     try:
         judge = LLMJudge(judge_name, base_url=base_url, model=model, cache_path=cache_path, budget_usd=budget_usd,
                          budget_tokens=budget_tokens, max_retries=max_retries, api_key_env=api_key_env)
-        report = judge_answer_files(outputs, references, judge, seed=seed)
+        report = judge_answer_files(outputs, references, judge, seed=seed, annotations=annotations)
     except (AnswerFileError, FileNotFoundError, ValueError, LLMConfigError) as exc:
         click.echo(f"harness judge: {exc}", err=True)
         sys.exit(2)

@@ -56,9 +56,21 @@ def pair_answers(outputs: list[dict], references: list[dict]) -> list[Comparison
     return comparisons
 
 
-def judge_comparisons(judge: LLMJudge, comparisons: list[Comparison], *, seed: int = 0) -> dict:
+def write_annotations(path: Path, judge: LLMJudge, comparisons: list[Comparison], judgments) -> None:
+    """One JSON line per comparison (preference null when not judged), for audits."""
+    with open(path, "w") as f:
+        for c, j in zip(comparisons, judgments, strict=True):
+            pref = None if j is None or math.isnan(j.preference) else j.preference
+            f.write(json.dumps({"judge": judge.id, "judge_hash": judge.hash, "group": c.group, "prompt": c.prompt,
+                                "preference": pref, "details": None if j is None else j.details}) + "\n")
+
+
+def judge_comparisons(judge: LLMJudge, comparisons: list[Comparison], *, seed: int = 0,
+                      annotations: Path | None = None) -> dict:
     """Judge and summarise: win-rate metrics, diagnostics, accounting and provenance in one dict."""
     run = judge.run(comparisons)
+    if annotations:
+        write_annotations(annotations, judge, comparisons, run.judgments)
     judged = [(c, j) for c, j in zip(comparisons, run.judgments, strict=True)
               if j is not None and not math.isnan(j.preference)]
     metrics = win_rate_report([j.preference for _, j in judged], [len(c.output) for c, _ in judged],
@@ -79,5 +91,7 @@ def judge_comparisons(judge: LLMJudge, comparisons: list[Comparison], *, seed: i
     }
 
 
-def judge_answer_files(outputs: Path, references: Path, judge: LLMJudge, *, seed: int = 0) -> dict:
-    return judge_comparisons(judge, pair_answers(load_answers(outputs), load_answers(references)), seed=seed)
+def judge_answer_files(outputs: Path, references: Path, judge: LLMJudge, *, seed: int = 0,
+                       annotations: Path | None = None) -> dict:
+    comparisons = pair_answers(load_answers(outputs), load_answers(references))
+    return judge_comparisons(judge, comparisons, seed=seed, annotations=annotations)
