@@ -70,6 +70,7 @@ def test_structure_check_of_a_missing_file_is_an_error(tmp_path):
         ("slow.py", "too slow: the fastest call with B=64"),
         ("wrong_dtype.py", "must have the same dtype"),
         ("nondeterministic.py", "not deterministic"),
+        ("stateful.py", "not deterministic"),
     ],
 )
 def test_broken_behaviour_is_invalid_with_a_clear_error(name, expected):
@@ -77,6 +78,20 @@ def test_broken_behaviour_is_invalid_with_a_clear_error(name, expected):
     assert not report.valid
     assert expected in joined(report), joined(report)
     assert report.diagnostics.get("slope_at_zero") is None  # no diagnostics for an invalid loss
+
+
+def test_paper_style_self_beta_loss_is_valid(tmp_path):
+    path = tmp_path / "paper_style.py"
+    path.write_text(
+        "import torch.nn.functional as F\n\n\n"
+        "def lrml(self, policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps):\n"
+        "    logits = (policy_chosen_logps - policy_rejected_logps) - (reference_chosen_logps - reference_rejected_logps)\n"
+        "    return -F.logsigmoid(self.beta * logits)\n"
+    )
+    report = check_trusted(path)
+    assert report.valid, report.errors
+    assert report.function == "lrml" and "self" not in report.params
+    assert report.diagnostics["slope_at_zero"] == pytest.approx(-0.025, abs=1e-6)  # self.beta = 0.05 reached it
 
 
 def test_findings_name_the_failing_cases():
@@ -252,6 +267,18 @@ def test_check_loss_file_structure_error_never_opens_a_session(monkeypatch):
     monkeypatch.setattr(harness.sandbox, "open_session", refuse)
     report = check_loss_file(BROKEN / "two_functions.py")
     assert not report.valid and report.backend == ""
+
+
+@pytest.mark.jail
+@pytest.mark.slow
+def test_every_builtin_loss_is_valid_in_the_jail(jail):
+    registry = builtin_losses()
+    failures = {}
+    for name in registry:
+        report = check_loss_file(registry.get(name).path)
+        if not report.valid or report.backend != "jail":
+            failures[name] = report.errors
+    assert not failures
 
 
 @pytest.mark.jail
