@@ -1,7 +1,8 @@
 """Pytest plugin: a dockerd and a worker image for the docker tier, built without any registry.
 
 ``sandbox_docker_image`` (session scope) uses a running dockerd or starts one (root only, with the
-gVisor runtime registered when runsc is installed), then builds the image in two layers:
+gVisor runtime ``runsc`` registered when installed; without cgroups, so under runsc the memory and
+process limits are the worker's rlimits and seccomp), then builds the image in two layers:
 
 1. a base root filesystem imported with ``docker import`` from a tarball of this host's interpreter,
    the virtual environment's packages that torch needs, and the shared libraries they link (found
@@ -15,6 +16,7 @@ Where docker is missing or dockerd cannot start, every docker test is skipped wi
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -76,7 +78,11 @@ def _start_dockerd(log: Path) -> subprocess.Popen | None:
         return None
     cmd = ["dockerd"]
     if shutil.which("runsc"):
-        cmd += ["--add-runtime", f"runsc={shutil.which('runsc')}"]
+        # gVisor's own network stack cannot start inside our CI containers; the worker needs no network
+        config = log.parent / "daemon.json"
+        runsc = {"path": shutil.which("runsc"), "runtimeArgs": ["--network=none", "--ignore-cgroups"]}
+        config.write_text(json.dumps({"runtimes": {"runsc": runsc}}))
+        cmd += ["--config-file", str(config)]
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:

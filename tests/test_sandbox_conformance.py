@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -205,3 +206,22 @@ def test_threads_still_work_under_seccomp(sandbox_backend, canaries):
         reply = session.call(_inputs(), beta=0.1)
     inputs = _inputs()
     torch.testing.assert_close(reply.losses, inputs["policy_rejected_logps"] - inputs["policy_chosen_logps"])
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("name", ["fork_bomb", "network", "env_secret", "write_outside"])
+def test_gvisor_runtime(name, sandbox_docker_image, canaries):
+    """The same attacks under docker's gVisor runtime (the answer to kernel exploits)."""
+    from harness.sandbox.docker import usable
+
+    ok, reason = usable(sandbox_docker_image, "runsc")
+    if not ok:
+        pytest.skip(f"gVisor runtime unavailable: {reason}")
+    limits = SandboxLimits(
+        docker_image=sandbox_docker_image, docker_python=sys.executable, docker_runtime="runsc"
+    )
+    status, needle, _ = CASES[name]
+    err = _attack(_prepare(name, canaries), "docker", limits)
+    assert err.status == status and needle in err.message, err.message
+    assert canaries["secret"] not in err.message and canaries["file"].read_text() == canaries["content"]
+    assert canaries["server"].received == []
