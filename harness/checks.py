@@ -3,9 +3,9 @@
 1. Structure, from the syntax tree only (harness.lossfile.parse_loss_source): syntax errors with line
    numbers, exactly one loss function, parameters from the vocabulary.
 2. Behaviour, through a LossSession (the sandbox; never this process): batch sizes 1, 7, 64; float32
-   and bfloat16; realistic (-5..-60) and extreme (-900..-1000) summed log-probs with rho in
-   [-50, 50]. Each call must give shape (B,), finite values and finite gradients w.r.t. the policy
-   log-probs; two calls on the same inputs must agree; B = 64 must take under 50 ms.
+   and bfloat16; realistic (-5..-60) and extreme (-5..-1000) summed log-probs with rho in [-50, 50]
+   (rho = 0 exactly included). Each call must give shape (B,), finite values and finite gradients
+   w.r.t. the policy log-probs; two calls on the same inputs must agree; B = 64 must take under 50 ms.
 3. Diagnostics, reported and never failures: slope at rho = 0 (DiscoPOP's LRML has a positive slope
    at beta = 0.05, +0.039 vs DPO's -0.025: it pushes away from the chosen answer near initialisation),
    bounded below, convex in rho, stationary points, batch statistics, reference-free, length-dependent.
