@@ -211,3 +211,10 @@ def test_kill_minus_9_then_resume_keeps_every_candidate_once(tmp_path):
     assert len({c.code_key for c in cands if c.status != "duplicate"}) == len([c for c in cands if c.status != "duplicate"])
     lines = [json.loads(x) for x in jsonl.read_text().splitlines()]
     assert sorted(x["id"] for x in lines) == [c.id for c in cands]
+
+
+def test_harness_errors_in_a_row_stop_the_run(tmp_path):
+    script = [Proposal(variant(1 + i / 10, "error"), f"c{i}") for i in range(10)]
+    result = run_discovery(config(tmp_path, budget=10), proposer=ScriptedProposer(script))
+    assert result.harness_failed and "failed in the harness" in result.stop_reason
+    assert result.status_counts.get("error", 0) <= 3 + 1  # at most the lookahead proposal on top

@@ -1,7 +1,8 @@
 """`harness discover`: search for new losses (LLM-driven or evolutionary), resumable and parallel.
 
 Exit codes: 0 the search ran and found at least one valid loss, 1 it ran but no candidate passed,
-2 usage or infrastructure error (wrong --resume, unknown proposer, the proposer's endpoint failed).
+2 usage or infrastructure error (wrong --resume, unknown proposer, the proposer failed, evaluations
+kept failing in the harness rather than in the candidate).
 """
 
 from __future__ import annotations
@@ -72,6 +73,6 @@ def command(suite, proposer, budget, parallel, out_dir, resume, executor, ray_ad
     best = "none" if result.best_id is None else f"#{result.best_id} fitness {result.best_fitness:.4f}"
     click.echo(f"stopped: {result.stop_reason}\ncandidates: {result.candidates} ({counts})\nbest: {best}\n"
                f"outputs: {result.out_dir} (report.md, fitness.png, best_loss.py, candidates.jsonl, archive.sqlite)")
-    if result.proposer_failed:
+    if result.proposer_failed or result.harness_failed:
         sys.exit(2)
     sys.exit(0 if result.best_id is not None else 1)

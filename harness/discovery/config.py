@@ -79,6 +79,9 @@ class DiscoveryConfig:
     max_wall_s: float | None = None  # stop proposing after this many seconds of this invocation
     max_cost: float | None = None  # stop proposing once the summed API cost (USD) reaches this
     max_consecutive_duplicates: int = 50  # a proposer that only repeats itself is stopped
+    # Status "error" means the harness failed (sandbox missing, suite broken), not the candidate:
+    # after this many in a row the run stops instead of spending its budget on them.
+    max_consecutive_errors: int = 3
     seed: int = 0  # proposer randomness
     progress: bool = True  # tqdm progress bar
     eval: EvalSettings = field(default_factory=EvalSettings)

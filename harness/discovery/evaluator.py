@@ -91,8 +91,8 @@ class BenchEvaluator:
                            out_dir=out_dir, progress=False)
         metrics = {"stage": "bench", "seeds": record.get("seeds"), "suite": record.get("suite", {}).get("name"),
                    "beta": record.get("beta"), **(record.get("metrics") or {})}
-        if record.get("record_path"):
-            metrics["record_path"] = str(record["record_path"])
+        if record.get("path"):
+            metrics["record_path"] = str(record["path"])
         if record["status"] != "ok":
             return EvalResult(record["status"], _tail(record.get("error") or "bench failed without an error text"),
                               metrics=metrics, behaviour_key=behaviour)

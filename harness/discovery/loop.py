@@ -47,6 +47,7 @@ class DiscoveryResult:
     best_id: int | None
     best_fitness: float | None
     proposer_failed: bool  # stopped because the proposer raised (endpoint down, space exhausted)
+    harness_failed: bool  # stopped because evaluations kept failing in the harness (status error)
 
 
 class _ProposalThread(threading.Thread):
@@ -100,8 +101,10 @@ class Controller:
         self.queued: deque[int] = deque()  # pending candidates not yet dispatched
         self.outstanding = 0  # proposal requests not yet answered
         self.duplicates_in_a_row = 0
+        self.errors_in_a_row = 0
         self.stop_reason: str | None = None
         self.proposer_failed = False
+        self.harness_failed = False
         self.t0 = time.monotonic()
         self.bar = None
 
@@ -134,7 +137,7 @@ class Controller:
         best = self.archive.best()
         return DiscoveryResult(self.out, self.stop_reason or "", self.archive.count(),
                                self.archive.status_counts(), best.id if best else None,
-                               best.fitness if best else None, self.proposer_failed)
+                               best.fitness if best else None, self.proposer_failed, self.harness_failed)
 
     # ---------------------------------------------------------------- stages
 
@@ -231,6 +234,11 @@ class Controller:
                               behaviour_key=result.behaviour_key)
         outputs.write_jsonl(self.archive, self.out)
         outputs.update_bar(self.bar, self.archive)
+        self.errors_in_a_row = self.errors_in_a_row + 1 if result.status == "error" else 0
+        if self.errors_in_a_row >= self.config.max_consecutive_errors:
+            self.harness_failed = True
+            self._stop(f"{self.errors_in_a_row} evaluations in a row failed in the harness (status error), "
+                       f"last: {(result.error or '').strip().splitlines()[-1][:300]}")
 
 
 def run_discovery(config: DiscoveryConfig, *, resume: bool = False, proposer: Proposer | None = None) -> DiscoveryResult:
