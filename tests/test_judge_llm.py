@@ -151,6 +151,7 @@ def test_cli_json_is_exactly_one_object_and_reruns_are_free(answer_files, script
     for key in ("win_rate", "win_rate_ci", "lc_win_rate", "n_total", "n_ties", "api_calls"):
         assert key in report
     assert (report["n_total"], report["n_ties"], report["api_calls"], report["judge"]) == (3, 3, 6, "pairwise-weighted")
+    assert report["cost_usd"] is None  # the settings' prices are for another model than "m"
     home = env / "home"
     stored = b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
     assert stored and b"KEY-123456" not in stored and "KEY-123456" not in result.stdout  # the key stays in the env
@@ -173,6 +174,12 @@ def test_cli_exit_codes(answer_files, scripted_proxy, env):
                                        "--budget-tokens", "20", "--base-url", scripted_proxy(default="[[A]]").base_url])
     assert budget.exit_code == 2 and "Re-run the same command to resume" in budget.stderr
     assert json.loads(budget.stdout)["n_not_judged"] > 0
+    no_prices = CliRunner().invoke(main, ["judge", *answer_files, "--model", "m", "--budget-usd", "1"])
+    assert no_prices.exit_code == 2 and "needs the prices of model 'm'" in no_prices.stderr
+    priced = CliRunner().invoke(main, ["judge", *answer_files, "--model", "m2", "--budget-usd", "1", "--json",
+                                       "--price-input-per-mtok", "1000", "--price-output-per-mtok", "1000",
+                                       "--base-url", scripted_proxy(default="A").base_url])
+    assert priced.exit_code == 0 and json.loads(priced.stdout)["cost_usd"] == pytest.approx(6 * 13 * 1e-3)
     bad = write_answers(env, [{"prompt": "unknown", "output": "x"}], "bad.jsonl")
     mismatch = CliRunner().invoke(main, ["judge", "--outputs", str(bad), "--references", answer_files[3]])
     assert mismatch.exit_code == 2 and "no reference" in mismatch.stderr

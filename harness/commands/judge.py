@@ -37,9 +37,10 @@ def _table(r: dict) -> str:
     if r["mode"] == "pairwise":
         rows.append(("position bias %", _pct(r.get("position_bias_rate")),
                      f"{r.get('n_order_disagreements', 0)} order disagreements in {r.get('n_both_orders', 0)}"))
+    cost = "cost unknown (no prices for this model)" if r["cost_usd"] is None else f"${r['cost_usd']:.4f}"
     rows.append(("api calls", str(r["api_calls"]),
                  f"{r['n_cached']} / {r['n_calls']} judge calls cached, {r['retries']} retries, "
-                 f"{r['prompt_tokens'] + r['completion_tokens']} tokens, ${r['cost_usd']:.4f}"))
+                 f"{r['prompt_tokens'] + r['completion_tokens']} tokens, {cost}"))
     head = f"judge {r['judge']} v{r['judge_version']} ({r['judge_hash']}), model {r['model']}"
     return head + "\n" + tabulate(rows, headers=("metric", "value", ""), disable_numparse=True)
 
@@ -60,6 +61,9 @@ def _table(r: dict) -> str:
               help="Judgment cache (SQLite). Default: judgments.sqlite under HARNESS_HOME.")
 @click.option("--budget-usd", type=click.FloatRange(min=0, min_open=True), help="Stop sending once this is spent.")
 @click.option("--budget-tokens", type=click.IntRange(min=1), help="Stop sending once this many tokens are used.")
+@click.option("--price-input-per-mtok", type=click.FloatRange(min=0), help="Dollars per million prompt tokens "
+              "(default: the judge's setting, which is for the judge's own model).")
+@click.option("--price-output-per-mtok", type=click.FloatRange(min=0), help="Dollars per million completion tokens.")
 @click.option("--max-retries", type=click.IntRange(min=0), default=5, show_default=True,
               help="Retries per call on 429 / 5xx / timeouts.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
@@ -67,15 +71,20 @@ def _table(r: dict) -> str:
               help="Also write one JSON line per comparison (preference, both orders, raw verdict sources).")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object on stdout.")
 def command(outputs, references, judge_name, base_url, model, api_key_env, cache_path, budget_usd,
-            budget_tokens, max_retries, seed, annotations, as_json):
+            budget_tokens, price_input_per_mtok, price_output_per_mtok, max_retries, seed, annotations, as_json):
     """Judge OUTPUTS against REFERENCES (win rates in %, with bootstrap 95% CIs)."""
     from harness.judges.answers import AnswerFileError, judge_answer_files
     from harness.judges.llm import LLMJudge
     from harness.llm_client import LLMConfigError
 
+    if (price_input_per_mtok is None) != (price_output_per_mtok is None):
+        click.echo("harness judge: give both --price-input-per-mtok and --price-output-per-mtok, or neither", err=True)
+        sys.exit(2)
+    prices = None if price_input_per_mtok is None else (price_input_per_mtok, price_output_per_mtok)
     try:
         judge = LLMJudge(judge_name, base_url=base_url, model=model, cache_path=cache_path, budget_usd=budget_usd,
-                         budget_tokens=budget_tokens, max_retries=max_retries, api_key_env=api_key_env)
+                         budget_tokens=budget_tokens, max_retries=max_retries, api_key_env=api_key_env,
+                         prices=prices)
         report = judge_answer_files(outputs, references, judge, seed=seed, annotations=annotations)
     except (AnswerFileError, FileNotFoundError, ValueError, LLMConfigError) as exc:
         click.echo(f"harness judge: {exc}", err=True)

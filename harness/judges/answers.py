@@ -87,6 +87,7 @@ def judge_comparisons(judge: LLMJudge, comparisons: list[Comparison], *, seed: i
         **run.diagnostics,
         "n_calls": run.n_calls, "n_cached": run.n_cached,
         **run.usage,
+        "cost_usd": run.usage["cost_usd"] if judge.cost_known else None,  # None: no prices for this model
         "stopped": run.stopped,
     }
 

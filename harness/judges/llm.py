@@ -67,17 +67,25 @@ class LLMJudge:
 
     def __init__(self, judge: str | Path | JudgeSpec = "pairwise-weighted", *, base_url: str | None = None,
                  model: str | None = None, cache_path: Path | None = None, budget_usd: float | None = None,
-                 budget_tokens: int | None = None, max_retries: int = 5, api_key_env: str | None = None):
+                 budget_tokens: int | None = None, max_retries: int = 5, api_key_env: str | None = None,
+                 prices: tuple[float, float] | None = None):
         spec = judge if isinstance(judge, JudgeSpec) else load_spec(judge)
         self.spec = spec.with_model(model)
         self.id, self.hash = self.spec.name, self.spec.hash
+        # the settings' prices are those of the settings' model: another model's cost is unknown
+        # unless its prices (dollars per million input, output tokens) are given
+        self.cost_known = prices is not None or self.spec.model == spec.model
+        if prices is None:
+            prices = (spec.price_input_per_mtok, spec.price_output_per_mtok) if self.cost_known else (0.0, 0.0)
+        if budget_usd is not None and not self.cost_known:
+            raise ValueError(f"a dollar budget needs the prices of model {self.spec.model!r}: pass "
+                             "--price-input-per-mtok and --price-output-per-mtok (or use --budget-tokens)")
         # endpoint precedence: argument > the judge's settings > OPENAI_BASE_URL (ClientSettings.resolved)
         self.client_settings = ClientSettings(
             base_url=base_url or self.spec.base_url, model=self.spec.model,
             api_key_env=api_key_env or self.spec.api_key_env,
             max_concurrency=self.spec.max_concurrency, max_retries=max_retries,
-            price_input_per_mtok=self.spec.price_input_per_mtok,
-            price_output_per_mtok=self.spec.price_output_per_mtok,
+            price_input_per_mtok=prices[0], price_output_per_mtok=prices[1],
             budget_usd=budget_usd, budget_tokens=budget_tokens).resolved()
         self.cache_path = cache_path
         self._client: LLMClient | None = None
