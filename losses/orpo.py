@@ -5,7 +5,8 @@ import torch.nn.functional as F
 def orpo(policy_chosen_logps, policy_rejected_logps, chosen_lengths, rejected_lengths):
     """ORPO: NLL of the chosen answer plus a weighted odds-ratio preference term, reference-free.
 
-    Hong et al. 2024, "ORPO: Monolithic Preference Optimization without Reference Model", Eqs. 4-7,
+    Hong et al. 2024, "ORPO: Monolithic Preference Optimization without Reference Model" (the odds-ratio
+    loss as TRL derives it from the paper's Eqs. 4 and 7),
     from average (per-token) log-probs a_c = pc / Lc, a_r = pr / Lr and lambda = 0.1 (the paper's and
     TRL's default; the harness's beta is not used):
     log_odds = (a_c - a_r) - (log(1 - e^a_c) - log(1 - e^a_r)),
