@@ -15,10 +15,13 @@ are stopped by their PID (terminate, then kill), never by name.
 
 from __future__ import annotations
 
+import http.server
 import importlib.util
+import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -167,9 +170,6 @@ class ScriptedProxy:
     """
 
     def __init__(self, script=(), default="forward", upstream: str | None = None, delay_s: float = 0.0):
-        import http.server
-        import threading
-
         self.script, self.default, self.upstream, self.delay_s = list(script), default, upstream, delay_s
         self.requests = 0
         self.bodies: list[dict] = []
@@ -190,16 +190,12 @@ class ScriptedProxy:
         self._thread.start()
 
     def _next_action(self, body: bytes):
-        import json
-
         with self._lock:
             self.requests += 1
             self.bodies.append(json.loads(body or b"{}"))
             return self.script.pop(0) if self.script else self.default
 
     def _play(self, handler, body: bytes) -> None:
-        import json
-
         action = self._next_action(body)
         time.sleep(self.delay_s)  # a slow endpoint, so that a run can be killed halfway
         if isinstance(action, int):

@@ -35,6 +35,7 @@ from harness.llm_client import (
     ClientSettings,
     LLMClient,
     LLMUnavailableError,
+    Usage,
 )
 
 RAW_KEEP = 300  # characters of the judge's raw answer kept in the cache, for audits
@@ -46,9 +47,8 @@ class JudgeIncompleteError(RuntimeError):
 
 @dataclass(frozen=True)
 class Call:
-    key: str
+    key: str  # judgment cache key
     messages: tuple[dict, ...]
-    position_a_is_policy: bool = True  # pairwise: which answer sat in position A
 
 
 @dataclass
@@ -123,7 +123,7 @@ class LLMJudge:
             a, b = (c.output, c.reference) if policy_first else (c.reference, c.output)
             key = cache_key(self.hash, "pairwise", c.prompt, c.output, c.reference, "AB" if policy_first else "BA")
             user = render(self.spec.user_template, {"prompt": c.prompt, "answer_a": a, "answer_b": b})
-            calls.append(Call(key, self._messages(user), policy_first))
+            calls.append(Call(key, self._messages(user)))
         return calls[0], calls[1]
 
     def _grade_calls(self, c: Comparison) -> tuple[Call, Call]:
@@ -170,8 +170,7 @@ class LLMJudge:
                         results[todo[index].key] = result
             except (BudgetExceeded, LLMUnavailableError) as exc:
                 stopped = f"{type(exc).__name__}: {exc}"
-        usage = self._client.usage.as_dict() if self._client else {"api_calls": 0, "retries": 0, "prompt_tokens": 0,
-                                                                     "completion_tokens": 0, "cost_usd": 0.0}
+        usage = (self._client.usage if self._client else Usage()).as_dict()
         combine = self._combine_pairwise if self.spec.mode == "pairwise" else self._combine_grades
         judgments = [combine(results.get(first.key), results.get(second.key)) for first, second in pairs]
         run = JudgeRun(judgments, usage, n_calls=len(unique), n_cached=n_cached, stopped=stopped,
