@@ -1,0 +1,137 @@
+"""``PaperSuite``: one class runs every paper setup from its frozen config (config.py).
+
+On a GPU host ``build()`` downloads the model and data by hub id (as usual there), formats the pairs
+with the model's own chat template (formats.py), tokenises them and computes the reference log-probs
+once (tokens.py), and caches the result under ``cache_dir()/paper-<name>-<build_hash>/``. Tests pass
+``local`` data files in the same schemas and a tiny random model of the same architecture.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.paths import cache_dir
+from harness.records import config_hash
+from harness.suites import cache
+from harness.suites.paper import formats, tokens
+from harness.suites.paper.config import PaperSuiteConfig, PaperTraining
+
+
+def paper_dpo_kwargs(train: PaperTraining, *, n_pairs: int, gpus: int, output_dir: str) -> dict:
+    """TRL ``DPOConfig`` arguments reproducing the paper's schedule on ``gpus`` GPUs.
+
+    Warmup is 10% of the optimizer steps of 2 epochs at the effective batch of 128 (the paper's
+    ``warmup_ratio`` 0.1, given as steps because transformers 5 takes steps).
+    """
+    accumulation = train.accumulation(gpus)
+    steps = math.ceil(n_pairs / train.effective_batch) * train.epochs
+    return {
+        "output_dir": output_dir, "beta": train.beta, "learning_rate": train.learning_rate,
+        "lr_scheduler_type": train.lr_scheduler, "warmup_steps": math.ceil(train.warmup_ratio * steps),
+        "num_train_epochs": train.epochs, "per_device_train_batch_size": train.per_device_batch,
+        "gradient_accumulation_steps": accumulation, "max_length": train.max_length, "seed": train.seed,
+        "data_seed": train.seed, "bf16": train.bf16, "activation_checkpointing": train.gradient_checkpointing,
+        "precompute_ref_log_probs": True, "remove_unused_columns": False, "save_strategy": "no",
+        "report_to": [], "logging_steps": 10,
+    }
+
+
+@dataclass
+class PaperArtifacts:
+    folder: Path
+    train_dataset: object  # datasets.Dataset: token ids + ref_chosen_logps / ref_rejected_logps
+    eval_rows: list[dict]
+    stats: dict
+
+
+class PaperSuite:
+    def __init__(self, config: PaperSuiteConfig):
+        self.config = config
+        self.name = config.name
+
+    def config_hash(self) -> str:
+        return config_hash(self.config.as_dict())
+
+    def build_hash(self, local: dict | None = None) -> str:
+        c = self.config
+        key = {"model": c.model.policy, "data": c.data.__dict__, "max_length": c.train.max_length,
+               "max_prompt_length": c.train.max_prompt_length, "seed": c.train.seed}
+        if local:  # a local mirror is other data: its content keys the cache
+            key["local"] = {k: cache.file_sha256(Path(v)) for k, v in sorted(local.items())}
+        return config_hash(key)
+
+    def cache_folder(self, local: dict | None = None) -> Path:
+        return cache_dir() / f"paper-{self.name}-{self.build_hash(local)}"
+
+    def with_overrides(self, overrides: dict) -> PaperSuite:
+        from harness.suites.overrides import apply_overrides
+
+        return PaperSuite(apply_overrides(self.config, overrides))
+
+    def load_tokenizer(self):
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(self.config.model.policy)
+        if self.config.model.chat_template and not tokenizer.chat_template:
+            raise formats.FormatError(f"{self.config.model.policy} has no chat template; this suite needs the "
+                                      "model's own template")
+        return tokenizer
+
+    def load_model(self, device: str = "cuda"):
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        dtype = getattr(torch, self.config.model.dtype)
+        return AutoModelForCausalLM.from_pretrained(self.config.model.policy, dtype=dtype).to(device)
+
+    def pairs(self, tokenizer, *, local: dict | None = None, limit: int | None = None) -> list[dict]:
+        d, t = self.config.data, self.config.train
+        rows = formats.load_split(d.train, d.train_split, d.train_config, local=(local or {}).get("train"))
+        fmt = formats.PAIR_FORMATS.get(d.schema)
+        out = []
+        for row in rows.select(range(min(limit, len(rows)))) if limit else rows:
+            text = fmt(row, tokenizer)
+            out.append(tokens.tokenize_pair(tokenizer, text, max_length=t.max_length,
+                                            max_prompt_length=t.max_prompt_length))
+        return out
+
+    def eval_rows(self, tokenizer, *, local: dict | None = None) -> list[dict]:
+        d = self.config.data
+        rows = formats.load_split(d.eval, d.eval_split, d.eval_config, local=(local or {}).get("eval"))
+        return formats.eval_rows(rows, d.eval_schema, tokenizer, limit=d.eval_limit, seed=self.config.train.seed)
+
+    def build(self, *, progress: bool = True, local: dict | None = None, tokenizer=None, model=None,
+              device: str = "cuda", limit: int | None = None) -> PaperArtifacts:
+        """Pairs with reference log-probs (computed once, cached) and formatted eval prompts."""
+        tokenizer = tokenizer or self.load_tokenizer()
+
+        def _build(folder: Path) -> None:
+            rows = self.pairs(tokenizer, local=local, limit=limit)
+            ref = model or self.load_model(device)
+            pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+            tokens.with_reference_logps(rows, ref, pad)
+            (folder / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+            (folder / "eval.json").write_text(json.dumps(self.eval_rows(tokenizer, local=local)))
+            (folder / "build.json").write_text(json.dumps({"pairs": len(rows), "config_hash": self.config_hash()}))
+
+        folder = cache.ensure(self.cache_folder(local), _build)
+        return self.load(folder)
+
+    def load(self, folder: Path) -> PaperArtifacts:
+        from datasets import Dataset
+
+        rows = [json.loads(line) for line in (folder / "pairs.jsonl").read_text().splitlines()]
+        columns = ("prompt_ids", "chosen_ids", "rejected_ids", "ref_chosen_logps", "ref_rejected_logps")
+        dataset = Dataset.from_dict({c: [r[c] for r in rows] for c in columns})
+        return PaperArtifacts(folder, dataset, json.loads((folder / "eval.json").read_text()),
+                              json.loads((folder / "build.json").read_text()))
+
+    def describe(self) -> dict:
+        c = self.config
+        return {"name": c.name, "description": c.description, "size": c.size, "hardware": c.hardware,
+                "expected_time": c.expected_time, "cached": False, "config_hash": self.config_hash(),
+                "model": c.model.policy, "judge": c.judge.id if c.judge else "sentiment reward + KL",
+                "generator": c.generator}

@@ -1,0 +1,188 @@
+"""Paper suites as data: hyperparameters, formatting with chat templates, data loaders on local fixture
+files in the hub schemas, tiny random models of the same architectures (no downloads)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from harness.suites.paper import PAPER_SUITES, PaperSuite, formats, imdb, tokens
+from harness.suites.paper.config import ALPACA_EVAL, IMDB, MT_BENCH, TLDR
+from harness.suites.paper.suite import paper_dpo_kwargs
+
+FIX = Path(__file__).parent / "fixtures" / "paper"
+LOCAL = {
+    "mt-bench": {"train": FIX / "dpo_mix_7k.jsonl", "eval": FIX / "mt_bench_prompts.jsonl"},
+    "alpaca-eval": {"train": FIX / "dpo_mix_7k.jsonl", "eval": FIX / "alpaca_eval.jsonl"},
+    "tldr": {"train": FIX / "openai_summarize_comparisons.jsonl", "eval": FIX / "openai_summarize_comparisons.jsonl"},
+    "imdb": {"train": FIX / "imdb_preference.jsonl", "eval": FIX / "imdb_preference.jsonl"},
+}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    """A real BPE tokenizer (SmolLM2's, from the installed package) with a ChatML-with-BOS template."""
+    from harness.models import smollm2
+
+    try:
+        tok = smollm2.load_tokenizer()
+    except smollm2.ModelUnavailable as e:
+        pytest.skip(f"needs a local tokenizer: {e}")
+    tok = tok.__class__.from_pretrained(smollm2.ensure_converted())
+    tok.chat_template = (FIX / "chatml_bos.jinja").read_text()
+    tok.bos_token = "<|endoftext|>"
+    return tok
+
+
+def tiny_model(arch: str, vocab: int):
+    from transformers import AutoModelForCausalLM, GemmaConfig, GPT2Config
+
+    torch.manual_seed(0)
+    cfg = {"gemma": lambda: GemmaConfig(vocab_size=vocab, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                        num_attention_heads=2, num_key_value_heads=1, head_dim=8),
+           "gpt2": lambda: GPT2Config(vocab_size=vocab, n_embd=16, n_layer=1, n_head=2, n_positions=512)}[arch]()
+    return AutoModelForCausalLM.from_config(cfg)
+
+
+def test_paper_hyperparameters_and_hub_ids():
+    assert [c.name for c in PAPER_SUITES] == ["mt-bench", "alpaca-eval", "tldr", "imdb"]
+    for c in (MT_BENCH, ALPACA_EVAL, TLDR):
+        t = c.train
+        assert (t.beta, t.learning_rate, t.lr_scheduler, t.warmup_ratio, t.epochs, t.effective_batch,
+                t.max_length, t.max_prompt_length, t.seed) == (0.05, 5e-7, "cosine", 0.1, 2, 128, 1024, 512, 42)
+        assert c.model.policy == "HuggingFaceH4/zephyr-7b-gemma-sft-v0.1" and c.model.architecture == "gemma"
+    assert MT_BENCH.data.train == "argilla/dpo-mix-7k" and MT_BENCH.judge.id == "single-grade"
+    assert ALPACA_EVAL.generation.max_new_tokens == 1024 and ALPACA_EVAL.generation.temperature == 0.7
+    assert TLDR.data.train_split == "train[:10%]" and TLDR.generation.max_new_tokens == 256
+    assert IMDB.model.policy == "lvwerra/gpt2-imdb" and IMDB.generation.max_new_tokens == 60
+    assert IMDB.reward.classifier == "siebert/sentiment-roberta-large-english"
+    assert min(IMDB.reward.beta_sweep) == 0.01 and max(IMDB.reward.beta_sweep) == 5.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        MT_BENCH.train.beta = 0.1  # type: ignore[misc]
+
+
+def test_dpo_arguments_keep_the_effective_batch_and_warmup():
+    kw = paper_dpo_kwargs(MT_BENCH.train, n_pairs=7000, gpus=8, output_dir="/tmp/x")
+    assert kw["per_device_train_batch_size"] * kw["gradient_accumulation_steps"] * 8 == 128
+    assert kw["warmup_steps"] == math.ceil(0.1 * math.ceil(7000 / 128) * 2)
+    assert kw["lr_scheduler_type"] == "cosine" and kw["beta"] == 0.05 and kw["precompute_ref_log_probs"]
+    with pytest.raises(ValueError, match="multiple"):
+        MT_BENCH.train.accumulation(3)
+    from trl import DPOConfig
+
+    DPOConfig(**{**kw, "bf16": False, "activation_checkpointing": False, "use_cpu": True})  # TRL accepts every name
+
+
+def test_messages_pairs_use_the_models_template(tokenizer):
+    rows = formats.load_split("argilla/dpo-mix-7k", "train", local=LOCAL["mt-bench"]["train"])
+    pair = formats.messages_pair(rows[1], tokenizer)  # multi-turn
+    assert pair["prompt"].startswith("<|endoftext|><|im_start|>user\nName a prime number.<|im_end|>")
+    assert "<|im_start|>assistant\n7 is prime.<|im_end|>" in pair["prompt"]  # earlier turns kept
+    assert pair["prompt"].endswith("<|im_start|>user\nAnd an even one?<|im_end|>\n<|im_start|>assistant\n")
+    assert pair["chosen"] == "2 is the only even prime.<|im_end|>\n"  # ends with the end-of-turn marker
+    assert pair["rejected"] == "4.<|im_end|>\n"
+    ids = tokens.tokenize_pair(tokenizer, pair, max_length=1024, max_prompt_length=512)
+    assert ids["prompt_ids"].count(tokenizer.bos_token_id) == 1  # the template's BOS only, not doubled
+
+
+def test_broken_pairs_and_templates_are_refused(tokenizer):
+    row = {"chosen": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}],
+           "rejected": [{"role": "user", "content": "OTHER"}, {"role": "assistant", "content": "c"}]}
+    with pytest.raises(formats.FormatError, match="differ"):
+        formats.messages_pair(row, tokenizer)
+    odd = tokenizer.__class__.from_pretrained(tokenizer.name_or_path)
+    odd.chat_template = ("{% for m in messages %}{{ m['content'] }}\n{% endfor %}"
+                         "{% if add_generation_prompt %}ANSWER:{% endif %}")
+    row["rejected"][0]["content"] = "a"
+    with pytest.raises(formats.FormatError, match="prefix"):
+        formats.messages_pair(row, odd)
+
+
+def test_tldr_prompts_contain_the_post(tokenizer):
+    rows = formats.load_split("CarperAI/openai_summarize_comparisons", "train", local=LOCAL["tldr"]["train"])
+    pair = formats.tldr_pair(rows[2], tokenizer)
+    assert "POST: I have 5k left at 6% interest" in pair["prompt"]
+    assert formats.TLDR_INSTRUCTION in pair["prompt"]
+    assert pair["chosen"].startswith("5k car loan") and "TL;DR:" not in pair["chosen"]
+    with pytest.raises(formats.FormatError, match="without a post"):
+        formats.tldr_pair(rows[5], tokenizer)
+
+
+def test_tldr_eval_dedupes_posts_and_subsamples_reproducibly(tokenizer):
+    rows = formats.load_split("x", "test", local=LOCAL["tldr"]["eval"]).select(range(5))
+    ev = formats.eval_rows(rows, "tldr", tokenizer, limit=None, seed=42)
+    assert len(ev) == 3 and all("POST:" in r["prompt"] for r in ev)
+    a = formats.eval_rows(rows, "tldr", tokenizer, limit=2, seed=42)
+    assert [r["id"] for r in a] == [r["id"] for r in formats.eval_rows(rows, "tldr", tokenizer, limit=2, seed=42)]
+
+
+def test_mt_bench_and_alpaca_eval_rows(tokenizer):
+    mt = formats.eval_rows(formats.load_split("x", "train", local=LOCAL["mt-bench"]["eval"]), "mt_bench",
+                           tokenizer, limit=None, seed=0)
+    assert len(mt) == 3 and mt[1]["reference"] == ["21", "7"] and mt[1]["category"] == "math"
+    second = formats.mt_bench_second_turn(tokenizer, mt[1]["turns"], "It is 21.")
+    assert "<|im_start|>assistant\nIt is 21.<|im_end|>\n<|im_start|>user\nNow divide that by 3." in second
+    al = formats.eval_rows(formats.load_split("x", "eval", local=LOCAL["alpaca-eval"]["eval"]), "alpaca_eval",
+                           tokenizer, limit=None, seed=0)
+    assert al[0]["reference"].startswith("Hugh Jackman") and al[0]["reference_generator"] == "gpt4_turbo"
+
+
+def test_truncation_keeps_the_end_of_the_prompt(tokenizer):
+    pair = {"prompt": "word " * 50 + "QUESTION<|im_start|>assistant\n", "chosen": "yes " * 30, "rejected": "no"}
+    ids = tokens.tokenize_pair(tokenizer, pair, max_length=40, max_prompt_length=10)
+    assert len(ids["prompt_ids"]) == 10 and tokenizer.decode(ids["prompt_ids"]).endswith("assistant\n")
+    assert len(ids["prompt_ids"]) + len(ids["chosen_ids"]) == 40
+
+
+@pytest.mark.parametrize("name", ["mt-bench", "imdb"])
+def test_build_on_fixtures_with_tiny_models_caches_reference_logps(name, tokenizer, tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    config = {c.name: c for c in PAPER_SUITES}[name]
+    suite = PaperSuite(config)
+    model = tiny_model(config.model.architecture, len(tokenizer))
+    art = suite.build(local=LOCAL[name], tokenizer=tokenizer, model=model, device="cpu")
+    ds = art.train_dataset
+    assert len(ds) == 4 and set(ds.column_names) >= {"prompt_ids", "chosen_ids", "ref_chosen_logps"}
+    again = tokens.completion_logps(model, [ds[0]["prompt_ids"]], [ds[0]["chosen_ids"]],
+                                    pad_id=tokenizer.eos_token_id)
+    assert again[0] == pytest.approx(ds[0]["ref_chosen_logps"], rel=1e-5) and again[0] < 0
+
+    class NoModel:  # a second build must come from the cache: the reference model is never run again
+        def __getattr__(self, item):
+            raise AssertionError("reference model used again")
+
+    cached = suite.build(local=LOCAL[name], tokenizer=tokenizer, model=NoModel(), device="cpu")
+    assert cached.folder == art.folder and len(cached.eval_rows) == len(art.eval_rows)
+
+
+def test_imdb_reward_and_kl(tokenizer):
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    torch.manual_seed(0)
+    clf = RobertaForSequenceClassification(RobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+        max_position_embeddings=128, id2label={0: "NEGATIVE", 1: "POSITIVE"}, label2id={"NEGATIVE": 0, "POSITIVE": 1},
+        pad_token_id=tokenizer.pad_token_id))
+    r = imdb.sentiment_rewards(clf, tokenizer, ["great film", "awful film", "meh"])
+    assert r.shape == (3,) and np.all((r > 0) & (r < 1))
+    with pytest.raises(ValueError, match="POS"):
+        imdb.sentiment_rewards(clf, tokenizer, ["x"], positive_label="POS")
+    policy, other = tiny_model("gpt2", len(tokenizer)), tiny_model("gpt2", len(tokenizer))
+    torch.nn.init.normal_(other.transformer.wte.weight, std=1.0)
+    prompts, samples = [[5, 6], [7]], [[8, 9, 10], [11, 12]]
+    assert imdb.kl_to_reference(policy, policy, prompts, samples, pad_id=0) == pytest.approx(0.0, abs=1e-9)
+    assert imdb.kl_to_reference(policy, other, prompts, samples, pad_id=0) != 0
+    sweep = [PaperSuite(IMDB).with_overrides(o) for o in imdb.sweep_overrides(IMDB.reward)]
+    assert [s.config.train.beta for s in sweep] == list(IMDB.reward.beta_sweep)
+    assert len({s.config_hash() for s in sweep}) == len(sweep)
+
+
+def test_describe_states_hardware_and_time():
+    for c in PAPER_SUITES:
+        d = PaperSuite(c).describe()
+        assert d["hardware"] and d["expected_time"] and d["size"] and d["name"] == c.name
