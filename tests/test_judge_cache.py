@@ -24,9 +24,9 @@ def test_put_get_persist_and_ignore_duplicates(tmp_path):
 
 def test_many_keys_are_fetched_in_chunks(tmp_path):
     with JudgmentCache(tmp_path / "c.sqlite") as cache:
-        for i in range(1200):
+        for i in range(520):
             cache.put(f"k{i}", "j", "h", {"i": i})
-        assert len(cache.get_many([f"k{i}" for i in range(1300)])) == 1200
+        assert len(cache.get_many([f"k{i}" for i in range(1100)])) == 520
 
 
 def test_default_path_is_under_harness_home(monkeypatch, tmp_path):
