@@ -45,6 +45,17 @@ def _register_builtin() -> None:
     from harness.suites.tiny import TinySuite
 
     SUITES.add("tiny", TinySuite(), "toy IMDb replica on a synthetic review language; any CPU, ~1 min")
+    _register_real()
+
+
+def _register_real() -> None:
+    """The real suites: SmolLM2 on CPU, the paper's setups on GPU hosts (harness.suites.paper)."""
+    from harness.suites.paper import PAPER_SUITES, PaperSuite
+    from harness.suites.smol import SmolSuite
+
+    SUITES.add("smol", SmolSuite(), "SmolLM2-135M-Instruct on verifiable instructions; 2-core CPU, ~12 min")
+    for config in PAPER_SUITES:
+        SUITES.add(config.name, PaperSuite(config), f"{config.description}; {config.hardware}")
 
 
 _register_builtin()

@@ -119,6 +119,19 @@ class SmolSuite:
         return run_seed(self.config, artifacts, session, seed=seed,
                         beta=self.config.beta if beta is None else beta, out_dir=out_dir)
 
+    def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True):
+        """Same contract as ``harness.evaluate.run_seeds``: (per_seed, metrics, judge_info, timings)."""
+        from harness.suites.smol.run import aggregate
+
+        per_seed = []
+        for seed in seeds:
+            if progress:
+                import sys
+
+                print(f"smol: seed {seed}: train {self.config.train.steps} steps, generate, judge", file=sys.stderr)
+            per_seed.append(self.run_seed(artifacts, session, seed=seed, beta=beta))
+        return aggregate(per_seed, self.config.ci_level)
+
     def describe(self) -> dict:
         c = self.config
         return {

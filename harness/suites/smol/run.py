@@ -41,6 +41,7 @@ def judge_answers(config, eval_rows: list[dict], answers) -> dict:
     judgments = judge.judge(comparisons)
     seconds = time.perf_counter() - t
     prefs = np.array([j.preference for j in judgments])
+    per_prompt = [float(np.mean([p for p, g in zip(prefs, groups, strict=True) if g == i])) for i in sorted(set(groups))]
     est = bootstrap_ci(prefs, groups, level=config.ci_level)
     scores = [j.details.get("score") for j in judgments]
     return {
@@ -50,7 +51,7 @@ def judge_answers(config, eval_rows: list[dict], answers) -> dict:
         "reference_instruction_score": float(np.mean([j.details.get("reference_score", np.nan) for j in judgments])),
         "mean_length_words": float(np.mean([len(c.text.split()) for g in answers for c in g])),
         "finished_rate": float(np.mean([c.finished for g in answers for c in g])),
-        "judge": {"id": judge.id, "hash": judge.hash}, "judge_seconds": seconds,
+        "judge": {"id": judge.id, "hash": judge.hash}, "judge_seconds": seconds, "per_prompt_win": per_prompt,
     }
 
 
@@ -88,3 +89,20 @@ def run_seed(config, artifacts, session, *, seed: int, beta: float, out_dir=None
             "loss_seconds": info.get("loss_seconds"), "timings": timings,
             "samples": [{"prompt": r["prompt"], "answer": g[0].text, "reference": r["reference"][0]}
                         for r, g in list(zip(artifacts.eval_rows, answers, strict=True))[:5]]}
+
+
+def aggregate(per_seed: list[dict], level: float):
+    """Seed-level results -> (per_seed, metrics, judge_info, timings), prompts and seeds resampled."""
+    from harness.stats import hierarchical_ci
+
+    arrays = [np.asarray(s.pop("per_prompt_win")) for s in per_seed]
+    est = hierarchical_ci(arrays, level=level)
+    metrics = {"win_rate": est.mean, "win_rate_ci": [est.low, est.high], "win_rate_sem": est.sem,
+               "instruction_score": float(np.mean([s["instruction_score"] for s in per_seed])),
+               "reference_instruction_score": per_seed[0]["reference_instruction_score"],
+               "beats_reference": est.low > 0.5, "generation": per_seed[0]["generation"]}
+    timings: dict[str, float] = {}
+    for s in per_seed:
+        for k, v in s["timings"].items():
+            timings[k] = timings.get(k, 0.0) + v
+    return per_seed, metrics, per_seed[0]["judge"], timings
