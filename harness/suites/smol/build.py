@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from harness import generate as token_logps
 from harness.generation import GenerationConfig
 from harness.generation.hf import HFGenerator
 from harness.judges import ifeval
 from harness.models import smollm2
+from harness.suites.paper.tokens import completion_logps
 from harness.suites.smol.prompts import make_prompts, split_tasks
 
 LOGP_BATCH = 8  # sequences per reference forward pass (vocab 49k: logits dominate memory)
@@ -52,9 +52,9 @@ def make_pairs(prompts: list[str], answers) -> tuple[list[dict], dict]:
 def reference_logps(model, rows: list[dict], pad_id: int) -> None:
     prompts = [r["prompt_ids"] for r in rows]
     for side in ("chosen", "rejected"):
-        lp = token_logps.sequence_logps(model, prompts, [r[f"{side}_ids"] for r in rows], pad_id=pad_id,
-                                        batch_size=LOGP_BATCH)
-        for r, v in zip(rows, lp.tolist(), strict=True):
+        lp = completion_logps(model, prompts, [r[f"{side}_ids"] for r in rows], pad_id=pad_id,
+                              batch_size=LOGP_BATCH)
+        for r, v in zip(rows, lp, strict=True):
             r[f"ref_{side}_logps"] = v
 
 
