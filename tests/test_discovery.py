@@ -218,3 +218,16 @@ def test_harness_errors_in_a_row_stop_the_run(tmp_path):
     result = run_discovery(config(tmp_path, budget=10), proposer=ScriptedProposer(script))
     assert result.harness_failed and "failed in the harness" in result.stop_reason
     assert result.status_counts.get("error", 0) <= 3 + 1  # at most the lookahead proposal on top
+
+
+def test_behavioural_duplicates_are_not_evaluated(tmp_path):
+    script = [Proposal(variant(1.0, "ok") + "# fake-behaviour: same\n", "first"),
+              Proposal(variant(5.0, "ok") + "# fake-behaviour: same\n", "twin"),
+              Proposal(variant(9.0, "ok") + "# fake-behaviour: other\n", "third")]
+    cfg = DiscoveryConfig(out_dir=str(tmp_path / "run"), budget=2, progress=False,
+                          eval=EvalSettings(evaluator="fake", behavioural_dedupe=True))
+    result = run_discovery(cfg, proposer=ScriptedProposer(script))
+    by_name = {c.name: c for c in Archive(result.out_dir / "archive.sqlite").all()}
+    assert by_name["twin"].status == "duplicate" and by_name["twin"].duplicate_of == by_name["first"].id
+    assert by_name["twin"].fitness is None and "behaves like" in by_name["twin"].error
+    assert by_name["third"].status == "ok" and result.candidates == 2  # the twin did not use the budget

@@ -43,12 +43,14 @@ from harness.paths import runs_dir
               default="auto", show_default=True, help="Ask the endpoint for JSON-schema constrained replies.")
 @click.option("--templates", "templates_dir", type=click.Path(file_okay=False, exists=True),
               help="Folder of prompt templates overriding harness/discovery/templates/*.txt.")
+@click.option("--behavioural-dedupe", is_flag=True,
+              help="Do not bench a candidate that behaves like an evaluated one on the check's probe inputs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Proposer randomness.")
 @click.option("--evaluator", default="bench", show_default=True, help="bench, or fake (test double).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(suite, proposer, budget, parallel, out_dir, resume, executor, ray_address, ray_gpus, seeds, beta,
-            backend, max_wall, max_cost, base_url, model, temperature, structured_output, templates_dir, seed,
-            evaluator, quiet):
+            backend, max_wall, max_cost, base_url, model, temperature, structured_output, templates_dir,
+            behavioural_dedupe, seed, evaluator, quiet):
     """Search for new losses: propose, check, bench (in the sandbox), archive; resumable after kill -9."""
     from harness.discovery.config import DiscoveryConfig, EvalSettings, LLMSettings
     from harness.discovery.loop import DiscoveryError, run_discovery
@@ -62,7 +64,8 @@ def command(suite, proposer, budget, parallel, out_dir, resume, executor, ray_ad
             out_dir=str(out_dir), proposer=proposer, budget=budget, parallel=parallel, executor=executor,
             ray_address=ray_address, ray_num_gpus=ray_gpus, max_wall_s=max_wall, max_cost=max_cost, seed=seed,
             progress=not quiet,
-            eval=EvalSettings(suite=suite, seeds=seeds, beta=beta, backend=backend, evaluator=evaluator),
+            eval=EvalSettings(suite=suite, seeds=seeds, beta=beta, backend=backend, evaluator=evaluator,
+                              behavioural_dedupe=behavioural_dedupe),
             llm=LLMSettings(base_url=base_url, model=model, temperature=temperature,
                             structured_output=structured_output, templates_dir=templates_dir))
         result = run_discovery(config, resume=resume)

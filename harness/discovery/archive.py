@@ -152,6 +152,13 @@ class Archive:
             (status, error, fitness, json.dumps(metrics), eval_seconds, behaviour_key, now_iso(), cid, PENDING))
         return cur.rowcount == 1
 
+    def mark_duplicate(self, cid: int, *, duplicate_of: int, error: str, behaviour_key: str | None) -> bool:
+        """A pending candidate found (by behaviour) to duplicate ``duplicate_of``: never scored."""
+        cur = self._db.execute(
+            "UPDATE candidates SET status=?, duplicate_of=?, error=?, behaviour_key=?, evaluated_at=?"
+            " WHERE id=? AND status=?", (DUPLICATE, duplicate_of, error, behaviour_key, now_iso(), cid, PENDING))
+        return cur.rowcount == 1
+
     # ------------------------------------------------------------ reads
 
     def get(self, cid: int) -> Candidate:

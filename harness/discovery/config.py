@@ -57,7 +57,10 @@ class EvalSettings:
     beta: float | None = None  # None = the suite's default
     backend: str = "auto"  # sandbox backend passed to check and bench
     evaluator: str = "bench"  # registered evaluator; "fake" is the test double
-    behavioural_dedupe: bool = False  # probe loss values on fixed inputs (in the sandbox) to skip twins
+    # Skip benching a candidate whose check fingerprint (loss value and slope at rho = 0, stationary
+    # points, convexity on the check's fixed probe inputs, computed in the sandbox) equals that of an
+    # evaluated candidate. Off by default: a coarse fingerprint can merge losses that differ elsewhere.
+    behavioural_dedupe: bool = False
     fake_seconds: float = 0.0  # the fake evaluator's simulated run time
 
     def __post_init__(self):

@@ -38,7 +38,13 @@ class EvalResult:
     seconds: float = 0.0
     behaviour_key: str | None = None
 
+    duplicate_of: int | None = None  # status "duplicate": behaves like this earlier candidate
+
     def __post_init__(self):
+        if self.status == "duplicate":
+            if self.duplicate_of is None or not self.error:
+                raise ValueError("a duplicate evaluation names its twin and says why")
+            return
         if self.status not in STATUSES:
             raise ValueError(f"unknown evaluation status {self.status!r}")
         if self.status == "ok" and self.fitness is None:
@@ -86,6 +92,10 @@ class BenchEvaluator:
             return EvalResult(_check_status(report.errors), _tail("\n".join(report.errors)),
                               metrics={"stage": "check", "check_seconds": report.seconds})
         behaviour = behaviour_key_of(report.diagnostics)
+        if s.behavioural_dedupe and behaviour is not None:
+            twin = behaviour_twin(self.work_dir, behaviour)
+            if twin is not None:
+                return _duplicate(twin, behaviour)
         out_dir = self.work_dir / Path(candidate_path).stem
         record = run_bench(candidate_path, suite=s.suite, seeds=s.seeds, beta=s.beta, backend=s.backend,
                            out_dir=out_dir, progress=False)
@@ -113,6 +123,30 @@ def behaviour_key_of(diagnostics: dict) -> str | None:
     return behaviour_key([float(v) for v in values])
 
 
+def behaviour_twin(work_dir: Path, key: str) -> int | None:
+    """An evaluated candidate with the same behaviour key, read from the run's archive (read-only).
+
+    Workers on other machines (Ray clusters) do not see the archive; there the check is skipped and
+    the controller still stores the key."""
+    import sqlite3
+
+    db = Path(work_dir).parent / "archive.sqlite"
+    if not db.exists():
+        return None
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        row = con.execute("SELECT id FROM candidates WHERE behaviour_key = ? AND status = 'ok' ORDER BY id LIMIT 1",
+                          (key,)).fetchone()
+    finally:
+        con.close()
+    return None if row is None else int(row[0])
+
+
+def _duplicate(twin: int, key: str) -> EvalResult:
+    return EvalResult("duplicate", f"behaves like candidate #{twin} on the check's probe inputs; not benched",
+                      behaviour_key=key, duplicate_of=twin)
+
+
 def _check_status(errors: list[str]) -> str:
     """The sandbox status behind a failed check ("timeout: ...", "oom: ..."), else ``invalid``."""
     for status in ("sandbox_violation", "timeout", "oom", "crash"):
@@ -122,6 +156,7 @@ def _check_status(errors: list[str]) -> str:
 
 
 _MARKER = re.compile(r"#\s*fake-status:\s*(\w+)")
+_BEHAVIOUR = re.compile(r"#\s*fake-behaviour:\s*(\w+)")
 
 
 class FakeEvaluator:
@@ -129,6 +164,7 @@ class FakeEvaluator:
 
     def __init__(self, settings: EvalSettings, work_dir: Path):
         self.settings = settings
+        self.work_dir = Path(work_dir)
 
     def evaluate(self, candidate_path: Path) -> EvalResult:
         from harness.discovery.dedupe import code_key
@@ -143,10 +179,17 @@ class FakeEvaluator:
             parse_loss_source(source, str(candidate_path))
         except LossFileError as e:
             return EvalResult("invalid", str(e))
+        forced = _BEHAVIOUR.search(source)  # lets tests give two files the same behaviour
+        behaviour = forced.group(1) if forced else code_key(source)
+        if self.settings.behavioural_dedupe:
+            twin = behaviour_twin(self.work_dir, behaviour)
+            if twin is not None:
+                return _duplicate(twin, behaviour)
         h = int(code_key(source)[:8], 16)
         if not marker and h % 10 == 0:
             return EvalResult("crash", "fake crash: Traceback ... RuntimeError: simulated training failure")
-        return EvalResult("ok", fitness=round(0.3 + 0.4 * (h % 1000) / 1000, 4), metrics={"stage": "fake"})
+        return EvalResult("ok", fitness=round(0.3 + 0.4 * (h % 1000) / 1000, 4), metrics={"stage": "fake"},
+                          behaviour_key=behaviour)
 
 
 EVALUATORS.add("bench", BenchEvaluator, "harness check, then harness bench, in the sandbox")

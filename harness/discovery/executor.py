@@ -141,7 +141,7 @@ class RayExecutor:
 def _worker_died(e: Exception) -> dict:
     text = "".join(traceback.format_exception(type(e), e, e.__traceback__))[-4000:]
     return {"status": "crash", "error": f"the evaluation worker died: {text}", "fitness": None,
-            "metrics": {}, "seconds": 0.0, "behaviour_key": None}
+            "metrics": {}, "seconds": 0.0, "behaviour_key": None, "duplicate_of": None}
 
 
 def make_executor(config: DiscoveryConfig):

@@ -124,7 +124,8 @@ class Controller:
                 for cid, data in self.executor.poll(POLL_S if self.executor.in_flight() else 0):
                     self._record(cid, data)
                 owed = self.queued and not self._wall_stopped()  # other stops still evaluate the queue
-                if self.stop_reason and not (self.outstanding or self.executor.in_flight() or owed):
+                ending = self.stop_reason or self.archive.count() >= self.config.budget
+                if ending and not (self.outstanding or self.executor.in_flight() or owed):
                     break
                 if not self.executor.in_flight():
                     time.sleep(0.02 if self.outstanding else 0)
@@ -133,9 +134,10 @@ class Controller:
             self.executor.shutdown()
             if self.bar is not None:
                 self.bar.close()
-        outputs.write_all(self.archive, self.out, self.config, self.stop_reason or "")
+        self._stop(f"budget of {self.config.budget} candidates reached")  # unless stopped earlier
+        outputs.write_all(self.archive, self.out, self.config, self.stop_reason)
         best = self.archive.best()
-        return DiscoveryResult(self.out, self.stop_reason or "", self.archive.count(),
+        return DiscoveryResult(self.out, self.stop_reason, self.archive.count(),
                                self.archive.status_counts(), best.id if best else None,
                                best.fitness if best else None, self.proposer_failed, self.harness_failed)
 
@@ -194,9 +196,9 @@ class Controller:
 
     def _check_stop(self) -> None:
         c = self.config
-        if self.archive.count() >= c.budget:
-            self._stop(f"budget of {c.budget} candidates reached")
-        elif c.max_wall_s is not None and time.monotonic() - self.t0 >= c.max_wall_s:
+        # The budget is not a stop here: a pending candidate may still turn out a duplicate
+        # (behavioural dedupe), which frees its slot; run() ends when the budget is full and settled.
+        if c.max_wall_s is not None and time.monotonic() - self.t0 >= c.max_wall_s:
             self._stop(f"wall-time limit of {c.max_wall_s:g} s reached")
         elif c.max_cost is not None and self.archive.total_cost() >= c.max_cost:
             self._stop(f"API cost limit of ${c.max_cost:g} reached")
@@ -229,6 +231,11 @@ class Controller:
 
     def _record(self, cid: int, data: dict) -> None:
         result = EvalResult.from_dict(data)
+        if result.status == DUPLICATE:
+            self.archive.mark_duplicate(cid, duplicate_of=result.duplicate_of, error=result.error,
+                                        behaviour_key=result.behaviour_key)
+            outputs.write_jsonl(self.archive, self.out)
+            return
         self.archive.complete(cid, status=result.status, error=result.error, fitness=result.fitness,
                               metrics=result.metrics, eval_seconds=result.seconds,
                               behaviour_key=result.behaviour_key)
