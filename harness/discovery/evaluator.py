@@ -82,6 +82,14 @@ class BenchEvaluator:
         self.settings = settings
         self.work_dir = Path(work_dir)
 
+    @staticmethod
+    def prepare(settings: EvalSettings, progress: bool) -> None:
+        """Build the suite's cached artifacts once, in the controller, before workers start: K workers
+        would otherwise each build it (and an unknown suite fails here, not in every worker)."""
+        from harness.suites import get_suite
+
+        get_suite(settings.suite).build(progress=progress)
+
     def evaluate(self, candidate_path: Path) -> EvalResult:
         from harness.bench import run_bench
         from harness.checks import check_loss_file

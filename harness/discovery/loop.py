@@ -252,8 +252,10 @@ def run_discovery(config: DiscoveryConfig, *, resume: bool = False, proposer: Pr
     """Run (or resume) a discovery search; ``proposer`` overrides the registered one (tests)."""
     from harness.discovery.evaluator import EVALUATORS
 
-    EVALUATORS.get(config.eval.evaluator)  # unknown names fail here, not in every worker
+    evaluator = EVALUATORS.get(config.eval.evaluator)  # unknown names fail here, not in every worker
     proposer = proposer or make_proposer(config)
+    if hasattr(evaluator, "prepare"):
+        evaluator.prepare(config.eval, config.progress)
     archive = open_archive(config, resume)
     try:
         return Controller(config, archive, proposer).run()
