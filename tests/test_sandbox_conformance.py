@@ -40,6 +40,7 @@ CASES = {
     "cpu_spin[rlimit]": ("timeout", "CPU time", {"cpu_seconds": 5, "call_timeout_s": 60.0}),
     "hang": ("timeout", "wall-clock limit of 2 s", {"call_timeout_s": 2.0}),
     "hang[session]": ("timeout", "session wall-clock limit", {"session_timeout_s": 6.0}),
+    "hang_at_import": ("timeout", "wall-clock limit of 15 s", {"start_timeout_s": 15.0}),
     "stderr_flood": ("sandbox_violation", "bytes to stderr", {"stderr_bytes": 1 << 20}),
     "disk_fill": ("invalid", "File too large", {}),
     "ctypes_segfault": ("crash", "SIGSEGV", {}),

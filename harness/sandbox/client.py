@@ -91,7 +91,11 @@ class WorkerSession:
         os.set_blocking(self._in, False)
         self._drain = threading.Thread(target=self._drain_stderr, name="sandbox-stderr", daemon=True)
         self._drain.start()
-        self._hello()
+        try:
+            self._hello()
+        except BaseException:
+            self.close()  # reap the worker: no caller holds this half-made session to close it
+            raise
 
     # -- the LossSession interface ------------------------------------------------------------
     def call(self, inputs: dict[str, torch.Tensor], beta: float, grad: bool = True) -> LossReply:
