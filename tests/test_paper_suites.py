@@ -186,3 +186,29 @@ def test_describe_states_hardware_and_time():
     for c in PAPER_SUITES:
         d = PaperSuite(c).describe()
         assert d["hardware"] and d["expected_time"] and d["size"] and d["name"] == c.name
+
+
+@pytest.mark.slow
+def test_gpu_job_path_trains_saves_and_generates_on_cpu(tokenizer, tmp_path, monkeypatch):
+    """The container's paper-suite job (train with the paper's schedule -> save -> generate) on a tiny
+    random Gemma in a local folder, with the hf generator and fp32 (the GPU run uses vLLM and bf16)."""
+    import json
+
+    from harness.lossfile import load_loss
+    from harness.session import InProcessSession
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    folder = tmp_path / "tiny-gemma"
+    tiny_model("gemma", len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    suite = PaperSuite(MT_BENCH).with_overrides({
+        "model.policy": str(folder), "model.dtype": "float32", "generator": "hf", "train.bf16": False,
+        "train.gradient_checkpointing": False, "train.per_device_batch": 2, "train.effective_batch": 2,
+        "train.epochs": 1, "generation.max_new_tokens": 6, "generation.batch_size": 4})
+    art = suite.build(local=LOCAL["mt-bench"], device="cpu")
+    with InProcessSession(load_loss("losses/dpo.py")) as session:
+        result = suite.train_and_generate(art, session, seed=0, out_dir=tmp_path / "out", device="cpu")
+    assert result["train"]["steps"] == 2 and result["generation"]["backend"] == "hf"
+    assert (tmp_path / "out" / "policy" / "config.json").is_file()
+    rows = [json.loads(x) for x in (tmp_path / "out" / "answers.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and all(len(r["answers"]) == 1 and len(r["second_turn_answers"]) == 1 for r in rows)

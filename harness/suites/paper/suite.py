@@ -129,6 +129,15 @@ class PaperSuite:
         return PaperArtifacts(folder, dataset, json.loads((folder / "eval.json").read_text()),
                               json.loads((folder / "build.json").read_text()))
 
+    def train_and_generate(self, artifacts, session, *, seed: int, beta: float | None = None, out_dir,
+                           device: str = "cuda", gpus: int = 1, generator: str | None = None) -> dict:
+        """Train one candidate and write its answers (the GPU job; judging happens outside)."""
+        from harness.suites.paper.job import train_and_generate
+
+        beta = self.config.train.beta if beta is None else beta
+        return train_and_generate(self, artifacts, session, seed=seed, beta=beta, out_dir=out_dir, device=device,
+                                  gpus=gpus, generator=generator)
+
     def describe(self) -> dict:
         c = self.config
         return {"name": c.name, "description": c.description, "size": c.size, "hardware": c.hardware,
