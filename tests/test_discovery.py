@@ -231,3 +231,20 @@ def test_behavioural_duplicates_are_not_evaluated(tmp_path):
     assert by_name["twin"].status == "duplicate" and by_name["twin"].duplicate_of == by_name["first"].id
     assert by_name["twin"].fitness is None and "behaves like" in by_name["twin"].error
     assert by_name["third"].status == "ok" and result.candidates == 2  # the twin did not use the budget
+
+
+def test_cli_exit_codes(tmp_path):
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    out = str(tmp_path / "run")
+    args = ["discover", "--evaluator", "fake", "--budget", "3", "--out", out, "--quiet"]
+    ok = CliRunner().invoke(main, args)
+    assert ok.exit_code == 0, ok.output
+    assert "budget of 3 candidates reached" in ok.output and "best: #" in ok.output
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 2 and "pass --resume" in again.output
+    assert CliRunner().invoke(main, ["discover", "--resume"]).exit_code == 2
+    typo = CliRunner().invoke(main, ["discover", "--proposer", "evolv", "--out", str(tmp_path / "x")])
+    assert typo.exit_code == 2 and "Did you mean 'evolve'" in typo.output and not (tmp_path / "x").exists()
