@@ -1,0 +1,42 @@
+# The GPU bench-job image: one candidate (train -> generate) per container, run by containers/launch.py
+# with the hardened flags (no network, read-only root, non-root user, dropped capabilities) and the
+# model cache and suite data mounted read-only. Judges run outside: no API key ever enters this image
+# or its containers.
+#
+#   docker build -t harness-job:latest .
+#   python containers/launch.py --image harness-job:latest --spec job.json --loss my_loss.py \
+#       --out runs/job1 --models ~/.cache/huggingface --data ~/.cache/harness --gpus device=0
+#
+# Pins: vLLM 0.33 is CUDA-only and pins torch 2.14.0; transformers / trl / datasets / accelerate are
+# the versions the harness is tested with on CPU.
+ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+FROM ${CUDA_IMAGE}
+
+ARG TORCH_VERSION=2.14.0
+ARG VLLM_VERSION=0.33.0
+ARG TRANSFORMERS_VERSION=5.24.0
+ARG TRL_VERSION=1.16.0
+ARG DATASETS_VERSION=5.2.0
+ARG ACCELERATE_VERSION=1.15.0
+
+ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH HF_HUB_OFFLINE=1
+# bubblewrap: the loss still runs in the harness's jail inside the job container.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv python3-dev \
+        bubblewrap ca-certificates && rm -rf /var/lib/apt/lists/* && python3 -m venv /opt/venv
+
+# Heavy, rarely changing layer first: torch (pinned, CUDA build), then vLLM and the training stack.
+RUN pip install "torch==${TORCH_VERSION}" && \
+    pip install "vllm==${VLLM_VERSION}" "transformers==${TRANSFORMERS_VERSION}" "trl==${TRL_VERSION}" \
+        "datasets==${DATASETS_VERSION}" "accelerate==${ACCELERATE_VERSION}" "gguf>=0.10"
+
+WORKDIR /opt/harness
+COPY pyproject.toml README.md ./
+COPY harness ./harness
+COPY losses ./losses
+COPY containers ./containers
+RUN pip install --no-deps . && python -c "import harness.suites, harness.generation"
+
+RUN useradd --uid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin harness
+USER 10001:10001
+ENTRYPOINT ["python", "/opt/harness/containers/job.py"]

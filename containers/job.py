@@ -1,0 +1,137 @@
+"""The bench-job entrypoint: run ONE candidate of one suite inside a container and exit with a status.
+
+    python containers/job.py /job/spec.json
+
+The job spec (JSON) names the suite, its config overrides, the loss file (mounted read-only), the
+seed, beta, the sandbox backend for the loss and the output folder (mounted read-write):
+
+    {"suite": "mt-bench", "loss": "/job/loss.py", "seed": 0, "beta": null, "overrides": {},
+     "sandbox": "jail", "trust": false, "output": "/out", "device": "cuda", "gpus": 1, "generator": null}
+
+GPU suites (the paper's) train, save the policy and write answers (``answers.jsonl``); judging happens
+outside, where the judge's API keys live. CPU suites whose judge is code (tiny, smol) also judge here.
+Everything lands in ``<output>/result.json``. Exit status: 0 the candidate ran, 1 the candidate failed
+(invalid loss, timeout, sandbox violation, crash: ``status`` and ``error`` say which), 2 the job itself
+could not run (bad spec, unknown suite, no sandbox): fix the job, not the loss.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+SPEC_KEYS = {"suite", "loss", "seed", "beta", "overrides", "sandbox", "trust", "output", "device", "gpus",
+             "generator"}
+REQUIRED = ("suite", "loss", "output")
+EXIT_OK, EXIT_CANDIDATE, EXIT_JOB = 0, 1, 2
+
+
+class JobError(RuntimeError):
+    """The job cannot run (exit 2)."""
+
+
+def read_spec(path: str | Path) -> dict:
+    try:
+        spec = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise JobError(f"cannot read the job spec {path}: {e}") from None
+    if not isinstance(spec, dict):
+        raise JobError("the job spec must be a JSON object")
+    unknown = set(spec) - SPEC_KEYS
+    if unknown:
+        raise JobError(f"unknown job spec key(s) {sorted(unknown)}; known: {sorted(SPEC_KEYS)}")
+    missing = [k for k in REQUIRED if k not in spec]
+    if missing:
+        raise JobError(f"the job spec lacks {missing}")
+    return {"seed": 0, "beta": None, "overrides": {}, "sandbox": "jail", "trust": False, "device": "cuda",
+            "gpus": 1, "generator": None, **spec}
+
+
+def _suite(spec: dict):
+    from harness.suites import SUITES
+
+    if spec["suite"] not in SUITES:
+        raise JobError(f"unknown suite {spec['suite']!r}; suites: {', '.join(SUITES.names())}")
+    overrides = dict(spec["overrides"])
+    if spec["generator"]:
+        overrides["generator"] = spec["generator"]
+    try:
+        return SUITES.get(spec["suite"]).with_overrides(overrides)
+    except (KeyError, TypeError, ValueError) as e:
+        raise JobError(f"bad overrides: {e}") from None
+
+
+def _open_session(spec: dict):
+    from harness.sandbox import SandboxUnavailable, open_session
+
+    try:
+        return open_session(spec["loss"], backend=spec["sandbox"], trust=bool(spec["trust"]))
+    except SandboxUnavailable as e:
+        raise JobError(f"sandbox {spec['sandbox']!r} unavailable in this container: {e}") from None
+
+
+def run_candidate(suite, artifacts, session, spec: dict, out: Path) -> dict:
+    beta = spec["beta"]
+    if hasattr(suite, "train_and_generate"):  # GPU suites: answers out, judged outside
+        return suite.train_and_generate(artifacts, session, seed=spec["seed"], beta=beta, out_dir=out,
+                                        device=spec["device"], gpus=spec["gpus"])
+    from harness.evaluate import run_seeds
+
+    beta = suite.config.beta if beta is None else beta
+    per_seed, metrics, judge, timings = run_seeds(suite, artifacts, session, [spec["seed"]], beta, progress=False)
+    return {"per_seed": per_seed, "metrics": metrics, "judge": judge, "timings": timings}
+
+
+def run_job(spec: dict) -> tuple[int, dict]:
+    from harness.records import provenance
+    from harness.session import LossCallError
+
+    out = Path(spec["output"])
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"spec": spec, "status": "ok", "error": None}
+    t0 = time.perf_counter()
+    suite = _suite(spec)
+    result["suite"] = {"name": suite.name, "config_hash": suite.config_hash(), "config": suite.config.as_dict()}
+    artifacts = suite.build(progress=False)
+    code = EXIT_OK
+    try:
+        session = _open_session(spec)
+    except LossCallError as e:
+        session, code = None, EXIT_CANDIDATE
+        result.update(status=e.status, error=e.message)
+    if session is not None:
+        try:
+            result["candidate"] = run_candidate(suite, artifacts, session, spec, out)
+        except LossCallError as e:
+            code = EXIT_CANDIDATE
+            result.update(status=e.status, error=e.message)
+        except (RuntimeError, ValueError, FloatingPointError) as e:  # e.g. NaN weights from a bad loss
+            code = EXIT_CANDIDATE
+            result.update(status="error", error=f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=4)}")
+        finally:
+            session.close()
+    result["seconds"] = time.perf_counter() - t0
+    result["provenance"] = provenance()
+    return code, result
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: job.py SPEC.json", file=sys.stderr)
+        return EXIT_JOB
+    try:
+        spec = read_spec(argv[1])
+        code, result = run_job(spec)
+    except JobError as e:
+        print(f"job error: {e}", file=sys.stderr)
+        return EXIT_JOB
+    Path(spec["output"], "result.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+    print(f"job: {result['status']} in {result['seconds']:.1f} s -> {spec['output']}/result.json", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
