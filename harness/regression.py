@@ -17,8 +17,10 @@ as independent: a seed does not pair two runs of different code, and the baselin
 Only win rates are gated: they share one scale (a fraction of comparisons), so one tolerance means
 the same thing for each; the scale of a suite's reward is suite-specific.
 
-A loss whose current run failed (status other than "ok") while its baseline was ok is a regression;
-a run with status "error" (a harness or infrastructure failure, not the loss) raises ``CIError``.
+A loss whose current run failed (a record status other than "ok": the bench records a failing
+candidate, e.g. one that drives the policy to NaN, that way) while its baseline was ok is a
+regression. Failures of the harness itself (no usable sandbox, an unbuildable suite) are exceptions
+from the bench, never records; the CLI turns them into exit code 2.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ from harness.stats import Estimate, difference_ci
 BASELINE_KIND = "harness-baseline"
 BASELINE_SCHEMA_VERSION = 1
 GATED_PREFIX = "win_rate"
-INFRA_STATUS = "error"  # harness/infrastructure failure; every other failure status is the loss's
 
 
 class CIError(RuntimeError):
@@ -260,8 +261,6 @@ def compare(baseline: dict, records: list[dict], cfg: ComparisonConfig = Compari
     for record in records:
         validate_record(record)
         check_compatible(baseline, record["suite"]["name"], record["suite"]["config"])
-        if record["status"] == INFRA_STATUS:
-            raise CIError(f"harness error while running {record['loss']['name']}: {record['error']}")
     rows: list[Row] = []
     for record in records:
         name = record["loss"]["name"]
@@ -346,9 +345,12 @@ class CIConfig:
 
 def _bench(loss_path: str, **kwargs) -> dict:
     """The bench entry point (a seam so that tests of the CI logic need no training)."""
-    from harness.bench import run_bench
+    from harness.bench import BenchUsageError, run_bench
 
-    return run_bench(loss_path, **kwargs)
+    try:
+        return run_bench(loss_path, **kwargs)
+    except BenchUsageError as e:
+        raise CIError(str(e)) from None
 
 
 def _suite_config(name: str) -> dict:
@@ -378,8 +380,6 @@ def _run_losses(cfg: CIConfig, losses: tuple[str, ...], seeds: int | None) -> li
         kwargs = {} if seeds is None else {"seeds": seeds}  # None: the bench's own default seeds
         record = _bench(loss, suite=cfg.suite, backend=cfg.backend, progress=cfg.progress, **kwargs)
         validate_record(record)
-        if record["status"] == INFRA_STATUS:
-            raise CIError(f"harness error while running {loss}: {record['error']}")
         record["loss"]["path"] = _portable(loss)
         records.append(record)
     return records

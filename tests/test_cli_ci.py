@@ -104,12 +104,9 @@ def test_usage_errors_exit_2(workdir, monkeypatch, tiny_config, args, message):
     assert result.exit_code == 2 and message in result.output, result.output
 
 
-def test_harness_crash_or_infra_status_exits_2_not_1(workdir, monkeypatch, tiny_config):
+def test_harness_crash_exits_2_not_1(workdir, monkeypatch, tiny_config):
     fake_bench(monkeypatch, tiny_config)
     assert ci("--loss", "dpo.py", "--baseline", "b.json", "--update-baseline").exit_code == 0
-    fake_bench(monkeypatch, tiny_config, status="error")
-    result = ci("--baseline", "b.json")
-    assert result.exit_code == 2 and "harness error" in result.output
 
     def crash(loss_path, **kw):
         raise RuntimeError("suite cache unreadable")
@@ -117,3 +114,15 @@ def test_harness_crash_or_infra_status_exits_2_not_1(workdir, monkeypatch, tiny_
     monkeypatch.setattr(regression, "_bench", crash)
     result = ci("--baseline", "b.json")
     assert result.exit_code == 2 and "not a regression" in result.output
+
+
+def test_bench_usage_error_exits_2(workdir, monkeypatch):
+    import harness.bench
+
+    def refuse(loss_path, **kw):
+        raise harness.bench.BenchUsageError("bad suite override: unknown config field 'x'")
+
+    monkeypatch.setattr(harness.bench, "run_bench", refuse)
+    result = ci("--loss", "dpo.py", "--baseline", "b.json", "--update-baseline")
+    assert result.exit_code == 2 and "harness ci: error: bad suite override" in result.output
+    assert "Traceback" not in result.output
