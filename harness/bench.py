@@ -17,10 +17,7 @@ from pathlib import Path
 
 from harness.lossfile import LossFileError, read_loss_file, sha256_bytes
 from harness.records import RECORD_SCHEMA_VERSION, now_iso, provenance, validate_record, write_record
-from harness.session import LossCallError
 from harness.suites import SUITES
-
-BACKENDS = ("auto", "jail", "docker", "none")
 
 
 class BenchUsageError(ValueError):
@@ -36,18 +33,22 @@ class _Run:
     backend: str = ""
 
 
-def _open_session(path: Path, backend: str):
-    """The loss session: the sandbox's ``open_session`` when available, else a trusted in-process one."""
-    try:
-        from harness.sandbox import open_session
-    except ImportError:
-        from harness.lossfile import load_loss
-        from harness.session import InProcessSession
+def _open_session(path: Path, backend: str, trust: bool):
+    """Every loss, built-ins included, runs through the sandbox (``auto`` = the jail)."""
+    from harness.sandbox import SandboxUnavailable, open_session
 
-        # Until the sandbox lands, every backend runs the loss in-process; the record says so.
-        return InProcessSession(load_loss(path)), "none (in-process: no sandbox available)"
-    session = open_session(path, backend=backend)
-    return session, getattr(session, "backend", backend)
+    try:
+        session = open_session(path, backend=backend, trust=trust)
+    except SandboxUnavailable as e:
+        raise BenchUsageError(f"sandbox unavailable: {e}") from None
+    return session, _backend_name(session, backend)
+
+
+def _backend_name(session, requested: str) -> str:
+    name = getattr(session, "backend", None)
+    if name:
+        return str(name)
+    return "none" if type(session).__name__ == "InProcessSession" else ("jail" if requested == "auto" else requested)
 
 
 def _check_usage(loss_path, suite: str, seeds: int, beta, backend: str, overrides):
@@ -57,8 +58,10 @@ def _check_usage(loss_path, suite: str, seeds: int, beta, backend: str, override
         raise BenchUsageError(f"seeds must be a positive integer, got {seeds!r}")
     if beta is not None and not beta > 0:
         raise BenchUsageError(f"beta must be positive, got {beta!r}")
-    if backend not in BACKENDS:
-        raise BenchUsageError(f"unknown backend {backend!r}; choices: {', '.join(BACKENDS)}")
+    from harness.sandbox import BACKENDS
+
+    if backend != "auto" and backend not in BACKENDS:
+        raise BenchUsageError(f"unknown sandbox backend {backend!r}; choices: auto, {', '.join(BACKENDS.names())}")
     try:
         read_loss_file(loss_path)
     except LossFileError as e:
@@ -83,9 +86,14 @@ def _seed_list(suite, n: int) -> list[int]:
 
 
 def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | None = None,
-              backend: str = "auto", out_dir=None, progress: bool = True, overrides: dict | None = None) -> dict:
-    """Benchmark one loss file on a suite; return (and write) the record. See the module doc."""
+              backend: str = "auto", out_dir=None, progress: bool = True, overrides: dict | None = None,
+              trust: bool = False) -> dict:
+    """Benchmark one loss file on a suite; return (and write) the record. See the module doc.
+
+    ``backend`` is a sandbox backend (harness.sandbox.BACKENDS, or "auto" = the jail); ``trust`` is
+    required for backend "none" (in-process; only for files you wrote or reviewed)."""
     from harness.evaluate import run_seeds
+    from harness.session import LossCallError
 
     t_total = time.perf_counter()
     suite_obj = _check_usage(loss_path, suite, seeds, beta, backend, overrides)
@@ -106,7 +114,7 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
     t = time.perf_counter()
     session = None
     try:
-        session, run.backend = _open_session(path, backend)
+        session, run.backend = _open_session(path, backend, trust)
     except LossFileError as e:
         run.status, run.error = "invalid", str(e)
     except LossCallError as e:
@@ -115,8 +123,12 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
 
     if session is not None:
         try:
-            per_seed, metrics, judge_info, stage = run_seeds(suite_obj, artifacts, session, seed_list, beta,
-                                                             progress=progress)
+            # A suite may bring its own loop (same contract); the default is harness.evaluate.run_seeds.
+            if hasattr(suite_obj, "run_seeds"):
+                result = suite_obj.run_seeds(artifacts, session, seed_list, beta, progress=progress)
+            else:
+                result = run_seeds(suite_obj, artifacts, session, seed_list, beta, progress=progress)
+            per_seed, metrics, judge_info, stage = result
             timings.update(stage)
         except LossCallError as e:
             run.status, run.error = e.status, e.message

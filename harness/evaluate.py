@@ -38,14 +38,14 @@ class _Progress:
 def evaluate_checkpoint(model, ref_model, artifacts, judge, cfg, *, step: int, seed: int) -> Checkpoint:
     """Sample from the policy, judge against the reference completions, estimate KL(policy || ref)."""
     tok = artifacts.tokenizer
-    samples = generate.sample(model, artifacts.eval_prompt_ids, cfg.sample, seed=GENERATION_SEED_OFFSET + seed,
+    samples, policy_logps = generate.sample(model, artifacts.eval_prompt_ids, cfg.sample, seed=GENERATION_SEED_OFFSET + seed,
                               pad_id=tok.pad_token_id, eos_id=tok.eos_token_id, suppress=artifacts.suppress)
     k = cfg.sample.samples_per_prompt
     prompts = [p for p in artifacts.eval_prompt_ids for _ in range(k)]
     flat = [c for per_prompt in samples for c in per_prompt]
     # KL(pi || ref) = E_{y ~ pi}[log pi(y) - log ref(y)], estimated on the policy's own samples.
-    kl = generate.sequence_logps(model, prompts, flat, pad_id=tok.pad_token_id) - \
-        generate.sequence_logps(ref_model, prompts, flat, pad_id=tok.pad_token_id)
+    kl = policy_logps - generate.sequence_logps(ref_model, prompts, flat, pad_id=tok.pad_token_id,
+                                                suppress=artifacts.suppress)
     comparisons = [
         Comparison(artifacts.eval_prompts[i], artifacts.decode(samples[i][j]), artifacts.reference_text[i][j], str(i))
         for i in range(len(samples)) for j in range(k)
@@ -63,6 +63,9 @@ def evaluate_checkpoint(model, ref_model, artifacts, judge, cfg, *, step: int, s
 
 def run_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True):
     """Train and evaluate every seed; return (per_seed, metrics, judge_info, stage_timings)."""
+    own = getattr(suite, "run_seeds", None)
+    if own is not None:  # suites that generate and judge their own way (smol, paper) keep this contract
+        return own(artifacts, session, seeds, beta, progress=progress)
     cfg = suite.config
     judge = JUDGES.get(cfg.judge)()
     ref_model = artifacts.load_policy()

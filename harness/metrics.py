@@ -14,8 +14,16 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from harness.generate import SampleConfig
 from harness.stats import bootstrap_ci, hierarchical_ci
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    samples_per_prompt: int = 4  # completions per prompt (the CI half-width ~0.025 needs 4 x 256)
+    max_new_tokens: int = 32  # a completion without EOS by then counts as truncated
+    temperature: float = 1.0  # plain ancestral sampling: KL estimates need the policy's own distribution
+    batch_size: int = 256  # sequences per generate call; smaller batches waste fewer steps on rows that
+    # already emitted EOS (generate keeps them until the longest row ends)
 
 
 @dataclass(frozen=True)

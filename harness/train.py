@@ -14,15 +14,13 @@ What TRL would otherwise do per candidate, and why it is skipped here (measured,
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-import torch
-from transformers import TrainerCallback
-from trl import DPOConfig, DPOTrainer
-
-from harness.sandbox.bridge import bridged_mean_loss
-from harness.session import LossCallError, LossSession
+if TYPE_CHECKING:
+    from harness.session import LossSession
 
 TOKEN_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
 REF_COLUMNS = ("ref_chosen_logps", "ref_rejected_logps")
@@ -48,68 +46,79 @@ class TrainConfig:
         return asdict(self)
 
 
-class BridgedDPOTrainer(DPOTrainer):
-    """DPOTrainer whose loss is a candidate loss file evaluated through a ``LossSession``."""
+@functools.cache
+def _classes():
+    """TRL and the trainer subclass, imported on first use (``harness suites`` must start fast)."""
+    import torch
+    from transformers import TrainerCallback
+    from trl import DPOConfig, DPOTrainer
 
-    def __init__(self, *args, session: LossSession, **kwargs):
-        self.session = session
-        self.loss_seconds = 0.0
-        super().__init__(*args, **kwargs)
+    from harness.sandbox.bridge import bridged_mean_loss
+    from harness.session import LossCallError
 
-    def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
-        missing = [c for c in TOKEN_COLUMNS + REF_COLUMNS if c not in dataset.column_names]
-        if missing:
-            raise ValueError(f"{dataset_name} dataset lacks pre-tokenised column(s) {missing}; "
-                             "the suite build writes them")
-        return dataset
+    class BridgedDPOTrainer(DPOTrainer):
+        """DPOTrainer whose loss is a candidate loss file evaluated through a ``LossSession``."""
 
-    def _precompute_ref_logps(self, dataset, name, batch_size):
-        return dataset  # already in the dataset (checked by _prepare_dataset)
+        def __init__(self, *args, session: LossSession, **kwargs):
+            self.session = session
+            self.loss_seconds = 0.0
+            super().__init__(*args, **kwargs)
 
-    def _compute_loss(self, model, inputs, return_outputs):
-        completion_mask = inputs["completion_mask"]
-        shift_mask = completion_mask[..., 1:]
-        labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
-        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=labels,
-                        use_cache=False, fused_lm_head=True)
-        per_token = outputs.log_probs[:, -shift_mask.size(1):]
-        chosen, rejected = per_token.sum(dim=1).chunk(2, dim=0)
-        chosen_len, rejected_len = shift_mask.sum(dim=1).chunk(2, dim=0)
-        loss_inputs = {
-            "policy_chosen_logps": chosen, "policy_rejected_logps": rejected,
-            "reference_chosen_logps": inputs["ref_chosen_logps"].to(chosen.dtype),
-            "reference_rejected_logps": inputs["ref_rejected_logps"].to(chosen.dtype),
-            "chosen_lengths": chosen_len.to(chosen.dtype), "rejected_lengths": rejected_len.to(chosen.dtype),
-        }
-        mean, reply = bridged_mean_loss(self.session, loss_inputs, self.beta)
-        self.loss_seconds += reply.seconds
-        step = self.state.global_step
-        if not torch.isfinite(reply.losses).all():
-            raise LossCallError("invalid", f"the loss returned a non-finite value at step {step}")
-        for name, g in reply.grads.items():
-            if not torch.isfinite(g).all():
-                raise LossCallError("invalid", f"the gradient w.r.t. {name} is non-finite at step {step}")
-        mode = "train" if model.training else "eval"
-        margin = self.beta * ((chosen - loss_inputs["reference_chosen_logps"])
-                              - (rejected - loss_inputs["reference_rejected_logps"])).detach()
-        self._metrics[mode]["rewards/margins"].append(margin.mean().item())
-        self._metrics[mode]["rewards/accuracies"].append((margin > 0).float().mean().item())
-        return (mean, outputs) if return_outputs else mean
+        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+            missing = [c for c in TOKEN_COLUMNS + REF_COLUMNS if c not in dataset.column_names]
+            if missing:
+                raise ValueError(f"{dataset_name} dataset lacks pre-tokenised column(s) {missing}; "
+                                 "the suite build writes them")
+            return dataset
+
+        def _precompute_ref_logps(self, dataset, name, batch_size):
+            return dataset  # already in the dataset (checked by _prepare_dataset)
+
+        def _compute_loss(self, model, inputs, return_outputs):
+            completion_mask = inputs["completion_mask"]
+            shift_mask = completion_mask[..., 1:]
+            labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
+            outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=labels,
+                            use_cache=False, fused_lm_head=True)
+            per_token = outputs.log_probs[:, -shift_mask.size(1):]
+            chosen, rejected = per_token.sum(dim=1).chunk(2, dim=0)
+            chosen_len, rejected_len = shift_mask.sum(dim=1).chunk(2, dim=0)
+            loss_inputs = {
+                "policy_chosen_logps": chosen, "policy_rejected_logps": rejected,
+                "reference_chosen_logps": inputs["ref_chosen_logps"].to(chosen.dtype),
+                "reference_rejected_logps": inputs["ref_rejected_logps"].to(chosen.dtype),
+                "chosen_lengths": chosen_len.to(chosen.dtype), "rejected_lengths": rejected_len.to(chosen.dtype),
+            }
+            mean, reply = bridged_mean_loss(self.session, loss_inputs, self.beta)
+            self.loss_seconds += reply.seconds
+            step = self.state.global_step
+            if not torch.isfinite(reply.losses).all():
+                raise LossCallError("invalid", f"the loss returned a non-finite value at step {step}")
+            for name, g in reply.grads.items():
+                if not torch.isfinite(g).all():
+                    raise LossCallError("invalid", f"the gradient w.r.t. {name} is non-finite at step {step}")
+            mode = "train" if model.training else "eval"
+            margin = self.beta * ((chosen - loss_inputs["reference_chosen_logps"])
+                                  - (rejected - loss_inputs["reference_rejected_logps"])).detach()
+            self._metrics[mode]["rewards/margins"].append(margin.mean().item())
+            self._metrics[mode]["rewards/accuracies"].append((margin > 0).float().mean().item())
+            return (mean, outputs) if return_outputs else mean
+
+    class _CheckpointCallback(TrainerCallback):
+        def __init__(self, every: int, evaluate: Callable[[object, int], None]):
+            self.every = every
+            self.evaluate = evaluate
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step % self.every == 0:
+                self.evaluate(model, state.global_step)
+
+    return BridgedDPOTrainer, _CheckpointCallback, DPOConfig
 
 
-class _CheckpointCallback(TrainerCallback):
-    def __init__(self, every: int, evaluate: Callable[[object, int], None]):
-        self.every = every
-        self.evaluate = evaluate
-
-    def on_step_end(self, args, state, control, model=None, **kwargs):
-        if state.global_step % self.every == 0:
-            self.evaluate(model, state.global_step)
-
-
-def dpo_args(cfg: TrainConfig, *, beta: float, seed: int, output_dir: str) -> DPOConfig:
+def dpo_args(cfg: TrainConfig, *, beta: float, seed: int, output_dir: str):
     """TRL settings: no saving, logging, reporting or dataloader workers (all in memory, on CPU)."""
-    return DPOConfig(
+    return _classes()[2](
         output_dir=output_dir, beta=beta, seed=seed, data_seed=seed, learning_rate=cfg.learning_rate,
         max_steps=cfg.steps, per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=1,
         lr_scheduler_type="constant_with_warmup" if cfg.warmup_steps else "constant",
@@ -117,17 +126,21 @@ def dpo_args(cfg: TrainConfig, *, beta: float, seed: int, output_dir: str) -> DP
         precompute_ref_log_probs=True, max_length=None, save_strategy="no", eval_strategy="no",
         logging_strategy="no", report_to=[], disable_tqdm=True, use_cpu=True, dataloader_num_workers=0,
         remove_unused_columns=False, bf16=False, fp16=False,
+        gradient_checkpointing=False,  # TRL defaults it on; at this size it only recomputes (2x slower)
     )
 
 
 def train(model, dataset, tokenizer, session: LossSession, cfg: TrainConfig, *, beta: float, seed: int,
           output_dir: str, evaluate: Callable[[object, int], None]) -> dict:
     """Train ``model`` in place; ``evaluate(model, step)`` runs at step 0 and every checkpoint."""
+    import torch
+
+    trainer_cls, callback_cls, _ = _classes()
     torch.set_num_threads(cfg.threads)
-    trainer = BridgedDPOTrainer(
+    trainer = trainer_cls(
         model=model, args=dpo_args(cfg, beta=beta, seed=seed, output_dir=output_dir), train_dataset=dataset,
         processing_class=tokenizer, session=session,
-        callbacks=[_CheckpointCallback(cfg.checkpoint_every, evaluate)],
+        callbacks=[callback_cls(cfg.checkpoint_every, evaluate)],
     )
     evaluate(trainer.model, 0)
     trainer.train()

@@ -10,23 +10,39 @@ import dataclasses
 
 
 def apply_overrides(config, overrides: dict):
+    """All overrides of one sub-config are applied together, so cross-field checks in
+    ``__post_init__`` (e.g. steps a multiple of checkpoint_every) see the final values only."""
+    tree: dict = {}
     for dotted, value in overrides.items():
-        config = _set(config, dotted.split("."), value, dotted)
-    return config
+        node = tree
+        *parents, leaf = dotted.split(".")
+        for name in parents:
+            node = node.setdefault(name, {})
+            if not isinstance(node, dict) or _LEAF in node:
+                raise KeyError(f"config field {dotted!r} conflicts with another override")
+        node[leaf] = {_LEAF: value}
+    return _apply(config, tree, "")
 
 
-def _set(obj, path: list[str], value, dotted: str):
+_LEAF = object()
+
+
+def _apply(obj, tree: dict, prefix: str):
     if not dataclasses.is_dataclass(obj):
-        raise KeyError(f"config field {dotted!r}: {type(obj).__name__} has no sub-fields")
+        raise KeyError(f"config field {prefix.rstrip('.')!r}: {type(obj).__name__} has no sub-fields")
     names = {f.name for f in dataclasses.fields(obj)}
-    if path[0] not in names:
-        raise KeyError(f"unknown config field {dotted!r}; fields here: {', '.join(sorted(names))}")
-    current = getattr(obj, path[0])
-    if len(path) == 1:
-        if isinstance(current, tuple) and isinstance(value, list):
-            value = tuple(value)
-        return dataclasses.replace(obj, **{path[0]: value})
-    return dataclasses.replace(obj, **{path[0]: _set(current, path[1:], value, dotted)})
+    changes = {}
+    for name, sub in tree.items():
+        dotted = prefix + name
+        if name not in names:
+            raise KeyError(f"unknown config field {dotted!r}; fields here: {', '.join(sorted(names))}")
+        current = getattr(obj, name)
+        if _LEAF in sub:
+            value = sub[_LEAF]
+            changes[name] = tuple(value) if isinstance(current, tuple) and isinstance(value, list) else value
+        else:
+            changes[name] = _apply(current, sub, dotted + ".")
+    return dataclasses.replace(obj, **changes)
 
 
 def from_dict(cls, data: dict):

@@ -8,15 +8,16 @@ under ``harness.paths.cache_dir()/tiny-<build_hash>/`` and sealed by a manifest 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import harness.judges.gold  # noqa: F401  (registers the suite's judge, "gold-tiny")
 from harness.metrics import EvalConfig
 from harness.paths import cache_dir
 from harness.records import config_hash
 from harness.suites import cache
+from harness.suites.overrides import apply_overrides
 from harness.suites.tiny.model import ModelConfig
 from harness.train import TrainConfig
 
@@ -98,7 +99,7 @@ class TinySuite:
         return cache_dir() / f"{self.name}-{self.build_hash()}"
 
     def with_overrides(self, overrides: dict) -> TinySuite:
-        return TinySuite(_override(self.config, overrides))
+        return TinySuite(apply_overrides(self.config, overrides))
 
     def build(self, *, progress: bool = True) -> TinyArtifacts:
         from harness.suites.tiny.build import build
@@ -133,25 +134,3 @@ class TinySuite:
             "cached": cached.is_file(),
             "config_hash": self.config_hash(),
         }
-
-
-def _override(config, overrides: dict):
-    """Replace dotted fields (``"train.learning_rate"``) in a nested frozen config; unknown keys raise."""
-    for dotted, value in overrides.items():
-        config = _set(config, dotted.split("."), value, dotted)
-    return config
-
-
-def _set(obj, path: list[str], value, dotted: str):
-    names = {f.name for f in dataclasses.fields(obj)}
-    if path[0] not in names:
-        raise KeyError(f"unknown config field {dotted!r}; fields here: {', '.join(sorted(names))}")
-    if len(path) == 1:
-        current = getattr(obj, path[0])
-        if isinstance(current, tuple) and isinstance(value, list):
-            value = tuple(value)
-        return dataclasses.replace(obj, **{path[0]: value})
-    return dataclasses.replace(obj, **{path[0]: _set(getattr(obj, path[0]), path[1:], value, dotted)})
-
-
-__all__ = ["TinyConfig", "TinySuite", "TinyArtifacts"]

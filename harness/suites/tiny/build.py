@@ -75,31 +75,39 @@ def _decode(tokenizer, ids: list[int]) -> str:
 
 
 def make_pairs(model, tokenizer, prompts: list[str], cfg, sample_cfg, seed: int) -> tuple[list[dict], dict]:
-    """On-policy pairs labelled by the gold judge; returns rows and labelling statistics."""
+    """On-policy pairs labelled by the gold judge; returns rows and labelling statistics.
+
+    Sampling runs in rounds (each 1.6x the missing pairs, since ties are dropped) until enough
+    non-tied pairs exist; a model that keeps producing ties is an error, not a smaller suite."""
     rng = random.Random(seed)
-    want = cfg.pairs
-    chosen_prompts = [rng.choice(prompts) for _ in range(int(want * 1.6))]
-    ids = [_encode(tokenizer, p) for p in chosen_prompts]
     two = generate.SampleConfig(samples_per_prompt=2, max_new_tokens=sample_cfg.max_new_tokens,
                                 batch_size=sample_cfg.batch_size)
-    samples = generate.sample(model, ids, two, seed=seed, pad_id=tokenizer.pad_token_id,
-                              eos_id=tokenizer.eos_token_id, suppress=_suppressed(tokenizer))
-    rows, ties = [], 0
-    for p_text, p_ids, (a, b) in zip(chosen_prompts, ids, samples, strict=True):
-        ra = gold.score(p_text, _decode(tokenizer, a)).reward
-        rb = gold.score(p_text, _decode(tokenizer, b)).reward
-        if abs(ra - rb) <= gold.TIE_TOLERANCE:
-            ties += 1
-            continue
-        c, r = (a, b) if ra > rb else (b, a)
-        rows.append({"prompt": p_text, "prompt_ids": p_ids, "chosen_ids": c, "rejected_ids": r,
-                     "chosen_reward": max(ra, rb), "rejected_reward": min(ra, rb)})
-        if len(rows) == want:
+    rows: list[dict] = []
+    sampled = ties = 0
+    for round_ in range(4):
+        missing = cfg.pairs - len(rows)
+        if missing <= 0:
             break
-    if len(rows) < want:
-        raise RuntimeError(f"only {len(rows)} non-tied pairs from {len(chosen_prompts)} prompts; "
+        chosen_prompts = [rng.choice(prompts) for _ in range(int(missing * 1.6) + 8)]
+        ids = [_encode(tokenizer, p) for p in chosen_prompts]
+        samples, _ = generate.sample(model, ids, two, seed=seed + 7919 * round_, pad_id=tokenizer.pad_token_id,
+                                     eos_id=tokenizer.eos_token_id, suppress=_suppressed(tokenizer))
+        for p_text, p_ids, (a, b) in zip(chosen_prompts, ids, samples, strict=True):
+            if len(rows) == cfg.pairs:
+                break
+            sampled += 1
+            ra = gold.score(p_text, _decode(tokenizer, a)).reward
+            rb = gold.score(p_text, _decode(tokenizer, b)).reward
+            if abs(ra - rb) <= gold.TIE_TOLERANCE:
+                ties += 1
+                continue
+            c, r = (a, b) if ra > rb else (b, a)
+            rows.append({"prompt": p_text, "prompt_ids": p_ids, "chosen_ids": c, "rejected_ids": r,
+                         "chosen_reward": max(ra, rb), "rejected_reward": min(ra, rb)})
+    if len(rows) < cfg.pairs:
+        raise RuntimeError(f"only {len(rows)} non-tied pairs of {cfg.pairs} after {sampled} samples; "
                            "the SFT model is too deterministic for this suite config")
-    return rows, {"sampled": len(rows) + ties, "ties_dropped": ties}
+    return rows, {"sampled": sampled, "ties_dropped": ties}
 
 
 def reference_logps(model, rows: list[dict], pad_id: int) -> None:
@@ -141,7 +149,7 @@ def build(folder: Path, config, progress: bool = True) -> None:
 
     t = time.perf_counter()
     eval_ids = [_encode(tokenizer, p) for p in eval_prompts]
-    refs = generate.sample(model, eval_ids, config.eval.sample, seed=data.seed + 2,
+    refs, _ = generate.sample(model, eval_ids, config.eval.sample, seed=data.seed + 2,
                            pad_id=tokenizer.pad_token_id, eos_id=tokenizer.eos_token_id,
                            suppress=_suppressed(tokenizer))
     timings["reference_completions"] = time.perf_counter() - t

@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass
 @dataclass(frozen=True)
 class ModelConfig:
     hidden_size: int = 128  # width of the residual stream
-    intermediate_size: int = 512  # width of the MLP
+    intermediate_size: int = 256  # width of the MLP (2x hidden keeps CPU steps cheap)
     num_layers: int = 2
     num_heads: int = 4
-    max_positions: int = 96  # longest prompt + completion, in words
+    max_positions: int = 64  # longest prompt + completion, in words
     tie_embeddings: bool = False  # tied embeddings collapse under DPO at this scale (see module doc)
 
     def as_dict(self) -> dict:

@@ -1,0 +1,109 @@
+"""`harness bench --loss FILE`: train with a loss on a suite, judge, and report win rates with CIs.
+
+Exit codes: 0 the run finished (status ok), 1 the candidate loss failed (the record says why),
+2 usage error or the sandbox cannot run. With --json, stdout is exactly the record.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+
+def _suite_names() -> list[str]:
+    from harness.suites import SUITES
+
+    return SUITES.names()
+
+
+def _parse_overrides(items: tuple[str, ...]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE (e.g. train.learning_rate=1e-4)", param_hint="--set")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+@click.command("bench")
+@click.option("--loss", "loss_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The loss file (.py) to benchmark.")
+@click.option("--suite", default="tiny", show_default=True, help="Benchmark suite (see `harness suites`).")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True, help="Training seeds.")
+@click.option("--beta", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="KL strength passed to the loss [default: the suite's].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder for the record [default: the run store, harness.paths.runs_dir()].")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly the record (JSON) on stdout.")
+@click.option("--backend", default="auto", show_default=True,
+              help="Sandbox backend that runs the loss (auto = the jail; none needs --trust).")
+@click.option("--trust", is_flag=True, help="Allow backend 'none' (in-process) for a file you wrote or reviewed.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a suite config field, e.g. --set train.learning_rate=1e-4 (repeatable).")
+def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, overrides):
+    """Benchmark a loss file: train, generate, judge, and report win rates with 95% CIs."""
+    from harness.bench import BenchUsageError, run_bench
+
+    if suite not in _suite_names():
+        raise click.BadParameter(f"unknown suite {suite!r}; choices: {', '.join(_suite_names())}",
+                                 param_hint="--suite")
+    try:
+        record = run_bench(loss_path, suite=suite, seeds=seeds, beta=beta, backend=backend, out_dir=out_dir,
+                           progress=not as_json or sys.stderr.isatty(), overrides=_parse_overrides(overrides),
+                           trust=trust)
+    except BenchUsageError as e:
+        click.echo(f"harness bench: {e}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps({k: v for k, v in record.items() if k != "path"}, indent=2, sort_keys=True))
+    else:
+        click.echo(render(record))
+        click.echo(f"\nrecord: {record['path']}")
+    if record["status"] != "ok":
+        click.echo(f"harness bench: the loss failed ({record['status']}): {record['error']}", err=True)
+        sys.exit(1)
+    sys.exit(0)
+
+
+def _ci(m: dict, key: str) -> str:
+    lo, hi = m[f"{key}_ci"]
+    return f"{m[key]:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def render(record: dict) -> str:
+    """The readable summary: the verdict with CIs, then one row per seed."""
+    from tabulate import tabulate
+
+    head = (f"loss {record['loss']['name']} ({record['loss']['sha256'][:12]})  suite {record['suite']['name']} "
+            f"({record['suite']['config_hash']})  beta {record['beta']:g}  seeds {record['seeds']}  "
+            f"sandbox {record['sandbox']['backend']}")
+    if record["status"] != "ok":
+        return f"{head}\nstatus: {record['status']}\nerror: {record['error']}"
+    m = record["metrics"]
+    budget = m["kl_budget"]
+    rows = [
+        [f"win rate @ KL {budget:g} (primary)", _ci(m, "win_rate"),
+         f"censored in {m['censored_seeds']} seed(s)" if m["censored"] else ""],
+        ["win rate @ KL 1", _ci(m, "win_rate_kl1"), "censored" if m.get("censored_kl1") else ""],
+        ["win rate, end of training", _ci(m, "win_rate_end"), ""],
+        [f"gold reward @ KL {budget:g}", _ci(m, "reward"), ""],
+        ["KL(policy || ref), end", f"{m['kl']:.3f}", f"seed sd {m['kl_seed_sd']:.3f}"],
+        ["fluency, end", f"{m['fluency']:.3f}", ""],
+        ["distinct-2, end", f"{m['distinct_2']:.3f}", ""],
+        ["mean length (tokens), end", f"{m['mean_length']:.1f}", ""],
+    ]
+    seeds = [[s["seed"], f"{s['win_rate']:.3f}", "yes" if s["censored"] else "", f"{s['win_rate_end']:.3f}",
+              f"{s['kl']:.2f}", f"{s['fluency']:.2f}"] for s in record["per_seed"]]
+    times = ", ".join(f"{k} {v:.1f}s" for k, v in record["timings"].items())
+    return "\n".join([
+        head, "",
+        tabulate(rows, headers=["metric", "value [95% CI]", "note"]), "",
+        tabulate(seeds, headers=["seed", f"win@KL{budget:g}", "censored", "win end", "KL end", "fluency"]), "",
+        f"verdict: {m['verdict']}", f"timings: {times}",
+    ])

@@ -1,0 +1,112 @@
+"""run_bench and `harness bench` on a micro-sized tiny suite (seconds): record schema, failing
+losses, usage errors, determinism. The science on the full-size suite is in test_tiny_science.py."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.bench import BenchUsageError, run_bench
+from harness.cli import main
+from harness.records import validate_record
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures_bench"
+DPO = ROOT / "losses" / "dpo.py"
+MICRO = {
+    "data.train_prompts": 64, "data.eval_prompts": 8, "data.pairs": 32, "sft.steps": 20, "sft.batch_size": 16,
+    "sft.warmup_steps": 5, "train.steps": 4, "train.batch_size": 8, "train.checkpoint_every": 2,
+    "eval.resamples": 100,
+}
+MICRO_ARGS = [a for k, v in MICRO.items() for a in ("--set", f"{k}={v}")]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    path = tmp_path_factory.mktemp("harness-home")
+    mp.setenv("HARNESS_HOME", str(path))
+    yield path
+    mp.undo()
+
+
+def _bench(loss, tmp_path, **kw):
+    return run_bench(loss, seeds=kw.pop("seeds", 1), out_dir=tmp_path, progress=False, overrides=MICRO, **kw)
+
+
+def test_record_schema_and_file(home, tmp_path):
+    record = _bench(DPO, tmp_path, seeds=2)
+    assert record["status"] == "ok", record["error"]
+    validate_record(record)
+    on_disk = json.loads(Path(record["path"]).read_text())
+    assert on_disk["loss"]["sha256"] == record["loss"]["sha256"]
+    m = record["metrics"]
+    for key in ("win_rate", "win_rate_ci", "reward", "kl", "censored", "win_rate_kl1", "win_rate_end", "fluency",
+                "distinct_2", "mean_length", "verdict"):
+        assert key in m, key
+    assert record["seeds"] == [0, 1] and len(record["per_seed"]) == 2
+    trajectory = record["per_seed"][0]["trajectory"]
+    assert [c["step"] for c in trajectory] == [0, 2, 4]
+    assert trajectory[0]["kl"] == pytest.approx(0.0, abs=1e-3)  # step 0 is the reference itself
+    assert record["suite"]["config"]["train"]["steps"] == 4  # overrides land in the saved config
+    assert record["judge"]["id"] == "gold-tiny" and record["judge"]["hash"]
+    assert record["sandbox"]["backend"] == "jail"
+    assert {"suite", "train", "evaluate", "total"} <= set(record["timings"])
+
+
+def test_deterministic_for_a_fixed_seed(home, tmp_path):
+    a, b = _bench(DPO, tmp_path), _bench(DPO, tmp_path)
+    assert a["per_seed"] == b["per_seed"]
+    assert a["metrics"] == b["metrics"]
+
+
+@pytest.mark.parametrize("name, needle", [("raises.py", "always fails"), ("nan.py", "non-finite")])
+def test_failing_loss_gives_status_and_exit_1(home, tmp_path, name, needle):
+    record = _bench(FIXTURES / name, tmp_path)
+    assert record["status"] != "ok" and needle in record["error"]
+    assert record["metrics"] == {} and record["per_seed"] == []
+    validate_record(record)
+    result = CliRunner().invoke(main, ["bench", "--loss", str(FIXTURES / name), "--seeds", "1", "--json",
+                                       "--out", str(tmp_path), *MICRO_ARGS])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["status"] == record["status"]
+
+
+def test_cli_table_and_json(home, tmp_path):
+    args = ["bench", "--loss", str(DPO), "--seeds", "1", "--out", str(tmp_path), *MICRO_ARGS]
+    table = CliRunner().invoke(main, args)
+    assert table.exit_code == 0, table.output
+    assert "win rate @ KL 2" in table.stdout and "verdict" in table.stdout
+    as_json = CliRunner().invoke(main, [*args, "--json"])
+    assert as_json.exit_code == 0
+    validate_record(json.loads(as_json.stdout))  # stdout is exactly the record
+
+
+@pytest.mark.parametrize("kwargs", [{"suite": "nope"}, {"seeds": 0}, {"beta": -1.0},
+                                    {"overrides": {"train.nope": 1}}, {"backend": "nope"}])
+def test_usage_errors_raise(tmp_path, kwargs):
+    with pytest.raises(BenchUsageError):
+        run_bench(DPO, out_dir=tmp_path, progress=False, **kwargs)
+
+
+def test_missing_file_is_a_usage_error(tmp_path):
+    with pytest.raises(BenchUsageError):
+        run_bench(tmp_path / "missing.py", out_dir=tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("args", [["--suite", "nope"], ["--seeds", "0"], ["--set", "train.nope=1"],
+                                  ["--set", "novalue"]])
+def test_cli_usage_errors_exit_2(tmp_path, args):
+    result = CliRunner().invoke(main, ["bench", "--loss", str(DPO), "--out", str(tmp_path), *args])
+    assert result.exit_code == 2, result.output
+
+
+def test_cli_missing_file_exits_2(tmp_path):
+    result = CliRunner().invoke(main, ["bench", "--loss", str(tmp_path / "missing.py")])
+    assert result.exit_code == 2
+
+
+def test_suites_command_lists_tiny(home):
+    result = CliRunner().invoke(main, ["suites"])
+    assert result.exit_code == 0 and "tiny" in result.stdout
