@@ -65,6 +65,13 @@ def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, ove
     else:
         click.echo(render(record))
         click.echo(f"\nrecord: {record['path']}")
+    from harness.store import RunStore, StoreError
+
+    try:
+        RunStore().add(record)  # every bench run is kept in the run store, queryable with `harness runs`
+    except StoreError as e:
+        click.echo(f"harness bench: the run was not stored ({e}); its record file is kept", err=True)
+        sys.exit(2)
     if record["status"] != "ok":
         click.echo(f"harness bench: the loss failed ({record['status']}): {record['error']}", err=True)
         sys.exit(1)
