@@ -126,3 +126,11 @@ def test_submit_loss_runs_the_bench_once_then_is_idempotent(env, monkeypatch):
     assert again.exit_code == 0 and "nothing was run" in again.output and len(calls) == 1
     missing = submit(env, "--loss", str(env.tmp / "nope.py"))
     assert missing.exit_code == 1 and "no such loss file" in missing.output
+
+
+def test_bench_usage_errors_exit_2_and_leave_no_board(env):
+    loss = env.tmp / "dpo.py"
+    loss.write_text(loss_source("dpo"))
+    out = submit(env, "--loss", str(loss), "--backend", "bogus")
+    assert out.exit_code == 2 and "unknown backend 'bogus'" in out.output
+    assert not list(env.root.rglob("*.json"))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from harness.bench import BenchUsageError
 from harness.leaderboard.submit import SubmitConfig, record_suite, submit_loss, submit_record_file
 from harness.leaderboard.verify import VerificationError
 from harness.lossfile import LossFileError
@@ -43,7 +44,7 @@ def command(loss_path, record_path, suite, seeds, board_root, backend, store_url
     except (VerificationError, LossFileError) as e:
         click.echo(f"harness submit: refused: {e}", err=True)
         sys.exit(1)
-    except (UnknownNameError, StoreError) as e:
+    except (UnknownNameError, StoreError, BenchUsageError) as e:
         click.echo(f"harness submit: {e}", err=True)
         sys.exit(2)
     click.echo(f"{outcome.message}\n  record: {outcome.path}")
