@@ -6,7 +6,12 @@ The job spec (JSON) names the suite, its config overrides, the loss file (mounte
 seed, beta, the sandbox backend for the loss and the output folder (mounted read-write):
 
     {"suite": "mt-bench", "loss": "/job/loss.py", "seed": 0, "beta": null, "overrides": {},
-     "sandbox": "jail", "trust": false, "output": "/out", "device": "cuda", "gpus": 1, "generator": null}
+     "sandbox": "jail", "trust": false, "output": "/out", "device": "cuda", "gpus": 1, "generator": null,
+     "build_only": false}
+
+``build_only`` builds the suite cache (pairs and the reference model's log-probs, computed once per
+suite) and stops: run it once with the data folder writable, then every candidate's job mounts it
+read-only and never runs the reference model again.
 
 GPU suites (the paper's) train, save the policy and write answers (``answers.jsonl``); judging happens
 outside, where the judge's API keys live. CPU suites whose judge is code (tiny, smol) also judge here.
@@ -24,7 +29,7 @@ import traceback
 from pathlib import Path
 
 SPEC_KEYS = {"suite", "loss", "seed", "beta", "overrides", "sandbox", "trust", "output", "device", "gpus",
-             "generator"}
+             "generator", "build_only"}
 REQUIRED = ("suite", "loss", "output")
 EXIT_OK, EXIT_CANDIDATE, EXIT_JOB = 0, 1, 2
 
@@ -47,7 +52,7 @@ def read_spec(path: str | Path) -> dict:
     if missing:
         raise JobError(f"the job spec lacks {missing}")
     return {"seed": 0, "beta": None, "overrides": {}, "sandbox": "jail", "trust": False, "device": "cuda",
-            "gpus": 1, "generator": None, **spec}
+            "gpus": 1, "generator": None, "build_only": False, **spec}
 
 
 def _suite(spec: dict):
@@ -91,11 +96,14 @@ def run_job(spec: dict) -> tuple[int, dict]:
 
     out = Path(spec["output"])
     out.mkdir(parents=True, exist_ok=True)
-    result = {"spec": spec, "status": "ok", "error": None}
+    result = {"spec": spec, "status": "ok", "error": None, "provenance": provenance()}
     t0 = time.perf_counter()
     suite = _suite(spec)
     result["suite"] = {"name": suite.name, "config_hash": suite.config_hash(), "config": suite.config.as_dict()}
     artifacts = suite.build(progress=False)
+    if spec["build_only"]:  # fills the suite cache (reference log-probs once), shared read-only by jobs
+        result.update(seconds=time.perf_counter() - t0, cache=str(getattr(artifacts, "folder", "")))
+        return EXIT_OK, result
     code = EXIT_OK
     try:
         session = _open_session(spec)
@@ -114,7 +122,6 @@ def run_job(spec: dict) -> tuple[int, dict]:
         finally:
             session.close()
     result["seconds"] = time.perf_counter() - t0
-    result["provenance"] = provenance()
     return code, result
 
 

