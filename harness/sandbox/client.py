@@ -64,6 +64,7 @@ class WorkerSession:
         cmd: list[str],
         *,
         limits: SandboxLimits,
+        name: str,
         sha256: str,
         params: tuple[str, ...],
         backend: str,
@@ -71,7 +72,7 @@ class WorkerSession:
         pass_fds: tuple[int, ...] = (),
         on_kill: Callable[[], None] | None = None,
     ):
-        self.limits, self.backend, self._on_kill = limits, backend, on_kill
+        self.limits, self.backend, self._on_kill, self.name = limits, backend, on_kill, name
         self._expected = (sha256, tuple(params))
         self._tail, self._stderr_total, self._stderr_overflow = bytearray(), 0, False
         self._dead: LossCallError | None = None
@@ -158,11 +159,8 @@ class WorkerSession:
             or tuple(params) != self._expected[1]
         ):
             self._violation("the worker's hello does not match the loss file the harness read")
-        self.name, self.sha256, self.params = (
-            str(header.get("name"))[:200],
-            self._expected[0],
-            self._expected[1],
-        )
+        # the hello comes after the loss file's top level ran: only facts checked against the file count
+        self.sha256, self.params = self._expected
         self.seccomp_mode = header.get("seccomp")
         self.start_seconds = time.monotonic() - self.started
 

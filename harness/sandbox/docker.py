@@ -13,7 +13,6 @@ runs; no image is pulled (``--pull never``).
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import subprocess
@@ -77,9 +76,13 @@ def docker_command(loss_file: Path, loss_name: str, name: str, limits: SandboxLi
     return [*args, limits.docker_image, limits.docker_python, *worker_args(inside, limits)]
 
 
-@functools.lru_cache(maxsize=8)
+_USABLE: set[tuple[str, str]] = set()  # only successes are remembered: an image may be built later
+
+
 def usable(image: str, runtime: str = "") -> tuple[bool, str]:
     """Whether docker can run ``image`` here (with ``runtime``), and why not."""
+    if (image, runtime) in _USABLE:
+        return True, "ok"
     if shutil.which("docker") is None:
         return False, "the docker CLI is not installed (e.g. `apt-get install docker.io`)"
     info = subprocess.run(
@@ -98,6 +101,7 @@ def usable(image: str, runtime: str = "") -> tuple[bool, str]:
             f"docker image {image!r} does not exist here; build it (e.g. `docker build -t {image} .` "
             "from the project's Dockerfile) or set SandboxLimits.docker_image"
         )
+    _USABLE.add((image, runtime))
     return True, "ok"
 
 
@@ -136,6 +140,7 @@ def open_docker(path: Path, source: bytes, sha256: str, params: tuple[str, ...],
         return WorkerSession(
             docker_command(copy, path.stem, name, limits),
             limits=limits,
+            name=path.stem,
             sha256=sha256,
             params=params,
             backend="docker",

@@ -226,6 +226,7 @@ def open_jail(
         return WorkerSession(
             cmd,
             limits=limits,
+            name=path.stem,
             sha256=sha256,
             params=params,
             backend="jail",
