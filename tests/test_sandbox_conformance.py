@@ -20,6 +20,7 @@ import pytest
 import torch
 
 import harness
+from harness.paths import repo_root
 from harness.sandbox import SandboxLimits, open_session
 from harness.session import LossCallError
 
@@ -116,11 +117,28 @@ def canaries(tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
     content = f"original-{uuid.uuid4().hex}"
     canary_file = tmp_path / "canary.txt"
-    canary_file.write_text(content)
+    # the same secret in the user's home (where the harness keeps its stores) and in the work folder
+    home_file = Path.home() / ".cache" / "harness" / f"sandbox-canary-{uuid.uuid4().hex}.txt"
+    work_file = repo_root() / ".cache" / f"sandbox-canary-{uuid.uuid4().hex}.txt"
+    for f in (canary_file, home_file, work_file):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(content)
     server = CanaryServer()
     before = _descendants()
-    yield {"secret": secret, "file": canary_file, "content": content, "dir": tmp_path, "server": server}
+    yield {
+        "secret": secret,
+        "file": canary_file,
+        "home_file": home_file,
+        "work_file": work_file,
+        "content": content,
+        "dir": tmp_path,
+        "server": server,
+    }
     server.close()
+    unchanged = [f.read_text() == content for f in (home_file, work_file)]
+    home_file.unlink()
+    work_file.unlink()
+    assert all(unchanged), "a canary file in the home or work folder was modified"
     deadline = time.monotonic() + 10
     while _descendants() - before and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -133,6 +151,8 @@ def _prepare(name: str, canaries) -> Path:
         source.replace("@CANARY_FILE@", str(canaries["file"]))
         .replace("@CANARY_DIR@", str(canaries["dir"]))
         .replace("@CANARY_PORT@", str(canaries["server"].port))
+        .replace("@HOME_CANARY@", str(canaries["home_file"]))
+        .replace("@WORK_CANARY@", str(canaries["work_file"]))
     )
     path = canaries["dir"] / "attack" / f"{name.split('[')[0]}.py"
     path.parent.mkdir(exist_ok=True)

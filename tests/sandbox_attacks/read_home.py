@@ -6,6 +6,8 @@ from pathlib import Path
 TARGETS = [
     "@CANARY_FILE@",
     "@CANARY_DIR@",
+    "@HOME_CANARY@",
+    "@WORK_CANARY@",
     os.path.expanduser("~/.cache/harness"),
     "/root/.ssh",
     "/root/.cache",
