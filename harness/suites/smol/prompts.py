@@ -37,7 +37,7 @@ def random_instruction(rng: random.Random, kinds: tuple[str, ...]) -> Instructio
     kind = rng.choice(kinds)
     arg = {
         "max_words": lambda: str(rng.choice((10, 15, 20))),
-        "min_words": lambda: str(rng.choice((20, 30))),
+        "min_words": lambda: str(rng.choice((15, 20))),  # reachable within 36 new tokens
         "keyword": lambda: rng.choice(KEYWORDS),
         "start_word": lambda: rng.choice(START_WORDS),
         "bullets": lambda: str(rng.choice((2, 3))),
