@@ -141,6 +141,7 @@ class PaperSuite:
     def describe(self) -> dict:
         c = self.config
         return {"name": c.name, "description": c.description, "size": c.size, "hardware": c.hardware,
-                "expected_time": c.expected_time, "cached": False, "config_hash": self.config_hash(),
+                "expected_time": c.expected_time, "cached": (self.cache_folder() / cache.MANIFEST).is_file(),
+                "config_hash": self.config_hash(),
                 "model": c.model.policy, "judge": c.judge.id if c.judge else "sentiment reward + KL",
                 "generator": c.generator}
