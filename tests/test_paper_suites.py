@@ -56,7 +56,7 @@ def test_paper_hyperparameters_and_hub_ids():
         assert (t.beta, t.learning_rate, t.lr_scheduler, t.warmup_ratio, t.epochs, t.effective_batch,
                 t.max_length, t.max_prompt_length, t.seed) == (0.05, 5e-7, "cosine", 0.1, 2, 128, 1024, 512, 42)
         assert c.model.policy == "HuggingFaceH4/zephyr-7b-gemma-sft-v0.1" and c.model.architecture == "gemma"
-    assert MT_BENCH.data.train == "argilla/dpo-mix-7k" and MT_BENCH.judge.id == "single-grade"
+    assert MT_BENCH.data.train == "argilla/dpo-mix-7k" and MT_BENCH.judge == "single-grade"
     assert ALPACA_EVAL.generation.max_new_tokens == 1024 and ALPACA_EVAL.generation.temperature == 0.7
     assert TLDR.data.train_split == "train[:10%]" and TLDR.generation.max_new_tokens == 256
     assert IMDB.model.policy == "lvwerra/gpt2-imdb" and IMDB.generation.max_new_tokens == 60
@@ -212,3 +212,12 @@ def test_gpu_job_path_trains_saves_and_generates_on_cpu(tokenizer, tmp_path, mon
     assert (tmp_path / "out" / "policy" / "config.json").is_file()
     rows = [json.loads(x) for x in (tmp_path / "out" / "answers.jsonl").read_text().splitlines()]
     assert len(rows) == 3 and all(len(r["answers"]) == 1 and len(r["second_turn_answers"]) == 1 for r in rows)
+
+
+def test_paper_suites_refuse_a_cpu_host_clearly():
+    if torch.cuda.is_available():
+        pytest.skip("this host has a GPU: build would download the paper's model")
+    with pytest.raises(RuntimeError, match="needs a CUDA GPU host"):
+        PaperSuite(MT_BENCH).build()
+    with pytest.raises(RuntimeError, match="container jobs"):
+        PaperSuite(TLDR).run_seeds(None, None, [0], 0.05)

@@ -67,13 +67,6 @@ class PaperTraining:
 
 
 @dataclass(frozen=True)
-class JudgeSpec:
-    id: str  # a registered judge (harness.judges.JUDGES), e.g. an LLM judge config
-    reference: str  # what the policy's answers are compared with
-    second_reference: str | None = None  # the paper also reports win rates vs the SFT model
-
-
-@dataclass(frozen=True)
 class RewardSpec:
     """IMDb: reward = P(positive) from a sentiment classifier; KL(policy || reference) on samples."""
 
@@ -90,14 +83,20 @@ class PaperSuiteConfig:
     data: DataSpec
     train: PaperTraining
     generation: GenerationConfig
-    judge: JudgeSpec | None
+    judge: str | None  # a registered judge id (harness.judges.JUDGES); None: the metric is computed by code
+    reference: str  # what the policy's answers are compared with
     metric: str
+    second_reference: str | None = None  # the paper also reports win rates vs the SFT model
     reward: RewardSpec | None = None
     generator: str = "vllm"  # explicit; "hf" is the CPU / fallback path
     hardware: str = "8 x A100 80GB (or equivalent), ~30 min per candidate"
     expected_time: str = "~30 min train + generation per candidate"
     size: str = ""
     paper_results: dict = field(default_factory=dict)  # headline numbers, for comparison in reports
+
+    @property
+    def beta(self) -> float:
+        return self.train.beta
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -112,7 +111,7 @@ MT_BENCH = PaperSuiteConfig(
     train=PaperTraining(),
     # MT-Bench (FastChat) samples per category; 0.7 is the paper's setting for its other chat tasks.
     generation=GenerationConfig(max_new_tokens=1024, temperature=0.7, seed=42, batch_size=80),
-    judge=JudgeSpec("single-grade", reference="MT-Bench reference answers (math, reasoning, coding)"),
+    judge="single-grade", reference="MT-Bench reference answers (math, reasoning, coding)",
     metric="mean MT-Bench score over 80 questions x 2 turns",
     size="~7k pairs, 80 questions x 2 turns",
     paper_results={"DPO": 7.888, "SLiC": 7.881, "LRML": 7.916, "PADLL": 7.941, "AQFL": 7.931},
@@ -126,8 +125,8 @@ ALPACA_EVAL = PaperSuiteConfig(
                   eval_config="alpaca_eval_gpt4_baseline"),
     train=PaperTraining(),
     generation=GenerationConfig(max_new_tokens=1024, temperature=0.7, seed=42, batch_size=805),
-    judge=JudgeSpec("pairwise-weighted", reference="gpt4_turbo outputs (alpaca_eval_gpt4_baseline)",
-                    second_reference="the SFT model's outputs"),
+    judge="pairwise-weighted", reference="gpt4_turbo outputs (alpaca_eval_gpt4_baseline)",
+    second_reference="the SFT model's outputs",
     metric="win rate and length-controlled win rate (%) vs GPT-4 Turbo and vs SFT",
     size="~7k pairs, 805 instructions",
     paper_results={"DPO": {"wr_gpt4": 11.23, "lc_gpt4": 12.81, "wr_sft": 78.72, "lc_sft": 63.34},
@@ -144,8 +143,8 @@ TLDR = PaperSuiteConfig(
                   "CarperAI/openai_summarize_comparisons", "test", "tldr", eval_limit=694),
     train=PaperTraining(),
     generation=GenerationConfig(max_new_tokens=256, temperature=0.7, seed=42, batch_size=694),
-    judge=JudgeSpec("pairwise-verdict", reference="the human-written TL;DR (chosen summary)",
-                    second_reference="the SFT model's summaries"),
+    judge="pairwise-verdict", reference="the human-written TL;DR (chosen summary)",
+    second_reference="the SFT model's summaries",
     metric="win rate (%) vs the human reference",
     size="~9k pairs (10% of train), 694 posts",
     paper_results={"DPO": 88.27, "LRML": 87.63, "PADLL": 88.54, "SLiC": 83.02, "KTO": 85.34},
@@ -162,7 +161,7 @@ IMDB = PaperSuiteConfig(
                         gradient_checkpointing=False),
     generation=GenerationConfig(max_new_tokens=60, temperature=1.0, samples_per_prompt=4, seed=42,
                                 batch_size=256),
-    judge=None,
+    judge=None, reference="the SFT model (KL is measured against it)",
     metric="mean P(positive) of samples and KL(policy || reference) per beta: the reward-KL frontier",
     reward=RewardSpec(),
     generator="hf",  # 124M parameters: HF generate on one GPU is enough

@@ -106,6 +106,12 @@ class PaperSuite:
     def build(self, *, progress: bool = True, local: dict | None = None, tokenizer=None, model=None,
               device: str = "cuda", limit: int | None = None) -> PaperArtifacts:
         """Pairs with reference log-probs (computed once, cached) and formatted eval prompts."""
+        if device == "cuda" and model is None:
+            import torch
+
+            if not torch.cuda.is_available():
+                raise RuntimeError(f"suite {self.name!r} needs a CUDA GPU host ({self.config.hardware}); run it "
+                                   "there (Dockerfile, containers/launch.py); on a CPU use the smol or tiny suite")
         tokenizer = tokenizer or self.load_tokenizer()
 
         def _build(folder: Path) -> None:
@@ -138,10 +144,15 @@ class PaperSuite:
         return train_and_generate(self, artifacts, session, seed=seed, beta=beta, out_dir=out_dir, device=device,
                                   gpus=gpus, generator=generator)
 
+    def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True):
+        raise RuntimeError(f"suite {self.name!r} runs as GPU container jobs (train + generate per candidate, "
+                           "containers/job.py), then `harness judge` on the answers outside the container; "
+                           "`harness bench` judges in-process only for the tiny and smol suites")
+
     def describe(self) -> dict:
         c = self.config
         return {"name": c.name, "description": c.description, "size": c.size, "hardware": c.hardware,
                 "expected_time": c.expected_time, "cached": (self.cache_folder() / cache.MANIFEST).is_file(),
                 "config_hash": self.config_hash(),
-                "model": c.model.policy, "judge": c.judge.id if c.judge else "sentiment reward + KL",
+                "model": c.model.policy, "judge": c.judge or "sentiment reward + KL",
                 "generator": c.generator}
