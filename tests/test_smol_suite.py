@@ -128,3 +128,19 @@ def test_pipeline_builds_pairs_trains_generates_and_judges(tiny_smol):
     assert metrics["generation"]["backend"] == "hf"  # the backend is recorded
     assert judge["id"] == "ifeval" and set(timings) >= {"train", "generate", "judge", "train_step"}
     assert per_seed[0]["wins"] + per_seed[0]["ties"] + per_seed[0]["losses"] == 6 * 2  # 2 samples per prompt
+
+
+@pytest.mark.slow
+def test_harness_bench_runs_the_smol_suite_and_writes_a_valid_record(tiny_smol, tmp_path):
+    from harness.bench import run_bench
+    from harness.records import read_record
+
+    overrides = {"data.train_prompts": 24, "data.eval_prompts": 6, "pair_generation.max_new_tokens": 32,
+                 "pair_generation.batch_size": 24, "eval_generation.max_new_tokens": 16, "train.steps": 2,
+                 "train.batch_size": 2, "train.warmup_steps": 0}
+    record = run_bench("losses/dpo.py", suite="smol", seeds=1, backend="none", trust=True, progress=False,
+                       out_dir=tmp_path / "runs", overrides=overrides)
+    assert record["status"] == "ok", record["error"]
+    assert record["suite"]["name"] == "smol" and record["judge"]["id"] == "ifeval"
+    assert record["metrics"]["generation"]["backend"] == "hf"
+    assert read_record(record["path"])["metrics"]["win_rate"] == record["metrics"]["win_rate"]
