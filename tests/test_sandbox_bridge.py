@@ -108,3 +108,26 @@ def test_jailed_training_equals_in_process(path: Path):
     assert moved or not any(want_means), (
         "training did not move the policy; the comparison would prove nothing"
     )
+
+
+def test_bridge_with_integer_inputs_declared_first(tmp_path):
+    """The bridged mean keeps the log-probs' dtype even when the loss lists the lengths first."""
+    path = tmp_path / "lengths_first.py"
+    path.write_text(
+        "import torch.nn.functional as F\n\n\n"
+        "def loss(chosen_lengths, rejected_lengths, policy_chosen_logps, policy_rejected_logps, beta):\n"
+        "    return -F.logsigmoid(beta * (policy_chosen_logps / chosen_lengths"
+        " - policy_rejected_logps / rejected_lengths))\n"
+    )
+    pc, pr = torch.randn(4, requires_grad=True), torch.randn(4, requires_grad=True)
+    lengths = {"chosen_lengths": torch.tensor([1, 2, 3, 4]), "rejected_lengths": torch.tensor([2, 2, 2, 2])}
+    with open_session(path, backend="none", trust=True) as session:
+        mean, _ = bridged_mean_loss(
+            session, {"policy_chosen_logps": pc, "policy_rejected_logps": pr, **lengths}, 0.1
+        )
+    assert mean.dtype == torch.float32
+    mean.backward()
+    x, y = pc.detach().requires_grad_(), pr.detach().requires_grad_()
+    load_loss(path)(policy_chosen_logps=x, policy_rejected_logps=y, **lengths, beta=0.1).mean().backward()
+    torch.testing.assert_close(pc.grad, x.grad, rtol=0, atol=0)
+    torch.testing.assert_close(pr.grad, y.grad, rtol=0, atol=0)

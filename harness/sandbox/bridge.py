@@ -24,7 +24,9 @@ class BridgedMeanLoss(torch.autograd.Function):
         ctx.names = names
         ctx.grads = reply.grads
         ctx.dtypes = [t.dtype for t in tensors]
-        return reply.losses.float().mean().to(tensors[0].dtype)
+        # the mean takes the policy log-probs' dtype (never an integer input such as the lengths)
+        out_dtype = next(t.dtype for n, t in inputs.items() if n in POLICY_INPUTS)
+        return reply.losses.float().mean().to(out_dtype)
 
     @staticmethod
     def backward(ctx, grad_output):
