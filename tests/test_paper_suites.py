@@ -221,3 +221,34 @@ def test_paper_suites_refuse_a_cpu_host_clearly():
         PaperSuite(MT_BENCH).build()
     with pytest.raises(RuntimeError, match="container jobs"):
         PaperSuite(TLDR).run_seeds(None, None, [0], 0.05)
+
+
+@pytest.mark.slow
+def test_imdb_job_gives_a_reward_kl_point_on_cpu(tokenizer, tmp_path, monkeypatch):
+    import json
+
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    from harness.lossfile import load_loss
+    from harness.session import InProcessSession
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    policy, clf = tmp_path / "tiny-gpt2", tmp_path / "tiny-clf"
+    tiny_model("gpt2", len(tokenizer)).save_pretrained(policy)
+    tokenizer.save_pretrained(policy)
+    RobertaForSequenceClassification(RobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+        max_position_embeddings=160, id2label={0: "NEGATIVE", 1: "POSITIVE"}, label2id={"NEGATIVE": 0, "POSITIVE": 1},
+        pad_token_id=tokenizer.pad_token_id)).save_pretrained(clf)
+    tokenizer.save_pretrained(clf)
+    suite = PaperSuite(IMDB).with_overrides({
+        "model.policy": str(policy), "reward.classifier": str(clf), "train.per_device_batch": 2,
+        "train.effective_batch": 2, "train.epochs": 1, "generation.max_new_tokens": 6,
+        "generation.samples_per_prompt": 2, "generation.batch_size": 4})
+    art = suite.build(local=LOCAL["imdb"], device="cpu")
+    with InProcessSession(load_loss("losses/dpo.py")) as session:
+        result = suite.train_and_generate(art, session, seed=0, beta=0.1, out_dir=tmp_path / "out", device="cpu")
+    point = result["frontier_point"]
+    assert point["beta"] == 0.1 and 0 < point["reward"] < 1 and np.isfinite(point["kl"])
+    rows = [json.loads(x) for x in (tmp_path / "out" / "answers.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and all(len(r["token_ids"]) == 2 for r in rows)

@@ -54,3 +54,26 @@ def frontier_point(beta: float, rewards: np.ndarray, kl: float) -> dict:
 def sweep_overrides(reward_spec) -> list[dict]:
     """One config override per beta of the sweep (``harness bench --suite imdb`` runs each)."""
     return [{"train.beta": b} for b in reward_spec.beta_sweep]
+
+
+def evaluate_samples(suite, artifacts, policy_folder, rows: list[dict], token_ids: list[list[tuple]], *,
+                     device: str, beta: float) -> dict:
+    """Reward and KL of the trained policy's samples: one point of the reward-KL frontier."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    spec = suite.config.reward
+    tok = AutoTokenizer.from_pretrained(policy_folder)
+    clf_tok = AutoTokenizer.from_pretrained(spec.classifier)
+    clf = AutoModelForSequenceClassification.from_pretrained(spec.classifier).to(device)
+    texts = [r["prompt"] + tok.decode(list(s), skip_special_tokens=True) for r, ids in zip(rows, token_ids, strict=True)
+             for s in ids]  # the whole review: opening + continuation, spacing as generated
+    rewards = sentiment_rewards(clf, clf_tok, texts, positive_label=spec.positive_label)
+    del clf
+    prompts = [tok.encode(r["prompt"], add_special_tokens=False) for r, ids in zip(rows, token_ids, strict=True)
+               for _ in ids]
+    samples = [list(s) for ids in token_ids for s in ids]
+    policy = AutoModelForCausalLM.from_pretrained(policy_folder).to(device)
+    reference = suite.load_model(device)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    kl = kl_to_reference(policy, reference, prompts, samples, pad_id=pad)
+    return frontier_point(beta, rewards, kl)

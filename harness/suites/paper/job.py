@@ -47,7 +47,8 @@ def generate_answers(suite, artifacts, policy_folder: Path, *, seed: int, genera
     prompts = [r["prompt"] for r in artifacts.eval_rows]
     answers = gen.generate(prompts, cfg)
     rows = [{"id": r["id"], "prompt": r["prompt"], "reference": r.get("reference"),
-             "answers": [c.text for c in group], "finished": [c.finished for c in group]}
+             "answers": [c.text for c in group], "finished": [c.finished for c in group],
+             "token_ids": [list(c.token_ids) for c in group]}
             for r, group in zip(artifacts.eval_rows, answers, strict=True)]
     # MT-Bench asks its second turn after the model's own first answer.
     if suite.config.data.eval_schema == "mt_bench":
@@ -81,5 +82,13 @@ def train_and_generate(suite, artifacts, session, *, seed: int, beta: float, out
                                         generator=generator or suite.config.generator)
     timings["generate"] = time.perf_counter() - t
     (out_dir / "answers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return {"policy": str(policy), "answers": str(out_dir / "answers.jsonl"), "generation": generation,
-            "train": info, "timings": timings}
+    result = {"policy": str(policy), "answers": str(out_dir / "answers.jsonl"), "generation": generation,
+              "train": info, "timings": timings}
+    if suite.config.reward is not None:  # IMDb: reward and KL need the trained policy, so in the job
+        from harness.suites.paper.imdb import evaluate_samples
+
+        t = time.perf_counter()
+        result["frontier_point"] = evaluate_samples(suite, artifacts, policy, rows, [r["token_ids"] for r in rows],
+                                                    device=device, beta=beta)
+        timings["reward_kl"] = time.perf_counter() - t
+    return result
