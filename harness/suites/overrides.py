@@ -1,7 +1,7 @@
 """Dotted-field overrides of nested frozen suite configs (``{"train.learning_rate": 1e-4}``).
 
 Unknown fields raise with the valid names (no silent drop); lists become tuples where the field
-holds a tuple, so a JSON job spec round-trips into the same config (and the same config hash).
+holds a tuple, so overrides from a JSON job spec give the same config (and config hash) as Python.
 """
 
 from __future__ import annotations
@@ -44,29 +44,3 @@ def _apply(obj, tree: dict, prefix: str):
             changes[name] = _apply(current, sub, dotted + ".")
     return dataclasses.replace(obj, **changes)
 
-
-def from_dict(cls, data: dict):
-    """Rebuild a nested frozen config from its ``asdict`` form (job specs, records)."""
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        value = data[f.name]
-        sub = _default_of(f)
-        if dataclasses.is_dataclass(sub) and isinstance(value, dict):
-            value = from_dict(type(sub), value)
-        elif isinstance(sub, tuple) and isinstance(value, list):
-            value = tuple(value)
-        kwargs[f.name] = value
-    unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-    if unknown:
-        raise KeyError(f"unknown config field(s) {sorted(unknown)} for {cls.__name__}")
-    return cls(**kwargs)
-
-
-def _default_of(field):
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    if field.default_factory is not dataclasses.MISSING:
-        return field.default_factory()
-    return None
