@@ -142,6 +142,11 @@ def train(model, dataset, tokenizer, session: LossSession, cfg: TrainConfig, *, 
         processing_class=tokenizer, session=session,
         callbacks=[callback_cls(cfg.checkpoint_every, evaluate)],
     )
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    # Trainer prints its final metrics to stdout; `harness bench --json` owns stdout.
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
     evaluate(trainer.model, 0)
     trainer.train()
     return {"loss_seconds": trainer.loss_seconds}

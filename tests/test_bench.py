@@ -55,6 +55,7 @@ def test_record_schema_and_file(home, tmp_path):
     assert {"suite", "train", "evaluate", "total"} <= set(record["timings"])
 
 
+@pytest.mark.slow
 def test_deterministic_for_a_fixed_seed(home, tmp_path):
     a, b = _bench(DPO, tmp_path), _bench(DPO, tmp_path)
     assert a["per_seed"] == b["per_seed"]

@@ -6,6 +6,7 @@ Exit codes: 0 the run finished (status ok), 1 the candidate loss failed (the rec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
@@ -54,9 +55,11 @@ def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, ove
         raise click.BadParameter(f"unknown suite {suite!r}; choices: {', '.join(_suite_names())}",
                                  param_hint="--suite")
     try:
-        record = run_bench(loss_path, suite=suite, seeds=seeds, beta=beta, backend=backend, out_dir=out_dir,
-                           progress=not as_json or sys.stderr.isatty(), overrides=_parse_overrides(overrides),
-                           trust=trust)
+        # Libraries may print; with --json stdout must be exactly the record, so it goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):
+            record = run_bench(loss_path, suite=suite, seeds=seeds, beta=beta, backend=backend, out_dir=out_dir,
+                               progress=not as_json or sys.stderr.isatty(),
+                               overrides=_parse_overrides(overrides), trust=trust)
     except BenchUsageError as e:
         click.echo(f"harness bench: {e}", err=True)
         sys.exit(2)
