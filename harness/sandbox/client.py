@@ -71,8 +71,10 @@ class WorkerSession:
         env: dict[str, str],
         pass_fds: tuple[int, ...] = (),
         on_kill: Callable[[], None] | None = None,
+        on_close: Callable[[], None] | None = None,
     ):
         self.limits, self.backend, self._on_kill, self.name = limits, backend, on_kill, name
+        self._on_close = on_close
         self._expected = (sha256, tuple(params))
         self._tail, self._stderr_total, self._stderr_overflow = bytearray(), 0, False
         self._dead: LossCallError | None = None
@@ -133,6 +135,9 @@ class WorkerSession:
                 f.close()
             except OSError:
                 pass
+        if self._on_close is not None:
+            self._on_close()
+            self._on_close = None
         if self._dead is None:
             self._dead = LossCallError("crash", "the session is closed")
 

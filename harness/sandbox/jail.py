@@ -15,6 +15,9 @@ THREAT MODEL. Loss files come from strangers and from LLMs. Inside the jail a lo
   start processes (shell, fork bomb)       seccomp kills on execve/fork/vfork/clone       shell.py, fork_bomb.py
                                            without CLONE_THREAD (RLIMIT_NPROC is also
                                            set, but root-started jails do not enforce it)
+  thread bomb (exhaust host pids)          a per-session pids cgroup (pids.max) when run  thread_bomb.py
+                                           as root (sandbox/pids.py); RLIMIT_NPROC when
+                                           not; a warning when neither can be had
   exhaust memory / CPU / disk / output     RLIMIT_AS (-> oom), RLIMIT_CPU and wall-clock  memory_hog.py, cpu_spin.py,
                                            deadlines (-> timeout), RLIMIT_FSIZE + tmpfs   disk_fill.py, stderr_flood.py
                                            size, stderr cap (-> sandbox_violation)
@@ -45,13 +48,20 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import harness
+from harness.sandbox import pids
 from harness.sandbox.client import WorkerSession
 from harness.sandbox.limits import SandboxLimits
 
 JAIL_UID = 65534  # nobody
+_NO_PIDS_GUARD = (
+    "the jail runs as root without a writable pids cgroup, so nothing caps the worker's thread count "
+    "(RLIMIT_NPROC is not enforced for root): run the harness as an unprivileged user, give it the "
+    "pids cgroup controller, or use the docker backend (--pids-limit)"
+)
 LOSS_DIR = "/loss"
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf")
@@ -219,10 +229,15 @@ def open_jail(
 
         raise SandboxUnavailable(f"the jail backend cannot run here: {reason}")
     fd = os.memfd_create(f"loss-{path.stem}", os.MFD_CLOEXEC)
+    cgroup = pids.create(limits.processes)
+    if cgroup is None and pids.guard_kind() == "none":
+        warnings.warn(_NO_PIDS_GUARD, stacklevel=3)
     try:
         os.write(fd, source)
         os.lseek(fd, 0, os.SEEK_SET)
         cmd = jail_command(fd, path.stem, limits, bwrap_path())
+        if cgroup is not None:  # join the capped cgroup, then become bubblewrap: every task counts
+            cmd = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(cgroup.procs), *cmd]
         return WorkerSession(
             cmd,
             limits=limits,
@@ -232,6 +247,11 @@ def open_jail(
             backend="jail",
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             pass_fds=(fd,),
+            on_close=cgroup.remove if cgroup is not None else None,
         )
+    except BaseException:
+        if cgroup is not None:
+            cgroup.remove()
+        raise
     finally:
         os.close(fd)
