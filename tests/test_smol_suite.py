@@ -144,3 +144,17 @@ def test_harness_bench_runs_the_smol_suite_and_writes_a_valid_record(tiny_smol, 
     assert record["suite"]["name"] == "smol" and record["judge"]["id"] == "ifeval"
     assert record["metrics"]["generation"]["backend"] == "hf"
     assert read_record(record["path"])["metrics"]["win_rate"] == record["metrics"]["win_rate"]
+
+
+def test_aggregate_pools_seeds_and_tolerates_judges_without_scores():
+    from harness.suites.smol.run import aggregate
+
+    def seed(wins, score):
+        return {"per_prompt_win": wins, "instruction_score": score, "reference_instruction_score": 0.3,
+                "generation": {"backend": "hf"}, "judge": {"id": "j", "hash": "h"}, "timings": {"train": 1.0}}
+
+    per_seed, m, judge, timings = aggregate([seed([1.0, 1.0, 0.5, 1.0], 0.6), seed([1.0, 0.5, 1.0, 1.0], 0.5)], 0.95)
+    assert m["win_rate"] == pytest.approx(0.875) and m["win_rate_ci"][0] > 0.5 and m["beats_reference"]
+    assert m["instruction_score"] == pytest.approx(0.55) and timings["train"] == 2.0 and judge["id"] == "j"
+    _, m, _, _ = aggregate([seed([0.0, 1.0], None)], 0.95)
+    assert m["instruction_score"] is None and not m["beats_reference"]

@@ -28,8 +28,10 @@ def _generator(config, model, tokenizer, out_dir: Path):
 
 def judge_answers(config, eval_rows: list[dict], answers) -> dict:
     """Win rate of the policy's answers against the reference answers (same sample index)."""
-    import harness.judges.ifeval  # noqa: F401  (registers the ifeval judge)
+    import harness.judges.ifeval  # noqa: F401  (registers the offline judge)
 
+    if config.judge not in JUDGES:
+        import harness.judges.llm  # noqa: F401  (registers the LLM judges, configured by their settings)
     judge = JUDGES.get(config.judge)()
     comparisons, groups = [], []
     for i, (row, group) in enumerate(zip(eval_rows, answers, strict=True)):
@@ -48,7 +50,8 @@ def judge_answers(config, eval_rows: list[dict], answers) -> dict:
         "win_rate": est.mean, "win_rate_ci": [est.low, est.high], "win_rate_sem": est.sem,
         "wins": int((prefs == 1).sum()), "ties": int((prefs == 0.5).sum()), "losses": int((prefs == 0).sum()),
         "instruction_score": float(np.mean(scores)) if None not in scores else None,
-        "reference_instruction_score": float(np.mean([j.details.get("reference_score", np.nan) for j in judgments])),
+        "reference_instruction_score": None if None in scores
+        else float(np.mean([j.details["reference_score"] for j in judgments])),
         "mean_length_words": float(np.mean([len(c.text.split()) for g in answers for c in g])),
         "finished_rate": float(np.mean([c.finished for g in answers for c in g])),
         "judge": {"id": judge.id, "hash": judge.hash}, "judge_seconds": seconds, "per_prompt_win": per_prompt,
@@ -97,8 +100,10 @@ def aggregate(per_seed: list[dict], level: float):
 
     arrays = [np.asarray(s.pop("per_prompt_win")) for s in per_seed]
     est = hierarchical_ci(arrays, level=level)
+    scores = [s["instruction_score"] for s in per_seed]
     metrics = {"win_rate": est.mean, "win_rate_ci": [est.low, est.high], "win_rate_sem": est.sem,
-               "instruction_score": float(np.mean([s["instruction_score"] for s in per_seed])),
+               # only the ifeval judge scores instructions; an LLM judge gives preferences only
+               "instruction_score": None if None in scores else float(np.mean(scores)),
                "reference_instruction_score": per_seed[0]["reference_instruction_score"],
                "beats_reference": est.low > 0.5, "generation": per_seed[0]["generation"]}
     timings: dict[str, float] = {}
