@@ -35,7 +35,9 @@ COPY pyproject.toml README.md ./
 COPY harness ./harness
 COPY losses ./losses
 COPY containers ./containers
-RUN pip install --no-deps . && python -c "import harness.suites, harness.generation"
+# With dependencies: the pinned stack above already satisfies the heavy ones; pip adds the small rest
+# (click, tabulate, ...).
+RUN pip install . && python -c "import harness.suites, harness.generation, harness.sandbox"
 
 RUN useradd --uid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin harness
 USER 10001:10001
