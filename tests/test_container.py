@@ -156,6 +156,9 @@ def job_image(tmp_path_factory):
                 pytest.fail(f"importing the local base failed: {imported.stderr.decode()[-800:]}")
         tag = f"harness-job-cpu:{_source_hash(ROOT / 'harness')}{_source_hash(ROOT / 'containers')}"
         if _docker_ok("image", "inspect", tag, check=False).returncode != 0:
+            stale = _docker_ok("images", "--format", "{{.Repository}}:{{.Tag}}", "harness-job-cpu").stdout.decode()
+            for old in stale.split():  # one image per source revision would pile up otherwise
+                _docker_ok("rmi", old, check=False)
             build = subprocess.run(
                 ["docker", "build", "-f", "containers/Dockerfile.cpu", "--build-arg", f"BASE={base}",
                  "--build-arg", f"PYTHON={sys.executable}", "-t", tag, "."], cwd=ROOT, capture_output=True,
