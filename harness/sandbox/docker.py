@@ -7,6 +7,10 @@ The worker still sets its rlimits and installs its seccomp filter inside the con
 claim of the jail's threat model holds here too. Nothing from the host environment is passed in:
 the container gets the jail's fixed allow-list of variables and the loss file, read-only.
 
+Under runsc with ``--ignore-cgroups`` (how our test tier registers it, since gVisor's cgroup setup
+fails inside CI containers) ``--memory`` and ``--pids-limit`` are not enforced; the worker's rlimits
+and seccomp filter still are.
+
 The image must hold python, torch and harness so that ``<docker_python> -m harness.sandbox.worker``
 runs; no image is pulled (``--pull never``).
 """

@@ -16,6 +16,7 @@ import sys
 import traceback
 
 EXIT_PROTOCOL = 3  # the harness sent something this worker does not understand
+EXIT_NO_SECCOMP = 4  # the kernel refused the seccomp filter: the loss is never executed
 
 
 def _set_rlimits(limits: dict) -> None:
@@ -127,7 +128,11 @@ def main(argv: list[str]) -> None:
     except Exception as e:  # noqa: BLE001 - the contract error is the answer
         _write_all(out_fd, _error_frame(wire, e))
         return
-    seccomp.install()
+    try:
+        seccomp.install()
+    except seccomp.SeccompUnavailable as e:  # never run a loss without its filter
+        print(f"harness worker: refusing to load the loss: {e}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_NO_SECCOMP)
     try:
         loss = load_loss(loss_path)  # the loss file's top level runs here, already locked down
     except BaseException as e:  # noqa: BLE001
