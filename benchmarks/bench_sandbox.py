@@ -53,8 +53,9 @@ def _interleaved(steps: dict, calls: int, warmup: int = 20) -> dict[str, list[fl
         for _ in range(warmup):
             step()
     times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(calls):
-        for name, step in steps.items():
+    order = list(steps.items())
+    for i in range(calls):
+        for name, step in order if i % 2 == 0 else order[::-1]:  # no step always runs first
             t0 = time.perf_counter()
             step()
             times[name].append(time.perf_counter() - t0)
