@@ -87,8 +87,10 @@ class RunStore:
             raise StoreError(f"cannot open the run store {self.url!r}: {e}. Pass a valid SQLAlchemy URL.") from e
 
     def add(self, record: dict) -> int:
-        """Store a record (schema-checked first) and return its run id."""
+        """Store a record (schema-checked first) and return its run id. Adding the same record again
+        (e.g. `harness submit --record` of a run already stored) returns the existing id."""
         validate_record(record)
+        text = canonical_json(record)
         m = record["metrics"] if record["status"] == "ok" else {}
         ci = m.get("win_rate_ci") or (None, None)
         row = _Run(
@@ -96,9 +98,13 @@ class RunStore:
             loss_sha256=record["loss"]["sha256"], suite_name=record["suite"]["name"],
             suite_config_hash=record["suite"]["config_hash"], n_seeds=len(record["seeds"]),
             win_rate=m.get("win_rate"), win_rate_lo=ci[0], win_rate_hi=ci[1], error=record.get("error"),
-            record_json=canonical_json(record),
+            record_json=text,
         )
         with Session(self._engine) as session, session.begin():
+            same = session.scalar(select(_Run.id).where(_Run.loss_sha256 == row.loss_sha256,
+                                                        _Run.created_at == row.created_at, _Run.record_json == text))
+            if same is not None:
+                return same
             session.add(row)
             session.flush()
             return row.id

@@ -24,6 +24,7 @@ def test_add_get_roundtrip_keeps_the_whole_record(store):
     record = make_record("dpo")
     run_id = store.add(record)
     assert store.get(run_id) == record
+    assert store.add(record) == run_id and len(store.list()) == 1  # the same run is stored once
     with pytest.raises(RunNotFound, match="no run with id 999"):
         store.get(999)
 

@@ -14,7 +14,7 @@ from importlib.resources import files
 from harness.leaderboard.board import Board, Entry, FailedRun
 from harness.leaderboard.render_md import RANK_NOTE
 from harness.leaderboard.render_svg import ci_bar, ci_domain, color, frontier_svg
-from harness.leaderboard.rows import CENSORED_MARK, day, failed_row, num, pct, protocol_note, win_text
+from harness.leaderboard.rows import CENSORED_MARK, count, day, failed_row, num, pct, protocol_note, win_text
 
 # (data key, header, type, first sort direction, numeric column)
 COLUMNS = (
@@ -133,19 +133,14 @@ def _frontier(board: Board, colors: dict) -> str:
             f"to the left).{budget}</p>{frontier_svg(board.entries, colors, board.kl_budget)}<ul class=\"legend\">{legend}</ul>")
 
 
-def _count(items, noun: str) -> str:
-    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
-    return f"{len(items)} {noun if len(items) == 1 else plural}"
-
-
 def render_html(board: Board) -> str:
     colors = {e.sha256: color(i) for i, e in enumerate(board.entries)}
     data: list = []
     parts = {
         "title": escape(f"{board.suite} leaderboard"),
         "heading": escape(f"Leaderboard: {board.suite} suite"),
-        "meta": f"suite config <code>{escape(board.config_hash)}</code> · {_count(board.entries, 'ranked entry')} · "
-                f"{_count(board.failed, 'failed run')} · generated from the records in this folder by "
+        "meta": f"suite config <code>{escape(board.config_hash)}</code> · {count(board.entries, 'ranked entry')} · "
+                f"{count(board.failed, 'failed run')} · generated from the records in this folder by "
                 "<code>harness leaderboard</code>",
         "note": escape("Win rate against the suite's reference answers, mean over seeds and prompts, with a 95% "
                        "bootstrap CI. " + RANK_NOTE + " " + protocol_note(board)

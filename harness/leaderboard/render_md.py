@@ -5,7 +5,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from harness.leaderboard.board import Board
-from harness.leaderboard.rows import entry_row, failed_row, protocol_note, stale_row
+from harness.leaderboard.rows import count, entry_row, failed_row, protocol_note, stale_row
 
 NUMERIC = {"rank", "win rate %", "95% CI", "reward", "KL", "seeds"}
 RANK_NOTE = ("Rank accounts for uncertainty (Chatbot Arena's rank upper bound): 1 + the number of entries "
@@ -25,7 +25,7 @@ def _table(rows: list[dict], fmt: str) -> str:
 
 def render_table(board: Board, fmt: str = "simple") -> str:
     """The board as plain text (or another tabulate format) with failed and stale runs after it."""
-    parts = [f"{board.suite} board (suite config {board.config_hash}): {len(board.entries)} ranked entries"]
+    parts = [f"{board.suite} board (suite config {board.config_hash}): {count(board.entries, 'ranked entry')}"]
     if board.entries:
         parts.append(_table([entry_row(e) for e in board.entries], fmt))
         if protocol_note(board):

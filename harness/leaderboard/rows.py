@@ -34,6 +34,11 @@ def protocol_note(board: Board) -> str:
             "scored at their last checkpoint (censored).")
 
 
+def count(items, noun: str) -> str:
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{len(items)} {noun if len(items) == 1 else plural}"
+
+
 def entry_row(e: Entry) -> dict[str, str]:
     lo, hi = e.win_rate_ci
     return {
