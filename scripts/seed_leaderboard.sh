@@ -3,6 +3,8 @@
 # losses/controls/*.py) on the suite with several seeds through `harness submit`, then regenerates the
 # board's files. Re-running is cheap: a loss file already on the board (same bytes, same suite config)
 # is skipped without training. A loss whose run fails is listed under "failed runs", never ranked.
+# Cost: the tiny suite trains each seed on the CPU (measured: ~8 min per seed on a busy 2-core machine),
+# so every built-in loss at 3 seeds takes hours; pass a few LOSS.py files to seed part of the board.
 #
 #   scripts/seed_leaderboard.sh [--suite tiny] [--seeds 3] [--backend auto] [LOSS.py ...]
 set -uo pipefail
@@ -14,7 +16,7 @@ while [ $# -gt 0 ]; do
     --suite) suite="$2"; shift 2 ;;
     --seeds) seeds="$2"; shift 2 ;;
     --backend) backend="$2"; shift 2 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     -*) echo "seed_leaderboard: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) files+=("$1"); shift ;;
   esac
