@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -55,10 +56,20 @@ print(json.dumps({"import": t_import, "init_tokenise_reference": t_init, "train"
 """
 
 
-def timed(cmd: list[str], env: dict) -> tuple[float, subprocess.CompletedProcess]:
+CPU_S: dict[str, float] = {}
+
+
+def timed(cmd: list[str], env: dict, name: str = "") -> tuple[float, subprocess.CompletedProcess]:
+    """Wall seconds of a subprocess; its CPU seconds (user + sys) go to CPU_S[name]. On a loaded
+    machine CPU seconds are the better estimate of what an idle machine would take (wall ~ CPU /
+    threads at best)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
-    return time.perf_counter() - t, proc
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_S[name] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, proc
 
 
 def main() -> int:
@@ -76,7 +87,7 @@ def main() -> int:
                   "a = s.build(progress=False); import json; "
                   "print(json.dumps({'cached': cached, 'seconds': time.perf_counter() - t, 'folder': str(a.folder), "
                   "'stages': a.stats['timings'], 'stats': a.stats}))")
-    wall, proc = timed([PY, "-c", build_code], env)
+    wall, proc = timed([PY, "-c", build_code], env, "build")
     if proc.returncode:
         print(proc.stderr[-3000:], file=sys.stderr)
         return 1
@@ -86,7 +97,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as runs:
         cmd = [str(ROOT / ".venv/bin/harness"), "bench", "--loss", str(ROOT / "losses/dpo.py"), "--seeds",
                str(args.seeds), "--json", "--out", runs]
-        wall, proc = timed(cmd, env)
+        wall, proc = timed(cmd, env, "bench")
     if proc.returncode:
         print(proc.stderr[-3000:], file=sys.stderr)
         return 1
@@ -100,7 +111,7 @@ def main() -> int:
         train = record["suite"]["config"]["train"]
         cmd = [PY, "-c", PLAIN, build["folder"], str(train["steps"]), str(train["batch_size"]),
                str(train["learning_rate"]), str(train["threads"])]
-        wall, proc = timed(cmd, env)
+        wall, proc = timed(cmd, env, "plain_trl")
         if proc.returncode:
             print(proc.stderr[-3000:], file=sys.stderr)
             return 1
@@ -115,6 +126,7 @@ def main() -> int:
             "note": "ours includes the sandbox round-trip per step; evaluation (which plain TRL lacks) is "
                     "reported separately in bench.stages.evaluate",
         }
+    out["cpu_s"] = CPU_S
     out["load_average_after"] = os.getloadavg()
     print(json.dumps(out, indent=2))
     return 0
