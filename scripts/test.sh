@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Sets up and runs the whole test suite: the fast tier, then the slow, jail, docker, api, browser and
-# ray tiers, each installing or starting what it needs. A tier whose service cannot start is reported
-# as SKIPPED with the reason (by the tests themselves), never silently passed.
+# Sets up and runs the whole test suite: every tier but gpu (fast, slow, jail, docker, api, browser,
+# ray), each installing or starting what it needs, then our own regression check (harness ci: the
+# built-in DPO loss on the tiny suite against the committed baseline). A tier whose service cannot
+# start is reported as SKIPPED with the reason by the tests themselves, never silently passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/setup_test_tiers.sh
-exec .venv/bin/python -m pytest -q -m "${HARNESS_TEST_MARKERS:-not gpu}" "$@"
+status=0
+.venv/bin/python -m pytest -q -m "${HARNESS_TEST_MARKERS:-not gpu}" "$@" || status=$?
+if [ "$status" = 0 ] && [ $# = 0 ]; then
+  echo "test.sh: regression check (harness ci against benchmarks/baselines/tiny-dpo.json)" >&2
+  bash scripts/regression_check.sh || status=$?
+fi
+exit "$status"
