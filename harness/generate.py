@@ -22,6 +22,20 @@ def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Te
     return ids, mask
 
 
+def right_pad_pairs(prompts: list[list[int]], completions: list[list[int]], pad_id: int):
+    """Prompt + completion rows, right-padded: (input_ids, attention_mask, completion_mask)."""
+    seqs = [p + c for p, c in zip(prompts, completions, strict=True)]
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    attn = torch.zeros_like(ids)
+    comp = torch.zeros_like(ids, dtype=torch.bool)
+    for i, (p, s) in enumerate(zip(prompts, seqs, strict=True)):
+        ids[i, :len(s)] = torch.tensor(s)
+        attn[i, :len(s)] = 1
+        comp[i, len(p):len(s)] = True
+    return ids, attn, comp
+
+
 def _cut(row: list[int], eos_id: int, pad_id: int) -> list[int]:
     """A generated continuation up to and including the first EOS (pads after it removed)."""
     if eos_id in row:
@@ -81,15 +95,7 @@ def sequence_logps(model, prompts: list[list[int]], completions: list[list[int]]
     sums = []
     for start in range(0, len(prompts), batch_size):
         ps, cs = prompts[start:start + batch_size], completions[start:start + batch_size]
-        seqs = [p + c for p, c in zip(ps, cs, strict=True)]
-        width = max(len(s) for s in seqs)
-        ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-        attn = torch.zeros_like(ids)
-        comp = torch.zeros_like(ids, dtype=torch.bool)
-        for i, (p, s) in enumerate(zip(ps, seqs, strict=True)):
-            ids[i, :len(s)] = torch.tensor(s)
-            attn[i, :len(s)] = 1
-            comp[i, len(p):len(s)] = True
+        ids, attn, comp = right_pad_pairs(ps, cs, pad_id)
         logits = model(input_ids=ids, attention_mask=attn, use_cache=False).logits[:, :-1].float()
         if suppress:
             logits[..., list(suppress)] = float("-inf")

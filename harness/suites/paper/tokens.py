@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from harness.generate import right_pad_pairs
+
 
 def tokenize_pair(tokenizer, pair: dict, *, max_length: int, max_prompt_length: int) -> dict:
     """Token ids of a text pair. Templates already hold BOS, so no special tokens are added.
@@ -33,15 +35,7 @@ def completion_logps(model, prompts: list[list[int]], completions: list[list[int
     out: list[float] = []
     for start in range(0, len(prompts), batch_size):
         ps, cs = prompts[start:start + batch_size], completions[start:start + batch_size]
-        seqs = [p + c for p, c in zip(ps, cs, strict=True)]
-        width = max(len(s) for s in seqs)
-        ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-        attn = torch.zeros_like(ids)
-        comp = torch.zeros_like(ids, dtype=torch.bool)
-        for i, (p, s) in enumerate(zip(ps, seqs, strict=True)):
-            ids[i, :len(s)] = torch.tensor(s)
-            attn[i, :len(s)] = 1
-            comp[i, len(p):len(s)] = True
+        ids, attn, comp = right_pad_pairs(ps, cs, pad_id)
         ids, attn, comp = ids.to(device), attn.to(device), comp.to(device)
         logits = model(input_ids=ids, attention_mask=attn, use_cache=False).logits[:, :-1].float()
         logp = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
