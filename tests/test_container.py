@@ -132,9 +132,12 @@ def job_image(tmp_path_factory):
     import hashlib
     import shutil
 
+    from sandbox_docker import _daemon_up, _source_hash, _start_dockerd, hidden_by_private_tmp
+
+    if hidden_by_private_tmp():
+        pytest.skip(hidden_by_private_tmp())
     if shutil.which("docker") is None:
         pytest.skip("docker tier: the docker CLI is not installed (scripts/setup_test_tiers.sh installs docker.io)")
-    from sandbox_docker import _daemon_up, _source_hash, _start_dockerd
 
     started = None
     if not _daemon_up():
