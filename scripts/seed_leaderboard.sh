@@ -3,8 +3,9 @@
 # losses/controls/*.py) on the suite with several seeds through `harness submit`, then regenerates the
 # board's files. Re-running is cheap: a loss file already on the board (same bytes, same suite config)
 # is skipped without training. A loss whose run fails is listed under "failed runs", never ranked.
-# Cost: the tiny suite trains each seed on the CPU (measured: ~8 min per seed on a busy 2-core machine),
-# so every built-in loss at 3 seeds takes hours; pass a few LOSS.py files to seed part of the board.
+# Cost: each seed of the tiny suite trains and evaluates on the CPU: ~25-30 s per seed on two idle
+# cores (measured), several minutes per seed on a heavily loaded machine. Pass LOSS.py files to seed
+# part of the board.
 #
 #   scripts/seed_leaderboard.sh [--suite tiny] [--seeds 3] [--backend auto] [LOSS.py ...]
 set -uo pipefail
