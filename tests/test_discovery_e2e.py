@@ -20,7 +20,9 @@ from harness.discovery.archive import Archive
 from harness.lossfile import parse_loss_source
 
 pytestmark = pytest.mark.slow
-BUDGET = 20
+# The acceptance run is `--budget 20`; each candidate is a real check + 1-seed bench (~40 s on two idle
+# cores, minutes under load), so the CI keeps the same protocol (kill -9 halfway, resume) at 6.
+BUDGET = int(os.environ.get("HARNESS_E2E_BUDGET", "6"))
 
 
 def _require_sandbox():
