@@ -199,15 +199,15 @@ def _build_image() -> str:
 
 
 def hidden_by_private_tmp() -> str | None:
-    """Why the job-container test cannot run from here, or None.
+    """Why the docker tier cannot run from here, or None.
 
-    Its test image mirrors this host's interpreter, virtual environment and checkout at their own
-    paths, and the hardened job container mounts a private tmpfs over /tmp: a checkout or venv under
-    /tmp would be hidden inside it. (Production images carry their own interpreter.)"""
+    The test images mirror this host's interpreter, virtual environment and checkout at their own
+    paths, and every hardened container mounts a private tmpfs over /tmp: a checkout or venv under
+    /tmp would be hidden inside the container. (Production images carry their own interpreter.)"""
     paths = {Path(sys.prefix).absolute(), Path(sys.executable).absolute(), Path(__file__).resolve().parent.parent}
     under = sorted(str(p) for p in paths if Path("/tmp") in p.parents)
     if under:
-        return ("docker tier: the job test image mirrors this host's interpreter and checkout at "
+        return ("docker tier: the test image mirrors this host's interpreter and checkout at "
                 f"{', '.join(under)}, under /tmp, where the hardened container mounts its private tmpfs; "
                 "run the tests from a checkout outside /tmp")
     return None
@@ -215,6 +215,9 @@ def hidden_by_private_tmp() -> str | None:
 
 @pytest.fixture(scope="session")
 def sandbox_docker_image(tmp_path_factory):
+    reason = hidden_by_private_tmp()
+    if reason:
+        pytest.skip(reason)
     if shutil.which("docker") is None:
         pytest.skip(
             "docker tier: the docker CLI is not installed (scripts/setup_test_tiers.sh installs docker.io)"

@@ -189,7 +189,7 @@ def test_attack_fails_and_host_is_untouched(name, sandbox_backend, canaries):
     assert canaries["file"].read_text() == canaries["content"]
     assert canaries["server"].received == []
     assert not (Path(harness.__file__).parent / "sandbox" / "_tampered.py").exists()
-    assert not (Path(harness.__file__).resolve().parent.parent / "runs" / "fake").exists()
+    assert not (Path(harness.__file__).resolve().parent / "runs" / "fake").exists()
     assert torch.autograd.grad is original_grad and torch.Tensor.backward is original_backward
 
 

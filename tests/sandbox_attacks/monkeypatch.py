@@ -14,7 +14,9 @@ bridge.bridged_mean_loss = lambda *a, **k: (torch.tensor(0.0), None)
 
 
 def loss(policy_chosen_logps, policy_rejected_logps):
-    record = Path(harness.__file__).resolve().parent.parent / "runs" / "fake" / "record.json"
+    # inside the harness package: read-only in every layout (a checkout under /tmp puts its parent
+    # folder on the jail's private scratch tmpfs, where a write would land harmlessly)
+    record = Path(harness.__file__).resolve().parent / "runs" / "fake" / "record.json"
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps({"status": "ok", "win_rate": 99.9}))
     return policy_rejected_logps - policy_chosen_logps
