@@ -82,3 +82,35 @@ def ensure(folder: Path, build: Callable[[Path], None], *, log=None) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
     verify(folder)
     return folder
+
+
+class CachedSuite:
+    """What every suite with an on-disk artifact cache shares: its config hashes and cache folder.
+
+    ``config_hash`` covers everything that changes results; ``build_hash`` only what changes the
+    built artifacts, so that training overrides reuse one cache."""
+
+    name: str
+
+    def __init__(self, config):
+        self.config = config
+
+    def config_hash(self) -> str:
+        from harness.records import config_hash
+
+        return config_hash(self.config.as_dict())
+
+    def build_hash(self) -> str:
+        from harness.records import config_hash
+
+        return config_hash(self.config.build_dict())
+
+    def cache_folder(self) -> Path:
+        from harness.paths import cache_dir
+
+        return cache_dir() / f"{self.name}-{self.build_hash()}"
+
+    def with_overrides(self, overrides: dict):
+        from harness.suites.overrides import apply_overrides
+
+        return type(self)(apply_overrides(self.config, overrides))

@@ -16,11 +16,8 @@ never recomputed per candidate). Stage timings are measured by benchmarks/bench_
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from harness.generation import GenerationConfig
-from harness.paths import cache_dir
-from harness.records import config_hash
 from harness.suites import cache
 
 # Instruction kinds whose base rates under the untrained model lie between ~10% and ~85% (measured on
@@ -87,25 +84,12 @@ class SmolConfig:
                 "threads": self.train.threads}
 
 
-class SmolSuite:
+class SmolSuite(cache.CachedSuite):
     name = "smol"
 
     def __init__(self, config: SmolConfig | None = None):
-        self.config = config or SmolConfig()
+        super().__init__(config or SmolConfig())
 
-    def config_hash(self) -> str:
-        return config_hash(self.config.as_dict())
-
-    def build_hash(self) -> str:
-        return config_hash(self.config.build_dict())
-
-    def cache_folder(self) -> Path:
-        return cache_dir() / f"{self.name}-{self.build_hash()}"
-
-    def with_overrides(self, overrides: dict) -> SmolSuite:
-        from harness.suites.overrides import apply_overrides
-
-        return SmolSuite(apply_overrides(self.config, overrides))
 
     def build(self, *, progress: bool = True):
         from harness.suites.smol.build import build, load

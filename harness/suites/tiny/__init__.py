@@ -14,10 +14,7 @@ from pathlib import Path
 
 import harness.judges.gold  # noqa: F401  (registers the suite's judge, "gold-tiny")
 from harness.metrics import EvalConfig
-from harness.paths import cache_dir
-from harness.records import config_hash
 from harness.suites import cache
-from harness.suites.overrides import apply_overrides
 from harness.suites.tiny.model import ModelConfig
 from harness.train import TrainConfig
 
@@ -83,23 +80,12 @@ class TinyArtifacts:
         return " ".join(self.tokenizer.convert_ids_to_tokens(ids))
 
 
-class TinySuite:
+class TinySuite(cache.CachedSuite):
     name = "tiny"
 
     def __init__(self, config: TinyConfig | None = None):
-        self.config = config or TinyConfig()
+        super().__init__(config or TinyConfig())
 
-    def config_hash(self) -> str:
-        return config_hash(self.config.as_dict())
-
-    def build_hash(self) -> str:
-        return config_hash(self.config.build_dict())
-
-    def cache_folder(self) -> Path:
-        return cache_dir() / f"{self.name}-{self.build_hash()}"
-
-    def with_overrides(self, overrides: dict) -> TinySuite:
-        return TinySuite(apply_overrides(self.config, overrides))
 
     def build(self, *, progress: bool = True) -> TinyArtifacts:
         from harness.suites.tiny.build import build
