@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.lossfile import LossFileError, read_loss_file, sha256_bytes
 from harness.records import RECORD_SCHEMA_VERSION, now_iso, provenance, validate_record, write_record
+from harness.runtime import tune_allocator, tune_gc
 from harness.suites import SUITES
 
 
@@ -42,6 +44,17 @@ def _open_session(path: Path, backend: str, trust: bool):
     except SandboxUnavailable as e:
         raise BenchUsageError(f"sandbox unavailable: {e}") from None
     return session, _backend_name(session, backend)
+
+
+def _load_suite(suite_obj, progress: bool):
+    """(artifacts, seconds to load them); then the training code is imported while the sandbox starts."""
+    from harness.train import preload
+
+    t = time.perf_counter()
+    artifacts = suite_obj.build(progress=progress)
+    seconds = time.perf_counter() - t
+    preload()
+    return artifacts, seconds
 
 
 def _backend_name(session, requested: str) -> str:
@@ -107,19 +120,31 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
     metrics: dict = {}
     judge_info = {"id": config.judge, "hash": None}
 
-    t = time.perf_counter()
-    artifacts = suite_obj.build(progress=progress)
-    timings["suite"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    session = None
-    try:
-        session, run.backend = _open_session(path, backend, trust)
-    except LossFileError as e:
-        run.status, run.error = "invalid", str(e)
-    except LossCallError as e:
-        run.status, run.error = e.status, e.message
-    timings["session"] = time.perf_counter() - t
+    tune_allocator()
+    # The suite's artifacts load in a helper thread while the sandbox starts here (its worker imports
+    # torch, ~0.8 s). The session must be opened by this thread: the worker's parent-death signal
+    # is tied to the thread that started it.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-suite") as pool:
+        loading = pool.submit(_load_suite, suite_obj, progress)
+        t = time.perf_counter()
+        session = None
+        try:
+            session, run.backend = _open_session(path, backend, trust)
+        except LossFileError as e:
+            run.status, run.error = "invalid", str(e)
+        except LossCallError as e:
+            run.status, run.error = e.status, e.message
+        except BaseException:
+            loading.cancel()
+            raise
+        timings["session"] = time.perf_counter() - t
+        try:
+            artifacts, timings["suite"] = loading.result()
+            tune_gc()
+        except BaseException:
+            if session is not None:
+                session.close()
+            raise
 
     if session is not None:
         try:

@@ -116,6 +116,13 @@ def _classes():
     return BridgedDPOTrainer, _CheckpointCallback, DPOConfig
 
 
+def preload() -> None:
+    """Import TRL, the trainer subclass and the Llama model code (~3 s) ahead of the first seed, so that
+    ``run_bench`` can do it in a helper thread while the sandbox starts."""
+    _classes()
+    import transformers.models.llama.modeling_llama  # noqa: F401
+
+
 def dpo_args(cfg: TrainConfig, *, beta: float, seed: int, output_dir: str):
     """TRL settings: no saving, logging, reporting or dataloader workers (all in memory, on CPU)."""
     return _classes()[2](

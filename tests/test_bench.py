@@ -111,3 +111,35 @@ def test_cli_missing_file_exits_2(tmp_path):
 def test_suites_command_lists_tiny(home):
     result = CliRunner().invoke(main, ["suites"])
     assert result.exit_code == 0 and "tiny" in result.stdout
+
+
+def test_step0_checkpoint_is_cached_per_suite_and_reused(home, tmp_path):
+    """Step 0 (policy == reference) is evaluated once per suite and seed; a cached or a corrupted
+    file gives the same record as a fresh evaluation (the corrupted one is recomputed)."""
+    import numpy as np
+
+    from harness.suites import SUITES
+
+    step0 = SUITES.get("tiny").with_overrides(MICRO).cache_folder() / "step0"
+    for f in step0.glob("*.npz"):
+        f.unlink()
+    fresh = _bench(DPO, tmp_path / "a")
+    files = sorted(step0.glob("*.npz"))
+    assert len(files) == 1, f"one seed -> one step-0 file, found {files}"
+    cached = _bench(DPO, tmp_path / "b")
+    assert cached["per_seed"] == fresh["per_seed"]
+    files[0].write_bytes(b"not an npz")
+    repaired = _bench(DPO, tmp_path / "c")
+    assert repaired["per_seed"] == fresh["per_seed"]
+    with np.load(files[0]) as f:  # rewritten as a valid file
+        assert f["win"].shape == (MICRO["data.eval_prompts"],)
+
+
+def test_allocator_tuning_applies_on_glibc():
+    import platform
+
+    from harness.runtime import tune_allocator
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip(f"mallopt is glibc's; this libc is {platform.libc_ver()!r}")
+    assert tune_allocator() is True
