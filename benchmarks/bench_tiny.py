@@ -1,7 +1,7 @@
 """Benchmark of the tiny suite: build time, warm `harness bench` wall time, per-stage breakdown, and
 the ratio against the plain alternative (TRL DPOTrainer, loss_type="sigmoid", reference per run).
 
-    .venv/bin/python benchmarks/bench_tiny.py [--home DIR] [--seeds 3] [--skip-plain]
+    .venv/bin/python benchmarks/bench_tiny.py [--home DIR] [--seeds 3] [--runs 3] [--skip-plain]
 
 Every number is a wall-clock measurement of a subprocess (process start and imports included).
 Prints one JSON object. Budgets (issue 9): build <= 120 s once, warm bench (3 seeds) <= 60 s.
@@ -77,6 +77,8 @@ def main() -> int:
     ap.add_argument("--home", help="HARNESS_HOME to use (default: a fresh temporary one, so the build is timed)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--skip-plain", action="store_true", help="skip the plain TRL comparison")
+    ap.add_argument("--runs", type=int, default=3, help="bench runs after the build (the first one fills the "
+                    "step-0 cache; the budget applies to the others)")
     args = ap.parse_args()
     home = args.home or tempfile.mkdtemp(prefix="bench-tiny-")
     env = {**os.environ, "HARNESS_HOME": home, "TQDM_DISABLE": "1"}
@@ -94,18 +96,25 @@ def main() -> int:
     build = json.loads(proc.stdout.strip().splitlines()[-1])
     out["build"] = {"wall_s": wall, **build}
 
-    with tempfile.TemporaryDirectory() as runs:
-        cmd = [str(ROOT / ".venv/bin/harness"), "bench", "--loss", str(ROOT / "losses/dpo.py"), "--seeds",
-               str(args.seeds), "--json", "--out", runs]
-        wall, proc = timed(cmd, env, "bench")
-    if proc.returncode:
-        print(proc.stderr[-3000:], file=sys.stderr)
-        return 1
-    record = json.loads(proc.stdout)
-    out["bench"] = {"wall_s": wall, "seeds": args.seeds, "stages": record["timings"],
-                    "process_start_and_imports_s": wall - record["timings"]["total"],
-                    "win_rate": record["metrics"]["win_rate"], "win_rate_ci": record["metrics"]["win_rate_ci"],
-                    "budget_s": 60, "within_budget": wall <= 60}
+    # The first run after a build also evaluates the step-0 checkpoints (policy == reference) that
+    # every later candidate reuses from the suite cache; the budget is for the runs after it.
+    out["bench_runs"] = []
+    for i in range(args.runs):
+        with tempfile.TemporaryDirectory() as runs:
+            cmd = [str(ROOT / ".venv/bin/harness"), "bench", "--loss", str(ROOT / "losses/dpo.py"), "--seeds",
+                   str(args.seeds), "--json", "--out", runs]
+            wall, proc = timed(cmd, env, f"bench_{i}")
+        if proc.returncode:
+            print(proc.stderr[-3000:], file=sys.stderr)
+            return 1
+        record = json.loads(proc.stdout)
+        out["bench_runs"].append({
+            "run": "first after the build" if i == 0 and not build["cached"] else "warm", "wall_s": wall, "seeds": args.seeds,
+            "cpu_s": CPU_S[f"bench_{i}"], "stages": record["timings"],
+            "process_start_and_imports_s": wall - record["timings"]["total"],
+            "win_rate": record["metrics"]["win_rate"], "win_rate_ci": record["metrics"]["win_rate_ci"]})
+    warm = [r["wall_s"] for r in out["bench_runs"][1:]] or [out["bench_runs"][0]["wall_s"]]
+    out["bench"] = {"warm_wall_s": warm, "budget_s": 60, "within_budget": max(warm) <= 60}
 
     if not args.skip_plain:
         train = record["suite"]["config"]["train"]

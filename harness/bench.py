@@ -85,6 +85,22 @@ def _check_usage(loss_path, suite: str, seeds: int, beta, backend: str, override
         raise BenchUsageError(f"bad suite override: {e}") from None
 
 
+def _check_grid(suite_obj, lr_grid) -> tuple[float, ...]:
+    from harness.thorough import check_grid, default_grid
+
+    if lr_grid is None:
+        return ()
+    if hasattr(suite_obj, "run_seeds"):
+        raise BenchUsageError(f"thorough mode needs a suite with the matched-KL protocol (tiny); suite "
+                              f"{suite_obj.name!r} has its own evaluation loop")
+    if lr_grid == "default":
+        return default_grid(suite_obj.config.train.learning_rate)
+    try:
+        return check_grid(lr_grid)
+    except (TypeError, ValueError) as e:
+        raise BenchUsageError(str(e)) from None
+
+
 def _unknown(name: str) -> str:
     try:
         SUITES.get(name)
@@ -100,13 +116,16 @@ def _seed_list(suite, n: int) -> list[int]:
 
 def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | None = None,
               backend: str = "auto", out_dir=None, progress: bool = True, overrides: dict | None = None,
-              trust: bool = False) -> dict:
+              trust: bool = False, lr_grid=None) -> dict:
     """Benchmark one loss file on a suite; return (and write) the record. See the module doc.
 
     ``backend`` is a sandbox backend (harness.sandbox.BACKENDS, or "auto" = the jail); ``trust`` is
-    required for backend "none" (in-process; only for files you wrote or reviewed)."""
+    required for backend "none" (in-process; only for files you wrote or reviewed). ``lr_grid`` (a
+    list of learning rates, or "default" for the suite's lr x harness.thorough.DEFAULT_FACTORS)
+    selects thorough mode: the verdict pooled over that grid (harness.thorough)."""
     from harness.evaluate import run_seeds
     from harness.session import LossCallError
+    from harness.thorough import run_grid
 
     t_total = time.perf_counter()
     suite_obj = _check_usage(loss_path, suite, seeds, beta, backend, overrides)
@@ -114,10 +133,12 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
     config = suite_obj.config
     beta = float(config.beta if beta is None else beta)
     seed_list = _seed_list(suite_obj, seeds)
+    lrs = _check_grid(suite_obj, lr_grid)
     timings: dict[str, float] = {}
     run = _Run()
     per_seed: list[dict] = []
     metrics: dict = {}
+    thorough = None
     judge_info = {"id": config.judge, "hash": None}
 
     tune_allocator()
@@ -149,11 +170,17 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
     if session is not None:
         try:
             # A suite may bring its own loop (same contract); the default is harness.evaluate.run_seeds.
-            if hasattr(suite_obj, "run_seeds"):
-                result = suite_obj.run_seeds(artifacts, session, seed_list, beta, progress=progress)
+            if lrs:
+                per_seed, metrics, judge_info, stage, per_lr = run_grid(suite_obj, artifacts, session, seed_list,
+                                                                        beta, lrs, progress=progress)
+                thorough = {"learning_rates": list(lrs), "per_learning_rate": per_lr,
+                            "selection": "per seed, the learning rate with the best win rate at the KL budget"}
+            elif hasattr(suite_obj, "run_seeds"):
+                per_seed, metrics, judge_info, stage = suite_obj.run_seeds(artifacts, session, seed_list, beta,
+                                                                           progress=progress)
             else:
-                result = run_seeds(suite_obj, artifacts, session, seed_list, beta, progress=progress)
-            per_seed, metrics, judge_info, stage = result
+                per_seed, metrics, judge_info, stage = run_seeds(suite_obj, artifacts, session, seed_list, beta,
+                                                                 progress=progress)
             timings.update(stage)
         except LossCallError as e:
             run.status, run.error = e.status, e.message
@@ -163,7 +190,7 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
         finally:
             session.close()
     if run.status != "ok":
-        per_seed, metrics = [], {}
+        per_seed, metrics, thorough = [], {}, None
     timings["total"] = time.perf_counter() - t_total
 
     record = {
@@ -186,6 +213,8 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
         "provenance": provenance(),
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
+    if lrs:
+        record["thorough"] = thorough or {"learning_rates": list(lrs)}
     validate_record(record)
     out = Path(out_dir) if out_dir is not None else None
     record["path"] = str(write_record(record, _record_path(record, out)))

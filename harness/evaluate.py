@@ -110,6 +110,15 @@ def run_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progr
     own = getattr(suite, "run_seeds", None)
     if own is not None:  # suites that generate and judge their own way (smol, paper) keep this contract
         return own(artifacts, session, seeds, beta, progress=progress)
+    per_seed, arrays, judge_info, timings = train_seeds(suite, artifacts, session, seeds, beta, progress=progress)
+    t = time.perf_counter()
+    metrics = aggregate(per_seed, arrays, suite.config.eval)
+    timings["aggregate"] = time.perf_counter() - t
+    return per_seed, metrics, judge_info, timings
+
+
+def train_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True):
+    """The matched-KL protocol's per-seed part: (per_seed metrics, per-prompt arrays, judge_info, timings)."""
     cfg = suite.config
     judge = JUDGES.get(cfg.judge)()
     ref_model = artifacts.load_policy()
@@ -147,8 +156,5 @@ def run_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progr
     finally:
         bar.close()
     timings["train"] -= timings["evaluate"]  # evaluation runs inside the trainer's callbacks
-    t = time.perf_counter()
-    metrics = aggregate(per_seed, arrays, cfg.eval)
-    timings["aggregate"] = time.perf_counter() - t
     torch.set_num_threads(cfg.train.threads)
-    return per_seed, metrics, {"id": judge.id, "hash": judge.hash}, timings
+    return per_seed, arrays, {"id": judge.id, "hash": judge.hash}, timings

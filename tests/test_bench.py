@@ -143,3 +143,39 @@ def test_allocator_tuning_applies_on_glibc():
     if platform.libc_ver()[0] != "glibc":
         pytest.skip(f"mallopt is glibc's; this libc is {platform.libc_ver()!r}")
     assert tune_allocator() is True
+
+
+def test_thorough_mode_pools_the_lr_grid_per_seed(home, tmp_path):
+    """Per seed, the pooled verdict is the best learning rate at the KL budget (among those that reach it),
+    every learning rate's own result is reported, and boards refuse the record."""
+    from harness.leaderboard.verify import VerificationError, verify_integrity
+
+    record = _bench(DPO, tmp_path, seeds=2, lr_grid=[1e-4, 1e-3])
+    assert record["status"] == "ok", record["error"]
+    grid = record["thorough"]
+    assert grid["learning_rates"] == [1e-4, 1e-3]
+    assert [r["learning_rate"] for r in grid["per_learning_rate"]] == [1e-4, 1e-3]
+    for i, seed in enumerate(record["per_seed"]):
+        options = {r["learning_rate"]: r["per_seed_win_rate"][i] for r in grid["per_learning_rate"]}
+        eligible = seed["reached_budget_at"] or list(options)
+        assert seed["learning_rate"] in eligible
+        assert seed["win_rate"] == max(options[lr] for lr in eligible)
+    with pytest.raises(VerificationError, match="thorough"):
+        verify_integrity(record, "tiny")
+
+
+@pytest.mark.parametrize("grid, needle", [([1e-4], "two distinct"), ([1e-4, -1.0], "positive")])
+def test_bad_lr_grid_is_a_usage_error(tmp_path, grid, needle):
+    with pytest.raises(BenchUsageError, match=needle):
+        run_bench(DPO, out_dir=tmp_path, progress=False, lr_grid=grid)
+
+
+def test_cli_thorough_table_lists_each_learning_rate(home, tmp_path):
+    args = ["bench", "--loss", str(DPO), "--seeds", "1", "--lr-grid", "1e-4,1e-3", "--out", str(tmp_path),
+            *MICRO_ARGS]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "best lr per seed" in result.output and "learning rate" in result.output
+    assert "0.0001" in result.output and "0.001" in result.output
+    bad = CliRunner().invoke(main, ["bench", "--loss", str(DPO), "--lr-grid", "fast,slow"])
+    assert bad.exit_code == 2 and "comma-separated" in bad.output

@@ -248,3 +248,28 @@ def test_cli_exit_codes(tmp_path):
     assert CliRunner().invoke(main, ["discover", "--resume"]).exit_code == 2
     typo = CliRunner().invoke(main, ["discover", "--proposer", "evolv", "--out", str(tmp_path / "x")])
     assert typo.exit_code == 2 and "Did you mean 'evolve'" in typo.output and not (tmp_path / "x").exists()
+
+
+def test_workers_share_the_cores_instead_of_oversubscribing(monkeypatch):
+    """K local workers get cores // K torch threads each (the suite's train.threads is overridden only
+    when it differs, so one worker on two cores runs exactly the board's suite config)."""
+    from harness.discovery.config import EvalSettings
+    from harness.discovery.evaluator import thread_overrides
+    from harness.discovery.executor import LocalExecutor
+    from harness.suites import get_suite
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    suite_threads = get_suite("tiny").config.train.threads
+    two = LocalExecutor(EvalSettings(evaluator="fake"), parallel=2)
+    one = LocalExecutor(EvalSettings(evaluator="fake"), parallel=1)
+    try:
+        assert two.settings.threads == 1 and one.settings.threads == 2
+        assert thread_overrides(two.settings) == {"train.threads": 1}
+        assert thread_overrides(one.settings) == ({} if suite_threads == 2 else {"train.threads": 2})
+        # the override changes the config hash, never the built cache
+        suite = get_suite("tiny")
+        assert suite.with_overrides({"train.threads": 1}).build_hash() == suite.build_hash()
+        assert suite.with_overrides({"train.threads": 1}).config_hash() != suite.config_hash()
+    finally:
+        two.shutdown()
+        one.shutdown()

@@ -47,19 +47,31 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
 @click.option("--trust", is_flag=True, help="Allow backend 'none' (in-process) for a file you wrote or reviewed.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a suite config field, e.g. --set train.learning_rate=1e-4 (repeatable).")
-def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, overrides):
+@click.option("--thorough", is_flag=True,
+              help="Also try half and double the suite's learning rate; the verdict is the best learning rate "
+                   "per seed at the KL budget (is the loss bad, or just mistuned?). 3x the time.")
+@click.option("--lr-grid", default=None, metavar="LR,LR,...",
+              help="Thorough mode with these learning rates instead (comma-separated).")
+def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, overrides, thorough, lr_grid):
     """Benchmark a loss file: train, generate, judge, and report win rates with 95% CIs."""
     from harness.bench import BenchUsageError, run_bench
 
     if suite not in _suite_names():
         raise click.BadParameter(f"unknown suite {suite!r}; choices: {', '.join(_suite_names())}",
                                  param_hint="--suite")
+    grid = "default" if thorough else None
+    if lr_grid is not None:
+        try:
+            grid = [float(x) for x in lr_grid.split(",") if x.strip()]
+        except ValueError:
+            raise click.BadParameter(f"{lr_grid!r} is not a comma-separated list of numbers (e.g. 1e-4,2e-4,4e-4)",
+                                     param_hint="--lr-grid") from None
     try:
         # Libraries may print; with --json stdout must be exactly the record, so it goes to stderr.
         with contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):
             record = run_bench(loss_path, suite=suite, seeds=seeds, beta=beta, backend=backend, out_dir=out_dir,
                                progress=not as_json or sys.stderr.isatty(),
-                               overrides=_parse_overrides(overrides), trust=trust)
+                               overrides=_parse_overrides(overrides), trust=trust, lr_grid=grid)
     except BenchUsageError as e:
         click.echo(f"harness bench: {e}", err=True)
         sys.exit(2)
@@ -110,10 +122,21 @@ def render(record: dict) -> str:
     ]
     seeds = [[s["seed"], f"{s['win_rate']:.3f}", "yes" if s["censored"] else "", f"{s['win_rate_end']:.3f}",
               f"{s['kl']:.2f}", f"{s['fluency']:.2f}"] for s in record["per_seed"]]
+    if record.get("thorough"):
+        grid = record["thorough"]
+        lr_rows = [[f"{r['learning_rate']:g}", _ci(r, "win_rate"), r["censored_seeds"], f"{r['win_rate_end']:.3f}",
+                    f"{r['kl']:.2f}"] for r in grid["per_learning_rate"]]
+        rows[0][0] = f"win rate @ KL {budget:g}, best lr per seed (primary)"
+        seeds = [row + [f"{s['learning_rate']:g}"] for row, s in zip(seeds, record["per_seed"], strict=True)]
+        extra = ["", tabulate(lr_rows, headers=["learning rate", f"win@KL{budget:g} [95% CI]", "censored seeds",
+                                                "win end", "KL end"])]
+    else:
+        extra = []
     times = ", ".join(f"{k} {v:.1f}s" for k, v in record["timings"].items())
     return "\n".join([
         head, "",
         tabulate(rows, headers=["metric", "value [95% CI]", "note"]), "",
-        tabulate(seeds, headers=["seed", f"win@KL{budget:g}", "censored", "win end", "KL end", "fluency"]), "",
+        tabulate(seeds, headers=["seed", f"win@KL{budget:g}", "censored", "win end", "KL end", "fluency",
+                                 *(["lr"] if extra else [])]), *extra, "",
         f"verdict: {m['verdict']}", f"timings: {times}",
     ])

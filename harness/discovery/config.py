@@ -62,10 +62,18 @@ class EvalSettings:
     # evaluated candidate. Off by default: a coarse fingerprint can merge losses that differ elsewhere.
     behavioural_dedupe: bool = False
     fake_seconds: float = 0.0  # the fake evaluator's simulated run time
+    # torch threads per evaluation (the suite's train.threads). None = set by the executor: the
+    # machine's cores // parallel for local workers, 1 per Ray task, so that K workers never
+    # oversubscribe the cores. A value other than the suite's own changes the records' suite config
+    # hash (not the built cache): discovery fitness is comparable within a run, and the best loss is
+    # re-benched with the suite's defaults before it enters a board.
+    threads: int | None = None
 
     def __post_init__(self):
         if self.seeds < 1:
             raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be >= 1 (or None for the executor's choice), got {self.threads}")
 
 
 @dataclass(frozen=True)

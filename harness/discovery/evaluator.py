@@ -106,7 +106,7 @@ class BenchEvaluator:
                 return _duplicate(twin, behaviour)
         out_dir = self.work_dir / Path(candidate_path).stem
         record = run_bench(candidate_path, suite=s.suite, seeds=s.seeds, beta=s.beta, backend=s.backend,
-                           out_dir=out_dir, progress=False)
+                           out_dir=out_dir, progress=False, overrides=thread_overrides(s))
         metrics = {"stage": "bench", "seeds": record.get("seeds"), "suite": record.get("suite", {}).get("name"),
                    "beta": record.get("beta"), **(record.get("metrics") or {})}
         if record.get("path"):
@@ -116,6 +116,16 @@ class BenchEvaluator:
                               metrics=metrics, behaviour_key=behaviour)
         return EvalResult("ok", fitness=float(record["metrics"]["win_rate"]), metrics=metrics,
                           behaviour_key=behaviour)
+
+
+def thread_overrides(settings: EvalSettings) -> dict:
+    """``train.threads`` for the evaluation, when the executor chose a count other than the suite's."""
+    from harness.suites import get_suite
+
+    train = getattr(get_suite(settings.suite).config, "train", None)
+    if settings.threads is None or getattr(train, "threads", settings.threads) == settings.threads:
+        return {}
+    return {"train.threads": settings.threads}
 
 
 def behaviour_key_of(diagnostics: dict) -> str | None:

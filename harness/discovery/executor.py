@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import ctypes
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -49,14 +50,15 @@ class LocalExecutor:
     """``parallel`` spawned worker processes (spawn: no inherited torch threads or locks)."""
 
     def __init__(self, settings: EvalSettings, parallel: int):
+        if settings.threads is None:
+            settings = dataclasses.replace(settings, threads=max(1, (os.cpu_count() or 1) // parallel))
         self.settings, self.parallel = settings, parallel
         self._pool = self._new_pool()
         self._futures: dict[cf.Future, int] = {}
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
-        threads = max(1, (os.cpu_count() or 1) // self.parallel)
         return cf.ProcessPoolExecutor(self.parallel, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_init_worker, initargs=(threads,))
+                                      initializer=_init_worker, initargs=(self.settings.threads,))
 
     def submit(self, job: Job) -> None:
         if getattr(self._pool, "_broken", False):
@@ -106,7 +108,8 @@ class RayExecutor:
                 ray.init(num_cpus=parallel, include_dashboard=False, log_to_driver=False)
             else:
                 ray.init(address=address, log_to_driver=False)
-        self.settings = settings
+        # one CPU per task, so one torch thread per evaluation
+        self.settings = settings if settings.threads is not None else dataclasses.replace(settings, threads=1)
         self._task = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=0)(run_job)
         self._refs: dict = {}
 

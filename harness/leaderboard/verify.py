@@ -54,6 +54,10 @@ def verify_integrity(record: dict, suite: str) -> dict:
         raise VerificationError(
             f"record's loss.sha256 {loss['sha256'][:16]}… does not match its embedded source "
             f"({source_hash[:16]}…): the source or hash was altered; re-run the benchmark")
+    if record.get("thorough"):
+        raise VerificationError(
+            "record is a thorough run (verdict pooled over a learning-rate grid); boards rank every loss at the "
+            "suite's one learning rate; re-run it without --thorough / --lr-grid")
     if not record["seeds"]:
         raise VerificationError("record lists no seeds; a board entry needs at least one seeded run")
     if record["status"] == "ok" and len(record["per_seed"]) != len(record["seeds"]):

@@ -84,6 +84,12 @@ def ensure(folder: Path, build: Callable[[Path], None], *, log=None) -> Path:
     return folder
 
 
+# torch intra-op threads of every suite build. Part of each build hash (the SFT weights depend on it
+# bitwise) but independent of the training threads, so a run with fewer threads per process
+# (discovery workers: --set train.threads=1) reuses the one built cache.
+BUILD_THREADS = 2
+
+
 class CachedSuite:
     """What every suite with an on-disk artifact cache shares: its config hashes and cache folder.
 

@@ -81,7 +81,7 @@ class SmolConfig:
     def build_dict(self) -> dict:
         return {"model": self.model, "data": asdict(self.data), "pair_generation": self.pair_generation.as_dict(),
                 "eval_generation": self.eval_generation.as_dict(), "judge": self.judge,
-                "threads": self.train.threads}
+                "threads": cache.BUILD_THREADS}
 
 
 class SmolSuite(cache.CachedSuite):

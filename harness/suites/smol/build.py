@@ -21,6 +21,7 @@ from harness.generation import GenerationConfig
 from harness.generation.hf import HFGenerator
 from harness.judges import ifeval
 from harness.models import smollm2
+from harness.suites import cache
 from harness.suites.paper.tokens import completion_logps
 from harness.suites.smol.prompts import make_prompts, split_tasks
 
@@ -60,7 +61,7 @@ def reference_logps(model, rows: list[dict], pad_id: int) -> None:
 
 def build(folder: Path, config, progress: bool = True) -> None:
     timings: dict[str, float] = {}
-    torch.set_num_threads(config.train.threads)
+    torch.set_num_threads(cache.BUILD_THREADS)
     t = time.perf_counter()
     model_folder = smollm2.ensure_converted()
     tokenizer = smollm2.load_tokenizer(model_folder)

@@ -53,7 +53,7 @@ class TinyConfig:
     def build_dict(self) -> dict:
         """The part of the config that determines the cached artifacts."""
         return {"data": asdict(self.data), "model": asdict(self.model), "sft": asdict(self.sft),
-                "sample": asdict(self.eval.sample), "threads": self.train.threads, "judge": self.judge}
+                "sample": asdict(self.eval.sample), "threads": cache.BUILD_THREADS, "judge": self.judge}
 
 
 @dataclass

@@ -22,6 +22,7 @@ import torch
 
 from harness import generate
 from harness.judges import gold
+from harness.suites import cache
 from harness.suites.tiny import grammar
 from harness.suites.tiny.model import build_model
 from harness.suites.tiny.tokenizer import build_tokenizer
@@ -126,7 +127,7 @@ def build(folder: Path, config, progress: bool = True) -> None:
     """Write every artifact of the tiny suite into ``folder`` (the cache seals it afterwards)."""
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    torch.set_num_threads(config.train.threads)
+    torch.set_num_threads(cache.BUILD_THREADS)
     data = config.data
     pool = grammar.prompt_pool(data.seed, data.train_prompts + data.eval_prompts)
     eval_prompts, train_prompts = pool[: data.eval_prompts], pool[data.eval_prompts:]
