@@ -80,9 +80,13 @@ def _check_usage(loss_path, suite: str, seeds: int, beta, backend: str, override
     except LossFileError as e:
         raise BenchUsageError(str(e)) from None
     try:
-        return SUITES.get(suite).with_overrides(dict(overrides or {}))
+        suite_obj = SUITES.get(suite).with_overrides(dict(overrides or {}))
     except (KeyError, TypeError, ValueError) as e:
         raise BenchUsageError(f"bad suite override: {e}") from None
+    unsupported = getattr(suite_obj, "bench_usage_error", lambda: None)()
+    if unsupported:
+        raise BenchUsageError(unsupported)
+    return suite_obj
 
 
 def _check_grid(suite_obj, lr_grid) -> tuple[float, ...]:
@@ -162,9 +166,11 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
         try:
             artifacts, timings["suite"] = loading.result()
             tune_gc()
-        except BaseException:
+        except BaseException as e:
             if session is not None:
                 session.close()
+            if isinstance(e, RuntimeError):  # e.g. a GPU suite on a CPU host: the request, not the candidate
+                raise BenchUsageError(f"suite {suite_obj.name!r} cannot be prepared here: {e}") from None
             raise
 
     if session is not None:

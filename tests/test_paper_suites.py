@@ -219,8 +219,8 @@ def test_paper_suites_refuse_a_cpu_host_clearly():
         pytest.skip("this host has a GPU: build would download the paper's model")
     with pytest.raises(RuntimeError, match="needs a CUDA GPU host"):
         PaperSuite(MT_BENCH).build()
-    with pytest.raises(RuntimeError, match="container jobs"):
-        PaperSuite(TLDR).run_seeds(None, None, [0], 0.05)
+    with pytest.raises(RuntimeError, match="no judge"):
+        PaperSuite(IMDB).run_seeds(None, None, [0], 0.05)
 
 
 @pytest.mark.slow
@@ -252,3 +252,45 @@ def test_imdb_job_gives_a_reward_kl_point_on_cpu(tokenizer, tmp_path, monkeypatc
     assert point["beta"] == 0.1 and 0 < point["reward"] < 1 and np.isfinite(point["kl"])
     rows = [json.loads(x) for x in (tmp_path / "out" / "answers.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and all(len(r["token_ids"]) == 2 for r in rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["alpaca-eval", "mt-bench"])
+def test_bench_path_trains_generates_and_judges_every_seed(name, tokenizer, tmp_path, monkeypatch, scripted_proxy):
+    """`harness bench` on a paper suite: per seed the job (train -> generate), then the suite's LLM judge
+    on the answers (a scripted endpoint: a judge that always answers the same is a tie everywhere).
+    The judge reads the user's request, never the chat-template string the model was prompted with."""
+    from dataclasses import replace
+
+    from harness.judges.llm import LLMJudge
+    from harness.judges.spec import load_spec
+    from harness.lossfile import load_loss
+    from harness.session import InProcessSession
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    folder = tmp_path / "tiny-gemma"
+    tiny_model("gemma", len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    config = {"alpaca-eval": ALPACA_EVAL, "mt-bench": MT_BENCH}[name]
+    suite = PaperSuite(config).with_overrides({
+        "model.policy": str(folder), "model.dtype": "float32", "generator": "hf", "train.bf16": False,
+        "train.gradient_checkpointing": False, "train.per_device_batch": 2, "train.effective_batch": 2,
+        "train.epochs": 1, "generation.max_new_tokens": 6, "generation.batch_size": 4})
+    art = suite.build(local=LOCAL[name], device="cpu")
+    proxy = scripted_proxy(default="[[6]]" if config.judge == "single-grade" else "A")
+    judge = LLMJudge(replace(load_spec(config.judge), max_concurrency=1), base_url=proxy.base_url)
+    with InProcessSession(load_loss("losses/dpo.py")) as session:
+        per_seed, metrics, judge_info, timings = suite.run_seeds(art, session, [0, 1], suite.config.beta,
+                                                                 judge=judge, device="cpu")
+    assert len(per_seed) == 2 and judge_info["id"] == config.judge
+    assert metrics["win_rate"] == 0.5 and metrics["win_rate_ci"] == [0.5, 0.5]  # all ties
+    assert timings["train"] > 0 and timings["generate"] > 0
+    asked = [b["messages"][-1]["content"] for b in proxy.bodies]
+    assert asked and not any("<|im_start|>" in text for text in asked)
+    if name == "mt-bench":
+        assert metrics["mt_bench_score"] == 6.0
+        assert per_seed[0]["n_compared"] == 2  # the math question's two turns have reference answers
+        assert any("Now divide that by 3." in text and "[Follow-up question]" in text for text in asked)
+    else:
+        assert any(row["instruction"] in text for row in art.eval_rows for text in asked)

@@ -144,10 +144,20 @@ class PaperSuite:
         return train_and_generate(self, artifacts, session, seed=seed, beta=beta, out_dir=out_dir, device=device,
                                   gpus=gpus, generator=generator)
 
-    def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True):
-        raise RuntimeError(f"suite {self.name!r} runs as GPU container jobs (train + generate per candidate, "
-                           "containers/job.py), then `harness judge` on the answers outside the container; "
-                           "`harness bench` judges in-process only for the tiny and smol suites")
+    def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True, judge=None,
+                  device: str | None = None):
+        """`harness bench` on this host: per seed the job (train -> generate), then the suite's LLM judge
+        (judging.py). IMDb has no judge: its frontier points come from the job (imdb.py)."""
+        from harness.suites.paper.judging import run_judged_seeds
+
+        return run_judged_seeds(self, artifacts, session, seeds, beta, judge=judge, device=device, progress=progress)
+
+    def bench_usage_error(self) -> str | None:
+        """Why `harness bench` cannot run this suite as asked, or None."""
+        if self.config.judge is None:
+            return (f"suite {self.name!r} has no judge: it measures a reward-KL point per beta, one GPU job per "
+                    "beta (containers/launch.py with --set train.beta=B; harness/suites/paper/imdb.py)")
+        return None
 
     def describe(self) -> dict:
         c = self.config

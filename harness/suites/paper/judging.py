@@ -1,0 +1,141 @@
+"""`harness bench` on a paper suite: per seed, the GPU job (train -> save -> generate, job.py) and
+then the suite's LLM judge on the written answers, in this process.
+
+The judge runs outside the candidate's job on purpose: it needs an API key, and a key never enters
+the process or container that trains with untrusted loss code. The judge is the suite's judge
+folder (harness/judges/configs/<judge>; ``--set judge=DIR`` for another), its endpoint the folder's
+``base_url`` or OPENAI_BASE_URL, its key the environment variable the folder names.
+
+What each judge-based suite reports (the paper's metrics, DiscoPOP paper Sec. 4):
+* alpaca-eval, tldr: win rate (ties count half) and length-controlled win rate of the policy's
+  answers against the suite's reference answers (GPT-4 Turbo's / the human TL;DR), 95% CIs
+  clustered by prompt;
+* mt-bench: the mean 1-10 grade over questions and both turns (the paper's MT-Bench score), plus
+  the win rate against the reference answers that MT-Bench ships (math, reasoning, coding).
+Seeds are pooled by a hierarchical bootstrap (seeds, then prompts), as in the tiny suite.
+IMDb has no judge: its job returns a reward-KL point (imdb.py), one per beta of the sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from harness.judges.base import Comparison
+from harness.stats import bootstrap_ci, hierarchical_ci
+
+
+def question(row: dict) -> str:
+    """What the judge reads as the user's request (the template-formatted prompt is for the model)."""
+    if row.get("turns"):
+        return row["turns"][0]
+    return row.get("instruction") or row.get("post") or row["prompt"]
+
+
+def reference_text(row: dict, turn: int = 0) -> str:
+    ref = row.get("reference")
+    if isinstance(ref, list):
+        return ref[turn] if len(ref) > turn and isinstance(ref[turn], str) else ""
+    return ref or ""
+
+
+def comparisons(eval_rows: list[dict], answers: list[dict]) -> list[Comparison]:
+    """One comparison per answer (and per turn on MT-Bench), grouped by prompt id for the CIs."""
+    by_id = {r["id"]: r for r in eval_rows}
+    out = []
+    for a in answers:
+        row = by_id[a["id"]]
+        for text in a["answers"]:
+            out.append(Comparison(question(row), text, reference_text(row), group=str(row["id"]),
+                                  category=row.get("category", "")))
+        for first, text in zip(a["answers"], a.get("second_turn_answers", []), strict=False):
+            follow_up = (f"{row['turns'][0]}\n\n[The assistant answered]\n{first}\n\n[Follow-up question]\n"
+                         f"{row['turns'][1]}")
+            out.append(Comparison(follow_up, text, reference_text(row, 1), group=str(row["id"]),
+                                  category=row.get("category", "")))
+    return out
+
+
+def seed_result(judge, eval_rows: list[dict], answers: list[dict], *, seed: int) -> tuple[dict, dict]:
+    """Scalar metrics of one seed and its per-prompt arrays (for the cross-seed CIs)."""
+    from harness.judges.answers import judge_comparisons
+
+    comps = comparisons(eval_rows, answers)
+    report = judge_comparisons(judge, comps, seed=seed)
+    if report["stopped"] or report["n_judged"] < len(comps):
+        raise RuntimeError(f"judge {judge.id} judged {report['n_judged']} of {len(comps)} answers "
+                           f"({report['stopped'] or 'unparseable verdicts'}); re-run to resume from the judgment cache")
+    run = judge.run(comps)  # every call is cached now: this only reads the verdicts back
+    prefs, grades, with_ref = {}, {}, {}
+    for c, j in zip(comps, run.judgments, strict=True):
+        grade = j.details.get("grades", {}).get("output")
+        if grade is not None:
+            grades.setdefault(c.group, []).append(grade)
+        if c.reference:
+            with_ref.setdefault(c.group, []).append(j.preference)
+        prefs.setdefault(c.group, []).append(j.preference)
+    scored = with_ref if judge.spec.mode == "single" else prefs
+    if not scored:
+        raise RuntimeError(f"no answer of this suite has a reference answer to compare with (judge {judge.id})")
+    groups = sorted(scored)
+    arrays = {"win": np.array([np.mean(scored[g]) for g in groups])}
+    metrics = {"seed": seed, "win_rate": float(arrays["win"].mean()), "n_compared": sum(map(len, scored.values())),
+               "judge_report": {k: v for k, v in report.items() if not isinstance(v, (list, dict)) or k.endswith("_ci")}}
+    if grades:
+        arrays["score"] = np.array([np.mean(grades[g]) for g in sorted(grades)])
+        metrics["mt_bench_score"] = float(arrays["score"].mean())
+    est = bootstrap_ci(arrays["win"], seed=seed)
+    metrics["win_rate_ci"] = [est.low, est.high]
+    return metrics, arrays
+
+
+def aggregate(per_seed: list[dict], arrays: list[dict]) -> dict:
+    win = hierarchical_ci([a["win"] for a in arrays], seed=0)
+    out = {"win_rate": win.mean, "win_rate_ci": [win.low, win.high], "censored": False,
+           "lc_win_rate": float(np.mean([s["judge_report"]["lc_win_rate"] for s in per_seed
+                                         if s["judge_report"].get("lc_win_rate") is not None] or [np.nan]))}
+    if all("score" in a for a in arrays):
+        score = hierarchical_ci([a["score"] for a in arrays], seed=0)
+        out.update({"mt_bench_score": score.mean, "mt_bench_score_ci": [score.low, score.high]})
+    lo, hi = out["win_rate_ci"]
+    out["verdict"] = ("better than the reference answers" if lo > 0.5 else "worse than the reference answers"
+                      if hi < 0.5 else "indistinguishable from the reference answers")
+    return out
+
+
+def run_judged_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, judge=None, device=None,
+                     jobs_dir: Path | None = None, progress: bool = True):
+    """run_seeds' contract (per_seed, metrics, judge_info, timings) for a judge-based paper suite."""
+    import time
+
+    from harness.judges.llm import LLMJudge
+    from harness.suites.paper.job import train_and_generate
+
+    if suite.config.judge is None:
+        raise RuntimeError(f"suite {suite.name!r} has no judge: its job measures a reward-KL point per beta "
+                           "(containers/job.py; harness/suites/paper/imdb.py)")
+    judge = judge or LLMJudge(suite.config.judge)
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    timings = {"train": 0.0, "generate": 0.0, "judge": 0.0, "loss_calls": 0.0}
+    per_seed, arrays = [], []
+    for seed in seeds:
+        with tempfile.TemporaryDirectory(prefix=f"harness-{suite.name}-", dir=jobs_dir) as out:
+            result = train_and_generate(suite, artifacts, session, seed=seed, beta=beta, out_dir=out, device=device)
+            answers = [json.loads(line) for line in Path(result["answers"]).read_text().splitlines()]
+        timings["train"] += result["timings"]["train"]
+        timings["generate"] += result["timings"]["generate"]
+        timings["loss_calls"] += result["train"]["loss_seconds"]
+        t = time.perf_counter()
+        metrics, seed_arrays = seed_result(judge, artifacts.eval_rows, answers, seed=seed)
+        timings["judge"] += time.perf_counter() - t
+        metrics["generation"] = result["generation"]
+        per_seed.append(metrics)
+        arrays.append(seed_arrays)
+    return per_seed, aggregate(per_seed, arrays), {"id": judge.id, "hash": judge.hash,
+                                                     "model": judge.spec.model}, timings
