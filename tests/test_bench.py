@@ -91,6 +91,13 @@ def test_usage_errors_raise(tmp_path, kwargs):
         run_bench(DPO, out_dir=tmp_path, progress=False, **kwargs)
 
 
+@pytest.mark.parametrize("kwargs, needle", [({"suite": "imdb"}, "no judge"),
+                                            ({"suite": "smol", "lr_grid": "default"}, "thorough mode needs")])
+def test_unsupported_suite_requests_are_usage_errors(tmp_path, kwargs, needle):
+    with pytest.raises(BenchUsageError, match=needle):
+        run_bench(DPO, out_dir=tmp_path, progress=False, **kwargs)
+
+
 def test_missing_file_is_a_usage_error(tmp_path):
     with pytest.raises(BenchUsageError):
         run_bench(tmp_path / "missing.py", out_dir=tmp_path, progress=False)
