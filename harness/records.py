@@ -32,7 +32,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.session import STATUSES
+from harness.status import STATUSES
 
 RECORD_SCHEMA_VERSION = 1
 REQUIRED = ("schema_version", "kind", "status", "error", "created_at", "loss", "suite", "seeds", "beta",

@@ -19,6 +19,7 @@ from typing import Protocol
 import torch
 
 from harness.lossfile import POLICY_INPUTS, Loss
+from harness.status import STATUSES  # noqa: F401  (re-exported: the documented name)
 
 
 class LossCallError(RuntimeError):
@@ -30,8 +31,6 @@ class LossCallError(RuntimeError):
         self.message = message
 
 
-# Failure statuses shared by the sandbox, bench records and discovery (never a score).
-STATUSES = ("ok", "invalid", "sandbox_violation", "timeout", "oom", "crash", "error")
 
 
 @dataclass

@@ -116,6 +116,12 @@ def _classes():
     return BridgedDPOTrainer, _CheckpointCallback, DPOConfig
 
 
+def trainer_class():
+    """``BridgedDPOTrainer`` (TRL's DPOTrainer with the loss through a session), for suites with their own
+    schedule (the paper suites' GPU job)."""
+    return _classes()[0]
+
+
 def preload() -> None:
     """Import TRL, the trainer subclass and the Llama model code (~3 s) ahead of the first seed, so that
     ``run_bench`` can do it in a helper thread while the sandbox starts."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.records import now_iso
-from harness.session import STATUSES
+from harness.status import STATUSES
 
 PENDING = "pending"
 DUPLICATE = "duplicate"

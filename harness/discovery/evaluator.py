@@ -24,7 +24,7 @@ from typing import Protocol
 
 from harness.discovery.config import EvalSettings
 from harness.registry import Registry
-from harness.session import STATUSES
+from harness.status import STATUSES
 
 ERROR_TAIL = 4000  # characters of an error kept in the archive (the end holds the exception)
 

@@ -58,12 +58,23 @@ def make_generator(name: str, checkpoint, **options) -> Generator:
     return GENERATORS.get(name)(checkpoint, **options)
 
 
-def _register() -> None:
+# Backends are imported when one is made: suite configs (and the light commands that read them, such as
+# `harness leaderboard`) need GenerationConfig, not torch.
+def _hf(checkpoint, **options) -> Generator:
     from harness.generation.hf import HFGenerator
+
+    return HFGenerator.from_folder(checkpoint, **options)
+
+
+def _vllm(checkpoint, **options) -> Generator:
     from harness.generation.vllm import VLLMGenerator
 
-    GENERATORS.add("hf", HFGenerator.from_folder, "Hugging Face generate (CPU or GPU; the fallback)")
-    GENERATORS.add("vllm", VLLMGenerator, "vLLM offline LLM.generate (GPU; pip install 'harness[gpu]')")
+    return VLLMGenerator(checkpoint, **options)
+
+
+def _register() -> None:
+    GENERATORS.add("hf", _hf, "Hugging Face generate (CPU or GPU; the fallback)")
+    GENERATORS.add("vllm", _vllm, "vLLM offline LLM.generate (GPU; pip install 'harness[gpu]')")
 
 
 _register()

@@ -21,9 +21,9 @@ def train_policy(suite, artifacts, session, *, seed: int, beta: float, out_dir: 
     from trl import DPOConfig
 
     from harness.suites.paper.suite import paper_dpo_kwargs
-    from harness.train import _classes
+    from harness.train import trainer_class
 
-    trainer_cls = _classes()[0]  # harness.train's BridgedDPOTrainer (imported lazily there)
+    trainer_cls = trainer_class()
 
     tokenizer = suite.load_tokenizer()
     model = suite.load_model(device)

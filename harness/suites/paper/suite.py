@@ -16,7 +16,7 @@ from pathlib import Path
 from harness.paths import cache_dir
 from harness.records import config_hash
 from harness.suites import cache
-from harness.suites.paper import formats, tokens
+from harness.suites.paper import formats
 from harness.suites.paper.config import PaperSuiteConfig, PaperTraining
 
 
@@ -88,6 +88,8 @@ class PaperSuite:
         return AutoModelForCausalLM.from_pretrained(self.config.model.policy, dtype=dtype).to(device)
 
     def pairs(self, tokenizer, *, local: dict | None = None, limit: int | None = None) -> list[dict]:
+        from harness.suites.paper import tokens  # torch: imported by the suite's work, not its listing
+
         d, t = self.config.data, self.config.train
         rows = formats.load_split(d.train, d.train_split, d.train_config, local=(local or {}).get("train"))
         fmt = formats.PAIR_FORMATS.get(d.schema)
@@ -118,6 +120,8 @@ class PaperSuite:
             rows = self.pairs(tokenizer, local=local, limit=limit)
             ref = model or self.load_model(device)
             pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+            from harness.suites.paper import tokens
+
             tokens.with_reference_logps(rows, ref, pad)
             (folder / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
             (folder / "eval.json").write_text(json.dumps(self.eval_rows(tokenizer, local=local)))
