@@ -21,7 +21,8 @@ ARG ACCELERATE_VERSION=1.15.0
 
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH HF_HUB_OFFLINE=1
-# bubblewrap: the loss still runs in the harness's jail inside the job container.
+# bubblewrap: the loss still runs in the harness's jail inside the job container (launch.py gives jail
+# jobs the seccomp profile and /proc setting that bubblewrap needs; tests/test_container.py checks it).
 RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv python3-dev \
         bubblewrap ca-certificates && rm -rf /var/lib/apt/lists/* && python3 -m venv /opt/venv
 

@@ -7,6 +7,16 @@ The candidate's container gets no network, a read-only root, a private /tmp, dro
 no new privileges, a non-root user, process/memory limits, the GPU(s) it is given, the model cache
 and suite data mounted READ-ONLY, the loss file and spec read-only, and only the output folder
 writable. No environment from the host passes in (no API keys: the judge runs outside, afterwards).
+
+Untrusted loss code runs in the harness's jail (bubblewrap) INSIDE that container (job spec
+``"sandbox": "jail"``), so that it cannot touch the trainer, the output folder or the result even
+though they share the container. Docker's default seccomp profile forbids the namespace and mount
+calls bubblewrap needs, and docker's masked /proc paths forbid mounting the jail's own /proc, so a
+jail job runs with ``JAIL_SECCOMP`` (Docker's denylist of kernel-facing calls, minus clone/unshare,
+mount, umount2 and pivot_root, which the jail needs and its own seccomp filter then denies to the
+loss) and ``systempaths=unconfined`` (the container is still non-root, capability-free and
+network-less; the loss sees only its jail's /proc). Measured in the docker test tier: bubblewrap
+inside the container fails with the defaults and runs with these two settings.
 """
 
 from __future__ import annotations
@@ -20,6 +30,27 @@ from pathlib import Path
 
 JOB_UID = 10001  # the image's non-root user
 
+# Denied to everything in a jail job's container (errno EPERM): the kernel-facing calls Docker's default
+# profile blocks, except those bubblewrap needs to build the loss's jail (see the module doc).
+JAIL_DENIED_SYSCALLS = (
+    "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module", "delete_module", "finit_module",
+    "fsconfig", "fsmount", "fsopen", "fspick", "get_kernel_syms", "get_mempolicy", "init_module", "ioperm", "iopl",
+    "kcmp", "kexec_file_load", "kexec_load", "keyctl", "lookup_dcookie", "mbind", "move_mount", "move_pages",
+    "name_to_handle_at", "nfsservctl", "open_by_handle_at", "open_tree", "perf_event_open", "process_vm_readv",
+    "process_vm_writev", "ptrace", "query_module", "quotactl", "reboot", "request_key", "set_mempolicy", "setns",
+    "settimeofday", "stime", "swapoff", "swapon", "syslog", "sysfs", "_sysctl", "umount", "uselib",
+    "userfaultfd", "ustat", "vm86", "vm86old",
+)
+
+
+def write_jail_seccomp_profile(folder: Path) -> Path:
+    """The container's seccomp profile for a job whose loss runs in the jail; returns its path."""
+    path = Path(folder) / "seccomp-jail.json"
+    profile = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": list(JAIL_DENIED_SYSCALLS), "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    path.write_text(json.dumps(profile, indent=1) + "\n")
+    return path
+
 
 @dataclass(frozen=True)
 class JobLimits:
@@ -32,7 +63,8 @@ class JobLimits:
 
 
 def docker_run_args(*, image: str, spec: Path, loss: Path, out: Path, models: Path | None, data: Path | None,
-                    limits: JobLimits, name: str = "") -> list[str]:
+                    limits: JobLimits, name: str = "", jail_seccomp: Path | None = None) -> list[str]:
+    """``jail_seccomp``: the profile from write_jail_seccomp_profile, for a job whose loss runs in the jail."""
     args = ["docker", "run", "--rm", "--pull", "never", "--network", "none", "--read-only",
             "--tmpfs", "/tmp:rw,nosuid,nodev,size=8g", "--pids-limit", str(limits.pids),
             "--memory", limits.memory, "--memory-swap", limits.memory, "--cpus", str(limits.cpus),
@@ -49,6 +81,8 @@ def docker_run_args(*, image: str, spec: Path, loss: Path, out: Path, models: Pa
         args += ["--mount", f"type=bind,source={models.resolve()},target=/models,readonly"]
     if data is not None:
         args += ["--mount", f"type=bind,source={data.resolve()},target=/data,readonly"]
+    if jail_seccomp is not None:
+        args += ["--security-opt", f"seccomp={Path(jail_seccomp).resolve()}", "--security-opt", "systempaths=unconfined"]
     if limits.gpus:
         args += ["--gpus", limits.gpus]
     if limits.runtime:
@@ -76,9 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     staged = a.out / "spec.json"
-    staged.write_text(json.dumps(container_spec(json.loads(a.spec.read_text())), indent=1))
+    spec = container_spec(json.loads(a.spec.read_text()))
+    staged.write_text(json.dumps(spec, indent=1))
+    profile = write_jail_seccomp_profile(a.out) if spec.get("sandbox", "jail") == "jail" else None
     cmd = docker_run_args(image=a.image, spec=staged, loss=a.loss, out=a.out, models=a.models, data=a.data,
-                          limits=JobLimits(gpus=a.gpus, runtime=a.runtime))
+                          limits=JobLimits(gpus=a.gpus, runtime=a.runtime), jail_seccomp=profile)
     return subprocess.run(cmd).returncode
 
 

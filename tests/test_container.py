@@ -61,6 +61,16 @@ def test_docker_command_is_hardened_and_mounts_read_only(tmp_path):
     assert "target=/job/loss.py,readonly" in line and "target=/out " in line + " "
     assert not any("KEY" in a or "TOKEN" in a for a in args)  # no secrets pass in
     assert args[-2:] == ["img", "/job/spec.json"]
+    assert "seccomp=" not in line  # a trusted job keeps docker's default profile
+    profile = launch.write_jail_seccomp_profile(tmp_path)
+    jail = " ".join(launch.docker_run_args(image="img", spec=tmp_path / "spec.json", loss=tmp_path / "loss.py",
+                                           out=tmp_path, models=None, data=None, limits=launch.JobLimits(),
+                                           jail_seccomp=profile))
+    assert f"--security-opt seccomp={profile.resolve()}" in jail and "systempaths=unconfined" in jail
+    assert "--cap-drop ALL" in jail and "--network none" in jail  # the rest of the hardening stays
+    denied = json.loads(profile.read_text())["syscalls"][0]["names"]
+    assert {"ptrace", "bpf", "keyctl", "setns", "kexec_load"} <= set(denied)
+    assert not {"clone", "unshare", "mount", "pivot_root"} & set(denied)  # what bubblewrap needs
     assert launch.container_spec({"suite": "s", "loss": "/host/l.py", "output": "/host/o"})["loss"] == "/job/loss.py"
 
 
@@ -114,9 +124,11 @@ def _base_members() -> tuple[list[str], list[str]]:
     site = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
     excludes = [f"--exclude={base.as_posix().lstrip('/')}/{e}" for e in BASE_EXCLUDES]
     excludes += [f"--exclude={site.as_posix().lstrip('/')}/{e}" for e in VENV_SKIP]
-    libs = _shared_libraries([Path(sys.executable).resolve(), base / "lib", site, Path("/usr/bin/dash")])
+    bwrap = [p for p in ("/usr/bin/bwrap",) if os.path.exists(p)]  # the loss's jail inside the container
+    libs = _shared_libraries([Path(sys.executable).resolve(), base / "lib", site, Path("/usr/bin/dash"),
+                              *map(Path, bwrap)])
     links = [d for d in ("/lib", "/lib64", "/bin", "/sbin") if os.path.islink(d)]
-    members = [str(base), str(Path(sys.prefix)), *sorted(libs), "/usr/bin/dash", "/usr/bin/sh",
+    members = [str(base), str(Path(sys.prefix)), *sorted(libs), "/usr/bin/dash", "/usr/bin/sh", *bwrap,
                "/etc/ld.so.cache", *links]
     return members, excludes
 
@@ -148,7 +160,8 @@ def job_image(tmp_path_factory):
                         f"{log.read_text()[-500:] if log.exists() else '(not root, or no dockerd)'}")
     try:
         members, excludes = _base_members()
-        base = "harness-job-base:" + hashlib.sha256(f"{sys.version}|{sys.prefix}|{VENV_SKIP}".encode()).hexdigest()[:12]
+        key = f"{sys.version}|{sys.prefix}|{VENV_SKIP}|{sorted(members)}"
+        base = "harness-job-base:" + hashlib.sha256(key.encode()).hexdigest()[:12]
         if _docker_ok("image", "inspect", base, check=False).returncode != 0:
             tar = subprocess.Popen(["tar", "-cf", "-", "--warning=no-file-changed", *excludes, *members],
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -194,3 +207,46 @@ def test_tiny_job_runs_inside_the_hardened_container(job_image, tmp_path):
     user = subprocess.run(["docker", "run", "--rm", "--entrypoint", sys.executable, job_image, "-c",
                            "import os; print(os.getuid())"], capture_output=True, text=True, timeout=120)
     assert user.stdout.strip() == str(launch.JOB_UID)  # not root
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_untrusted_loss_runs_in_the_jail_inside_the_container(job_image, tmp_path):
+    """The loss runs in the jail INSIDE the hardened job container (launch.py's jail profile): a good loss
+    trains normally, and a loss that tries to fake a result in the output folder cannot even see it."""
+    from harness.sandbox.jail import usable
+
+    ok, reason = usable()
+    if not ok:
+        pytest.skip(f"docker tier: the jail cannot run on this host, so not in a container either: {reason}")
+    attack = tmp_path / "fake_result.py"
+    attack.write_text(
+        "import json\n"
+        "with open('/out/result.json', 'w') as f:  # the job's result file, seen from the trainer\n"
+        "    json.dump({'status': 'ok', 'candidate': {'metrics': {'win_rate': 1.0}}}, f)\n"
+        "def loss(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps, beta):\n"
+        "    import torch.nn.functional as F\n"
+        "    return -F.logsigmoid(beta * ((policy_chosen_logps - reference_chosen_logps)\n"
+        "                                 - (policy_rejected_logps - reference_rejected_logps)))\n")
+    results = {}
+    for name, loss in (("dpo", LOSS), ("attack", attack)):
+        out = tmp_path / name
+        out.mkdir()
+        out.chmod(0o777)
+        spec = tmp_path / f"{name}-spec.json"
+        spec.write_text(json.dumps(launch.container_spec({**_tiny_spec("/out", "/job/loss.py"),
+                                                          "sandbox": "jail", "trust": False})))
+        for p in (tmp_path, spec, loss):
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        profile = launch.write_jail_seccomp_profile(tmp_path)
+        args = launch.docker_run_args(image=job_image, spec=spec, loss=loss, out=out, models=None, data=None,
+                                      limits=launch.JobLimits(memory="8g", shm="1g", cpus=2, pids=1024),
+                                      jail_seccomp=profile)
+        r = subprocess.run(args, capture_output=True, text=True, timeout=1800)
+        results[name] = (r, json.loads((out / "result.json").read_text()) if (out / "result.json").exists() else None)
+    r, good = results["dpo"]
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert good["status"] == "ok" and good["spec"]["sandbox"] == "jail", good
+    r, bad = results["attack"]
+    assert r.returncode == job.EXIT_CANDIDATE, r.stderr[-3000:]
+    assert bad is not None and bad["status"] != "ok" and "/out/result.json" in bad["error"], bad
