@@ -179,7 +179,10 @@ def _build_image() -> str:
     if _docker("image", "inspect", base, check=False).returncode != 0:
         _import_base(base)
     pkg = Path(harness.__file__).resolve().parent
-    tag = f"harness-sandbox-test:{_source_hash(pkg)}"
+    # the image holds this interpreter (base) and the package at this checkout's path: another checkout's
+    # image with the same sources must not match
+    where = hashlib.sha256(f"{base}|{pkg}".encode()).hexdigest()[:8]
+    tag = f"harness-sandbox-test:{_source_hash(pkg)}{where}"
     if _docker("image", "inspect", tag, check=False).returncode == 0:
         return tag
     stale = (

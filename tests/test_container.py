@@ -170,7 +170,9 @@ def job_image(tmp_path_factory):
             tar.stdout.close()
             if tar.wait() not in (0, 1) or imported.returncode != 0:
                 pytest.fail(f"importing the local base failed: {imported.stderr.decode()[-800:]}")
-        tag = f"harness-job-cpu:{_source_hash(ROOT / 'harness')}{_source_hash(ROOT / 'containers')}"
+        # the base names the interpreter the image runs (JOB_PYTHON): another checkout's image must not match
+        tag = (f"harness-job-cpu:{_source_hash(ROOT / 'harness')}{_source_hash(ROOT / 'containers')}"
+               f"{base.rsplit(':', 1)[1][:8]}")
         if _docker_ok("image", "inspect", tag, check=False).returncode != 0:
             stale = _docker_ok("images", "--format", "{{.Repository}}:{{.Tag}}", "harness-job-cpu").stdout.decode()
             for old in stale.split():  # one image per source revision would pile up otherwise
