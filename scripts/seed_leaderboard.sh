@@ -41,9 +41,9 @@ suite = sys.argv[1]
 lines = open(sys.argv[2]).read().strip().splitlines()
 table = "\n".join(x for x in lines if not x.startswith(("# ", "<!-- "))).strip().replace("](records/", f"](leaderboards/{suite}/records/").replace("](index.html)", f"](leaderboards/{suite}/index.html)")
 text = open("README.md").read()
-pattern = re.compile(rf"(<!-- board:{re.escape(suite)} -->\n).*?(\n<!-- /board:{re.escape(suite)} -->)", re.S)
+pattern = re.compile(rf"(<!-- board:{re.escape(suite)} -->\n).*?(<!-- /board:{re.escape(suite)} -->)", re.S)
 if pattern.search(text):
-    open("README.md", "w").write(pattern.sub(lambda m: m.group(1) + table + m.group(2), text))
+    open("README.md", "w").write(pattern.sub(lambda m: m.group(1) + table + "\n" + m.group(2), text))
 PY
 rm -f /tmp/board-$$.md
 .venv/bin/harness leaderboard --suite "$suite"
