@@ -142,7 +142,7 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
     run = _Run()
     per_seed: list[dict] = []
     metrics: dict = {}
-    thorough = None
+    thorough = {"learning_rates": list(lrs)} if lrs else None  # completed by the grid's results
     judge_info = {"id": config.judge, "hash": None}
 
     tune_allocator()
@@ -175,16 +175,12 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
 
     if session is not None:
         try:
-            # A suite may bring its own loop (same contract); the default is harness.evaluate.run_seeds.
             if lrs:
                 per_seed, metrics, judge_info, stage, per_lr = run_grid(suite_obj, artifacts, session, seed_list,
                                                                         beta, lrs, progress=progress)
-                thorough = {"learning_rates": list(lrs), "per_learning_rate": per_lr,
-                            "selection": "per seed, the learning rate with the best win rate at the KL budget"}
-            elif hasattr(suite_obj, "run_seeds"):
-                per_seed, metrics, judge_info, stage = suite_obj.run_seeds(artifacts, session, seed_list, beta,
-                                                                           progress=progress)
-            else:
+                thorough.update(per_learning_rate=per_lr,
+                                selection="per seed, the learning rate with the best win rate at the KL budget")
+            else:  # harness.evaluate.run_seeds hands a suite with its own loop (same contract) to that loop
                 per_seed, metrics, judge_info, stage = run_seeds(suite_obj, artifacts, session, seed_list, beta,
                                                                  progress=progress)
             timings.update(stage)
@@ -196,7 +192,7 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
         finally:
             session.close()
     if run.status != "ok":
-        per_seed, metrics, thorough = [], {}, None
+        per_seed, metrics = [], {}
     timings["total"] = time.perf_counter() - t_total
 
     record = {
@@ -219,8 +215,8 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
         "provenance": provenance(),
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
-    if lrs:
-        record["thorough"] = thorough or {"learning_rates": list(lrs)}
+    if thorough is not None:
+        record["thorough"] = thorough
     validate_record(record)
     out = Path(out_dir) if out_dir is not None else None
     record["path"] = str(write_record(record, _record_path(record, out)))

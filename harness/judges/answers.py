@@ -71,6 +71,11 @@ def judge_comparisons(judge: LLMJudge, comparisons: list[Comparison], *, seed: i
     run = judge.run(comparisons)
     if annotations:
         write_annotations(annotations, judge, comparisons, run.judgments)
+    return summarize_run(judge, comparisons, run, seed=seed)
+
+
+def summarize_run(judge: LLMJudge, comparisons: list[Comparison], run, *, seed: int = 0) -> dict:
+    """The report of ``judge_comparisons`` for a run already made (``judge.run(comparisons)``)."""
     judged = [(c, j) for c, j in zip(comparisons, run.judgments, strict=True)
               if j is not None and not math.isnan(j.preference)]
     metrics = win_rate_report([j.preference for _, j in judged], [len(c.output) for c, _ in judged],

@@ -61,14 +61,14 @@ def comparisons(eval_rows: list[dict], answers: list[dict]) -> list[Comparison]:
 
 def seed_result(judge, eval_rows: list[dict], answers: list[dict], *, seed: int) -> tuple[dict, dict]:
     """Scalar metrics of one seed and its per-prompt arrays (for the cross-seed CIs)."""
-    from harness.judges.answers import judge_comparisons
+    from harness.judges.answers import summarize_run
 
     comps = comparisons(eval_rows, answers)
-    report = judge_comparisons(judge, comps, seed=seed)
+    run = judge.run(comps)
+    report = summarize_run(judge, comps, run, seed=seed)
     if report["stopped"] or report["n_judged"] < len(comps):
         raise RuntimeError(f"judge {judge.id} judged {report['n_judged']} of {len(comps)} answers "
                            f"({report['stopped'] or 'unparseable verdicts'}); re-run to resume from the judgment cache")
-    run = judge.run(comps)  # every call is cached now: this only reads the verdicts back
     prefs, grades, with_ref = {}, {}, {}
     for c, j in zip(comps, run.judgments, strict=True):
         grade = j.details.get("grades", {}).get("output")
@@ -95,8 +95,8 @@ def seed_result(judge, eval_rows: list[dict], answers: list[dict], *, seed: int)
 def aggregate(per_seed: list[dict], arrays: list[dict]) -> dict:
     win = hierarchical_ci([a["win"] for a in arrays], seed=0)
     out = {"win_rate": win.mean, "win_rate_ci": [win.low, win.high], "censored": False,
-           "lc_win_rate": float(np.mean([s["judge_report"]["lc_win_rate"] for s in per_seed
-                                         if s["judge_report"].get("lc_win_rate") is not None] or [np.nan]))}
+           # every answer was judged (seed_result refuses partial runs), so every seed has its LC win rate
+           "lc_win_rate": float(np.mean([s["judge_report"]["lc_win_rate"] for s in per_seed]))}
     if all("score" in a for a in arrays):
         score = hierarchical_ci([a["score"] for a in arrays], seed=0)
         out.update({"mt_bench_score": score.mean, "mt_bench_score_ci": [score.low, score.high]})
