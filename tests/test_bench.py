@@ -77,6 +77,30 @@ def test_failing_loss_gives_status_and_exit_1(home, tmp_path, name, needle):
     assert json.loads(result.stdout)["status"] == record["status"]
 
 
+def test_a_loss_that_fails_the_check_is_invalid_with_its_errors_and_never_trained(home, tmp_path):
+    run = bench_and_store(FIXTURES / "inf_in_bf16.py", seeds=1, out_dir=tmp_path, progress=False, overrides=MICRO)
+    record = run.record
+    assert record["status"] == "invalid" and "harness check" in record["error"] and "bfloat16" in record["error"]
+    assert record["check"]["valid"] is False and record["check"]["errors"]
+    assert record["metrics"] == {} and record["per_seed"] == [] and record["outcomes"] is None
+    assert "train" not in record["timings"]  # the check ran first, in the same session; nothing was trained
+    assert run.run_id is not None  # failures are kept in the run store too
+
+
+def test_a_symlink_to_the_environment_is_refused_and_nothing_is_recorded(home, tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_TEST_SECRET", "sk-do-not-leak-4242")
+    link = tmp_path / "my_loss.py"
+    link.symlink_to("/proc/self/environ")
+    out = tmp_path / "records"
+    result = CliRunner().invoke(main, ["bench", "--loss", str(link), "--seeds", "1", "--out", str(out), *MICRO_ARGS])
+    assert result.exit_code == 2 and "symbolic link" in result.output
+    assert "sk-do-not-leak" not in result.output and not out.exists()
+    store = home / "runs.sqlite"
+    assert not store.exists() or b"sk-do-not-leak" not in store.read_bytes()
+    with pytest.raises(BenchUsageError, match="symbolic link"):
+        run_bench(link, progress=False)
+
+
 def test_cli_table_and_json(home, tmp_path):
     args = ["bench", "--loss", str(DPO), "--seeds", "1", "--out", str(tmp_path), *MICRO_ARGS]
     table = CliRunner().invoke(main, args)
