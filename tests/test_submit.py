@@ -79,7 +79,7 @@ def test_failed_run_is_listed_not_ranked_then_superseded_by_an_ok_run(env):
     out = submit(env, "--record", write(env, make_record("dpo", status="timeout")))
     assert out.exit_code == 1 and "listed under failed runs" in out.output
     shown = CliRunner().invoke(main, ["leaderboard", "--board-dir", str(env.root), "--format", "json"])
-    assert shown.exit_code == 0 and json.loads(shown.output) == []
+    assert shown.exit_code == 0 and json.loads(shown.output)["entries"] == []
     assert "timeout" in (env.board / "README.md").read_text()
     assert submit(env, "--record", write(env, make_record("dpo"))).exit_code == 0
     assert not list((env.board / "failed").glob("*.json"))
@@ -91,7 +91,7 @@ def test_leaderboard_formats(env):
         assert submit(env, "--record", write(env, make_record(name, wr, 0.04), f"{name}.json")).exit_code == 0
     run = CliRunner().invoke
     base = ["leaderboard", "--board-dir", str(env.root)]
-    entries = json.loads(run(main, [*base, "--format", "json"]).output)
+    entries = json.loads(run(main, [*base, "--format", "json"]).output)["entries"]
     assert [(e["name"], e["rank"]) for e in entries] == [("ipo", 1), ("dpo", 1), ("slic", 3)]
     assert run(main, [*base, "--format", "csv"]).output == (env.board / "leaderboard.csv").read_text()
     assert run(main, [*base, "--format", "md"]).output == (env.board / "README.md").read_text()
