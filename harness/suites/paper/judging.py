@@ -96,9 +96,11 @@ def seed_result(judge, eval_rows: list[dict], answers: list[dict], *, seed: int)
 
 def aggregate(per_seed: list[dict], arrays: list[dict]) -> dict:
     win = hierarchical_ci([a["win"] for a in arrays], seed=0)
+    # every answer was judged (seed_result refuses partial runs); a seed has no LC win rate when it
+    # judged fewer prompts than the GLM needs (harness.judges.winrate.MIN_LC_PROMPTS)
+    lc = [s["judge_report"]["lc_win_rate"] for s in per_seed]
     out = {"win_rate": win.mean, "win_rate_ci": [win.low, win.high], "censored": False,
-           # every answer was judged (seed_result refuses partial runs), so every seed has its LC win rate
-           "lc_win_rate": float(np.mean([s["judge_report"]["lc_win_rate"] for s in per_seed]))}
+           "lc_win_rate": None if None in lc else float(np.mean(lc))}
     if all("score" in a for a in arrays):
         score = hierarchical_ci([a["score"] for a in arrays], seed=0)
         out.update({"mt_bench_score": score.mean, "mt_bench_score_ci": [score.low, score.high]})
