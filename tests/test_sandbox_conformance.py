@@ -1,4 +1,4 @@
-"""One adversarial suite, run against every available sandbox backend (threat model: harness/sandbox/jail.py).
+"""One adversarial suite, run against every available sandbox backend (threat model: harness/sandbox/__init__.py).
 
 Each attack must fail, be reported with the right status, and leave the host untouched: the canary
 secret in the environment and in a file is never seen, the canary server on 127.0.0.1 receives
@@ -236,11 +236,11 @@ def test_attack_fails_and_host_is_untouched(name, sandbox_backend, canaries):
     backend, base_limits = sandbox_backend
     status, needle, overrides = CASES[name]
     if name == "thread_bomb" and backend == "jail":
-        from harness.sandbox import pids
+        from harness.sandbox import cgroups
 
-        if pids.guard_kind() == "none":
+        if cgroups.guard_kind() == "none":
             pytest.skip(
-                "root without a writable pids cgroup: nothing caps threads here (see sandbox/pids.py)"
+                "root without a writable pids cgroup: nothing caps threads here (see sandbox/cgroups.py)"
             )
     original_grad, original_backward = torch.autograd.grad, torch.Tensor.backward
     limits = replace(base_limits, **overrides)
@@ -320,3 +320,55 @@ def test_gvisor_runtime(name, sandbox_docker_image, canaries):
     assert err.status == status and needle in err.message, err.message
     assert canaries["secret"] not in err.message and canaries["file"].read_text() == canaries["content"]
     assert canaries["server"].received == []
+
+
+def test_call_time_is_measured_on_the_trusted_side(sandbox_backend, canaries):
+    """lying_timing sleeps 200 ms per call and freezes every clock the worker has: the time the
+    harness reports is still at least 200 ms, because it is measured around the call, outside."""
+    backend, limits = sandbox_backend
+    with open_session(ATTACKS / "lying_timing.py", backend=backend, limits=limits) as session:
+        replies = [session.call(_inputs(), beta=0.1) for _ in range(2)]
+    assert all(r.seconds >= 0.2 for r in replies), [r.seconds for r in replies]
+
+
+LONG_NAMES = {
+    "ascii 255 bytes": "x" * 252 + ".py",
+    "unicode and spaces": ("Lösung mit Länge ✓ " * 20).encode()[:240].decode("utf-8", "ignore") + " ü.py",
+    "no .py suffix": "y" * 255,
+}
+
+
+@pytest.mark.parametrize("label", sorted(LONG_NAMES))
+def test_any_legal_file_name_works(label, sandbox_backend, canaries):
+    backend, limits = sandbox_backend
+    name = LONG_NAMES[label]
+    assert len(name.encode()) <= 255
+    path = canaries["dir"] / name
+    path.write_bytes((ATTACKS / "long_name.py").read_bytes())
+    with open_session(path, backend=backend, limits=limits) as session:
+        reply = session.call(_inputs(), beta=0.1)
+    assert session.name == path.stem and reply.losses.shape == (4,) and torch.isfinite(reply.losses).all()
+
+
+@pytest.mark.jail
+def test_jail_session_has_its_memory_and_pids_cgroups(canaries):
+    """Where the memory and pids controllers are writable (root, cgroup v1 or v2), each jail session
+    gets its own cgroups with the limits applied, removed when the session closes."""
+    from harness.sandbox import cgroups
+    from harness.sandbox.jail import usable
+
+    ok, reason = usable()
+    if not ok:
+        pytest.skip(f"jail backend unusable: {reason}")
+    if not cgroups.memory_guard():
+        pytest.skip("no writable memory cgroup controller here (unprivileged, or none offered)")
+    limits = SandboxLimits(memory_bytes=3 << 30, processes=48)
+    with open_session(ATTACKS / "threads.py", backend="jail", limits=limits) as session:
+        lines = Path(f"/proc/{session.proc.pid}/cgroup").read_text().splitlines()
+        mine = {ctl: path for _, ctls, path in (ln.split(":", 2) for ln in lines) for ctl in ctls.split(",")}
+        assert "harness-sandbox-" in mine.get("memory", mine.get("", "")), lines
+        root = cgroups._root("memory")
+        folder = root / mine.get("memory", mine.get("")).lstrip("/")
+        limit_file = folder / ("memory.max" if (folder / "memory.max").exists() else "memory.limit_in_bytes")
+        assert int(limit_file.read_text()) == limits.memory_bytes
+    assert not folder.exists(), "the session's cgroup outlived it"

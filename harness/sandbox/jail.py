@@ -1,43 +1,10 @@
 """The jail backend: a bubblewrap jail around one loss worker process.
 
-THREAT MODEL. Loss files come from strangers and from LLMs. Inside the jail a loss may try to:
-
-  threat                                   what stops it                                 test (tests/sandbox_attacks)
-  read secrets in the environment          --clearenv; a fixed allow-list of variables   env_secret.py
-    (OPENAI_API_KEY, tokens)               is set; the harness's own env never passes
-  read files under home, the project's     only the interpreter, its packages, the       read_home.py
-    stores and caches                      harness package and the loss file itself are
-                                           mounted; everything else does not exist
-  reach the network (exfiltrate, call      own network namespace (only a down lo) AND     network.py
-    the judge)                             seccomp kills on socket()
-  write outside its scratch space          read-only binds; the only writable place is a  write_outside.py
-    (records, caches, leaderboard)         size-capped private tmpfs /tmp
-  start processes (shell, fork bomb)       seccomp kills on execve/fork/vfork/clone       shell.py, fork_bomb.py
-                                           without CLONE_THREAD (RLIMIT_NPROC is also
-                                           set, but root-started jails do not enforce it)
-  thread bomb (exhaust host pids)          a per-session pids cgroup (pids.max) when run  thread_bomb.py
-                                           as root (sandbox/pids.py); RLIMIT_NPROC when
-                                           not; a warning when neither can be had
-  exhaust memory / CPU / disk / output     RLIMIT_AS (-> oom), RLIMIT_CPU and wall-clock  memory_hog.py, cpu_spin.py,
-                                           deadlines (-> timeout), RLIMIT_FSIZE + tmpfs   disk_fill.py, stderr_flood.py
-                                           size, stderr cap (-> sandbox_violation)
-  hang                                     per-call and per-session wall-clock deadlines  hang.py
-  crash the interpreter (ctypes)           the worker is a separate process: crash status ctypes_segfault.py
-  tamper with training or evaluation       the trainer, torch and records live in another monkeypatch.py
-    (monkeypatch torch, fake a result)     process; the loss can only answer numbers,
-                                           which the harness checks
-  attack the harness through its replies   bounded wire format, no pickle, every dtype,   nan_reply.py, oversized_reply.py,
-    (oversized, malformed, NaN, pickle)    shape and value checked (harness.sandbox.wire) forged_reply.py, stdout_garbage.py
-  escalate privileges                      uid 65534 in a user namespace, all
-                                           capabilities dropped, no_new_privs, own pid,
-                                           ipc, uts and cgroup namespaces, new session
-                                           (no terminal injection), --die-with-parent
-
-NOT COVERED: kernel exploits. The jail shares the host kernel; a loss that exploits a kernel bug
-from the syscalls seccomp still allows can escape. Run untrusted code from unknown authors with the
-docker backend and ``docker_runtime="runsc"`` (gVisor) for a user-space kernel in between. Also not
-covered: side channels (timing, cache) and the loss lying about its own values, which is allowed:
-its answer is just numbers, and a bad loss only ruins its own score.
+The threat model (what the jail covers, what it does not, and why) is at the top of the sandbox
+package: harness/sandbox/__init__.py. The jail: bubblewrap namespaces (user, pid, net, ipc, uts,
+cgroup, mount) with only the interpreter, harness and the loss file mounted read-only, a size-capped
+/tmp, a read-only minimal /dev, per-session pids and memory cgroups when the harness is root, and the
+worker's own rlimits and seccomp filter inside.
 """
 
 from __future__ import annotations
