@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import traceback
 
-STATUSES = ("ok", "invalid", "sandbox_violation", "timeout", "oom", "crash", "error")
+STATUSES = ("ok", "invalid", "sandbox_violation", "timeout", "oom", "crash", "diverged", "error")
+# diverged: training with the candidate produced a non-finite loss, gradient or weight (a candidate
+# failure, with the step); error: a fault of the harness itself, never of a candidate.
 SANDBOX_STATUSES = ("sandbox_violation", "timeout", "oom", "crash")  # how a sandboxed worker can end
 
 
