@@ -4,7 +4,7 @@ For each name in ``SUITES.names()`` a test-size instance (the fixtures the suite
 tiny with a micro override, smol with a tiny random Llama, the paper suites on local fixture data
 with a tiny random model and a scripted judge endpoint) is registered under that name and run
 through `harness bench` (the CLI) -> the record file and the run store -> `harness runs` ->
-`harness submit --record` -> `harness leaderboard` -> `harness ci`. A suite that `harness bench`
+`harness compare` -> `harness submit --record` -> `harness leaderboard` -> `harness ci`. A suite that `harness bench`
 cannot run says why (exit 2) and stores nothing. A suite without an entry in ``INSTANCES`` fails
 here: a new suite cannot be registered without passing this contract.
 """
@@ -153,7 +153,9 @@ def test_every_registered_suite_runs_through_every_path(name, tmp_path, monkeypa
     assert record["schema_version"] == 2 and record["suite"]["name"] == name and record["check"]["valid"]
     for row in suite.summary(record).rows:  # the CLI printed the suite's own summary
         assert row.label in bench.stdout and row.value in bench.stdout
-    outcomes = record["outcomes"]
+    outcomes = record.get("outcomes")
+    if name != "tiny":  # tiny's per-prompt tables come with its matched-KL evaluation
+        assert outcomes is not None and outcomes["primary"] in outcomes["tables"]
     if outcomes is not None:
         primary = outcomes["tables"][outcomes["primary"]]
         assert len(primary) == 2 and len(outcomes["seed_status"]) == 2
@@ -161,6 +163,14 @@ def test_every_registered_suite_runs_through_every_path(name, tmp_path, monkeypa
     for column in suite.board_columns:
         assert column.key in record["metrics"], column
     assert f"{suite.gate_metric}_ci" in record["metrics"]
+
+    compared = cli("compare", path, path, "--json")
+    if outcomes is not None:  # paired on the same seeds and prompts: a difference of exactly 0
+        assert compared.exit_code == 0, compared.output
+        report = json.loads(compared.stdout)
+        assert report["paired"] and report["difference"] == 0
+    else:  # nothing to pair: refused with the reason, no traceback
+        assert compared.exit_code == 2 and "outcomes" in compared.output and "Traceback" not in compared.output
 
     runs = json.loads(cli("runs", "--json").stdout)
     assert [r["suite"] for r in runs] == [name] and runs[0]["status"] == "ok"
@@ -176,9 +186,13 @@ def test_every_registered_suite_runs_through_every_path(name, tmp_path, monkeypa
         entries[0]["win_rate"] == pytest.approx(100 * record["metrics"]["win_rate"], abs=1e-6)
 
     baseline = tmp_path / "baseline.json"
-    made = cli("ci", "--suite", name, "--loss", DPO, "--baseline", baseline, "--seeds", 1, "--update-baseline",
-               "--quiet")
-    assert made.exit_code == 0, made.output
-    gate = cli("ci", "--suite", name, "--baseline", baseline, "--quiet")
-    assert gate.exit_code == 0, gate.output  # the same loss and seeds: no regression
-    assert len(json.loads(cli("runs", "--json").stdout)) == 3  # ci's runs are kept like any other
+    made = cli("ci", "--suite", name, "--loss", DPO, "--baseline", baseline, "--seeds", 3, "--update-baseline",
+               "--allow-dirty", "--quiet")
+    if outcomes is None:  # a baseline gates per-prompt outcomes: refused with the reason
+        assert made.exit_code == 2 and "per-prompt outcomes" in made.output
+    else:
+        assert made.exit_code == 0, made.output
+        gate = cli("ci", "--suite", name, "--baseline", baseline, "--allow-dirty", "--quiet")
+        assert gate.exit_code == 0, gate.output  # the same loss and seeds: no regression
+    runs = json.loads(cli("runs", "--json").stdout)
+    assert len(runs) == (2 if outcomes is None else 3) and {r["suite"] for r in runs} == {name}  # ci's runs too
