@@ -396,11 +396,12 @@ class CIConfig:
 
 
 def _bench(loss_path: str, **kwargs) -> dict:
-    """The bench entry point (a seam so that tests of the CI logic need no training)."""
-    from harness.bench import BenchUsageError, run_bench
+    """The bench entry point (a seam so that tests of the CI logic need no training); every run is
+    kept in the run store like any other bench run."""
+    from harness.bench import BenchUsageError, bench_and_store
 
     try:
-        return run_bench(loss_path, **kwargs)
+        return bench_and_store(loss_path, **kwargs).record
     except BenchUsageError as e:
         raise CIError(str(e)) from None
 

@@ -114,14 +114,15 @@ def test_submit_loss_runs_the_bench_once_then_is_idempotent(env, monkeypatch):
     loss.write_text(loss_source("dpo"))
     calls = []
 
-    def fake_run_bench(path, **kwargs):  # the real bench is exercised by the slow tier
+    def fake_bench_and_store(path, **kwargs):  # the real bench is exercised by the slow tier
         calls.append((Path(path).name, kwargs))
-        return make_record("dpo", seeds=tuple(range(kwargs["seeds"])))
+        return types.SimpleNamespace(record=make_record("dpo", seeds=tuple(range(kwargs["seeds"]))), store_error=None)
 
-    monkeypatch.setitem(sys.modules, "harness.bench", types.SimpleNamespace(run_bench=fake_run_bench))
+    monkeypatch.setitem(sys.modules, "harness.bench", types.SimpleNamespace(bench_and_store=fake_bench_and_store))
     out = submit(env, "--loss", str(loss), "--seeds", "2", "--quiet")
     assert out.exit_code == 0, out.output
-    assert calls == [("dpo.py", {"suite": "tiny", "seeds": 2, "backend": "auto", "progress": False})]
+    assert calls == [("dpo.py", {"suite": "tiny", "seeds": 2, "backend": "auto", "progress": False,
+                                 "store_url": env.store})]
     again = submit(env, "--loss", str(loss))
     assert again.exit_code == 0 and "nothing was run" in again.output and len(calls) == 1
     missing = submit(env, "--loss", str(env.tmp / "nope.py"))
