@@ -85,14 +85,6 @@ def hierarchical_ci(per_seed: list, *, level: float = 0.95, resamples: int = DEF
     return Estimate(float(seed_means.mean()), lo, hi, sem(np.concatenate(arrays)), int(sum(a.size for a in arrays)))
 
 
-def difference_ci(a: Estimate, b: Estimate, level_z: float = 1.959964) -> Estimate:
-    """CI of a - b for two independent estimates, from their CI half-widths (normal approximation)."""
-    ha, hb = (a.high - a.low) / 2.0, (b.high - b.low) / 2.0
-    half = float(np.hypot(ha, hb))
-    d = a.mean - b.mean
-    return Estimate(d, d - half, d + half, half / level_z, min(a.n, b.n))
-
-
 # ------------------------------------------------------------------ crossed seeds x prompts tables
 
 @dataclass(frozen=True)
