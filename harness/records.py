@@ -18,8 +18,8 @@ A record is a JSON object. Required fields (``validate_record`` checks them):
     sandbox          {backend, ...}
     provenance       {harness_version, git_revision, python, platform, hardware, packages {name: version}}
     timings          {stage: seconds}
-    outcomes         (version 2; absent when the suite measured no per-prompt table, and in failed
-                     runs) per-prompt score tables, see ``make_outcomes``
+    outcomes         (version 2; absent or null when the suite measured no per-prompt table, and in
+                     failed runs) per-prompt score tables, see ``make_outcomes``
     check            (optional) {valid, errors, warnings, seconds}: `harness check` run in the bench's session
 
 Records of version 1 (no ``outcomes``) are still read. ``bench_record`` is the one place a bench
@@ -146,7 +146,7 @@ def validate_record(record: dict) -> dict:
     if record["schema_version"] not in READABLE_VERSIONS:
         raise RecordError(f"record schema_version {record['schema_version']!r}; this harness reads "
                           f"{', '.join(map(str, READABLE_VERSIONS))}")
-    if "outcomes" in record:
+    if record.get("outcomes") is not None:
         _validate_outcomes(record["outcomes"], len(record["seeds"]))
     if record["status"] not in STATUSES:
         raise RecordError(f"record status {record['status']!r} is not one of {', '.join(STATUSES)}")
