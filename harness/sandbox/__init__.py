@@ -71,8 +71,6 @@ NOT COVERED, and why:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from harness.registry import Registry
 from harness.sandbox.limits import SandboxLimits
 
@@ -99,11 +97,11 @@ def _open_none(path, source, sha256, params, limits, trust):
             f"backend 'none' runs {path} inside this process with full access to it; "
             "pass trust=True (CLI: --trust) only for loss files you wrote or reviewed"
         )
-    from harness.lossfile import load_loss
+    from harness.lossfile import load_loss, loss_from_bytes
     from harness.session import InProcessSession, LossCallError
 
     try:
-        return InProcessSession(load_loss(path))
+        return InProcessSession(load_loss(loss_from_bytes(path, source)))
     except Exception as e:  # a broken trusted file is still a candidate failure, not a harness crash
         raise LossCallError("invalid", f"{type(e).__name__}: {e}") from e
 
@@ -115,12 +113,13 @@ BACKENDS.add("none", _open_none, "in-process, trusted files only (needs trust=Tr
 
 
 def open_session(path, *, backend: str = "auto", limits: SandboxLimits | None = None, trust: bool = False):
-    """Open a session on the loss file at ``path``; use it as a context manager.
+    """Open a session on the loss file at ``path`` (or a ``harness.lossfile.LossFile`` already read,
+    whose bytes are then the ones run); use it as a context manager.
 
     Raises LossCallError("invalid") for a file that breaks the loss contract, SandboxUnavailable when
     the chosen backend cannot run here (never falls back to running the loss in-process).
     """
-    from harness.lossfile import LossFileError, parse_loss_source, read_loss_file, sha256_bytes
+    from harness.lossfile import LossFile, LossFileError, read_loss
     from harness.session import LossCallError
 
     limits = limits or SandboxLimits()
@@ -136,8 +135,7 @@ def open_session(path, *, backend: str = "auto", limits: SandboxLimits | None = 
         backend = "jail"
     factory = BACKENDS.get(backend)
     try:
-        path, data, source = read_loss_file(path)
-        signature = parse_loss_source(source, str(path))
+        loss = path if isinstance(path, LossFile) else read_loss(path)
     except LossFileError as e:
         raise LossCallError("invalid", str(e)) from e
-    return factory(Path(path), data, sha256_bytes(data), signature.params, limits, trust)
+    return factory(loss.path, loss.data, loss.sha256, loss.signature.params, limits, trust)
