@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.bench import run_bench
+from harness.bench import bench_and_store, run_bench
 from harness.cli import main
 from harness.records import validate_record
 
@@ -67,14 +67,16 @@ def test_check_and_bench_accept_any_legal_file_name(tmp_path):
     path.write_bytes((ATTACKS / "long_name.py").read_bytes())
     code, report = _check_json(path)
     assert code == 0 and report["valid"], report["errors"]
-    record = run_bench(path, seeds=1, out_dir=tmp_path / "out", progress=False, overrides=MICRO)
+    stored = bench_and_store(path, seeds=1, out_dir=tmp_path / "out", progress=False, overrides=MICRO)
+    record = stored.record
     assert record["status"] == "ok", record["error"]
+    assert Path(stored.path).exists() and record["loss"]["name"] == path.stem
     validate_record(record)
 
 
 def test_bench_records_a_malformed_reply_as_a_candidate_violation(tmp_path):
-    record = run_bench(_variant(tmp_path, "malformed_reply", "huge_int"), seeds=1, out_dir=tmp_path / "out",
-                       progress=False, overrides=MICRO)  # fmt: skip
+    record = run_bench(_variant(tmp_path, "malformed_reply", "huge_int"), seeds=1, progress=False,
+                       overrides=MICRO)  # fmt: skip
     assert record["status"] == "sandbox_violation", record["error"]
     assert "wire protocol" in record["error"]
     validate_record(record)
