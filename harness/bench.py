@@ -265,4 +265,6 @@ def record_path(record: dict, out_dir: Path | None) -> Path:
 
     folder = out_dir or runs_dir()
     stamp = record["created_at"].replace(":", "").replace("-", "").replace("+0000", "Z")
-    return folder / f"{stamp}-{record['loss']['name']}-{record['suite']['name']}-{record['loss']['sha256'][:8]}.json"
+    # a loss file's name may take all 255 bytes a name may have: keep 100 of them (whole characters)
+    name = record["loss"]["name"].encode()[:100].decode("utf-8", "ignore")
+    return folder / f"{stamp}-{name}-{record['suite']['name']}-{record['loss']['sha256'][:8]}.json"
