@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_leaderboard_records import SUITE_HASH, make_record
+from test_leaderboard_records import SUITE_HASH, VERIFIED, make_record
 
 from harness.leaderboard.publish import submit_record
 
@@ -79,8 +79,8 @@ def test_board_page_loads_sorts_and_shows_sources(tmp_path):
     board = tmp_path / "tiny"
     specs = [("dpo", 0.60, 1.0), ("ipo", 0.65, 2.0), ("slic", 0.40, 0.5), ("kto", 0.52, 3.0)]
     for name, wr, kl in specs:
-        submit_record(board, make_record(name, wr, 0.04, kl_scale=kl), suite="tiny", expected_hash=SUITE_HASH)
-    submit_record(board, make_record("broken", status="crash"), suite="tiny", expected_hash=SUITE_HASH)
+        submit_record(board, make_record(name, wr, 0.04, kl_scale=kl), suite="tiny", expected_hash=SUITE_HASH, verification=VERIFIED)
+    submit_record(board, make_record("broken", status="crash"), suite="tiny", expected_hash=SUITE_HASH, verification=VERIFIED)
     html = (board / "index.html").read_text()
     page = tmp_path / "page.html"
     page.write_text(html.replace("<head>", "<head>" + ERRORS_HOOK, 1).replace("</body>", DRIVER + "</body>", 1))

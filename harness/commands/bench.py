@@ -12,6 +12,8 @@ import sys
 
 import click
 
+from harness.text import clean_block, clean_terminal
+
 
 def _suite_names() -> list[str]:
     from harness.suites import SUITES
@@ -88,7 +90,7 @@ def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, ove
         click.echo(f"harness bench: the run was not stored ({e}); its record file is kept", err=True)
         sys.exit(2)
     if record["status"] != "ok":
-        click.echo(f"harness bench: the loss failed ({record['status']}): {record['error']}", err=True)
+        click.echo(f"harness bench: the loss failed ({record['status']}): {clean_block(record['error'])}", err=True)
         sys.exit(1)
     sys.exit(0)
 
@@ -102,11 +104,12 @@ def render(record: dict) -> str:
     """The readable summary: the verdict with CIs, then one row per seed."""
     from tabulate import tabulate
 
-    head = (f"loss {record['loss']['name']} ({record['loss']['sha256'][:12]})  suite {record['suite']['name']} "
+    head = (f"loss {clean_terminal(record['loss']['name'])} ({record['loss']['sha256'][:12]})  "
+            f"suite {record['suite']['name']} "
             f"({record['suite']['config_hash']})  beta {record['beta']:g}  seeds {record['seeds']}  "
             f"sandbox {record['sandbox']['backend']}")
     if record["status"] != "ok":
-        return f"{head}\nstatus: {record['status']}\nerror: {record['error']}"
+        return f"{head}\nstatus: {record['status']}\nerror: {clean_block(record['error'])}"
     m = record["metrics"]
     budget = m["kl_budget"]
     rows = [

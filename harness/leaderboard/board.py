@@ -3,7 +3,9 @@
 Each ok record is one entry; its win rate and CI are the record's own (aggregated over seeds and
 prompts by the bench). Ranks follow Chatbot Arena's rank upper bound: an entry's rank is 1 + the
 number of entries whose CI lies entirely above its CI, so entries whose CIs overlap share a rank.
-Failed runs are kept for honesty and listed separately; they are never ranked. Records run on an
+Failed runs are kept for honesty and listed separately; they are never ranked, and neither is a
+loss whose record carries a failed behaviour check. Only verified records are ranked (their provenance
+is proven, see harness.leaderboard.proof); unverified ones are listed apart. Records run on an
 older suite config ("stale") are listed, not ranked: their numbers are not comparable.
 """
 
@@ -48,6 +50,7 @@ class Entry:
     # per seed, the (step, kl, reward) points of the training trajectory (for the frontier plot)
     trajectories: tuple[tuple[tuple[float, float, float], ...], ...] = ()
     rank: int = 0
+    verified: bool = False  # provenance proven (run here, signed by a trusted runner, or a seed re-run)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Board:
     failed: tuple[FailedRun, ...] = ()
     stale: tuple[Entry, ...] = ()
     config: dict = field(default_factory=dict)
+    unverified: tuple[Entry, ...] = ()  # current suite config, provenance not proven: listed, not ranked
 
     @property
     def measures_kl(self) -> bool:
@@ -104,9 +108,24 @@ def _entry(record: dict, relpath: str) -> Entry:
         record_file=relpath, source=record["loss"]["source"], reward=m.get("reward"), kl=m.get("kl"),
         harness_version=str(prov.get("harness_version", "")), git_revision=prov.get("git_revision"),
         judge_id=str(record["judge"].get("id", "")), trajectories=_trajectories(record),
-        kl_budget=m.get("kl_budget"), censored_seeds=_censored(m),
+        kl_budget=m.get("kl_budget"), censored_seeds=_censored(m), verified=is_verified(record),
         seed_win_rates=tuple((s["seed"], float(s["win_rate"])) for s in record["per_seed"] if "win_rate" in s),
     )
+
+
+def is_verified(record: dict) -> bool:
+    """The board's own note on a record's provenance (``publish.submit_record`` writes it)."""
+    note = record.get("verification")
+    return isinstance(note, dict) and note.get("verified") is True
+
+
+def check_failure(record: dict) -> str | None:
+    """The error of a failed behaviour check (``harness check``) carried by the record, else None."""
+    check = record.get("check")
+    if isinstance(check, dict) and check.get("valid") is False:
+        errors = check.get("errors") or ["the loss fails `harness check`"]
+        return "harness check: " + "; ".join(str(e) for e in errors)
+    return None
 
 
 def _censored(metrics: dict) -> int:
@@ -122,7 +141,7 @@ def _failed(record: dict, relpath: str) -> FailedRun:
 
 def build_board(suite: str, expected_hash: str, records: list[tuple[str, dict]], config: dict | None = None) -> Board:
     """Rank ``records`` ([(path relative to the board dir, record)]) for suite ``suite``."""
-    current, stale, failed = [], [], []
+    current, stale, failed, unverified = [], [], [], []
     for relpath, record in records:
         try:
             verify_integrity(record, suite)
@@ -133,8 +152,11 @@ def build_board(suite: str, expected_hash: str, records: list[tuple[str, dict]],
                              "it was renamed or edited by hand. Re-submit it with `harness submit --record`.")
         if record["status"] != "ok":
             failed.append(_failed(record, relpath))
+        elif check_failure(record):  # never ranked, whatever its numbers
+            failed.append(FailedRun(record["loss"]["name"], record["loss"]["sha256"], "invalid",
+                                    check_failure(record), record["created_at"], relpath, record["loss"]["source"]))
         elif record["suite"]["config_hash"] == expected_hash:
-            current.append(_entry(record, relpath))
+            (current if is_verified(record) else unverified).append(_entry(record, relpath))
             config = config or record["suite"]["config"]
         else:
             stale.append(_entry(record, relpath))
@@ -143,7 +165,8 @@ def build_board(suite: str, expected_hash: str, records: list[tuple[str, dict]],
     ranked.sort(key=lambda e: (e.rank, -e.win_rate, e.name, e.sha256))
     failed.sort(key=lambda f: (f.created_at, f.name))
     stale.sort(key=lambda e: (-e.win_rate, e.name))
-    return Board(suite, expected_hash, tuple(ranked), tuple(failed), tuple(stale), config or {})
+    unverified.sort(key=lambda e: (-e.win_rate, e.name))
+    return Board(suite, expected_hash, tuple(ranked), tuple(failed), tuple(stale), config or {}, tuple(unverified))
 
 
 def read_board_records(board_dir: Path) -> list[tuple[str, dict]]:
