@@ -25,7 +25,7 @@ def make_record(name: str = "dpo", win_rate: float = 0.6, half_width: float = 0.
                 kl_scale: float = 1.0, censored_seeds: int = 0, verified: bool | None = True) -> dict:
     """A record that satisfies harness.records.validate_record, with per-seed trajectories.
 
-    Its aggregates are the means of its per-seed values (as harness.metrics.aggregate makes them).
+    Its aggregates are the means of its per-seed values (as harness.suites.tiny.metrics.aggregate makes them).
     ``verified`` is the board's note on its provenance (None: no note, as a record made elsewhere)."""
     config = SUITE_CONFIG if config is None else config
     source = loss_source(name)

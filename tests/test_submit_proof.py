@@ -20,6 +20,7 @@ from harness.leaderboard.board import build_board
 from harness.leaderboard.proof import ProofError, check_aggregates, sign_record, verify_signature
 from harness.leaderboard.rerun import compare
 from harness.leaderboard.verify import VerificationError, record_filename, verify_foreign
+from harness.stats import win_rate_ci
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -64,15 +65,19 @@ def with_outcomes(record: dict, seed_rows: list[list[float] | None]) -> dict:
     for s, row in zip(record["per_seed"], seed_rows, strict=True):
         if row is not None:
             s["win_rate"] = float(np.mean(row))
-    mean = float(np.mean(measured))
-    record["metrics"].update(win_rate=mean, win_rate_ci=[mean - 0.1, mean + 0.1])
+    est = win_rate_ci(np.array([r if r is not None else [np.nan] * len(measured[0]) for r in seed_rows]))
+    record["metrics"].update(win_rate=float(np.mean(measured)), win_rate_ci=[est.low, est.high])
     return record
 
 
 def test_outcomes_decide_the_win_rates():
-    rows = [[1, 0.5, 0, 1], [1, 1, 0.5, 0.5], None]
+    rows = [[1, 0.5, 0, 1] * 4, [1, 1, 0.5, 0.5] * 4, None]
     record = with_outcomes(make_record(verified=None), rows)
     check_aggregates(record)
+    narrowed = copy.deepcopy(record)
+    narrowed["metrics"]["win_rate_ci"] = [0.68, 0.695]  # a CI narrower than the data allow
+    with pytest.raises(ProofError, match=r"metrics\.win_rate_ci is \[0\.6800, 0\.6950\], but the outcomes give"):
+        check_aggregates(narrowed)
     edited = copy.deepcopy(record)
     edited["per_seed"][1]["win_rate"] = 0.99
     with pytest.raises(ProofError, match=r"per_seed\[1\]\.win_rate is 0\.99, but its outcomes row averages 0\.7500"):
@@ -223,3 +228,22 @@ def test_bf16_inf_loss_is_refused_by_the_real_check(tmp_path):
 def test_fixture_key_is_what_the_board_trusts(env):  # noqa: F811
     assert verify_signature(sign_record(make_record(verified=None), RUNNER_KEY.encode()))
     assert board_files(env) == {}
+
+
+def test_submit_loss_upgrades_an_unverified_entry(env, monkeypatch):  # noqa: F811
+    from test_leaderboard_records import loss_source
+
+    assert submit(env, "--record", write(env, make_record("dpo"), sign=False), "--no-rerun").exit_code == 0
+    loss = env.tmp / "dpo.py"
+    loss.write_text(loss_source("dpo"))
+    ran = []
+
+    def run_bench(path, **kwargs):
+        ran.append(kwargs)
+        return make_record("dpo", seeds=tuple(range(kwargs["seeds"])))
+
+    monkeypatch.setitem(sys.modules, "harness.bench", types.SimpleNamespace(run_bench=run_bench))
+    out = submit(env, "--loss", str(loss), "--quiet")
+    assert out.exit_code == 0 and "at rank 1" in out.output and len(ran) == 1, out.output
+    again = submit(env, "--loss", str(loss))
+    assert "nothing was run" in again.output and len(ran) == 1

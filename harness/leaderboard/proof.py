@@ -2,7 +2,7 @@
 
 1. **Consistency** (``check_aggregates``): every headline number is recomputed from the record's own
    finer data and a contradiction is refused, naming the field. Cross-seed metrics are the mean of
-   the per-seed values (``harness.metrics.aggregate``: the hierarchical bootstrap's point estimate is
+   the per-seed values (``harness.suites.tiny.metrics.aggregate``: the hierarchical bootstrap's point estimate is
    the mean of seed means); censoring counts are counts of censored seeds; with per-prompt
    ``outcomes`` (record schema 2) each seed's win rate is the mean of its row of the primary table,
    and the win rate (and, where ``harness.stats.win_rate_ci`` exists, its CI) is recomputed from the

@@ -126,7 +126,7 @@ def submit_record(board_dir: str | Path, record: dict, *, suite: str, expected_h
     ok_rel, failed_rel = f"{RECORDS_DIR}/{name}", f"{FAILED_DIR}/{name}"
     label = f"{clean_line(record['loss']['name'])} ({record['loss']['sha256'][:12]})"
     with board_lock(board_dir):
-        if (board_dir / ok_rel).exists() and (not verified or _verified_on_board(board_dir / ok_rel)):
+        if (board_dir / ok_rel).exists() and (not verified or verified_on_board(board_dir / ok_rel)):
             return SubmitOutcome("exists", board_dir / ok_rel,
                                  f"{label} is already on the {suite} board with this suite config; nothing changed")
         if record["status"] != "ok" and (board_dir / failed_rel).exists():
@@ -151,7 +151,8 @@ def submit_record(board_dir: str | Path, record: dict, *, suite: str, expected_h
                          f"{label} failed ({record['status']}); listed under failed runs, not ranked")
 
 
-def _verified_on_board(path: Path) -> bool:
+def verified_on_board(path: Path) -> bool:
+    """Whether the board's record file at ``path`` is a verified entry (unreadable: not verified)."""
     try:
         return json.loads(path.read_text()).get("verification", {}).get("verified") is True
     except (OSError, ValueError, AttributeError):

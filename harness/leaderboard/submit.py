@@ -20,7 +20,7 @@ from pathlib import Path
 
 from harness.leaderboard.board import RECORDS_DIR
 from harness.leaderboard.proof import verify_signature
-from harness.leaderboard.publish import SubmitOutcome, submit_record
+from harness.leaderboard.publish import SubmitOutcome, submit_record, verified_on_board
 from harness.leaderboard.verify import VerificationError, current_suite_hash, verify_foreign, verify_record
 from harness.lossfile import read_loss_file, sha256_bytes
 from harness.paths import repo_root
@@ -58,7 +58,7 @@ def submit_loss(loss_path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
     path, data, _ = read_loss_file(loss_path)
     expected = current_suite_hash(cfg.suite)
     existing = cfg.board_dir / RECORDS_DIR / f"{sha256_bytes(data)}-{expected}.json"
-    if existing.exists():  # same file bytes + same suite config: the run would change nothing
+    if existing.exists() and verified_on_board(existing):  # same bytes + suite config: nothing would change
         return SubmitOutcome("exists", existing, f"{path.name} is already on the {cfg.suite} board with this suite "
                              "config; nothing was run")
     store = RunStore(cfg.store_url)  # opened first: a store error must not cost a finished run
