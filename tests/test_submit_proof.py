@@ -247,3 +247,36 @@ def test_submit_loss_upgrades_an_unverified_entry(env, monkeypatch):  # noqa: F8
     assert out.exit_code == 0 and "at rank 1" in out.output and len(ran) == 1, out.output
     again = submit(env, "--loss", str(loss))
     assert "nothing was run" in again.output and len(ran) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.jail
+def test_a_real_record_is_verified_by_rerunning_its_seed_and_a_forged_one_is_refused(tmp_path, monkeypatch):
+    """The tiny suite, for real: a record benchmarked as if elsewhere re-runs to the same seed result;
+    the same record with every win rate raised consistently by 0.2 is refused."""
+    from harness.bench import run_bench
+    from harness.leaderboard.submit import SubmitConfig, submit_record_file
+    from harness.sandbox.jail import usable
+
+    ok, reason = usable()
+    if not ok:
+        pytest.skip(f"jail backend unusable: {reason}")
+    monkeypatch.setenv("HARNESS_HOME", str(Path.home() / ".cache" / "harness"))  # the built suite
+    monkeypatch.delenv("HARNESS_RUNNER_KEY", raising=False)
+    record = run_bench(REPO / "losses" / "dpo.py", suite="tiny", seeds=1, out_dir=tmp_path / "runs", progress=False)
+    record = {k: v for k, v in record.items() if k != "path"}
+    # this test is about the re-run; a test run from an edited checkout would otherwise be refused as dirty
+    record["provenance"]["git_revision"] = (record["provenance"]["git_revision"] or "").removesuffix("+dirty")
+    cfg = SubmitConfig(board_root=tmp_path / "boards", progress=False, store_url=f"sqlite:///{tmp_path / 's.sqlite'}")
+    forged = copy.deepcopy(record)
+    forged["per_seed"][0]["win_rate"] = min(1.0, forged["per_seed"][0]["win_rate"] + 0.2)
+    forged["metrics"]["win_rate"] = forged["per_seed"][0]["win_rate"]
+    forged["metrics"]["win_rate_ci"] = [forged["metrics"]["win_rate"] - 0.02, forged["metrics"]["win_rate"]]
+    (tmp_path / "forged.json").write_text(json.dumps(forged))
+    with pytest.raises(VerificationError, match="contradicts the record"):
+        submit_record_file(tmp_path / "forged.json", cfg)
+    (tmp_path / "run.json").write_text(json.dumps(record))
+    outcome = submit_record_file(tmp_path / "run.json", cfg)
+    assert outcome.action == "added" and "at rank 1 of 1" in outcome.message, outcome.message
+    stored = json.loads(outcome.path.read_text())["verification"]
+    assert stored["verified"] is True and stored["method"] == "rerun" and "agrees with" in stored["note"]
