@@ -60,6 +60,5 @@ def rerun_first_seed(record: dict, *, suite: str, backend: str = "auto", progres
     with tempfile.TemporaryDirectory(prefix="harness-rerun-") as tmp:
         path = Path(tmp) / "loss.py"
         path.write_text(record["loss"]["source"], encoding="utf-8")
-        rerun = run_bench(path, suite=suite, seeds=1, beta=record["beta"], backend=backend,
-                          out_dir=Path(tmp) / "out", progress=progress)
+        rerun = run_bench(path, suite=suite, seeds=1, beta=record["beta"], backend=backend, progress=progress)
     return compare(record, rerun)

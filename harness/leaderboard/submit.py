@@ -24,7 +24,7 @@ from harness.leaderboard.publish import SubmitOutcome, submit_record, verified_o
 from harness.leaderboard.verify import VerificationError, current_suite_hash, verify_foreign, verify_record
 from harness.lossfile import read_loss_file, sha256_bytes
 from harness.paths import repo_root
-from harness.store import RunStore
+from harness.store import RunStore, StoreError
 from harness.text import clean_line
 
 
@@ -61,15 +61,14 @@ def submit_loss(loss_path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
     if existing.exists() and verified_on_board(existing):  # same bytes + suite config: nothing would change
         return SubmitOutcome("exists", existing, f"{path.name} is already on the {cfg.suite} board with this suite "
                              "config; nothing was run")
-    store = RunStore(cfg.store_url)  # opened first: a store error must not cost a finished run
-    behaviour_check(data.decode("utf-8", errors="replace"), path.name, backend=cfg.backend)
-    from harness.bench import run_bench  # imported late: torch and the suite code are heavy
+    RunStore(cfg.store_url).close()  # opened first: a store error must not cost a finished run
+    from harness.bench import bench_and_store  # imported late: torch and the suite code are heavy
 
-    record = run_bench(path, suite=cfg.suite, seeds=cfg.seeds, backend=cfg.backend, progress=cfg.progress)
-    store.add(record)
-    # "path" is where run_bench left its own copy on this machine: not part of the published record
-    published = {k: v for k, v in record.items() if k != "path"}
-    return submit_record(cfg.board_dir, published, suite=cfg.suite, expected_hash=expected,
+    run = bench_and_store(path, suite=cfg.suite, seeds=cfg.seeds, backend=cfg.backend, progress=cfg.progress,
+                          store_url=cfg.store_url)
+    if run.store_error:
+        raise StoreError(run.store_error)
+    return submit_record(cfg.board_dir, run.record, suite=cfg.suite, expected_hash=expected,
                          verification={"verified": True, "method": "local",
                                        "note": "benchmarked by `harness submit --loss` on the board's machine"})
 
@@ -105,6 +104,7 @@ def _provenance(record: dict, cfg: SubmitConfig) -> dict:
     if not result.agrees and result.measured is not None:
         raise VerificationError(f"{result.message}: the record's results are not reproducible here")
     return {"verified": result.agrees, "method": "rerun", "note": result.message}
+
 
 
 def read_submitted_record(path: str | Path) -> dict:

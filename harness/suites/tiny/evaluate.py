@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from harness.judges.base import JUDGES, Comparison
+from harness.suites import SuiteResult
 from harness.suites.logprobs import sequence_logps
 from harness.suites.tiny import generate
 from harness.suites.tiny.metrics import Checkpoint, aggregate, distinct_n, seed_metrics
@@ -106,16 +107,13 @@ def reference_checkpoint(artifacts, judge, cfg, *, seed: int, compute) -> Checkp
     return checkpoint
 
 
-def run_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True):
-    """Train and evaluate every seed; return (per_seed, metrics, judge_info, stage_timings)."""
-    own = getattr(suite, "run_seeds", None)
-    if own is not None:  # suites that generate and judge their own way (smol, paper) keep this contract
-        return own(artifacts, session, seeds, beta, progress=progress)
+def run_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True) -> SuiteResult:
+    """Train and evaluate every seed on the matched-KL protocol (``TinySuite.run_seeds``)."""
     per_seed, arrays, judge_info, timings = train_seeds(suite, artifacts, session, seeds, beta, progress=progress)
     t = time.perf_counter()
     metrics = aggregate(per_seed, arrays, suite.config.eval)
     timings["aggregate"] = time.perf_counter() - t
-    return per_seed, metrics, judge_info, timings
+    return SuiteResult(per_seed, metrics, judge_info, timings)
 
 
 def train_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True):
