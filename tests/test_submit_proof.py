@@ -259,7 +259,7 @@ def test_a_real_record_is_verified_by_rerunning_its_seed_and_a_forged_one_is_ref
         pytest.skip(f"jail backend unusable: {reason}")
     monkeypatch.setenv("HARNESS_HOME", str(Path.home() / ".cache" / "harness"))  # the built suite
     monkeypatch.delenv("HARNESS_RUNNER_KEY", raising=False)
-    record = run_bench(REPO / "losses" / "dpo.py", suite="tiny", seeds=1, out_dir=tmp_path / "runs", progress=False)
+    record = run_bench(REPO / "losses" / "dpo.py", suite="tiny", seeds=1, progress=False)
     record = {k: v for k, v in record.items() if k != "path"}
     # this test is about the re-run; a test run from an edited checkout would otherwise be refused as dirty
     record["provenance"]["git_revision"] = (record["provenance"]["git_revision"] or "").removesuffix("+dirty")
