@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from harness.text import clean_terminal
+from harness.text import clean_block, clean_terminal
 
 
 def _suite_names() -> list[str]:
@@ -87,7 +87,7 @@ def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, ove
         click.echo(f"harness bench: the run was not stored ({run.store_error}); its record file is kept", err=True)
         sys.exit(2)
     if record["status"] != "ok":
-        click.echo(f"harness bench: the loss failed ({record['status']}): {clean_terminal(record['error'])}",
+        click.echo(f"harness bench: the loss failed ({record['status']}): {clean_block(record['error'])}",
                    err=True)
         sys.exit(1)
     sys.exit(0)
@@ -103,7 +103,7 @@ def render(record: dict) -> str:
             f"{record['suite']['name']} ({record['suite']['config_hash']})  beta {record['beta']:g}  "
             f"seeds {record['seeds']}  sandbox {record['sandbox']['backend']}")
     if record["status"] != "ok":
-        return f"{head}\nstatus: {record['status']}\nerror: {clean_terminal(record['error'])}"
+        return f"{head}\nstatus: {record['status']}\nerror: {clean_block(record['error'])}"
     s = SUITES.get(record["suite"]["name"]).summary(record)
     times = ", ".join(f"{k} {v:.1f}s" for k, v in record["timings"].items())
     extra = [block for e in s.extra for block in ("", e)]
