@@ -68,7 +68,7 @@ def _check_usage(loss_path, suite: str, seeds: int, beta, backend: str, override
     if suite not in SUITES:
         raise BenchUsageError(_unknown(suite))
     if not isinstance(seeds, int) or seeds < 1:
-        raise BenchUsageError(f"seeds must be a positive integer, got {seeds!r}")
+        raise BenchUsageError(f"seeds must be a positive integer or 'auto', got {seeds!r}")
     if beta is not None and not beta > 0:
         raise BenchUsageError(f"beta must be positive, got {beta!r}")
     from harness.sandbox import BACKENDS
@@ -118,21 +118,28 @@ def _seed_list(suite, n: int) -> list[int]:
     return (base + list(range(max(base, default=-1) + 1, max(base, default=-1) + 1 + n)))[:n]
 
 
-def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | None = None,
+def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: float | None = None,
               backend: str = "auto", out_dir=None, progress: bool = True, overrides: dict | None = None,
-              trust: bool = False, lr_grid=None) -> dict:
+              trust: bool = False, lr_grid=None, auto_seeds=None) -> dict:
     """Benchmark one loss file on a suite; return (and write) the record. See the module doc.
 
     ``backend`` is a sandbox backend (harness.sandbox.BACKENDS, or "auto" = the jail); ``trust`` is
     required for backend "none" (in-process; only for files you wrote or reviewed). ``lr_grid`` (a
     list of learning rates, or "default" for the suite's lr x harness.thorough.DEFAULT_FACTORS)
-    selects thorough mode: the verdict pooled over that grid (harness.thorough)."""
-    from harness.evaluate import run_seeds
+    selects thorough mode: the verdict pooled over that grid (harness.thorough). ``seeds="auto"``
+    adds seeds until the headline CI is narrow (``auto_seeds``: harness.evaluate.AutoSeeds, its
+    defaults when None); the record's ``metrics.seeds_auto`` says how many ran and why it stopped."""
+    from harness.evaluate import AutoSeeds, run_seeds
     from harness.session import LossCallError
     from harness.thorough import run_grid
 
     t_total = time.perf_counter()
+    auto = (auto_seeds or AutoSeeds()) if seeds == "auto" else None
+    if auto is not None:
+        seeds = auto.cap
     suite_obj = _check_usage(loss_path, suite, seeds, beta, backend, overrides)
+    if auto is not None and (lr_grid is not None or hasattr(suite_obj, "run_seeds")):
+        raise BenchUsageError("--seeds auto needs the matched-KL protocol (tiny) without thorough mode")
     path, data, source = read_loss_file(loss_path)
     config = suite_obj.config
     beta = float(config.beta if beta is None else beta)
@@ -182,7 +189,7 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
                                 selection="per seed, the learning rate with the best win rate at the KL budget")
             else:  # harness.evaluate.run_seeds hands a suite with its own loop (same contract) to that loop
                 per_seed, metrics, judge_info, stage = run_seeds(suite_obj, artifacts, session, seed_list, beta,
-                                                                 progress=progress)
+                                                                 progress=progress, auto=auto)
             timings.update(stage)
         except LossCallError as e:
             run.status, run.error = e.status, e.message
@@ -193,6 +200,9 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
             session.close()
     if run.status != "ok":
         per_seed, metrics = [], {}
+    outcomes = metrics.pop("outcomes", None)
+    if auto is not None and per_seed:
+        seed_list = [s["seed"] for s in per_seed]
     timings["total"] = time.perf_counter() - t_total
 
     record = {
@@ -215,6 +225,8 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
         "provenance": provenance(),
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
+    if outcomes is not None:
+        record["outcomes"] = outcomes
     if thorough is not None:
         record["thorough"] = thorough
     validate_record(record)

@@ -36,7 +36,13 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
 @click.option("--loss", "loss_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The loss file (.py) to benchmark.")
 @click.option("--suite", default="tiny", show_default=True, help="Benchmark suite (see `harness suites`).")
-@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True, help="Training seeds.")
+@click.option("--seeds", default="3", show_default=True,
+              help="Training seeds: a number, or 'auto' (add seeds until the CI half-width is at most "
+                   "--seeds-target or --seeds-cap seeds ran; tiny suite).")
+@click.option("--seeds-target", type=click.FloatRange(min=0, max=0.5, min_open=True, max_open=True), default=None,
+              help="With --seeds auto: the CI half-width to reach, as a win-rate fraction [default: 0.02].")
+@click.option("--seeds-cap", type=click.IntRange(min=1), default=None,
+              help="With --seeds auto: the most seeds to run [default: 10].")
 @click.option("--beta", type=click.FloatRange(min=0, min_open=True), default=None,
               help="KL strength passed to the loss [default: the suite's].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
@@ -52,10 +58,12 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
                    "per seed at the KL budget (is the loss bad, or just mistuned?). 3x the time.")
 @click.option("--lr-grid", default=None, metavar="LR,LR,...",
               help="Thorough mode with these learning rates instead (comma-separated).")
-def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, overrides, thorough, lr_grid):
+def command(loss_path, suite, seeds, seeds_target, seeds_cap, beta, out_dir, as_json, backend, trust, overrides,
+            thorough, lr_grid):
     """Benchmark a loss file: train, generate, judge, and report win rates with 95% CIs."""
     from harness.bench import BenchUsageError, run_bench
 
+    seeds, auto = _parse_seeds(seeds, seeds_target, seeds_cap)
     if suite not in _suite_names():
         raise click.BadParameter(f"unknown suite {suite!r}; choices: {', '.join(_suite_names())}",
                                  param_hint="--suite")
@@ -71,7 +79,7 @@ def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, ove
         with contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):
             record = run_bench(loss_path, suite=suite, seeds=seeds, beta=beta, backend=backend, out_dir=out_dir,
                                progress=not as_json or sys.stderr.isatty(),
-                               overrides=_parse_overrides(overrides), trust=trust, lr_grid=grid)
+                               overrides=_parse_overrides(overrides), trust=trust, lr_grid=grid, auto_seeds=auto)
     except BenchUsageError as e:
         click.echo(f"harness bench: {e}", err=True)
         sys.exit(2)
@@ -93,9 +101,45 @@ def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, ove
     sys.exit(0)
 
 
+def _parse_seeds(seeds: str, target, cap):
+    """(seeds, AutoSeeds or None) from --seeds N|auto and its two options."""
+    from harness.evaluate import AutoSeeds
+
+    if seeds.strip().lower() == "auto":
+        defaults = AutoSeeds()
+        try:
+            auto = AutoSeeds(target=defaults.target if target is None else target,
+                             cap=defaults.cap if cap is None else cap, start=min(defaults.start, cap or defaults.cap))
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--seeds-cap") from None
+        return "auto", auto
+    if target is not None or cap is not None:
+        raise click.BadParameter("--seeds-target and --seeds-cap go with --seeds auto", param_hint="--seeds")
+    try:
+        n = int(seeds)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise click.BadParameter(f"{seeds!r} is neither a positive integer nor 'auto'", param_hint="--seeds")
+    return n, None
+
+
 def _ci(m: dict, key: str) -> str:
+    if m.get(key) is None:
+        return "not measured"
     lo, hi = m[f"{key}_ci"]
-    return f"{m[key]:.3f} [{lo:.3f}, {hi:.3f}]"
+    sem = m.get(f"{key}_sem")
+    return f"{m[key]:.3f} [{lo:.3f}, {hi:.3f}]" + (f" SEM {sem:.3f}" if sem is not None else "")
+
+
+def _seed_counts(m: dict, key: str) -> str:
+    """Which seeds the budget's number comes from: measured, censored (never reached), unresolved."""
+    parts = [f"{m.get(f'{k}{key}_seeds', 0)} {k}" for k in ("measured", "censored", "unresolved")]
+    return ", ".join(parts)
+
+
+def _fmt(value, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def render(record: dict) -> str:
@@ -110,17 +154,18 @@ def render(record: dict) -> str:
     m = record["metrics"]
     budget = m["kl_budget"]
     rows = [
-        [f"win rate @ KL {budget:g} (primary)", _ci(m, "win_rate"),
-         f"censored in {m['censored_seeds']} seed(s)" if m["censored"] else ""],
-        ["win rate @ KL 1", _ci(m, "win_rate_kl1"), "censored" if m.get("censored_kl1") else ""],
+        [f"win rate @ KL {budget:g} (primary)", _ci(m, "win_rate"), _seed_counts(m, "")],
+        ["win rate @ KL 1", _ci(m, "win_rate_kl1"), _seed_counts(m, "_kl1")],
         ["win rate, end of training", _ci(m, "win_rate_end"), ""],
-        [f"gold reward @ KL {budget:g}", _ci(m, "reward"), ""],
+        ["win rate, step 0 (the reference itself)", _ci(m, "win_rate_reference"), "the null"],
+        [f"difference @ KL {budget:g} - step 0 (paired)", _ci(m, "vs_reference"), "measured seeds"],
+        [f"gold reward @ KL {budget:g}", _fmt(m.get("reward")), ""],
         ["KL(policy || ref), end", f"{m['kl']:.3f}", f"seed sd {m['kl_seed_sd']:.3f}"],
         ["fluency, end", f"{m['fluency']:.3f}", ""],
         ["distinct-2, end", f"{m['distinct_2']:.3f}", ""],
         ["mean length (tokens), end", f"{m['mean_length']:.1f}", ""],
     ]
-    seeds = [[s["seed"], f"{s['win_rate']:.3f}", "yes" if s["censored"] else "", f"{s['win_rate_end']:.3f}",
+    seeds = [[s["seed"], _fmt(s["win_rate"]), s.get("status", ""), f"{s['win_rate_end']:.3f}",
               f"{s['kl']:.2f}", f"{s['fluency']:.2f}"] for s in record["per_seed"]]
     if record.get("thorough"):
         grid = record["thorough"]
@@ -136,7 +181,8 @@ def render(record: dict) -> str:
     return "\n".join([
         head, "",
         tabulate(rows, headers=["metric", "value [95% CI]", "note"]), "",
-        tabulate(seeds, headers=["seed", f"win@KL{budget:g}", "censored", "win end", "KL end", "fluency",
+        tabulate(seeds, headers=["seed", f"win@KL{budget:g}", "status", "win end", "KL end", "fluency",
                                  *(["lr"] if extra else [])]), *extra, "",
-        f"verdict: {m['verdict']}", f"timings: {times}",
+        f"verdict: {m['verdict']}", *([f"seeds auto: {m['seeds_auto']['stopped']}"] if m.get("seeds_auto") else []),
+        f"timings: {times}",
     ])
