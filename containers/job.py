@@ -83,7 +83,7 @@ def run_candidate(suite, artifacts, session, spec: dict, out: Path) -> dict:
     if hasattr(suite, "train_and_generate"):  # GPU suites: answers out, judged outside
         return suite.train_and_generate(artifacts, session, seed=spec["seed"], beta=beta, out_dir=out,
                                         device=spec["device"], gpus=spec["gpus"])
-    from harness.evaluate import run_seeds
+    from harness.suites.tiny.evaluate import run_seeds
 
     beta = suite.config.beta if beta is None else beta
     per_seed, metrics, judge, timings = run_seeds(suite, artifacts, session, [spec["seed"]], beta, progress=False)

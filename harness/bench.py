@@ -90,7 +90,7 @@ def _check_usage(loss_path, suite: str, seeds: int, beta, backend: str, override
 
 
 def _check_grid(suite_obj, lr_grid) -> tuple[float, ...]:
-    from harness.thorough import check_grid, default_grid
+    from harness.suites.tiny.thorough import check_grid, default_grid
 
     if lr_grid is None:
         return ()
@@ -125,13 +125,13 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
 
     ``backend`` is a sandbox backend (harness.sandbox.BACKENDS, or "auto" = the jail); ``trust`` is
     required for backend "none" (in-process; only for files you wrote or reviewed). ``lr_grid`` (a
-    list of learning rates, or "default" for the suite's lr x harness.thorough.DEFAULT_FACTORS)
-    selects thorough mode: the verdict pooled over that grid (harness.thorough). ``seeds="auto"``
-    adds seeds until the headline CI is narrow (``auto_seeds``: harness.evaluate.AutoSeeds, its
+    list of learning rates, or "default" for the suite's lr x harness.suites.tiny.thorough.DEFAULT_FACTORS)
+    selects thorough mode: the verdict pooled over that grid (harness.suites.tiny.thorough). ``seeds="auto"``
+    adds seeds until the headline CI is narrow (``auto_seeds``: harness.suites.tiny.evaluate.AutoSeeds, its
     defaults when None); the record's ``metrics.seeds_auto`` says how many ran and why it stopped."""
-    from harness.evaluate import AutoSeeds, run_seeds
     from harness.session import LossCallError
-    from harness.thorough import run_grid
+    from harness.suites.tiny.evaluate import AutoSeeds, run_seeds
+    from harness.suites.tiny.thorough import run_grid
 
     t_total = time.perf_counter()
     auto = (auto_seeds or AutoSeeds()) if seeds == "auto" else None
@@ -187,7 +187,7 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
                                                                         beta, lrs, progress=progress)
                 thorough.update(per_learning_rate=per_lr,
                                 selection="per seed, the learning rate with the best win rate at the KL budget")
-            else:  # harness.evaluate.run_seeds hands a suite with its own loop (same contract) to that loop
+            else:  # harness.suites.tiny.evaluate.run_seeds hands a suite with its own loop (same contract) to that loop
                 per_seed, metrics, judge_info, stage = run_seeds(suite_obj, artifacts, session, seed_list, beta,
                                                                  progress=progress, auto=auto)
             timings.update(stage)

@@ -83,7 +83,7 @@ def tiny_smol(tmp_path, monkeypatch):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from harness.models import smollm2
+    from harness.suites.smol import smollm2
 
     try:
         tok = smollm2.load_tokenizer()
@@ -108,17 +108,17 @@ def tiny_smol(tmp_path, monkeypatch):
 def test_pipeline_builds_pairs_trains_generates_and_judges(tiny_smol):
     from harness.lossfile import load_loss
     from harness.session import InProcessSession
-    from harness.suites.paper.tokens import completion_logps
+    from harness.suites.logprobs import sequence_logps
 
     art = tiny_smol.build(progress=False)
     ds = art.train_dataset
     assert len(ds) >= 1 and art.stats["pairs"]["pairs"] == len(ds)
     for pair in art.pairs:
         assert pair["chosen_score"] > pair["rejected_score"]  # labelled by the judge, ties dropped
-    from harness.models import smollm2
+    from harness.suites.smol import smollm2
 
     model = smollm2.load_model(art.model_folder)
-    again = completion_logps(model, [ds[0]["prompt_ids"]], [ds[0]["chosen_ids"]], pad_id=2)
+    again = sequence_logps(model, [ds[0]["prompt_ids"]], [ds[0]["chosen_ids"]], pad_id=2).tolist()
     assert again[0] == pytest.approx(ds[0]["ref_chosen_logps"], rel=1e-4)
 
     with InProcessSession(load_loss("losses/dpo.py")) as session:

@@ -11,9 +11,10 @@ from click.testing import CliRunner
 from test_bench import DPO, MICRO, MICRO_ARGS, home  # noqa: F401  (the shared micro suite)
 
 from harness.bench import run_bench
-from harness.metrics import EvalConfig, aggregate
 from harness.records import validate_record
+from harness.stats import win_rate_ci
 from harness.suites.tiny import budget
+from harness.suites.tiny.metrics import EvalConfig, aggregate
 
 P = MICRO["data.eval_prompts"]
 
@@ -76,8 +77,9 @@ def test_record_outcomes_follow_the_contract(home, tmp_path):  # noqa: F811
     for s, row in zip(record["per_seed"], out["tables"]["reference"], strict=True):
         assert s["trajectory"][0]["win_rate"] == pytest.approx(np.mean(row), abs=1e-4)
     assert "paired with step 0" in m["verdict"] or m["measured_seeds"] == 0
-    lo, hi = m["win_rate_end_ci"]  # printed SEM and CI agree
-    assert hi - lo == pytest.approx(2 * m["win_rate_end_sem"] * (hi - lo) / (2 * m["win_rate_end_sem"]))
+    est = win_rate_ci(out["tables"]["end"])  # the printed SEM is the one the CI is built from
+    assert m["win_rate_end_ci"] == pytest.approx([est.low, est.high]) and m["win_rate_end_sem"] == est.sem
+    assert (est.high - est.low) / 2 == pytest.approx(est.quantile * m["win_rate_end_sem"])
     json.dumps(record)
 
 

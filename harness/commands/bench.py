@@ -103,7 +103,7 @@ def command(loss_path, suite, seeds, seeds_target, seeds_cap, beta, out_dir, as_
 
 def _parse_seeds(seeds: str, target, cap):
     """(seeds, AutoSeeds or None) from --seeds N|auto and its two options."""
-    from harness.evaluate import AutoSeeds
+    from harness.suites.tiny.evaluate import AutoSeeds
 
     if seeds.strip().lower() == "auto":
         defaults = AutoSeeds()

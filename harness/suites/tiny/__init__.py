@@ -2,7 +2,7 @@
 
 Everything is built by the project (no hub): a synthetic review language (grammar.py), a word-level
 tokenizer, a Llama-style model SFT-trained from scratch, on-policy pairs labelled by the gold judge
-(harness.judges.gold), reference log-probs and reference completions (build.py). Artifacts are cached
+(harness.suites.tiny.gold), reference log-probs and reference completions (build.py). Artifacts are cached
 under ``harness.paths.cache_dir()/tiny-<build_hash>/`` and sealed by a manifest (suites/cache.py).
 """
 
@@ -12,9 +12,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import harness.judges.gold  # noqa: F401  (registers the suite's judge, "gold-tiny")
-from harness.metrics import EvalConfig
+import harness.suites.tiny.gold  # noqa: F401  (registers the suite's judge, "gold-tiny")
 from harness.suites import cache
+from harness.suites.tiny.metrics import EvalConfig
 from harness.suites.tiny.model import ModelConfig
 from harness.train import TrainConfig
 

@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness import generate
-from harness.crossed import win_rate_ci
 from harness.judges.base import JUDGES, Comparison
-from harness.metrics import Checkpoint, aggregate, distinct_n, seed_metrics
+from harness.stats import win_rate_ci
+from harness.suites.logprobs import sequence_logps
 from harness.suites.tiny import budget as kl_budget
+from harness.suites.tiny import generate
+from harness.suites.tiny.metrics import Checkpoint, aggregate, distinct_n, seed_metrics
 from harness.train import train
 
 GENERATION_SEED_OFFSET = 10_000  # policy samples never share a seed with the suite's reference samples
@@ -57,7 +58,7 @@ def evaluate_checkpoint(model, ref_model, artifacts, judge, cfg, *, step: int, s
     prompts = [p for p in artifacts.eval_prompt_ids for _ in range(k)]
     flat = [c for per_prompt in samples for c in per_prompt]
     # KL(pi || ref) = E_{y ~ pi}[log pi(y) - log ref(y)], estimated on the policy's own samples.
-    kl = policy_logps - generate.sequence_logps(ref_model, prompts, flat, pad_id=tok.pad_token_id,
+    kl = policy_logps - sequence_logps(ref_model, prompts, flat, pad_id=tok.pad_token_id,
                                                 suppress=artifacts.suppress)
     texts = [[artifacts.decode(c) for c in per_prompt] for per_prompt in samples]
     refs = artifacts.reference_text

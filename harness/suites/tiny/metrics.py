@@ -17,16 +17,11 @@ paired on seeds and prompts. "Better than reference" is a paired comparison with
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.crossed import crossed_ci, paired_ci, sem_of, win_rate_ci
-
-if TYPE_CHECKING:
-    from harness.suites.tiny.budget import Crossing
-
-MEASURED, CENSORED, UNRESOLVED = "measured", "censored", "unresolved"  # as in harness.suites.tiny.budget
+from harness.stats import paired_difference_ci, win_rate_ci
+from harness.suites.tiny.budget import CENSORED, MAX_BRACKET_KL, MEASURED, UNRESOLVED, Crossing
 
 COMPARISONS = ("all-references", "one-reference")
 
@@ -50,7 +45,7 @@ class EvalConfig:
     # every policy sample against every reference answer of its prompt (samples x references
     # comparisons per prompt; the gold judge scores each text once), or sample j against reference j
     comparisons: str = "all-references"
-    max_bracket_kl: float = 0.5  # nats, harness.suites.tiny.budget.MAX_BRACKET_KL (justified there)
+    max_bracket_kl: float = MAX_BRACKET_KL  # nats; wider brackets are replayed (budget.py says why)
 
     def __post_init__(self):
         if not self.kl_budgets or min(self.kl_budgets) <= 0:
@@ -100,7 +95,7 @@ def _key(i: int, budget: float) -> str:
 
 
 def _ci_fields(prefix: str, est) -> dict:
-    return {prefix: est.mean, f"{prefix}_ci": [est.low, est.high], f"{prefix}_sem": sem_of(est)}
+    return {prefix: est.mean, f"{prefix}_ci": [est.low, est.high], f"{prefix}_sem": est.sem}
 
 
 def seed_metrics(seed: int, trajectory: list[Checkpoint], crossings: list[Crossing], cfg: EvalConfig):
@@ -115,7 +110,7 @@ def seed_metrics(seed: int, trajectory: list[Checkpoint], crossings: list[Crossi
         key = _key(i, budget)
         win = c.scores("win")
         arrays[name], arrays[f"{name}_one"], arrays[f"reward{key}"] = win, c.scores("win_one"), c.scores("reward")
-        est = crossed_ci(win[None, :], cfg.ci_level) if win is not None else None
+        est = win_rate_ci(win[None, :], cfg.ci_level) if win is not None else None
         metrics.update({f"win_rate{key}": None if est is None else est.mean,
                         f"win_rate{key}_ci": None if est is None else [est.low, est.high],
                         f"reward{key}": None if win is None else float(arrays[f"reward{key}"].mean()),
@@ -148,7 +143,7 @@ def _rows(table: list) -> np.ndarray | None:
 
 
 def aggregate(per_seed: list[dict], arrays: list[dict], cfg: EvalConfig, prompts_sha256: str = "") -> dict:
-    """Cross-seed metrics from the (rounded) outcome tables, crossed-design CIs (harness.crossed).
+    """Cross-seed metrics from the (rounded) outcome tables, crossed seeds x prompts CIs (harness.stats).
 
     Only measured seeds enter a budget's win rate; ``measured_seeds``, ``censored_seeds`` and
     ``unresolved_seeds`` (suffixed per budget) count them, and with none measured the win rate is
@@ -190,7 +185,7 @@ def _versus_reference(tables: dict, level: float) -> dict:
     if not pairs:
         return {"vs_reference": None, "vs_reference_ci": None, "vs_reference_sem": None,
                 "verdict": "not measured: no seed has a measured value at the KL budget"}
-    est = paired_ci(np.array([v for v, _ in pairs]), np.array([r for _, r in pairs]), level)
+    est = paired_difference_ci(np.array([v for v, _ in pairs]), np.array([r for _, r in pairs]), level)
     lo, hi = est.low, est.high
     words = ("better than reference" if lo > 0 else "worse than reference" if hi < 0 else
              "indistinguishable from reference")
