@@ -169,11 +169,11 @@ def render(record: dict) -> str:
               f"{s['kl']:.2f}", f"{s['fluency']:.2f}"] for s in record["per_seed"]]
     if record.get("thorough"):
         grid = record["thorough"]
-        lr_rows = [[f"{r['learning_rate']:g}", _ci(r, "win_rate"), r["censored_seeds"], f"{r['win_rate_end']:.3f}",
+        lr_rows = [[f"{r['learning_rate']:g}", _ci(r, "win_rate"), f"{r['censored_seeds']} / {r.get('unresolved_seeds', 0)}", f"{r['win_rate_end']:.3f}",
                     f"{r['kl']:.2f}"] for r in grid["per_learning_rate"]]
         rows[0][0] = f"win rate @ KL {budget:g}, best lr per seed (primary)"
         seeds = [row + [f"{s['learning_rate']:g}"] for row, s in zip(seeds, record["per_seed"], strict=True)]
-        extra = ["", tabulate(lr_rows, headers=["learning rate", f"win@KL{budget:g} [95% CI]", "censored seeds",
+        extra = ["", tabulate(lr_rows, headers=["learning rate", f"win@KL{budget:g} [95% CI]", "censored / unresolved seeds",
                                                 "win end", "KL end"])]
     else:
         extra = []

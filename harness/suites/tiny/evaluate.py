@@ -2,8 +2,9 @@
 
 Called by ``harness.bench.run_bench``; works on any suite whose artifacts expose ``load_policy()``,
 ``tokenizer``, ``train_dataset``, ``eval_prompts``, ``eval_prompt_ids``, ``reference_text``,
-``decode()`` and ``suppress``. A seed whose KL jumps across a budget between two checkpoints is
-replayed (harness.suites.tiny.budget); ``AutoSeeds`` adds seeds until the headline CI is narrow.
+``decode()`` and ``suppress``. A bracket in which KL jumps across a budget between two checkpoints is
+evaluated densely on the run's own kept weights (harness.suites.tiny.budget); ``AutoSeeds`` adds seeds
+until the headline CI is narrow.
 """
 
 from __future__ import annotations
@@ -143,7 +144,8 @@ class _Seeds:
         self.judge = JUDGES.get(self.cfg.judge)()
         self.ref_model = artifacts.load_policy()
         self.ref_model.eval()
-        self.timings = {"train": 0.0, "evaluate": 0.0, "replay": 0.0, "loss_calls": 0.0}
+        self.timings = {"train": 0.0, "evaluate": 0.0, "dense": 0.0, "loss_calls": 0.0}
+        self.scratch = artifacts.load_policy()  # holds a kept step's weights while it is evaluated
         self.bar = _Progress(total_steps, progress)
 
     def evaluate(self, model, step: int, seed: int) -> Checkpoint:
@@ -157,80 +159,51 @@ class _Seeds:
                          beta=self.beta, seed=seed, output_dir=out, evaluate=on_checkpoint)
         self.timings["loss_calls"] += info["loss_seconds"]
 
-    def trajectory(self, seed: int) -> list[Checkpoint]:
-        """Train one seed, evaluating at step 0 (cached per suite) and every checkpoint."""
-        trajectory: list[Checkpoint] = []
-        cfg = self.cfg
+    def trajectory(self, seed: int) -> tuple[list[Checkpoint], list[kl_budget.Crossing]]:
+        """Train one seed, evaluating at step 0 (cached per suite) and every checkpoint; return the
+        trajectory and each budget's crossing.
 
-        def on_checkpoint(model, step):
+        The weights of every step since the last checkpoint are kept in memory (a copy of a ~1.5 MB
+        model per step), so a bracket in which KL jumps across a budget by more than the bound is
+        bisected on the very run's own intermediate weights at once (budget.refine); nothing is
+        re-trained and nothing is interpolated across the jump."""
+        trajectory: list[Checkpoint] = []
+        cfg, ev = self.cfg, self.cfg.eval
+        every = cfg.train.checkpoint_every
+        states: dict[int, dict] = {}
+        crossings: dict[float, kl_budget.Crossing] = {}
+
+        def evaluate_at(step: int) -> Checkpoint:
+            self.scratch.load_state_dict(states[step])
+            return self.evaluate(self.scratch, step, seed)
+
+        def on_step(model, step):
+            if step % every:
+                states[step] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                return
             t = time.perf_counter()
             if step == 0:
-                point = reference_checkpoint(self.artifacts, self.judge, cfg.eval, seed=seed,
+                point = reference_checkpoint(self.artifacts, self.judge, ev, seed=seed,
                                              compute=lambda: self.evaluate(model, 0, seed))
             else:
                 point = self.evaluate(model, step, seed)
-            trajectory.append(replace(point, digest=kl_budget.weights_digest(model)))
+            trajectory.append(point)
             self.timings["evaluate"] += time.perf_counter() - t
-            self.bar.set(f"seed {seed}: KL {point.kl:.2f} win {point.win.mean():.2f}",
-                         cfg.train.checkpoint_every if step else 0)
+            t = time.perf_counter()
+            for b in ev.kl_budgets:
+                if b not in crossings and point.kl >= b:
+                    c = kl_budget.locate(trajectory, b, ev.max_bracket_kl)
+                    crossings[b] = kl_budget.refine(c, b, evaluate_at, ev.max_bracket_kl) if c.status == "jump" else c
+            self.timings["dense"] += time.perf_counter() - t
+            states.clear()
+            self.bar.set(f"seed {seed}: KL {point.kl:.2f} win {point.win.mean():.2f}", every if step else 0)
 
         t = time.perf_counter()
-        evaluated = self.timings["evaluate"]
-        self._train(seed, cfg.train, on_checkpoint)
-        self.timings["train"] += time.perf_counter() - t - (self.timings["evaluate"] - evaluated)
-        return trajectory
-
-    def crossings(self, seed: int, trajectory: list[Checkpoint]) -> list[kl_budget.Crossing]:
-        """Each budget's crossing; brackets wider than the bound are replayed and bisected."""
-        ev = self.cfg.eval
-        found = [kl_budget.locate(trajectory, b, ev.max_bracket_kl) for b in ev.kl_budgets]
-        jumps = [c for c in found if c.status == "jump"]
-        if not jumps:
-            return found
-        t = time.perf_counter()
-        try:
-            states = self.replay(seed, {c.prev.step: c.prev.digest for c in jumps},
-                                 {s for c in jumps for s in range(c.prev.step + 1, c.cur.step)})
-        except kl_budget.ReplayMismatch as e:
-            self.timings["replay"] += time.perf_counter() - t
-            return [kl_budget.unresolved(c, str(e)) if c.status == "jump" else c for c in found]
-        model, cache = self.artifacts.load_policy(), {}
-
-        def evaluate_at(step: int) -> Checkpoint:
-            if step not in cache:
-                model.load_state_dict(states[step])
-                cache[step] = self.evaluate(model, step, seed)
-            return cache[step]
-
-        out = [kl_budget.refine(c, b, evaluate_at, ev.max_bracket_kl) if c.status == "jump" else c
-               for b, c in zip(ev.kl_budgets, found, strict=True)]
-        self.timings["replay"] += time.perf_counter() - t
-        return out
-
-    def replay(self, seed: int, check: dict[int, str], keep: set[int]) -> dict[int, dict]:
-        """Re-train ``seed`` from step 0 (same config, seed and thread policy), check the weights'
-        digest at each step of ``check`` and keep a copy of the weights at each step of ``keep``;
-        stops after the last of them. Raises budget.ReplayMismatch on a digest that differs."""
-        last = max([*check, *keep])
-        states: dict[int, dict] = {}
-
-        class _Done(Exception):
-            pass
-
-        def on_step(model, step):
-            if step in check and kl_budget.weights_digest(model) != check[step]:
-                raise kl_budget.ReplayMismatch(f"the replay of seed {seed} did not reproduce the first run's "
-                                               f"weights at step {step}")
-            if step in keep:
-                states[step] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if step >= last:
-                raise _Done
-
-        try:
-            self._train(seed, replace(self.cfg.train, checkpoint_every=1), on_step)
-        except _Done:
-            pass
-        return states
+        spent = self.timings["evaluate"] + self.timings["dense"]
+        self._train(seed, replace(cfg.train, checkpoint_every=1), on_step)  # on_step evaluates every `every`
+        self.timings["train"] += time.perf_counter() - t - (self.timings["evaluate"] + self.timings["dense"] - spent)
+        return trajectory, [crossings.get(b) or kl_budget.locate(trajectory, b, ev.max_bracket_kl)
+                            for b in ev.kl_budgets]
 
     def close(self):
         self.bar.close()
@@ -298,8 +271,8 @@ def _auto_seeds(suite, artifacts, session, seeds, beta, auto: AutoSeeds, progres
 
 
 def _one_seed(state: _Seeds, seed: int) -> tuple[dict, dict]:
-    trajectory = state.trajectory(seed)
-    return seed_metrics(seed, trajectory, state.crossings(seed, trajectory), state.cfg.eval)
+    trajectory, crossings = state.trajectory(seed)
+    return seed_metrics(seed, trajectory, crossings, state.cfg.eval)
 
 
 def train_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True):

@@ -6,7 +6,7 @@ learning-rate search was biased for unstable losses, while the win rate at a MAT
 the toy analogue of the paper's reward-KL frontier (DiscoPOP paper, IMDb experiment).
 
 Per seed, the score at a budget is measured (interpolated inside a bracket at most
-``EvalConfig.max_bracket_kl`` wide, replayed densely when wider: harness.suites.tiny.budget),
+``EvalConfig.max_bracket_kl`` wide, evaluated densely when wider: harness.suites.tiny.budget),
 ``censored`` (never reached) or ``unresolved``; only measured seeds enter the headline, and the
 metrics count the others. Every score is a per-prompt mean over samples x reference answers, and
 the record keeps the per-prompt tables (``outcomes``) so that runs can be compared after the fact,
@@ -45,7 +45,7 @@ class EvalConfig:
     # every policy sample against every reference answer of its prompt (samples x references
     # comparisons per prompt; the gold judge scores each text once), or sample j against reference j
     comparisons: str = "all-references"
-    max_bracket_kl: float = MAX_BRACKET_KL  # nats; wider brackets are replayed (budget.py says why)
+    max_bracket_kl: float = MAX_BRACKET_KL  # nats; wider brackets are evaluated densely (budget.py says why)
 
     def __post_init__(self):
         if not self.kl_budgets or min(self.kl_budgets) <= 0:
@@ -71,7 +71,6 @@ class Checkpoint:
     fluency: float
     mean_length: float
     distinct: dict
-    digest: str = ""  # sha256 of the policy's weights (budget.weights_digest), for the replay check
 
     def summary(self) -> dict:
         return {"step": self.step, "kl": self.kl, "win_rate": float(self.win.mean()),
@@ -101,7 +100,7 @@ def _ci_fields(prefix: str, est) -> dict:
 def seed_metrics(seed: int, trajectory: list[Checkpoint], crossings: list[Crossing], cfg: EvalConfig):
     """Scalar metrics of one seed and its per-prompt arrays (None where the budget was not measured).
 
-    ``crossings`` holds one budget.Crossing per ``cfg.kl_budgets`` (already refined by replay)."""
+    ``crossings`` holds one budget.Crossing per ``cfg.kl_budgets`` (jumps already refined)."""
     end, start = trajectory[-1], trajectory[0]
     metrics: dict = {"seed": seed}
     arrays: dict = {"end": end.win, "end_one": end.win_one, "reference": start.win, "reference_one": start.win_one,

@@ -60,7 +60,7 @@ def run_grid(suite_obj, artifacts, session, seeds: list[int], beta: float, lrs: 
 
     cfg = suite_obj.config.eval
     runs, per_lr, judge_info = [], [], None
-    timings = {"train": 0.0, "evaluate": 0.0, "replay": 0.0, "loss_calls": 0.0}
+    timings = {"train": 0.0, "evaluate": 0.0, "dense": 0.0, "loss_calls": 0.0}
     for lr in lrs:
         suite_lr = suite_obj.with_overrides({"train.learning_rate": lr})
         per_seed, arrays, judge_info, stage = train_seeds(suite_lr, artifacts, session, seeds, beta,
