@@ -80,14 +80,15 @@ def _open_session(spec: dict):
 
 def run_candidate(suite, artifacts, session, spec: dict, out: Path) -> dict:
     beta = spec["beta"]
-    if hasattr(suite, "train_and_generate"):  # GPU suites: answers out, judged outside
+    if suite.judged_outside:  # GPU suites: answers out, judged outside
         return suite.train_and_generate(artifacts, session, seed=spec["seed"], beta=beta, out_dir=out,
                                         device=spec["device"], gpus=spec["gpus"])
-    from harness.suites.tiny.evaluate import run_seeds
+    from harness.suites import thawed
 
     beta = suite.config.beta if beta is None else beta
-    per_seed, metrics, judge, timings = run_seeds(suite, artifacts, session, [spec["seed"]], beta, progress=False)
-    return {"per_seed": per_seed, "metrics": metrics, "judge": judge, "timings": timings}
+    result = suite.run_seeds(artifacts, session, [spec["seed"]], beta, progress=False)
+    return {"per_seed": thawed(result.per_seed), "metrics": thawed(result.metrics), "judge": thawed(result.judge),
+            "timings": thawed(result.timings), "outcomes": thawed(result.outcomes)}
 
 
 def run_job(spec: dict) -> tuple[int, dict]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import brentq as _brentq
 from scipy.stats import t as _student_t
 
 DEFAULT_RESAMPLES = 2000
@@ -158,16 +159,28 @@ def mean_components(t: np.ndarray) -> dict[str, tuple[float, float]]:
     One seed: "prompt" is the plain variance of the mean over prompts (training noise not estimable).
     """
     s, p = t.shape
-    grand, row, col = t.mean(), t.mean(axis=1), t.mean(axis=0)
-    ms_prompt = s * float(((col - grand) ** 2).sum()) / (p - 1) if p > 1 else 0.0
     if s == 1:
-        return {"prompt": (ms_prompt / p, p - 1)} if p > 1 else {}
-    out = {"seed": (p * float(((row - grand) ** 2).sum()) / (s - 1) / (s * p), s - 1)}
-    if p > 1:
-        ms_res = float(((t - row[:, None] - col[None, :] + grand) ** 2).sum()) / ((s - 1) * (p - 1))
-        if ms_prompt > ms_res:
-            out["prompt"] = ((ms_prompt - ms_res) / (s * p), p - 1)
+        return {"prompt": (float(t.var(ddof=1)) / p, p - 1)} if p > 1 else {}
+    if p == 1:
+        return {"seed": (float(t.var(ddof=1)) / s, s - 1)}
+    _, seed, prompt = batch_pieces(t[None])
+    out = {"seed": (float(seed[0]), s - 1)}
+    if prompt[0] > 0:
+        out["prompt"] = (float(prompt[0]), p - 1)
     return out
+
+
+def batch_pieces(tables: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``mean_components`` for a stack of complete (S >= 2, P >= 2) tables, shape (m, S, P):
+    (means, seed piece with S - 1 df, prompt piece with P - 1 df), each of shape (m,)."""
+    m, s, p = tables.shape
+    grand = tables.mean(axis=(1, 2))
+    row, col = tables.mean(axis=2), tables.mean(axis=1)
+    ms_seed = p * ((row - grand[:, None]) ** 2).sum(axis=1) / (s - 1)
+    ms_prompt = s * ((col - grand[:, None]) ** 2).sum(axis=1) / (p - 1)
+    resid = tables - row[:, :, None] - col[:, None, :] + grand[:, None, None]
+    ms_res = (resid ** 2).sum(axis=(1, 2)) / ((s - 1) * (p - 1))
+    return grand, ms_seed / (s * p), np.maximum(ms_prompt - ms_res, 0.0) / (s * p)
 
 
 def crossed_mean_ci(table, level: float = 0.95) -> CrossedEstimate:
@@ -233,3 +246,33 @@ def paired_difference_ci(a, b, level: float = 0.95) -> CrossedEstimate:
     """
     a, b = common_rows(a, b)
     return crossed_mean_ci(a - b, level)
+
+
+def p_value(est: CrossedEstimate) -> float:
+    """Two-sided p-value of mean = 0 matching the interval: the largest 1 - level whose interval
+    ``crossed_mean_ci(table, level)`` still contains 0 (Banerjee's interval is monotone in level)."""
+    parts = [(v, df) for v, df in est.components.values() if v > 0]
+    target = abs(est.mean)
+    if target == 0 or not parts:
+        return 1.0 if target == 0 else 0.0
+    var, dfs = np.array([v for v, _ in parts]), np.array([df for _, df in parts])
+
+    def excess(alpha: float) -> float:
+        return float(np.sqrt(np.dot(_student_t.isf(alpha / 2.0, dfs) ** 2, var))) - target
+
+    if excess(1.0 - 1e-12) >= 0:
+        return 1.0
+    if excess(1e-300) <= 0:
+        return 0.0
+    return float(_brentq(excess, 1e-300, 1.0 - 1e-12, xtol=1e-300, rtol=1e-10))
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm (1979) step-down adjusted p-values (family-wise error control), same order as given."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p)
+    m = p.size
+    adjusted = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adjusted
+    return out

@@ -281,10 +281,13 @@ def test_bench_path_trains_generates_and_judges_every_seed(name, tokenizer, tmp_
     proxy = scripted_proxy(default="[[6]]" if config.judge == "single-grade" else "A")
     judge = LLMJudge(replace(load_spec(config.judge), max_concurrency=1), base_url=proxy.base_url)
     with InProcessSession(load_loss("losses/dpo.py")) as session:
-        per_seed, metrics, judge_info, timings = suite.run_seeds(art, session, [0, 1], suite.config.beta,
-                                                                 judge=judge, device="cpu")
-    assert len(per_seed) == 2 and judge_info["id"] == config.judge
-    assert metrics["win_rate"] == 0.5 and metrics["win_rate_ci"] == [0.5, 0.5]  # all ties
+        result = suite.run_seeds(art, session, [0, 1], suite.config.beta, judge=judge, device="cpu")
+    per_seed, metrics, timings = result.per_seed, result.metrics, result.timings
+    assert len(per_seed) == 2 and result.judge["id"] == config.judge
+    assert metrics["win_rate"] == 0.5 and tuple(metrics["win_rate_ci"]) == (0.5, 0.5)  # all ties
+    tables = result.outcomes["tables"]
+    assert result.outcomes["primary"] == "verdict" and result.outcomes["seed_status"] == ("measured", "measured")
+    assert len(tables["verdict"]) == 2 and all(v == 0.5 for row in tables["verdict"] for v in row)
     assert timings["train"] > 0 and timings["generate"] > 0
     asked = [b["messages"][-1]["content"] for b in proxy.bodies]
     assert asked and not any("<|im_start|>" in text for text in asked)

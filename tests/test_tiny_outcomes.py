@@ -20,8 +20,8 @@ P = MICRO["data.eval_prompts"]
 
 
 def _bench(tmp_path, seeds=2, **overrides):
-    record = run_bench(DPO, seeds=seeds, out_dir=tmp_path, progress=False, overrides={**MICRO, **overrides},
-                       backend="none", trust=True)
+    record = run_bench(DPO, seeds=seeds, progress=False, overrides={**MICRO, **overrides}, backend="none",
+                       trust=True)
     assert record["status"] == "ok", record["error"]
     return validate_record(record)
 

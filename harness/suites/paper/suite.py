@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness.paths import cache_dir
 from harness.records import config_hash
-from harness.suites import cache
+from harness.suites import Column, SuiteResult, Summary, cache, default_seed_list
 from harness.suites.paper import formats
 from harness.suites.paper.config import PaperSuiteConfig
 
@@ -28,9 +28,19 @@ class PaperArtifacts:
 
 
 class PaperSuite:
+    """One of the paper's setups; its GPU job writes answers that are judged outside the container."""
+
+    board_columns = (Column("win_rate", "win rate vs references", ci=True), Column("lc_win_rate", "LC win rate"))
+    gate_metric = "win_rate"
+    judged_outside = True
+    training_threads = None  # GPU jobs: the thread count is not a suite setting
+
     def __init__(self, config: PaperSuiteConfig):
         self.config = config
         self.name = config.name
+
+    def seed_list(self, n: int) -> list[int]:
+        return default_seed_list((), n)
 
     def config_hash(self) -> str:
         return config_hash(self.config.as_dict())
@@ -129,19 +139,27 @@ class PaperSuite:
                                   gpus=gpus, generator=generator)
 
     def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True, judge=None,
-                  device: str | None = None):
+                  device: str | None = None) -> SuiteResult:
         """`harness bench` on this host: per seed the job (train -> generate), then the suite's LLM judge
         (judging.py). IMDb has no judge: its frontier points come from the job (imdb.py)."""
         from harness.suites.paper.judging import run_judged_seeds
 
         return run_judged_seeds(self, artifacts, session, seeds, beta, judge=judge, device=device, progress=progress)
 
-    def bench_usage_error(self) -> str | None:
+    def usage_error(self, *, thorough: bool = False) -> str | None:
         """Why `harness bench` cannot run this suite as asked, or None."""
         if self.config.judge is None:
             return (f"suite {self.name!r} has no judge: it measures a reward-KL point per beta, one GPU job per "
                     "beta (containers/launch.py with --set train.beta=B; harness/suites/paper/imdb.py)")
+        if thorough:
+            return (f"thorough mode needs a suite with the matched-KL protocol (tiny); suite {self.name!r} "
+                    "has its own evaluation loop")
         return None
+
+    def summary(self, record: dict) -> Summary:
+        from harness.suites.paper.summary import summary
+
+        return summary(record)
 
     def describe(self) -> dict:
         c = self.config

@@ -22,6 +22,7 @@ import torch
 
 from harness.judges.base import JUDGES, Comparison
 from harness.stats import win_rate_ci
+from harness.suites import SuiteResult
 from harness.suites.logprobs import sequence_logps
 from harness.suites.tiny import budget as kl_budget
 from harness.suites.tiny import generate
@@ -210,22 +211,12 @@ class _Seeds:
         torch.set_num_threads(self.cfg.train.threads)
 
 
-def prompts_sha256(artifacts) -> str:
-    """sha256 of the ordered evaluation prompts (texts): records are paired only when it matches."""
-    return hashlib.sha256(json.dumps(list(artifacts.eval_prompts)).encode()).hexdigest()
-
-
 def run_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True,
-              auto: AutoSeeds | None = None):
-    """Train and evaluate every seed; return (per_seed, metrics, judge_info, stage_timings).
-
-    ``metrics["outcomes"]`` holds the record's per-prompt tables (run_bench moves it into the record).
-    With ``auto``, ``seeds`` lists the candidates in order (at least ``auto.cap``): seeds are added
+              auto: AutoSeeds | None = None) -> SuiteResult:
+    """Train and evaluate every seed on the matched-KL protocol (``TinySuite.run_seeds``), with the
+    per-prompt outcome tables. With ``auto``, ``seeds`` lists the candidates in order (at least ``auto.cap``): seeds are added
     until the headline CI's half-width is <= auto.target or auto.cap seeds ran; ``metrics["seeds_auto"]``
     says how many and why it stopped."""
-    own = getattr(suite, "run_seeds", None)
-    if own is not None:  # suites that generate and judge their own way (smol, paper) keep this contract
-        return own(artifacts, session, seeds, beta, progress=progress)
     cfg = suite.config
     if auto is None:
         per_seed, arrays, judge_info, timings = train_seeds(suite, artifacts, session, seeds, beta, progress=progress)
@@ -233,12 +224,13 @@ def run_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progr
         per_seed, arrays, judge_info, timings, why = _auto_seeds(suite, artifacts, session, seeds, beta, auto,
                                                                  progress)
     t = time.perf_counter()
-    metrics = aggregate(per_seed, arrays, cfg.eval, prompts_sha256(artifacts))
+    metrics = aggregate(per_seed, arrays, cfg.eval, artifacts.eval_prompts)
     if auto is not None:
         metrics["seeds_auto"] = {"target_half_width": auto.target, "cap": auto.cap, "start": auto.start,
                                  "seeds": len(per_seed), "stopped": why}
     timings["aggregate"] = time.perf_counter() - t
-    return per_seed, metrics, judge_info, timings
+    outcomes = metrics.pop("outcomes")
+    return SuiteResult(per_seed, metrics, judge_info, timings, outcomes)
 
 
 def _half_width(arrays: list[dict], level: float) -> float | None:

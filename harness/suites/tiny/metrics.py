@@ -123,17 +123,16 @@ def seed_metrics(seed: int, trajectory: list[Checkpoint], crossings: list[Crossi
     return metrics, arrays
 
 
-def outcomes(per_seed: list[dict], arrays: list[dict], cfg: EvalConfig, prompts_sha256: str) -> dict:
-    """The record's ``outcomes``: per table, a list over seeds of per-prompt scores rounded to 4
-    decimals (a null row where the seed has no measured value), and the verdict's seed statuses."""
-    def row(a):
-        return None if a is None else [round(float(x), 4) for x in a]
+def outcomes(per_seed: list[dict], arrays: list[dict], cfg: EvalConfig, prompts: list[str]) -> dict:
+    """The record's ``outcomes`` (harness.records.make_outcomes): per table a list over seeds of
+    per-prompt scores (a null row where the seed has no measured value), the verdict's seed statuses,
+    and how the scores were compared (``comparisons``)."""
+    from harness.records import make_outcomes
 
     names = [*table_names(cfg), "end", "reference"]
-    return {"prompts_sha256": prompts_sha256, "primary": "verdict",
-            "comparisons": cfg.comparisons,
-            "tables": {n: [row(a[n]) for a in arrays] for n in names},
-            "seed_status": [s["status"] for s in per_seed]}
+    block = make_outcomes(list(prompts), {n: [a[n] for a in arrays] for n in names},
+                          [s["status"] for s in per_seed])
+    return {**block, "comparisons": cfg.comparisons}
 
 
 def _rows(table: list) -> np.ndarray | None:
@@ -141,13 +140,14 @@ def _rows(table: list) -> np.ndarray | None:
     return np.array(rows, dtype=float) if rows else None
 
 
-def aggregate(per_seed: list[dict], arrays: list[dict], cfg: EvalConfig, prompts_sha256: str = "") -> dict:
+def aggregate(per_seed: list[dict], arrays: list[dict], cfg: EvalConfig, prompts: list[str]) -> dict:
     """Cross-seed metrics from the (rounded) outcome tables, crossed seeds x prompts CIs (harness.stats).
 
     Only measured seeds enter a budget's win rate; ``measured_seeds``, ``censored_seeds`` and
     ``unresolved_seeds`` (suffixed per budget) count them, and with none measured the win rate is
-    None. The result holds ``outcomes`` (moved into the record by run_bench)."""
-    out_tables = outcomes(per_seed, arrays, cfg, prompts_sha256)
+    None. ``prompts`` are the evaluation prompts in table order. The result holds ``outcomes`` (the
+    suite's run_seeds moves it into its SuiteResult)."""
+    out_tables = outcomes(per_seed, arrays, cfg, prompts)
     tables = out_tables["tables"]
     level = cfg.ci_level
     out: dict = {"kl_budget": cfg.kl_budgets[0], "max_bracket_kl": cfg.max_bracket_kl,

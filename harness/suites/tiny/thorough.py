@@ -56,7 +56,7 @@ def run_grid(suite_obj, artifacts, session, seeds: list[int], beta: float, lrs: 
     """Train every seed at every learning rate; return run_seeds' contract plus a per-lr summary.
 
     For suites on the matched-KL protocol (harness.suites.tiny.evaluate.train_seeds); ``run_bench`` refuses the others."""
-    from harness.suites.tiny.evaluate import prompts_sha256, train_seeds
+    from harness.suites.tiny.evaluate import train_seeds
 
     cfg = suite_obj.config.eval
     runs, per_lr, judge_info = [], [], None
@@ -68,13 +68,13 @@ def run_grid(suite_obj, artifacts, session, seeds: list[int], beta: float, lrs: 
         for key in timings:
             timings[key] += stage[key]
         runs.append((lr, per_seed, arrays))
-        m = aggregate(per_seed, arrays, cfg)
+        m = aggregate(per_seed, arrays, cfg, artifacts.eval_prompts)
         per_lr.append({"learning_rate": lr, "win_rate": m["win_rate"], "win_rate_ci": m["win_rate_ci"],
                        "censored_seeds": m["censored_seeds"], "unresolved_seeds": m["unresolved_seeds"],
                        "win_rate_end": m["win_rate_end"], "kl": m["kl"],
                        "per_seed_win_rate": [s["win_rate"] for s in per_seed]})
     t = time.perf_counter()
     pooled_seeds, pooled_arrays = pool(runs)
-    metrics = aggregate(pooled_seeds, pooled_arrays, cfg, prompts_sha256(artifacts))
+    metrics = aggregate(pooled_seeds, pooled_arrays, cfg, artifacts.eval_prompts)
     timings["aggregate"] = time.perf_counter() - t
     return pooled_seeds, metrics, judge_info, timings, per_lr
