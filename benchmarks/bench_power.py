@@ -3,7 +3,10 @@
     # one loss per command (each ~2 min on 2 idle cores), under the shared CPU lock:
     PYTHONPATH=. .venv/bin/python benchmarks/bench_power.py run --loss losses/dpo.py --seeds 5
     PYTHONPATH=. .venv/bin/python benchmarks/bench_power.py run --loss losses/ipo.py --seeds 5
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_power.py analyze --losses dpo,ipo
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_power.py run --loss losses/slic.py --seeds 5
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_power.py analyze --losses dpo,slic
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_power.py analyze --losses dpo,ipo --tables verdict,end \
+        --out benchmarks/results/power_dpo_ipo.json
 
 ``run`` trains a built-in loss (trusted, in-process: the sandbox adds ~1 s per seed and no noise)
 on the default tiny suite and keeps its per-prompt tables at the KL budget, at the end and at step 0,
@@ -19,7 +22,7 @@ Var(mean d) = s_seed^2 / S + s_prompt^2 / P + s_resid^2 / (S P). The minimum det
 difference that the interval excludes 0 for in >= 80% of repetitions. The normal approximation
 (z_0.975 + z_0.8) * sqrt(Var(mean d)) is reported beside it. The same analysis on the one-reference
 tables gives the variance reduction of comparing every sample with every reference answer.
-Writes benchmarks/results/power.json.
+Writes benchmarks/results/power.json (or --out).
 """
 
 from __future__ import annotations
@@ -102,7 +105,7 @@ def _paired(a: dict, b: dict, name: str) -> np.ndarray:
     return np.array([x for x, _ in rows]) - np.array([y for _, y in rows])
 
 
-def analyze(losses: list[str], reps: int, max_seeds: int) -> dict:
+def analyze(losses: list[str], reps: int, max_seeds: int, tables: tuple[str, ...] = ("verdict",)) -> dict:
     a, b = (json.loads((RUNS / f"{n}.json").read_text()) for n in losses)
     if a["config_hash"] != b["config_hash"]:
         raise SystemExit(f"runs of different suite configs: {a['config_hash']} vs {b['config_hash']}")
@@ -110,7 +113,7 @@ def analyze(losses: list[str], reps: int, max_seeds: int) -> dict:
     result = {"losses": losses, "config_hash": a["config_hash"], "seed_status": {n: r["status"] for n, r in
                                                                                   zip(losses, (a, b), strict=True)}}
     per_seed_wall = float(np.mean([a["seconds_per_seed"], b["seconds_per_seed"]]))
-    for name in ("verdict", "end"):
+    for name in tables:
         for mode, suffix in (("all_references", ""), ("one_reference", "_one")):
             d = _paired(a, b, name + suffix)
             c = components(d)
@@ -148,14 +151,17 @@ def main() -> None:
     an.add_argument("--losses", default="dpo,ipo")
     an.add_argument("--reps", type=int, default=400)
     an.add_argument("--max-seeds", type=int, default=10)
+    an.add_argument("--tables", default="verdict", help="comma-separated: verdict, end")
+    an.add_argument("--out", type=Path, default=RESULTS / "power.json")
     args = parser.parse_args()
     if args.cmd == "run":
         print(json.dumps(run(args.loss, args.seeds), indent=1))
         return
-    result = analyze(args.losses.split(","), args.reps, args.max_seeds)
-    result["command"] = "benchmarks/bench_power.py analyze --losses " + args.losses
+    result = analyze(args.losses.split(","), args.reps, args.max_seeds, tuple(args.tables.split(",")))
+    result["command"] = (f"benchmarks/bench_power.py analyze --losses {args.losses} --reps {args.reps} "
+                         f"--max-seeds {args.max_seeds} --tables {args.tables}")
     result["analyze_loadavg"] = os.getloadavg()
-    (RESULTS / "power.json").write_text(json.dumps(result, indent=1) + "\n")
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 
 

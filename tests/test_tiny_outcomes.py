@@ -148,7 +148,7 @@ def test_aggregate_keeps_censored_and_unresolved_out_of_the_headline():
                  "distinct_2": 0.5} for i, st in enumerate(["measured", "censored", "unresolved"])]
     arrays = [{"verdict": r, "end": np.full(4, 0.2), "reference": np.full(4, 0.5), "reward": None if r is None
                else np.zeros(4), "reward_end": np.zeros(4)} for r in rows]
-    m = aggregate(per_seed, arrays, cfg, "x" * 64)
+    m = aggregate(per_seed, arrays, cfg, ["a", "b", "c", "d"])
     assert m["win_rate"] == pytest.approx(0.9)  # the measured seed only, never averaged with the others
     assert (m["measured_seeds"], m["censored_seeds"], m["unresolved_seeds"]) == (1, 1, 1)
     assert m["win_rate_end"] == pytest.approx(0.2)
