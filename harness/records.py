@@ -12,6 +12,8 @@ A record is a JSON object. Required fields (``validate_record`` checks them):
     seeds            [int, ...]
     beta             float
     metrics          {win_rate, win_rate_ci [lo, hi], reward, kl, censored, ... suite extras}
+                     (win_rate and its CI are null when no seed was measured at the budget:
+                     measured_seeds 0, every seed censored or unresolved)
                      (empty when status != "ok")
     per_seed         [{seed, win_rate, ..., trajectory: [{step, kl, reward, win_rate, ...}]}]
     judge            {id, hash}
@@ -161,6 +163,10 @@ def validate_record(record: dict) -> dict:
         for key in ("win_rate", "win_rate_ci"):
             if key not in m:
                 raise RecordError(f"ok record lacks metrics.{key}")
+        if m["win_rate"] is None:  # no seed measured at the budget (censored/unresolved): nothing to rank
+            if m.get("measured_seeds") != 0 or m["win_rate_ci"] is not None:
+                raise RecordError("metrics.win_rate is null, but metrics.measured_seeds is not 0 or a CI is given")
+            return record
         lo, hi = m["win_rate_ci"]
         if not (lo <= m["win_rate"] <= hi):
             raise RecordError(f"metrics.win_rate {m['win_rate']} lies outside its CI [{lo}, {hi}]")
