@@ -12,6 +12,8 @@ import sys
 
 import click
 
+from harness.executors.cli import container_options
+
 
 def _suite_names() -> list[str]:
     from harness.suites import SUITES
@@ -52,9 +54,15 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
                    "per seed at the KL budget (is the loss bad, or just mistuned?). 3x the time.")
 @click.option("--lr-grid", default=None, metavar="LR,LR,...",
               help="Thorough mode with these learning rates instead (comma-separated).")
-def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, overrides, thorough, lr_grid):
+@click.option("--executor", type=click.Choice(["local", "docker"]), default="local", show_default=True,
+              help="docker: each seed in its own hardened container of the job image (harness.executors).")
+@click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True,
+              help="--executor docker: containers at once (on a GPU host at most one per card).")
+@container_options
+def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, overrides, thorough, lr_grid,
+            executor, parallel, containers):
     """Benchmark a loss file: train, generate, judge, and report win rates with 95% CIs."""
-    from harness.bench import BenchUsageError, run_bench
+    from harness.bench import BenchUsageError
 
     if suite not in _suite_names():
         raise click.BadParameter(f"unknown suite {suite!r}; choices: {', '.join(_suite_names())}",
@@ -69,7 +77,7 @@ def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, ove
     try:
         # Libraries may print; with --json stdout must be exactly the record, so it goes to stderr.
         with contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):
-            record = run_bench(loss_path, suite=suite, seeds=seeds, beta=beta, backend=backend, out_dir=out_dir,
+            record = _runner(executor, containers)(loss_path, suite=suite, seeds=seeds, beta=beta, backend=backend, out_dir=out_dir,
                                progress=not as_json or sys.stderr.isatty(),
                                overrides=_parse_overrides(overrides), trust=trust, lr_grid=grid)
     except BenchUsageError as e:
@@ -91,6 +99,19 @@ def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, ove
         click.echo(f"harness bench: the loss failed ({record['status']}): {record['error']}", err=True)
         sys.exit(1)
     sys.exit(0)
+
+
+def _runner(executor: str, containers):
+    """run_bench, or its container twin (harness.executors.bench: same arguments, same record)."""
+    if executor == "local":
+        from harness.bench import run_bench
+
+        return run_bench
+    from functools import partial
+
+    from harness.executors.bench import run_container_bench
+
+    return partial(run_container_bench, options=containers)
 
 
 def _ci(m: dict, key: str) -> str:
