@@ -160,15 +160,15 @@ def _worker_died(e: Exception) -> dict:
             "metrics": {}, "seconds": 0.0, "behaviour_key": None, "duplicate_of": None}
 
 
-def make_executor(config: DiscoveryConfig, containers=None):
-    """``containers``: harness.executors.bench.ContainerOptions for ``docker`` and ``ray --in-container``."""
+def make_executor(config: DiscoveryConfig):
+    """``config.containers`` (harness.executors.bench.ContainerOptions) serves ``docker`` and ``ray --in-container``."""
     if config.executor == "ray":
         return RayExecutor(config.eval, config.parallel, config.ray_address, config.ray_num_gpus,
-                           containers if config.in_container else None)
+                           config.containers if config.in_container else None)
     if config.executor == "docker":
         from harness.discovery.containers import DockerExecutor
 
-        return DockerExecutor(config.eval, config.parallel, containers, Path(config.out_dir))
+        return DockerExecutor(config.eval, config.parallel, config.containers, Path(config.out_dir))
     return LocalExecutor(config.eval, config.parallel)
 
 
