@@ -123,3 +123,23 @@ def test_a_remote_worker_sends_its_record_back(tmp_path):
     kept = keep_record(sent, tmp_path / "runs" / "00001")
     assert json.loads(open(kept["metrics"]["record_path"]).read())["status"] == "ok"
     assert kept["metrics"]["record_path"].startswith(str(tmp_path))
+
+
+def test_missing_docker_daemon_or_image_is_said_with_the_fix(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker CLI at all
+    assert "apt-get install docker.io" in docker.unavailable_reason("img")
+    fake = tmp_path / "docker"
+    fake.write_text("#!/bin/sh\n[ \"$1\" = image ] && exit 1\n[ \"$1\" = info ] && [ -n \"$DAEMON_UP\" ] && exit 0\n"
+                    "echo 'Cannot connect to the Docker daemon' >&2; exit 1\n")
+    fake.chmod(0o755)
+    assert "daemon is not running" in docker.unavailable_reason("img")
+    monkeypatch.setenv("DAEMON_UP", "1")
+    assert "scripts/job_image.sh" in docker.unavailable_reason("img")
+    r = CliRunner().invoke(main, ["bench", "--loss", "losses/dpo.py", "--executor", "docker", "--seeds", "1"])
+    assert r.exit_code == 2 and "scripts/job_image.sh" in r.output
+    r = CliRunner().invoke(main, ["suites"])
+    assert r.exit_code == 0 and "not ready" in r.output and "scripts/job_image.sh" in r.output

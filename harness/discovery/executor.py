@@ -217,6 +217,10 @@ def run_remote_in_container(settings: EvalSettings, source: bytes, sha256: str, 
     if hashlib.sha256(source).hexdigest() != sha256:
         raise ValueError(f"candidate {name}: the source received does not match its sha256 {sha256[:12]}")
     reap_orphans()  # containers of this node's dead workers
+    if containers.gpus:  # the cards Ray gave this task, not the node's first ones
+        import ray
+
+        containers = dataclasses.replace(containers, gpus=",".join(str(g) for g in ray.get_gpu_ids()))
     folder = Path(tempfile.mkdtemp(prefix="harness-job-"))
     try:
         return with_record(evaluate_in_container(settings, source, folder, containers))

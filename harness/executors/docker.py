@@ -74,6 +74,17 @@ def unavailable_reason(image: str) -> str | None:
     return None
 
 
+def container_readiness() -> str:
+    """One line for `harness suites`: can --executor docker run here, and with which image, or why not."""
+    if shutil.which("docker") is None:
+        return "job containers (--executor docker): no docker CLI; install docker.io to use them"
+    for image in (CPU_IMAGE, GPU_IMAGE):
+        if unavailable_reason(image) is None:
+            return f"job containers (--executor docker): ready, image {image}"
+    reason = unavailable_reason(CPU_IMAGE)
+    return f"job containers (--executor docker): not ready: {reason}"
+
+
 def image_identity(image: str) -> dict:
     """The image a job ran in: its tag, content id (sha256 digest) and registry digests, if any."""
     r = _docker("image", "inspect", "--format", "{{json .Id}}|{{json .RepoDigests}}", image)
