@@ -143,3 +143,32 @@ def test_missing_docker_daemon_or_image_is_said_with_the_fix(tmp_path, monkeypat
     assert r.exit_code == 2 and "scripts/job_image.sh" in r.output
     r = CliRunner().invoke(main, ["suites"])
     assert r.exit_code == 0 and "not ready" in r.output and "scripts/job_image.sh" in r.output
+
+
+def test_a_container_that_finished_before_a_kill_is_not_run_again(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from harness.discovery.containers import DockerExecutor
+
+    class NoRuns:
+        identity = {"id": "sha256:feed"}
+
+        def run(self, *a, **k):
+            raise AssertionError("the finished candidate was evaluated again")
+
+    ex = object.__new__(DockerExecutor)
+    ex.runner, ex.jobs, ex._futures = NoRuns(), tmp_path / "jobs", {}
+    ex._threads = ThreadPoolExecutor(1)
+    finished = {"status": "ok", "fitness": 0.5, "error": None, "metrics": {"record_path": "/out/runs/x/r.json"},
+                "seconds": 3.0, "behaviour_key": None, "duplicate_of": None}
+    (tmp_path / "jobs" / "00001" / "out").mkdir(parents=True)
+    (tmp_path / "jobs" / "00001" / "out" / "result.json").write_text(json.dumps({"status": "ok", "evaluation": finished}))
+    (tmp_path / "results").mkdir()
+    (tmp_path / "candidates").mkdir()
+    job = job_for(tmp_path, 1, "def loss(x):\n    return x\n")
+    ex.submit(job)
+    (cid, data), = ex.poll(30)
+    ex.shutdown()
+    assert cid == 1 and data["fitness"] == 0.5 and data["metrics"]["image"] == "sha256:feed"
+    assert data["metrics"]["record_path"] == str(tmp_path / "jobs" / "00001" / "out" / "runs" / "x" / "r.json")
+    assert json.loads((tmp_path / "results" / "00001.json").read_text())["fitness"] == 0.5  # what --resume reads

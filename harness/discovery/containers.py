@@ -51,8 +51,13 @@ def evaluate_in_container(settings: EvalSettings, source: bytes, folder: Path, c
     evaluation = (run.result or {}).get("evaluation")
     if run.status in ("timeout", "oom", "error") or not isinstance(evaluation, dict):
         return _failure(run.status if run.status != "ok" else "error", run.error or "", run.seconds, run.image)
+    return _on_host(evaluation, folder, run.image.get("id"))
+
+
+def _on_host(evaluation: dict, folder: Path, image_id: str | None) -> dict:
+    """The container's evaluation as the controller keeps it: host paths, and the image it ran in."""
     data = {**evaluation, "metrics": dict(evaluation.get("metrics") or {})}
-    data["metrics"]["image"] = run.image.get("id")
+    data["metrics"]["image"] = image_id
     path = data["metrics"].get("record_path")
     if isinstance(path, str) and path.startswith("/out/"):  # the container's path -> this host's
         data["metrics"]["record_path"] = str(folder / "out" / path[len("/out/"):])
@@ -84,7 +89,8 @@ class DockerExecutor:
         folder = self.jobs / f"{job.cid:05d}"
         done = read_result(folder / "out" / "result.json")
         if done is not None and isinstance(done.get("evaluation"), dict):
-            data = done["evaluation"]  # finished just before the controller was killed: not run again
+            # finished just before the controller was killed: taken as it is, not run again
+            data = _on_host(done["evaluation"], folder, self.runner.identity.get("id"))
         else:
             shutil.rmtree(folder, ignore_errors=True)  # a reaped container's partial output
             data = evaluate_in_container(self.settings, job.source, folder, self.containers, runner=self.runner,
