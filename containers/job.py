@@ -7,13 +7,13 @@ seed, beta, the sandbox backend for the loss and the output folder (mounted read
 
     {"suite": "mt-bench", "loss": "/job/loss.py", "seed": 0, "beta": null, "overrides": {},
      "sandbox": "jail", "trust": false, "output": "/out", "device": "cuda", "gpus": 1, "generator": null,
-     "build_only": false, "evaluate": null}
+     "build_only": false, "per_prompt": false, "evaluate": null}
 
-``evaluate`` (discovery): the job runs the discovery evaluation instead (``harness check``, then bench,
-with these ``harness.discovery.config.EvalSettings``) and ``result.json`` carries its result under
-``"evaluation"``. A bench job of a suite with the shared matched-KL protocol also returns its seed's
-per-prompt arrays (``candidate.arrays``), so that the controller pools several seeds' containers into
-the same cross-seed CIs as one local run.
+``per_prompt`` (a bench seed of ``harness bench --executor docker``): the job also returns its seed's
+per-prompt arrays (``candidate.arrays``) so that the controller pools several seeds' containers into
+the same cross-seed CIs as one local run (harness.executors.pooling). ``evaluate`` (discovery): the job
+runs the discovery evaluation instead (``harness check``, then bench, with these
+``harness.discovery.config.EvalSettings``); ``result.json`` carries its result under ``"evaluation"``.
 
 ``build_only`` builds the suite cache (pairs and the reference model's log-probs, computed once per
 suite) and stops: run it once with the data folder writable, then every candidate's job mounts it
@@ -36,7 +36,7 @@ from pathlib import Path
 
 SPEC_KEYS = {"suite", "loss", "seed", "beta", "overrides", "sandbox", "trust", "output", "device", "gpus",
              "generator", "build_only",
-             "evaluate"}
+             "per_prompt", "evaluate"}
 REQUIRED = ("suite", "loss", "output")
 EXIT_OK, EXIT_CANDIDATE, EXIT_JOB = 0, 1, 2
 
@@ -59,7 +59,7 @@ def read_spec(path: str | Path) -> dict:
     if missing:
         raise JobError(f"the job spec lacks {missing}")
     return {"seed": 0, "beta": None, "overrides": {}, "sandbox": "jail", "trust": False, "device": "cuda",
-            "gpus": 1, "generator": None, "build_only": False, "evaluate": None, **spec}
+            "gpus": 1, "generator": None, "build_only": False, "per_prompt": False, "evaluate": None, **spec}
 
 
 def _suite(spec: dict):
@@ -87,21 +87,15 @@ def _open_session(spec: dict):
 
 def run_candidate(suite, artifacts, session, spec: dict, out: Path) -> dict:
     beta = spec["beta"]
-    if hasattr(suite, "train_and_generate"):  # GPU suites: answers out, judged outside
+    if suite.judged_outside:  # GPU suites: answers out, judged outside
         return suite.train_and_generate(artifacts, session, seed=spec["seed"], beta=beta, out_dir=out,
                                         device=spec["device"], gpus=spec["gpus"])
-    from harness.evaluate import run_seeds, train_seeds
-    from harness.metrics import aggregate
+    from harness.suites import thawed
 
     beta = suite.config.beta if beta is None else beta
-    if hasattr(suite, "run_seeds"):  # suites with their own evaluation loop
-        per_seed, metrics, judge, timings = run_seeds(suite, artifacts, session, [spec["seed"]], beta, progress=False)
-        return {"per_seed": per_seed, "metrics": metrics, "judge": judge, "timings": timings}
-    per_seed, arrays, judge, timings = train_seeds(suite, artifacts, session, [spec["seed"]], beta, progress=False)
-    metrics = aggregate(per_seed, arrays, suite.config.eval)
-    # JSON floats round-trip exactly, so the controller's cross-seed CIs equal a local run's
-    lists = [{k: [float(x) for x in v] for k, v in a.items()} for a in arrays]
-    return {"per_seed": per_seed, "metrics": metrics, "judge": judge, "timings": timings, "arrays": lists}
+    result = suite.run_seeds(artifacts, session, [spec["seed"]], beta, progress=False)
+    return {"per_seed": thawed(result.per_seed), "metrics": thawed(result.metrics), "judge": thawed(result.judge),
+            "timings": thawed(result.timings), "outcomes": thawed(result.outcomes)}
 
 
 def run_evaluation(spec: dict, out: Path) -> dict:
@@ -143,7 +137,12 @@ def run_job(spec: dict) -> tuple[int, dict]:
         result.update(status=e.status, error=e.message)
     if session is not None:
         try:
-            result["candidate"] = run_candidate(suite, artifacts, session, spec, out)
+            if spec["per_prompt"]:
+                from harness.executors.pooling import run_seed
+
+                result["candidate"] = run_seed(suite, artifacts, session, spec["seed"], spec["beta"])
+            else:
+                result["candidate"] = run_candidate(suite, artifacts, session, spec, out)
         except LossCallError as e:
             code = EXIT_CANDIDATE
             result.update(status=e.status, error=e.message)

@@ -1,29 +1,35 @@
-"""``run_bench``: the benchmark pipeline shared by every suite and every caller.
+"""``run_bench``: the benchmark pipeline shared by every suite and every caller; ``bench_and_store``
+runs it and keeps the record (a JSON file and the run store), for the CLI, submit, discovery and ci.
 
-suite config -> build/load cached artifacts -> per seed: train (TRL, loss through the sandbox
-bridge) with in-memory evaluation every few steps (generate -> judge) -> metrics with CIs -> record.
+loss file (read once: harness.lossfile.LossFile) -> sandbox session -> behaviour check in that
+session -> the suite's ``run_seeds`` (train -> generate -> judge) -> ``SuiteResult`` -> record.
 
-A failing CANDIDATE never raises: the record carries its status (harness.session.STATUSES) and the
-real error text, and no metrics (a crash is never ranked). A USAGE error (unknown suite, missing
-file, bad numbers) raises ``BenchUsageError``.
+A failing CANDIDATE never raises: the record carries its status (harness.status) and the real error
+text, and no metrics (a crash is never ranked). A USAGE error (unknown suite, unreadable file, bad
+numbers) raises ``BenchUsageError``.
 """
 
 from __future__ import annotations
 
 import time
-import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.lossfile import LossFileError, read_loss_file, sha256_bytes
-from harness.records import RECORD_SCHEMA_VERSION, now_iso, provenance, validate_record, write_record
+from harness.lossfile import LossFile, LossFileError, parse_loss_source, read_loss_file
+from harness.records import bench_record, write_record
 from harness.runtime import tune_allocator, tune_gc
-from harness.suites import SUITES
+from harness.status import candidate_failure
+from harness.suites import SUITES, SuiteResult
 
 
 class BenchUsageError(ValueError):
     """The request itself is wrong (not the candidate); the CLI exits 2."""
+
+
+class SkipBench(Exception):  # noqa: N818  (a decision, not an error)
+    """Raised by a ``before_training`` hook to stop after the check (e.g. a behavioural duplicate)."""
 
 
 @dataclass
@@ -33,17 +39,18 @@ class _Run:
     status: str = "ok"
     error: str | None = None
     backend: str = ""
+    check: dict | None = None
 
 
-def _open_session(path: Path, backend: str, trust: bool):
+def _open_session(loss: LossFile, backend: str, trust: bool):
     """Every loss, built-ins included, runs through the sandbox (``auto`` = the jail)."""
     from harness.sandbox import SandboxUnavailable, open_session
 
     try:
-        session = open_session(path, backend=backend, trust=trust)
+        session = open_session(loss, backend=backend, trust=trust)
     except SandboxUnavailable as e:
         raise BenchUsageError(f"sandbox unavailable: {e}") from None
-    return session, _backend_name(session, backend)
+    return session, session.backend
 
 
 def _load_suite(suite_obj, progress: bool):
@@ -57,14 +64,22 @@ def _load_suite(suite_obj, progress: bool):
     return artifacts, seconds
 
 
-def _backend_name(session, requested: str) -> str:
-    name = getattr(session, "backend", None)
-    if name:
-        return str(name)
-    return "none" if type(session).__name__ == "InProcessSession" else ("jail" if requested == "auto" else requested)
+def _read(loss_path) -> tuple[LossFile | None, str | None, tuple]:
+    """(the loss file, or None with the reason it breaks the contract, (path, bytes, source)).
+
+    A file that cannot be read safely (missing, a symbolic link, a device, too large, undecodable) is
+    a usage error: nothing of it reaches a record."""
+    try:
+        path, data, source = read_loss_file(loss_path)
+    except LossFileError as e:
+        raise BenchUsageError(str(e)) from None
+    try:
+        return LossFile(path, data, source, parse_loss_source(source, str(path))), None, (path, data, source)
+    except LossFileError as e:
+        return None, str(e), (path, data, source)
 
 
-def _check_usage(loss_path, suite: str, seeds: int, beta, backend: str, overrides):
+def _check_usage(suite: str, seeds: int, beta, backend: str, overrides, thorough: bool):
     if suite not in SUITES:
         raise BenchUsageError(_unknown(suite))
     if not isinstance(seeds, int) or seeds < 1:
@@ -76,27 +91,20 @@ def _check_usage(loss_path, suite: str, seeds: int, beta, backend: str, override
     if backend != "auto" and backend not in BACKENDS:
         raise BenchUsageError(f"unknown sandbox backend {backend!r}; choices: auto, {', '.join(BACKENDS.names())}")
     try:
-        read_loss_file(loss_path)
-    except LossFileError as e:
-        raise BenchUsageError(str(e)) from None
-    try:
         suite_obj = SUITES.get(suite).with_overrides(dict(overrides or {}))
     except (KeyError, TypeError, ValueError) as e:
         raise BenchUsageError(f"bad suite override: {e}") from None
-    unsupported = getattr(suite_obj, "bench_usage_error", lambda: None)()
+    unsupported = suite_obj.usage_error(thorough=thorough)
     if unsupported:
         raise BenchUsageError(unsupported)
     return suite_obj
 
 
 def _check_grid(suite_obj, lr_grid) -> tuple[float, ...]:
-    from harness.thorough import check_grid, default_grid
+    from harness.suites.tiny.thorough import check_grid, default_grid
 
     if lr_grid is None:
         return ()
-    if hasattr(suite_obj, "run_seeds"):
-        raise BenchUsageError(f"thorough mode needs a suite with the matched-KL protocol (tiny); suite "
-                              f"{suite_obj.name!r} has its own evaluation loop")
     if lr_grid == "default":
         return default_grid(suite_obj.config.train.learning_rate)
     try:
@@ -113,37 +121,56 @@ def _unknown(name: str) -> str:
     return name
 
 
-def _seed_list(suite, n: int) -> list[int]:
-    base = list(getattr(suite.config, "seeds", ()))
-    return (base + list(range(max(base, default=-1) + 1, max(base, default=-1) + 1 + n)))[:n]
+def _check(session, loss: LossFile, run: _Run):
+    """``harness check``'s behaviour checks in the bench's own session: a loss that fails them is
+    ``invalid`` (or the sandbox status that stopped the check) and is never trained or ranked."""
+    from harness.checks import CheckReport, check_session
+    from harness.status import check_status
+
+    t = time.perf_counter()
+    report = check_session(session, loss.signature, report=CheckReport(path=str(loss.path), name=loss.name,
+                                                                       sha256=loss.sha256))
+    run.check = {"valid": report.valid, "errors": list(report.errors), "warnings": list(report.warnings),
+                 "seconds": round(time.perf_counter() - t, 3)}
+    if not report.valid:
+        run.status = check_status(report.errors)
+        run.error = "the loss fails `harness check`:\n" + "\n".join(report.errors)
+    return report
+
+
+def _train(suite_obj, artifacts, session, seed_list, beta, lrs, progress) -> tuple[SuiteResult, dict | None]:
+    if not lrs:
+        return suite_obj.run_seeds(artifacts, session, seed_list, beta, progress=progress), None
+    from harness.suites.tiny.thorough import run_grid
+
+    per_seed, metrics, judge_info, stage, per_lr = run_grid(suite_obj, artifacts, session, seed_list, beta, lrs,
+                                                            progress=progress)
+    thorough = {"learning_rates": list(lrs), "per_learning_rate": per_lr,
+                "selection": "per seed, the learning rate with the best win rate at the KL budget"}
+    return SuiteResult(per_seed, metrics, judge_info, stage), thorough
 
 
 def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | None = None,
-              backend: str = "auto", out_dir=None, progress: bool = True, overrides: dict | None = None,
-              trust: bool = False, lr_grid=None) -> dict:
-    """Benchmark one loss file on a suite; return (and write) the record. See the module doc.
+              backend: str = "auto", progress: bool = True, overrides: dict | None = None,
+              trust: bool = False, lr_grid=None, check: bool = True,
+              before_training: Callable | None = None) -> dict:
+    """Benchmark one loss file on a suite; return its record (see harness.records; not yet stored).
 
     ``backend`` is a sandbox backend (harness.sandbox.BACKENDS, or "auto" = the jail); ``trust`` is
     required for backend "none" (in-process; only for files you wrote or reviewed). ``lr_grid`` (a
-    list of learning rates, or "default" for the suite's lr x harness.thorough.DEFAULT_FACTORS)
-    selects thorough mode: the verdict pooled over that grid (harness.thorough)."""
-    from harness.evaluate import run_seeds
-    from harness.session import LossCallError
-    from harness.thorough import run_grid
-
+    list of learning rates, or "default" for the suite's lr x harness.suites.tiny.thorough.DEFAULT_FACTORS)
+    selects thorough mode (harness.suites.tiny.thorough). ``check`` runs ``harness check``'s behaviour
+    checks first, in the same session; ``before_training(report)`` is then called with the passing
+    check's report and may raise ``SkipBench`` (re-raised after the session is closed)."""
     t_total = time.perf_counter()
-    suite_obj = _check_usage(loss_path, suite, seeds, beta, backend, overrides)
-    path, data, source = read_loss_file(loss_path)
-    config = suite_obj.config
-    beta = float(config.beta if beta is None else beta)
-    seed_list = _seed_list(suite_obj, seeds)
+    suite_obj = _check_usage(suite, seeds, beta, backend, overrides, lr_grid is not None)
+    loss, invalid, raw = _read(loss_path)
+    beta = float(suite_obj.config.beta if beta is None else beta)
+    seed_list = suite_obj.seed_list(seeds)
     lrs = _check_grid(suite_obj, lr_grid)
     timings: dict[str, float] = {}
-    run = _Run()
-    per_seed: list[dict] = []
-    metrics: dict = {}
-    thorough = {"learning_rates": list(lrs)} if lrs else None  # completed by the grid's results
-    judge_info = {"id": config.judge, "hash": None}
+    run = _Run(status="ok" if invalid is None else "invalid", error=invalid)
+    result, thorough = None, None
 
     tune_allocator()
     # The suite's artifacts load in a helper thread while the sandbox starts here (its worker imports
@@ -154,11 +181,14 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
         t = time.perf_counter()
         session = None
         try:
-            session, run.backend = _open_session(path, backend, trust)
-        except LossFileError as e:
-            run.status, run.error = "invalid", str(e)
-        except LossCallError as e:
-            run.status, run.error = e.status, e.message
+            if loss is not None:
+                session, run.backend = _open_session(loss, backend, trust)
+        except Exception as e:
+            failed = candidate_failure(e)
+            if failed is None:
+                loading.cancel()
+                raise
+            run.status, run.error = failed
         except BaseException:
             loading.cancel()
             raise
@@ -175,55 +205,62 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
 
     if session is not None:
         try:
-            if lrs:
-                per_seed, metrics, judge_info, stage, per_lr = run_grid(suite_obj, artifacts, session, seed_list,
-                                                                        beta, lrs, progress=progress)
-                thorough.update(per_learning_rate=per_lr,
-                                selection="per seed, the learning rate with the best win rate at the KL budget")
-            else:  # harness.evaluate.run_seeds hands a suite with its own loop (same contract) to that loop
-                per_seed, metrics, judge_info, stage = run_seeds(suite_obj, artifacts, session, seed_list, beta,
-                                                                 progress=progress)
-            timings.update(stage)
-        except LossCallError as e:
-            run.status, run.error = e.status, e.message
-        except (RuntimeError, ValueError, FloatingPointError) as e:
-            # A loss can drive the policy to NaN weights; sampling then fails. Keep the traceback.
-            run.status, run.error = "error", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=4)}"
+            report = _check(session, loss, run) if check else None
+            if run.status == "ok" and before_training is not None:
+                before_training(report)
+            if run.status == "ok":
+                result, thorough = _train(suite_obj, artifacts, session, seed_list, beta, lrs, progress)
+                timings.update(result.timings)
+        except SkipBench:
+            raise
+        except Exception as e:
+            failed = candidate_failure(e)
+            if failed is None:
+                raise
+            run.status, run.error = failed
+            result = None
         finally:
             session.close()
-    if run.status != "ok":
-        per_seed, metrics = [], {}
     timings["total"] = time.perf_counter() - t_total
-
-    record = {
-        "schema_version": RECORD_SCHEMA_VERSION,
-        "kind": "bench",
-        "status": run.status,
-        "error": run.error,
-        "created_at": now_iso(),
-        "loss": {"name": path.stem, "sha256": sha256_bytes(data), "source": source,
-                 "path": str(path)},
-        "suite": {"name": suite_obj.name, "config_hash": suite_obj.config_hash(),
-                  "build_hash": suite_obj.build_hash(), "config": config.as_dict(),
-                  "build_stats": artifacts.stats},
-        "seeds": seed_list,
-        "beta": beta,
-        "metrics": metrics,
-        "per_seed": per_seed,
-        "judge": judge_info,
-        "sandbox": {"backend": run.backend or backend, "requested": backend},
-        "provenance": provenance(),
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-    }
-    if thorough is not None:
-        record["thorough"] = thorough
-    validate_record(record)
-    out = Path(out_dir) if out_dir is not None else None
-    record["path"] = str(write_record(record, _record_path(record, out)))
-    return record
+    return bench_record(loss=raw, suite=suite_obj, build_stats=artifacts.stats, seeds=seed_list, beta=beta,
+                        status=run.status, error=run.error, result=result if run.status == "ok" else None,
+                        sandbox={"backend": run.backend or backend, "requested": backend}, timings=timings,
+                        check=run.check, thorough=thorough)
 
 
-def _record_path(record: dict, out_dir: Path | None) -> Path:
+@dataclass(frozen=True)
+class StoredRun:
+    """A bench run that was kept: its record, the record's JSON file and its run-store id (None with
+    ``store_error`` when the store could not take it; the file is then still written)."""
+
+    record: dict
+    path: Path
+    run_id: int | None
+    store_error: str | None = None
+
+
+def store_record(record: dict, out_dir=None, store_url: str | None = None) -> StoredRun:
+    """Write ``record`` as a JSON file (``out_dir`` or the run folder) and add it to the run store."""
+    from harness.store import RunStore, StoreError
+
+    path = write_record(record, record_path(record, Path(out_dir) if out_dir is not None else None))
+    try:
+        store = RunStore(store_url)
+        try:
+            return StoredRun(record, path, store.add(record))
+        finally:
+            store.close()
+    except StoreError as e:
+        return StoredRun(record, path, None, str(e))
+
+
+def bench_and_store(loss_path, *, out_dir=None, store_url: str | None = None, **options) -> StoredRun:
+    """``run_bench`` then ``store_record``: the one way a bench run is made and kept, so every run
+    (CLI, submit, discovery, ci) reaches ``harness runs``. ``options`` are ``run_bench``'s."""
+    return store_record(run_bench(loss_path, **options), out_dir, store_url)
+
+
+def record_path(record: dict, out_dir: Path | None) -> Path:
     from harness.paths import runs_dir
 
     folder = out_dir or runs_dir()

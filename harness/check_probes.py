@@ -7,6 +7,13 @@ is +rho/2 and the rejected one -rho/2, and every log-prob stays below -100, so l
 log-ratios separately (NCA, APO, SPPO) or the log-probs themselves (ORPO) get well-defined inputs.
 Probes call a loss through ``LossFn``: a function from the input dict to per-example losses, so the
 same code serves a sandboxed session and a trusted in-process loss.
+
+The input contract, one for the check, training (harness.train) and every suite: INPUT_DTYPES. The
+probes follow it exactly so that a loss cannot tell them from training inputs by their types: int64
+lengths, the trainer's batch size among the probed ones, log-probs of the trainer's dtype, and an
+"initial" regime where the policy equals the reference (every training run starts there). What stays
+distinguishable (the number and order of calls, the exact values) cannot be hidden, which is why
+training guards itself as well (a non-finite loss, gradient or weight ends the seed as ``diverged``).
 """
 
 from __future__ import annotations
@@ -22,14 +29,26 @@ LossFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
 # Summed log-prob ranges: realistic short completions, and pairs mixing very long or unlikely
 # completions (down to -1000) with short ones, so that pc - pr reaches hundreds of nats.
-REGIMES = {"realistic": (-60.0, -5.0), "extreme": (-1000.0, -5.0)}
+REGIMES = {"realistic": (-60.0, -5.0), "extreme": (-1000.0, -5.0), "initial": (-60.0, -5.0)}
+# "initial": the policy equals the reference (rho = 0 everywhere), as at the first training step.
+
+INPUT_DTYPES: dict[str, torch.dtype | None] = {
+    "policy_chosen_logps": None,  # None: the policy's floating dtype (float32 on CPU, bfloat16 probed)
+    "policy_rejected_logps": None,
+    "reference_chosen_logps": None,  # cast to the policy's dtype
+    "reference_rejected_logps": None,
+    "chosen_lengths": torch.int64,  # completion token counts
+    "rejected_lengths": torch.int64,
+}
+"""Input dtypes of a loss call, everywhere a loss is called; every input has shape (B,)."""
 MAX_LENGTH = 512  # completion token counts are drawn from 1..MAX_LENGTH
 GRID_LEVEL = -100.0  # log-prob level around which rho grids are built
 GRID_LENGTH = 50  # completion length used on rho grids
 
 
 def behaviour_inputs(batch: int, dtype: torch.dtype, regime: str, max_rho: float, seed: int) -> dict:
-    """Random inputs with log-probs in REGIMES[regime] (up to max_rho below it) and |rho| <= max_rho.
+    """Random inputs with log-probs in REGIMES[regime] (up to max_rho below it) and |rho| <= max_rho
+    (rho = 0 everywhere in the "initial" regime, where the reference equals the policy).
 
     For batches of 3 or more, examples 0, 1, 2 sit at rho = -max_rho, 0, +max_rho; example 1 has
     identical chosen and rejected log-probs, so its rho is exactly 0 in every dtype.
@@ -59,6 +78,9 @@ def behaviour_inputs(batch: int, dtype: torch.dtype, regime: str, max_rho: float
     if batch >= 3:
         values["policy_rejected_logps"][1] = values["policy_chosen_logps"][1]
         values["reference_rejected_logps"][1] = values["reference_chosen_logps"][1]
+    if regime == "initial":
+        values["reference_chosen_logps"] = values["policy_chosen_logps"].clone()
+        values["reference_rejected_logps"] = values["policy_rejected_logps"].clone()
     inputs = {k: v.to(dtype) for k, v in values.items()}
     inputs["chosen_lengths"] = torch.randint(1, MAX_LENGTH + 1, (batch,), generator=gen)
     inputs["rejected_lengths"] = torch.randint(1, MAX_LENGTH + 1, (batch,), generator=gen)

@@ -4,7 +4,8 @@
    numbers, exactly one loss function, parameters from the vocabulary.
 2. Behaviour, through a LossSession (the sandbox; never this process): batch sizes 1, 7, 64; float32
    and bfloat16; realistic (-5..-60) and extreme (-5..-1000) summed log-probs with rho in [-50, 50]
-   (rho = 0 exactly included). Each call must give shape (B,), finite values and finite gradients
+   (rho = 0 exactly included), and the policy equal to the reference (training's first step); int64
+   lengths, as in training (the input contract: harness.check_probes.INPUT_DTYPES). Each call must give shape (B,), finite values and finite gradients
    w.r.t. the policy log-probs; two calls on the same inputs must agree; B = 64 must take under 50 ms.
 3. Diagnostics, reported and never failures: slope at rho = 0 (DiscoPOP's LRML has a positive slope
    at beta = 0.05, +0.039 vs DPO's -0.025: it pushes away from the chosen answer near initialisation),
@@ -16,6 +17,7 @@ torch.randn(10) tensors and never looked for inf, bfloat16, batch size 1 or spee
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -42,14 +44,15 @@ class CheckConfig:
     """Batch sizes of the behaviour checks (1 catches unguarded batch statistics such as var())."""
     dtypes: tuple[str, ...] = ("float32", "bfloat16")
     """Input dtypes of the behaviour checks (keys of DTYPES)."""
-    regimes: tuple[str, ...] = ("realistic", "extreme")
+    regimes: tuple[str, ...] = ("realistic", "extreme", "initial")
     """Log-prob ranges of the behaviour checks (keys of check_probes.REGIMES)."""
     max_rho: float = 50.0
     """Largest |rho| in the behaviour checks."""
     speed_batch: int = 64
     """Batch size whose call time is limited."""
     max_call_ms: float = 50.0
-    """Limit on the fastest forward+backward of a speed_batch call, in milliseconds."""
+    """Limit on the fastest forward+backward of a speed_batch call, in milliseconds, as the harness
+    measures it around the call (the sandbox's round trip; the loss's own word is never asked)."""
     seed: int = 0
     """Seed of the random behaviour inputs."""
 
@@ -81,7 +84,19 @@ class CheckReport:
         return not self.errors
 
     def as_dict(self) -> dict:
-        return {"valid": self.valid, **asdict(self)}
+        """The report as strict JSON values: a non-finite number becomes null (``json.dumps`` with
+        ``allow_nan=False`` never fails on it)."""
+        return _finite({"valid": self.valid, **asdict(self)})
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def short_error(message: str) -> str:

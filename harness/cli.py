@@ -22,6 +22,7 @@ COMMANDS = {
     "leaderboard": ("leaderboard", "Show or publish a leaderboard."),
     "runs": ("runs", "Query the local run store."),
     "discover": ("discover", "LLM-driven (or evolutionary) discovery of new losses."),
+    "compare": ("compare", "Paired difference of two losses (records, board entries or loss files) with its CI."),
     "ci": ("ci", "Regression benchmark: fail when results get worse than a baseline."),
 }
 

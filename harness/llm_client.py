@@ -8,8 +8,11 @@ What it adds to the ``openai`` package:
 * bounded concurrency (``map``) and retries with exponential backoff and full jitter on 429, 5xx,
   timeouts and refused connections (the ``openai`` package's own retries are switched off so that
   every attempt is counted);
-* an immediate ``LLMConfigError`` on 400/401/403/404 (bad key, bad URL, bad model): retrying cannot
-  fix those and a retry storm would only hide them;
+* an immediate ``LLMConfigError`` on 401/403/404/405 (bad key, bad URL, bad model): retrying cannot
+  fix those and a retry storm would only hide them. Any other 4xx that is not retryable (400, 413,
+  422, ...) raises its subclass ``LLMRequestRejected``: the endpoint refused THIS request (a content
+  filter, a prompt over the context length) or every request (an unsupported parameter); the caller
+  tells the two apart by whether other requests succeed;
 * token and cost accounting per client, and an optional budget (dollars or tokens) that stops
   cleanly: no new request is sent once it is spent (requests already in flight finish, so the
   overshoot is at most ``max_concurrency`` requests).
@@ -29,6 +32,8 @@ from typing import Any, TypeVar
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"  # what the openai package itself uses
 RETRYABLE_STATUS = frozenset({408, 409, 429})  # plus every 5xx
+ENDPOINT_WIDE_STATUS = frozenset({401, 403, 404, 405, 407})  # key, permission, URL, model: never one request's fault
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x1f\x7f-\x9f]")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -40,6 +45,14 @@ class LLMError(RuntimeError):
 
 class LLMConfigError(LLMError):
     """A request that retrying cannot fix (missing/wrong key, wrong URL, unknown model)."""
+
+
+class LLMRequestRejected(LLMConfigError):
+    """A permanent 4xx other than 401/403/404/405: this request (or every request) was refused."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
 
 
 class LLMUnavailableError(LLMError):
@@ -163,8 +176,11 @@ class LLMClient:
             try:
                 response = self._client.chat.completions.create(**self._arguments(request))
             except errors.APIStatusError as exc:
-                if exc.status_code not in RETRYABLE_STATUS and exc.status_code < 500:
-                    raise LLMConfigError(self._describe(exc.status_code, exc)) from None
+                status = exc.status_code
+                if status in ENDPOINT_WIDE_STATUS:
+                    raise LLMConfigError(self._describe(status, exc)) from None
+                if status not in RETRYABLE_STATUS and status < 500:
+                    raise LLMRequestRejected(self._describe(status, exc), status) from None
                 last, last_retry_after = self._describe(exc.status_code, exc), _retry_after(exc)
             except errors.APIConnectionError as exc:  # includes APITimeoutError
                 last = self._scrub(f"{type(exc).__name__} talking to {self.settings.base_url}: {exc}")
@@ -219,8 +235,10 @@ class LLMClient:
         hints = {401: f"check the key in ${self.settings.api_key_env}",
                  403: f"the key in ${self.settings.api_key_env} may not access this model",
                  404: "check --base-url (it usually ends in /v1) and --model",
-                 400: "the endpoint rejected the request (model name, max_tokens or logprobs unsupported?)"}
-        message = getattr(exc, "message", None) or str(exc)
+                 400: "the endpoint rejected the request (a content filter, a prompt too long, or model "
+                      "name, max_tokens or logprobs unsupported?)"}
+        # the server's text is untrusted: no control characters or escape sequences reach a terminal
+        message = _CONTROL.sub(" ", getattr(exc, "message", None) or str(exc))
         hint = hints.get(status, "the server reported an error")
         return self._scrub(f"HTTP {status} from {self.settings.base_url} (model {self.settings.model!r}): "
                            f"{message[:300]}. Fix: {hint}")

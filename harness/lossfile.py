@@ -14,8 +14,13 @@ files run inside the sandbox (harness.sandbox), whose worker calls ``load_loss``
 from __future__ import annotations
 
 import ast
+import errno
 import hashlib
 import inspect
+import io
+import os
+import stat
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -153,22 +158,97 @@ class Loss:
         return f"Loss(name={self.name!r}, sha256={self.sha256[:12]}…, params={self.params})"
 
 
-def read_loss_file(path: str | Path) -> tuple[Path, bytes, str]:
-    path = Path(path)
-    if not path.is_file():
-        raise LossFileError(f"{path}: no such loss file; pass the path of a .py file defining one loss function")
-    data = path.read_bytes()
+@dataclass(frozen=True)
+class LossFile:
+    """A loss file read ONCE: the bytes every later stage uses (the record hashes and stores them,
+    the check and the sandbox run them), so an edit or a swapped file mid-run cannot split them."""
+
+    path: Path
+    data: bytes
+    source: str  # decoded as Python decodes it (PEP 263 coding line, UTF-8 BOM)
+    signature: LossSignature
+
+    @property
+    def sha256(self) -> str:
+        return sha256_bytes(self.data)
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of a regular file, refusing symbolic links, devices, FIFOs and oversized files
+    (O_NOFOLLOW + fstat: the file checked is the file read)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
-        source = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise LossFileError(f"{path}: not UTF-8 text; a loss file is Python source") from None
-    return path, data, source
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise LossFileError(f"{path}: no such loss file; pass the path of a .py file defining one loss function") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise LossFileError(f"{path}: is a symbolic link; loss files are read only as regular files, "
+                                "pass the file it points to (after checking what it is)") from None
+        raise LossFileError(f"{path}: cannot read the loss file ({e.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise LossFileError(f"{path}: not a regular file; pass the path of a .py file defining one loss function")
+        if info.st_size > MAX_SOURCE_BYTES:
+            raise LossFileError(f"{path}: file is larger than {MAX_SOURCE_BYTES} bytes; a loss is a few lines")
+        chunks, size = [], 0
+        while size <= MAX_SOURCE_BYTES:
+            chunk = os.read(fd, MAX_SOURCE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > MAX_SOURCE_BYTES:
+        raise LossFileError(f"{path}: file is larger than {MAX_SOURCE_BYTES} bytes; a loss is a few lines")
+    return b"".join(chunks)
 
 
-def load_loss(path: str | Path) -> Loss:
-    """Load a TRUSTED loss file in this process. Untrusted files go through harness.sandbox."""
-    path, data, source = read_loss_file(path)
-    signature = parse_loss_source(source, str(path))
+def decode_source(data: bytes, filename: str = "<loss>") -> str:
+    """Source text as the interpreter reads it: a UTF-8 BOM or a PEP 263 coding line picks the
+    codec (tokenize.detect_encoding), UTF-8 otherwise."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return data.decode(encoding)
+    except SyntaxError as e:  # not UTF-8 without a declaration, an unknown codec, a BOM against the coding line
+        reason = e.msg
+    except (UnicodeDecodeError, LookupError) as e:
+        reason = str(e)
+    raise LossFileError(f"{filename}: cannot decode the file ({reason}); save it as UTF-8 or declare its "
+                        "encoding in a PEP 263 line such as `# -*- coding: latin-1 -*-`")
+
+
+def read_loss(path: str | Path) -> LossFile:
+    """Read and parse a loss file once (without executing it); raise LossFileError when it cannot be
+    read safely or breaks the contract."""
+    path = Path(path)
+    return loss_from_bytes(path, _read_regular_file(path))
+
+
+def loss_from_bytes(path: Path, data: bytes) -> LossFile:
+    """The ``LossFile`` of bytes already read (``path`` names it in messages and records)."""
+    source = decode_source(data, str(path))
+    return LossFile(Path(path), data, source, parse_loss_source(source, str(path)))
+
+
+def read_loss_file(path: str | Path) -> tuple[Path, bytes, str]:
+    """(path, bytes, decoded source) of a loss file, read as ``read_loss`` does but not parsed."""
+    path = Path(path)
+    data = _read_regular_file(path)
+    return path, data, decode_source(data, str(path))
+
+
+def load_loss(path: str | Path | LossFile) -> Loss:
+    """Load a TRUSTED loss file (a path, or a ``LossFile`` already read) in this process. Untrusted
+    files go through harness.sandbox."""
+    loss = path if isinstance(path, LossFile) else read_loss(path)
+    path, data, source, signature = loss.path, loss.data, loss.source, loss.signature
     namespace: dict = {"__name__": f"harness_loss_{path.stem}", "__file__": str(path)}
     code = compile(source, str(path), "exec")
     exec(code, namespace)  # trusted files only: see the module docstring

@@ -7,7 +7,7 @@ A record is a JSON object. Required fields (``validate_record`` checks them):
     status           one of harness.session.STATUSES ("ok" when metrics are valid)
     error            null, or the real error text (tail of stderr) when status != "ok"
     created_at       ISO-8601 UTC time
-    loss             {name, sha256 (of the file's bytes), source, path}
+    loss             {name, sha256 (of the file's bytes), source (decoded as Python does), path}
     suite            {name, config_hash, config (the full frozen suite config as a dict)}
     seeds            [int, ...]
     beta             float
@@ -18,6 +18,11 @@ A record is a JSON object. Required fields (``validate_record`` checks them):
     sandbox          {backend, ...}
     provenance       {harness_version, git_revision, python, platform, hardware, packages {name: version}}
     timings          {stage: seconds}
+    outcomes         (version 2) per-prompt score tables or null, see ``make_outcomes``
+    check            (optional) {valid, errors, warnings, seconds}: `harness check` run in the bench's session
+
+Records of version 1 (no ``outcomes``) are still read. ``bench_record`` is the one place a bench
+record is built.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ from pathlib import Path
 
 from harness.status import STATUSES
 
-RECORD_SCHEMA_VERSION = 1
+RECORD_SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 REQUIRED = ("schema_version", "kind", "status", "error", "created_at", "loss", "suite", "seeds", "beta",
             "metrics", "per_seed", "judge", "sandbox", "provenance", "timings")
 PACKAGES = ("torch", "transformers", "trl", "datasets", "accelerate", "numpy", "openai", "vllm")
@@ -51,6 +57,32 @@ def canonical_json(obj) -> str:
 def config_hash(config: dict) -> str:
     """Hash of a config dict, stable across key order and processes."""
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:16]
+
+
+def prompts_sha256(prompts: list[str]) -> str:
+    """sha256 of a suite's ordered evaluation prompts (ids or texts): two records are paired only
+    when their suite config_hash and this hash are equal."""
+    return hashlib.sha256(canonical_json(list(prompts)).encode()).hexdigest()
+
+
+def make_outcomes(prompts: list[str], tables: dict[str, list], seed_status: list[str],
+                  primary: str = "verdict") -> dict:
+    """The record's ``outcomes`` block (schema version 2): per table, a list over the record's seeds
+    of a list over ``prompts`` (same order in every seed) of scores in [0, 1] (win 1, tie 0.5, loss
+    0, averaged over samples and reference answers) rounded to 4 decimals, or None for a seed with
+    no measured value at that point; ``seed_status`` per seed is measured, censored or unresolved."""
+    if primary not in tables:
+        raise ValueError(f"outcomes lack their primary table {primary!r}")
+    out = {}
+    for name, rows in tables.items():
+        if len(rows) != len(seed_status):
+            raise ValueError(f"outcomes table {name!r} has {len(rows)} seeds, seed_status {len(seed_status)}")
+        out[name] = [None if row is None else [round(float(v), 4) for v in row] for row in rows]
+        for row in out[name]:
+            if row is not None and len(row) != len(prompts):
+                raise ValueError(f"outcomes table {name!r} has a seed of {len(row)} prompts, not {len(prompts)}")
+    return {"prompts_sha256": prompts_sha256(prompts), "primary": primary, "tables": out,
+            "seed_status": list(seed_status)}
 
 
 def now_iso() -> str:
@@ -110,8 +142,14 @@ def validate_record(record: dict) -> dict:
     missing = [k for k in REQUIRED if k not in record]
     if missing:
         raise RecordError(f"record lacks field(s): {', '.join(missing)}")
-    if record["schema_version"] != RECORD_SCHEMA_VERSION:
-        raise RecordError(f"record schema_version {record['schema_version']!r}; this harness reads {RECORD_SCHEMA_VERSION}")
+    if record["schema_version"] not in READABLE_VERSIONS:
+        raise RecordError(f"record schema_version {record['schema_version']!r}; this harness reads "
+                          f"{', '.join(map(str, READABLE_VERSIONS))}")
+    if record["schema_version"] >= 2:
+        if "outcomes" not in record:
+            raise RecordError("record lacks field(s): outcomes")
+        if record["outcomes"] is not None:
+            _validate_outcomes(record["outcomes"], len(record["seeds"]))
     if record["status"] not in STATUSES:
         raise RecordError(f"record status {record['status']!r} is not one of {', '.join(STATUSES)}")
     for key in ("name", "sha256", "source"):
@@ -131,6 +169,60 @@ def validate_record(record: dict) -> dict:
     elif not record.get("error"):
         raise RecordError(f"record with status {record['status']!r} must carry its error text")
     return record
+
+
+def _validate_outcomes(outcomes, n_seeds: int) -> None:
+    if not isinstance(outcomes, dict) or not isinstance(outcomes.get("tables"), dict):
+        raise RecordError("record outcomes must be an object with tables")
+    for key in ("prompts_sha256", "primary", "seed_status"):
+        if key not in outcomes:
+            raise RecordError(f"record outcomes lack {key!r}")
+    if outcomes["primary"] not in outcomes["tables"]:
+        raise RecordError(f"record outcomes lack their primary table {outcomes['primary']!r}")
+    for name, rows in outcomes["tables"].items():
+        if not isinstance(rows, list) or len(rows) != n_seeds:
+            raise RecordError(f"record outcomes table {name!r} must hold one row per seed ({n_seeds})")
+        widths = {len(r) for r in rows if r is not None}
+        if len(widths) > 1:
+            raise RecordError(f"record outcomes table {name!r} has seeds of different prompt counts")
+        for row in rows:
+            if row is not None and not all(isinstance(v, int | float) and 0 <= v <= 1 for v in row):
+                raise RecordError(f"record outcomes table {name!r} holds a score outside [0, 1]")
+
+
+def bench_record(*, loss: tuple, suite, build_stats: dict, seeds: list[int], beta: float, status: str,
+                 error: str | None, result, sandbox: dict, timings: dict, check: dict | None = None,
+                 thorough: dict | None = None) -> dict:
+    """The record of one bench run, validated. ``loss`` is (path, bytes, decoded source) as read once
+    (harness.lossfile); ``result`` the suite's ``SuiteResult`` (None unless status is ok)."""
+    from harness.lossfile import sha256_bytes
+    from harness.suites import thawed
+
+    path, data, source = loss
+    record = {
+        "schema_version": RECORD_SCHEMA_VERSION,
+        "kind": "bench",
+        "status": status,
+        "error": error,
+        "created_at": now_iso(),
+        "loss": {"name": Path(path).stem, "sha256": sha256_bytes(data), "source": source, "path": str(path)},
+        "suite": {"name": suite.name, "config_hash": suite.config_hash(), "build_hash": suite.build_hash(),
+                  "config": suite.config.as_dict(), "build_stats": build_stats},
+        "seeds": list(seeds),
+        "beta": beta,
+        "metrics": thawed(result.metrics) if result is not None else {},
+        "per_seed": thawed(result.per_seed) if result is not None else [],
+        "judge": thawed(result.judge) if result is not None else {"id": suite.config.judge, "hash": None},
+        "sandbox": sandbox,
+        "provenance": provenance(),
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "outcomes": thawed(result.outcomes) if result is not None and result.outcomes is not None else None,
+    }
+    if check is not None:
+        record["check"] = check
+    if thorough is not None:
+        record["thorough"] = thorough
+    return validate_record(record)
 
 
 def write_record(record: dict, path: str | Path) -> Path:

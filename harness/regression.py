@@ -1,26 +1,29 @@
-"""Regression checks for CI: compare a run's metrics with a committed baseline, with statistics.
+"""Regression checks for CI: compare a run's per-prompt outcomes with a committed multi-seed baseline.
 
-A baseline file (``make_baseline``) holds, per loss, the metrics of a bench run with their CIs, the
-per-seed metrics, the seeds, the suite name, config hash and config, and the harness and package
-versions that made it. ``compare`` looks at every win-rate metric that carries a CI:
+A baseline file (``make_baseline``, schema 2) holds, per loss, a bench record's seeds, metrics and
+per-prompt ``outcomes`` (seeds x prompts tables on the suite's fixed prompts), with the suite config
+and the versions that made it; ``harness ci --update-baseline`` writes it. ``compare`` pairs each
+loss's run with its baseline prompt by prompt and seed by seed (``harness.comparison``: the crossed
+seeds x prompts interval of mean(now - baseline), ``harness.stats``). Different machines make a seed's
+trajectory drift, so the seed-to-seed spread of the differences is estimated from the seeds, and
+several seeds are needed (a baseline refuses fewer than ``MIN_SEEDS``).
 
-* regression  -- the whole CI of (current - baseline) lies below ``-tolerance``;
-* improvement -- the whole CI lies above ``+tolerance``;
-* unchanged   -- anything else (the difference is within noise or within the tolerance).
+One metric is gated per loss: the records' primary outcomes table (tiny: the win rate at the KL
+budget). With L losses each interval is at level 1 - 0.05 / L (Bonferroni), and
 
-The CI of the difference comes from the two runs' own CIs (``stats.difference_ci``: the half-widths
-add in quadrature). Each run's CI is the bench's hierarchical bootstrap over seeds and prompts, so it
-already holds the seed-to-seed spread of training, which is what changes when the same code runs on
-another machine (floating-point kernels differ, trajectories drift apart). The two runs are treated
-as independent: a seed does not pair two runs of different code, and the baseline file stays small.
+* regression  -- the interval of (now - baseline) lies entirely below ``-tolerance``: a one-sided
+  test at 2.5% / L, so an unchanged loss raises a false alarm at most that often;
+* improvement -- it lies entirely above ``+tolerance``;
+* unchanged   -- anything else.
 
-Only win rates are gated: they share one scale (a fraction of comparisons), so one tolerance means
-the same thing for each; the scale of a suite's reward is suite-specific.
+The other outcomes tables (end of training, the 1-nat budget) are reported, never gated. Each gated
+row states its minimum detectable drop: the drop caught with 80% probability at this run's noise.
+``benchmarks/bench_ci_power.py`` measures the false-alarm rate and the power for a 5-point drop by
+simulation with noise estimated from the committed tiny board.
 
-A loss whose current run failed (a record status other than "ok": the bench records a failing
-candidate, e.g. one that drives the policy to NaN, that way) while its baseline was ok is a
-regression. Failures of the harness itself (no usable sandbox, an unbuildable suite) are exceptions
-from the bench, never records; the CLI turns them into exit code 2.
+A loss whose current run failed (a record status other than "ok") while its baseline was ok is a
+regression. Failures of the harness itself are exceptions from the bench, never records; the CLI
+turns them into exit code 2.
 """
 
 from __future__ import annotations
@@ -30,12 +33,19 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scipy.stats import norm
+
+from harness.comparison import CompareError, compare_records
 from harness.records import config_hash, now_iso, provenance, validate_record
-from harness.stats import Estimate, difference_ci
+from harness.stats import CrossedEstimate
 
 BASELINE_KIND = "harness-baseline"
-BASELINE_SCHEMA_VERSION = 1
-GATED_PREFIX = "win_rate"
+BASELINE_SCHEMA_VERSION = 2
+MIN_SEEDS = 3
+DEFAULT_SEEDS = 5  # --update-baseline default: 80%+ power for a 5-point drop (benchmarks/bench_ci_power.py)
+FAMILY_ALPHA = 0.05  # two-sided; each gate is one-sided at FAMILY_ALPHA / 2 / L
+DETECT_POWER = 0.80
+REFERENCE_TABLE = "reference"  # the untrained policy: not a property of the loss, never compared
 
 
 class CIError(RuntimeError):
@@ -48,8 +58,8 @@ class ConfigMismatchError(CIError):
 
 @dataclass(frozen=True)
 class ComparisonConfig:
-    tolerance: float = 0.02  # a drop must exceed this (in win-rate units) with its whole CI to count
-    metrics: tuple[str, ...] | None = None  # None: every win_rate* metric with a CI in the baseline
+    tolerance: float = 0.0  # a drop must exceed this (in win-rate units) with its whole CI to count
+    table: str | None = None  # gated outcomes table; None: the records' primary
 
     def __post_init__(self):
         if self.tolerance < 0:
@@ -59,18 +69,20 @@ class ComparisonConfig:
 @dataclass(frozen=True)
 class Row:
     loss: str
-    metric: str
-    verdict: str  # regression | improvement | unchanged | failed | new
-    baseline: Estimate | None = None
-    current: Estimate | None = None
-    difference: Estimate | None = None
+    metric: str  # outcomes table, or "status" / "-"
+    verdict: str  # regression | improvement | unchanged | failed | new | reported
+    baseline: CrossedEstimate | None = None
+    current: CrossedEstimate | None = None
+    difference: CrossedEstimate | None = None
     note: str = ""
+    detectable_drop: float | None = None  # gated rows: the drop caught with DETECT_POWER probability
 
     def as_dict(self) -> dict:
-        out = {"loss": self.loss, "metric": self.metric, "verdict": self.verdict, "note": self.note}
+        out = {"loss": self.loss, "metric": self.metric, "verdict": self.verdict, "note": self.note,
+               "gated": self.verdict not in ("reported", "new"), "minimum_detectable_drop": self.detectable_drop}
         for name in ("baseline", "current", "difference"):
             est = getattr(self, name)
-            out[name] = None if est is None else {"mean": est.mean, "ci": [est.low, est.high]}
+            out[name] = None if est is None else {"mean": est.mean, "ci": [est.low, est.high], "sem": est.sem}
         return out
 
 
@@ -81,6 +93,7 @@ class Report:
     tolerance: float
     rows: tuple[Row, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    level: float = 1 - FAMILY_ALPHA
 
     @property
     def regressed(self) -> bool:
@@ -93,7 +106,9 @@ class Report:
     def as_dict(self) -> dict:
         return {"kind": "harness-ci-report", "result": "regression" if self.regressed else "pass",
                 "exit_code": self.exit_code, "suite": self.suite, "seeds": list(self.seeds),
-                "tolerance": self.tolerance, "difference_ci": "stats.difference_ci of the two runs' CIs",
+                "tolerance": self.tolerance, "level": self.level,
+                "method": "paired by seed and prompt (harness.comparison), one gated table per loss, "
+                          "Bonferroni over losses; other tables reported",
                 "rows": [r.as_dict() for r in self.rows], "notes": list(self.notes)}
 
 
@@ -107,21 +122,39 @@ def _harness_version() -> str:
 
 
 def _baseline_entry(record: dict) -> dict:
-    per_seed = [{k: v for k, v in s.items() if k != "trajectory"} for s in record["per_seed"]]
     return {"loss": {k: record["loss"].get(k) for k in ("name", "sha256", "path")},
             "status": record["status"], "beta": record["beta"], "metrics": record["metrics"],
-            "per_seed": per_seed}
+            "seeds": list(record["seeds"]), "outcomes": record["outcomes"]}
 
 
-def make_baseline(records: list[dict]) -> dict:
-    """A baseline from ok bench records of one suite config and one seed list."""
+def _check_baseline_record(r: dict, allow_dirty: bool) -> None:
+    name = r["loss"]["name"]
+    out = r.get("outcomes")
+    if not isinstance(out, dict) or not isinstance(out.get("tables"), dict):
+        raise CIError(f"{name}: the run carries no per-prompt outcomes (record schema {r.get('schema_version')}); "
+                      "a baseline needs them: update the harness and re-run --update-baseline")
+    rows = out["tables"].get(out.get("primary", "verdict")) or []
+    status = out.get("seed_status") or ["measured"] * len(rows)
+    measured = sum(1 for row, st in zip(rows, status, strict=False) if row is not None and st == "measured")
+    if measured < MIN_SEEDS:
+        raise CIError(f"{name}: {measured} seed(s) measured on the gated table; a baseline needs at least "
+                      f"{MIN_SEEDS} to estimate training noise: --update-baseline --seeds {DEFAULT_SEEDS}")
+    revision = str(r.get("provenance", {}).get("git_revision") or "")
+    if revision.endswith("+dirty") and not allow_dirty:
+        raise CIError(f"{name} was run from a checkout with uncommitted changes ({revision}); commit first so "
+                      "the baseline records what made it (or pass --allow-dirty for a local baseline)")
+
+
+def make_baseline(records: list[dict], *, allow_dirty: bool = False) -> dict:
+    """A baseline from ok multi-seed bench records with outcomes, of one suite config and seed list."""
     if not records:
         raise CIError("a baseline needs at least one loss; pass --loss FILE or --losses a.py,b.py")
     failed = [f"{r['loss']['name']} ({r['status']}: {r['error']})" for r in records if r["status"] != "ok"]
     if failed:
         raise CIError(f"refusing to write a baseline from failed runs: {'; '.join(failed)}")
     first = records[0]
-    for r in records[1:]:
+    for r in records:
+        _check_baseline_record(r, allow_dirty)
         if r["suite"]["config_hash"] != first["suite"]["config_hash"] or r["seeds"] != first["seeds"]:
             raise CIError("all runs of one baseline must share the suite config and the seeds")
     names = [r["loss"]["name"] for r in records]
@@ -131,7 +164,8 @@ def make_baseline(records: list[dict]) -> dict:
     return {"kind": BASELINE_KIND, "schema_version": BASELINE_SCHEMA_VERSION, "created_at": now_iso(),
             "suite": {k: first["suite"][k] for k in ("name", "config_hash", "config")},
             "seeds": list(first["seeds"]), "harness_version": _harness_version(),
-            "packages": prov["packages"], "provenance": prov,
+            "packages": prov["packages"], "provenance": prov, "records_provenance":
+                {r["loss"]["name"]: r.get("provenance", {}) for r in records},
             "losses": {r["loss"]["name"]: _baseline_entry(r) for r in records}}
 
 
@@ -189,19 +223,7 @@ def check_compatible(baseline: dict, suite_name: str, suite_config: dict) -> Non
 
 # ----------------------------------------------------------------------------------------- compare
 
-def _estimate(metrics: dict, name: str) -> Estimate:
-    lo, hi = metrics[f"{name}_ci"]
-    return Estimate(float(metrics[name]), float(lo), float(hi), 0.0, 0)
-
-
-def gated_metrics(metrics: dict, cfg: ComparisonConfig) -> list[str]:
-    if cfg.metrics is not None:
-        return list(cfg.metrics)
-    return sorted(k for k in metrics if k.startswith(GATED_PREFIX) and not k.endswith("_ci")
-                  and f"{k}_ci" in metrics)
-
-
-def verdict(diff: Estimate, tolerance: float) -> str:
+def verdict(diff: CrossedEstimate, tolerance: float) -> str:
     if diff.high < -tolerance:
         return "regression"
     if diff.low > tolerance:
@@ -209,28 +231,37 @@ def verdict(diff: Estimate, tolerance: float) -> str:
     return "unchanged"
 
 
-def _compare_loss(name: str, entry: dict, record: dict, cfg: ComparisonConfig) -> list[Row]:
-    metrics = gated_metrics(entry["metrics"], cfg)
+def minimum_detectable_drop(diff: CrossedEstimate, tolerance: float, power: float = DETECT_POWER) -> float:
+    """The true drop whose interval falls entirely below -tolerance with probability ``power``,
+    at this comparison's standard error and half-width (normal approximation for the estimate)."""
+    return float(tolerance + diff.half_width + norm.ppf(power) * diff.sem)
+
+
+def _as_record(baseline: dict, entry: dict) -> dict:
+    """A baseline entry in the shape ``harness.comparison`` compares."""
+    return {"loss": {**entry["loss"], "source": ""}, "suite": baseline["suite"], "status": entry["status"],
+            "seeds": entry["seeds"], "outcomes": entry["outcomes"], "schema_version": BASELINE_SCHEMA_VERSION}
+
+
+def _compare_loss(name: str, base: dict, record: dict, cfg: ComparisonConfig, level: float) -> list[Row]:
     if record["status"] != "ok":
         return [Row(name, "status", "failed", note=f"{record['status']}: {record['error']}")]
-    rows = []
-    for metric in metrics:
-        if f"{metric}_ci" not in record["metrics"] or f"{metric}_ci" not in entry["metrics"]:
-            raise CIError(f"metric {metric!r} with a CI is missing from the baseline or this run of {name}; "
-                          f"the bench output changed: regenerate the baseline with --update-baseline")
-        base, cur = _estimate(entry["metrics"], metric), _estimate(record["metrics"], metric)
-        diff = difference_ci(cur, base)
-        note = _censoring_note(metric, entry["metrics"], record["metrics"])
-        rows.append(Row(name, metric, verdict(diff, cfg.tolerance), base, cur, diff, note))
+    try:
+        gated = compare_records(record, base, table=cfg.table, level=level)
+    except CompareError as e:
+        raise CIError(f"{name}: {e}; regenerate the baseline with --update-baseline if the suite changed") from None
+    note = "" if not gated.dropped_seeds else f"seeds {list(gated.dropped_seeds)} not compared (censored/unmeasured)"
+    rows = [Row(name, gated.table, verdict(gated.difference, cfg.tolerance), gated.b.estimate, gated.a.estimate,
+                gated.difference, note, minimum_detectable_drop(gated.difference, cfg.tolerance))]
+    for table in sorted(set(record["outcomes"]["tables"]) - {gated.table, REFERENCE_TABLE}):
+        try:
+            other = compare_records(record, base, table=table, level=level)
+        except CompareError as e:
+            rows.append(Row(name, table, "reported", note=f"not compared: {e}"))
+            continue
+        rows.append(Row(name, table, "reported", other.b.estimate, other.a.estimate, other.difference,
+                        f"not gated ({verdict(other.difference, cfg.tolerance)})"))
     return rows
-
-
-def _censoring_note(metric: str, base: dict, cur: dict) -> str:
-    """A matched-KL win rate scored at the last checkpoint (censored) is not the same measurement."""
-    key = "censored" + metric[len(GATED_PREFIX):]
-    if key in base and key in cur and bool(base[key]) != bool(cur[key]):
-        return f"{key}: baseline {bool(base[key])}, now {bool(cur[key])}"
-    return ""
 
 
 def _provenance_notes(baseline: dict, records: list[dict]) -> list[str]:
@@ -261,6 +292,8 @@ def compare(baseline: dict, records: list[dict], cfg: ComparisonConfig = Compari
     for record in records:
         validate_record(record)
         check_compatible(baseline, record["suite"]["name"], record["suite"]["config"])
+    known = [r for r in records if r["loss"]["name"] in baseline["losses"]]
+    level = 1.0 - FAMILY_ALPHA / max(1, len(known))
     rows: list[Row] = []
     for record in records:
         name = record["loss"]["name"]
@@ -270,32 +303,40 @@ def compare(baseline: dict, records: list[dict], cfg: ComparisonConfig = Compari
             continue
         if entry["loss"].get("sha256") != record["loss"]["sha256"]:
             notes.append(f"{name}: the loss file changed since the baseline")
-        rows += _compare_loss(name, entry, record, cfg)
+        rows += _compare_loss(name, _as_record(baseline, entry), record, cfg, level)
     seeds = tuple(records[0]["seeds"]) if records else tuple(baseline["seeds"])
     if list(seeds) != list(baseline["seeds"]):
-        notes.append(f"seeds {list(seeds)} differ from the baseline's {baseline['seeds']}: "
-                     "the comparison is statistical only")
+        notes.append(f"seeds {list(seeds)} differ from the baseline's {baseline['seeds']}: compared on the common seeds")
+    if len(known) > 1:
+        notes.append(f"{len(known)} losses gated: each interval at level {level:.4f} (Bonferroni)")
     notes += _provenance_notes(baseline, records)
     suite = {"name": baseline["suite"]["name"], "config_hash": baseline["suite"]["config_hash"]}
-    return Report(suite, seeds, cfg.tolerance, tuple(rows), tuple(notes))
+    return Report(suite, seeds, cfg.tolerance, tuple(rows), tuple(notes), level)
 
 
 # ------------------------------------------------------------------------------------------ output
 
-def _fmt(est: Estimate | None, signed: bool = False) -> str:
+def _fmt(est: CrossedEstimate | None, signed: bool = False) -> str:
     if est is None:
         return "-"
     sign = "+" if signed else ""
-    return f"{est.mean:{sign}.3f} [{est.low:{sign}.3f}, {est.high:{sign}.3f}]"
+    return f"{100 * est.mean:{sign}.1f} [{100 * est.low:{sign}.1f}, {100 * est.high:{sign}.1f}]"
 
 
 def _table_rows(report: Report) -> list[list[str]]:
     return [[r.loss, r.metric, _fmt(r.baseline), _fmt(r.current), _fmt(r.difference, signed=True),
+             "" if r.detectable_drop is None else f"{100 * r.detectable_drop:.1f}",
              r.verdict.upper() if r.verdict in ("regression", "failed") else r.verdict, r.note]
             for r in report.rows]
 
 
-HEADERS = ["loss", "metric", "baseline [95% CI]", "now [95% CI]", "now - baseline [95% CI]", "verdict", "note"]
+HEADERS = ["loss", "table", "baseline % [CI]", "now % [CI]", "now - baseline [CI]", "detectable drop", "verdict", "note"]
+
+
+def _explain(report: Report) -> str:
+    return (f"A regression is a drop whose {report.level:.1%} CI of (now - baseline), paired by seed and prompt, "
+            f"lies entirely below -{100 * report.tolerance:g} points; 'detectable drop' is the drop caught with "
+            f"{DETECT_POWER:.0%} probability at this run's noise (win-rate points).")
 
 
 def format_table(report: Report) -> str:
@@ -304,7 +345,8 @@ def format_table(report: Report) -> str:
     head = (f"suite {report.suite['name']} (config {report.suite['config_hash']}), seeds {list(report.seeds)}, "
             f"tolerance {report.tolerance:g}")
     result = "REGRESSION" if report.regressed else "PASS: nothing regressed"
-    lines = [head, tabulate(_table_rows(report), headers=HEADERS), *[f"note: {n}" for n in report.notes], result]
+    lines = [head, tabulate(_table_rows(report), headers=HEADERS, disable_numparse=True), _explain(report),
+             *[f"note: {n}" for n in report.notes], result]
     return "\n".join(lines)
 
 
@@ -315,9 +357,8 @@ def format_markdown(report: Report) -> str:
     icon = ":x: regression" if report.regressed else ":white_check_mark: nothing regressed"
     lines = [f"## harness ci: {icon}", "",
              f"Suite `{report.suite['name']}` (config `{report.suite['config_hash']}`), seeds "
-             f"{list(report.seeds)}, tolerance {report.tolerance:g}. A regression is a drop whose 95% CI "
-             f"of (now - baseline) lies entirely below -{report.tolerance:g}.", "",
-             tabulate(_table_rows(report), headers=HEADERS, tablefmt="github")]
+             f"{list(report.seeds)}, tolerance {report.tolerance:g}. " + _explain(report), "",
+             tabulate(_table_rows(report), headers=HEADERS, tablefmt="github", disable_numparse=True)]
     if report.notes:
         lines += ["", "**Notes**", "", *[f"- {n}" for n in report.notes]]
     return "\n".join(lines) + "\n"
@@ -330,8 +371,9 @@ class CIConfig:
     baseline: Path  # the baseline file to compare with (or to write, with update)
     suite: str = "tiny"
     losses: tuple[str, ...] = ()  # loss files; empty: the losses recorded in the baseline
-    seeds: int | None = None  # None: as many as the baseline has (or the suite's default on update)
+    seeds: int | None = None  # None: as many as the baseline has (DEFAULT_SEEDS on update)
     update: bool = False  # write the baseline from this run instead of comparing
+    allow_dirty: bool = False  # accept runs from a checkout with uncommitted changes in a baseline
     backend: str = "auto"  # sandbox backend for run_bench
     progress: bool = True
     comparison: ComparisonConfig = field(default_factory=ComparisonConfig)
@@ -344,11 +386,12 @@ class CIConfig:
 
 
 def _bench(loss_path: str, **kwargs) -> dict:
-    """The bench entry point (a seam so that tests of the CI logic need no training)."""
-    from harness.bench import BenchUsageError, run_bench
+    """The bench entry point (a seam so that tests of the CI logic need no training); every run is
+    kept in the run store like any other bench run."""
+    from harness.bench import BenchUsageError, bench_and_store
 
     try:
-        return run_bench(loss_path, **kwargs)
+        return bench_and_store(loss_path, **kwargs).record
     except BenchUsageError as e:
         raise CIError(str(e)) from None
 
@@ -390,8 +433,8 @@ def run_ci(cfg: CIConfig) -> tuple[Report | None, list[dict]]:
     the report is None after --update-baseline. Raises CIError for usage and infrastructure errors."""
     suite_config = _suite_config(cfg.suite)
     if cfg.update:
-        records = _run_losses(cfg, cfg.losses, cfg.seeds)
-        write_baseline(make_baseline(records), cfg.baseline)
+        records = _run_losses(cfg, cfg.losses, cfg.seeds or DEFAULT_SEEDS)
+        write_baseline(make_baseline(records, allow_dirty=cfg.allow_dirty), cfg.baseline)
         return None, records
     baseline = read_baseline(cfg.baseline)
     check_compatible(baseline, cfg.suite, suite_config)  # before minutes of training, not after

@@ -42,6 +42,7 @@ class LossReply:
 
 class LossSession(Protocol):
     name: str
+    backend: str  # the sandbox backend that runs the loss ("jail", "docker", "none")
     sha256: str
     params: tuple[str, ...]
 
@@ -76,6 +77,8 @@ def compute_loss_and_grads(loss: Loss, inputs: dict[str, torch.Tensor], beta: fl
 
 class InProcessSession:
     """Runs a TRUSTED loss in this process (the ``none`` backend and tests)."""
+
+    backend = "none"
 
     def __init__(self, loss: Loss):
         self.loss = loss

@@ -1,5 +1,41 @@
-"""Run statuses shared by the sandbox, bench records, boards and discovery (a failure is never a score).
+"""Run statuses shared by the sandbox, bench records, boards and discovery (a failure is never a
+score), and the one mapping from a failure to its status.
 
 Kept free of heavy imports: reading records and rendering boards must not import torch."""
 
-STATUSES = ("ok", "invalid", "sandbox_violation", "timeout", "oom", "crash", "error")
+from __future__ import annotations
+
+import traceback
+
+STATUSES = ("ok", "invalid", "sandbox_violation", "timeout", "oom", "crash", "diverged", "error")
+# diverged: training with the candidate produced a non-finite loss, gradient or weight (a candidate
+# failure, with the step); error: a fault of the harness itself, never of a candidate.
+SANDBOX_STATUSES = ("sandbox_violation", "timeout", "oom", "crash")  # how a sandboxed worker can end
+
+
+def candidate_failure(exc: BaseException) -> tuple[str, str] | None:
+    """(status, error text) when ``exc`` is a candidate's failure, None when it is a harness fault
+    that must propagate.
+
+    A broken loss file is ``invalid``; a failed loss call carries its sandbox status; a run whose
+    loss drove training to NaN weights or failed sampling (RuntimeError, ValueError,
+    FloatingPointError from the training or evaluation code) is ``error`` with the traceback kept."""
+    from harness.lossfile import LossFileError
+    from harness.session import LossCallError
+
+    if isinstance(exc, LossFileError):
+        return "invalid", str(exc)
+    if isinstance(exc, LossCallError):
+        return exc.status, exc.message
+    if isinstance(exc, RuntimeError | ValueError | FloatingPointError):
+        return "error", f"{type(exc).__name__}: {exc}\n{''.join(traceback.format_exception(exc, limit=4))}"
+    return None
+
+
+def check_status(errors: list[str]) -> str:
+    """The status of a failed ``harness check``: the sandbox status that stopped it ("timeout: ...",
+    "oom: ..."), else ``invalid``."""
+    for status in SANDBOX_STATUSES:
+        if any(e.startswith(f"{status}:") or e.startswith(f"{status} ") for e in errors):
+            return status
+    return "invalid"

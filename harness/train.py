@@ -10,6 +10,12 @@ What TRL would otherwise do per candidate, and why it is skipped here (measured,
   ``_prepare_dataset`` only checks the columns.
 * reference log-probs (``_precompute_ref_logps``, ~5.5 s): computed once per suite at build time;
   the override only checks the columns.
+
+Input contract (the same in ``harness check``, here and in every suite; harness.check_probes.INPUT_DTYPES):
+log-probs in the policy's floating dtype, lengths int64 token counts, all of shape (B,) with B the
+per-device batch size. Training guards itself: a non-finite loss, gradient (norm) or weight ends the
+seed with the candidate status ``diverged`` and the step (``Diverged``); it never surfaces later as a
+failure of sampling or judging, which would look like a harness fault.
 """
 
 from __future__ import annotations
@@ -46,6 +52,13 @@ class TrainConfig:
         return asdict(self)
 
 
+def Diverged(step: int, what: str) -> Exception:  # noqa: N802 - reads as the exception it builds
+    """The error that ends a seed whose training produced a non-finite loss, gradient or weight."""
+    from harness.session import LossCallError
+
+    return LossCallError("diverged", f"training diverged at step {step}: {what}")
+
+
 @functools.cache
 def _classes():
     """TRL and the trainer subclass, imported on first use (``harness suites`` must start fast)."""
@@ -54,7 +67,7 @@ def _classes():
     from trl import DPOConfig, DPOTrainer
 
     from harness.sandbox.bridge import bridged_mean_loss
-    from harness.session import LossCallError
+    from harness.sandbox.client import NonFiniteReply
 
     class BridgedDPOTrainer(DPOTrainer):
         """DPOTrainer whose loss is a candidate loss file evaluated through a ``LossSession``."""
@@ -63,6 +76,17 @@ def _classes():
             self.session = session
             self.loss_seconds = 0.0
             super().__init__(*args, **kwargs)
+            self.add_callback(_DivergenceGuard())  # every user of the trainer (the paper suites too)
+
+        def training_step(self, model, inputs, *args, **kwargs):
+            """TRL's step, then the gradient's norm BEFORE clipping: clipping an infinite norm zeroes or
+            NaNs the gradient, which would hide the divergence or move it to the weights."""
+            loss = super().training_step(model, inputs, *args, **kwargs)
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            norm = torch.nn.utils.get_total_norm(grads, norm_type=2.0) if grads else torch.zeros(())
+            if not torch.isfinite(norm):
+                raise Diverged(self.state.global_step + 1, f"the policy's gradient norm is {float(norm)}")
+            return loss
 
         def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
             missing = [c for c in TOKEN_COLUMNS + REF_COLUMNS if c not in dataset.column_names]
@@ -87,22 +111,33 @@ def _classes():
                 "policy_chosen_logps": chosen, "policy_rejected_logps": rejected,
                 "reference_chosen_logps": inputs["ref_chosen_logps"].to(chosen.dtype),
                 "reference_rejected_logps": inputs["ref_rejected_logps"].to(chosen.dtype),
-                "chosen_lengths": chosen_len.to(chosen.dtype), "rejected_lengths": rejected_len.to(chosen.dtype),
+                "chosen_lengths": chosen_len.long(), "rejected_lengths": rejected_len.long(),
             }
-            mean, reply = bridged_mean_loss(self.session, loss_inputs, self.beta)
+            step = self.state.global_step + 1
+            try:
+                mean, reply = bridged_mean_loss(self.session, loss_inputs, self.beta)
+            except NonFiniteReply as e:
+                raise Diverged(step, e.message) from None
             self.loss_seconds += reply.seconds
-            step = self.state.global_step
             if not torch.isfinite(reply.losses).all():
-                raise LossCallError("invalid", f"the loss returned a non-finite value at step {step}")
+                raise Diverged(step, "the loss returned a non-finite value")
             for name, g in reply.grads.items():
                 if not torch.isfinite(g).all():
-                    raise LossCallError("invalid", f"the gradient w.r.t. {name} is non-finite at step {step}")
+                    raise Diverged(step, f"the gradient w.r.t. {name} is non-finite")
             mode = "train" if model.training else "eval"
             margin = self.beta * ((chosen - loss_inputs["reference_chosen_logps"])
                                   - (rejected - loss_inputs["reference_rejected_logps"])).detach()
             self._metrics[mode]["rewards/margins"].append(margin.mean().item())
             self._metrics[mode]["rewards/accuracies"].append((margin > 0).float().mean().item())
             return (mean, outputs) if return_outputs else mean
+
+    class _DivergenceGuard(TrainerCallback):
+        """Non-finite weights after the optimizer step: ``diverged`` (gradients: ``training_step``)."""
+
+        def on_optimizer_step(self, args, state, control, model=None, **kwargs):
+            for name, p in model.named_parameters():
+                if not torch.isfinite(p).all():
+                    raise Diverged(state.global_step + 1, f"the policy's weights {name} became non-finite")
 
     class _CheckpointCallback(TrainerCallback):
         def __init__(self, every: int, evaluate: Callable[[object, int], None]):
@@ -113,7 +148,7 @@ def _classes():
             if state.global_step % self.every == 0:
                 self.evaluate(model, state.global_step)
 
-    return BridgedDPOTrainer, _CheckpointCallback, DPOConfig
+    return BridgedDPOTrainer, _CheckpointCallback, DPOConfig, _DivergenceGuard
 
 
 def trainer_class():
@@ -148,7 +183,7 @@ def train(model, dataset, tokenizer, session: LossSession, cfg: TrainConfig, *, 
     """Train ``model`` in place; ``evaluate(model, step)`` runs at step 0 and every checkpoint."""
     import torch
 
-    trainer_cls, callback_cls, _ = _classes()
+    trainer_cls, callback_cls, _, _ = _classes()
     torch.set_num_threads(cfg.threads)
     trainer = trainer_cls(
         model=model, args=dpo_args(cfg, beta=beta, seed=seed, output_dir=output_dir), train_dataset=dataset,

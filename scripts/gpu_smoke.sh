@@ -32,9 +32,9 @@ from harness.generation import GenerationConfig
 from harness.generation.hf import HFGenerator
 from harness.judges import ifeval
 from harness.lossfile import load_loss
-from harness.models import smollm2
+from harness.suites.smol import smollm2
 from harness.session import InProcessSession
-from harness.suites.paper.tokens import with_reference_logps
+from harness.suites.logprobs import reference_logps
 from harness.suites.smol import SMOL_KINDS
 from harness.suites.smol.prompts import make_prompts, split_tasks
 
@@ -59,7 +59,7 @@ for p, g in zip(prompts, answers):
     a, b = sorted(g, key=lambda c: ifeval.score(p, c.text), reverse=True)
     rows.append({"prompt_ids": smollm2.chat_prompt_ids(tok, p), "chosen_ids": list(a.token_ids),
                  "rejected_ids": list(b.token_ids)})
-with_reference_logps(rows, model, tok.pad_token_id)
+reference_logps(rows, model, tok.pad_token_id)
 from datasets import Dataset
 from trl import DPOConfig
 from harness.train import _classes

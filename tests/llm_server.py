@@ -163,10 +163,14 @@ class ScriptedProxy:
 
     * ``429`` / ``500`` / any int: answer that HTTP status (with ``Retry-After: 0`` on 429);
     * ``"forward"``: pass the request to ``upstream`` (a real server) and relay its answer;
-    * any other string: answer 200 with that string as the assistant's message (garbage tests).
+    * any other string: answer 200 with that string as the assistant's message (garbage tests);
+    * ``{"content": str, "top_logprobs": [[token, logprob], ...]}``: that message, with those
+      alternatives for its first token (a log-probs endpoint).
 
-    After the script runs out, ``default`` is played. ``requests`` counts the requests received and
-    ``bodies`` keeps their decoded JSON bodies. Every answer waits ``delay_s`` first.
+    An action may also be a function of the request's JSON body returning one of these (a judge
+    that answers by what it is shown). After the script runs out, ``default`` is played.
+    ``requests`` counts the requests received and ``bodies`` keeps their decoded JSON bodies. Every
+    answer waits ``delay_s`` first.
     """
 
     def __init__(self, script=(), default="forward", upstream: str | None = None, delay_s: float = 0.0):
@@ -193,7 +197,8 @@ class ScriptedProxy:
         with self._lock:
             self.requests += 1
             self.bodies.append(json.loads(body or b"{}"))
-            return self.script.pop(0) if self.script else self.default
+            action = self.script.pop(0) if self.script else self.default
+            return action(self.bodies[-1]) if callable(action) else action
 
     def _play(self, handler, body: bytes) -> None:
         action = self._next_action(body)
@@ -205,10 +210,12 @@ class ScriptedProxy:
             return
         else:
             status, headers = 200, {}
+            content, logprobs = (action["content"], _logprobs(action["top_logprobs"])) if isinstance(action, dict) \
+                else (action, None)
             payload = json.dumps({
                 "id": "scripted", "object": "chat.completion", "created": 0, "model": "scripted",
-                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                             "message": {"role": "assistant", "content": action}}],
+                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": logprobs,
+                             "message": {"role": "assistant", "content": content}}],
                 "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}}).encode()
         _reply(handler, status, payload, headers)
 
@@ -226,6 +233,11 @@ class ScriptedProxy:
     def close(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+def _logprobs(alternatives) -> dict:
+    top = [{"token": token, "logprob": logprob, "bytes": None} for token, logprob in alternatives]
+    return {"content": [{**top[0], "top_logprobs": top}]}
 
 
 def _reply(handler, status: int, payload: bytes, headers: dict) -> None:

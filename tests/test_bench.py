@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.bench import BenchUsageError, run_bench
+from harness.bench import BenchUsageError, bench_and_store, run_bench
 from harness.cli import main
 from harness.records import validate_record
 
@@ -32,14 +32,17 @@ def home(tmp_path_factory):
 
 
 def _bench(loss, tmp_path, **kw):
-    return run_bench(loss, seeds=kw.pop("seeds", 1), out_dir=tmp_path, progress=False, overrides=MICRO, **kw)
+    return run_bench(loss, seeds=kw.pop("seeds", 1), progress=False, overrides=MICRO, **kw)
 
 
 def test_record_schema_and_file(home, tmp_path):
-    record = _bench(DPO, tmp_path, seeds=2)
+    run = bench_and_store(DPO, seeds=2, out_dir=tmp_path, progress=False, overrides=MICRO)
+    record = run.record
     assert record["status"] == "ok", record["error"]
     validate_record(record)
-    on_disk = json.loads(Path(record["path"]).read_text())
+    assert "path" not in record and run.path.parent == tmp_path and run.run_id is not None
+    on_disk = json.loads(run.path.read_text())
+    assert on_disk == json.loads(json.dumps(record))
     assert on_disk["loss"]["sha256"] == record["loss"]["sha256"]
     m = record["metrics"]
     for key in ("win_rate", "win_rate_ci", "reward", "kl", "censored", "win_rate_kl1", "win_rate_end", "fluency",
@@ -74,6 +77,30 @@ def test_failing_loss_gives_status_and_exit_1(home, tmp_path, name, needle):
     assert json.loads(result.stdout)["status"] == record["status"]
 
 
+def test_a_loss_that_fails_the_check_is_invalid_with_its_errors_and_never_trained(home, tmp_path):
+    run = bench_and_store(FIXTURES / "inf_in_bf16.py", seeds=1, out_dir=tmp_path, progress=False, overrides=MICRO)
+    record = run.record
+    assert record["status"] == "invalid" and "harness check" in record["error"] and "bfloat16" in record["error"]
+    assert record["check"]["valid"] is False and record["check"]["errors"]
+    assert record["metrics"] == {} and record["per_seed"] == [] and record["outcomes"] is None
+    assert "train" not in record["timings"]  # the check ran first, in the same session; nothing was trained
+    assert run.run_id is not None  # failures are kept in the run store too
+
+
+def test_a_symlink_to_the_environment_is_refused_and_nothing_is_recorded(home, tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_TEST_SECRET", "sk-do-not-leak-4242")
+    link = tmp_path / "my_loss.py"
+    link.symlink_to("/proc/self/environ")
+    out = tmp_path / "records"
+    result = CliRunner().invoke(main, ["bench", "--loss", str(link), "--seeds", "1", "--out", str(out), *MICRO_ARGS])
+    assert result.exit_code == 2 and "symbolic link" in result.output
+    assert "sk-do-not-leak" not in result.output and not out.exists()
+    store = home / "runs.sqlite"
+    assert not store.exists() or b"sk-do-not-leak" not in store.read_bytes()
+    with pytest.raises(BenchUsageError, match="symbolic link"):
+        run_bench(link, progress=False)
+
+
 def test_cli_table_and_json(home, tmp_path):
     args = ["bench", "--loss", str(DPO), "--seeds", "1", "--out", str(tmp_path), *MICRO_ARGS]
     table = CliRunner().invoke(main, args)
@@ -88,19 +115,19 @@ def test_cli_table_and_json(home, tmp_path):
                                     {"overrides": {"train.nope": 1}}, {"backend": "nope"}])
 def test_usage_errors_raise(tmp_path, kwargs):
     with pytest.raises(BenchUsageError):
-        run_bench(DPO, out_dir=tmp_path, progress=False, **kwargs)
+        run_bench(DPO, progress=False, **kwargs)
 
 
 @pytest.mark.parametrize("kwargs, needle", [({"suite": "imdb"}, "no judge"),
                                             ({"suite": "smol", "lr_grid": "default"}, "thorough mode needs")])
 def test_unsupported_suite_requests_are_usage_errors(tmp_path, kwargs, needle):
     with pytest.raises(BenchUsageError, match=needle):
-        run_bench(DPO, out_dir=tmp_path, progress=False, **kwargs)
+        run_bench(DPO, progress=False, **kwargs)
 
 
 def test_missing_file_is_a_usage_error(tmp_path):
     with pytest.raises(BenchUsageError):
-        run_bench(tmp_path / "missing.py", out_dir=tmp_path, progress=False)
+        run_bench(tmp_path / "missing.py", progress=False)
 
 
 @pytest.mark.parametrize("args", [["--suite", "nope"], ["--seeds", "0"], ["--set", "train.nope=1"],
@@ -174,7 +201,7 @@ def test_thorough_mode_pools_the_lr_grid_per_seed(home, tmp_path):
 @pytest.mark.parametrize("grid, needle", [([1e-4], "two distinct"), ([1e-4, -1.0], "positive")])
 def test_bad_lr_grid_is_a_usage_error(tmp_path, grid, needle):
     with pytest.raises(BenchUsageError, match=needle):
-        run_bench(DPO, out_dir=tmp_path, progress=False, lr_grid=grid)
+        run_bench(DPO, progress=False, lr_grid=grid)
 
 
 def test_cli_thorough_table_lists_each_learning_rate(home, tmp_path):

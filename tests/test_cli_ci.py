@@ -31,7 +31,7 @@ def fake_bench(monkeypatch, config: dict, win: float = 0.7, **kwargs) -> list:
 
     def bench(loss_path, **kw):
         calls.append((loss_path, kw))
-        return make_record(win=win, config=config, seeds=tuple(range(kw.get("seeds", 3))), **kwargs)
+        return make_record(win=win, config=config, seeds=tuple(range(kw.get("seeds", 5))), **kwargs)
 
     monkeypatch.setattr(regression, "_bench", bench)
     return calls
@@ -43,15 +43,15 @@ def ci(*args):
 
 def test_update_then_unchanged_run_passes_with_table_summary_and_json(workdir, monkeypatch, tiny_config):
     calls = fake_bench(monkeypatch, tiny_config)
-    made = ci("--loss", "dpo.py", "--baseline", "base/tiny.json", "--update-baseline", "--seeds", "2")
+    made = ci("--loss", "dpo.py", "--baseline", "base/tiny.json", "--update-baseline", "--seeds", "3")
     assert made.exit_code == 0, made.output
     assert json.loads((workdir / "base/tiny.json").read_text())["losses"]["dpo"]["loss"]["path"] == "dpo.py"
 
     # no --loss: the losses and the seed count come from the baseline
     result = ci("--baseline", "base/tiny.json", "--summary", "summary.md", "--json", "out/report.json")
     assert result.exit_code == 0, result.output
-    assert calls[-1][0] == "dpo.py" and calls[-1][1]["seeds"] == 2
-    assert "PASS: nothing regressed" in result.output and "win_rate_kl1" in result.output
+    assert calls[-1][0] == "dpo.py" and calls[-1][1]["seeds"] == 3
+    assert "PASS: nothing regressed" in result.output and "kl1" in result.output
     assert "nothing regressed" in (workdir / "summary.md").read_text()
     report = json.loads((workdir / "out/report.json").read_text())
     assert report["result"] == "pass" and report["exit_code"] == 0 and len(report["rows"]) == 3
@@ -126,3 +126,10 @@ def test_bench_usage_error_exits_2(workdir, monkeypatch):
     result = ci("--loss", "dpo.py", "--baseline", "b.json", "--update-baseline")
     assert result.exit_code == 2 and "harness ci: error: bad suite override" in result.output
     assert "Traceback" not in result.output
+
+
+def test_update_baseline_defaults_to_five_seeds(workdir, monkeypatch, tiny_config):
+    calls = fake_bench(monkeypatch, tiny_config)
+    assert ci("--loss", "dpo.py", "--baseline", "b.json", "--update-baseline").exit_code == 0
+    assert calls[-1][1]["seeds"] == 5
+    assert json.loads((workdir / "b.json").read_text())["schema_version"] == 2

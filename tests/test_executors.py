@@ -110,9 +110,10 @@ def test_jobs_carry_the_code_not_a_path(tmp_path):
         _stage(b"tampered", job.sha256, "00003.py")
 
 
-def test_a_remote_worker_sends_its_record_back(tmp_path):
+def test_a_remote_worker_sends_its_record_back(tmp_path, monkeypatch):
     from harness.discovery.config import EvalSettings
 
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
     source = b"def loss(policy_chosen_logps, beta):\n    return policy_chosen_logps\n"
     data = run_remote(EvalSettings(evaluator="fake"), source, hashlib.sha256(source).hexdigest(), "00001.py")
     assert data["status"] in ("ok", "crash", "invalid")
@@ -120,9 +121,8 @@ def test_a_remote_worker_sends_its_record_back(tmp_path):
     record_file.write_text(json.dumps({"status": "ok", "path": "/elsewhere/rec.json"}))
     sent = with_record({"status": "ok", "metrics": {"record_path": str(record_file)}})
     assert "record_path" not in sent["metrics"] and sent["record"]["status"] == "ok"
-    kept = keep_record(sent, tmp_path / "runs" / "00001")
-    assert json.loads(open(kept["metrics"]["record_path"]).read())["status"] == "ok"
-    assert kept["metrics"]["record_path"].startswith(str(tmp_path))
+    kept = keep_record(sent, tmp_path / "runs" / "00001")  # a record that fails the schema is not kept
+    assert "record" not in kept and "not kept" in kept["metrics"]["record_error"]
 
 
 def test_missing_docker_daemon_or_image_is_said_with_the_fix(tmp_path, monkeypatch):

@@ -46,6 +46,11 @@ def user_text(body: dict) -> str:
     return body["messages"][-1]["content"]
 
 
+def sure(label: str) -> dict:
+    """A log-probs endpoint's reply: ``label``, with all of the first token's mass on it."""
+    return {"content": label, "top_logprobs": [[label, 0.0]]}
+
+
 def test_both_orders_are_asked_and_a_position_bias_is_a_tie(env, scripted_proxy):
     proxy = scripted_proxy(default="A")  # a judge that always prefers position A
     run = LLMJudge(serial(), base_url=proxy.base_url).run(COMPARISONS)
@@ -70,9 +75,9 @@ def test_consistent_verdicts_give_a_clear_preference(env, scripted_proxy):
     assert [j.details["discrete"] for j in judgments] == [1.0, 0.0]
 
 
-def test_unparseable_is_retried_once_then_counted_and_cached(env, scripted_proxy):
-    proxy = scripted_proxy(script=["lorem", "A"], default="ipsum dolor")
-    judge = LLMJudge(serial(), base_url=proxy.base_url)
+def test_unparseable_is_retried_once_then_counted_and_asked_again_next_run(env, scripted_proxy):
+    proxy = scripted_proxy(script=["lorem", "[[A]]"], default="ipsum dolor")
+    judge = LLMJudge(serial("pairwise-verdict"), base_url=proxy.base_url)
     run = judge.run(COMPARISONS[:2])
     # call 1: garbage then "A" on the retry; calls 2-4: garbage twice each
     assert proxy.requests == 2 + 3 * 2 and run.n_unparseable_calls == 3
@@ -80,14 +85,15 @@ def test_unparseable_is_retried_once_then_counted_and_cached(env, scripted_proxy
     first, second = run.judgments
     assert first.preference == 1.0 and first.details["status"] == "one_order" and first.details["attempts"] == [2, 2]
     assert math.isnan(second.preference) and second.details["status"] == "unparseable"
-    again = LLMJudge(serial(), base_url=proxy.base_url).run(COMPARISONS[:2])
-    assert again.usage["api_calls"] == 0 and again.n_unparseable_calls == 3  # reported again, not paid again
-    with pytest.raises(JudgeIncompleteError, match="1 of 2 comparisons got no parseable verdict"):
-        LLMJudge(serial(), base_url=proxy.base_url).judge(COMPARISONS[:2])  # the protocol never returns NaN
+    again = LLMJudge(serial("pairwise-verdict"), base_url=proxy.base_url).run(COMPARISONS[:2])
+    # the verdict is served from the cache; the unparseable calls are asked again (twice each)
+    assert again.n_cached == 1 and again.usage["api_calls"] == 6 and again.n_unparseable_calls == 3
+    with pytest.raises(JudgeIncompleteError, match=r"1 of 2 comparisons got no verdict \(1 unparseable"):
+        LLMJudge(serial("pairwise-verdict"), base_url=proxy.base_url).judge(COMPARISONS[:2])  # never a NaN
 
 
 def test_second_run_is_free_and_needs_no_key(env, scripted_proxy, monkeypatch):
-    proxy = scripted_proxy(default="B")
+    proxy = scripted_proxy(default=sure("B"))
     first = LLMJudge(serial(), base_url=proxy.base_url).run(COMPARISONS)
     monkeypatch.delenv("OPENAI_API_KEY")
     second = LLMJudge(serial(), base_url=proxy.base_url).run(COMPARISONS)
@@ -101,7 +107,7 @@ def test_second_run_is_free_and_needs_no_key(env, scripted_proxy, monkeypatch):
 
 
 def test_budget_stops_cleanly_and_a_rerun_resumes_without_duplicates(env, scripted_proxy):
-    proxy = scripted_proxy(default="A")  # 13 tokens per answer
+    proxy = scripted_proxy(default=sure("A"))  # 13 tokens per answer
     judge = LLMJudge(serial(), base_url=proxy.base_url, budget_tokens=40)
     with pytest.raises(JudgeIncompleteError, match="BudgetExceeded"):
         judge.judge(COMPARISONS)
@@ -143,7 +149,7 @@ def answer_files(env):
 
 
 def test_cli_json_is_exactly_one_object_and_reruns_are_free(answer_files, scripted_proxy, env):
-    proxy = scripted_proxy(default="A")
+    proxy = scripted_proxy(default=sure("A"))
     args = ["judge", *answer_files, "--base-url", proxy.base_url, "--model", "m", "--json"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -193,7 +199,7 @@ def rows(path) -> int:
 
 
 def test_a_run_killed_halfway_resumes_without_losing_or_duplicating(answer_files, scripted_proxy, env):
-    proxy = scripted_proxy(default="A", delay_s=0.3)
+    proxy = scripted_proxy(default=sure("A"), delay_s=0.3)
     cache = env / "killed.sqlite"
     args = [sys.executable, "-m", "harness.cli", "judge", *answer_files, "--base-url", proxy.base_url,
             "--cache", str(cache), "--json"]

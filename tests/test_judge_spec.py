@@ -90,7 +90,7 @@ def test_logprobs_parser_weighs_label_mass():
 
 def test_verdict_json_and_rating_parsers(tmp_path):
     verdict = load_spec("pairwise-verdict")
-    assert parse_pairwise(verdict, completion("[[B]] no wait, [[A]]")).value == 1.0
+    assert parse_pairwise(verdict, completion("[[B]] no wait, [[A]]")).value is None  # conflicting labels
     assert parse_pairwise(verdict, completion("tie: [[C]]")).value == 0.5
     assert parse_pairwise(verdict, completion("A is better")).value is None
     as_json = load_spec(copy_judge(tmp_path, parser="json"))

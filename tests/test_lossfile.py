@@ -150,5 +150,67 @@ def test_missing_and_non_utf8_files_are_clear_errors(tmp_path):
         load_loss(tmp_path / "absent.py")
     binary = tmp_path / "binary.py"
     binary.write_bytes(b"\xff\xfe\x00def loss")
-    with pytest.raises(LossFileError, match="not UTF-8"):
+    with pytest.raises(LossFileError, match="cannot decode.*save it as UTF-8"):
         load_loss(binary)
+
+
+FULL_DPO = (
+    "import torch.nn.functional as F\n\n\n"
+    "def loss(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps, beta):\n"
+    "    rho = (policy_chosen_logps - reference_chosen_logps) - (policy_rejected_logps - reference_rejected_logps)\n"
+    "    return -F.logsigmoid(beta * rho)\n"
+)
+
+
+def test_symlinked_loss_files_are_refused_and_never_read(tmp_path):
+    from harness.lossfile import read_loss, read_loss_file
+
+    link = tmp_path / "my_loss.py"
+    link.symlink_to("/proc/self/environ")
+    for reader in (read_loss, read_loss_file, load_loss):
+        with pytest.raises(LossFileError, match="symbolic link") as e:
+            reader(link)
+        assert "PATH=" not in str(e.value)
+    real = tmp_path / "real.py"
+    real.write_text(FULL_DPO)
+    (tmp_path / "to_real.py").symlink_to(real)
+    with pytest.raises(LossFileError, match="symbolic link"):
+        read_loss(tmp_path / "to_real.py")  # even a link to a good file: the file read is the file named
+
+
+def test_special_and_oversized_files_are_refused(tmp_path):
+    import os
+
+    from harness.lossfile import MAX_SOURCE_BYTES, read_loss
+
+    fifo = tmp_path / "fifo.py"
+    os.mkfifo(fifo)
+    with pytest.raises(LossFileError, match="not a regular file"):
+        read_loss(fifo)  # opened non-blocking: refusing it never waits for a writer
+    with pytest.raises(LossFileError, match="not a regular file"):
+        read_loss(tmp_path)
+    big = tmp_path / "big.py"
+    big.write_bytes(FULL_DPO.encode() + b"#" * MAX_SOURCE_BYTES)
+    with pytest.raises(LossFileError, match="larger than"):
+        read_loss(big)
+
+
+def test_sources_are_decoded_as_python_decodes_them(tmp_path):
+    from harness.lossfile import read_loss
+
+    bom = tmp_path / "bom.py"
+    bom.write_bytes(b"\xef\xbb\xbf" + FULL_DPO.encode())
+    loaded = read_loss(bom)
+    assert loaded.signature.function == "loss" and not loaded.source.startswith("\ufeff")
+    assert loaded.sha256 == sha256_bytes(bom.read_bytes())  # the hash is of the bytes as saved
+    latin = tmp_path / "latin.py"
+    latin.write_bytes(b"# -*- coding: latin-1 -*-\n# r\xe9sum\xe9: DPO\n" + FULL_DPO.encode())
+    loss = load_loss(latin)
+    assert "résumé" in loss.source and loss.params[0] == "policy_chosen_logps"
+    x = torch.tensor([-5.0])
+    assert torch.isfinite(loss(policy_chosen_logps=x, policy_rejected_logps=x - 1, reference_chosen_logps=x,
+                               reference_rejected_logps=x, beta=0.1)).all()
+    bad = tmp_path / "bad_codec.py"
+    bad.write_bytes(b"# -*- coding: no-such-codec -*-\n" + FULL_DPO.encode())
+    with pytest.raises(LossFileError, match="bad_codec.py"):
+        read_loss(bad)

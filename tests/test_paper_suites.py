@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
+from harness.suites.logprobs import sequence_logps
 from harness.suites.paper import PAPER_SUITES, PaperSuite, formats, imdb, tokens
-from harness.suites.paper.config import ALPACA_EVAL, IMDB, MT_BENCH, TLDR
-from harness.suites.paper.suite import paper_dpo_kwargs
+from harness.suites.paper.config import ALPACA_EVAL, IMDB, MT_BENCH, TLDR, paper_dpo_kwargs
 
 FIX = Path(__file__).parent / "fixtures" / "paper"
 LOCAL = {
@@ -27,7 +27,7 @@ LOCAL = {
 @pytest.fixture(scope="module")
 def tokenizer():
     """A real BPE tokenizer (SmolLM2's, from the installed package) with a ChatML-with-BOS template."""
-    from harness.models import smollm2
+    from harness.suites.smol import smollm2
 
     try:
         tok = smollm2.load_tokenizer()
@@ -148,8 +148,8 @@ def test_build_on_fixtures_with_tiny_models_caches_reference_logps(name, tokeniz
     art = suite.build(local=LOCAL[name], tokenizer=tokenizer, model=model, device="cpu")
     ds = art.train_dataset
     assert len(ds) == 4 and set(ds.column_names) >= {"prompt_ids", "chosen_ids", "ref_chosen_logps"}
-    again = tokens.completion_logps(model, [ds[0]["prompt_ids"]], [ds[0]["chosen_ids"]],
-                                    pad_id=tokenizer.eos_token_id)
+    again = sequence_logps(model, [ds[0]["prompt_ids"]], [ds[0]["chosen_ids"]],
+                           pad_id=tokenizer.eos_token_id).tolist()
     assert again[0] == pytest.approx(ds[0]["ref_chosen_logps"], rel=1e-5) and again[0] < 0
 
     class NoModel:  # a second build must come from the cache: the reference model is never run again
@@ -281,10 +281,13 @@ def test_bench_path_trains_generates_and_judges_every_seed(name, tokenizer, tmp_
     proxy = scripted_proxy(default="[[6]]" if config.judge == "single-grade" else "A")
     judge = LLMJudge(replace(load_spec(config.judge), max_concurrency=1), base_url=proxy.base_url)
     with InProcessSession(load_loss("losses/dpo.py")) as session:
-        per_seed, metrics, judge_info, timings = suite.run_seeds(art, session, [0, 1], suite.config.beta,
-                                                                 judge=judge, device="cpu")
-    assert len(per_seed) == 2 and judge_info["id"] == config.judge
-    assert metrics["win_rate"] == 0.5 and metrics["win_rate_ci"] == [0.5, 0.5]  # all ties
+        result = suite.run_seeds(art, session, [0, 1], suite.config.beta, judge=judge, device="cpu")
+    per_seed, metrics, timings = result.per_seed, result.metrics, result.timings
+    assert len(per_seed) == 2 and result.judge["id"] == config.judge
+    assert metrics["win_rate"] == 0.5 and tuple(metrics["win_rate_ci"]) == (0.5, 0.5)  # all ties
+    tables = result.outcomes["tables"]
+    assert result.outcomes["primary"] == "verdict" and result.outcomes["seed_status"] == ("measured", "measured")
+    assert len(tables["verdict"]) == 2 and all(v == 0.5 for row in tables["verdict"] for v in row)
     assert timings["train"] > 0 and timings["generate"] > 0
     asked = [b["messages"][-1]["content"] for b in proxy.bodies]
     assert asked and not any("<|im_start|>" in text for text in asked)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
-from harness.records import config_hash, validate_record
+from harness.records import RECORD_SCHEMA_VERSION, config_hash, validate_record
 from harness.regression import (
     CIError,
     ComparisonConfig,
@@ -18,34 +19,42 @@ from harness.regression import (
     read_baseline,
     write_baseline,
 )
+from harness.simulation import NoiseModel, simulate
+from harness.stats import win_rate_ci
 
 FAKE_CONFIG = {"train": {"learning_rate": 2e-4, "steps": 128}, "beta": 0.1}
 
 
-def make_record(win: float = 0.70, half: float = 0.03, *, name: str = "dpo", status: str = "ok",
-                config: dict | None = None, seeds=(0, 1, 2), sha: str = "a" * 64, suite: str = "tiny",
-                packages: dict | None = None) -> dict:
-    """A schema-valid bench record whose win rates sit at ``win`` with CI half-width ``half``."""
+def make_record(win: float = 0.70, *, name: str = "dpo", status: str = "ok", config: dict | None = None,
+                seeds=(0, 1, 2), sha: str = "a" * 64, suite: str = "tiny", packages: dict | None = None,
+                rng_seed: int = 0, seed_sd: float = 0.01, revision: str | None = None, outcomes: bool = True) -> dict:
+    """A schema-valid bench record whose per-prompt outcomes are simulated around true win rate ``win``
+    (the same ``rng_seed`` gives the same noise, so two runs differ only by their win rates)."""
     config = FAKE_CONFIG if config is None else config
     ok = status == "ok"
+    tables = simulate([win, win - 0.05], NoiseModel(seed_sd=seed_sd), len(seeds), 64, 1,
+                      np.random.default_rng(rng_seed))[0]
     metrics = {}
     if ok:
-        for key, shift in (("win_rate", 0.0), ("win_rate_kl1", -0.05), ("win_rate_end", 0.02)):
-            metrics[key] = win + shift
-            metrics[f"{key}_ci"] = [win + shift - half, win + shift + half]
-        metrics.update({"reward": 1.0, "reward_ci": [0.5, 1.5], "kl": 2.0, "censored": False, "censored_kl1": False})
+        est = win_rate_ci(tables[0])
+        metrics = {"win_rate": est.mean, "win_rate_ci": [est.low, est.high], "kl": 2.0, "censored": False}
     record = {
-        "schema_version": 1, "kind": "bench", "status": status, "error": None if ok else "Traceback: boom",
-        "created_at": "2026-01-01T00:00:00+00:00",
+        "schema_version": RECORD_SCHEMA_VERSION, "kind": "bench", "status": status,
+        "error": None if ok else "Traceback: boom", "created_at": "2026-01-01T00:00:00+00:00",
         "loss": {"name": name, "sha256": sha, "source": "builtin", "path": f"losses/{name}.py"},
         "suite": {"name": suite, "config_hash": config_hash(config), "config": config},
         "seeds": list(seeds), "beta": 0.1, "metrics": metrics,
         "per_seed": [{"seed": s, "win_rate": win, "trajectory": [{"step": 16, "kl": 1.0}]} for s in seeds] if ok else [],
         "judge": {"id": "gold-tiny", "hash": "h"}, "sandbox": {"backend": "none"},
-        "provenance": {"harness_version": "0.1.0", "git_revision": None, "python": "3.11", "platform": "linux",
+        "provenance": {"harness_version": "0.1.0", "git_revision": revision, "python": "3.11", "platform": "linux",
                        "hardware": {"machine": "x86_64", "cpus": 2}, "packages": packages or {"torch": "2.13.0"}},
         "timings": {"train": 1.0},
     }
+    if ok and outcomes:
+        rows = [[round(float(x), 4) for x in row] for row in tables[0]]
+        record["outcomes"] = {"prompts_sha256": "p" * 64, "primary": "verdict", "seed_status": ["measured"] * len(seeds),
+                              "tables": {"verdict": rows, "kl1": [[round(float(x), 4) for x in r] for r in tables[1]],
+                                         "end": rows, "reference": [[0.5] * 64] * len(seeds)}}
     return validate_record(record)
 
 
@@ -57,38 +66,52 @@ def verdicts(report) -> dict:
     return {(r.loss, r.metric): r.verdict for r in report.rows}
 
 
-def test_identical_run_passes_and_every_win_rate_is_compared():
+def test_identical_run_passes_one_table_is_gated_and_the_others_reported():
     report = compare(baseline_of(make_record()), [make_record()])
-    assert set(verdicts(report)) == {("dpo", "win_rate"), ("dpo", "win_rate_kl1"), ("dpo", "win_rate_end")}
-    assert set(verdicts(report).values()) == {"unchanged"}
-    assert report.exit_code == 0
-    assert report.rows[0].difference.mean == 0.0
+    assert verdicts(report) == {("dpo", "verdict"): "unchanged", ("dpo", "end"): "reported", ("dpo", "kl1"): "reported"}
+    assert report.exit_code == 0 and report.rows[0].difference.mean == 0.0
+    assert [r.as_dict()["gated"] for r in report.rows] == [True, False, False]
 
 
 def test_clear_drop_is_a_regression():
     report = compare(baseline_of(make_record(win=0.70)), [make_record(win=0.40)])
-    assert set(verdicts(report).values()) == {"regression"}
+    assert verdicts(report)[("dpo", "verdict")] == "regression"
     assert report.regressed and report.exit_code == 1
     row = report.rows[0]
-    assert row.difference.high < -0.02 and row.difference.mean == pytest.approx(-0.30)
+    assert row.difference.high < 0 and row.difference.mean == pytest.approx(-0.30, abs=0.03)
 
 
 def test_drop_within_noise_passes():
-    # a 0.03 drop with CI half-widths of 0.03 each: the difference CI (+-0.042) straddles zero
-    report = compare(baseline_of(make_record(win=0.70)), [make_record(win=0.67)])
-    assert set(verdicts(report).values()) == {"unchanged"}
-    assert report.exit_code == 0
+    # a fresh set of seeds with seed SD 0.05: a 1-point drop is well inside the noise
+    report = compare(baseline_of(make_record(win=0.70, seed_sd=0.05, rng_seed=1)),
+                     [make_record(win=0.69, seed_sd=0.05, rng_seed=2)])
+    assert verdicts(report)[("dpo", "verdict")] == "unchanged" and report.exit_code == 0
 
 
 def test_tolerance_absorbs_a_significant_but_small_drop():
-    base, now = make_record(win=0.70, half=0.005), make_record(win=0.68, half=0.005)
+    seeds = (0, 1, 2, 3, 4)
+    base, now = make_record(win=0.70, seed_sd=0.0, seeds=seeds), make_record(win=0.64, seed_sd=0.0, seeds=seeds)
     assert compare(baseline_of(base), [now], ComparisonConfig(tolerance=0.0)).regressed
-    assert not compare(baseline_of(base), [now], ComparisonConfig(tolerance=0.02)).regressed
+    assert not compare(baseline_of(base), [now], ComparisonConfig(tolerance=0.1)).regressed
+
+
+def test_report_states_the_minimum_detectable_drop():
+    seeds = (0, 1, 2, 3, 4)
+    report = compare(baseline_of(make_record(seeds=seeds, seed_sd=0.02, rng_seed=1)),
+                     [make_record(seeds=seeds, seed_sd=0.02, rng_seed=2)])
+    row = report.rows[0]
+    assert row.detectable_drop > row.difference.half_width and 0.01 < row.detectable_drop < 0.2
+    assert "detectable drop" in format_table(report)
+
+
+def test_several_losses_are_gated_with_bonferroni():
+    report = compare(baseline_of(make_record(), make_record(name="ipo")), [make_record(), make_record(name="ipo")])
+    assert report.level == pytest.approx(0.975) and any("Bonferroni" in n for n in report.notes)
 
 
 def test_improvement_is_reported_and_passes():
     report = compare(baseline_of(make_record(win=0.50)), [make_record(win=0.80)])
-    assert set(verdicts(report).values()) == {"improvement"}
+    assert verdicts(report)[("dpo", "verdict")] == "improvement"
     assert report.exit_code == 0
     assert "improvement" in format_table(report)
 
@@ -126,7 +149,7 @@ def test_baseline_round_trip_and_refusals(tmp_path):
     assert sorted(baseline["losses"]) == ["dpo", "ipo"]
     assert baseline["suite"]["config_hash"] == config_hash(FAKE_CONFIG) and baseline["seeds"] == [0, 1, 2]
     assert "harness_version" in baseline and "torch" in baseline["packages"]
-    assert "trajectory" not in baseline["losses"]["dpo"]["per_seed"][0]  # kept small for git
+    assert "per_seed" not in baseline["losses"]["dpo"] and baseline["losses"]["dpo"]["outcomes"]["tables"]["verdict"]
     with pytest.raises(CIError, match="does not exist.*--update-baseline"):
         read_baseline(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text(json.dumps({"kind": "bench"}))
@@ -134,6 +157,17 @@ def test_baseline_round_trip_and_refusals(tmp_path):
         read_baseline(tmp_path / "bad.json")
     with pytest.raises(CIError, match="failed runs"):
         make_baseline([make_record(status="crash")])
+    with pytest.raises(CIError, match="no per-prompt outcomes"):
+        make_baseline([make_record(outcomes=False)])
+    with pytest.raises(CIError, match="at least 3.*--seeds 5"):
+        make_baseline([make_record(seeds=(0, 1))])
+    with pytest.raises(CIError, match="uncommitted changes"):
+        make_baseline([make_record(revision="abc+dirty")])
+    assert make_baseline([make_record(revision="abc+dirty")], allow_dirty=True)["losses"]
+    old = {**baseline, "schema_version": 1}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    with pytest.raises(CIError, match="regenerate it with --update-baseline"):
+        read_baseline(tmp_path / "old.json")
 
 
 def test_markdown_summary_has_the_verdict_and_a_table():

@@ -1,4 +1,4 @@
-"""One adversarial suite, run against every available sandbox backend (threat model: harness/sandbox/jail.py).
+"""One adversarial suite, run against every available sandbox backend (threat model: harness/sandbox/__init__.py).
 
 Each attack must fail, be reported with the right status, and leave the host untouched: the canary
 secret in the environment and in a file is never seen, the canary server on 127.0.0.1 receives
@@ -27,6 +27,11 @@ from harness.session import LossCallError
 ATTACKS = Path(__file__).parent / "sandbox_attacks"
 NAMES = ("policy_chosen_logps", "policy_rejected_logps", "reference_chosen_logps", "reference_rejected_logps")
 
+MALFORMED = (
+    "huge_int", "huge_int_shape", "float_overflow", "nan", "infinity", "dtype_list", "name_dict",
+    "tensors_str", "kind_list", "error_status_list", "error_message_int", "extra_field", "duplicate_key",
+    "deep_nesting", "nesting_5", "invalid_utf8", "not_object", "truncated",
+)  # fmt: skip
 # attack file -> (expected status, text the message must contain, limit overrides)
 CASES = {
     "env_secret": ("invalid", "no secret found", {}),
@@ -51,7 +56,14 @@ CASES = {
     "thread_bomb": ("invalid", "thread cap reached after", {}),
     "forged_reply": ("sandbox_violation", "bad frame start", {}),
     "huge_frame": ("sandbox_violation", "header length", {}),
+    "dev_shm_fill": ("invalid", "writes refused", {}),
+    **{f"ipc_memory[{v}]": ("sandbox_violation", "seccomp", {}) for v in ("shm", "msg", "sem", "mq", "memfd")},
+    **{f"malformed_reply[{v}]": ("sandbox_violation", "wire protocol", {}) for v in MALFORMED},
+    **{f"lying_exit[{c}]": ("crash", f"exited unexpectedly with code {c}", {}) for c in (159, 137, 152)},
+    "lying_exit[kill_supervisor]": ("sandbox_violation", "supervisor", {}),
 }
+# attacks that try to hold host memory: watched through /proc/meminfo while they run
+MEMORY_ATTACKS = ("dev_shm_fill", "ipc_memory", "memory_hog")
 
 
 def _inputs(batch: int = 4) -> dict[str, torch.Tensor]:
@@ -146,10 +158,14 @@ def canaries(tmp_path, monkeypatch):
     assert not _descendants() - before, "sandbox processes outlived their session"
 
 
-def _prepare(name: str, canaries) -> Path:
+def _prepare(name: str, canaries, **extra: str) -> Path:
     source = (ATTACKS / f"{name.split('[')[0]}.py").read_text()
+    variant = name.partition("[")[2].rstrip("]")
+    for key, value in extra.items():
+        source = source.replace(f"@{key}@", value)
     source = (
-        source.replace("@CANARY_FILE@", str(canaries["file"]))
+        source.replace("@VARIANT@", variant)
+        .replace("@CANARY_FILE@", str(canaries["file"]))
         .replace("@CANARY_DIR@", str(canaries["dir"]))
         .replace("@CANARY_PORT@", str(canaries["server"].port))
         .replace("@HOME_CANARY@", str(canaries["home_file"]))
@@ -160,6 +176,52 @@ def _prepare(name: str, canaries) -> Path:
     path.write_text(source)
     (path.parent / "sibling_secret.txt").write_text(canaries["content"])
     return path
+
+
+def _meminfo() -> dict[str, int]:
+    """/proc/meminfo in bytes."""
+    out = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            out[key] = int(rest.split()[0]) * 1024
+    return out
+
+
+class MemoryWatch:
+    """Samples the host's shared memory (Shmem) and available memory (MemAvailable) every 20 ms while
+    an attack runs, and once more after its session closed."""
+
+    def __init__(self):
+        self.before = _meminfo()
+        self.peak_shmem, self.low_available = self.before["Shmem"], self.before["MemAvailable"]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.wait(0.02):
+            now = _meminfo()
+            self.peak_shmem = max(self.peak_shmem, now["Shmem"])
+            self.low_available = min(self.low_available, now["MemAvailable"])
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.after = _meminfo()
+
+    def assert_within(self, limits: SandboxLimits, slack: int = 256 << 20):
+        """Shared memory never grew past the scratch cap, nothing was left behind, and the host lost no
+        more available memory than the worker's limit (``slack`` absorbs other processes' noise)."""
+        grew = self.peak_shmem - self.before["Shmem"]
+        assert grew <= limits.scratch_bytes + (32 << 20), f"host Shmem grew by {grew >> 20} MiB"
+        left = self.after["Shmem"] - self.before["Shmem"]
+        assert left <= 32 << 20, f"{left >> 20} MiB of shared memory outlived the session"
+        lost = self.before["MemAvailable"] - self.low_available
+        assert lost <= limits.memory_bytes + slack, f"host MemAvailable fell by {lost >> 20} MiB"
 
 
 def _attack(path: Path, backend: str, limits: SandboxLimits) -> LossCallError:
@@ -174,14 +236,18 @@ def test_attack_fails_and_host_is_untouched(name, sandbox_backend, canaries):
     backend, base_limits = sandbox_backend
     status, needle, overrides = CASES[name]
     if name == "thread_bomb" and backend == "jail":
-        from harness.sandbox import pids
+        from harness.sandbox import cgroups
 
-        if pids.guard_kind() == "none":
+        if cgroups.guard_kind() == "none":
             pytest.skip(
-                "root without a writable pids cgroup: nothing caps threads here (see sandbox/pids.py)"
+                "root without a writable pids cgroup: nothing caps threads here (see sandbox/cgroups.py)"
             )
     original_grad, original_backward = torch.autograd.grad, torch.Tensor.backward
-    err = _attack(_prepare(name, canaries), backend, replace(base_limits, **overrides))
+    limits = replace(base_limits, **overrides)
+    with MemoryWatch() as memory:
+        err = _attack(_prepare(name, canaries), backend, limits)
+    if name.split("[")[0] in MEMORY_ATTACKS:
+        memory.assert_within(limits)
     assert err.status == status, err.message
     assert needle in err.message, err.message
     assert canaries["secret"] not in err.message and "Error: LEAK" not in err.message
@@ -254,3 +320,55 @@ def test_gvisor_runtime(name, sandbox_docker_image, canaries):
     assert err.status == status and needle in err.message, err.message
     assert canaries["secret"] not in err.message and canaries["file"].read_text() == canaries["content"]
     assert canaries["server"].received == []
+
+
+def test_call_time_is_measured_on_the_trusted_side(sandbox_backend, canaries):
+    """lying_timing sleeps 200 ms per call and freezes every clock the worker has: the time the
+    harness reports is still at least 200 ms, because it is measured around the call, outside."""
+    backend, limits = sandbox_backend
+    with open_session(ATTACKS / "lying_timing.py", backend=backend, limits=limits) as session:
+        replies = [session.call(_inputs(), beta=0.1) for _ in range(2)]
+    assert all(r.seconds >= 0.2 for r in replies), [r.seconds for r in replies]
+
+
+LONG_NAMES = {
+    "ascii 255 bytes": "x" * 252 + ".py",
+    "unicode and spaces": ("Lösung mit Länge ✓ " * 20).encode()[:240].decode("utf-8", "ignore") + " ü.py",
+    "no .py suffix": "y" * 255,
+}
+
+
+@pytest.mark.parametrize("label", sorted(LONG_NAMES))
+def test_any_legal_file_name_works(label, sandbox_backend, canaries):
+    backend, limits = sandbox_backend
+    name = LONG_NAMES[label]
+    assert len(name.encode()) <= 255
+    path = canaries["dir"] / name
+    path.write_bytes((ATTACKS / "long_name.py").read_bytes())
+    with open_session(path, backend=backend, limits=limits) as session:
+        reply = session.call(_inputs(), beta=0.1)
+    assert session.name == path.stem and reply.losses.shape == (4,) and torch.isfinite(reply.losses).all()
+
+
+@pytest.mark.jail
+def test_jail_session_has_its_memory_and_pids_cgroups(canaries):
+    """Where the memory and pids controllers are writable (root, cgroup v1 or v2), each jail session
+    gets its own cgroups with the limits applied, removed when the session closes."""
+    from harness.sandbox import cgroups
+    from harness.sandbox.jail import usable
+
+    ok, reason = usable()
+    if not ok:
+        pytest.skip(f"jail backend unusable: {reason}")
+    if not cgroups.memory_guard():
+        pytest.skip("no writable memory cgroup controller here (unprivileged, or none offered)")
+    limits = SandboxLimits(memory_bytes=3 << 30, processes=48)
+    with open_session(ATTACKS / "threads.py", backend="jail", limits=limits) as session:
+        lines = Path(f"/proc/{session.proc.pid}/cgroup").read_text().splitlines()
+        mine = {ctl: path for _, ctls, path in (ln.split(":", 2) for ln in lines) for ctl in ctls.split(",")}
+        assert "harness-sandbox-" in mine.get("memory", mine.get("", "")), lines
+        root = cgroups._root("memory")
+        folder = root / mine.get("memory", mine.get("")).lstrip("/")
+        limit_file = folder / ("memory.max" if (folder / "memory.max").exists() else "memory.limit_in_bytes")
+        assert int(limit_file.read_text()) == limits.memory_bytes
+    assert not folder.exists(), "the session's cgroup outlived it"

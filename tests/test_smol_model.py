@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.models import smollm2
+from harness.suites.smol import smollm2
 
 try:
     smollm2.locate_gguf()

@@ -83,7 +83,7 @@ def tiny_smol(tmp_path, monkeypatch):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from harness.models import smollm2
+    from harness.suites.smol import smollm2
 
     try:
         tok = smollm2.load_tokenizer()
@@ -108,21 +108,23 @@ def tiny_smol(tmp_path, monkeypatch):
 def test_pipeline_builds_pairs_trains_generates_and_judges(tiny_smol):
     from harness.lossfile import load_loss
     from harness.session import InProcessSession
-    from harness.suites.paper.tokens import completion_logps
+    from harness.suites.logprobs import sequence_logps
 
     art = tiny_smol.build(progress=False)
     ds = art.train_dataset
     assert len(ds) >= 1 and art.stats["pairs"]["pairs"] == len(ds)
     for pair in art.pairs:
         assert pair["chosen_score"] > pair["rejected_score"]  # labelled by the judge, ties dropped
-    from harness.models import smollm2
+    from harness.suites.smol import smollm2
 
     model = smollm2.load_model(art.model_folder)
-    again = completion_logps(model, [ds[0]["prompt_ids"]], [ds[0]["chosen_ids"]], pad_id=2)
+    again = sequence_logps(model, [ds[0]["prompt_ids"]], [ds[0]["chosen_ids"]], pad_id=2).tolist()
     assert again[0] == pytest.approx(ds[0]["ref_chosen_logps"], rel=1e-4)
 
     with InProcessSession(load_loss("losses/dpo.py")) as session:
-        per_seed, metrics, judge, timings = tiny_smol.run_seeds(art, session, [0], 0.1, progress=False)
+        result = tiny_smol.run_seeds(art, session, [0], 0.1, progress=False)
+    per_seed, metrics, judge, timings = result.per_seed, result.metrics, result.judge, result.timings
+    assert len(result.outcomes["tables"]["verdict"][0]) == len(art.eval_rows)  # one score per eval prompt
     lo, hi = metrics["win_rate_ci"]
     assert lo <= metrics["win_rate"] <= hi and 0 <= lo and hi <= 1
     assert metrics["generation"]["backend"] == "hf"  # the backend is recorded
@@ -132,18 +134,19 @@ def test_pipeline_builds_pairs_trains_generates_and_judges(tiny_smol):
 
 @pytest.mark.slow
 def test_harness_bench_runs_the_smol_suite_and_writes_a_valid_record(tiny_smol, tmp_path):
-    from harness.bench import run_bench
+    from harness.bench import bench_and_store
     from harness.records import read_record
 
     overrides = {"data.train_prompts": 24, "data.eval_prompts": 6, "pair_generation.max_new_tokens": 32,
                  "pair_generation.batch_size": 24, "eval_generation.max_new_tokens": 16, "train.steps": 2,
                  "train.batch_size": 2, "train.warmup_steps": 0}
-    record = run_bench("losses/dpo.py", suite="smol", seeds=1, backend="none", trust=True, progress=False,
-                       out_dir=tmp_path / "runs", overrides=overrides)
+    run = bench_and_store("losses/dpo.py", suite="smol", seeds=1, backend="none", trust=True, progress=False,
+                          out_dir=tmp_path / "runs", overrides=overrides)
+    record = run.record
     assert record["status"] == "ok", record["error"]
     assert record["suite"]["name"] == "smol" and record["judge"]["id"] == "ifeval"
     assert record["metrics"]["generation"]["backend"] == "hf"
-    assert read_record(record["path"])["metrics"]["win_rate"] == record["metrics"]["win_rate"]
+    assert read_record(run.path)["metrics"]["win_rate"] == record["metrics"]["win_rate"]
 
 
 def test_aggregate_pools_seeds_and_tolerates_judges_without_scores():
@@ -153,8 +156,12 @@ def test_aggregate_pools_seeds_and_tolerates_judges_without_scores():
         return {"per_prompt_win": wins, "instruction_score": score, "reference_instruction_score": 0.3,
                 "generation": {"backend": "hf"}, "judge": {"id": "j", "hash": "h"}, "timings": {"train": 1.0}}
 
-    per_seed, m, judge, timings = aggregate([seed([1.0, 1.0, 0.5, 1.0], 0.6), seed([1.0, 0.5, 1.0, 1.0], 0.5)], 0.95)
+    result = aggregate([seed([1.0, 1.0, 0.5, 1.0], 0.6), seed([1.0, 0.5, 1.0, 1.0], 0.5)], 0.95, list("abcd"))
+    m = result.metrics
     assert m["win_rate"] == pytest.approx(0.875) and m["win_rate_ci"][0] > 0.5 and m["beats_reference"]
-    assert m["instruction_score"] == pytest.approx(0.55) and timings["train"] == 2.0 and judge["id"] == "j"
-    _, m, _, _ = aggregate([seed([0.0, 1.0], None)], 0.95)
+    assert m["instruction_score"] == pytest.approx(0.55) and result.timings["train"] == 2.0
+    assert result.judge["id"] == "j"
+    assert result.outcomes["tables"]["verdict"] == ((1.0, 1.0, 0.5, 1.0), (1.0, 0.5, 1.0, 1.0))
+    assert "reference" not in result.outcomes["tables"]  # smol does not score the untrained model
+    m = aggregate([seed([0.0, 1.0], None)], 0.95, ["a", "b"]).metrics
     assert m["instruction_score"] is None and not m["beats_reference"]

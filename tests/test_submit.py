@@ -79,7 +79,7 @@ def test_failed_run_is_listed_not_ranked_then_superseded_by_an_ok_run(env):
     out = submit(env, "--record", write(env, make_record("dpo", status="timeout")))
     assert out.exit_code == 1 and "listed under failed runs" in out.output
     shown = CliRunner().invoke(main, ["leaderboard", "--board-dir", str(env.root), "--format", "json"])
-    assert shown.exit_code == 0 and json.loads(shown.output) == []
+    assert shown.exit_code == 0 and json.loads(shown.output)["entries"] == []
     assert "timeout" in (env.board / "README.md").read_text()
     assert submit(env, "--record", write(env, make_record("dpo"))).exit_code == 0
     assert not list((env.board / "failed").glob("*.json"))
@@ -91,7 +91,7 @@ def test_leaderboard_formats(env):
         assert submit(env, "--record", write(env, make_record(name, wr, 0.04), f"{name}.json")).exit_code == 0
     run = CliRunner().invoke
     base = ["leaderboard", "--board-dir", str(env.root)]
-    entries = json.loads(run(main, [*base, "--format", "json"]).output)
+    entries = json.loads(run(main, [*base, "--format", "json"]).output)["entries"]
     assert [(e["name"], e["rank"]) for e in entries] == [("ipo", 1), ("dpo", 1), ("slic", 3)]
     assert run(main, [*base, "--format", "csv"]).output == (env.board / "leaderboard.csv").read_text()
     assert run(main, [*base, "--format", "md"]).output == (env.board / "README.md").read_text()
@@ -114,14 +114,15 @@ def test_submit_loss_runs_the_bench_once_then_is_idempotent(env, monkeypatch):
     loss.write_text(loss_source("dpo"))
     calls = []
 
-    def fake_run_bench(path, **kwargs):  # the real bench is exercised by the slow tier
+    def fake_bench_and_store(path, **kwargs):  # the real bench is exercised by the slow tier
         calls.append((Path(path).name, kwargs))
-        return make_record("dpo", seeds=tuple(range(kwargs["seeds"])))
+        return types.SimpleNamespace(record=make_record("dpo", seeds=tuple(range(kwargs["seeds"]))), store_error=None)
 
-    monkeypatch.setitem(sys.modules, "harness.bench", types.SimpleNamespace(run_bench=fake_run_bench))
+    monkeypatch.setitem(sys.modules, "harness.bench", types.SimpleNamespace(bench_and_store=fake_bench_and_store))
     out = submit(env, "--loss", str(loss), "--seeds", "2", "--quiet")
     assert out.exit_code == 0, out.output
-    assert calls == [("dpo.py", {"suite": "tiny", "seeds": 2, "backend": "auto", "progress": False})]
+    assert calls == [("dpo.py", {"suite": "tiny", "seeds": 2, "backend": "auto", "progress": False,
+                                 "store_url": env.store})]
     again = submit(env, "--loss", str(loss))
     assert again.exit_code == 0 and "nothing was run" in again.output and len(calls) == 1
     missing = submit(env, "--loss", str(env.tmp / "nope.py"))

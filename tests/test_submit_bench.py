@@ -29,7 +29,7 @@ def test_submit_loss_benchmarks_on_tiny_and_the_record_verifies_elsewhere(tmp_pa
     assert record["seeds"] and len(record["seeds"]) == 2 and record["loss"]["name"] == "dpo"
 
     shown = CliRunner().invoke(main, ["leaderboard", "--board-dir", str(tmp_path / "a"), "--format", "json"])
-    entry = json.loads(shown.output)[0]
+    entry = json.loads(shown.output)["entries"][0]
     assert (entry["name"], entry["rank"], entry["seeds"]) == ("dpo", 1, 2)
     lo, hi = entry["win_rate_ci"]
     assert 0.0 <= lo <= entry["win_rate"] <= hi <= 1.0

@@ -5,8 +5,8 @@ import random
 import pytest
 
 from harness.judges import JUDGES, Comparison
-from harness.judges.gold import GoldJudge, score
 from harness.suites.tiny import grammar
+from harness.suites.tiny.gold import GoldJudge, score
 
 PROMPT = "we saw it last week . the plot"
 

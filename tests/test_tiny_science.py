@@ -21,7 +21,7 @@ def suite_home(tmp_path_factory):
 
 
 def _run(path, out, **kw):
-    record = run_bench(path, seeds=kw.pop("seeds", SEEDS), out_dir=out, progress=False, **kw)
+    record = run_bench(path, seeds=kw.pop("seeds", SEEDS), progress=False, **kw)
     assert record["status"] == "ok", record["error"]
     return record["metrics"], record
 
@@ -47,7 +47,7 @@ def test_zero_loss_stays_at_the_reference(suite_home, tmp_path):
 
 def test_identical_runs_give_identical_metrics(suite_home, tmp_path):
     short = {"train.steps": 32}
-    a = run_bench(LOSSES / "dpo.py", seeds=1, out_dir=tmp_path, progress=False, overrides=short)
-    b = run_bench(LOSSES / "dpo.py", seeds=1, out_dir=tmp_path, progress=False, overrides=short)
+    a = run_bench(LOSSES / "dpo.py", seeds=1, progress=False, overrides=short)
+    b = run_bench(LOSSES / "dpo.py", seeds=1, progress=False, overrides=short)
     assert a["status"] == b["status"] == "ok"
     assert a["per_seed"] == b["per_seed"] and a["metrics"] == b["metrics"]

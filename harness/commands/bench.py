@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 
 import click
@@ -77,87 +78,68 @@ def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, ove
     try:
         # Libraries may print; with --json stdout must be exactly the record, so it goes to stderr.
         with contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):
-            record = _runner(executor, containers)(loss_path, suite=suite, seeds=seeds, beta=beta, backend=backend, out_dir=out_dir,
-                               progress=not as_json or sys.stderr.isatty(),
-                               overrides=_parse_overrides(overrides), trust=trust, lr_grid=grid)
+            run = _runner(executor, containers)(loss_path, suite=suite, seeds=seeds, beta=beta, backend=backend, out_dir=out_dir,
+                                  progress=not as_json or sys.stderr.isatty(),
+                                  overrides=_parse_overrides(overrides), trust=trust, lr_grid=grid)
     except BenchUsageError as e:
-        click.echo(f"harness bench: {e}", err=True)
+        click.echo(f"harness bench: {clean_terminal(str(e))}", err=True)
         sys.exit(2)
+    record = run.record
     if as_json:
-        click.echo(json.dumps({k: v for k, v in record.items() if k != "path"}, indent=2, sort_keys=True))
+        click.echo(json.dumps(record, indent=2, sort_keys=True))
     else:
         click.echo(render(record))
-        click.echo(f"\nrecord: {record['path']}")
-    from harness.store import RunStore, StoreError
-
-    try:
-        RunStore().add(record)  # every bench run is kept in the run store, queryable with `harness runs`
-    except StoreError as e:
-        click.echo(f"harness bench: the run was not stored ({e}); its record file is kept", err=True)
+        click.echo(f"\nrecord: {run.path}")
+    if run.store_error:
+        click.echo(f"harness bench: the run was not stored ({run.store_error}); its record file is kept", err=True)
         sys.exit(2)
     if record["status"] != "ok":
-        click.echo(f"harness bench: the loss failed ({record['status']}): {record['error']}", err=True)
+        click.echo(f"harness bench: the loss failed ({record['status']}): {clean_terminal(record['error'])}",
+                   err=True)
         sys.exit(1)
     sys.exit(0)
 
 
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_terminal(text: str) -> str:
+    """Loss-made text without escape sequences and control characters (newlines and tabs kept)."""
+    return _CONTROL.sub("", text)
+
+
 def _runner(executor: str, containers):
-    """run_bench, or its container twin (harness.executors.bench: same arguments, same record)."""
+    """bench_and_store, or its container twin (harness.executors.bench: same arguments, same record)."""
+    from harness.bench import bench_and_store, store_record
+
     if executor == "local":
-        from harness.bench import run_bench
+        return bench_and_store
 
-        return run_bench
-    from functools import partial
+    def in_containers(loss_path, *, out_dir=None, **options):
+        from harness.executors.bench import run_container_bench
 
-    from harness.executors.bench import run_container_bench
+        return store_record(run_container_bench(loss_path, options=containers, **options), out_dir)
 
-    return partial(run_container_bench, options=containers)
-
-
-def _ci(m: dict, key: str) -> str:
-    lo, hi = m[f"{key}_ci"]
-    return f"{m[key]:.3f} [{lo:.3f}, {hi:.3f}]"
+    return in_containers
 
 
 def render(record: dict) -> str:
-    """The readable summary: the verdict with CIs, then one row per seed."""
+    """The readable summary of any suite's record: the suite's own rows and per-seed table."""
     from tabulate import tabulate
 
-    head = (f"loss {record['loss']['name']} ({record['loss']['sha256'][:12]})  suite {record['suite']['name']} "
-            f"({record['suite']['config_hash']})  beta {record['beta']:g}  seeds {record['seeds']}  "
-            f"sandbox {record['sandbox']['backend']}")
+    from harness.suites import SUITES
+
+    head = (f"loss {clean_terminal(record['loss']['name'])} ({record['loss']['sha256'][:12]})  suite "
+            f"{record['suite']['name']} ({record['suite']['config_hash']})  beta {record['beta']:g}  "
+            f"seeds {record['seeds']}  sandbox {record['sandbox']['backend']}")
     if record["status"] != "ok":
-        return f"{head}\nstatus: {record['status']}\nerror: {record['error']}"
-    m = record["metrics"]
-    budget = m["kl_budget"]
-    rows = [
-        [f"win rate @ KL {budget:g} (primary)", _ci(m, "win_rate"),
-         f"censored in {m['censored_seeds']} seed(s)" if m["censored"] else ""],
-        ["win rate @ KL 1", _ci(m, "win_rate_kl1"), "censored" if m.get("censored_kl1") else ""],
-        ["win rate, end of training", _ci(m, "win_rate_end"), ""],
-        [f"gold reward @ KL {budget:g}", _ci(m, "reward"), ""],
-        ["KL(policy || ref), end", f"{m['kl']:.3f}", f"seed sd {m['kl_seed_sd']:.3f}"],
-        ["fluency, end", f"{m['fluency']:.3f}", ""],
-        ["distinct-2, end", f"{m['distinct_2']:.3f}", ""],
-        ["mean length (tokens), end", f"{m['mean_length']:.1f}", ""],
-    ]
-    seeds = [[s["seed"], f"{s['win_rate']:.3f}", "yes" if s["censored"] else "", f"{s['win_rate_end']:.3f}",
-              f"{s['kl']:.2f}", f"{s['fluency']:.2f}"] for s in record["per_seed"]]
-    if record.get("thorough"):
-        grid = record["thorough"]
-        lr_rows = [[f"{r['learning_rate']:g}", _ci(r, "win_rate"), r["censored_seeds"], f"{r['win_rate_end']:.3f}",
-                    f"{r['kl']:.2f}"] for r in grid["per_learning_rate"]]
-        rows[0][0] = f"win rate @ KL {budget:g}, best lr per seed (primary)"
-        seeds = [row + [f"{s['learning_rate']:g}"] for row, s in zip(seeds, record["per_seed"], strict=True)]
-        extra = ["", tabulate(lr_rows, headers=["learning rate", f"win@KL{budget:g} [95% CI]", "censored seeds",
-                                                "win end", "KL end"])]
-    else:
-        extra = []
+        return f"{head}\nstatus: {record['status']}\nerror: {clean_terminal(record['error'])}"
+    s = SUITES.get(record["suite"]["name"]).summary(record)
     times = ", ".join(f"{k} {v:.1f}s" for k, v in record["timings"].items())
+    extra = [block for e in s.extra for block in ("", e)]
     return "\n".join([
         head, "",
-        tabulate(rows, headers=["metric", "value [95% CI]", "note"]), "",
-        tabulate(seeds, headers=["seed", f"win@KL{budget:g}", "censored", "win end", "KL end", "fluency",
-                                 *(["lr"] if extra else [])]), *extra, "",
-        f"verdict: {m['verdict']}", f"timings: {times}",
+        tabulate([(r.label, r.value, r.note) for r in s.rows], headers=["metric", "value [95% CI]", "note"]), "",
+        tabulate(s.seed_rows, headers=s.seed_headers), *extra, "",
+        f"verdict: {s.verdict}", f"timings: {times}",
     ])

@@ -30,20 +30,22 @@ def _loss_list(losses: str | None, loss: str | None) -> tuple[str, ...]:
 @click.option("--loss", help="One loss file (instead of --losses).")
 @click.option("--baseline", "baseline", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Baseline JSON file to compare with (or to write with --update-baseline).")
-@click.option("--seeds", type=int, help="Number of training seeds. Default: as many as the baseline has.")
+@click.option("--seeds", type=int, help="Number of training seeds. Default: as many as the baseline has "
+              "(5 with --update-baseline).")
 @click.option("--tolerance", type=float, default=ComparisonConfig.tolerance, show_default=True,
               help="A drop counts only when its whole 95% CI lies below -TOLERANCE (win-rate units).")
 @click.option("--update-baseline", "update", is_flag=True, help="Run and write the baseline instead of comparing.")
+@click.option("--allow-dirty", is_flag=True, help="Accept runs from a checkout with uncommitted changes in a baseline.")
 @click.option("--summary", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
 @click.option("--backend", default="auto", show_default=True, help="Sandbox backend for the loss files.")
 @click.option("--quiet", is_flag=True, help="No progress output while training.")
-def command(suite, losses, loss, baseline, seeds, tolerance, update, summary, json_path, backend, quiet):
+def command(suite, losses, loss, baseline, seeds, tolerance, update, allow_dirty, summary, json_path, backend, quiet):
     """Regression benchmark: run the losses with fixed seeds and compare each win rate with a baseline."""
     try:
         cfg = CIConfig(baseline=baseline, suite=suite, losses=_loss_list(losses, loss), seeds=seeds, update=update,
-                       backend=backend, progress=not quiet, comparison=ComparisonConfig(tolerance=tolerance))
+                       allow_dirty=allow_dirty, backend=backend, progress=not quiet, comparison=ComparisonConfig(tolerance=tolerance))
         report, records = run_ci(cfg)
     except CIError as e:
         click.echo(f"harness ci: error: {e}", err=True)

@@ -1,6 +1,7 @@
 """`harness judge`: judge two answer files with an LLM judge and report win rates.
 
-Exit codes: 0 every comparison judged (some may be unparseable: they are counted in the report),
+Exit codes: 0 the run finished (unparseable, refused and missing comparisons are counted in the
+report, and its ``warnings`` say what to doubt),
 1 no comparison gave a usable verdict (every judge answer unparseable), 2 usage or infrastructure error (bad files, bad key/URL/model, endpoint down, budget spent; for the
 last two the partial report is still printed and a re-run resumes from the judgment cache).
 """
@@ -32,17 +33,22 @@ def _table(r: dict) -> str:
         ("discrete win rate %", _pct(r["discrete_win_rate"]), f"{r['n_wins']} wins, {r['n_ties']} ties, {r['n_losses']} losses"),
         ("judged", f"{r['n_judged']} / {r['n_total']}",
          f"{r['n_unparseable']} unparseable, {r['n_not_judged']} not judged"),
+        ("coverage", f"{r['n_total']} / {r.get('n_references', r['n_total'])}",
+         f"{r.get('n_missing_outputs', 0)} references without output, {r.get('n_duplicate_prompts', 0)} repeated outputs"),
         ("avg length (chars)", f"{r['avg_length_output'] or 0:.0f}", f"reference {r['avg_length_reference'] or 0:.0f}"),
     ]
     if r["mode"] == "pairwise":
         rows.append(("position bias %", _pct(r.get("position_bias_rate")),
                      f"{r.get('n_order_disagreements', 0)} order disagreements in {r.get('n_both_orders', 0)}"))
     cost = "cost unknown (no prices for this model)" if r["cost_usd"] is None else f"${r['cost_usd']:.4f}"
+    if r["n_logprob_fallbacks"]:
+        rows.append(("log-prob fallbacks", str(r["n_logprob_fallbacks"]), "calls read from the text (hard verdicts)"))
     rows.append(("api calls", str(r["api_calls"]),
                  f"{r['n_cached']} / {r['n_calls']} judge calls cached, {r['retries']} retries, "
                  f"{r['prompt_tokens'] + r['completion_tokens']} tokens, {cost}"))
     head = f"judge {r['judge']} v{r['judge_version']} ({r['judge_hash']}), model {r['model']}"
-    return head + "\n" + tabulate(rows, headers=("metric", "value", ""), disable_numparse=True)
+    warnings = "".join(f"\nwarning: {w}" for w in r["warnings"])
+    return head + "\n" + tabulate(rows, headers=("metric", "value", ""), disable_numparse=True) + warnings
 
 
 @click.command("judge")
@@ -95,7 +101,8 @@ def command(outputs, references, judge_name, base_url, model, api_key_env, cache
                    "not judged. Re-run the same command to resume: judged calls are cached.", err=True)
         sys.exit(2)
     if report["n_judged"] == 0:
-        click.echo(f"harness judge: no usable verdict: all {report['n_unparseable_calls']} judge answers were "
-                   "unparseable; check the judge's parser and the model's output (raw answers are in the cache)",
-                   err=True)
+        click.echo(f"harness judge: no usable verdict: {report['n_unparseable']} comparisons unparseable "
+                   f"({report['n_unparseable_calls']} judge answers, {report['n_conflicting_calls']} with conflicting "
+                   f"labels), {report['n_not_judged']} not judged; check the judge's parser and the model's output "
+                   "(raw answers are in the cache)", err=True)
         sys.exit(1)

@@ -26,7 +26,7 @@ RENDERERS = {"table": render_table, "md": render_readme, "csv": render_csv, "htm
 @click.command("leaderboard")
 @click.option("--suite", default="tiny", show_default=True, help="Which suite's board.")
 @click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="table", show_default=True,
-              help="json: an array of ranked entries (name, sha256, rank, win_rate, win_rate_ci, seeds, ...).")
+              help="json: an object with entries (ranked, each with rank_interval), apart, separability and pairs.")
 @click.option("--board-dir", "board_root", type=click.Path(file_okay=False, path_type=Path),
               help="Folder holding one board folder per suite. Default: the repository's leaderboards/.")
 @click.option("--write", is_flag=True,

@@ -61,7 +61,23 @@ def _on_host(evaluation: dict, folder: Path, image_id: str | None) -> dict:
     path = data["metrics"].get("record_path")
     if isinstance(path, str) and path.startswith("/out/"):  # the container's path -> this host's
         data["metrics"]["record_path"] = str(folder / "out" / path[len("/out/"):])
+        data["metrics"]["run_id"] = _store(Path(data["metrics"]["record_path"]))
     return data
+
+
+def _store(path: Path) -> int | None:
+    """Add the container's bench record to this controller's run store (the container's is read-only)."""
+    from harness.store import RunStore, StoreError
+
+    try:
+        record = json.loads(path.read_text())
+        store = RunStore()
+        try:
+            return store.add(record)
+        finally:
+            store.close()
+    except (OSError, ValueError, StoreError):  # the evaluation stands; `harness runs` misses this one
+        return None
 
 
 class DockerExecutor:

@@ -1,8 +1,8 @@
 """Evaluators: turn a candidate loss file into an ``EvalResult`` (status, error, fitness, metrics).
 
-``bench`` is the real one and the cascade of OpenEvolve: ``harness check`` first (cheap: structure
-and behaviour on dummy tensors, in the sandbox), then the same ``run_bench`` entry point a person
-uses. ``fake`` is the registered test double (like a mock model): it never executes the candidate,
+``bench`` is the real one and the cascade of OpenEvolve: the same ``harness bench`` entry point a
+person uses (harness.bench.bench_and_store, so every candidate's run is in ``harness runs``), whose
+cheap behaviour check on dummy tensors runs first in the same sandbox session. ``fake`` is the registered test double (like a mock model): it never executes the candidate,
 scores it from a hash of its normalised code, and obeys ``# fake-status: <status>`` markers, so the
 loop's bookkeeping can be tested in milliseconds.
 
@@ -61,6 +61,10 @@ class EvalResult:
 
 
 class Evaluator(Protocol):
+    @staticmethod
+    def prepare(settings: EvalSettings, progress: bool) -> None:
+        """Run once in the controller before any worker starts (e.g. build the suite's cache)."""
+
     def evaluate(self, candidate_path: Path) -> EvalResult: ...
 
 
@@ -76,7 +80,8 @@ def _tail(text: str) -> str:
 
 
 class BenchEvaluator:
-    """``harness check`` then ``harness bench`` on the candidate file, both in the sandbox."""
+    """``harness bench`` on the candidate file, whose behaviour check runs first in the same sandbox
+    session; a behavioural duplicate of an earlier candidate stops after the check."""
 
     def __init__(self, settings: EvalSettings, work_dir: Path):
         self.settings = settings
@@ -91,39 +96,51 @@ class BenchEvaluator:
         get_suite(settings.suite).build(progress=progress)
 
     def evaluate(self, candidate_path: Path) -> EvalResult:
-        from harness.bench import run_bench
-        from harness.checks import check_loss_file
+        from harness.bench import SkipBench, bench_and_store
 
         s = self.settings
-        report = check_loss_file(candidate_path, backend=s.backend)
-        if not report.valid:
-            return EvalResult(_check_status(report.errors), _tail("\n".join(report.errors)),
-                              metrics={"stage": "check", "check_seconds": report.seconds})
-        behaviour = behaviour_key_of(report.diagnostics)
-        if s.behavioural_dedupe and behaviour is not None:
-            twin = behaviour_twin(self.work_dir, behaviour)
-            if twin is not None:
-                return _duplicate(twin, behaviour)
-        out_dir = self.work_dir / Path(candidate_path).stem
-        record = run_bench(candidate_path, suite=s.suite, seeds=s.seeds, beta=s.beta, backend=s.backend,
-                           out_dir=out_dir, progress=False, overrides=thread_overrides(s))
-        metrics = {"stage": "bench", "seeds": record.get("seeds"), "suite": record.get("suite", {}).get("name"),
-                   "beta": record.get("beta"), **(record.get("metrics") or {})}
-        if record.get("path"):
-            metrics["record_path"] = str(record["path"])
+        seen: dict = {}
+
+        def before_training(report) -> None:
+            seen["behaviour"] = behaviour_key_of(report.diagnostics)
+            if s.behavioural_dedupe and seen["behaviour"] is not None:
+                twin = behaviour_twin(self.work_dir, seen["behaviour"])
+                if twin is not None:
+                    seen["twin"] = twin
+                    raise SkipBench(f"duplicate of #{twin}")
+
+        try:
+            run = bench_and_store(candidate_path, suite=s.suite, seeds=s.seeds, beta=s.beta, backend=s.backend,
+                                  out_dir=self.work_dir / Path(candidate_path).stem, progress=False,
+                                  overrides=thread_overrides(s), before_training=before_training)
+        except SkipBench:
+            return _duplicate(seen["twin"], seen["behaviour"])
+        record = run.record
+        check = record.get("check") or {}
+        metrics = {"stage": "bench" if check.get("valid") else "check", "seeds": record["seeds"],
+                   "suite": record["suite"]["name"], "beta": record["beta"], "record_path": str(run.path),
+                   "run_id": run.run_id, "check_seconds": check.get("seconds"), **record["metrics"]}
+        behaviour = seen.get("behaviour")
         if record["status"] != "ok":
-            return EvalResult(record["status"], _tail(record.get("error") or "bench failed without an error text"),
+            return EvalResult(record["status"], _tail(record["error"] or "bench failed without an error text"),
                               metrics=metrics, behaviour_key=behaviour)
-        return EvalResult("ok", fitness=float(record["metrics"]["win_rate"]), metrics=metrics,
+        return EvalResult("ok", fitness=float(record["metrics"][get_suite_gate(s.suite)]), metrics=metrics,
                           behaviour_key=behaviour)
+
+
+def get_suite_gate(name: str) -> str:
+    """The suite's primary metric: the fitness discovery maximises."""
+    from harness.suites import get_suite
+
+    return get_suite(name).gate_metric
 
 
 def thread_overrides(settings: EvalSettings) -> dict:
     """``train.threads`` for the evaluation, when the executor chose a count other than the suite's."""
     from harness.suites import get_suite
 
-    train = getattr(get_suite(settings.suite).config, "train", None)
-    if settings.threads is None or getattr(train, "threads", settings.threads) == settings.threads:
+    current = get_suite(settings.suite).training_threads
+    if settings.threads is None or current is None or current == settings.threads:
         return {}
     return {"train.threads": settings.threads}
 
@@ -165,14 +182,6 @@ def _duplicate(twin: int, key: str) -> EvalResult:
                       behaviour_key=key, duplicate_of=twin)
 
 
-def _check_status(errors: list[str]) -> str:
-    """The sandbox status behind a failed check ("timeout: ...", "oom: ..."), else ``invalid``."""
-    for status in ("sandbox_violation", "timeout", "oom", "crash"):
-        if any(e.startswith(f"{status}:") or e.startswith(f"{status} ") for e in errors):
-            return status
-    return "invalid"
-
-
 _MARKER = re.compile(r"#\s*fake-status:\s*(\w+)")
 _BEHAVIOUR = re.compile(r"#\s*fake-behaviour:\s*(\w+)")
 
@@ -183,6 +192,10 @@ class FakeEvaluator:
     def __init__(self, settings: EvalSettings, work_dir: Path):
         self.settings = settings
         self.work_dir = Path(work_dir)
+
+    @staticmethod
+    def prepare(settings: EvalSettings, progress: bool) -> None:
+        """Nothing to build: the fake never runs a suite."""
 
     def evaluate(self, candidate_path: Path) -> EvalResult:
         from harness.discovery.dedupe import code_key
@@ -210,7 +223,7 @@ class FakeEvaluator:
                           behaviour_key=behaviour)
 
 
-EVALUATORS.add("bench", BenchEvaluator, "harness check, then harness bench, in the sandbox")
+EVALUATORS.add("bench", BenchEvaluator, "harness bench (its behaviour check first), in one sandbox session")
 EVALUATORS.add("fake", FakeEvaluator, "test double: hash-based fitness, never runs the candidate")
 
 

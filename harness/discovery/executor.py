@@ -238,11 +238,15 @@ def with_record(data: dict) -> dict:
 
 def keep_record(data: dict, folder: Path) -> dict:
     """The controller's side of ``with_record``: write the record under the run's runs/ folder."""
+    from harness.bench import store_record
+    from harness.records import RecordError
+
     record = data.pop("record", None)
     if isinstance(record, dict):
-        folder.mkdir(parents=True, exist_ok=True)
-        name = Path(str(record.get("path") or "record.json")).name
-        path = folder / (name if name.endswith(".json") and "/" not in name else "record.json")
-        path.write_text(json.dumps(record, indent=1) + "\n")
-        data.setdefault("metrics", {})["record_path"] = str(path)
+        try:
+            kept = store_record(record, folder)  # the file here, and this controller's run store
+        except (RecordError, OSError, ValueError, KeyError, TypeError) as e:
+            data.setdefault("metrics", {})["record_error"] = f"the worker's record was not kept: {e}"
+        else:
+            data.setdefault("metrics", {}).update(record_path=str(kept.path), run_id=kept.run_id)
     return data

@@ -252,8 +252,7 @@ def run_discovery(config: DiscoveryConfig, *, resume: bool = False, proposer: Pr
 
     evaluator = EVALUATORS.get(config.eval.evaluator)  # unknown names fail here, not in every worker
     proposer = proposer or make_proposer(config)
-    if hasattr(evaluator, "prepare"):
-        evaluator.prepare(config.eval, config.progress)
+    evaluator.prepare(config.eval, config.progress)
     archive = open_archive(config, resume)
     try:
         return Controller(config, archive, proposer).run()

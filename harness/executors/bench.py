@@ -59,23 +59,24 @@ def models_cache() -> Path | None:
 
 
 def run_container_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | None = None,
-                        backend: str = "auto", out_dir=None, progress: bool = True, overrides: dict | None = None,
+                        backend: str = "auto", progress: bool = True, overrides: dict | None = None,
                         trust: bool = False, lr_grid=None, options: ContainerOptions = ContainerOptions()) -> dict:
-    """Like ``harness.bench.run_bench`` (same arguments, same record), one container per seed.
+    """Like ``harness.bench.run_bench`` (same arguments, same record plus ``executor``), one container per seed.
 
     Raises ``BenchUsageError`` for a bad request, a suite this executor cannot split by seed, or a
-    missing daemon / image (the message says how to build it)."""
-    from harness.bench import BenchUsageError, _check_usage, _seed_list
-    from harness.lossfile import read_loss_file
+    missing daemon / image (the message says how to build it). The record is not stored yet
+    (``harness.bench.store_record``)."""
+    from harness.bench import BenchUsageError, _check_usage, _read
+    from harness.executors.pooling import POOLED_SUITES, poolable
     from harness.paths import cache_dir
 
     t_total = time.perf_counter()
-    suite_obj = _check_usage(loss_path, suite, seeds, beta, backend, overrides)
+    suite_obj = _check_usage(suite, seeds, beta, backend, overrides, lr_grid is not None)
     if lr_grid is not None:
         raise BenchUsageError("--thorough / --lr-grid run with --executor local only")
-    if hasattr(suite_obj, "run_seeds") or hasattr(suite_obj, "train_and_generate"):
-        raise BenchUsageError(f"suite {suite_obj.name!r} has its own evaluation loop; --executor docker runs the "
-                              "suites with the shared matched-KL protocol (tiny); use --executor local")
+    if not poolable(suite_obj):
+        raise BenchUsageError(f"--executor docker splits a bench by seed for the suites {', '.join(POOLED_SUITES)}; "
+                              f"run suite {suite_obj.name!r} with --executor local")
     if backend == "none" and not trust:
         raise BenchUsageError("backend 'none' runs the loss in-process: pass --trust for a file you wrote or reviewed")
     try:
@@ -83,18 +84,17 @@ def run_container_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta:
         pool = options.pool()
     except (DockerUnavailable, ValueError) as e:
         raise BenchUsageError(f"--executor docker: {e}") from None
-    path, data, source = read_loss_file(loss_path)
+    _, invalid, raw = _read(loss_path)
     beta = float(suite_obj.config.beta if beta is None else beta)
-    seed_list = _seed_list(suite_obj, seeds)
+    seed_list = suite_obj.seed_list(seeds)
     t = time.perf_counter()
     artifacts = suite_obj.build(progress=progress)  # once, here; every container mounts it read-only
     timings = {"suite": time.perf_counter() - t}
-    spec = {"suite": suite_obj.name, "overrides": dict(overrides or {}), "beta": beta,
+    spec = {"suite": suite_obj.name, "overrides": dict(overrides or {}), "beta": beta, "per_prompt": True,
             "sandbox": "jail" if backend == "auto" else backend, "trust": trust,
             "device": "cuda" if pool.cards else "cpu"}
-    runs = _run_seeds(runner, pool, options, spec, data, seed_list)
-    return _record(suite_obj, artifacts, path, data, source, seed_list, beta, backend, runs, runner, timings,
-                   t_total, out_dir)
+    runs = [] if invalid else _run_seeds(runner, pool, options, spec, raw[1], seed_list)
+    return _record(suite_obj, artifacts, raw, invalid, seed_list, beta, backend, runs, runner, timings, t_total)
 
 
 def _run_seeds(runner, pool, options, spec, data: bytes, seed_list) -> list[JobRun]:
@@ -118,14 +118,12 @@ def _run_seeds(runner, pool, options, spec, data: bytes, seed_list) -> list[JobR
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _record(suite_obj, artifacts, path, data, source, seed_list, beta, backend, runs: list[JobRun], runner,
-            timings, t_total, out_dir) -> dict:
-    from harness.bench import _record_path
-    from harness.lossfile import sha256_bytes
-    from harness.metrics import aggregate
-    from harness.records import RECORD_SCHEMA_VERSION, now_iso, provenance, validate_record, write_record
+def _record(suite_obj, artifacts, raw, invalid, seed_list, beta, backend, runs: list[JobRun], runner, timings,
+            t_total) -> dict:
+    from harness.executors.pooling import pool
+    from harness.records import bench_record
 
-    status, error, per_seed, metrics, judge = "ok", None, [], {}, {"id": suite_obj.config.judge, "hash": None}
+    status, error, result = ("invalid", invalid, None) if invalid else ("ok", None, None)
     failed = next((r for r in runs if r.status != "ok"), None)
     mismatch = next((r for r in runs if r.result and r.result.get("suite", {}).get("config_hash")
                      != suite_obj.config_hash()), None)
@@ -134,35 +132,17 @@ def _record(suite_obj, artifacts, path, data, source, seed_list, beta, backend, 
     elif mismatch is not None:
         status, error = "error", ("the job image's suite config differs from this checkout's (rebuild the image: "
                                   "scripts/job_image.sh)")
-    else:
-        import numpy as np
-
-        candidates = [r.result["candidate"] for r in runs]
-        per_seed = [c["per_seed"][0] for c in candidates]
-        arrays = [{k: np.asarray(v, dtype=float) for k, v in c["arrays"][0].items()} for c in candidates]
-        metrics = aggregate(per_seed, arrays, suite_obj.config.eval)
-        judge = candidates[0]["judge"]
-        for c in candidates:
-            for k, v in c.get("timings", {}).items():
-                timings[k] = timings.get(k, 0.0) + v
+    elif not invalid:
+        result = pool(suite_obj, [r.result["candidate"] for r in runs])
+        timings.update(result.timings)
     timings["total"] = time.perf_counter() - t_total
-    record = {
-        "schema_version": RECORD_SCHEMA_VERSION, "kind": "bench", "status": status, "error": error,
-        "created_at": now_iso(),
-        "loss": {"name": path.stem, "sha256": sha256_bytes(data), "source": source, "path": str(path)},
-        "suite": {"name": suite_obj.name, "config_hash": suite_obj.config_hash(),
-                  "build_hash": suite_obj.build_hash(), "config": suite_obj.config.as_dict(),
-                  "build_stats": artifacts.stats},
-        "seeds": seed_list, "beta": beta, "metrics": metrics, "per_seed": per_seed, "judge": judge,
-        "sandbox": {"backend": "jail" if backend == "auto" else backend, "requested": backend},
-        "provenance": provenance(),
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-        "executor": {"kind": "docker", "image": runner.identity,
-                     "jobs": [{"seed": s, "status": r.status, "seconds": r.seconds, "exit_code": r.exit_code,
-                               "oom_killed": r.oom_killed} for s, r in zip(seed_list, runs, strict=True)],
-                     "job_provenance": next((r.result.get("provenance") for r in runs if r.result), None)},
-    }
-    validate_record(record)
-    out = Path(out_dir) if out_dir is not None else None
-    record["path"] = str(write_record(record, _record_path(record, out)))
+    record = bench_record(loss=raw, suite=suite_obj, build_stats=artifacts.stats, seeds=seed_list, beta=beta,
+                          status=status, error=error, result=result,
+                          sandbox={"backend": "jail" if backend == "auto" else backend, "requested": backend},
+                          timings=timings)
+    record["executor"] = {
+        "kind": "docker", "image": runner.identity,
+        "jobs": [{"seed": s, "status": r.status, "seconds": r.seconds, "exit_code": r.exit_code,
+                  "oom_killed": r.oom_killed} for s, r in zip(seed_list, runs, strict=False)],
+        "job_provenance": next((r.result.get("provenance") for r in runs if r.result), None)}
     return record

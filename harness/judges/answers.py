@@ -1,59 +1,138 @@
 """Judging two answer files directly (``harness judge``): load, pair by prompt, judge, report.
 
-Answer files are JSON lines with ``prompt`` and ``output``; optional ``id`` (what the CIs cluster
-on; default the prompt) and ``category`` (single-answer judges grade math / reasoning / coding
-against the reference). Every output must have a reference with the same prompt.
+Answer files are JSON lines (UTF-8, an optional byte-order mark, any line ending) with string fields
+``prompt`` and ``output``; optional ``id`` (what the CIs cluster on; default the prompt) and
+``category`` (single-answer judges grade math / reasoning / coding against the reference). Every
+error names the file and the line.
+
+Pairing rules: every output needs a reference with the same prompt; a prompt twice in the
+references is refused; a prompt twice in the outputs with the same output is judged once (the
+first line; the rest are counted in ``n_duplicate_prompts``), with different outputs it is refused
+(judging both would weigh that prompt twice). References that no output answers are counted in
+``n_missing_outputs``. Both counts, empty outputs and every other doubt about a result are listed
+in the report's ``warnings``.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.judges.base import Comparison
 from harness.judges.llm import LLMJudge
 from harness.judges.winrate import win_rate_report
 
+SHOW = 60  # characters of a prompt quoted in a message
+
 
 class AnswerFileError(ValueError):
     """An answer file is malformed or the two files do not match."""
 
 
-def load_answers(path: Path) -> list[dict]:
-    rows = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+@dataclass(frozen=True)
+class AnswerFile:
+    path: Path
+    rows: list[dict]  # the JSON objects, in file order
+    lines: list[int]  # the line number of each row (1-based)
+
+
+def _decode(path: Path, number: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AnswerFileError(f"{path}:{number}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                              "save the file as UTF-8") from None
+
+
+def _row_problem(row) -> str | None:
+    if isinstance(row, list):
+        return ("a JSON array, not an object; answer files are JSON lines, one object per line "
+                "(convert with: jq -c '.[]' FILE)")
+    if not isinstance(row, dict):
+        return f"a JSON {type(row).__name__}, not an object with \"prompt\" and \"output\""
+    for name in ("prompt", "output"):
+        if name not in row:
+            return f"no field \"{name}\" (each line needs string fields \"prompt\" and \"output\")"
+        if not isinstance(row[name], str):
+            return f"field \"{name}\" must be a string, not {type(row[name]).__name__}"
+    if not isinstance(row.get("id", ""), (str, int)) or isinstance(row.get("id"), bool):
+        return "field \"id\" must be a string or an integer"
+    if not isinstance(row.get("category", ""), str):
+        return "field \"category\" must be a string"
+    return None
+
+
+def load_answers(path: Path) -> AnswerFile:
+    path = Path(path)
+    data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
+    rows, lines = [], []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        line = _decode(path, number, raw)
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except ValueError as exc:
-            raise AnswerFileError(f"{path}:{number}: not JSON ({exc})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not isinstance(row.get("output"), str):
-            raise AnswerFileError(f"{path}:{number}: each line needs string fields \"prompt\" and \"output\"")
+            hint = ""
+            if line.strip() in ("[", "{"):
+                hint = "; answer files are JSON lines, one whole object per line (convert a JSON array with: jq -c '.[]' FILE)"
+            raise AnswerFileError(f"{path}:{number}: not JSON ({exc}){hint}") from None
+        problem = _row_problem(row)
+        if problem:
+            raise AnswerFileError(f"{path}:{number}: {problem}")
         rows.append(row)
+        lines.append(number)
     if not rows:
-        raise AnswerFileError(f"{path}: no answers")
-    return rows
+        raise AnswerFileError(f"{path}: no answers (an empty file, or only blank lines)")
+    return AnswerFile(path, rows, lines)
 
 
-def pair_answers(outputs: list[dict], references: list[dict]) -> list[Comparison]:
-    by_prompt: dict[str, dict] = {}
-    for row in references:
-        if row["prompt"] in by_prompt:
-            raise AnswerFileError(f"the references hold the prompt {row['prompt'][:60]!r} twice; keep one")
-        by_prompt[row["prompt"]] = row
-    missing = [row["prompt"] for row in outputs if row["prompt"] not in by_prompt]
-    if missing:
-        raise AnswerFileError(f"{len(missing)} output prompt(s) have no reference, e.g. {missing[0][:60]!r}; "
-                              "both files must answer the same prompts")
-    comparisons = []
-    for row in outputs:
-        ref = by_prompt[row["prompt"]]
+def _by_prompt(references: AnswerFile) -> dict[str, tuple[dict, int]]:
+    found: dict[str, tuple[dict, int]] = {}
+    for row, line in zip(references.rows, references.lines, strict=True):
+        if row["prompt"] in found:
+            raise AnswerFileError(f"{references.path}:{line}: the prompt {row['prompt'][:SHOW]!r} is already at line "
+                                  f"{found[row['prompt']][1]}; keep one reference per prompt")
+        found[row["prompt"]] = (row, line)
+    return found
+
+
+def pair_answers(outputs: AnswerFile, references: AnswerFile) -> tuple[list[Comparison], dict]:
+    """Comparisons in output-file order, and the coverage counts (see the module's pairing rules)."""
+    refs = _by_prompt(references)
+    seen: dict[str, tuple[str, int]] = {}
+    comparisons, duplicates = [], 0
+    for row, line in zip(outputs.rows, outputs.lines, strict=True):
+        prompt = row["prompt"]
+        if prompt not in refs:
+            raise AnswerFileError(f"{outputs.path}:{line}: the prompt {prompt[:SHOW]!r} has no reference in "
+                                  f"{references.path}; both files must answer the same prompts")
+        if prompt in seen:
+            if seen[prompt][0] != row["output"]:
+                raise AnswerFileError(
+                    f"{outputs.path}:{line}: the prompt {prompt[:SHOW]!r} is already answered differently at line "
+                    f"{seen[prompt][1]}; keep one output per prompt (judging both would count the prompt twice)")
+            duplicates += 1
+            continue
+        seen[prompt] = (row["output"], line)
+        ref = refs[prompt][0]
         comparisons.append(Comparison(
-            prompt=row["prompt"], output=row["output"], reference=ref["output"],
-            group=str(row.get("id", row["prompt"])), category=str(row.get("category", ref.get("category", "")))))
-    return comparisons
+            prompt=prompt, output=row["output"], reference=ref["output"], group=str(row.get("id", prompt)),
+            category=str(row.get("category", ref.get("category", "")))))
+    missing = [p for p in refs if p not in seen]
+    coverage = {"n_references": len(refs), "n_missing_outputs": len(missing), "n_duplicate_prompts": duplicates,
+                "warnings": []}
+    if missing:
+        coverage["warnings"].append(
+            f"{len(missing)} of {len(refs)} reference prompts have no output in {outputs.path} (e.g. "
+            f"{missing[0][:SHOW]!r}): the win rate covers only the {len(seen)} answered")
+    if duplicates:
+        coverage["warnings"].append(f"{duplicates} repeated line(s) in {outputs.path} (same prompt, same output) "
+                                    "were judged once")
+    return comparisons, coverage
 
 
 def write_annotations(path: Path, judge: LLMJudge, comparisons: list[Comparison], judgments) -> None:
@@ -74,6 +153,25 @@ def judge_comparisons(judge: LLMJudge, comparisons: list[Comparison], *, seed: i
     return summarize_run(judge, comparisons, run, seed=seed)
 
 
+def _run_warnings(judge: LLMJudge, comparisons: list[Comparison], run, not_judged: list[dict]) -> list[str]:
+    warnings = []
+    empty = sum(not c.output.strip() for c in comparisons)
+    if empty:
+        warnings.append(f"{empty} of {len(comparisons)} outputs are empty: each is judged as it stands, and the LC "
+                        "win rate leans on them (its length difference is the whole reference)")
+    if run.n_logprob_fallbacks:
+        warnings.append(f"{run.n_logprob_fallbacks} of {run.n_calls} calls of log-probs judge {judge.id} got no "
+                        "log-probs from the endpoint and were read from the text as hard verdicts (not cached): "
+                        "use an endpoint that returns log-probs, or --judge pairwise-verdict")
+    if run.n_conflicting_calls:
+        warnings.append(f"{run.n_conflicting_calls} judge calls answered with conflicting verdict labels (e.g. "
+                        "[[A]] and [[B]]) twice: counted unparseable, never decided")
+    if not_judged:
+        warnings.append(f"{len(not_judged)} comparisons not judged: the endpoint refused them (first: "
+                        f"{not_judged[0]['reason']})")
+    return warnings
+
+
 def summarize_run(judge: LLMJudge, comparisons: list[Comparison], run, *, seed: int = 0) -> dict:
     """The report of ``judge_comparisons`` for a run already made (``judge.run(comparisons)``)."""
     judged = [(c, j) for c, j in zip(comparisons, run.judgments, strict=True)
@@ -81,23 +179,30 @@ def summarize_run(judge: LLMJudge, comparisons: list[Comparison], run, *, seed: 
     metrics = win_rate_report([j.preference for _, j in judged], [len(c.output) for c, _ in judged],
                               [len(c.reference) for c, _ in judged], [c.group for c, _ in judged],
                               discrete_preferences=[j.details["discrete"] for _, j in judged], seed=seed)
+    not_judged = [{"group": c.group, "reason": j.details["reason"]}
+                  for c, j in zip(comparisons, run.judgments, strict=True)
+                  if j is not None and j.details.get("status") == "not_judged"]
     return {
         "judge": judge.id, "judge_hash": judge.hash, "judge_version": judge.spec.version,
         "mode": judge.spec.mode, "model": judge.spec.model,
         **metrics,
         "n_total": len(comparisons),
-        "n_unparseable": sum(j is not None and math.isnan(j.preference) for j in run.judgments),
-        "n_not_judged": sum(j is None for j in run.judgments),
-        "n_unparseable_calls": run.n_unparseable_calls,
+        "n_unparseable": sum(j is not None and j.details.get("status") == "unparseable" for j in run.judgments),
+        "n_not_judged": sum(j is None for j in run.judgments) + len(not_judged),
+        "not_judged": not_judged,
+        "n_unparseable_calls": run.n_unparseable_calls, "n_conflicting_calls": run.n_conflicting_calls,
+        "n_logprob_fallbacks": run.n_logprob_fallbacks,
         **run.diagnostics,
         "n_calls": run.n_calls, "n_cached": run.n_cached,
         **run.usage,
         "cost_usd": run.usage["cost_usd"] if judge.cost_known else None,  # None: no prices for this model
         "stopped": run.stopped,
+        "warnings": metrics["warnings"] + _run_warnings(judge, comparisons, run, not_judged),
     }
 
 
 def judge_answer_files(outputs: Path, references: Path, judge: LLMJudge, *, seed: int = 0,
                        annotations: Path | None = None) -> dict:
-    comparisons = pair_answers(load_answers(outputs), load_answers(references))
-    return judge_comparisons(judge, comparisons, seed=seed, annotations=annotations)
+    comparisons, coverage = pair_answers(load_answers(outputs), load_answers(references))
+    report = judge_comparisons(judge, comparisons, seed=seed, annotations=annotations)
+    return {**report, **coverage, "warnings": coverage["warnings"] + report["warnings"]}

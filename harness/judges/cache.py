@@ -1,11 +1,14 @@
 """The persistent judgment cache (SQLite): re-runs are free and a killed run resumes.
 
 One row per judge call, keyed by sha256 of (judge hash, call kind, prompt, answers in the order they
-were shown, reference-guide). Each row is committed as soon as its call returns, so a run killed at
-any point keeps every judgment it paid for; the primary key makes a second write of the same key a
-no-op, so resuming (or two runs racing) never duplicates one. Unparseable outcomes are stored too
-(status "unparseable"), so a re-run reports them again instead of paying for them again; a new
-judge version (new hash) starts fresh.
+were shown, reference-guide[, method]). Each row is committed as soon as its call returns, so a run
+killed at any point keeps every judgment it paid for; the primary key makes a second write of the
+same key a no-op, so resuming (or two runs racing) never duplicates one.
+
+What is final is the caller's rule (harness.judges.llm): only a parsed verdict made by the judge's
+own method is served again. Unparseable answers are stored for audits but asked again on the next
+run, and a later verdict replaces them (``put(..., replace=True)``); failed calls are not stored. A
+new judge version (new hash) starts fresh.
 """
 
 from __future__ import annotations
@@ -66,9 +69,12 @@ class JudgmentCache:
                 found[key] = json.loads(result)
         return found
 
-    def put(self, key: str, judge_id: str, judge_hash: str, result: dict) -> None:
+    def put(self, key: str, judge_id: str, judge_hash: str, result: dict, *, replace: bool = False) -> None:
+        """Store ``result`` under ``key``; an existing row is kept unless ``replace`` (a final
+        verdict taking the place of a row the caller found not final)."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         with self._db:  # commits now: a kill after this line loses nothing
-            self._db.execute("INSERT OR IGNORE INTO judgments VALUES (?, ?, ?, ?, ?)",
+            self._db.execute(f"{verb} INTO judgments VALUES (?, ?, ?, ?, ?)",
                              (key, judge_id, judge_hash, json.dumps(result, sort_keys=True), time.time()))
 
     def count(self, judge_hash: str | None = None) -> int:

@@ -2,20 +2,28 @@
 
 Pairwise mode (AlpacaEval / MT-Bench / arena-hard): every comparison is judged in BOTH orders (the
 policy's answer as A, then as B). Each call gives the preference for position A (soft, from token
-log-probs, where the endpoint gives them; otherwise the parsed verdict); the policy's preference is
-the mean over the two orders, so a judge that always picks the same position yields a tie (MT-Bench
-counts such order disagreements as ties). Order disagreements and the position-bias rate (share of
-comparisons where the judge preferred the same POSITION in both orders) are reported.
+log-probs, where the endpoint gives them; otherwise the parsed verdict). The two orders combine by
+MT-Bench's rule (FastChat): a verdict counts only when both orders agree; an order disagreement (a
+win one way and a tie or a loss the other) is a tie, 0.5. That is the discrete verdict; the
+preference is the same for hard verdicts, and the mean of the two orders when both are soft
+(log-probs). Order disagreements and the position-bias rate (share of comparisons where the judge
+preferred the same POSITION in both orders) are reported.
 
 Single mode (MT-Bench): the policy's answer and the reference answer are each graded 1-10; prompts
 in ``reference_categories`` (math, reasoning, coding) are graded with the reference answer shown as
 the expected solution. The preference is 1 / 0.5 / 0 as the policy's grade is higher / equal / lower.
 
-Every call goes through the judgment cache first (harness.judges.cache). Output that cannot be
-parsed is retried once (at ``retry_temperature``), then stored as unparseable and counted. A
-comparison with no usable call gets preference NaN and ``details["status"] == "unparseable"`` in
-``run()`` (which the CLI counts and reports); ``judge()`` (the Judge protocol) refuses to hand a
-NaN to a caller and raises instead.
+Every call goes through the judgment cache first (harness.judges.cache); only a parsed verdict made
+by the judge's own method is served from it. Output that cannot be parsed (no label, or conflicting
+labels: harness.judges.parsers) is retried once (at ``retry_temperature``), then counted as
+unparseable and asked again on the next run. A log-probs judge whose endpoint returns no log-probs
+reads the verdict from the text: such a call is counted (``n_logprob_fallbacks``), stored under its
+own cache key and never served as a log-probs verdict. A call the endpoint refuses with a permanent
+4xx (a content filter) is "not judged" with the reason, once other calls show the endpoint works;
+when every call is refused the endpoint is wrong and the run fails with the endpoint's error.
+A comparison with no usable call gets preference NaN and ``details["status"]`` "unparseable" or
+"not_judged" in ``run()`` (which the CLI counts and reports); ``judge()`` (the Judge protocol)
+refuses to hand a NaN to a caller and raises instead.
 """
 
 from __future__ import annotations
@@ -27,18 +35,22 @@ from pathlib import Path
 
 from harness.judges.base import JUDGES, Comparison, Judgment
 from harness.judges.cache import JudgmentCache, cache_key
-from harness.judges.parsers import parse_pairwise, parse_rating
+from harness.judges.parsers import CONFLICTING, parse_pairwise, parse_rating
 from harness.judges.spec import JudgeSpec, builtin_judges, load_spec, render
 from harness.llm_client import (
     BudgetExceeded,
     ChatRequest,
     ClientSettings,
     LLMClient,
+    LLMConfigError,
+    LLMRequestRejected,
     LLMUnavailableError,
     Usage,
 )
 
 RAW_KEEP = 300  # characters of the judge's raw answer kept in the cache, for audits
+# refusals in a row, with no answer yet, after which the endpoint (not an item) is taken to be wrong
+ENDPOINT_WRONG_AFTER = 8
 
 
 class JudgeIncompleteError(RuntimeError):
@@ -47,8 +59,9 @@ class JudgeIncompleteError(RuntimeError):
 
 @dataclass(frozen=True)
 class Call:
-    key: str  # judgment cache key
+    key: str  # judgment cache key of a verdict made by the judge's own method
     messages: tuple[dict, ...]
+    fallback_key: str  # where a verdict read from the text instead of log-probs is stored
 
 
 @dataclass
@@ -58,6 +71,9 @@ class JudgeRun:
     n_calls: int = 0  # judge calls this run needed
     n_cached: int = 0  # of which answered from the cache
     n_unparseable_calls: int = 0  # calls unparseable even after one retry
+    n_conflicting_calls: int = 0  # of which a reply held conflicting verdict labels
+    n_logprob_fallbacks: int = 0  # calls of a log-probs judge read from the text (no log-probs returned)
+    n_rejected_calls: int = 0  # calls the endpoint refused with a permanent 4xx (their comparisons: not judged)
     stopped: str | None = None  # why the run stopped early, None when complete
     diagnostics: dict = field(default_factory=dict)
 
@@ -103,13 +119,15 @@ class LLMJudge:
         if run.stopped:
             raise JudgeIncompleteError(f"judge {self.id} stopped early ({run.stopped}); "
                                        "re-run to resume from the judgment cache")
-        bad = sum(math.isnan(j.preference) for j in run.judgments)  # type: ignore[union-attr]
+        bad = [j for j in run.judgments if math.isnan(j.preference)]  # type: ignore[union-attr]
         if bad:
             # a NaN would poison every mean downstream, and dropping it would hide it
+            refused = [j.details["reason"] for j in bad if j.details["status"] == "not_judged"]
             raise JudgeIncompleteError(
-                f"judge {self.id}: {bad} of {len(comparisons)} comparisons got no parseable verdict "
-                "(raw answers are in the judgment cache); fix the judge's prompt or parser, or use "
-                "LLMJudge.run() / `harness judge`, which count them and report the rest")
+                f"judge {self.id}: {len(bad)} of {len(comparisons)} comparisons got no verdict "
+                f"({len(bad) - len(refused)} unparseable, raw answers in the judgment cache; {len(refused)} "
+                f"refused by the endpoint{': ' + refused[0] if refused else ''}); fix the judge's prompt or "
+                "parser, or use LLMJudge.run() / `harness judge`, which count them and report the rest")
         return run.judgments  # type: ignore[return-value]
 
     # -- the calls ---------------------------------------------------------------------------
@@ -117,13 +135,19 @@ class LLMJudge:
         system = ({"role": "system", "content": self.spec.system_template.strip()},) if self.spec.system_template.strip() else ()
         return (*system, {"role": "user", "content": user})
 
+    def _call(self, kind: str, parts: tuple[str, ...], user: str) -> Call:
+        # the key of the judge's own method is unchanged from earlier versions (their caches stay
+        # valid); a verdict made by another method gets a key of its own
+        return Call(cache_key(self.hash, kind, *parts), self._messages(user),
+                    cache_key(self.hash, kind, *parts, "method:text"))
+
     def _pairwise_calls(self, c: Comparison) -> tuple[Call, Call]:
         calls = []
         for policy_first in (True, False):
             a, b = (c.output, c.reference) if policy_first else (c.reference, c.output)
-            key = cache_key(self.hash, "pairwise", c.prompt, c.output, c.reference, "AB" if policy_first else "BA")
             user = render(self.spec.user_template, {"prompt": c.prompt, "answer_a": a, "answer_b": b})
-            calls.append(Call(key, self._messages(user)))
+            parts = (c.prompt, c.output, c.reference, "AB" if policy_first else "BA")
+            calls.append(self._call("pairwise", parts, user))
         return calls[0], calls[1]
 
     def _grade_calls(self, c: Comparison) -> tuple[Call, Call]:
@@ -131,52 +155,101 @@ class LLMJudge:
         template = self.spec.reference_template if guided else self.spec.user_template
         calls = []
         for answer in (c.output, c.reference):
-            key = cache_key(self.hash, "single", c.prompt, answer, c.reference if guided else "")
             user = render(template, {"prompt": c.prompt, "answer": answer, "reference": c.reference})
-            calls.append(Call(key, self._messages(user)))
+            calls.append(self._call("single", (c.prompt, answer, c.reference if guided else ""), user))
         return calls[0], calls[1]
+
+    @property
+    def method(self) -> str:
+        """The source a verdict of this judge's own method has ("logprobs" or "text")."""
+        return "logprobs" if self.spec.parser == "logprobs" else "text"
+
+    def _final(self, result: dict) -> bool:
+        return result.get("status") == "ok" and result.get("source") == self.method
 
     def _ask(self, call: Call) -> dict:
         """One judge call in a worker thread: ask, parse, retry once if unparseable."""
         spec = self.spec
         parse = parse_pairwise if spec.mode == "pairwise" else parse_rating
         top = spec.top_logprobs if spec.parser == "logprobs" else 0
-        raw = []
+        raw, problems = [], []
         for attempt, temperature in enumerate((spec.temperature, spec.retry_temperature), start=1):
             request = ChatRequest(call.messages, spec.max_tokens, temperature, top, spec.response_format)
-            completion = self.client.complete(request)
+            try:
+                completion = self.client.complete(request)
+            except LLMRequestRejected as exc:
+                return {"status": "rejected", "value": None, "source": None, "attempts": attempt, "raw": raw,
+                        "reason": str(exc), "http_status": exc.status}
             parsed = parse(spec, completion)
             raw.append(completion.text[:RAW_KEEP])
             if parsed.value is not None:
                 return {"status": "ok", "value": parsed.value, "source": parsed.source, "attempts": attempt,
                         "raw": raw}
-        return {"status": "unparseable", "value": None, "source": None, "attempts": 2, "raw": raw}
+            problems.append(parsed.problem)
+        return {"status": "unparseable", "value": None, "source": None, "attempts": 2, "raw": raw,
+                "problems": problems}
 
     # -- a run -------------------------------------------------------------------------------
     def run(self, comparisons: list[Comparison]) -> JudgeRun:
         make = self._pairwise_calls if self.spec.mode == "pairwise" else self._grade_calls
         pairs = [make(c) for c in comparisons]
         unique = {call.key: call for pair in pairs for call in pair}
-        results: dict[str, dict] = {}
-        stopped = None
         with JudgmentCache(self.cache_path) as cache:
-            results.update(cache.get_many(list(unique)))
+            stored = cache.get_many(list(unique))
+            results = {key: r for key, r in stored.items() if self._final(r)}
             n_cached = len(results)
             todo = [call for key, call in unique.items() if key not in results]
-            try:
-                if todo:
-                    for index, result in self.client.map(self._ask, todo):
-                        cache.put(todo[index].key, self.id, self.hash, result)
-                        results[todo[index].key] = result
-            except (BudgetExceeded, LLMUnavailableError) as exc:
-                stopped = f"{type(exc).__name__}: {exc}"
+            stopped = self._ask_all(todo, cache, results, stale=set(stored) - set(results))
         usage = (self._client.usage if self._client else Usage()).as_dict()
         combine = self._combine_pairwise if self.spec.mode == "pairwise" else self._combine_grades
         judgments = [combine(results.get(first.key), results.get(second.key)) for first, second in pairs]
+        fresh = [results[call.key] for call in todo if call.key in results]
+        unparseable = [r for r in fresh if r["status"] == "unparseable"]
         run = JudgeRun(judgments, usage, n_calls=len(unique), n_cached=n_cached, stopped=stopped,
-                       n_unparseable_calls=sum(r["status"] == "unparseable" for r in results.values()))
+                       n_unparseable_calls=len(unparseable),
+                       n_conflicting_calls=sum(CONFLICTING in r.get("problems", ()) for r in unparseable),
+                       n_logprob_fallbacks=sum(r["status"] == "ok" and r["source"] != self.method for r in fresh),
+                       n_rejected_calls=sum(r["status"] == "rejected" for r in fresh))
         run.diagnostics = position_diagnostics(judgments) if self.spec.mode == "pairwise" else {}
         return run
+
+    def _ask_all(self, todo: list[Call], cache: JudgmentCache, results: dict, stale: set[str]) -> str | None:
+        """Ask the endpoint for ``todo`` into ``results``; why the run stopped early, or None.
+
+        A refused call (permanent 4xx) is an item's fault once the endpoint has answered something
+        (or verdicts were in the cache); refusals with no answer at all mean the endpoint is wrong.
+        """
+        if not todo:
+            return None
+        answered, refused = len(results), []
+        calls = self.client.map(self._ask, todo)
+        try:
+            for index, result in calls:
+                call = todo[index]
+                results[call.key] = result
+                if result["status"] == "rejected":
+                    refused.append(result["reason"])
+                    if not answered and len(refused) >= ENDPOINT_WRONG_AFTER:
+                        break
+                    continue
+                answered += 1
+                self._store(cache, call, result, replace=call.key in stale)
+        except (BudgetExceeded, LLMUnavailableError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        finally:
+            calls.close()
+        if refused and not answered:
+            raise LLMConfigError(f"the endpoint refused all {len(refused)} judge calls sent; first: {refused[0]}")
+        return None
+
+    def _store(self, cache: JudgmentCache, call: Call, result: dict, *, replace: bool) -> None:
+        if result["status"] == "ok" and result["source"] != self.method:
+            # a verdict of another method is kept apart: never served as one of this judge's
+            cache.put(call.fallback_key, self.id, self.hash, result, replace=True)
+        elif result["status"] == "ok":
+            cache.put(call.key, self.id, self.hash, result, replace=replace)
+        else:  # unparseable: kept for audits, asked again on the next run
+            cache.put(call.key, self.id, self.hash, result)
 
     @staticmethod
     def _combine_pairwise(first: dict | None, second: dict | None) -> Judgment | None:
@@ -188,14 +261,18 @@ class LLMJudge:
         details = {"orders": prefs, "sources": [first["source"], second["source"]],
                    "attempts": [first["attempts"], second["attempts"]]}
         if not ok:
-            return Judgment(math.nan, {**details, "status": "unparseable"})
+            return _no_verdict(details, first, second)
         signs = [_sign(p) for p in ok]
-        # the discrete verdict counts an order disagreement as a tie (MT-Bench)
-        details["discrete"] = 0.5 + 0.5 * (sum(signs) > 0) - 0.5 * (sum(signs) < 0)
-        if len(ok) == 2:
-            details["order_disagreement"] = signs[0] != signs[1]
-            details["same_position"] = signs[0] == -signs[1] != 0  # preferred A both times, or B both times
-        return Judgment(sum(ok) / len(ok), {**details, "status": "ok" if len(ok) == 2 else "one_order"})
+        if len(ok) == 1:
+            return Judgment(ok[0], {**details, "discrete": 0.5 + 0.5 * signs[0], "status": "one_order"})
+        agree = signs[0] == signs[1]
+        # MT-Bench (FastChat): a verdict stands only when both orders give it; any disagreement is a tie
+        discrete = 0.5 + 0.5 * signs[0] if agree else 0.5
+        soft = details["sources"] == ["logprobs", "logprobs"]
+        details.update(discrete=discrete, order_disagreement=not agree,
+                       same_position=signs[0] == -signs[1] != 0,  # preferred A both times, or B both times
+                       status="ok")
+        return Judgment(sum(ok) / 2 if soft else discrete, details)
 
     @staticmethod
     def _combine_grades(output: dict | None, reference: dict | None) -> Judgment | None:
@@ -203,10 +280,18 @@ class LLMJudge:
             return None
         grades = {"output": output["value"], "reference": reference["value"]}
         if None in grades.values():
-            return Judgment(math.nan, {"grades": grades, "status": "unparseable"})
+            return _no_verdict({"grades": grades}, output, reference)
         diff = grades["output"] - grades["reference"]
         preference = 0.5 if diff == 0 else float(diff > 0)
         return Judgment(preference, {"grades": grades, "status": "ok", "discrete": preference})
+
+
+def _no_verdict(details: dict, *results: dict) -> Judgment:
+    """NaN preference: "not_judged" (with the endpoint's reason) when a call was refused, else "unparseable"."""
+    refused = [r["reason"] for r in results if r["status"] == "rejected"]
+    if refused:
+        return Judgment(math.nan, {**details, "status": "not_judged", "reason": refused[0]})
+    return Judgment(math.nan, {**details, "status": "unparseable"})
 
 
 def _sign(preference: float) -> int:

@@ -1,16 +1,24 @@
-"""Reading a verdict out of a judge model's answer. Every parser returns None when it cannot, and
-the caller retries once and then counts the comparison as unparseable (never a silent default).
+"""Reading a verdict out of a judge model's answer. Every parser returns ``value=None`` (with the
+``problem``) when it cannot; the caller retries once and then counts the call as unparseable (never
+a silent default).
 
 Pairwise parsers return the preference for the answer shown in position A, in [0, 1]:
 
 * ``logprobs`` (AlpacaEval "weighted"): the probability mass of each label among the first token's
   alternatives, P = sum_l m_l * value_l / sum_l m_l. Endpoints that return no log-probs fall back
-  to reading the first token of the text, and the result records which source was used.
-* ``verdict`` (MT-Bench): the last ``[[label]]`` in the text.
+  to reading the first word of the text, and the result records which source was used.
+* ``verdict`` (MT-Bench): the ``[[label]]`` in the text.
 * ``json``: ``{"<json_field>": "<label>"}``, for endpoints with JSON-schema constrained output.
 
-Single-answer parsers return a grade in [1, 10]: ``rating`` reads the last ``[[n]]``; ``json``
-reads ``{"<json_field>": n}``.
+Single-answer parsers return a grade in [1, 10]: ``rating`` reads ``[[n]]``; ``json`` reads
+``{"<json_field>": n}``.
+
+Conflicting labels (the rule of arena-hard-auto's ``get_score``): a reply whose ``[[...]]`` labels
+name more than one verdict (``[[A]]`` and ``[[B]]``, or two different grades), anywhere in the
+text, in either order, in quotes, in code or bare, has no verdict (``problem ==
+"conflicting_labels"``): the judge may be quoting an answer or its instructions, or changing its
+mind, and nothing in the text says which. The same label repeated is one verdict. Labels match
+exactly, else case-insensitively.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from harness.judges.spec import JudgeSpec
@@ -25,17 +34,31 @@ from harness.llm_client import Completion
 
 _BRACKETS = re.compile(r"\[\[\s*([^\[\]]{1,16}?)\s*\]\]")
 RATING_RANGE = (1.0, 10.0)
+NO_VERDICT, CONFLICTING = "no_verdict", "conflicting_labels"
 
 
 @dataclass(frozen=True)
 class Parsed:
     value: float | None  # preference for position A (pairwise) or grade (single); None: unparseable
     source: str  # "logprobs" | "text"
+    problem: str | None = None  # why value is None: NO_VERDICT | CONFLICTING
 
 
 def _label_value(spec: JudgeSpec, token: str) -> float | None:
-    value = spec.labels.get(token.strip())
+    token = token.strip()
+    value = spec.labels.get(token)
+    if value is None:
+        folded = [v for label, v in spec.labels.items() if label.casefold() == token.casefold()]
+        value = folded[0] if len(folded) == 1 else None
     return None if value is None else float(value)
+
+
+def _one_verdict(values: Iterable[float | None]) -> Parsed:
+    """The single verdict among ``values`` (None entries are not labels), or why there is none."""
+    distinct = {v for v in values if v is not None}
+    if len(distinct) > 1:
+        return Parsed(None, "text", CONFLICTING)
+    return Parsed(distinct.pop(), "text") if distinct else Parsed(None, "text", NO_VERDICT)
 
 
 def _json_field(spec: JudgeSpec, text: str):
@@ -56,15 +79,15 @@ def parse_pairwise(spec: JudgeSpec, completion: Completion) -> Parsed:
                 if value is not None:
                     mass[value] = mass.get(value, 0.0) + math.exp(logprob)
             total = sum(mass.values())
-            return Parsed(sum(v * m for v, m in mass.items()) / total if total > 0 else None, "logprobs")
+            if total > 0:
+                return Parsed(sum(v * m for v, m in mass.items()) / total, "logprobs")
+            return Parsed(None, "logprobs", NO_VERDICT)
         words = text.split()
-        return Parsed(_label_value(spec, words[0].strip(".:,*")) if words else None, "text")
+        return _one_verdict([_label_value(spec, words[0].strip(".:,*`\"'")) if words else None])
     if spec.parser == "verdict":
-        found = [_label_value(spec, m) for m in _BRACKETS.findall(text)]
-        found = [v for v in found if v is not None]
-        return Parsed(found[-1] if found else None, "text")
+        return _one_verdict(_label_value(spec, m) for m in _BRACKETS.findall(text))
     label = _json_field(spec, text)
-    return Parsed(_label_value(spec, label) if isinstance(label, str) else None, "text")
+    return _one_verdict([_label_value(spec, label) if isinstance(label, str) else None])
 
 
 def _rating(value) -> float | None:
@@ -77,7 +100,6 @@ def _rating(value) -> float | None:
 
 def parse_rating(spec: JudgeSpec, completion: Completion) -> Parsed:
     if spec.parser == "rating":
-        found = [r for r in (_rating(m) for m in _BRACKETS.findall(completion.text)) if r is not None]
-        return Parsed(found[-1] if found else None, "text")
+        return _one_verdict(_rating(m) for m in _BRACKETS.findall(completion.text))
     value = _json_field(spec, completion.text)
-    return Parsed(_rating(value) if not isinstance(value, bool) else None, "text")
+    return _one_verdict([_rating(value) if not isinstance(value, bool) else None])

@@ -1,10 +1,14 @@
 """A board: the verified records of one suite, aggregated into entries and ranked with uncertainty.
 
-Each ok record is one entry; its win rate and CI are the record's own (aggregated over seeds and
-prompts by the bench). Ranks follow Chatbot Arena's rank upper bound: an entry's rank is 1 + the
-number of entries whose CI lies entirely above its CI, so entries whose CIs overlap share a rank.
-Failed runs are kept for honesty and listed separately; they are never ranked. Records run on an
-older suite config ("stale") are listed, not ranked: their numbers are not comparable.
+Each ok record is one entry; its win rate and CI are the record's own. Entries share seeds and
+prompts, so they are ranked jointly and paired (``harness.ranking``): every pair is compared on its
+per-prompt outcomes, pairs are separated by Holm's family-wise procedure, and each entry gets a rank
+interval [best, worst] (Arena's rank is the best end); the board is sorted by the estimate and carries
+``separability`` (share of pairs separated). Entries whose verdict has censored or unresolved seeds
+are a different measurement: they are shown apart, ranked only on the 1-nat table ("kl1") every entry
+reached when the records carry it. Records without per-prompt outcomes (schema 1) cannot be paired:
+a board made only of them falls back to CI overlap (``uncertainty_ranks``); among paired entries they
+are shown apart. Failed runs and records of an older suite config ("stale") are listed, never ranked.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.leaderboard.verify import VerificationError, record_filename, verify_integrity
+from harness.ranking import JointRanking, joint_ranking
 
 RECORDS_DIR = "records"
 FAILED_DIR = "failed"
@@ -47,7 +52,10 @@ class Entry:
     seed_win_rates: tuple[tuple[int, float], ...] = ()  # (seed, that seed's win rate)
     # per seed, the (step, kl, reward) points of the training trajectory (for the frontier plot)
     trajectories: tuple[tuple[tuple[float, float, float], ...], ...] = ()
-    rank: int = 0
+    rank: int = 0  # best end of rank_interval (Chatbot Arena's rank upper bound)
+    rank_interval: tuple[int, int] | None = None  # [best, worst], jointly at 95%
+    ranked_on: str | None = None  # outcomes table the rank comes from ("verdict", "kl1"); None: unpaired
+    apart_reason: str = ""  # why the entry is shown apart from the main ranking
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,14 @@ class Board:
     failed: tuple[FailedRun, ...] = ()
     stale: tuple[Entry, ...] = ()
     config: dict = field(default_factory=dict)
+    apart: tuple[Entry, ...] = ()  # not on the main scale (censored / unresolved seeds, no outcomes)
+    ranking: JointRanking | None = None  # the main ranking's pairs (keys: sha256), for head-to-head views
+    apart_ranking: JointRanking | None = None  # every entry on the "kl1" table, when available
+
+    @property
+    def separability(self) -> float | None:
+        """Share of entry pairs whose paired difference is separated (family-wise, Holm)."""
+        return None if self.ranking is None else self.ranking.separability
 
     @property
     def measures_kl(self) -> bool:
@@ -82,6 +98,12 @@ class Board:
 def uncertainty_ranks(cis: list[tuple[float, float]]) -> list[int]:
     """Rank upper bound per entry: 1 + #entries whose CI lower bound exceeds this CI's upper bound."""
     return [1 + sum(1 for lo_j, _ in cis if lo_j > hi_i) for _, hi_i in cis]
+
+
+def overlap_intervals(cis: list[tuple[float, float]]) -> list[tuple[int, int]]:
+    """Unpaired fallback: [1 + #CIs entirely above, L - #CIs entirely below] per entry."""
+    n = len(cis)
+    return [(1 + sum(lo_j > hi for lo_j, _ in cis), n - sum(hi_j < lo for _, hi_j in cis)) for lo, hi in cis]
 
 
 def _trajectories(record: dict) -> tuple:
@@ -134,16 +156,75 @@ def build_board(suite: str, expected_hash: str, records: list[tuple[str, dict]],
         if record["status"] != "ok":
             failed.append(_failed(record, relpath))
         elif record["suite"]["config_hash"] == expected_hash:
-            current.append(_entry(record, relpath))
+            current.append((_entry(record, relpath), record))
             config = config or record["suite"]["config"]
         else:
             stale.append(_entry(record, relpath))
-    ranks = uncertainty_ranks([e.win_rate_ci for e in current])
-    ranked = [Entry(**{**e.__dict__, "rank": r}) for e, r in zip(current, ranks, strict=True)]
-    ranked.sort(key=lambda e: (e.rank, -e.win_rate, e.name, e.sha256))
+    ranked, apart, ranking, apart_ranking = rank_entries(current)
     failed.sort(key=lambda f: (f.created_at, f.name))
     stale.sort(key=lambda e: (-e.win_rate, e.name))
-    return Board(suite, expected_hash, tuple(ranked), tuple(failed), tuple(stale), config or {})
+    return Board(suite, expected_hash, tuple(ranked), tuple(failed), tuple(stale), config or {}, tuple(apart),
+                 ranking, apart_ranking)
+
+
+def _measured_table(record: dict, table: str) -> list | None:
+    """The record's outcomes table when every seed is measured on it, else None."""
+    out = record.get("outcomes") or {}
+    rows = (out.get("tables") or {}).get(table)
+    status = out.get("seed_status") or []
+    if rows is None or any(r is None for r in rows):
+        return None
+    if table == out.get("primary", "verdict") and any(st != "measured" for st in status):
+        return None
+    return rows
+
+
+def _joint(entries: list[tuple[Entry, dict]], table: str) -> JointRanking:
+    try:
+        return joint_ranking({e.sha256: _measured_table(r, table) for e, r in entries},
+                             {e.sha256: r["seeds"] for e, r in entries})
+    except ValueError as err:
+        raise BoardError(f"the board's records cannot be ranked together on {table!r}: {err}") from None
+
+
+def _placed(e: Entry, ranking: JointRanking | None, table: str | None, reason: str = "") -> Entry:
+    interval = None if ranking is None else tuple(ranking.rank_intervals[e.sha256])
+    return Entry(**{**e.__dict__, "rank": interval[0] if interval else 0, "rank_interval": interval,
+                    "ranked_on": table, "apart_reason": reason})
+
+
+def rank_entries(current: list[tuple[Entry, dict]]):
+    """(ranked, apart, ranking, apart ranking): the main joint ranking on each record's primary table,
+    and entries that cannot join it (see the module doc), sorted by estimate."""
+    by_estimate = sorted(current, key=lambda er: (-er[0].win_rate, er[0].name, er[0].sha256))
+    paired = [er for er in by_estimate if "outcomes" in er[1]]
+    if not paired:  # schema-1 boards: unpaired CI overlap, labelled as such; censored entries apart
+        whole = [e for e, _ in by_estimate if not e.censored_seeds]
+        cis = [e.win_rate_ci for e in whole]
+        apart = [_placed(e, None, None, "censored seeds at the KL budget (scored at their last checkpoint)")
+                 for e, _ in by_estimate if e.censored_seeds]
+        return [Entry(**{**e.__dict__, "rank": lo, "rank_interval": (lo, hi)})
+                for e, (lo, hi) in zip(whole, overlap_intervals(cis), strict=True)], apart, None, None
+    primary = paired[0][1]["outcomes"].get("primary", "verdict")
+    main = [er for er in paired if er[1]["outcomes"].get("primary", "verdict") == primary
+            and _measured_table(er[1], primary)]
+    ranking = _joint(main, primary) if len(main) > 1 else None
+    ranked = [_placed(e, ranking, primary) for e, _ in main]
+    if len(main) == 1:
+        ranked = [Entry(**{**ranked[0].__dict__, "rank": 1, "rank_interval": (1, 1)})]
+    in_main = {e.sha256 for e, _ in main}
+    rest = [er for er in by_estimate if er[0].sha256 not in in_main]
+    at_kl1 = [er for er in paired if _measured_table(er[1], "kl1")]
+    apart_ranking = _joint(at_kl1, "kl1") if rest and len(at_kl1) == len(paired) and len(at_kl1) > 1 else None
+    apart = []
+    for e, r in rest:
+        if "outcomes" not in r:
+            apart.append(_placed(e, None, None, "no per-prompt outcomes (schema 1): re-run to rank it"))
+        else:
+            reason = "censored or unresolved seeds at the KL budget"
+            apart.append(_placed(e, apart_ranking, "kl1" if apart_ranking else None,
+                                 reason + ("; ranked among all entries at KL 1" if apart_ranking else "")))
+    return ranked, apart, ranking, apart_ranking
 
 
 def read_board_records(board_dir: Path) -> list[tuple[str, dict]]:

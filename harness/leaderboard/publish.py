@@ -27,6 +27,7 @@ from harness.leaderboard.board import FAILED_DIR, RECORDS_DIR, Board, build_boar
 from harness.leaderboard.render_csv import render_csv
 from harness.leaderboard.render_html import render_html
 from harness.leaderboard.render_md import render_readme
+from harness.leaderboard.rows import rank_text
 from harness.leaderboard.verify import record_filename, verify_record
 
 LOCK = ".lock"
@@ -130,9 +131,12 @@ def submit_record(board_dir: str | Path, record: dict, *, suite: str, expected_h
         text = json.dumps(record, indent=2, sort_keys=True) + "\n"
         commit(board_dir, {rel: text, **generated_files(board)}, remove)
     if rel == ok_rel:
-        entry = next(e for e in board.entries if e.record_file == rel)
-        return SubmitOutcome("added", board_dir / rel, f"{label} added to the {suite} board at rank {entry.rank} "
-                             f"of {len(board.entries)}")
+        entry = next(e for e in (*board.entries, *board.apart) if e.record_file == rel)
+        if entry.apart_reason:
+            return SubmitOutcome("added", board_dir / rel, f"{label} added to the {suite} board, shown apart: "
+                                 f"{entry.apart_reason}")
+        return SubmitOutcome("added", board_dir / rel, f"{label} added to the {suite} board at rank "
+                             f"{rank_text(entry)} of {len(board.entries)}")
     return SubmitOutcome("failed_recorded", board_dir / rel,
                          f"{label} failed ({record['status']}); listed under failed runs, not ranked")
 

@@ -12,9 +12,20 @@ from html import escape
 from importlib.resources import files
 
 from harness.leaderboard.board import Board, Entry, FailedRun
-from harness.leaderboard.render_md import RANK_NOTE
 from harness.leaderboard.render_svg import ci_bar, ci_domain, color, frontier_svg
-from harness.leaderboard.rows import CENSORED_MARK, count, day, failed_row, num, pct, protocol_note, win_text
+from harness.leaderboard.rows import (
+    CENSORED_MARK,
+    KL_HEADER,
+    count,
+    day,
+    failed_row,
+    num,
+    pct,
+    protocol_note,
+    rank_note,
+    rank_text,
+    win_text,
+)
 
 # (data key, header, type, first sort direction, numeric column)
 COLUMNS = (
@@ -23,7 +34,7 @@ COLUMNS = (
     ("winrate", "Win rate %", "num", "descending", True),
     ("lo", "95% CI", "num", "descending", False),
     ("reward", "Reward", "num", "descending", True),
-    ("kl", "KL", "num", "ascending", True),
+    ("kl", KL_HEADER, "num", "ascending", True),
     ("seeds", "Seeds", "num", "descending", True),
     ("date", "Date", "text", "descending", False),
     ("sha", "sha256", "text", "ascending", False),
@@ -49,7 +60,7 @@ def _entry_row(e: Entry, i: int, order: int, domain, swatch: str) -> str:
              "kl": e.kl, "seeds": e.seeds, "date": e.created_at, "sha": e.sha256, "order": order}
     data = " ".join(f'data-{k}="{_attr(v)}"' for k, v in attrs.items())
     cells = [
-        f'<td class="num rank">{e.rank}</td>',
+        f'<td class="num rank">{escape(rank_text(e))}</td>',
         f'<td><span class="swatch" style="background:{swatch}"></span>'
         f'<button class="loss" data-index="{i}" title="show the loss source">{escape(e.name)}</button></td>',
         f'<td class="num"{_censored_title(e)}>{escape(win_text(e))}</td>',
@@ -120,6 +131,46 @@ def _stale_table(board: Board, data: list) -> str:
             "</tbody></table>")
 
 
+def _head_to_head(board: Board) -> str:
+    """Matrix of paired differences (row - column, win-rate points); bold: separated after Holm."""
+    if board.ranking is None:
+        return ""
+    entries = [e for e in board.entries if e.ranked_on]
+    head = "".join(f'<th scope="col">{escape(e.name)}</th>' for e in entries)
+    rows = []
+    for a in entries:
+        cells = []
+        for b in entries:
+            if a.sha256 == b.sha256:
+                cells.append("<td></td>")
+                continue
+            p = board.ranking.pair(a.sha256, b.sha256)
+            title = (f"{a.name} - {b.name}: {100 * p.difference:+.1f} points, 95% CI {100 * p.ci[0]:+.1f} to "
+                     f"{100 * p.ci[1]:+.1f}, {p.seeds} seeds" + ("; separated" if p.separated else ""))
+            text = f"{100 * p.difference:+.1f}"
+            cells.append(f'<td class="num" title="{escape(title)}">{f"<strong>{text}</strong>" if p.separated else text}</td>')
+        rows.append(f'<tr><th scope="row">{escape(a.name)}</th>{"".join(cells)}</tr>')
+    return ('<details id="head-to-head"><summary>Head to head: paired differences of win rate (row minus column, '
+            'points; bold = separated after Holm\'s family-wise adjustment; hover for the 95% CI)</summary>'
+            f'<table><thead><tr><th></th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></details>')
+
+
+def _apart_table(board: Board, data: list) -> str:
+    if not board.apart:
+        return ""
+    rows = []
+    for e in board.apart:
+        rank = f"{rank_text(e)} ({e.ranked_on})" if e.ranked_on else ""
+        rows.append(f'<tr><td><button class="loss" data-index="{len(data)}">{escape(e.name)}</button></td>'
+                    f'<td class="num"{_censored_title(e)}>{escape(win_text(e))}</td><td class="num">{escape(rank)}</td>'
+                    f"<td>{escape(e.apart_reason)}</td>"
+                    f'<td><a href="{escape(e.record_file)}"><code>{escape(e.sha256[:12])}</code></a></td></tr>')
+        data.append({**_meta(board, e.name, e.sha256, e.record_file, _provenance(e)), "source": e.source})
+    return ("<h2>Shown apart (not on the main scale)</h2><table id=\"apart\"><thead><tr><th>Loss</th>"
+            '<th class="num">Win rate %</th><th class="num">Rank</th><th>Why apart</th><th>sha256</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
+
 def _frontier(board: Board, colors: dict) -> str:
     if not board.measures_kl:
         return ""
@@ -143,12 +194,14 @@ def render_html(board: Board) -> str:
                 f"{count(board.failed, 'failed run')} · generated from the records in this folder by "
                 "<code>harness leaderboard</code>",
         "note": escape("Win rate against the suite's reference answers, mean over seeds and prompts, with a 95% "
-                       "bootstrap CI. " + RANK_NOTE + " " + protocol_note(board)
+                       "CI. " + rank_note(board) + " " + protocol_note(board)
                        + " Click a column to sort, a loss to see its source."),
         "board": _board_table(board, data, colors),
         "frontier": _frontier(board, colors),
         "failed": _failed_table(board, data, board.failed),
         "stale": _stale_table(board, data),
+        "head_to_head": _head_to_head(board),
+        "apart": _apart_table(board, data),
     }
     parts["data"] = _script_json(data)
     page = files("harness.leaderboard").joinpath("page.html").read_text(encoding="utf-8")

@@ -1,12 +1,29 @@
-"""JSON output of `harness leaderboard --format json`: an array of ranked entries."""
+"""JSON output of `harness leaderboard --format json`: the ranked entries, separability, head to head.
+
+{"suite", "suite_config_hash", "entries": [ranked entries, best estimate first, each with rank_interval],
+ "apart": [entries not on the main scale, with apart_reason], "separability": share of entry pairs
+ separated (Holm, family-wise 5%) or null, "pairs": paired differences of the main ranking,
+ "apart_pairs": of the 1-nat ranking when present}
+"""
 
 from __future__ import annotations
 
 import json
 
 from harness.leaderboard.board import Board
-from harness.leaderboard.rows import entry_json
+from harness.leaderboard.rows import entry_json, pair_json
+
+MULTIPLICITY = ("pairs separated by Holm's step-down procedure over all pairs (family-wise error 5%); "
+                "rank intervals from the simultaneous pairwise decisions")
 
 
 def render_json(board: Board) -> str:
-    return json.dumps([entry_json(board, e) for e in board.entries], indent=2) + "\n"
+    names = {e.sha256: e.name for e in (*board.entries, *board.apart)}
+    apart_sep = None if board.apart_ranking is None else board.apart_ranking.separability
+    out = {"suite": board.suite, "suite_config_hash": board.config_hash,
+           "entries": [entry_json(board, e) for e in board.entries],
+           "apart": [entry_json(board, e) for e in board.apart],
+           "separability": board.separability, "apart_separability": apart_sep,
+           "multiplicity": MULTIPLICITY if board.ranking is not None else None,
+           "pairs": pair_json(board.ranking, names), "apart_pairs": pair_json(board.apart_ranking, names)}
+    return json.dumps(out, indent=2) + "\n"

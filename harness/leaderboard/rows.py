@@ -34,16 +34,45 @@ def protocol_note(board: Board) -> str:
             "scored at their last checkpoint (censored).")
 
 
+def rank_note(board: Board) -> str:
+    """What the rank column means on this board (paired joint ranking, or the unpaired fallback)."""
+    if board.ranking is None and not any(e.ranked_on for e in board.entries):
+        return ("Rank interval from overlapping 95% CIs (unpaired: these records carry no per-prompt outcomes); "
+                "entries with overlapping CIs share ranks.")
+    sep = "" if board.separability is None else f" {100 * board.separability:.0f}% of entry pairs are separated."
+    return ("Rank interval [best–worst] from paired comparisons of every pair of entries on the same seeds and "
+            "prompts, with Holm's family-wise adjustment (95% jointly); rows are sorted by win rate, and entries "
+            f"whose intervals overlap are not told apart.{sep} KL is at the end of training.")
+
+
+def apart_row(e: Entry) -> dict[str, str]:
+    row = entry_row(e)
+    row["rank"] = "" if e.ranked_on is None else f"{rank_text(e)} ({e.ranked_on})"
+    row["why apart"] = e.apart_reason
+    return row
+
+
 def count(items, noun: str) -> str:
     plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
     return f"{len(items)} {noun if len(items) == 1 else plural}"
 
 
+KL_HEADER = "KL at end"  # the record's KL is end-of-training, not where the win rate was measured
+
+
+def rank_text(e: Entry) -> str:
+    """The rank interval [best, worst] ("3" when both ends agree, "1–4" otherwise, "" when unranked)."""
+    if e.rank_interval is None:
+        return ""
+    best, worst = e.rank_interval
+    return str(best) if best == worst else f"{best}–{worst}"
+
+
 def entry_row(e: Entry) -> dict[str, str]:
     lo, hi = e.win_rate_ci
     return {
-        "rank": str(e.rank), "loss": e.name, "win rate %": win_text(e),
-        "95% CI": f"{pct(lo)} – {pct(hi)}", "reward": num(e.reward), "KL": num(e.kl), "seeds": str(e.seeds),
+        "rank": rank_text(e), "loss": e.name, "win rate %": win_text(e),
+        "95% CI": f"{pct(lo)} – {pct(hi)}", "reward": num(e.reward), KL_HEADER: num(e.kl), "seeds": str(e.seeds),
         "date": day(e.created_at), "sha256": e.sha256[:12],
     }
 
@@ -54,6 +83,16 @@ def failed_row(f: FailedRun) -> dict[str, str]:
             "sha256": f.sha256[:12]}
 
 
+def pair_json(ranking, names: dict) -> list[dict]:
+    """Head-to-head rows of a joint ranking: paired difference a - b, its own 95% CI, and whether the
+    pair is separated after Holm's family-wise adjustment."""
+    if ranking is None:
+        return []
+    return [{"a": names.get(p.a, p.a), "a_sha256": p.a, "b": names.get(p.b, p.b), "b_sha256": p.b,
+             "difference": p.difference, "difference_ci": list(p.ci), "seeds": p.seeds, "separated": p.separated}
+            for p in ranking.pairs]
+
+
 def stale_row(e: Entry) -> dict[str, str]:
     row = entry_row(e)
     row.pop("rank")
@@ -62,7 +101,9 @@ def stale_row(e: Entry) -> dict[str, str]:
 
 def entry_json(board: Board, e: Entry) -> dict:
     return {
-        "rank": e.rank, "name": e.name, "sha256": e.sha256, "win_rate": e.win_rate,
+        "rank": e.rank, "rank_interval": None if e.rank_interval is None else list(e.rank_interval),
+        "ranked_on": e.ranked_on, "apart_reason": e.apart_reason or None, "kl_measured_at": "end of training",
+        "name": e.name, "sha256": e.sha256, "win_rate": e.win_rate,
         "win_rate_ci": list(e.win_rate_ci), "seeds": e.seeds, "reward": e.reward, "kl": e.kl,
         "created_at": e.created_at, "suite": board.suite, "suite_config_hash": board.config_hash,
         "kl_budget": e.kl_budget, "censored_seeds": e.censored_seeds, "harness_version": e.harness_version, "git_revision": e.git_revision, "judge": e.judge_id,

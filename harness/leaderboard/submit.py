@@ -15,7 +15,7 @@ from harness.leaderboard.publish import SubmitOutcome, submit_record
 from harness.leaderboard.verify import VerificationError, current_suite_hash
 from harness.lossfile import read_loss_file, sha256_bytes
 from harness.paths import repo_root
-from harness.store import RunStore
+from harness.store import RunStore, StoreError
 
 
 def default_board_root() -> Path:
@@ -50,14 +50,14 @@ def submit_loss(loss_path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
     if existing.exists():  # same file bytes + same suite config: the run would change nothing
         return SubmitOutcome("exists", existing, f"{path.name} is already on the {cfg.suite} board with this suite "
                              "config; nothing was run")
-    store = RunStore(cfg.store_url)  # opened first: a store error must not cost a finished run
-    from harness.bench import run_bench  # imported late: torch and the suite code are heavy
+    RunStore(cfg.store_url).close()  # opened first: a store error must not cost a finished run
+    from harness.bench import bench_and_store  # imported late: torch and the suite code are heavy
 
-    record = run_bench(path, suite=cfg.suite, seeds=cfg.seeds, backend=cfg.backend, progress=cfg.progress)
-    store.add(record)
-    # "path" is where run_bench left its own copy on this machine: not part of the published record
-    published = {k: v for k, v in record.items() if k != "path"}
-    return submit_record(cfg.board_dir, published, suite=cfg.suite, expected_hash=expected)
+    run = bench_and_store(path, suite=cfg.suite, seeds=cfg.seeds, backend=cfg.backend, progress=cfg.progress,
+                          store_url=cfg.store_url)
+    if run.store_error:
+        raise StoreError(run.store_error)
+    return submit_record(cfg.board_dir, run.record, suite=cfg.suite, expected_hash=expected)
 
 
 def read_submitted_record(path: str | Path) -> dict:

@@ -1,14 +1,75 @@
-"""The sandbox: untrusted loss code never runs in a trusted process (threat model: jail.py).
+"""The sandbox: untrusted loss code never runs in a trusted process.
 
 ``open_session(path)`` returns a LossSession whose loss runs in a jailed worker. Backends are picked
 by name from ``BACKENDS``: ``jail`` (bubblewrap + seccomp, the default), ``docker`` (hardened
 container, optionally gVisor) and ``none`` (in-process, trusted files only, needs ``trust=True``).
 ``auto`` means the jail; when it cannot run, open_session refuses instead of running in-process.
+
+THREAT MODEL. Loss files come from strangers and from LLMs. The loss runs in the worker's interpreter,
+so it controls the whole worker: its replies, its stderr, its exit code and its clocks. Nothing the
+worker says is believed; every wall below is enforced from outside the loss's reach. Each row has an
+adversarial file in tests/sandbox_attacks, run on every backend by tests/test_sandbox_conformance.py.
+
+  threat                                 what stops it                                  attack file(s)
+  read secrets in the environment        --clearenv; a fixed allow-list of variables     env_secret
+  read home, stores, caches              only the interpreter, its packages, harness and  read_home
+                                         the loss file are mounted; nothing else exists
+  reach the network                      own network namespace AND seccomp kills socket() network
+  write outside its scratch space        read-only binds; a size-capped private /tmp;     write_outside, disk_fill
+                                         RLIMIT_FSIZE
+  start processes                        seccomp kills exec, fork, vfork, non-thread clone shell, fork_bomb,
+                                                                                          subprocess_at_import
+  thread bomb                            a pids cgroup per session (root), RLIMIT_NPROC   thread_bomb
+                                         (unprivileged); a warning when neither holds
+  memory in the address space            RLIMIT_AS (-> oom)                               memory_hog
+  memory OUTSIDE the address space       /dev (and /dev/shm) read-only; seccomp kills     dev_shm_fill,
+    (/dev/shm, /dev, System V shm, msg,  shmget/shmat/msgget/semget/mq_open/memfd_create; ipc_memory[shm, msg,
+    sem, POSIX shm and mqueues, memfd)   own IPC namespace (objects die with the jail);    sem, mq, memfd]
+                                         a memory cgroup per session capped at
+                                         memory_bytes, swap included (root, v1 or v2);
+                                         the test watches the host's Shmem/MemAvailable
+  CPU, wall clock, output floods, hang   RLIMIT_CPU, per-call and per-session deadlines,  cpu_spin, hang,
+                                         stderr cap                                       hang_at_import, stderr_flood
+  crash the interpreter                  separate process: crash status                   ctypes_segfault
+  tamper with training or records        the trainer, torch and records live in another   monkeypatch
+                                         process; the loss only answers numbers
+  attack the trusted side with replies   bounded frames; JSON header checked for depth    forged_reply, huge_frame,
+    (oversized, pickles, huge integers,  and number range BEFORE parsing, then against a   malformed_reply[...],
+    wrong types, deep nesting, invalid   per-kind schema (harness.sandbox.wire); any      nan_reply, oversized_reply,
+    UTF-8, NaN, truncated frames)        slip is a WireError = sandbox_violation          stdout_garbage
+  lie about its speed                    the harness times each call around the round    lying_timing
+                                         trip; the worker reports no time
+  lie about how it ended                 a supervisor (harness.sandbox.supervisor) forks  lying_exit[159, 137,
+    (os._exit(159) posing as a seccomp   and execs the worker, reads waitpid and signs    152, kill_supervisor]
+    kill, 137 as oom, 152 as timeout)    its report with a one-time token; the memory
+                                         cgroup's oom_kill counter; no report = violation
+  pass the check, sabotage training      one input contract (check_probes.INPUT_DTYPES),  check_vs_train,
+                                         probes include training's first step; training   length_table
+                                         ends a seed with a non-finite loss, gradient
+                                         norm or weight as ``diverged`` (never ``error``)
+  break the plumbing with a file name    the jail never sees the host name (fixed         long_name
+    (255 bytes, unicode, spaces)         /loss/loss.py, fixed memfd label)
+  escalate privileges                    uid 65534 in a user namespace, no capabilities,
+                                         no_new_privs, own pid/ipc/uts/cgroup namespaces,
+                                         new session (no terminal), --die-with-parent
+
+NOT COVERED, and why:
+* Kernel exploits. The jail shares the host kernel; a bug in a system call seccomp allows is an
+  escape. Run code from unknown authors with the docker backend and ``docker_runtime="runsc"``
+  (gVisor, a user-space kernel).
+* Memory without a memory cgroup (an unprivileged harness, or no writable memory controller): the
+  closed routes above hold, but kernel memory the worker can still make the kernel keep for it (pipe
+  buffers: at most open_files x 1 MiB; page tables, thread stacks within the pids cap) is bounded only
+  by those limits, not by memory_bytes. With the cgroup (root here, cgroup v1 or v2) it is.
+* Side channels (timing, caches) and a loss that lies about its own values: its answer is just
+  numbers, checked for shape, dtype and finiteness; a bad loss only ruins its own score.
+* A loss that tells the check from training by the number or order of calls: that cannot be hidden,
+  which is why training guards itself instead of trusting the check's verdict.
+* Loss-made text (exception messages, stderr tails) is data: it is bounded here and must be escaped
+  where it is shown (harness.text); the discovery proposer may quote it but never follow it.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from harness.registry import Registry
 from harness.sandbox.limits import SandboxLimits
@@ -36,11 +97,11 @@ def _open_none(path, source, sha256, params, limits, trust):
             f"backend 'none' runs {path} inside this process with full access to it; "
             "pass trust=True (CLI: --trust) only for loss files you wrote or reviewed"
         )
-    from harness.lossfile import load_loss
+    from harness.lossfile import load_loss, loss_from_bytes
     from harness.session import InProcessSession, LossCallError
 
     try:
-        return InProcessSession(load_loss(path))
+        return InProcessSession(load_loss(loss_from_bytes(path, source)))
     except Exception as e:  # a broken trusted file is still a candidate failure, not a harness crash
         raise LossCallError("invalid", f"{type(e).__name__}: {e}") from e
 
@@ -52,12 +113,13 @@ BACKENDS.add("none", _open_none, "in-process, trusted files only (needs trust=Tr
 
 
 def open_session(path, *, backend: str = "auto", limits: SandboxLimits | None = None, trust: bool = False):
-    """Open a session on the loss file at ``path``; use it as a context manager.
+    """Open a session on the loss file at ``path`` (or a ``harness.lossfile.LossFile`` already read,
+    whose bytes are then the ones run); use it as a context manager.
 
     Raises LossCallError("invalid") for a file that breaks the loss contract, SandboxUnavailable when
     the chosen backend cannot run here (never falls back to running the loss in-process).
     """
-    from harness.lossfile import LossFileError, parse_loss_source, read_loss_file, sha256_bytes
+    from harness.lossfile import LossFile, LossFileError, read_loss
     from harness.session import LossCallError
 
     limits = limits or SandboxLimits()
@@ -73,8 +135,7 @@ def open_session(path, *, backend: str = "auto", limits: SandboxLimits | None = 
         backend = "jail"
     factory = BACKENDS.get(backend)
     try:
-        path, data, source = read_loss_file(path)
-        signature = parse_loss_source(source, str(path))
+        loss = path if isinstance(path, LossFile) else read_loss(path)
     except LossFileError as e:
         raise LossCallError("invalid", str(e)) from e
-    return factory(Path(path), data, sha256_bytes(data), signature.params, limits, trust)
+    return factory(loss.path, loss.data, loss.sha256, loss.signature.params, limits, trust)

@@ -12,6 +12,8 @@ signals = crash.
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import select
 import signal
 import subprocess
@@ -29,7 +31,7 @@ from harness.session import LossCallError, LossReply
 _SIGNAL_STATUS = {
     signal.SIGSYS: (
         "sandbox_violation",
-        "made a forbidden system call (exec, fork, socket, ptrace, ...) and was killed by the seccomp filter",
+        "made a forbidden system call (exec, fork, socket, shared memory, ...) and was killed by the seccomp filter",
     ),
     signal.SIGXCPU: ("timeout", "ran out of CPU time (RLIMIT_CPU)"),
     signal.SIGKILL: (
@@ -37,23 +39,28 @@ _SIGNAL_STATUS = {
         "was killed by SIGKILL that the harness did not send (out of memory, or a loss that ignored SIGXCPU)",
     ),
 }
+_REPORT = re.compile(rb"([0-9a-f]{32}) (exit|signal) (-?[0-9]{1,4})\n")
+
+
+class NonFiniteReply(LossCallError):
+    """The loss answered NaN or inf (status ``invalid``; training reports it as ``diverged``)."""
 
 
 class _Deadline(Exception):
     pass
 
 
-def classify_exit(rc: int) -> tuple[str, str]:
-    """(status, reason) for a worker that ended on its own with return code ``rc``."""
-    sig = -rc if rc < 0 else rc - 128 if 128 < rc < 160 else None
-    if sig is not None:
+def classify_exit(how: str, number: int) -> tuple[str, str]:
+    """(status, reason) for a worker that ended on its own: ``how`` is "signal" or "exit", as its
+    supervisor read it from waitpid (an exit code is never taken for a signal, whatever its value)."""
+    if how == "signal":
         try:
-            name = signal.Signals(sig).name
+            name = signal.Signals(number).name
         except ValueError:
-            name = f"signal {sig}"
-        status, reason = _SIGNAL_STATUS.get(sig, ("crash", f"died from {name}"))
+            name = f"signal {number}"
+        status, reason = _SIGNAL_STATUS.get(number, ("crash", f"died from {name}"))
         return status, f"the worker {reason} ({name})"
-    return "crash", f"the worker exited unexpectedly with code {rc}"
+    return "crash", f"the worker exited unexpectedly with code {number}"
 
 
 class WorkerSession:
@@ -72,9 +79,11 @@ class WorkerSession:
         pass_fds: tuple[int, ...] = (),
         on_kill: Callable[[], None] | None = None,
         on_close: Callable[[], None] | None = None,
+        oom_killed: Callable[[], bool] | None = None,
     ):
         self.limits, self.backend, self._on_kill, self.name = limits, backend, on_kill, name
-        self._on_close = on_close
+        self._on_close, self._oom_killed = on_close, oom_killed
+        self._token = secrets.token_hex(16).encode()  # for the supervisor's report (supervisor.py)
         self._expected = (sha256, tuple(params))
         self._tail, self._stderr_total, self._stderr_overflow = bytearray(), 0, False
         self._dead: LossCallError | None = None
@@ -95,6 +104,7 @@ class WorkerSession:
         self._drain = threading.Thread(target=self._drain_stderr, name="sandbox-stderr", daemon=True)
         self._drain.start()
         try:
+            self._write(self._token, self._session_deadline)
             self._hello()
         except BaseException:
             self.close()  # reap the worker: no caller holds this half-made session to close it
@@ -105,12 +115,13 @@ class WorkerSession:
         batch, device, send = self._check_inputs(inputs)
         want = [n for n in POLICY_INPUTS if n in self.params] if grad else []
         frame = wire.encode_frame({"kind": "call", "beta": float(beta), "grad": bool(grad)}, send)
+        started = time.perf_counter()  # the call's time is measured here; the worker's word is not asked
         header, tensors = self._exchange(frame, self.limits.call_timeout_s)
+        seconds = time.perf_counter() - started
         if header["kind"] == "error":
             self._error_frame(header)
         if header["kind"] != "reply":
             self._violation(f"unexpected frame kind {header['kind'][:40]!r} in answer to a call")
-        seconds = self._field(header, "seconds")
         losses = self._checked(tensors, "losses", batch)
         grads = {n: self._checked(tensors, f"grad:{n}", batch) for n in want}
         if set(tensors) != {"losses", *(f"grad:{n}" for n in want)}:
@@ -142,7 +153,8 @@ class WorkerSession:
             self._dead = LossCallError("crash", "the session is closed")
 
     def stderr_tail(self) -> str:
-        return bytes(self._tail).decode("utf-8", "replace")
+        """The end of the worker's stderr (the supervisor's report line removed)."""
+        return _REPORT.sub(b"", bytes(self._tail)).decode("utf-8", "replace").rstrip("\n")
 
     def __enter__(self):
         return self
@@ -202,27 +214,15 @@ class WorkerSession:
         bad = (~torch.isfinite(t)).nonzero().flatten()
         if len(bad):
             what = "losses" if name == "losses" else f"gradient w.r.t. {name[5:]}"
-            raise LossCallError(
+            raise NonFiniteReply(
                 "invalid",
                 f"the loss produced non-finite {what} at example(s) "
                 f"{bad[:8].tolist()} (e.g. {t[bad[0]].item()})",
             )
         return t
 
-    def _field(self, header: dict, key: str) -> float:
-        try:
-            return wire.check_float(header, key)
-        except wire.WireError as e:
-            self._violation(str(e))
-
     def _error_frame(self, header: dict, fatal: bool = False):
-        try:
-            message = wire.check_message(header)
-        except wire.WireError as e:
-            self._violation(str(e))
-        status = header.get("status")
-        if status not in ("invalid", "oom"):
-            self._violation(f"error frame with status {str(status)[:40]!r}")
+        message, status = header["message"], header["status"]  # both checked by wire.SCHEMAS
         if fatal:  # the worker exits after a start-up error
             self._fail(status, message, kill=True)
         raise LossCallError(status, message)
@@ -239,6 +239,11 @@ class WorkerSession:
             if frame:
                 self._write(frame, deadline)
             return wire.read_frame(lambda n: self._read_exact(n, deadline), self.limits.max_batch)
+        except wire.TruncatedFrame as e:  # a worker killed mid-write is reported by how it died
+            status, reason = self._death()
+            if status == "crash" and reason.startswith("the worker exited"):
+                self._violation(f"{e} and the worker exited by itself ({reason})")
+            self._fail(status, reason, kill=True)
         except wire.WireError as e:
             self._violation(str(e))
         except _Deadline:
@@ -279,13 +284,26 @@ class WorkerSession:
         return b"".join(chunks)
 
     def _death(self) -> tuple[str, str]:
+        """How the worker ended, from the trusted side only: our own kill, the memory cgroup's OOM
+        counter, or the supervisor's token-signed waitpid report. The exit code of the process we
+        started (bubblewrap's or docker's) is never read: a loss can choose it."""
         try:
-            rc = self.proc.wait(timeout=5.0)
+            self.proc.wait(timeout=5.0)
         except subprocess.TimeoutExpired:
             return "crash", "the worker closed its reply pipe but did not exit"
         if self._killed_for:
             return self._killed_for
-        return classify_exit(rc)
+        self._drain.join(timeout=5.0)
+        if self._oom_killed is not None and self._oom_killed():
+            return "oom", "the worker was killed by its memory cgroup (out of memory)"
+        reports = [m for m in _REPORT.finditer(bytes(self._tail)) if m.group(1) == self._token]
+        if not reports:
+            return "sandbox_violation", (
+                "the worker ended without its supervisor's report (the supervisor was killed), so how it "
+                "ended cannot be trusted"
+            )
+        how, number = reports[-1].group(2).decode(), int(reports[-1].group(3))
+        return classify_exit(how, number)
 
     def _fail(self, status: str, message: str, kill: bool):
         if kill:

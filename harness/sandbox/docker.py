@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 
 from harness.sandbox.client import WorkerSession
-from harness.sandbox.jail import JAIL_UID, LOSS_DIR, jail_env, worker_args
+from harness.sandbox.jail import JAIL_UID, LOSS_DIR, LOSS_NAME, jail_env, worker_args
 from harness.sandbox.limits import SandboxLimits
 
 
@@ -130,7 +130,7 @@ def open_docker(path: Path, source: bytes, sha256: str, params: tuple[str, ...],
 
         raise SandboxUnavailable(f"the docker backend cannot run here: {reason}")
     folder = tempfile.mkdtemp(prefix="harness-loss-")
-    copy = Path(folder) / f"{path.stem}.py"
+    copy = Path(folder) / f"{LOSS_NAME}.py"  # any legal host name works: the copy's name is fixed
     copy.write_bytes(source)  # a private copy: later edits of the original cannot change the session
     copy.chmod(0o444)
     name = f"harness-loss-{uuid.uuid4().hex[:16]}"
@@ -142,7 +142,7 @@ def open_docker(path: Path, source: bytes, sha256: str, params: tuple[str, ...],
     cleanup = _Cleanup(name, folder)
     try:
         return WorkerSession(
-            docker_command(copy, path.stem, name, limits),
+            docker_command(copy, LOSS_NAME, name, limits),
             limits=limits,
             name=path.stem,
             sha256=sha256,

@@ -1,43 +1,10 @@
 """The jail backend: a bubblewrap jail around one loss worker process.
 
-THREAT MODEL. Loss files come from strangers and from LLMs. Inside the jail a loss may try to:
-
-  threat                                   what stops it                                 test (tests/sandbox_attacks)
-  read secrets in the environment          --clearenv; a fixed allow-list of variables   env_secret.py
-    (OPENAI_API_KEY, tokens)               is set; the harness's own env never passes
-  read files under home, the project's     only the interpreter, its packages, the       read_home.py
-    stores and caches                      harness package and the loss file itself are
-                                           mounted; everything else does not exist
-  reach the network (exfiltrate, call      own network namespace (only a down lo) AND     network.py
-    the judge)                             seccomp kills on socket()
-  write outside its scratch space          read-only binds; the only writable place is a  write_outside.py
-    (records, caches, leaderboard)         size-capped private tmpfs /tmp
-  start processes (shell, fork bomb)       seccomp kills on execve/fork/vfork/clone       shell.py, fork_bomb.py
-                                           without CLONE_THREAD (RLIMIT_NPROC is also
-                                           set, but root-started jails do not enforce it)
-  thread bomb (exhaust host pids)          a per-session pids cgroup (pids.max) when run  thread_bomb.py
-                                           as root (sandbox/pids.py); RLIMIT_NPROC when
-                                           not; a warning when neither can be had
-  exhaust memory / CPU / disk / output     RLIMIT_AS (-> oom), RLIMIT_CPU and wall-clock  memory_hog.py, cpu_spin.py,
-                                           deadlines (-> timeout), RLIMIT_FSIZE + tmpfs   disk_fill.py, stderr_flood.py
-                                           size, stderr cap (-> sandbox_violation)
-  hang                                     per-call and per-session wall-clock deadlines  hang.py
-  crash the interpreter (ctypes)           the worker is a separate process: crash status ctypes_segfault.py
-  tamper with training or evaluation       the trainer, torch and records live in another monkeypatch.py
-    (monkeypatch torch, fake a result)     process; the loss can only answer numbers,
-                                           which the harness checks
-  attack the harness through its replies   bounded wire format, no pickle, every dtype,   nan_reply.py, oversized_reply.py,
-    (oversized, malformed, NaN, pickle)    shape and value checked (harness.sandbox.wire) forged_reply.py, stdout_garbage.py
-  escalate privileges                      uid 65534 in a user namespace, all
-                                           capabilities dropped, no_new_privs, own pid,
-                                           ipc, uts and cgroup namespaces, new session
-                                           (no terminal injection), --die-with-parent
-
-NOT COVERED: kernel exploits. The jail shares the host kernel; a loss that exploits a kernel bug
-from the syscalls seccomp still allows can escape. Run untrusted code from unknown authors with the
-docker backend and ``docker_runtime="runsc"`` (gVisor) for a user-space kernel in between. Also not
-covered: side channels (timing, cache) and the loss lying about its own values, which is allowed:
-its answer is just numbers, and a bad loss only ruins its own score.
+The threat model (what the jail covers, what it does not, and why) is at the top of the sandbox
+package: harness/sandbox/__init__.py. The jail: bubblewrap namespaces (user, pid, net, ipc, uts,
+cgroup, mount) with only the interpreter, harness and the loss file mounted read-only, a size-capped
+/tmp, a read-only minimal /dev, per-session pids and memory cgroups when the harness is root, and the
+worker's own rlimits and seccomp filter inside.
 """
 
 from __future__ import annotations
@@ -52,7 +19,7 @@ import warnings
 from pathlib import Path
 
 import harness
-from harness.sandbox import pids
+from harness.sandbox import cgroups
 from harness.sandbox.client import WorkerSession
 from harness.sandbox.limits import SandboxLimits
 
@@ -63,6 +30,9 @@ _NO_PIDS_GUARD = (
     "pids cgroup controller, or use the docker backend (--pids-limit)"
 )
 LOSS_DIR = "/loss"
+# The loss file's name inside the jail: fixed, so that any legal host file name works (the loss's
+# own name comes from the trusted side; the file's name never reaches the jail).
+LOSS_NAME = "loss"
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf")
 
@@ -113,7 +83,7 @@ def jail_env(limits: SandboxLimits) -> dict[str, str]:
 
 
 def worker_args(loss_path: str, limits: SandboxLimits) -> list[str]:
-    """The worker's argv after the interpreter (shared with the docker backend)."""
+    """The argv after the interpreter: the supervisor, then the worker's (shared with the docker backend)."""
     keys = (
         "memory_bytes",
         "cpu_seconds",
@@ -123,14 +93,21 @@ def worker_args(loss_path: str, limits: SandboxLimits) -> list[str]:
         "threads",
         "max_batch",
     )
-    return [
-        "-I",
-        "-B",
-        "-m",
-        "harness.sandbox.worker",
-        loss_path,
-        json.dumps({k: getattr(limits, k) for k in keys}),
-    ]
+    worker = _boot("harness.sandbox.worker", loss_path, json.dumps({k: getattr(limits, k) for k in keys}))
+    return _boot("harness.sandbox.supervisor", *worker)  # the worker runs under its supervisor
+
+
+# Runs a harness module with the harness package's own folder first on sys.path: an editable install
+# may map ``harness`` to another checkout, which is not mounted in the jail.
+_BOOT = (
+    "import runpy, sys; sys.path.insert(0, sys.argv[1]); m = sys.argv[2]; del sys.argv[1:3]; "
+    "runpy.run_module(m, run_name='__main__', alter_sys=True)"
+)
+
+
+def _boot(module: str, *args: str) -> list[str]:
+    root = str(Path(harness.__file__).resolve().parent.parent)
+    return ["-I", "-B", "-c", _BOOT, root, module, *args]
 
 
 def jail_command(loss_fd: int, loss_name: str, limits: SandboxLimits, bwrap: str = "bwrap") -> list[str]:
@@ -153,6 +130,10 @@ def jail_command(loss_fd: int, loss_name: str, limits: SandboxLimits, bwrap: str
         "--proc",
         "/proc",
         "--dev",
+        "/dev",
+        # A minimal /dev (null, zero, random, tty, ...) on a tmpfs the size of half the host's RAM:
+        # read-only, so neither /dev nor /dev/shm can hold memory outside the limits.
+        "--remount-ro",
         "/dev",
         # The scratch tmpfs goes BEFORE the interpreter binds: bwrap mounts in order, so a checkout or
         # virtual environment that lives under /tmp stays visible (read-only) on top of the tmpfs.
@@ -230,16 +211,19 @@ def open_jail(
         from harness.sandbox import SandboxUnavailable
 
         raise SandboxUnavailable(f"the jail backend cannot run here: {reason}")
-    fd = os.memfd_create(f"loss-{path.stem}", os.MFD_CLOEXEC)
-    cgroup = pids.create(limits.processes)
-    if cgroup is None and pids.guard_kind() == "none":
+    # The memfd's name is only a label (the kernel keeps 249 bytes of it): a fixed one, since a loss
+    # file may have any legal name (255 bytes, any unicode).
+    fd = os.memfd_create("harness-loss", os.MFD_CLOEXEC)
+    cgroup = cgroups.create(limits.processes, limits.memory_bytes)
+    if (cgroup is None or "pids" not in cgroup.controllers) and cgroups.guard_kind() == "none":
         warnings.warn(_NO_PIDS_GUARD, stacklevel=3)
     try:
         os.write(fd, source)
         os.lseek(fd, 0, os.SEEK_SET)
-        cmd = jail_command(fd, path.stem, limits, bwrap_path())
-        if cgroup is not None:  # join the capped cgroup, then become bubblewrap: every task counts
-            cmd = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(cgroup.procs), *cmd]
+        cmd = jail_command(fd, LOSS_NAME, limits, bwrap_path())
+        if cgroup is not None:  # join the capped cgroups, then become bubblewrap: every task counts
+            join = 'for f in $0; do echo $$ > "$f" || exit 125; done; exec "$@"'
+            cmd = ["/bin/sh", "-c", join, " ".join(map(str, cgroup.procs)), *cmd]
         return WorkerSession(
             cmd,
             limits=limits,
@@ -250,6 +234,7 @@ def open_jail(
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             pass_fds=(fd,),
             on_close=cgroup.remove if cgroup is not None else None,
+            oom_killed=cgroup.oom_killed if cgroup is not None else None,
         )
     except BaseException:
         if cgroup is not None:

@@ -1,6 +1,6 @@
 """A seccomp-BPF filter, built with ctypes, that the worker installs on itself before running a loss.
 
-Blocked system calls kill the whole worker (SECCOMP_RET_KILL_PROCESS): the harness sees SIGSYS and
+Blocked system calls (exec, fork, sockets, namespaces, System V / POSIX IPC, memfd, ...) kill the whole worker (SECCOMP_RET_KILL_PROCESS): the harness sees SIGSYS and
 reports ``sandbox_violation``, so a loss cannot catch the refusal and carry on as if nothing
 happened. ``clone`` is allowed only with CLONE_THREAD (torch's thread pools keep working) and
 ``clone3`` answers ENOSYS so that glibc falls back to the checked ``clone``. The filter is synced to
@@ -31,7 +31,11 @@ _COMMON = (
     "pivot_root chroot unshare setns keyctl add_key request_key bpf perf_event_open userfaultfd "
     "io_uring_setup io_uring_enter io_uring_register kexec_load init_module finit_module "
     "delete_module personality open_by_handle_at name_to_handle_at pidfd_getfd fsopen fsconfig "
-    "fsmount move_mount open_tree mount_setattr swapon swapoff reboot acct"
+    "fsmount move_mount open_tree mount_setattr swapon swapoff reboot acct "
+    # memory outside RLIMIT_AS: System V and POSIX IPC objects outlive their process, memfd pages
+    # live in the kernel (the IPC namespace and the memory cgroup are the second wall)
+    "shmget shmat shmctl msgget msgsnd msgrcv msgctl semget semop semtimedop semctl "
+    "mq_open mq_unlink mq_timedsend mq_timedreceive mq_notify mq_getsetattr memfd_create memfd_secret"
 ).split()
 # Per architecture: (audit arch, first number of a foreign ABI or None, "name:number ...").
 _TABLES_RAW = {
@@ -44,7 +48,10 @@ _TABLES_RAW = {
         "userfaultfd:323 io_uring_setup:425 io_uring_enter:426 io_uring_register:427 kexec_load:246 "
         "init_module:175 finit_module:313 delete_module:176 personality:135 open_by_handle_at:304 "
         "name_to_handle_at:303 pidfd_getfd:438 fsopen:430 fsconfig:431 fsmount:432 move_mount:429 "
-        "open_tree:428 mount_setattr:442 swapon:167 swapoff:168 reboot:169 acct:163 seccomp:317",
+        "open_tree:428 mount_setattr:442 swapon:167 swapoff:168 reboot:169 acct:163 seccomp:317 "
+        "shmget:29 shmat:30 shmctl:31 msgget:68 msgsnd:69 msgrcv:70 msgctl:71 semget:64 semop:65 "
+        "semtimedop:220 semctl:66 mq_open:240 mq_unlink:241 mq_timedsend:242 mq_timedreceive:243 "
+        "mq_notify:244 mq_getsetattr:245 memfd_create:319 memfd_secret:447",
     ),
     "aarch64": (  # the generic table: no fork/vfork system calls exist
         0xC00000B7,
@@ -55,7 +62,10 @@ _TABLES_RAW = {
         "userfaultfd:282 io_uring_setup:425 io_uring_enter:426 io_uring_register:427 kexec_load:104 "
         "init_module:105 finit_module:273 delete_module:106 personality:92 open_by_handle_at:265 "
         "name_to_handle_at:264 pidfd_getfd:438 fsopen:430 fsconfig:431 fsmount:432 move_mount:429 "
-        "open_tree:428 mount_setattr:442 swapon:224 swapoff:225 reboot:142 acct:89 seccomp:277",
+        "open_tree:428 mount_setattr:442 swapon:224 swapoff:225 reboot:142 acct:89 seccomp:277 "
+        "shmget:194 shmat:196 shmctl:195 msgget:186 msgsnd:189 msgrcv:188 msgctl:187 semget:190 "
+        "semop:193 semtimedop:192 semctl:191 mq_open:180 mq_unlink:181 mq_timedsend:182 "
+        "mq_timedreceive:183 mq_notify:184 mq_getsetattr:185 memfd_create:279 memfd_secret:447",
     ),
 }
 _TABLES = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 import sys
 from collections.abc import Callable
@@ -25,6 +26,8 @@ PREFIX = struct.Struct("<4sI")
 MAX_HEADER_BYTES = 64 * 1024
 MAX_TENSORS = 8
 MAX_MESSAGE_CHARS = 8192
+MAX_DEPTH = 4  # the deepest legitimate header: {"tensors": [{"shape": [n]}]} is 3
+MAX_INT_DIGITS = 19  # int64
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
     "float64": torch.float64,
@@ -70,7 +73,7 @@ def _tensor_specs(header: dict, max_batch: int) -> list[tuple[str, torch.dtype, 
         name, dtype, shape = s["name"], s["dtype"], s["shape"]
         if not isinstance(name, str) or len(name) > 64 or name in seen:
             raise WireError(f"bad or repeated tensor name {str(name)[:80]!r}")
-        if dtype not in DTYPES:
+        if not isinstance(dtype, str) or dtype not in DTYPES:
             raise WireError(f"tensor {name!r}: dtype {str(dtype)[:40]!r} is not one of {', '.join(DTYPES)}")
         if not (isinstance(shape, list) and len(shape) == 1 and type(shape[0]) is int):
             raise WireError(f"tensor {name!r}: shape {str(shape)[:80]} is not a 1-D shape")
@@ -82,27 +85,145 @@ def _tensor_specs(header: dict, max_batch: int) -> list[tuple[str, torch.dtype, 
 
 
 def read_frame(read_exact: Callable[[int], bytes], max_batch: int) -> tuple[dict, dict[str, torch.Tensor]]:
-    """Read one frame with ``read_exact(n)`` (which returns exactly n bytes or raises)."""
-    magic, length = PREFIX.unpack(read_exact(PREFIX.size))
+    """Read one frame with ``read_exact(n)`` (which returns exactly n bytes or raises).
+
+    Raises WireError for anything that breaks the format, whatever its kind (size, nesting, encoding,
+    number range, schema): a malformed frame is a protocol violation, never a crash of the reader.
+    ``EOFError`` from ``read_exact`` before the first byte means the peer closed the stream; a stream
+    that ends inside a frame raises ``TruncatedFrame``.
+    """
+    first = read_exact(1)  # EOFError here: the stream ended between frames
+    try:
+        magic, length = PREFIX.unpack(first + read_exact(PREFIX.size - 1))
+    except EOFError:
+        raise TruncatedFrame("the stream ended inside a frame's prefix (truncated frame)") from None
     if magic != MAGIC:
         raise WireError(f"bad frame start {magic!r} (expected {MAGIC!r}); the stream is corrupt")
     if length > MAX_HEADER_BYTES:
         raise WireError(f"header length {length} exceeds {MAX_HEADER_BYTES} bytes")
     try:
-        header = json.loads(read_exact(length).decode("utf-8"), parse_constant=_no_constants)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WireError(f"header is not JSON: {e}") from None
-    if not isinstance(header, dict) or not isinstance(header.get("kind"), str):
-        raise WireError("header must be a JSON object with a string 'kind'")
-    tensors = {}
-    for name, dtype, n in _tensor_specs(header, max_batch):
-        raw = bytearray(read_exact(n * dtype.itemsize))
-        tensors[name] = torch.frombuffer(raw, dtype=torch.uint8).view(dtype)
+        header = parse_header(read_exact(length))
+        tensors = {}
+        for name, dtype, n in _tensor_specs(header, max_batch):
+            raw = bytearray(read_exact(n * dtype.itemsize))
+            tensors[name] = torch.frombuffer(raw, dtype=torch.uint8).view(dtype)
+    except EOFError:
+        raise TruncatedFrame("the stream ended inside a frame (truncated frame)") from None
+    except (TypeError, ValueError, OverflowError, RecursionError, KeyError) as e:
+        if isinstance(e, WireError):
+            raise
+        # the checks above are meant to leave nothing for here; any slip is still the peer's violation
+        raise WireError(f"malformed header: {type(e).__name__}: {str(e)[:200]}") from None
     return header, tensors
+
+
+class TruncatedFrame(WireError):
+    """The stream ended after a frame began."""
+
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _depth(text: str) -> int:
+    """Deepest nesting of arrays and objects, counted outside strings, without parsing."""
+    depth = deepest = 0
+    for b in _BRACKETS.findall(_STRINGS.sub('""', text)):
+        depth += 1 if b in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _no_constants(name: str):
     raise WireError(f"header contains {name}; JSON numbers must be finite")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise WireError(f"integer of {len(text)} digits in the header (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise WireError(f"number {text[:40]!r} in the header overflows; JSON numbers must be finite")
+    return value
+
+
+def _unique_keys(pairs: list) -> dict:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise WireError("header object repeats a key")
+    return dict(pairs)
+
+
+def parse_header(raw: bytes) -> dict:
+    """The header's JSON, checked for depth and number range BEFORE parsing, then against SCHEMAS."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise WireError(f"header is not UTF-8: {e}") from None
+    if _depth(text) > MAX_DEPTH:
+        raise WireError(f"header nests deeper than {MAX_DEPTH} levels")
+    try:
+        header = json.loads(
+            text,
+            parse_constant=_no_constants,
+            parse_int=_bounded_int,
+            parse_float=_finite_float,
+            object_pairs_hook=_unique_keys,
+        )
+    except WireError:
+        raise
+    except (ValueError, RecursionError, OverflowError, TypeError) as e:
+        raise WireError(f"header is not JSON: {str(e)[:200]}") from None
+    if not isinstance(header, dict) or not isinstance(header.get("kind"), str):
+        raise WireError("header must be a JSON object with a string 'kind'")
+    _check_schema(header)
+    return header
+
+
+def _is_number(v) -> bool:
+    return type(v) in (int, float) and math.isfinite(v)
+
+
+def _is_text(limit: int) -> Callable[[object], bool]:
+    return lambda v: isinstance(v, str) and len(v) <= limit
+
+
+def _is_params(v) -> bool:
+    return isinstance(v, list) and len(v) <= 16 and all(isinstance(p, str) and len(p) <= 64 for p in v)
+
+
+# Every frame kind and the exact set of fields it carries (besides "kind" and "tensors", which
+# _tensor_specs checks): a field that is missing, extra or of the wrong type is a violation.
+SCHEMAS: dict[str, dict[str, Callable[[object], bool]]] = {
+    "hello": {
+        "name": _is_text(1024),
+        "sha256": lambda v: isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) is not None,
+        "params": _is_params,
+        "seccomp": lambda v: type(v) is int and -1 <= v <= 2,
+    },
+    "call": {"beta": _is_number, "grad": lambda v: type(v) is bool},
+    "reply": {},
+    "error": {"status": lambda v: v in ("invalid", "oom"), "message": _is_text(MAX_MESSAGE_CHARS)},
+    "close": {},
+}
+
+
+def _check_schema(header: dict) -> None:
+    kind = header["kind"]
+    fields = SCHEMAS.get(kind)
+    if fields is None:
+        raise WireError(f"unknown frame kind {kind[:40]!r}")
+    got = set(header) - {"kind", "tensors"}
+    if got != set(fields):
+        extra, missing = sorted(got - set(fields)), sorted(set(fields) - got)
+        raise WireError(f"{kind!r} frame: unexpected fields {extra[:8]}, missing fields {missing}"[:300])
+    for key, ok in fields.items():
+        if not ok(header[key]):
+            raise WireError(f"{kind!r} frame: field {key!r} has a bad type or value {str(header[key])[:40]!r}")
 
 
 def check_message(header: dict) -> str:
@@ -111,10 +232,3 @@ def check_message(header: dict) -> str:
     if not isinstance(msg, str):
         raise WireError("error frame without a string 'message'")
     return msg[-MAX_MESSAGE_CHARS:]
-
-
-def check_float(header: dict, key: str) -> float:
-    value = header.get(key)
-    if type(value) not in (int, float) or not math.isfinite(value):
-        raise WireError(f"header field {key!r} must be a finite number, got {str(value)[:40]!r}")
-    return float(value)

@@ -1,8 +1,11 @@
 """Benchmark suites: a frozen config, cached artifacts built once, and a description.
 
-``SUITES`` maps a name to a suite object. Every suite follows the ``Suite`` protocol, so that
-``harness bench`` runs one pipeline for all of them: suite config -> build/load cached artifacts ->
-train per seed -> generate -> judge -> record.
+``SUITES`` maps a name to a suite object. Every suite implements the ``Suite`` protocol, so that
+``harness bench``, the run store, boards, ``harness ci``, ``harness compare`` and discovery run and
+render any suite the same way: suite config -> build/load cached artifacts -> ``run_seeds`` (train ->
+generate -> judge, the suite's own evaluation) -> a frozen ``SuiteResult`` -> record. What a suite
+shows (summary rows, per-seed table, board columns, the metric ``harness ci`` gates) comes from the
+suite itself, so no caller needs to know a suite's metric names.
 
 ``config_hash()`` covers the WHOLE config (it goes into every record: a change of any training or
 evaluation setting changes results). The artifact cache is keyed by ``build_hash()``, the part of the
@@ -11,14 +14,89 @@ config that determines the artifacts, so that changing e.g. the learning rate re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from harness.registry import Registry
 
 
+@dataclass(frozen=True)
+class SummaryRow:
+    """One line of a run's summary table: a metric label, its formatted value and a note."""
+
+    label: str
+    value: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """How a suite presents one record: headline rows, a per-seed table and a one-line verdict."""
+
+    rows: tuple[SummaryRow, ...]
+    seed_headers: tuple[str, ...]
+    seed_rows: tuple[tuple[str, ...], ...]
+    verdict: str
+    extra: tuple[str, ...] = ()  # further pre-rendered blocks (thorough mode's grid)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A board column taken from ``record["metrics"][key]`` (its CI at ``key + "_ci"`` when ``ci``)."""
+
+    key: str
+    label: str
+    ci: bool = False
+
+
+def _frozen(value):
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def thawed(value):
+    """A plain JSON-ready copy (dicts and lists) of a frozen ``SuiteResult`` field."""
+    if isinstance(value, Mapping):
+        return {k: thawed(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thawed(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """What ``Suite.run_seeds`` returns; deeply frozen (mappings become read-only, lists tuples).
+
+    ``metrics`` always holds the suite's primary ``win_rate`` (a share in [0, 1]) and ``win_rate_ci``
+    [low, high]; ``outcomes`` is the per-prompt block of the record schema (harness.records), or None
+    for a suite that does not yet produce per-prompt tables."""
+
+    per_seed: tuple
+    metrics: Mapping[str, Any]
+    judge: Mapping[str, Any]
+    timings: Mapping[str, float] = field(default_factory=dict)
+    outcomes: Mapping[str, Any] | None = None
+
+    def __post_init__(self):
+        for key in ("win_rate", "win_rate_ci"):
+            if key not in self.metrics:
+                raise ValueError(f"a suite result's metrics lack {key!r}")
+        for name in ("per_seed", "metrics", "judge", "timings", "outcomes"):
+            object.__setattr__(self, name, _frozen(getattr(self, name)))
+
+
 class Suite(Protocol):
     name: str
     config: Any  # a frozen dataclass; its ``as_dict()`` is saved into every record
+    board_columns: tuple[Column, ...]  # metric columns a board shows for this suite, primary first
+    gate_metric: str  # the metric `harness ci` gates (a key of record["metrics"] with a "_ci" twin)
+    judged_outside: bool  # its GPU job writes answers that are judged outside the container
+    training_threads: int | None  # torch threads of training (``train.threads``), None when not a setting
 
     def config_hash(self) -> str: ...
 
@@ -32,6 +110,25 @@ class Suite(Protocol):
 
     def with_overrides(self, overrides: dict) -> Suite:
         """A copy with some config fields replaced (``{"train.learning_rate": 1e-4}``)."""
+
+    def usage_error(self, *, thorough: bool = False) -> str | None:
+        """Why ``harness bench`` cannot run this suite as asked (here, in thorough mode), or None."""
+
+    def seed_list(self, n: int) -> list[int]:
+        """The first ``n`` training seeds: the config's default seeds, then the next integers."""
+
+    def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *,
+                  progress: bool = True) -> SuiteResult:
+        """Train, generate and judge every seed with the loss in ``session``."""
+
+    def summary(self, record: dict) -> Summary:
+        """The readable summary of one of this suite's ok records."""
+
+
+def default_seed_list(config_seeds, n: int) -> list[int]:
+    base = list(config_seeds)
+    start = max(base, default=-1) + 1
+    return (base + list(range(start, start + n)))[:n]
 
 
 SUITES: Registry = Registry("suite")

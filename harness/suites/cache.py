@@ -120,3 +120,12 @@ class CachedSuite:
         from harness.suites.overrides import apply_overrides
 
         return type(self)(apply_overrides(self.config, overrides))
+
+    @property
+    def training_threads(self) -> int | None:
+        return self.config.train.threads
+
+    def seed_list(self, n: int) -> list[int]:
+        from harness.suites import default_seed_list
+
+        return default_seed_list(self.config.seeds, n)

@@ -8,6 +8,7 @@ seed 42, bf16, full fine-tune (ZeRO-3 on 8 x A100, ~30 min per candidate).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from harness.generation import GenerationConfig
@@ -64,6 +65,25 @@ class PaperTraining:
             raise ValueError(f"effective batch {self.effective_batch} is not a multiple of "
                              f"{self.per_device_batch} x {gpus} GPUs")
         return self.effective_batch // per_step
+
+
+def paper_dpo_kwargs(train: PaperTraining, *, n_pairs: int, gpus: int, output_dir: str) -> dict:
+    """TRL ``DPOConfig`` arguments reproducing the paper's schedule on ``gpus`` GPUs.
+
+    Warmup is 10% of the optimizer steps of 2 epochs at the effective batch of 128 (the paper's
+    ``warmup_ratio`` 0.1, given as steps because transformers 5 takes steps).
+    """
+    accumulation = train.accumulation(gpus)
+    steps = math.ceil(n_pairs / train.effective_batch) * train.epochs
+    return {
+        "output_dir": output_dir, "beta": train.beta, "learning_rate": train.learning_rate,
+        "lr_scheduler_type": train.lr_scheduler, "warmup_steps": math.ceil(train.warmup_ratio * steps),
+        "num_train_epochs": train.epochs, "per_device_train_batch_size": train.per_device_batch,
+        "gradient_accumulation_steps": accumulation, "max_length": train.max_length, "seed": train.seed,
+        "data_seed": train.seed, "bf16": train.bf16, "activation_checkpointing": train.gradient_checkpointing,
+        "precompute_ref_log_probs": True, "remove_unused_columns": False, "save_strategy": "no",
+        "report_to": [], "logging_steps": 10,
+    }
 
 
 @dataclass(frozen=True)

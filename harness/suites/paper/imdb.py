@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from harness.suites.paper.tokens import completion_logps
+from harness.suites.logprobs import sequence_logps
 
 
 def positive_index(classifier, positive_label: str) -> int:
@@ -40,8 +40,8 @@ def sentiment_rewards(classifier, tokenizer, texts: list[str], *, positive_label
 def kl_to_reference(policy, reference, prompts: list[list[int]], samples: list[list[int]], *,
                     pad_id: int, batch_size: int = 16) -> float:
     """Mean sequence-level log pi(y|x) - log ref(y|x) over the policy's samples y."""
-    lp = np.array(completion_logps(policy, prompts, samples, pad_id=pad_id, batch_size=batch_size))
-    lr = np.array(completion_logps(reference, prompts, samples, pad_id=pad_id, batch_size=batch_size))
+    lp = sequence_logps(policy, prompts, samples, pad_id=pad_id, batch_size=batch_size).numpy()
+    lr = sequence_logps(reference, prompts, samples, pad_id=pad_id, batch_size=batch_size).numpy()
     return float((lp - lr).mean())
 
 

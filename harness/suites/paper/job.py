@@ -20,7 +20,7 @@ from harness.generation import GenerationConfig, make_generator
 def train_policy(suite, artifacts, session, *, seed: int, beta: float, out_dir: Path, device: str, gpus: int):
     from trl import DPOConfig
 
-    from harness.suites.paper.suite import paper_dpo_kwargs
+    from harness.suites.paper.config import paper_dpo_kwargs
     from harness.train import trainer_class
 
     trainer_cls = trainer_class()

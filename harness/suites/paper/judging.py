@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from harness.judges.base import Comparison
+from harness.records import make_outcomes
 from harness.stats import bootstrap_ci, hierarchical_ci
+from harness.suites import SuiteResult
 
 
 def question(row: dict) -> str:
@@ -81,7 +83,7 @@ def seed_result(judge, eval_rows: list[dict], answers: list[dict], *, seed: int)
     if not scored:
         raise RuntimeError(f"no answer of this suite has a reference answer to compare with (judge {judge.id})")
     groups = sorted(scored)
-    arrays = {"win": np.array([np.mean(scored[g]) for g in groups])}
+    arrays = {"win": np.array([np.mean(scored[g]) for g in groups]), "prompts": groups}
     metrics = {"seed": seed, "win_rate": float(arrays["win"].mean()), "n_compared": sum(map(len, scored.values())),
                "judge_report": {k: v for k, v in report.items() if not isinstance(v, (list, dict)) or k.endswith("_ci")}}
     if grades:
@@ -94,9 +96,11 @@ def seed_result(judge, eval_rows: list[dict], answers: list[dict], *, seed: int)
 
 def aggregate(per_seed: list[dict], arrays: list[dict]) -> dict:
     win = hierarchical_ci([a["win"] for a in arrays], seed=0)
+    # every answer was judged (seed_result refuses partial runs); a seed has no LC win rate when it
+    # judged fewer prompts than the GLM needs (harness.judges.winrate.MIN_LC_PROMPTS)
+    lc = [s["judge_report"]["lc_win_rate"] for s in per_seed]
     out = {"win_rate": win.mean, "win_rate_ci": [win.low, win.high], "censored": False,
-           # every answer was judged (seed_result refuses partial runs), so every seed has its LC win rate
-           "lc_win_rate": float(np.mean([s["judge_report"]["lc_win_rate"] for s in per_seed]))}
+           "lc_win_rate": None if None in lc else float(np.mean(lc))}
     if all("score" in a for a in arrays):
         score = hierarchical_ci([a["score"] for a in arrays], seed=0)
         out.update({"mt_bench_score": score.mean, "mt_bench_score_ci": [score.low, score.high]})
@@ -108,7 +112,7 @@ def aggregate(per_seed: list[dict], arrays: list[dict]) -> dict:
 
 def run_judged_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, judge=None, device=None,
                      jobs_dir: Path | None = None, progress: bool = True):
-    """run_seeds' contract (per_seed, metrics, judge_info, timings) for a judge-based paper suite."""
+    """``PaperSuite.run_seeds`` for a judge-based paper suite; every seed answers the same prompts."""
     import time
 
     from harness.judges.llm import LLMJudge
@@ -137,5 +141,8 @@ def run_judged_seeds(suite, artifacts, session, seeds: list[int], beta: float, *
         metrics["generation"] = result["generation"]
         per_seed.append(metrics)
         arrays.append(seed_arrays)
-    return per_seed, aggregate(per_seed, arrays), {"id": judge.id, "hash": judge.hash,
-                                                     "model": judge.spec.model}, timings
+    outcomes = make_outcomes(arrays[0]["prompts"], {"verdict": [a["win"].tolist() for a in arrays],
+                                                   "end": [a["win"].tolist() for a in arrays]},
+                             ["measured"] * len(arrays))
+    return SuiteResult(per_seed, aggregate(per_seed, arrays),
+                       {"id": judge.id, "hash": judge.hash, "model": judge.spec.model}, timings, outcomes)

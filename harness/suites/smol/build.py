@@ -20,9 +20,9 @@ import torch
 from harness.generation import GenerationConfig
 from harness.generation.hf import HFGenerator
 from harness.judges import ifeval
-from harness.models import smollm2
 from harness.suites import cache
-from harness.suites.paper.tokens import completion_logps
+from harness.suites.logprobs import reference_logps
+from harness.suites.smol import smollm2
 from harness.suites.smol.prompts import make_prompts, split_tasks
 
 LOGP_BATCH = 8  # sequences per reference forward pass (vocab 49k: logits dominate memory)
@@ -48,15 +48,6 @@ def make_pairs(prompts: list[str], answers) -> tuple[list[dict], dict]:
     if not rows:
         raise RuntimeError("every train prompt's answers tied under the judge: no preference pairs")
     return rows, {"prompts": len(prompts), "pairs": len(rows), "tied_prompts": tied}
-
-
-def reference_logps(model, rows: list[dict], pad_id: int) -> None:
-    prompts = [r["prompt_ids"] for r in rows]
-    for side in ("chosen", "rejected"):
-        lp = completion_logps(model, prompts, [r[f"{side}_ids"] for r in rows], pad_id=pad_id,
-                              batch_size=LOGP_BATCH)
-        for r, v in zip(rows, lp, strict=True):
-            r[f"ref_{side}_logps"] = v
 
 
 def build(folder: Path, config, progress: bool = True) -> None:
@@ -86,7 +77,7 @@ def build(folder: Path, config, progress: bool = True) -> None:
     t = time.perf_counter()
     for r in rows:
         r["prompt_ids"] = smollm2.chat_prompt_ids(tokenizer, r["prompt"], d.system)
-    reference_logps(model, rows, tokenizer.pad_token_id)
+    reference_logps(rows, model, tokenizer.pad_token_id, batch_size=LOGP_BATCH)
     timings["reference_logps"] = time.perf_counter() - t
 
     t = time.perf_counter()

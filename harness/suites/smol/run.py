@@ -12,8 +12,10 @@ import torch
 from harness.generation import make_generator
 from harness.generation.hf import HFGenerator
 from harness.judges import JUDGES, Comparison
-from harness.models import smollm2
+from harness.records import make_outcomes
 from harness.stats import bootstrap_ci
+from harness.suites import SuiteResult
+from harness.suites.smol import smollm2
 
 
 def _generator(config, model, tokenizer, out_dir: Path):
@@ -94,11 +96,14 @@ def run_seed(config, artifacts, session, *, seed: int, beta: float, out_dir=None
                         for r, g in list(zip(artifacts.eval_rows, answers, strict=True))[:5]]}
 
 
-def aggregate(per_seed: list[dict], level: float):
-    """Seed-level results -> (per_seed, metrics, judge_info, timings), prompts and seeds resampled."""
+def aggregate(per_seed: list[dict], level: float, prompts: list[str]) -> SuiteResult:
+    """Seed-level results -> the suite's result, prompts and seeds resampled; the per-prompt win
+    table (the end of training is the verdict point) goes into the record's outcomes."""
     from harness.stats import hierarchical_ci
 
     arrays = [np.asarray(s.pop("per_prompt_win")) for s in per_seed]
+    table = [a.tolist() for a in arrays]
+    outcomes = make_outcomes(prompts, {"verdict": table, "end": table}, ["measured"] * len(per_seed))
     est = hierarchical_ci(arrays, level=level)
     scores = [s["instruction_score"] for s in per_seed]
     metrics = {"win_rate": est.mean, "win_rate_ci": [est.low, est.high], "win_rate_sem": est.sem,
@@ -110,4 +115,4 @@ def aggregate(per_seed: list[dict], level: float):
     for s in per_seed:
         for k, v in s["timings"].items():
             timings[k] = timings.get(k, 0.0) + v
-    return per_seed, metrics, per_seed[0]["judge"], timings
+    return SuiteResult(per_seed, metrics, per_seed[0]["judge"], timings, outcomes)

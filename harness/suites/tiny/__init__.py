@@ -2,7 +2,7 @@
 
 Everything is built by the project (no hub): a synthetic review language (grammar.py), a word-level
 tokenizer, a Llama-style model SFT-trained from scratch, on-policy pairs labelled by the gold judge
-(harness.judges.gold), reference log-probs and reference completions (build.py). Artifacts are cached
+(harness.suites.tiny.gold), reference log-probs and reference completions (build.py). Artifacts are cached
 under ``harness.paths.cache_dir()/tiny-<build_hash>/`` and sealed by a manifest (suites/cache.py).
 """
 
@@ -12,9 +12,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import harness.judges.gold  # noqa: F401  (registers the suite's judge, "gold-tiny")
-from harness.metrics import EvalConfig
-from harness.suites import cache
+import harness.suites.tiny.gold  # noqa: F401  (registers the suite's judge, "gold-tiny")
+from harness.suites import Column, SuiteResult, Summary, cache
+from harness.suites.tiny.metrics import EvalConfig
 from harness.suites.tiny.model import ModelConfig
 from harness.train import TrainConfig
 
@@ -81,11 +81,29 @@ class TinyArtifacts:
 
 
 class TinySuite(cache.CachedSuite):
+    """The matched-KL protocol (harness.suites.tiny.evaluate, metrics): win rate at a KL budget."""
+
     name = "tiny"
+    board_columns = (Column("win_rate", "win rate @ KL budget", ci=True), Column("reward", "gold reward", ci=True),
+                     Column("kl", "KL end"))
+    gate_metric = "win_rate"
+    judged_outside = False
 
     def __init__(self, config: TinyConfig | None = None):
         super().__init__(config or TinyConfig())
 
+    def usage_error(self, *, thorough: bool = False) -> str | None:
+        return None
+
+    def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True) -> SuiteResult:
+        from harness.suites.tiny.evaluate import run_seeds
+
+        return run_seeds(self, artifacts, session, seeds, beta, progress=progress)
+
+    def summary(self, record: dict) -> Summary:
+        from harness.suites.tiny.summary import summary
+
+        return summary(record)
 
     def build(self, *, progress: bool = True) -> TinyArtifacts:
         from harness.suites.tiny.build import build

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import torch
 
-from harness import generate
-from harness.judges import gold
 from harness.suites import cache
-from harness.suites.tiny import grammar
+from harness.suites.logprobs import reference_logps
+from harness.suites.tiny import generate, gold, grammar
 from harness.suites.tiny.model import build_model
 from harness.suites.tiny.tokenizer import build_tokenizer
 
@@ -111,14 +110,6 @@ def make_pairs(model, tokenizer, prompts: list[str], cfg, sample_cfg, seed: int)
     return rows, {"sampled": sampled, "ties_dropped": ties}
 
 
-def reference_logps(model, rows: list[dict], pad_id: int) -> None:
-    prompts = [r["prompt_ids"] for r in rows]
-    for side in ("chosen", "rejected"):
-        lp = generate.sequence_logps(model, prompts, [r[f"{side}_ids"] for r in rows], pad_id=pad_id)
-        for r, v in zip(rows, lp.tolist(), strict=True):
-            r[f"ref_{side}_logps"] = v
-
-
 def _suppressed(tokenizer) -> tuple[int, ...]:
     return (tokenizer.pad_token_id, tokenizer.unk_token_id)
 
@@ -145,7 +136,7 @@ def build(folder: Path, config, progress: bool = True) -> None:
     timings["pairs"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    reference_logps(model, rows, tokenizer.pad_token_id)
+    reference_logps(rows, model, tokenizer.pad_token_id, batch_size=512)
     timings["reference_logps"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -2,7 +2,7 @@
 
 A toy replica of the IMDb task of the DiscoPOP paper (Sec. 5, "IMDb positive reviews"): a policy is
 steered towards positive reviews and scored by a gold reward. Here the language is a small template
-grammar over word classes, so that the gold judge (harness.judges.gold) can check fluency exactly:
+grammar over word classes, so that the gold judge (harness.suites.tiny.gold) can check fluency exactly:
 a word-class bigram that no template produces is "impossible".
 
 A review is ``opener + subject`` (the prompt, which stops mid-sentence) followed by the completion:

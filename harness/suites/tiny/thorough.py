@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 
-from harness.metrics import aggregate
+from harness.suites.tiny.metrics import aggregate
 
 DEFAULT_FACTORS = (0.5, 1.0, 2.0)  # x the suite's learning rate: one halving and one doubling
 
@@ -54,8 +54,8 @@ def run_grid(suite_obj, artifacts, session, seeds: list[int], beta: float, lrs: 
              progress: bool = True):
     """Train every seed at every learning rate; return run_seeds' contract plus a per-lr summary.
 
-    For suites on the matched-KL protocol (harness.evaluate.train_seeds); ``run_bench`` refuses the others."""
-    from harness.evaluate import train_seeds
+    For suites on the matched-KL protocol (harness.suites.tiny.evaluate.train_seeds); ``run_bench`` refuses the others."""
+    from harness.suites.tiny.evaluate import train_seeds
 
     cfg = suite_obj.config.eval
     runs, per_lr, judge_info = [], [], None

@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness import generate
 from harness.judges.base import JUDGES, Comparison
-from harness.metrics import Checkpoint, aggregate, distinct_n, seed_metrics
+from harness.suites import SuiteResult
+from harness.suites.logprobs import sequence_logps
+from harness.suites.tiny import generate
+from harness.suites.tiny.metrics import Checkpoint, aggregate, distinct_n, seed_metrics
 from harness.train import train
 
 GENERATION_SEED_OFFSET = 10_000  # policy samples never share a seed with the suite's reference samples
@@ -49,7 +51,7 @@ def evaluate_checkpoint(model, ref_model, artifacts, judge, cfg, *, step: int, s
     prompts = [p for p in artifacts.eval_prompt_ids for _ in range(k)]
     flat = [c for per_prompt in samples for c in per_prompt]
     # KL(pi || ref) = E_{y ~ pi}[log pi(y) - log ref(y)], estimated on the policy's own samples.
-    kl = policy_logps - generate.sequence_logps(ref_model, prompts, flat, pad_id=tok.pad_token_id,
+    kl = policy_logps - sequence_logps(ref_model, prompts, flat, pad_id=tok.pad_token_id,
                                                 suppress=artifacts.suppress)
     comparisons = [
         Comparison(artifacts.eval_prompts[i], artifacts.decode(samples[i][j]), artifacts.reference_text[i][j], str(i))
@@ -105,16 +107,13 @@ def reference_checkpoint(artifacts, judge, cfg, *, seed: int, compute) -> Checkp
     return checkpoint
 
 
-def run_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True):
-    """Train and evaluate every seed; return (per_seed, metrics, judge_info, stage_timings)."""
-    own = getattr(suite, "run_seeds", None)
-    if own is not None:  # suites that generate and judge their own way (smol, paper) keep this contract
-        return own(artifacts, session, seeds, beta, progress=progress)
+def run_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True) -> SuiteResult:
+    """Train and evaluate every seed on the matched-KL protocol (``TinySuite.run_seeds``)."""
     per_seed, arrays, judge_info, timings = train_seeds(suite, artifacts, session, seeds, beta, progress=progress)
     t = time.perf_counter()
     metrics = aggregate(per_seed, arrays, suite.config.eval)
     timings["aggregate"] = time.perf_counter() - t
-    return per_seed, metrics, judge_info, timings
+    return SuiteResult(per_seed, metrics, judge_info, timings)
 
 
 def train_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True):

@@ -1,0 +1,49 @@
+"""`harness compare A B`: the paired difference of two losses' primary metric, with its CI.
+
+Exit codes: 0 compared (whatever the verdict), 2 the two cannot be compared or a side was not found.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from harness.comparison import CompareError, compare_specs, format_comparison
+
+
+def _runner(suite: str | None, seeds: int | None, backend: str, quiet: bool):
+    def run(loss_path: str, record_seeds: int | None) -> dict:
+        from harness.bench import BenchUsageError, run_bench
+
+        try:
+            return run_bench(loss_path, suite=suite or "tiny", seeds=seeds or record_seeds or 3, backend=backend,
+                             progress=not quiet)
+        except BenchUsageError as e:
+            raise CompareError(str(e)) from None
+    return run
+
+
+@click.command("compare")
+@click.argument("a")
+@click.argument("b")
+@click.option("--board", "board_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Board folder (e.g. leaderboards/tiny) in which A and B may name entries (loss name or sha256 prefix).")
+@click.option("--table", help="Outcomes table to compare (default: the records' primary, e.g. verdict; or kl1, end).")
+@click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level of the interval.")
+@click.option("--suite", help="Suite for loss files given as A or B (default: the other side's, else tiny).")
+@click.option("--seeds", type=int, help="Seeds for loss files (default: as many as the other side has, else 3).")
+@click.option("--backend", default="auto", show_default=True, help="Sandbox backend for loss files.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object (difference, difference_ci, a, b, paired, ...).")
+@click.option("--quiet", is_flag=True, help="No progress output while training loss files.")
+def command(a, b, board_dir, table, level, suite, seeds, backend, as_json, quiet):
+    """Compare A and B (record files, board entries, or loss files run on the same seeds), paired by seed and prompt."""
+    try:
+        result = compare_specs(a, b, board_dir=board_dir, table=table, level=level,
+                               run=_runner(suite, seeds, backend, quiet))
+    except (CompareError, ValueError) as e:
+        click.echo(f"harness compare: cannot compare: {e}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps(result.as_dict(), indent=2) if as_json else format_comparison(result))

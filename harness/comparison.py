@@ -1,0 +1,248 @@
+"""Paired comparison of two losses on one suite config: the difference of their primary metric.
+
+Two records are comparable only when their suite name, suite ``config_hash`` and outcomes
+``prompts_sha256`` are equal (the same prompts and reference answers); they are then compared on the
+seeds both measured, prompt by prompt (``harness.stats.paired_difference_ci`` on the two
+(seeds x prompts) tables of ``record["outcomes"]``). For the primary "verdict" table only seeds
+whose ``seed_status`` is "measured" in both records are used: a censored or unresolved seed is a
+different measurement and is never mixed in (use ``table="kl1"`` or ``"end"`` for those).
+
+A side is given as a record file, a board entry (loss name or sha256 prefix of a record on a board
+directory) or a loss file (then both sides are benchmarked on the same seeds, ``compare_specs``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness.stats import CrossedEstimate, paired_difference_ci, win_rate_ci
+
+MEASURED = "measured"
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class CompareError(ValueError):
+    """Two sides cannot be compared (or one cannot be found); the message says why and the fix."""
+
+
+def clean(text: str) -> str:
+    """Loss-made text (names) for a terminal: escape sequences and control characters removed."""
+    return _CONTROL.sub("", str(text))
+
+
+@dataclass(frozen=True)
+class Side:
+    name: str
+    sha256: str
+    source: str  # where it came from: a record file, "board:<dir>", or the loss file that was run
+    estimate: CrossedEstimate  # its own mean on the compared seeds
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "sha256": self.sha256, "from": self.source, **self.estimate.as_dict()}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: Side
+    b: Side
+    table: str
+    seeds: tuple[int, ...]  # compared seeds (measured in both)
+    dropped_seeds: tuple[int, ...]  # in both records but not compared (censored / unresolved / null)
+    difference: CrossedEstimate  # mean(a - b)
+    suite: dict  # {name, config_hash, prompts_sha256}
+
+    @property
+    def separated(self) -> bool:
+        return self.difference.low > 0 or self.difference.high < 0
+
+    def verdict(self) -> str:
+        d, a, b = self.difference, clean(self.a.name), clean(self.b.name)
+        span = f"{100 * d.low:+.1f} to {100 * d.high:+.1f} points"
+        if d.low > 0:
+            text = f"{a} is better than {b}: {a} - {b} = {100 * d.mean:+.1f} points ({d.level:.0%} CI {span})"
+        elif d.high < 0:
+            text = f"{a} is worse than {b}: {a} - {b} = {100 * d.mean:+.1f} points ({d.level:.0%} CI {span})"
+        else:
+            text = (f"no detectable difference between {a} and {b}: {a} - {b} = {100 * d.mean:+.1f} points, "
+                    f"{d.level:.0%} CI {span} includes 0")
+        if not d.seed_noise:
+            text += " (one seed: training noise is not in the interval)"
+        return text
+
+    def as_dict(self) -> dict:
+        return {"difference": self.difference.mean, "difference_ci": [self.difference.low, self.difference.high],
+                "difference_sem": self.difference.sem, "level": self.difference.level, "paired": True,
+                "separated": self.separated, "verdict": self.verdict(), "table": self.table,
+                "seeds": list(self.seeds), "dropped_seeds": list(self.dropped_seeds),
+                "prompts": self.difference.prompts, "suite": dict(self.suite), "method": self.difference.as_dict()["method"],
+                "a": self.a.as_dict(), "b": self.b.as_dict()}
+
+
+def outcomes_of(record: dict, label: str) -> dict:
+    """The record's ``outcomes`` block, checked against the shared contract; CompareError otherwise."""
+    name = clean(record.get("loss", {}).get("name", "?"))
+    if record.get("status") != "ok":
+        raise CompareError(f"{label} ({name}) has status {record.get('status')!r}: a failed run has no metric to compare")
+    out = record.get("outcomes")
+    if not isinstance(out, dict):
+        raise CompareError(f"{label} ({name}) has no per-prompt outcomes (record schema "
+                           f"{record.get('schema_version')!r}); re-run it with this harness "
+                           "(`harness bench --loss FILE`) to get a comparable record")
+    tables, seeds = out.get("tables"), record.get("seeds")
+    if not isinstance(tables, dict) or not isinstance(seeds, list) or not isinstance(out.get("prompts_sha256"), str):
+        raise CompareError(f"{label} ({name}): outcomes lack tables, seeds or prompts_sha256; re-run it")
+    for key, table in tables.items():
+        if not isinstance(table, list) or len(table) != len(seeds):
+            raise CompareError(f"{label} ({name}): outcomes table {clean(key)!r} has no row per seed; re-run it")
+    return out
+
+
+def check_comparable(a: dict, b: dict) -> None:
+    """Refuse two records whose numbers mean different things, naming what differs."""
+    for key, what in (("name", "suites"), ("config_hash", "suite configs")):
+        if a["suite"][key] != b["suite"][key]:
+            raise CompareError(f"different {what}: A {clean(a['suite'][key])}, B {clean(b['suite'][key])}; "
+                               "only runs of the same suite config are comparable (re-run one of them)")
+    pa, pb = a["outcomes"]["prompts_sha256"], b["outcomes"]["prompts_sha256"]
+    if pa != pb:
+        raise CompareError(f"different prompt sets (prompts_sha256 {clean(pa)[:12]} vs {clean(pb)[:12]}); "
+                           "only runs scored on the same prompts are comparable")
+
+
+def _table(record: dict, table: str, seeds: list[int]) -> np.ndarray:
+    rows = [record["outcomes"]["tables"][table][record["seeds"].index(s)] for s in seeds]
+    width = max((len(r) for r in rows if r is not None), default=0)
+    try:
+        return np.array([[np.nan] * width if r is None else r for r in rows], dtype=float)
+    except (TypeError, ValueError) as e:
+        raise CompareError(f"outcomes table {clean(table)!r} of {clean(record['loss']['name'])} is not a "
+                           f"seeds x prompts table of numbers ({e}); re-run it") from None
+
+
+def _usable_seeds(record: dict, table: str, primary: str) -> set[int]:
+    rows = record["outcomes"]["tables"][table]
+    status = record["outcomes"].get("seed_status") or [MEASURED] * len(record["seeds"])
+    return {s for s, row, st in zip(record["seeds"], rows, status, strict=False)
+            if row is not None and (table != primary or st == MEASURED)}
+
+
+def compare_records(a: dict, b: dict, *, table: str | None = None, level: float = 0.95,
+                    sources: tuple[str, str] = ("A", "B")) -> Comparison:
+    """Paired difference a - b of one outcomes table (default: the records' primary) on common seeds."""
+    oa, ob = outcomes_of(a, "A"), outcomes_of(b, "B")
+    check_comparable(a, b)
+    primary = oa.get("primary", "verdict")
+    if ob.get("primary", "verdict") != primary:
+        raise CompareError(f"the records gate different primary tables ({clean(primary)} vs {clean(ob.get('primary'))})")
+    table = table or primary
+    for label, out in (("A", oa), ("B", ob)):
+        if table not in out["tables"]:
+            raise CompareError(f"{label} has no outcomes table {clean(table)!r} (it has {', '.join(map(clean, out['tables']))})")
+    shared = [s for s in a["seeds"] if s in set(b["seeds"])]
+    seeds = [s for s in shared if s in _usable_seeds(a, table, primary) & _usable_seeds(b, table, primary)]
+    if not seeds:
+        hint = " or compare the table all seeds reach (--table kl1 / --table end)" if table == primary else ""
+        raise CompareError(f"no seed is measured in both records for table {clean(table)!r} "
+                           f"(A seeds {a['seeds']}, B seeds {b['seeds']}); run both on the same seeds{hint}")
+    ta, tb = _table(a, table, seeds), _table(b, table, seeds)
+    if ta.shape != tb.shape:
+        raise CompareError(f"the tables have different prompt counts ({ta.shape[1]} vs {tb.shape[1]})")
+    try:
+        diff = paired_difference_ci(ta, tb, level)
+        side_a, side_b = win_rate_ci(ta, level), win_rate_ci(tb, level)
+    except ValueError as e:
+        raise CompareError(f"outcomes table {clean(table)!r}: {e}; re-run the record(s)") from None
+    suite = {"name": a["suite"]["name"], "config_hash": a["suite"]["config_hash"],
+             "prompts_sha256": oa["prompts_sha256"]}
+    return Comparison(_side(a, sources[0], side_a), _side(b, sources[1], side_b), table, tuple(seeds),
+                      tuple(s for s in shared if s not in seeds), diff, suite)
+
+
+def _side(record: dict, source: str, est: CrossedEstimate) -> Side:
+    return Side(str(record["loss"]["name"]), str(record["loss"]["sha256"]), source, est)
+
+
+# ------------------------------------------------------------------------------- finding the sides
+
+def read_json_record(path: Path) -> dict:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CompareError(f"{path}: not a readable JSON record ({e})") from None
+    if not isinstance(record, dict) or not {"loss", "suite", "seeds", "status"} <= set(record):
+        raise CompareError(f"{path}: not a bench record (needs loss, suite, seeds, status)")
+    return record
+
+
+def board_entry(board_dir: Path, spec: str) -> tuple[dict, str]:
+    """The ok record on ``board_dir`` whose loss name is ``spec`` or whose sha256 starts with it."""
+    folder = board_dir / "records"
+    if not folder.is_dir():
+        raise CompareError(f"{board_dir} is not a board (no records/ folder); pass --board leaderboards/<suite>")
+    hits = []
+    for path in sorted(folder.glob("*.json")):
+        record = read_json_record(path)
+        loss = record["loss"]
+        if loss.get("name") == spec or (len(spec) >= 6 and str(loss.get("sha256", "")).startswith(spec.lower())):
+            hits.append((record, str(path)))
+    if not hits:
+        raise CompareError(f"no entry named {clean(spec)!r} (or with that sha256 prefix, 6+ characters) on {board_dir}")
+    if len(hits) > 1:
+        shas = ", ".join(r["loss"]["sha256"][:12] for r, _ in hits)
+        raise CompareError(f"{clean(spec)!r} matches {len(hits)} entries on {board_dir} ({shas}); give a sha256 prefix")
+    return hits[0]
+
+
+def resolve(spec: str, board_dir: Path | None) -> tuple[dict, str] | None:
+    """(record, where it came from) for a record file or board entry; None for a loss file (to be run)."""
+    path = Path(spec)
+    if path.is_file() and path.suffix == ".py":
+        return None
+    if path.is_file():
+        return read_json_record(path), str(path)
+    if board_dir is not None:
+        return board_entry(board_dir, spec)
+    raise CompareError(f"{clean(spec)!r} is neither a record file nor a loss file; to name a board entry "
+                       "pass --board leaderboards/<suite>")
+
+
+def compare_specs(spec_a: str, spec_b: str, *, board_dir: Path | None = None, table: str | None = None,
+                  level: float = 0.95, run=None) -> Comparison:
+    """Compare two sides given as record files, board entries or loss files.
+
+    Loss files are benchmarked by ``run(path, seeds)`` (the bench entry point) on the seeds of the
+    other side when that is a record, so both sides share seeds; raises CompareError on refusal.
+    """
+    found = [resolve(spec_a, board_dir), resolve(spec_b, board_dir)]
+    seeds = next((len(r[0]["seeds"]) for r in found if r is not None), None)
+    for i, spec in enumerate((spec_a, spec_b)):
+        if found[i] is None:
+            if run is None:
+                raise CompareError(f"{clean(spec)} is a loss file and this comparison cannot run benchmarks")
+            record = run(spec, seeds)
+            found[i] = (record, str(record.get("path", spec)))
+    (a, src_a), (b, src_b) = found
+    return compare_records(a, b, table=table, level=level, sources=(src_a, src_b))
+
+
+def format_comparison(c: Comparison) -> str:
+    d = c.difference
+    lines = [
+        f"suite {clean(c.suite['name'])} (config {clean(c.suite['config_hash'])}), table {clean(c.table)!r}, "
+        f"seeds {list(c.seeds)} x {d.prompts} prompts, paired",
+        f"  A {clean(c.a.name)} ({clean(c.a.sha256)[:12]}): {100 * c.a.estimate.mean:.1f} "
+        f"[{100 * c.a.estimate.low:.1f}, {100 * c.a.estimate.high:.1f}]",
+        f"  B {clean(c.b.name)} ({clean(c.b.sha256)[:12]}): {100 * c.b.estimate.mean:.1f} "
+        f"[{100 * c.b.estimate.low:.1f}, {100 * c.b.estimate.high:.1f}]",
+        f"  A - B: {100 * d.mean:+.1f} points, {d.level:.0%} CI [{100 * d.low:+.1f}, {100 * d.high:+.1f}], "
+        f"SEM {100 * d.sem:.2f}",
+    ]
+    if c.dropped_seeds:
+        lines.append(f"  not compared: seeds {list(c.dropped_seeds)} (censored, unresolved or unmeasured in one record)")
+    lines.append(c.verdict())
+    return "\n".join(lines)

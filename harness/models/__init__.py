@@ -1,1 +1,0 @@
-"""Real language models the suites train: located, converted once, cached (see smollm2.py)."""

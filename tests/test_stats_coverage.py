@@ -1,0 +1,88 @@
+"""Coverage of the crossed (seeds x prompts) intervals on simulations with known truth.
+
+Tables shaped like the tiny board (256 prompts, win rates near 0.84, 4 comparisons per prompt, shared
+prompt difficulty, seed SD 0 / 0.02 / 0.08): both intervals must cover the truth at ~95% (not below
+0.93) without being wastefully wide (coverage at most 0.99; the SEM matches the spread of the means).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.simulation import NoiseModel, simulate, true_win_rate
+from harness.stats import paired_difference_ci, win_rate_ci
+
+REPS = 1000
+PROMPTS = 256
+RATES = (0.84, 0.80)
+
+
+def _coverage(estimates, truth):
+    means = np.array([e.mean for e in estimates])
+    covered = np.mean([e.low <= truth <= e.high for e in estimates])
+    calibration = np.mean([e.sem for e in estimates]) / means.std(ddof=1)
+    return float(covered), float(calibration)
+
+
+@pytest.mark.parametrize("seeds", [3, 5])
+@pytest.mark.parametrize("seed_sd", [0.0, 0.02, 0.08])
+def test_crossed_intervals_cover_at_nominal_level(seeds, seed_sd):
+    noise = NoiseModel(seed_sd=seed_sd)
+    tables = simulate(RATES, noise, seeds, PROMPTS, REPS, np.random.default_rng(int(seeds * 100 + seed_sd * 1000)))
+    truth_a, truth_b = (true_win_rate(w, noise) for w in RATES)
+    single = [win_rate_ci(t[0]) for t in tables]
+    paired = [paired_difference_ci(t[0], t[1]) for t in tables]
+    for name, estimates, truth in (("win_rate_ci", single, truth_a), ("paired_difference_ci", paired, truth_a - truth_b)):
+        covered, calibration = _coverage(estimates, truth)
+        assert 0.93 <= covered <= 0.99, f"{name} S={seeds} seed_sd={seed_sd}: coverage {covered:.3f}"
+        assert 0.8 <= calibration <= 1.25, f"{name} S={seeds} seed_sd={seed_sd}: SEM / SD of means {calibration:.2f}"
+
+
+def test_pairing_removes_shared_prompt_noise():
+    noise = NoiseModel(seed_sd=0.0)
+    tables = simulate(RATES, noise, 3, PROMPTS, 1, np.random.default_rng(7))[0]
+    diff = paired_difference_ci(tables[0], tables[1])
+    unpaired = win_rate_ci(tables[0]).components["prompt"][0] + win_rate_ci(tables[1]).components["prompt"][0]
+    assert diff.components["prompt"][0] < 0.3 * unpaired
+
+
+def test_interval_is_mean_plus_minus_quantile_times_sem():
+    table = simulate([0.84], NoiseModel(seed_sd=0.05), 3, 64, 1, np.random.default_rng(3))[0, 0]
+    est = win_rate_ci(table)
+    assert est.low == pytest.approx(est.mean - est.quantile * est.sem)
+    assert est.high == pytest.approx(est.mean + est.quantile * est.sem)
+    assert est.seed_noise and est.seeds == 3 and est.prompts == 64
+    assert set(est.components) == {"seed", "prompt"}
+
+
+def test_null_seed_rows_are_dropped_and_paired_on_common_seeds():
+    rng = np.random.default_rng(5)
+    a, b = rng.uniform(size=(3, 16)), rng.uniform(size=(3, 16))
+    a_null = a.tolist()
+    a_null[1] = [None] * 16
+    assert win_rate_ci(a_null).seeds == 2
+    assert win_rate_ci(a_null).mean == pytest.approx(a[[0, 2]].mean())
+    diff = paired_difference_ci(a_null, b)
+    assert diff.seeds == 2 and diff.mean == pytest.approx((a[[0, 2]] - b[[0, 2]]).mean())
+
+
+def test_one_seed_says_training_noise_is_not_in_the_interval():
+    est = win_rate_ci(np.random.default_rng(1).uniform(size=(1, 32)))
+    assert not est.seed_noise and est.low < est.mean < est.high
+
+
+@pytest.mark.parametrize("bad, message", [
+    ([[0.5, None], [0.5, 0.5]], "only whole rows"),
+    ([[None, None]], "no seed"),
+    ([0.5, 0.5], "seeds x prompts"),
+    ([[1.5, 0.5]], "in \\[0, 1\\]"),
+])
+def test_malformed_tables_are_refused(bad, message):
+    with pytest.raises(ValueError, match=message):
+        win_rate_ci(bad)
+
+
+def test_paired_tables_must_match():
+    with pytest.raises(ValueError, match="same"):
+        paired_difference_ci(np.zeros((3, 4)), np.zeros((3, 5)))

