@@ -50,8 +50,8 @@ def test_one_seed_bench_in_a_container_equals_the_local_run(job_image, tmp_path,
 
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
     kw = {"suite": "tiny", "seeds": 1, "overrides": TINY_OVERRIDES, "progress": False}
-    local = run_bench(LOSS, out_dir=tmp_path / "local", **kw)
-    boxed = run_container_bench(LOSS, out_dir=tmp_path / "docker", options=_options(job_image), **kw)
+    local = run_bench(LOSS, **kw)
+    boxed = run_container_bench(LOSS, options=_options(job_image), **kw)
     assert local["status"] == boxed["status"] == "ok", boxed["error"]
     assert boxed["per_seed"] == local["per_seed"]  # the same seed trains bit for bit the same in the container
     for key in ("win_rate", "win_rate_ci", "win_rate_end", "reward", "kl"):
