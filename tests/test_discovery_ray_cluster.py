@@ -8,6 +8,7 @@ with an empty tmpfs over the test's folder, so the run's candidate files exist o
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -38,12 +39,15 @@ def _ray_cli() -> str:
 
 
 @pytest.fixture
-def two_nodes(tmp_path):
+def two_nodes(tmp_path, monkeypatch):
     pytest.importorskip("ray", reason="ray is not installed: pip install 'harness[ray]'")
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("ray tier: hiding the head's files from the worker needs root and unshare (a mount namespace)")
     port = _free_port()
     head_tmp, worker_tmp = (tempfile.mkdtemp(prefix=f"ray-{n}-", dir="/tmp") for n in ("head", "node"))
+    # one token for the head, the worker node and this driver (Ray's token authentication)
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     head = subprocess.run([_ray_cli(), "start", "--head", f"--port={port}", "--num-cpus=0", "--num-gpus=0",
                            f"--temp-dir={head_tmp}", "--include-dashboard=false", "--disable-usage-stats"],
