@@ -43,7 +43,7 @@ def make_record(name: str = "dpo", win_rate: float = 0.6, half_width: float = 0.
         "judge": {"id": "gold", "hash": "0" * 16}, "sandbox": {"backend": "none"},
         "provenance": {"harness_version": "0.1.0", "git_revision": "abc123", "python": "3.11",
                        "platform": "linux", "hardware": {}, "packages": {}},
-        "timings": {"train": 1.0}, "outcomes": None,
+        "timings": {"train": 1.0},
     }
     return validate_record(record)
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import sys
 
 import click
 
 from harness.executors.cli import container_options
+from harness.text import clean_terminal
 
 
 def _suite_names() -> list[str]:
@@ -98,14 +98,6 @@ def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, ove
                    err=True)
         sys.exit(1)
     sys.exit(0)
-
-
-_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def clean_terminal(text: str) -> str:
-    """Loss-made text without escape sequences and control characters (newlines and tabs kept)."""
-    return _CONTROL.sub("", text)
 
 
 def _runner(executor: str, containers):
