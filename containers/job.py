@@ -7,7 +7,13 @@ seed, beta, the sandbox backend for the loss and the output folder (mounted read
 
     {"suite": "mt-bench", "loss": "/job/loss.py", "seed": 0, "beta": null, "overrides": {},
      "sandbox": "jail", "trust": false, "output": "/out", "device": "cuda", "gpus": 1, "generator": null,
-     "build_only": false}
+     "build_only": false, "per_prompt": false, "evaluate": null}
+
+``per_prompt`` (a bench seed of ``harness bench --executor docker``): the job also returns its seed's
+per-prompt arrays (``candidate.arrays``) so that the controller pools several seeds' containers into
+the same cross-seed CIs as one local run (harness.executors.pooling). ``evaluate`` (discovery): the job
+runs the discovery evaluation instead (``harness check``, then bench, with these
+``harness.discovery.config.EvalSettings``); ``result.json`` carries its result under ``"evaluation"``.
 
 ``build_only`` builds the suite cache (pairs and the reference model's log-probs, computed once per
 suite) and stops: run it once with the data folder writable, then every candidate's job mounts it
@@ -29,7 +35,8 @@ import traceback
 from pathlib import Path
 
 SPEC_KEYS = {"suite", "loss", "seed", "beta", "overrides", "sandbox", "trust", "output", "device", "gpus",
-             "generator", "build_only"}
+             "generator", "build_only",
+             "per_prompt", "evaluate"}
 REQUIRED = ("suite", "loss", "output")
 EXIT_OK, EXIT_CANDIDATE, EXIT_JOB = 0, 1, 2
 
@@ -52,7 +59,7 @@ def read_spec(path: str | Path) -> dict:
     if missing:
         raise JobError(f"the job spec lacks {missing}")
     return {"seed": 0, "beta": None, "overrides": {}, "sandbox": "jail", "trust": False, "device": "cuda",
-            "gpus": 1, "generator": None, "build_only": False, **spec}
+            "gpus": 1, "generator": None, "build_only": False, "per_prompt": False, "evaluate": None, **spec}
 
 
 def _suite(spec: dict):
@@ -91,6 +98,18 @@ def run_candidate(suite, artifacts, session, spec: dict, out: Path) -> dict:
             "timings": thawed(result.timings), "outcomes": thawed(result.outcomes)}
 
 
+def run_evaluation(spec: dict, out: Path) -> dict:
+    """Discovery: check, then bench, the candidate (harness.discovery.evaluator.run_job); never raises."""
+    from harness.discovery.config import EvalSettings
+    from harness.discovery.evaluator import run_job as evaluate
+
+    try:
+        settings = EvalSettings(**spec["evaluate"])
+    except (TypeError, ValueError) as e:
+        raise JobError(f"bad evaluation settings: {e}") from None
+    return evaluate(settings, spec["loss"], None, str(out / "runs"))
+
+
 def run_job(spec: dict) -> tuple[int, dict]:
     from harness.records import provenance
     from harness.session import LossCallError
@@ -99,6 +118,11 @@ def run_job(spec: dict) -> tuple[int, dict]:
     out.mkdir(parents=True, exist_ok=True)
     result = {"spec": spec, "status": "ok", "error": None, "provenance": provenance()}
     t0 = time.perf_counter()
+    if spec["evaluate"] is not None:
+        result["evaluation"] = run_evaluation(spec, out)
+        result.update(status=result["evaluation"]["status"], error=result["evaluation"].get("error"),
+                      seconds=time.perf_counter() - t0)
+        return (EXIT_OK if result["status"] == "ok" else EXIT_CANDIDATE), result
     suite = _suite(spec)
     result["suite"] = {"name": suite.name, "config_hash": suite.config_hash(), "config": suite.config.as_dict()}
     artifacts = suite.build(progress=False)
@@ -113,7 +137,12 @@ def run_job(spec: dict) -> tuple[int, dict]:
         result.update(status=e.status, error=e.message)
     if session is not None:
         try:
-            result["candidate"] = run_candidate(suite, artifacts, session, spec, out)
+            if spec["per_prompt"]:
+                from harness.executors.pooling import run_seed
+
+                result["candidate"] = run_seed(suite, artifacts, session, spec["seed"], spec["beta"])
+            else:
+                result["candidate"] = run_candidate(suite, artifacts, session, spec, out)
         except LossCallError as e:
             code = EXIT_CANDIDATE
             result.update(status=e.status, error=e.message)

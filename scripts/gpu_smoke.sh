@@ -4,6 +4,8 @@
 #   2. Hugging Face generate on the GPU: tokens/s
 #   3. a few DPO training steps on the GPU through the harness trainer (loss via a session): s/step
 #   4. vLLM generate from the trained checkpoint folder, if vLLM is installed: tokens/s
+#   5. with Docker, its nvidia runtime and the job image ($IMAGE, default harness-job:latest): a 1-seed
+#      tiny bench through the container executor on card 0 (`harness bench --executor docker --gpus 0`)
 # Prints one JSON object (also written to ${OUT:-.}/gpu_smoke.json). Exit 0 when every stage that
 # could run passed; vLLM missing is reported as "skipped", not as a failure.
 #
@@ -14,7 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
 export STEPS=${STEPS:-5} OUT=${OUT:-.} DEVICE=${DEVICE:-cuda} PROMPTS=${PROMPTS:-32} MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-64}
-"$PY" - <<'PYEOF'
+rc=0
+"$PY" - <<'PYEOF' || rc=$?
 import json, os, sys, tempfile, time
 from pathlib import Path
 
@@ -101,3 +104,13 @@ Path(os.environ["OUT"], "gpu_smoke.json").write_text(text + "\n")
 print(text)
 sys.exit(1 if "error" in report.get("vllm_generate", {}) else 0)
 PYEOF
+IMAGE=${IMAGE:-harness-job:latest}
+if [[ "$DEVICE" == cuda ]] && command -v docker >/dev/null && docker info 2>/dev/null | grep -qi nvidia \
+    && docker image inspect "$IMAGE" >/dev/null 2>&1; then
+  echo "gpu_smoke: container executor, 1 seed of tiny on card 0 in $IMAGE" >&2
+  "$PY" -m harness.cli bench --loss losses/dpo.py --seeds 1 --executor docker --image "$IMAGE" --gpus 0 \
+      --job-memory 32g --job-cpus 4 --out "$OUT" || rc=1
+else
+  echo "gpu_smoke: container executor skipped (needs docker with the nvidia runtime and the image $IMAGE)" >&2
+fi
+exit $rc

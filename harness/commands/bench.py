@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from harness.executors.cli import container_options
 from harness.text import clean_block, clean_terminal
 
 
@@ -60,12 +61,19 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
                    "per seed at the KL budget (is the loss bad, or just mistuned?). 3x the time.")
 @click.option("--lr-grid", default=None, metavar="LR,LR,...",
               help="Thorough mode with these learning rates instead (comma-separated).")
+@click.option("--executor", type=click.Choice(["local", "docker"]), default="local", show_default=True,
+              help="docker: each seed in its own hardened container of the job image (harness.executors).")
+@click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True,
+              help="--executor docker: containers at once (on a GPU host at most one per card).")
+@container_options
 def command(loss_path, suite, seeds, seeds_target, seeds_cap, beta, out_dir, as_json, backend, trust, overrides,
-            thorough, lr_grid):
+            thorough, lr_grid, executor, parallel, containers):
     """Benchmark a loss file: train, generate, judge, and report win rates with 95% CIs."""
-    from harness.bench import BenchUsageError, bench_and_store
+    from harness.bench import BenchUsageError
 
     seeds, auto = _parse_seeds(seeds, seeds_target, seeds_cap)
+    if auto is not None and executor != "local":
+        raise click.BadParameter("--seeds auto runs with --executor local only", param_hint="--seeds")
     if suite not in _suite_names():
         raise click.BadParameter(f"unknown suite {suite!r}; choices: {', '.join(_suite_names())}",
                                  param_hint="--suite")
@@ -79,7 +87,7 @@ def command(loss_path, suite, seeds, seeds_target, seeds_cap, beta, out_dir, as_
     try:
         # Libraries may print; with --json stdout must be exactly the record, so it goes to stderr.
         with contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):
-            run = bench_and_store(loss_path, suite=suite, seeds=seeds, beta=beta, backend=backend, out_dir=out_dir,
+            run = _runner(executor, containers)(loss_path, suite=suite, seeds=seeds, beta=beta, backend=backend, out_dir=out_dir,
                                   progress=not as_json or sys.stderr.isatty(),
                                   overrides=_parse_overrides(overrides), trust=trust, lr_grid=grid,
                                   auto_seeds=auto)
@@ -120,6 +128,22 @@ def _parse_seeds(seeds: str, target, cap):
     if n < 1:
         raise click.BadParameter(f"{seeds!r} is neither a positive integer nor 'auto'", param_hint="--seeds")
     return n, None
+
+
+def _runner(executor: str, containers):
+    """bench_and_store, or its container twin (harness.executors.bench: same arguments, same record)."""
+    from harness.bench import bench_and_store, store_record
+
+    if executor == "local":
+        return bench_and_store
+
+    def in_containers(loss_path, *, out_dir=None, **options):
+        from harness.executors.bench import run_container_bench
+
+        options.pop("auto_seeds", None)  # refused for containers in command()
+        return store_record(run_container_bench(loss_path, options=containers, **options), out_dir)
+
+    return in_containers
 
 
 def render(record: dict) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from harness.executors.cli import container_options
 from harness.paths import runs_dir
 
 
@@ -26,7 +27,10 @@ from harness.paths import runs_dir
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder. Default: HARNESS_HOME/runs/discover-<proposer>-<suite>.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (after a stop or a kill).")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--executor", type=click.Choice(["local", "ray", "docker"]), default="local", show_default=True,
+              help="local worker processes, Ray tasks, or one hardened container per candidate (docker).")
+@click.option("--in-container", is_flag=True,
+              help="--executor ray: each Ray task runs its candidate in a job container on its node.")
 @click.option("--ray-address", help="Ray cluster to join (host:port or auto). Default: start a local Ray.")
 @click.option("--ray-gpus", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="GPUs reserved per evaluation task on a Ray cluster.")
@@ -48,12 +52,14 @@ from harness.paths import runs_dir
 @click.option("--seed", type=int, default=0, show_default=True, help="Proposer randomness.")
 @click.option("--evaluator", default="bench", show_default=True, help="bench, or fake (test double).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def command(suite, proposer, budget, parallel, out_dir, resume, executor, ray_address, ray_gpus, seeds, beta,
-            backend, max_wall, max_cost, base_url, model, temperature, structured_output, templates_dir,
-            behavioural_dedupe, seed, evaluator, quiet):
+@container_options
+def command(suite, proposer, budget, parallel, out_dir, resume, executor, in_container, ray_address, ray_gpus, seeds,
+            beta, backend, max_wall, max_cost, base_url, model, temperature, structured_output, templates_dir,
+            behavioural_dedupe, seed, evaluator, quiet, containers):
     """Search for new losses: propose, check, bench (in the sandbox), archive; resumable after kill -9."""
     from harness.discovery.config import DiscoveryConfig, EvalSettings, LLMSettings
     from harness.discovery.loop import DiscoveryError, run_discovery
+    from harness.executors.docker import DockerUnavailable
     from harness.registry import UnknownNameError
 
     if resume and out_dir is None:
@@ -62,14 +68,14 @@ def command(suite, proposer, budget, parallel, out_dir, resume, executor, ray_ad
     try:
         config = DiscoveryConfig(
             out_dir=str(out_dir), proposer=proposer, budget=budget, parallel=parallel, executor=executor,
-            ray_address=ray_address, ray_num_gpus=ray_gpus, max_wall_s=max_wall, max_cost=max_cost, seed=seed,
+            ray_address=ray_address, ray_num_gpus=ray_gpus, in_container=in_container, containers=containers, max_wall_s=max_wall, max_cost=max_cost, seed=seed,
             progress=not quiet,
             eval=EvalSettings(suite=suite, seeds=seeds, beta=beta, backend=backend, evaluator=evaluator,
                               behavioural_dedupe=behavioural_dedupe),
             llm=LLMSettings(base_url=base_url, model=model, temperature=temperature,
                             structured_output=structured_output, templates_dir=templates_dir))
         result = run_discovery(config, resume=resume)
-    except (ValueError, DiscoveryError, UnknownNameError) as e:
+    except (ValueError, DiscoveryError, UnknownNameError, DockerUnavailable) as e:
         click.echo(f"harness discover: {e}", err=True)
         sys.exit(2)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.status_counts.items()))

@@ -22,3 +22,6 @@ def command(as_json):
     rows = [[d["name"], d["size"], d["hardware"], d["expected_time"], "yes" if d["cached"] else "no",
              d["description"]] for d in described]
     click.echo(tabulate(rows, headers=["suite", "size", "hardware", "expected time", "built", "description"]))
+    from harness.executors.docker import container_readiness
+
+    click.echo(f"\n{container_readiness()}")

@@ -6,7 +6,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-EXECUTORS = ("local", "ray")
+from harness.executors.bench import ContainerOptions
+
+EXECUTORS = ("local", "ray", "docker")
 STRUCTURED_OUTPUT = ("auto", "json_schema", "json_object", "none")
 
 
@@ -87,6 +89,8 @@ class DiscoveryConfig:
     executor: str = "local"  # local worker processes, or Ray tasks
     ray_address: str | None = None  # None = start a local Ray instance; "auto" or host:port = join a cluster
     ray_num_gpus: float = 0.0  # GPUs reserved per evaluation task on a Ray cluster
+    in_container: bool = False  # ray: each task runs its evaluation in a job container on its node
+    containers: ContainerOptions = field(default_factory=ContainerOptions)  # docker / ray --in-container
     max_wall_s: float | None = None  # stop proposing after this many seconds of this invocation
     max_cost: float | None = None  # stop proposing once the summed API cost (USD) reaches this
     max_consecutive_duplicates: int = 50  # a proposer that only repeats itself is stopped
@@ -105,6 +109,8 @@ class DiscoveryConfig:
             raise ValueError(f"parallel must be >= 1, got {self.parallel}")
         if self.executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {EXECUTORS}, got {self.executor!r}")
+        if self.in_container and self.executor != "ray":
+            raise ValueError("in_container is for executor='ray' (executor='docker' always uses containers)")
         if self.ray_address is not None and self.executor != "ray":
             raise ValueError("ray_address is only used with executor='ray'")
         if self.max_wall_s is not None and self.max_wall_s <= 0:

@@ -1,8 +1,10 @@
-"""Where evaluations run: local worker processes, or Ray tasks on a local instance or a cluster.
+"""Where evaluations run: local worker processes, hardened containers, or Ray tasks (local or a cluster).
 
-Both executors take a job (candidate id, file, result path) and hand back ``(id, result dict)``
-pairs as evaluations finish, so the loop does not care where they ran. Candidate code never runs
-in the controller: the worker calls the evaluator, which runs the candidate in the sandbox.
+Every executor takes a job (candidate id, its source bytes and sha256, result path) and hands back
+``(id, result dict)`` pairs as evaluations finish, so the loop does not care where they ran. Candidate
+code never runs in the controller: the worker calls the evaluator, which runs the candidate in the
+sandbox. Jobs carry code, not paths: a Ray worker on a node that shares no filesystem with the
+controller gets the source bytes, checks their sha256, and writes its own copy.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import ctypes
 import dataclasses
+import hashlib
+import json
 import multiprocessing
 import os
 import signal
@@ -25,9 +29,11 @@ from harness.discovery.evaluator import run_job
 @dataclass(frozen=True)
 class Job:
     cid: int
-    candidate_path: str
+    candidate_path: str  # the controller's copy (local workers read it; remote ones get ``source``)
     result_path: str | None
     work_dir: str
+    source: bytes = b""
+    sha256: str = ""
 
 
 def _init_worker(threads: int) -> None:
@@ -96,7 +102,8 @@ class RayExecutor:
     result in the archive as it arrives, so a result is durable once the controller has seen it.
     """
 
-    def __init__(self, settings: EvalSettings, parallel: int, address: str | None, num_gpus: float):
+    def __init__(self, settings: EvalSettings, parallel: int, address: str | None, num_gpus: float,
+                 containers=None):
         try:
             import ray
         except ImportError:
@@ -110,12 +117,17 @@ class RayExecutor:
                 ray.init(address=address, log_to_driver=False)
         # one CPU per task, so one torch thread per evaluation
         self.settings = settings if settings.threads is not None else dataclasses.replace(settings, threads=1)
-        self._task = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=0)(run_job)
+        self.containers = containers
+        task = run_remote if containers is None else run_remote_in_container
+        self._task = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=0)(task)
         self._refs: dict = {}
+        self._jobs: dict[int, Job] = {}
 
     def submit(self, job: Job) -> None:
-        ref = self._task.remote(self.settings, job.candidate_path, None, job.work_dir)
+        args = (self.settings, job.source, job.sha256, Path(job.candidate_path).name)
+        ref = self._task.remote(*args) if self.containers is None else self._task.remote(*args, self.containers)
         self._refs[ref] = job.cid
+        self._jobs[job.cid] = job
 
     def in_flight(self) -> int:
         return len(self._refs)
@@ -127,8 +139,9 @@ class RayExecutor:
         out = []
         for ref in ready:
             cid = self._refs.pop(ref)
+            job = self._jobs.pop(cid)
             try:
-                out.append((cid, self._ray.get(ref)))
+                out.append((cid, keep_record(self._ray.get(ref), Path(job.work_dir) / Path(job.candidate_path).stem)))
             except Exception as e:  # task or node died
                 out.append((cid, _worker_died(e)))
         return out
@@ -148,11 +161,92 @@ def _worker_died(e: Exception) -> dict:
 
 
 def make_executor(config: DiscoveryConfig):
+    """``config.containers`` (harness.executors.bench.ContainerOptions) serves ``docker`` and ``ray --in-container``."""
     if config.executor == "ray":
-        return RayExecutor(config.eval, config.parallel, config.ray_address, config.ray_num_gpus)
+        return RayExecutor(config.eval, config.parallel, config.ray_address, config.ray_num_gpus,
+                           config.containers if config.in_container else None)
+    if config.executor == "docker":
+        from harness.discovery.containers import DockerExecutor
+
+        return DockerExecutor(config.eval, config.parallel, config.containers, Path(config.out_dir))
     return LocalExecutor(config.eval, config.parallel)
 
 
-def job_for(out_dir: Path, cid: int, *, result_file: bool) -> Job:
-    result = str(out_dir / "results" / f"{cid:05d}.json") if result_file else None
-    return Job(cid, str(out_dir / "candidates" / f"{cid:05d}.py"), result, str(out_dir / "runs"))
+def job_for(out_dir: Path, cid: int, code: str) -> Job:
+    """The job of candidate ``cid``: its source (also written to the run's candidates/ for people to read)."""
+    path = out_dir / "candidates" / f"{cid:05d}.py"
+    data = code.encode()
+    path.write_bytes(data)
+    return Job(cid, str(path), str(out_dir / "results" / f"{cid:05d}.json"), str(out_dir / "runs"), data,
+               hashlib.sha256(data).hexdigest())
+
+
+def _stage(source: bytes, sha256: str, name: str) -> Path:
+    """The worker's own copy of the candidate, after checking it is the code the controller sent."""
+    import tempfile
+
+    if hashlib.sha256(source).hexdigest() != sha256:
+        raise ValueError(f"candidate {name}: the source received does not match its sha256 {sha256[:12]}")
+    folder = Path(tempfile.mkdtemp(prefix="harness-candidate-"))
+    path = folder / name
+    path.write_bytes(source)
+    return path
+
+
+def run_remote(settings: EvalSettings, source: bytes, sha256: str, name: str) -> dict:
+    """A Ray task: evaluate the candidate from its bytes, in a folder of this node; the record comes back
+    in the result (``record``), since this node need not share the controller's filesystem."""
+    import shutil
+
+    path = _stage(source, sha256, name)
+    try:
+        data = run_job(settings, str(path), None, str(path.parent / "runs"))
+        return with_record(data)
+    finally:
+        shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def run_remote_in_container(settings: EvalSettings, source: bytes, sha256: str, name: str, containers) -> dict:
+    """A Ray task that runs the evaluation in a hardened container on its own node (the CPU or GPU image)."""
+    import shutil
+    import tempfile
+
+    from harness.discovery.containers import evaluate_in_container
+    from harness.executors.docker import reap_orphans
+
+    if hashlib.sha256(source).hexdigest() != sha256:
+        raise ValueError(f"candidate {name}: the source received does not match its sha256 {sha256[:12]}")
+    reap_orphans()  # containers of this node's dead workers
+    if containers.gpus:  # the cards Ray gave this task, not the node's first ones
+        import ray
+
+        containers = dataclasses.replace(containers, gpus=",".join(str(g) for g in ray.get_gpu_ids()))
+    folder = Path(tempfile.mkdtemp(prefix="harness-job-"))
+    try:
+        return with_record(evaluate_in_container(settings, source, folder, containers))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def with_record(data: dict) -> dict:
+    """Move the bench record a worker wrote (metrics.record_path) into the result itself."""
+    path = (data.get("metrics") or {}).pop("record_path", None)
+    if path and Path(path).is_file():
+        data["record"] = json.loads(Path(path).read_text())
+    return data
+
+
+def keep_record(data: dict, folder: Path) -> dict:
+    """The controller's side of ``with_record``: write the record under the run's runs/ folder."""
+    from harness.bench import store_record
+    from harness.records import RecordError
+
+    record = data.pop("record", None)
+    if isinstance(record, dict):
+        try:
+            kept = store_record(record, folder)  # the file here, and this controller's run store
+        except (RecordError, OSError, ValueError, KeyError, TypeError) as e:
+            data.setdefault("metrics", {})["record_error"] = f"the worker's record was not kept: {e}"
+        else:
+            data.setdefault("metrics", {}).update(record_path=str(kept.path), run_id=kept.run_id)
+    return data

@@ -222,9 +222,7 @@ class Controller:
         # A wall-time stop leaves queued candidates pending: --resume evaluates them.
         while self.queued and self.executor.in_flight() < self.config.parallel and not self._wall_stopped():
             cid = self.queued.popleft()
-            job = job_for(self.out, cid, result_file=self.config.executor == "local")
-            Path(job.candidate_path).write_text(self.archive.get(cid).code)
-            self.executor.submit(job)
+            self.executor.submit(job_for(self.out, cid, self.archive.get(cid).code))
 
     def _wall_stopped(self) -> bool:
         return bool(self.stop_reason and self.stop_reason.startswith("wall-time"))

@@ -1,0 +1,148 @@
+"""``harness bench --executor docker``: each seed trains in its own hardened container of the job image.
+
+controller: check the request, build the suite cache once -> per seed (``parallel`` at a time, one per
+GPU card): a container with the suite cache and model cache read-only and its own output folder, the
+loss's source bytes staged beside its spec -> the seeds' per-prompt arrays pooled into the same
+cross-seed CIs as a local run (``harness.metrics.aggregate``) -> the record, which also names the image
+(content digest) every seed ran in. The loss never runs in the controller.
+
+Suites with the shared matched-KL protocol (tiny) judge inside the container with their code judge
+(the gold reward model is part of the suite cache); no API key ever enters a container.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.executors.docker import (
+    CPU_IMAGE,
+    ContainerRunner,
+    DockerUnavailable,
+    GpuPool,
+    JobRun,
+    parse_gpus,
+)
+from harness.executors.hardening import JobLimits
+
+
+@dataclass(frozen=True)
+class ContainerOptions:
+    """How jobs run in containers (``--image``, ``--gpus``, ``--parallel``, ``--job-timeout``, ``--job-memory``)."""
+
+    image: str = CPU_IMAGE
+    gpus: str = ""  # "all", "0,1,3" or "" (CPU containers)
+    per_gpu: int = 1  # jobs sharing one card (1: never two on one card)
+    parallel: int = 1  # containers at once (capped by the GPU slots on a GPU host)
+    timeout_s: float = 3600.0  # per container; past it the container is killed: status timeout
+    memory: str = "8g"  # per container; an OOM kill is status oom
+    cpus: float = 2.0  # per container on a CPU host
+    runtime: str = ""  # e.g. runsc (gVisor)
+
+    def runner(self, data: Path | None, models: Path | None) -> ContainerRunner:
+        limits = JobLimits(memory=self.memory, shm="1g" if not self.gpus else "16g", cpus=self.cpus,
+                           pids=1024 if not self.gpus else 4096, runtime=self.runtime)
+        return ContainerRunner(self.image, limits=limits, timeout_s=self.timeout_s, data=data, models=models)
+
+    def pool(self) -> GpuPool:
+        return GpuPool(parse_gpus(self.gpus), self.per_gpu)
+
+
+def models_cache() -> Path | None:
+    """The Hugging Face cache to mount read-only (GPU suites load their models from it)."""
+    import os
+
+    folder = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
+    return folder if folder.is_dir() else None
+
+
+def run_container_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | None = None,
+                        backend: str = "auto", progress: bool = True, overrides: dict | None = None,
+                        trust: bool = False, lr_grid=None, options: ContainerOptions = ContainerOptions()) -> dict:
+    """Like ``harness.bench.run_bench`` (same arguments, same record plus ``executor``), one container per seed.
+
+    Raises ``BenchUsageError`` for a bad request, a suite this executor cannot split by seed, or a
+    missing daemon / image (the message says how to build it). The record is not stored yet
+    (``harness.bench.store_record``)."""
+    from harness.bench import BenchUsageError, _check_usage, _read
+    from harness.executors.pooling import POOLED_SUITES, poolable
+    from harness.paths import cache_dir
+
+    t_total = time.perf_counter()
+    suite_obj = _check_usage(suite, seeds, beta, backend, overrides, lr_grid is not None)
+    if lr_grid is not None:
+        raise BenchUsageError("--thorough / --lr-grid run with --executor local only")
+    if not poolable(suite_obj):
+        raise BenchUsageError(f"--executor docker splits a bench by seed for the suites {', '.join(POOLED_SUITES)}; "
+                              f"run suite {suite_obj.name!r} with --executor local")
+    if backend == "none" and not trust:
+        raise BenchUsageError("backend 'none' runs the loss in-process: pass --trust for a file you wrote or reviewed")
+    try:
+        runner = options.runner(cache_dir(), models_cache())
+        pool = options.pool()
+    except (DockerUnavailable, ValueError) as e:
+        raise BenchUsageError(f"--executor docker: {e}") from None
+    _, invalid, raw = _read(loss_path)
+    beta = float(suite_obj.config.beta if beta is None else beta)
+    seed_list = suite_obj.seed_list(seeds)
+    t = time.perf_counter()
+    artifacts = suite_obj.build(progress=progress)  # once, here; every container mounts it read-only
+    timings = {"suite": time.perf_counter() - t}
+    spec = {"suite": suite_obj.name, "overrides": dict(overrides or {}), "beta": beta, "per_prompt": True,
+            "sandbox": "jail" if backend == "auto" else backend, "trust": trust,
+            "device": "cuda" if pool.cards else "cpu"}
+    runs = [] if invalid else _run_seeds(runner, pool, options, spec, raw[1], seed_list)
+    return _record(suite_obj, artifacts, raw, invalid, seed_list, beta, backend, runs, runner, timings, t_total)
+
+
+def _run_seeds(runner, pool, options, spec, data: bytes, seed_list) -> list[JobRun]:
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="harness-jobs-"))  # staged specs, sources and outputs; errors go in the record
+
+    def one(seed: int) -> JobRun:
+        gpus = pool.acquire()
+        try:
+            return runner.run({**spec, "seed": seed}, data, root / f"seed-{seed}", gpus=gpus)
+        finally:
+            pool.release(gpus)
+
+    parallel = max(1, min(options.parallel, pool.slots() or options.parallel, len(seed_list)))
+    try:
+        with ThreadPoolExecutor(parallel, thread_name_prefix="harness-container") as ex:
+            return list(ex.map(one, seed_list))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _record(suite_obj, artifacts, raw, invalid, seed_list, beta, backend, runs: list[JobRun], runner, timings,
+            t_total) -> dict:
+    from harness.executors.pooling import pool
+    from harness.records import bench_record
+
+    status, error, result = ("invalid", invalid, None) if invalid else ("ok", None, None)
+    failed = next((r for r in runs if r.status != "ok"), None)
+    mismatch = next((r for r in runs if r.result and r.result.get("suite", {}).get("config_hash")
+                     != suite_obj.config_hash()), None)
+    if failed is not None:
+        status, error = failed.status, failed.error or f"a seed ended with status {failed.status}"
+    elif mismatch is not None:
+        status, error = "error", ("the job image's suite config differs from this checkout's (rebuild the image: "
+                                  "scripts/job_image.sh)")
+    elif not invalid:
+        result = pool(suite_obj, [r.result["candidate"] for r in runs], artifacts.eval_prompts)
+        timings.update(result.timings)
+    timings["total"] = time.perf_counter() - t_total
+    record = bench_record(loss=raw, suite=suite_obj, build_stats=artifacts.stats, seeds=seed_list, beta=beta,
+                          status=status, error=error, result=result,
+                          sandbox={"backend": "jail" if backend == "auto" else backend, "requested": backend},
+                          timings=timings)
+    record["executor"] = {
+        "kind": "docker", "image": runner.identity,
+        "jobs": [{"seed": s, "status": r.status, "seconds": r.seconds, "exit_code": r.exit_code,
+                  "oom_killed": r.oom_killed} for s, r in zip(seed_list, runs, strict=False)],
+        "job_provenance": next((r.result.get("provenance") for r in runs if r.result), None)}
+    return record
