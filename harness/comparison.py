@@ -131,6 +131,16 @@ def _usable_seeds(record: dict, table: str, primary: str) -> set[int]:
             if row is not None and (table != primary or st == MEASURED)}
 
 
+def usable_table(record: dict, table: str) -> np.ndarray:
+    """The (S', P) rows of ``table`` that are measured (for the primary table: seed_status "measured")."""
+    primary = record["outcomes"].get("primary", "verdict")
+    usable = _usable_seeds(record, table, primary)
+    seeds = [s for s in record["seeds"] if s in usable]
+    if not seeds:
+        raise CompareError(f"{clean(record['loss']['name'])} has no measured seed on table {clean(table)!r}")
+    return _table(record, table, seeds)
+
+
 def compare_records(a: dict, b: dict, *, table: str | None = None, level: float = 0.95,
                     sources: tuple[str, str] = ("A", "B")) -> Comparison:
     """Paired difference a - b of one outcomes table (default: the records' primary) on common seeds."""

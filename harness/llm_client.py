@@ -30,10 +30,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from harness.text import clean_line
+
 DEFAULT_BASE_URL = "https://api.openai.com/v1"  # what the openai package itself uses
 RETRYABLE_STATUS = frozenset({408, 409, 429})  # plus every 5xx
 ENDPOINT_WIDE_STATUS = frozenset({401, 403, 404, 405, 407})  # key, permission, URL, model: never one request's fault
-_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x1f\x7f-\x9f]")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -238,7 +239,7 @@ class LLMClient:
                  400: "the endpoint rejected the request (a content filter, a prompt too long, or model "
                       "name, max_tokens or logprobs unsupported?)"}
         # the server's text is untrusted: no control characters or escape sequences reach a terminal
-        message = _CONTROL.sub(" ", getattr(exc, "message", None) or str(exc))
+        message = clean_line(getattr(exc, "message", None) or str(exc))
         hint = hints.get(status, "the server reported an error")
         return self._scrub(f"HTTP {status} from {self.settings.base_url} (model {self.settings.model!r}): "
                            f"{message[:300]}. Fix: {hint}")

@@ -3,10 +3,10 @@
 A baseline file (``make_baseline``, schema 2) holds, per loss, a bench record's seeds, metrics and
 per-prompt ``outcomes`` (seeds x prompts tables on the suite's fixed prompts), with the suite config
 and the versions that made it; ``harness ci --update-baseline`` writes it. ``compare`` pairs each
-loss's run with its baseline prompt by prompt and seed by seed (``harness.comparison``: the crossed
-seeds x prompts interval of mean(now - baseline), ``harness.stats``). Different machines make a seed's
-trajectory drift, so the seed-to-seed spread of the differences is estimated from the seeds, and
-several seeds are needed (a baseline refuses fewer than ``MIN_SEEDS``).
+loss's run with its baseline prompt by prompt (``harness.stats.rerun_difference_ci``): another
+machine makes a seed's trajectory drift, so a rerun's seeds are fresh draws and the seed spread is
+pooled from both runs' seeds (it is the same under "nothing changed"); a baseline therefore holds
+several seeds (it refuses fewer than ``MIN_SEEDS``).
 
 One metric is gated per loss: the records' primary outcomes table (tiny: the win rate at the KL
 budget). With L losses each interval is at level 1 - 0.05 / L (Bonferroni), and
@@ -35,14 +35,14 @@ from pathlib import Path
 
 from scipy.stats import norm
 
-from harness.comparison import CompareError, compare_records
+from harness.comparison import CompareError, compare_records, usable_table
 from harness.records import config_hash, now_iso, provenance, validate_record
-from harness.stats import CrossedEstimate
+from harness.stats import CrossedEstimate, rerun_difference_ci, win_rate_ci
 
 BASELINE_KIND = "harness-baseline"
 BASELINE_SCHEMA_VERSION = 2
 MIN_SEEDS = 3
-DEFAULT_SEEDS = 5  # --update-baseline default: 80%+ power for a 5-point drop (benchmarks/bench_ci_power.py)
+DEFAULT_SEEDS = 6  # --update-baseline default: >= 80% power for a 5-point drop (benchmarks/bench_ci_power.py)
 FAMILY_ALPHA = 0.05  # two-sided; each gate is one-sided at FAMILY_ALPHA / 2 / L
 DETECT_POWER = 0.80
 REFERENCE_TABLE = "reference"  # the untrained policy: not a property of the loss, never compared
@@ -107,8 +107,8 @@ class Report:
         return {"kind": "harness-ci-report", "result": "regression" if self.regressed else "pass",
                 "exit_code": self.exit_code, "suite": self.suite, "seeds": list(self.seeds),
                 "tolerance": self.tolerance, "level": self.level,
-                "method": "paired by seed and prompt (harness.comparison), one gated table per loss, "
-                          "Bonferroni over losses; other tables reported",
+                "method": "paired by prompt, seed spread pooled over both runs (stats.rerun_difference_ci); "
+                          "one gated table per loss, Bonferroni over losses; other tables reported",
                 "rows": [r.as_dict() for r in self.rows], "notes": list(self.notes)}
 
 
@@ -243,24 +243,33 @@ def _as_record(baseline: dict, entry: dict) -> dict:
             "seeds": entry["seeds"], "outcomes": entry["outcomes"], "schema_version": BASELINE_SCHEMA_VERSION}
 
 
+def _rerun(record: dict, base: dict, table: str, level: float):
+    """(baseline, now, now - baseline) on ``table``: a rerun's seeds are fresh draws (another machine's
+    trajectories drift), so runs are paired by prompt and the seed spread is pooled (stats.rerun_difference_ci)."""
+    now, then = usable_table(record, table), usable_table(base, table)
+    try:
+        return (win_rate_ci(then, level), win_rate_ci(now, level), rerun_difference_ci(now, then, level))
+    except ValueError as e:
+        raise CompareError(str(e)) from None
+
+
 def _compare_loss(name: str, base: dict, record: dict, cfg: ComparisonConfig, level: float) -> list[Row]:
     if record["status"] != "ok":
         return [Row(name, "status", "failed", note=f"{record['status']}: {record['error']}")]
     try:
-        gated = compare_records(record, base, table=cfg.table, level=level)
+        table = compare_records(record, base, table=cfg.table, level=level).table  # comparability checks
+        then, now, diff = _rerun(record, base, table, level)
     except CompareError as e:
         raise CIError(f"{name}: {e}; regenerate the baseline with --update-baseline if the suite changed") from None
-    note = "" if not gated.dropped_seeds else f"seeds {list(gated.dropped_seeds)} not compared (censored/unmeasured)"
-    rows = [Row(name, gated.table, verdict(gated.difference, cfg.tolerance), gated.b.estimate, gated.a.estimate,
-                gated.difference, note, minimum_detectable_drop(gated.difference, cfg.tolerance))]
-    for table in sorted(set(record["outcomes"]["tables"]) - {gated.table, REFERENCE_TABLE}):
+    rows = [Row(name, table, verdict(diff, cfg.tolerance), then, now, diff, "",
+                minimum_detectable_drop(diff, cfg.tolerance))]
+    for other in sorted(set(record["outcomes"]["tables"]) & set(base["outcomes"]["tables"]) - {table, REFERENCE_TABLE}):
         try:
-            other = compare_records(record, base, table=table, level=level)
+            then, now, diff = _rerun(record, base, other, level)
         except CompareError as e:
-            rows.append(Row(name, table, "reported", note=f"not compared: {e}"))
+            rows.append(Row(name, other, "reported", note=f"not compared: {e}"))
             continue
-        rows.append(Row(name, table, "reported", other.b.estimate, other.a.estimate, other.difference,
-                        f"not gated ({verdict(other.difference, cfg.tolerance)})"))
+        rows.append(Row(name, other, "reported", then, now, diff, f"not gated ({verdict(diff, cfg.tolerance)})"))
     return rows
 
 
@@ -306,7 +315,8 @@ def compare(baseline: dict, records: list[dict], cfg: ComparisonConfig = Compari
         rows += _compare_loss(name, _as_record(baseline, entry), record, cfg, level)
     seeds = tuple(records[0]["seeds"]) if records else tuple(baseline["seeds"])
     if list(seeds) != list(baseline["seeds"]):
-        notes.append(f"seeds {list(seeds)} differ from the baseline's {baseline['seeds']}: compared on the common seeds")
+        notes.append(f"seeds {list(seeds)} differ from the baseline's {baseline['seeds']}: "
+                     "every measured seed of both runs is used (fresh draws)")
     if len(known) > 1:
         notes.append(f"{len(known)} losses gated: each interval at level {level:.4f} (Bonferroni)")
     notes += _provenance_notes(baseline, records)
@@ -334,7 +344,7 @@ HEADERS = ["loss", "table", "baseline % [CI]", "now % [CI]", "now - baseline [CI
 
 
 def _explain(report: Report) -> str:
-    return (f"A regression is a drop whose {report.level:.1%} CI of (now - baseline), paired by seed and prompt, "
+    return (f"A regression is a drop whose {report.level:.1%} CI of (now - baseline), paired by prompt, "
             f"lies entirely below -{100 * report.tolerance:g} points; 'detectable drop' is the drop caught with "
             f"{DETECT_POWER:.0%} probability at this run's noise (win-rate points).")
 

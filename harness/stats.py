@@ -85,14 +85,6 @@ def hierarchical_ci(per_seed: list, *, level: float = 0.95, resamples: int = DEF
     return Estimate(float(seed_means.mean()), lo, hi, sem(np.concatenate(arrays)), int(sum(a.size for a in arrays)))
 
 
-def difference_ci(a: Estimate, b: Estimate, level_z: float = 1.959964) -> Estimate:
-    """CI of a - b for two independent estimates, from their CI half-widths (normal approximation)."""
-    ha, hb = (a.high - a.low) / 2.0, (b.high - b.low) / 2.0
-    half = float(np.hypot(ha, hb))
-    d = a.mean - b.mean
-    return Estimate(d, d - half, d + half, half / level_z, min(a.n, b.n))
-
-
 # ------------------------------------------------------------------ crossed seeds x prompts tables
 
 @dataclass(frozen=True)
@@ -276,3 +268,36 @@ def holm(p_values) -> np.ndarray:
     out = np.empty(m)
     out[order] = adjusted
     return out
+
+
+def rerun_difference_ci(a, b, level: float = 0.95) -> CrossedEstimate:
+    """CI of mean(a) - mean(b) for two runs of the same suite whose seeds are fresh draws of one
+    another (a rerun on another machine: same prompts and references, trajectories drifted apart).
+
+    ``a``: (S_a, P), ``b``: (S_b, P), the same prompts in the same order; null rows dropped. Paired by
+    prompt (shared difficulty cancels), not by seed: the seed piece pools both runs' seed mean squares,
+    (SS_seed_a + SS_seed_b) / (S_a + S_b - 2) / P * (1/S_a + 1/S_b) with S_a + S_b - 2 df (equal seed
+    variance holds under the null "nothing changed"); the prompt piece is the variance over prompts of
+    the per-prompt mean difference less its residual share, with P - 1 df. Half-width: Banerjee (1961)
+    as in ``crossed_mean_ci``. Raises ValueError on tables of different prompt counts or < 2 seeds each.
+    """
+    ta, tb = measured_rows(a), measured_rows(b)
+    (sa, p), (sb, pb) = ta.shape, tb.shape
+    if p != pb or min(sa, sb) < 2 or p < 2:
+        raise ValueError(f"rerun tables need the same prompts and >= 2 seeds each, got {ta.shape} and {tb.shape}")
+    ss_seed = sum(q * float(((t.mean(axis=1) - t.mean()) ** 2).sum()) for t, q in ((ta, p), (tb, p)))
+    df_seed = sa + sb - 2
+    seed_piece = ss_seed / df_seed / p * (1 / sa + 1 / sb)
+    resid = [float(((t - t.mean(axis=1)[:, None] - t.mean(axis=0)[None, :] + t.mean()) ** 2).sum()) for t in (ta, tb)]
+    ms_res = sum(resid) / ((sa - 1) * (p - 1) + (sb - 1) * (p - 1))
+    delta = ta.mean(axis=0) - tb.mean(axis=0)
+    prompt_piece = max(float(delta.var(ddof=1)) - ms_res * (1 / sa + 1 / sb), 0.0) / p
+    parts = {"seed": (seed_piece, df_seed), "prompt": (prompt_piece, p - 1)}
+    mean = float(ta.mean() - tb.mean())
+    var = seed_piece + prompt_piece
+    if var <= 0:
+        return CrossedEstimate(mean, mean, mean, 0.0, 0.0, level, min(sa, sb), p, True, parts)
+    q = _student_t.ppf((1.0 + level) / 2.0, [df_seed, p - 1])
+    half = float(np.sqrt(q[0] ** 2 * seed_piece + q[1] ** 2 * prompt_piece))
+    se = float(np.sqrt(var))
+    return CrossedEstimate(mean, mean - half, mean + half, se, half / se, level, min(sa, sb), p, True, parts)

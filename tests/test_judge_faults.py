@@ -368,23 +368,57 @@ def test_lc_departure_uses_alpacaevals_margin(raw, lc, departs):
     assert lc_departs(raw, lc) is departs
 
 
-def test_empty_outputs_and_a_runaway_lc_are_warned(env, scripted_proxy):
-    # the issue's case: the policy's answer is empty on half the prompts (it loses those) and a bit
-    # longer than the reference on the rest (it wins those): length alone separates the outcomes
-    n = 2 * MIN_LC_PROMPTS
-    comps = [Comparison(f"Question {i}?", "" if i % 2 else f"POLICY answer {i:03d} ".ljust(120, "y"),
-                        "REF " + "x" * 96, group=f"q{i}") for i in range(n)]
-    args = write_files(env, comps)
-
+def length_judge(ties: int):
+    """Prefers the non-empty answer; on the first ``ties`` prompts with an empty answer it says tie."""
     def judge(body):
         text = user_text(body)
-        empty_first = "# Answer A\n\n\n# Answer B" in text
-        empty_second = text.rstrip().endswith("# Answer B") or "# Answer B\n\n\nExplain" in text
+        empty_first, empty_second = "# Answer A\n\n\n# Answer B" in text, "# Answer B\n\n\nExplain" in text
         if empty_first or empty_second:
-            return "[[B]]" if empty_first else "[[A]]"  # the empty answer loses
+            number = int(text.split("Question ")[1].split("?")[0])
+            if number < 2 * ties:
+                return "[[C]]"
+            return "[[B]]" if empty_first else "[[A]]"
         return by_order("[[A]]", "[[B]]")(body)
-    result, report = cli_json([*args, "--judge", "pairwise-verdict", "--base-url", scripted_proxy(default=judge).base_url])
-    assert result.exit_code == 0 and report["win_rate"] == 0.5
-    assert report["lc_win_rate"] > 0.9  # the GLM extrapolates from length alone
+    return judge
+
+
+def empty_half(n: int) -> list[Comparison]:
+    """The issue's case: the policy's answer is empty on half the prompts and a bit longer than the
+    reference on the rest."""
+    return [Comparison(f"Question {i}?", "" if i % 2 else f"POLICY answer {i:03d} ".ljust(120, "y"),
+                       "REF " + "x" * 96, group=f"q{i}") for i in range(n)]
+
+
+def test_empty_outputs_and_a_runaway_lc_are_warned(env, scripted_proxy):
+    n = 2 * MIN_LC_PROMPTS
+    args = write_files(env, empty_half(n))
+    proxy = scripted_proxy(default=length_judge(ties=3))  # three empty answers tie: the fit is finite
+    result, report = cli_json([*args, "--judge", "pairwise-verdict", "--base-url", proxy.base_url])
+    assert result.exit_code == 0 and report["win_rate"] == pytest.approx(0.515)
+    assert report["lc_win_rate"] > 0.8  # the GLM leans on the empty answers' length difference
     warnings = " ".join(report["warnings"])
     assert f"{n // 2} of {n} outputs are empty" in warnings and "departs from the raw win rate" in warnings
+
+
+def test_lc_is_not_computed_when_length_alone_separates_wins_from_losses(env, scripted_proxy):
+    args = write_files(env, empty_half(2 * MIN_LC_PROMPTS))
+    result, report = cli_json([*args, "--judge", "pairwise-verdict", "--base-url",
+                               scripted_proxy(default=length_judge(ties=0)).base_url])
+    assert result.exit_code == 0 and report["win_rate"] == 0.5 and report["lc_win_rate"] is None
+    assert any("separates every win from every loss" in w for w in report["warnings"])
+    table = CliRunner().invoke(main, ["judge", *args, "--judge", "pairwise-verdict", "--base-url",
+                                      scripted_proxy(default=length_judge(ties=0)).base_url])
+    assert table.exit_code == 0 and "warning: LC win rate not computed" in table.stdout
+
+
+@pytest.mark.parametrize("prefs,feature,expected", [
+    ([1, 1, 0, 0], [0.5, 0.2, -0.1, -0.9], True),
+    ([0, 0, 1, 1], [0.5, 0.2, -0.1, -0.9], True),  # shorter answers win: separated the other way
+    ([1, 0, 1, 0], [0.5, 0.2, -0.1, -0.9], False),
+    ([1, 1, 0.5, 0], [0.5, 0.2, -0.1, -0.9], False),  # a tie keeps the fit finite
+    ([0.9, 0.8, 0.2, 0.1], [0.5, 0.2, -0.1, -0.9], False),  # so do soft preferences
+    ([1, 1, 0, 0], [0, 0, 0, 0], False),  # no length difference: nothing separates
+])
+def test_separation_is_detected_only_where_the_fit_is_infinite(prefs, feature, expected):
+    from harness.judges.winrate import separated
+    assert separated(prefs, feature) is expected

@@ -48,7 +48,7 @@ def make_record(win: float = 0.70, *, name: str = "dpo", status: str = "ok", con
         "judge": {"id": "gold-tiny", "hash": "h"}, "sandbox": {"backend": "none"},
         "provenance": {"harness_version": "0.1.0", "git_revision": revision, "python": "3.11", "platform": "linux",
                        "hardware": {"machine": "x86_64", "cpus": 2}, "packages": packages or {"torch": "2.13.0"}},
-        "timings": {"train": 1.0},
+        "timings": {"train": 1.0}, "outcomes": None,
     }
     if ok and outcomes:
         rows = [[round(float(x), 4) for x in row] for row in tables[0]]
@@ -159,7 +159,7 @@ def test_baseline_round_trip_and_refusals(tmp_path):
         make_baseline([make_record(status="crash")])
     with pytest.raises(CIError, match="no per-prompt outcomes"):
         make_baseline([make_record(outcomes=False)])
-    with pytest.raises(CIError, match="at least 3.*--seeds 5"):
+    with pytest.raises(CIError, match="at least 3.*--seeds 6"):
         make_baseline([make_record(seeds=(0, 1))])
     with pytest.raises(CIError, match="uncommitted changes"):
         make_baseline([make_record(revision="abc+dirty")])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from harness.simulation import NoiseModel, simulate, true_win_rate
-from harness.stats import paired_difference_ci, win_rate_ci
+from harness.stats import paired_difference_ci, rerun_difference_ci, win_rate_ci
 
 REPS = 1000
 PROMPTS = 256
@@ -86,3 +86,15 @@ def test_malformed_tables_are_refused(bad, message):
 def test_paired_tables_must_match():
     with pytest.raises(ValueError, match="same"):
         paired_difference_ci(np.zeros((3, 4)), np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize("seeds", [3, 5])
+@pytest.mark.parametrize("seed_sd", [0.0, 0.02, 0.08])
+def test_rerun_difference_covers_with_fresh_seeds(seeds, seed_sd):
+    """`harness ci`'s interval: two runs of one loss (then with a 5-point drop), independent seeds."""
+    noise = NoiseModel(seed_sd=seed_sd, loss_prompt_sd=0.0)
+    rng = np.random.default_rng(int(seeds * 10 + seed_sd * 100))
+    for drop in (0.0, 0.05):
+        tables = simulate([0.84 - drop, 0.84], noise, seeds, PROMPTS, 600, rng)
+        covered = np.mean([(lambda d: d.low <= -drop <= d.high)(rerun_difference_ci(t[0], t[1])) for t in tables])
+        assert 0.93 <= covered <= 0.99, f"S={seeds} seed_sd={seed_sd} drop={drop}: coverage {covered:.3f}"

@@ -176,8 +176,8 @@ def test_every_registered_suite_runs_through_every_path(name, tmp_path, monkeypa
         entries[0]["win_rate"] == pytest.approx(100 * record["metrics"]["win_rate"], abs=1e-6)
 
     baseline = tmp_path / "baseline.json"
-    made = cli("ci", "--suite", name, "--loss", DPO, "--baseline", baseline, "--seeds", 1, "--update-baseline",
-               "--quiet")
+    made = cli("ci", "--suite", name, "--loss", DPO, "--baseline", baseline, "--seeds", 3, "--update-baseline",
+               "--allow-dirty", "--quiet")
     assert made.exit_code == 0, made.output
     gate = cli("ci", "--suite", name, "--baseline", baseline, "--quiet")
     assert gate.exit_code == 0, gate.output  # the same loss and seeds: no regression

@@ -16,11 +16,11 @@ from harness.comparison import CompareError, compare_specs, format_comparison
 
 def _runner(suite: str | None, seeds: int | None, backend: str, quiet: bool):
     def run(loss_path: str, record_seeds: int | None) -> dict:
-        from harness.bench import BenchUsageError, run_bench
+        from harness.bench import BenchUsageError, bench_and_store
 
         try:
-            return run_bench(loss_path, suite=suite or "tiny", seeds=seeds or record_seeds or 3, backend=backend,
-                             progress=not quiet)
+            return bench_and_store(loss_path, suite=suite or "tiny", seeds=seeds or record_seeds or 3,
+                                   backend=backend, progress=not quiet).record
         except BenchUsageError as e:
             raise CompareError(str(e)) from None
     return run

@@ -19,7 +19,8 @@
   computed (the bootstrap CI of a two-parameter fit on so few prompts covers the truth far less
   often than 95%: benchmarks/bench_lc_coverage.py); and an LC that departs from the raw win rate by
   more than AlpacaEval's margin (``lc_departs``: 10 points, or a quarter of the way to 0 or 100,
-  whichever is larger) is flagged, as AlpacaEval flags a failing GLM.
+  whichever is larger) is flagged, as AlpacaEval flags a failing GLM. Hard verdicts that length
+  alone separates (``separated``) get no LC: the fit is infinite and the ridge would decide it.
 
 Lengths are in characters (AlpacaEval also uses characters).
 """
@@ -105,19 +106,32 @@ def lc_departs(win_rate: float, lc: float) -> bool:
     return not low <= lc <= high
 
 
+def separated(preferences, feature) -> bool:
+    """Hard verdicts that the length feature alone splits (every win on one side of every loss):
+    the GLM's maximum-likelihood fit is then infinite (AlpacaEval's GLM gives NaN), and a finite LC
+    would come from the ridge penalty alone. Soft preferences or ties keep the fit finite."""
+    p, f = np.asarray(preferences, dtype=float), np.asarray(feature, dtype=float)
+    wins, losses = f[p == 1.0], f[p == 0.0]
+    if wins.size + losses.size < p.size or not wins.size or not losses.size:
+        return False
+    return bool(wins.min() > losses.max() or wins.max() < losses.min())
+
+
 def _lc_fields(p, output_lengths, reference_lengths, groups, raw: float, seed: int) -> tuple[dict, list[str]]:
+    none = {"lc_win_rate": None, "lc_win_rate_ci": None, "lc_win_rate_se": None}
     n_prompts = len(set(groups)) if groups is not None else p.size
     if n_prompts < MIN_LC_PROMPTS:
-        return ({"lc_win_rate": None, "lc_win_rate_ci": None, "lc_win_rate_se": None},
-                [f"LC win rate not computed: {n_prompts} prompts judged, it needs at least {MIN_LC_PROMPTS} "
-                 "(on fewer its interval is far too narrow)"])
+        return none, [f"LC win rate not computed: {n_prompts} prompts judged, it needs at least {MIN_LC_PROMPTS} "
+                      "(on fewer its interval is far too narrow)"]
+    if separated(p, length_feature(output_lengths, reference_lengths)):
+        return none, ["LC win rate not computed: the length difference alone separates every win from every "
+                      "loss (e.g. empty or truncated answers losing), so the length model has no finite fit"]
     lc = length_controlled_win_rate(p, output_lengths, reference_lengths, groups, seed=seed)
     warnings = []
     if lc_departs(raw, lc.mean):
         warnings.append(f"LC win rate {100 * lc.mean:.1f}% departs from the raw win rate {100 * raw:.1f}% by more "
                         "than AlpacaEval's margin (the larger of 10 points and a quarter of the way to 0 or 100): "
-                        "the length model may not fit "
-                        "(e.g. empty or truncated outputs, or length alone separating wins from losses)")
+                        "the length model may not fit (e.g. empty or truncated outputs)")
     return {"lc_win_rate": lc.mean, "lc_win_rate_ci": [lc.low, lc.high], "lc_win_rate_se": lc.sem}, warnings
 
 

@@ -197,7 +197,7 @@ def rank_entries(current: list[tuple[Entry, dict]]):
     """(ranked, apart, ranking, apart ranking): the main joint ranking on each record's primary table,
     and entries that cannot join it (see the module doc), sorted by estimate."""
     by_estimate = sorted(current, key=lambda er: (-er[0].win_rate, er[0].name, er[0].sha256))
-    paired = [er for er in by_estimate if "outcomes" in er[1]]
+    paired = [er for er in by_estimate if er[1].get("outcomes")]
     if not paired:  # schema-1 boards: unpaired CI overlap, labelled as such; censored entries apart
         whole = [e for e, _ in by_estimate if not e.censored_seeds]
         cis = [e.win_rate_ci for e in whole]
@@ -218,8 +218,8 @@ def rank_entries(current: list[tuple[Entry, dict]]):
     apart_ranking = _joint(at_kl1, "kl1") if rest and len(at_kl1) == len(paired) and len(at_kl1) > 1 else None
     apart = []
     for e, r in rest:
-        if "outcomes" not in r:
-            apart.append(_placed(e, None, None, "no per-prompt outcomes (schema 1): re-run to rank it"))
+        if not r.get("outcomes"):
+            apart.append(_placed(e, None, None, "no per-prompt outcomes (schema 1, or none recorded): re-run to rank it"))
         else:
             reason = "censored or unresolved seeds at the KL budget"
             apart.append(_placed(e, apart_ranking, "kl1" if apart_ranking else None,
