@@ -127,16 +127,20 @@ def own_estimate(record: dict, level: float) -> dict:
 
     if record.get("status") != "ok":
         return {"reeval_win_rate": None, "reeval_note": f"status {record.get('status')}"}
-    if not record.get("outcomes") or "reference" not in record["outcomes"]["tables"]:
-        return {"reeval_win_rate": None, "reeval_note": "the record has no per-prompt outcomes with a reference"}
+    if not record.get("outcomes"):
+        return {"reeval_win_rate": None, "reeval_note": "the suite's record has no per-prompt outcomes to pair on"}
     primary = record["outcomes"]["primary"]
     seeds, rows = measured(record, primary)
     if not seeds:
         return {"reeval_win_rate": None, "reeval_note": "no fresh seed measured at the verdict (all censored)"}
-    _, ref = measured(record, "reference")
-    est, vs_ref = win_rate_ci(rows, level), paired_difference_ci(rows, ref, level)
-    return {"reeval_win_rate": est.mean, "reeval_ci": [est.low, est.high], "reeval_measured_seeds": seeds,
-            "vs_reference_difference": vs_ref.mean, "vs_reference_difference_ci": [vs_ref.low, vs_ref.high]}
+    est = win_rate_ci(rows, level)
+    row = {"reeval_win_rate": est.mean, "reeval_ci": [est.low, est.high], "reeval_measured_seeds": seeds,
+           "vs_reference_difference": None, "vs_reference_difference_ci": None}
+    if "reference" in record["outcomes"]["tables"]:
+        _, ref = measured(record, "reference")
+        vs_ref = paired_difference_ci(rows, ref, level)
+        row.update(vs_reference_difference=vs_ref.mean, vs_reference_difference_ci=[vs_ref.low, vs_ref.high])
+    return row
 
 
 def candidate_vs(record: dict, dpo: dict, level: float) -> dict:
