@@ -138,7 +138,9 @@ def _check(session, loss: LossFile, run: _Run):
     return report
 
 
-def _train(suite_obj, artifacts, session, seed_list, beta, lrs, progress) -> tuple[SuiteResult, dict | None]:
+def _train(suite_obj, artifacts, session, seed_list, beta, lrs, progress, auto=None) -> tuple[SuiteResult, dict | None]:
+    if auto is not None:  # --seeds auto (tiny only, checked by _check_usage)
+        return suite_obj.run_seeds(artifacts, session, seed_list, beta, progress=progress, auto=auto), None
     if not lrs:
         return suite_obj.run_seeds(artifacts, session, seed_list, beta, progress=progress), None
     from harness.suites.tiny.thorough import run_grid
@@ -147,13 +149,14 @@ def _train(suite_obj, artifacts, session, seed_list, beta, lrs, progress) -> tup
                                                             progress=progress)
     thorough = {"learning_rates": list(lrs), "per_learning_rate": per_lr,
                 "selection": "per seed, the learning rate with the best win rate at the KL budget"}
-    return SuiteResult(per_seed, metrics, judge_info, stage), thorough
+    outcomes = metrics.pop("outcomes", None)
+    return SuiteResult(per_seed, metrics, judge_info, stage, outcomes), thorough
 
 
-def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | None = None,
+def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: float | None = None,
               backend: str = "auto", progress: bool = True, overrides: dict | None = None,
               trust: bool = False, lr_grid=None, check: bool = True,
-              before_training: Callable | None = None) -> dict:
+              before_training: Callable | None = None, auto_seeds=None) -> dict:
     """Benchmark one loss file on a suite; return its record (see harness.records; not yet stored).
 
     ``backend`` is a sandbox backend (harness.sandbox.BACKENDS, or "auto" = the jail); ``trust`` is
@@ -161,8 +164,17 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
     list of learning rates, or "default" for the suite's lr x harness.suites.tiny.thorough.DEFAULT_FACTORS)
     selects thorough mode (harness.suites.tiny.thorough). ``check`` runs ``harness check``'s behaviour
     checks first, in the same session; ``before_training(report)`` is then called with the passing
-    check's report and may raise ``SkipBench`` (re-raised after the session is closed)."""
+    check's report and may raise ``SkipBench`` (re-raised after the session is closed). ``seeds="auto"``
+    (tiny) adds seeds until the headline CI is narrow (``auto_seeds``: harness.suites.tiny.evaluate.AutoSeeds,
+    its defaults when None); the record's ``metrics.seeds_auto`` says how many ran and why it stopped."""
     t_total = time.perf_counter()
+    auto = None
+    if seeds == "auto":
+        from harness.suites.tiny.evaluate import AutoSeeds
+
+        if suite != "tiny" or lr_grid is not None:
+            raise BenchUsageError("--seeds auto needs the tiny suite's matched-KL protocol, without thorough mode")
+        auto, seeds = auto_seeds or AutoSeeds(), (auto_seeds or AutoSeeds()).cap
     suite_obj = _check_usage(suite, seeds, beta, backend, overrides, lr_grid is not None)
     loss, invalid, raw = _read(loss_path)
     beta = float(suite_obj.config.beta if beta is None else beta)
@@ -209,8 +221,10 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta: float | N
             if run.status == "ok" and before_training is not None:
                 before_training(report)
             if run.status == "ok":
-                result, thorough = _train(suite_obj, artifacts, session, seed_list, beta, lrs, progress)
+                result, thorough = _train(suite_obj, artifacts, session, seed_list, beta, lrs, progress, auto)
                 timings.update(result.timings)
+                if auto is not None:
+                    seed_list = [s["seed"] for s in result.per_seed]
         except SkipBench:
             raise
         except Exception as e:
@@ -265,4 +279,6 @@ def record_path(record: dict, out_dir: Path | None) -> Path:
 
     folder = out_dir or runs_dir()
     stamp = record["created_at"].replace(":", "").replace("-", "").replace("+0000", "Z")
-    return folder / f"{stamp}-{record['loss']['name']}-{record['suite']['name']}-{record['loss']['sha256'][:8]}.json"
+    # a loss file's name may take all 255 bytes a name may have: keep 100 of them (whole characters)
+    name = record["loss"]["name"].encode()[:100].decode("utf-8", "ignore")
+    return folder / f"{stamp}-{name}-{record['suite']['name']}-{record['loss']['sha256'][:8]}.json"

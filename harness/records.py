@@ -12,13 +12,16 @@ A record is a JSON object. Required fields (``validate_record`` checks them):
     seeds            [int, ...]
     beta             float
     metrics          {win_rate, win_rate_ci [lo, hi], reward, kl, censored, ... suite extras}
+                     (win_rate and its CI are null when no seed was measured at the budget:
+                     measured_seeds 0, every seed censored or unresolved)
                      (empty when status != "ok")
     per_seed         [{seed, win_rate, ..., trajectory: [{step, kl, reward, win_rate, ...}]}]
     judge            {id, hash}
     sandbox          {backend, ...}
     provenance       {harness_version, git_revision, python, platform, hardware, packages {name: version}}
     timings          {stage: seconds}
-    outcomes         (version 2) per-prompt score tables or null, see ``make_outcomes``
+    outcomes         (version 2; absent or null when the suite measured no per-prompt table, and in
+                     failed runs) per-prompt score tables, see ``make_outcomes``
     check            (optional) {valid, errors, warnings, seconds}: `harness check` run in the bench's session
 
 Records of version 1 (no ``outcomes``) are still read. ``bench_record`` is the one place a bench
@@ -145,11 +148,8 @@ def validate_record(record: dict) -> dict:
     if record["schema_version"] not in READABLE_VERSIONS:
         raise RecordError(f"record schema_version {record['schema_version']!r}; this harness reads "
                           f"{', '.join(map(str, READABLE_VERSIONS))}")
-    if record["schema_version"] >= 2:
-        if "outcomes" not in record:
-            raise RecordError("record lacks field(s): outcomes")
-        if record["outcomes"] is not None:
-            _validate_outcomes(record["outcomes"], len(record["seeds"]))
+    if record.get("outcomes") is not None:
+        _validate_outcomes(record["outcomes"], len(record["seeds"]))
     if record["status"] not in STATUSES:
         raise RecordError(f"record status {record['status']!r} is not one of {', '.join(STATUSES)}")
     for key in ("name", "sha256", "source"):
@@ -163,6 +163,10 @@ def validate_record(record: dict) -> dict:
         for key in ("win_rate", "win_rate_ci"):
             if key not in m:
                 raise RecordError(f"ok record lacks metrics.{key}")
+        if m["win_rate"] is None:  # no seed measured at the budget (censored/unresolved): nothing to rank
+            if m.get("measured_seeds") != 0 or m["win_rate_ci"] is not None:
+                raise RecordError("metrics.win_rate is null, but metrics.measured_seeds is not 0 or a CI is given")
+            return record
         lo, hi = m["win_rate_ci"]
         if not (lo <= m["win_rate"] <= hi):
             raise RecordError(f"metrics.win_rate {m['win_rate']} lies outside its CI [{lo}, {hi}]")
@@ -216,8 +220,9 @@ def bench_record(*, loss: tuple, suite, build_stats: dict, seeds: list[int], bet
         "sandbox": sandbox,
         "provenance": provenance(),
         "timings": {k: round(v, 3) for k, v in timings.items()},
-        "outcomes": thawed(result.outcomes) if result is not None and result.outcomes is not None else None,
     }
+    if result is not None and result.outcomes is not None:
+        record["outcomes"] = thawed(result.outcomes)
     if check is not None:
         record["check"] = check
     if thorough is not None:

@@ -17,9 +17,9 @@ def candidate_failure(exc: BaseException) -> tuple[str, str] | None:
     """(status, error text) when ``exc`` is a candidate's failure, None when it is a harness fault
     that must propagate.
 
-    A broken loss file is ``invalid``; a failed loss call carries its sandbox status; a run whose
-    loss drove training to NaN weights or failed sampling (RuntimeError, ValueError,
-    FloatingPointError from the training or evaluation code) is ``error`` with the traceback kept."""
+    A broken loss file is ``invalid``; a failed loss call carries its status (the sandbox's, or
+    ``diverged`` from the training guard, harness.train); any other RuntimeError, ValueError or
+    FloatingPointError raised by training or evaluation code is ``error`` with the traceback kept."""
     from harness.lossfile import LossFileError
     from harness.session import LossCallError
 

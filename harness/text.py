@@ -54,6 +54,15 @@ def clean_line(s) -> str:
     return " ".join(clean_terminal(s).split())
 
 
+def clean_block(s, indent: str = "    | ") -> str:
+    """``clean_terminal`` text whose second and later lines start with ``indent``.
+
+    For loss-made text inside a report: a line of it can never pass for a line of the report itself
+    (a fake "VALID" line in an exception message stays visibly part of the quoted message).
+    """
+    return ("\n" + indent).join(clean_terminal(s).strip("\n").split("\n"))
+
+
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that start links,
 # images, emphasis, code spans, tables, headings or strikethrough in GitHub-flavoured Markdown.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\](){}!|#~])")

@@ -194,7 +194,13 @@ def _build_image() -> str:
         _docker("rmi", old, check=False)
     cid = _docker("create", base, "true").stdout.decode().strip()
     try:
-        _docker("cp", str(pkg), f"{cid}:{pkg}")
+        # a tar stream from / carries the package's parent folders too (a checkout outside the base's
+        # paths, e.g. a git worktree, has none in the image; plain `docker cp` would fail)
+        tar = subprocess.run(
+            ["tar", "-C", "/", "--exclude=__pycache__", "-cf", "-", str(pkg).lstrip("/")],
+            capture_output=True, check=True,
+        )
+        _docker("cp", "-", f"{cid}:/", input=tar.stdout)
         _docker("commit", cid, tag)
     finally:
         _docker("rm", "-f", cid, check=False)

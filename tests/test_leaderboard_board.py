@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_leaderboard_records import SUITE_CONFIG, SUITE_HASH, make_record
+from test_leaderboard_records import SUITE_CONFIG, SUITE_HASH, VERIFIED, make_record
 
 from harness.leaderboard.board import BoardError, build_board, uncertainty_ranks
 from harness.leaderboard.publish import open_board, submit_record
@@ -87,7 +87,7 @@ def test_pareto_front_keeps_only_undominated_points():
 
 
 def test_a_hand_edited_record_file_makes_the_board_refuse_to_load(tmp_path: Path):
-    outcome = submit_record(tmp_path, make_record("dpo"), suite="tiny", expected_hash=SUITE_HASH)
+    outcome = submit_record(tmp_path, make_record("dpo"), suite="tiny", expected_hash=SUITE_HASH, verification=VERIFIED)
     data = json.loads(outcome.path.read_text())
     data["metrics"]["win_rate"] = 0.99
     data["metrics"]["win_rate_ci"] = [0.98, 1.0]

@@ -12,6 +12,7 @@ from harness.records import RECORD_SCHEMA_VERSION, config_hash, validate_record
 
 SUITE_CONFIG = {"name": "tiny", "beta": 0.1, "train": {"steps": 40, "learning_rate": 0.001}, "prompts": 64}
 SUITE_HASH = config_hash(SUITE_CONFIG)
+VERIFIED = {"verified": True, "method": "local", "note": "benchmarked here"}  # what `submit --loss` proves
 
 
 def loss_source(name: str) -> str:
@@ -21,15 +22,22 @@ def loss_source(name: str) -> str:
 
 def make_record(name: str = "dpo", win_rate: float = 0.6, half_width: float = 0.05, *, seeds=(0, 1, 2),
                 status: str = "ok", config: dict | None = None, created_at: str = "2026-11-27T06:00:00+00:00",
-                kl_scale: float = 1.0, censored_seeds: int = 0) -> dict:
-    """A record that satisfies harness.records.validate_record, with per-seed trajectories."""
+                kl_scale: float = 1.0, censored_seeds: int = 0, verified: bool | None = True) -> dict:
+    """A record that satisfies harness.records.validate_record, with per-seed trajectories.
+
+    Its aggregates are the means of its per-seed values (as harness.suites.tiny.metrics.aggregate makes them).
+    ``verified`` is the board's note on its provenance (None: no note, as a record made elsewhere)."""
     config = SUITE_CONFIG if config is None else config
     source = loss_source(name)
     ok = status == "ok"
-    per_seed = [{"seed": s, "win_rate": win_rate + 0.01 * (s - 1),
+    offsets = [0.01 * (s - 1) for s in seeds]
+    mean_offset = sum(offsets) / len(offsets) if offsets else 0.0
+    per_seed = [{"seed": s, "win_rate": win_rate + off - mean_offset, "reward": win_rate * 1.5, "kl": kl_scale * 4.0,
+                 "censored": i < censored_seeds,
                  "trajectory": [{"step": step, "kl": kl_scale * step / 10 + 0.01 * s,
                                  "reward": win_rate * step / 40 + 0.02 * s, "win_rate": win_rate}
-                                for step in (0, 10, 20, 30, 40)]} for s in seeds] if ok else []
+                                for step in (0, 10, 20, 30, 40)]}
+                for i, (s, off) in enumerate(zip(seeds, offsets, strict=True))] if ok else []
     metrics = {"win_rate": win_rate, "win_rate_ci": [win_rate - half_width, win_rate + half_width],
                "reward": win_rate * 1.5, "kl": kl_scale * 4.0, "kl_budget": 2.0,
                "censored": censored_seeds > 0, "censored_seeds": censored_seeds} if ok else {}
@@ -43,8 +51,10 @@ def make_record(name: str = "dpo", win_rate: float = 0.6, half_width: float = 0.
         "judge": {"id": "gold", "hash": "0" * 16}, "sandbox": {"backend": "none"},
         "provenance": {"harness_version": "0.1.0", "git_revision": "abc123", "python": "3.11",
                        "platform": "linux", "hardware": {}, "packages": {}},
-        "timings": {"train": 1.0}, "outcomes": None,
+        "timings": {"train": 1.0},
     }
+    if verified is not None:
+        record["verification"] = {"verified": verified, "method": "local" if verified else "none", "note": ""}
     return validate_record(record)
 
 

@@ -36,7 +36,7 @@ def home(tmp_path_factory):
 
 
 def _bench(path, tmp_path, **kw):
-    return run_bench(path, seeds=1, out_dir=tmp_path, progress=False, overrides=MICRO, **kw)
+    return run_bench(path, seeds=1, progress=False, overrides=MICRO, **kw)
 
 
 def _check_vs_train(tmp_path, after_calls: int) -> Path:
@@ -48,7 +48,8 @@ def _check_vs_train(tmp_path, after_calls: int) -> Path:
 def test_sabotage_after_the_check_is_diverged_with_its_step(home, tmp_path):
     """Honest for the first calls, then a finite loss with a 3e38 gradient: the record says
     ``diverged`` and the step, and it is a valid record (not ``error``, not a crash of bench)."""
-    record = _bench(_check_vs_train(tmp_path, after_calls=1), tmp_path)
+    # check=False: training's own guard is under test (the bench's check would count calls too)
+    record = _bench(_check_vs_train(tmp_path, after_calls=1), tmp_path, check=False)
     assert record["status"] == "diverged", (record["status"], record["error"])
     assert "training diverged at step 2" in record["error"], record["error"]
     validate_record(record)
@@ -70,7 +71,7 @@ def test_training_inputs_follow_the_contract_the_check_probes(home, tmp_path, mo
         return original(self, inputs, beta, grad)
 
     monkeypatch.setattr(InProcessSession, "call", recording)
-    record = _bench(ATTACKS / "length_table.py", tmp_path, backend="none", trust=True)
+    record = _bench(ATTACKS / "length_table.py", tmp_path, backend="none", trust=True, check=False)
     assert record["status"] == "ok", record["error"]
     assert len(seen) == MICRO["train.steps"]
     probe = check_probes.behaviour_inputs(8, torch.float32, "initial", 50.0, 0)

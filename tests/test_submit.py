@@ -14,26 +14,37 @@ from test_leaderboard_records import SUITE_CONFIG, SUITE_HASH, loss_source, make
 
 import harness.leaderboard.submit as submit_mod
 from harness.cli import main
+from harness.leaderboard.proof import RUNNER_KEY_ENV, sign_record
 from harness.store import RunStore
+
+RUNNER_KEY = "test runner key"
 
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    """A board root and a run store in tmp_path; the tiny suite's hash pinned to the factory's config."""
+    """A board root and a run store in tmp_path; the tiny suite's hash pinned to the factory's config.
+
+    The sandboxed behaviour check is replaced by a double that records its calls and passes (the real
+    check runs in tests/test_submit_proof.py's jail tier); the board trusts RUNNER_KEY."""
     monkeypatch.setattr(submit_mod, "current_suite_hash", lambda suite: SUITE_HASH)
     monkeypatch.setattr("harness.commands.leaderboard.current_suite_hash", lambda suite: SUITE_HASH)
+    checked = []
+    monkeypatch.setattr(submit_mod, "behaviour_check", lambda source, name, **kw: checked.append(name))
+    monkeypatch.setenv(RUNNER_KEY_ENV, RUNNER_KEY)
     store = f"sqlite:///{tmp_path / 'runs.sqlite'}"
     return types.SimpleNamespace(root=tmp_path / "boards", board=tmp_path / "boards" / "tiny", store=store,
-                                 tmp=tmp_path)
+                                 tmp=tmp_path, checked=checked)
 
 
 def submit(env, *args):
     return CliRunner().invoke(main, ["submit", "--board-dir", str(env.root), "--store", env.store, *args])
 
 
-def write(env, record, name="run.json") -> str:
+def write(env, record, name="run.json", sign=True) -> str:
+    """A record file as a trusted runner would send it (signed), or unsigned with ``sign=False``."""
     path = env.tmp / name
-    path.write_text(json.dumps(record))
+    record = {k: v for k, v in record.items() if k != "verification"}  # what a board notes, not a runner
+    path.write_text(json.dumps(sign_record(record, RUNNER_KEY.encode()) if sign else record))
     return str(path)
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_leaderboard_records import SUITE_HASH, make_record
+from test_leaderboard_records import SUITE_HASH, VERIFIED, make_record
 
 from harness.leaderboard import publish
 from harness.leaderboard.publish import open_board, submit_record
@@ -28,7 +28,7 @@ def snapshot(board: Path) -> dict[str, bytes]:
 
 def _submit_after_barrier(board, record, barrier, results):
     barrier.wait()
-    results.put(submit_record(board, record, suite="tiny", expected_hash=SUITE_HASH).action)
+    results.put(submit_record(board, record, suite="tiny", expected_hash=SUITE_HASH, verification=VERIFIED).action)
 
 
 def _run_all(targets) -> None:
@@ -71,14 +71,14 @@ def _submit_and_die_at(board, record, kill_at):
         return wrapped
 
     os.replace, os.fsync, os.unlink = step(os.replace), step(os.fsync), step(os.unlink)
-    submit_record(board, record, suite="tiny", expected_hash=SUITE_HASH)
+    submit_record(board, record, suite="tiny", expected_hash=SUITE_HASH, verification=VERIFIED)
     os._exit(3)  # reached only when the submit needed fewer than kill_at steps
 
 
 def _prepared_board(path: Path) -> None:
     for name, wr in (("dpo", 0.6), ("ipo", 0.5)):
-        submit_record(path, make_record(name, wr), suite="tiny", expected_hash=SUITE_HASH)
-    submit_record(path, make_record("slic", status="crash"), suite="tiny", expected_hash=SUITE_HASH)
+        submit_record(path, make_record(name, wr), suite="tiny", expected_hash=SUITE_HASH, verification=VERIFIED)
+    submit_record(path, make_record("slic", status="crash"), suite="tiny", expected_hash=SUITE_HASH, verification=VERIFIED)
 
 
 def test_a_submit_killed_at_every_step_leaves_the_board_old_or_new(tmp_path):
@@ -88,7 +88,7 @@ def test_a_submit_killed_at_every_step_leaves_the_board_old_or_new(tmp_path):
     before = snapshot(base)
     after_dir = tmp_path / "after"
     shutil.copytree(base, after_dir)
-    submit_record(after_dir, new, suite="tiny", expected_hash=SUITE_HASH)
+    submit_record(after_dir, new, suite="tiny", expected_hash=SUITE_HASH, verification=VERIFIED)
     after = snapshot(after_dir)
     assert after != before
     seen = set()
@@ -118,7 +118,7 @@ def _slow_submit(board, record):
         return real(*args)
 
     os.replace = slow
-    submit_record(board, record, suite="tiny", expected_hash=SUITE_HASH)
+    submit_record(board, record, suite="tiny", expected_hash=SUITE_HASH, verification=VERIFIED)
 
 
 def test_a_submit_killed_from_outside_at_random_times_never_half_updates(tmp_path):
@@ -128,7 +128,7 @@ def test_a_submit_killed_from_outside_at_random_times_never_half_updates(tmp_pat
     new = make_record("kto", 0.55)
     after_dir = tmp_path / "after"
     shutil.copytree(base, after_dir)
-    submit_record(after_dir, new, suite="tiny", expected_hash=SUITE_HASH)
+    submit_record(after_dir, new, suite="tiny", expected_hash=SUITE_HASH, verification=VERIFIED)
     after = snapshot(after_dir)
     rng = random.Random(0)
     for trial in range(6):

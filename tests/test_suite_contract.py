@@ -4,7 +4,7 @@ For each name in ``SUITES.names()`` a test-size instance (the fixtures the suite
 tiny with a micro override, smol with a tiny random Llama, the paper suites on local fixture data
 with a tiny random model and a scripted judge endpoint) is registered under that name and run
 through `harness bench` (the CLI) -> the record file and the run store -> `harness runs` ->
-`harness submit --record` -> `harness leaderboard` -> `harness ci`. A suite that `harness bench`
+`harness compare` -> `harness submit --record` -> `harness leaderboard` -> `harness ci`. A suite that `harness bench`
 cannot run says why (exit 2) and stores nothing. A suite without an entry in ``INSTANCES`` fails
 here: a new suite cannot be registered without passing this contract.
 """
@@ -94,6 +94,12 @@ def paper_instance(name):
         folder = tmp_path / f"tiny-{arch}"
         AutoModelForCausalLM.from_config(cfg).save_pretrained(folder)
         tok.save_pretrained(folder)
+        local = dict(PAPER_LOCAL[name])
+        if name == "tldr":  # the fixture holds one post-less row on purpose (formats' refusal test): drop it
+            rows = [line for line in local["eval"].read_text().splitlines()
+                    if json.loads(line)["prompt"].split("POST:", 1)[-1].replace("TL;DR:", "").strip()]
+            local["eval"] = local["train"] = tmp_path / "tldr.jsonl"
+            local["eval"].write_text("\n".join(rows) + "\n")
         judge = None
         if base.config.judge is not None:
             monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
@@ -107,7 +113,7 @@ def paper_instance(name):
                 return LocalPaperSuite(PaperSuite.with_overrides(self, overrides).config)
 
             def build(self, *, progress: bool = True):
-                return PaperSuite.build(self, progress=progress, local=PAPER_LOCAL[name], device="cpu")
+                return PaperSuite.build(self, progress=progress, local=local, device="cpu")
 
             def run_seeds(self, artifacts, session, seeds, beta, *, progress: bool = True):
                 return PaperSuite.run_seeds(self, artifacts, session, seeds, beta, progress=progress, judge=judge,
@@ -116,7 +122,8 @@ def paper_instance(name):
         return LocalPaperSuite(base.config).with_overrides({
             "model.policy": str(folder), "model.dtype": "float32", "generator": "hf", "train.bf16": False,
             "train.gradient_checkpointing": False, "train.per_device_batch": 2, "train.effective_batch": 2,
-            "train.epochs": 1, "generation.max_new_tokens": 6, "generation.batch_size": 4})
+            "train.epochs": 1, "generation.max_new_tokens": 6, "generation.batch_size": 4,
+            **({"data.train_split": "train"} if name == "tldr" else {})})  # 10% of 5 fixture rows is none
     return make
 
 
@@ -153,7 +160,9 @@ def test_every_registered_suite_runs_through_every_path(name, tmp_path, monkeypa
     assert record["schema_version"] == 2 and record["suite"]["name"] == name and record["check"]["valid"]
     for row in suite.summary(record).rows:  # the CLI printed the suite's own summary
         assert row.label in bench.stdout and row.value in bench.stdout
-    outcomes = record["outcomes"]
+    outcomes = record.get("outcomes")
+    if name != "tiny":  # tiny's per-prompt tables come with its matched-KL evaluation
+        assert outcomes is not None and outcomes["primary"] in outcomes["tables"]
     if outcomes is not None:
         primary = outcomes["tables"][outcomes["primary"]]
         assert len(primary) == 2 and len(outcomes["seed_status"]) == 2
@@ -161,6 +170,14 @@ def test_every_registered_suite_runs_through_every_path(name, tmp_path, monkeypa
     for column in suite.board_columns:
         assert column.key in record["metrics"], column
     assert f"{suite.gate_metric}_ci" in record["metrics"]
+
+    compared = cli("compare", path, path, "--json")
+    if outcomes is not None:  # paired on the same seeds and prompts: a difference of exactly 0
+        assert compared.exit_code == 0, compared.output
+        report = json.loads(compared.stdout)
+        assert report["paired"] and report["difference"] == 0
+    else:  # nothing to pair: refused with the reason, no traceback
+        assert compared.exit_code == 2 and "outcomes" in compared.output and "Traceback" not in compared.output
 
     runs = json.loads(cli("runs", "--json").stdout)
     assert [r["suite"] for r in runs] == [name] and runs[0]["status"] == "ok"
@@ -170,15 +187,22 @@ def test_every_registered_suite_runs_through_every_path(name, tmp_path, monkeypa
     submitted = cli("submit", "--record", path, "--board-dir", boards, "--store", store)
     assert submitted.exit_code == 0, submitted.output
     board = json.loads(cli("leaderboard", "--suite", name, "--board-dir", boards, "--format", "json").stdout)
-    entries = board["entries"] if isinstance(board, dict) else board
-    assert [e["name"] for e in entries] == ["dpo"]
+    entries = board["entries"] + board["apart"]  # without per-prompt outcomes an entry is listed apart
+    assert [e["name"] for e in entries] == ["dpo"] and (outcomes is None or board["entries"])
     assert entries[0]["win_rate"] == pytest.approx(record["metrics"]["win_rate"], abs=1e-9) or \
         entries[0]["win_rate"] == pytest.approx(100 * record["metrics"]["win_rate"], abs=1e-6)
 
     baseline = tmp_path / "baseline.json"
     made = cli("ci", "--suite", name, "--loss", DPO, "--baseline", baseline, "--seeds", 3, "--update-baseline",
                "--allow-dirty", "--quiet")
-    assert made.exit_code == 0, made.output
-    gate = cli("ci", "--suite", name, "--baseline", baseline, "--quiet")
-    assert gate.exit_code == 0, gate.output  # the same loss and seeds: no regression
-    assert len(json.loads(cli("runs", "--json").stdout)) == 3  # ci's runs are kept like any other
+    if outcomes is None:  # a baseline gates per-prompt outcomes: refused with the reason
+        assert made.exit_code == 2 and "per-prompt outcomes" in made.output
+    else:
+        assert made.exit_code == 0, made.output
+        gate = cli("ci", "--suite", name, "--baseline", baseline, "--allow-dirty", "--quiet")
+        if len(primary[0]) < 2:  # a test-size instance with one judged prompt: no prompt spread to pair on
+            assert gate.exit_code == 2 and ">= 2 seeds each" in gate.output
+        else:
+            assert gate.exit_code == 0, gate.output  # the same loss and seeds: no regression
+    runs = json.loads(cli("runs", "--json").stdout)
+    assert len(runs) == (2 if outcomes is None else 3) and {r["suite"] for r in runs} == {name}  # ci's runs too

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from harness.text import clean_line, clean_terminal, csv_cell, escape_markdown, quote_for_prompt
+from harness.text import clean_block, clean_line, clean_terminal, csv_cell, escape_markdown, quote_for_prompt
 
 ESC = "\x1b"
 HOSTILE = [
@@ -120,3 +120,7 @@ def test_quote_for_prompt_cannot_be_closed(s):
 def test_quote_for_prompt_shape():
     assert quote_for_prompt("x = 1", "py thon;") == "```python\nx = 1\n```"
     assert quote_for_prompt("a ```` b").startswith("`````text\n")
+
+
+def test_clean_block_indents_continuation_lines():
+    assert clean_block(f"boom\n{ESC}[1A{ESC}[2Kx.py: VALID\n", "  > ") == "boom\n  > x.py: VALID"

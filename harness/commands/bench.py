@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import sys
 
 import click
+
+from harness.text import clean_block, clean_terminal
 
 
 def _suite_names() -> list[str]:
@@ -37,7 +38,13 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
 @click.option("--loss", "loss_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The loss file (.py) to benchmark.")
 @click.option("--suite", default="tiny", show_default=True, help="Benchmark suite (see `harness suites`).")
-@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True, help="Training seeds.")
+@click.option("--seeds", default="3", show_default=True,
+              help="Training seeds: a number, or 'auto' (add seeds until the CI half-width is at most "
+                   "--seeds-target or --seeds-cap seeds ran; tiny suite).")
+@click.option("--seeds-target", type=click.FloatRange(min=0, max=0.5, min_open=True, max_open=True), default=None,
+              help="With --seeds auto: the CI half-width to reach, as a win-rate fraction [default: 0.02].")
+@click.option("--seeds-cap", type=click.IntRange(min=1), default=None,
+              help="With --seeds auto: the most seeds to run [default: 10].")
 @click.option("--beta", type=click.FloatRange(min=0, min_open=True), default=None,
               help="KL strength passed to the loss [default: the suite's].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
@@ -53,10 +60,12 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
                    "per seed at the KL budget (is the loss bad, or just mistuned?). 3x the time.")
 @click.option("--lr-grid", default=None, metavar="LR,LR,...",
               help="Thorough mode with these learning rates instead (comma-separated).")
-def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, overrides, thorough, lr_grid):
+def command(loss_path, suite, seeds, seeds_target, seeds_cap, beta, out_dir, as_json, backend, trust, overrides,
+            thorough, lr_grid):
     """Benchmark a loss file: train, generate, judge, and report win rates with 95% CIs."""
     from harness.bench import BenchUsageError, bench_and_store
 
+    seeds, auto = _parse_seeds(seeds, seeds_target, seeds_cap)
     if suite not in _suite_names():
         raise click.BadParameter(f"unknown suite {suite!r}; choices: {', '.join(_suite_names())}",
                                  param_hint="--suite")
@@ -72,7 +81,8 @@ def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, ove
         with contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):
             run = bench_and_store(loss_path, suite=suite, seeds=seeds, beta=beta, backend=backend, out_dir=out_dir,
                                   progress=not as_json or sys.stderr.isatty(),
-                                  overrides=_parse_overrides(overrides), trust=trust, lr_grid=grid)
+                                  overrides=_parse_overrides(overrides), trust=trust, lr_grid=grid,
+                                  auto_seeds=auto)
     except BenchUsageError as e:
         click.echo(f"harness bench: {clean_terminal(str(e))}", err=True)
         sys.exit(2)
@@ -86,18 +96,30 @@ def command(loss_path, suite, seeds, beta, out_dir, as_json, backend, trust, ove
         click.echo(f"harness bench: the run was not stored ({run.store_error}); its record file is kept", err=True)
         sys.exit(2)
     if record["status"] != "ok":
-        click.echo(f"harness bench: the loss failed ({record['status']}): {clean_terminal(record['error'])}",
+        click.echo(f"harness bench: the loss failed ({record['status']}): {clean_block(record['error'])}",
                    err=True)
         sys.exit(1)
     sys.exit(0)
 
 
-_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+def _parse_seeds(seeds: str, target, cap):
+    """(seeds, AutoSeeds or None) from --seeds N|auto and its two options."""
+    if seeds.strip().lower() == "auto":
+        from harness.suites.tiny.evaluate import AutoSeeds
 
-
-def clean_terminal(text: str) -> str:
-    """Loss-made text without escape sequences and control characters (newlines and tabs kept)."""
-    return _CONTROL.sub("", text)
+        d = AutoSeeds()
+        try:
+            auto = AutoSeeds(target=d.target if target is None else target, cap=d.cap if cap is None else cap,
+                             start=min(d.start, cap or d.cap))
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--seeds-cap") from None
+        return "auto", auto
+    if target is not None or cap is not None:
+        raise click.BadParameter("--seeds-target and --seeds-cap go with --seeds auto", param_hint="--seeds")
+    n = int(seeds) if seeds.strip().isdigit() else 0
+    if n < 1:
+        raise click.BadParameter(f"{seeds!r} is neither a positive integer nor 'auto'", param_hint="--seeds")
+    return n, None
 
 
 def render(record: dict) -> str:
@@ -110,7 +132,7 @@ def render(record: dict) -> str:
             f"{record['suite']['name']} ({record['suite']['config_hash']})  beta {record['beta']:g}  "
             f"seeds {record['seeds']}  sandbox {record['sandbox']['backend']}")
     if record["status"] != "ok":
-        return f"{head}\nstatus: {record['status']}\nerror: {clean_terminal(record['error'])}"
+        return f"{head}\nstatus: {record['status']}\nerror: {clean_block(record['error'])}"
     s = SUITES.get(record["suite"]["name"]).summary(record)
     times = ", ".join(f"{k} {v:.1f}s" for k, v in record["timings"].items())
     extra = [block for e in s.extra for block in ("", e)]

@@ -6,12 +6,14 @@ The loss never runs in this process: behaviour checks go through harness.sandbox
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
 import click
 
 from harness.sandbox import BACKENDS
+from harness.text import clean_block, clean_terminal
 
 CHECK_BACKENDS = ["auto"] + [name for name in BACKENDS.names() if name != "none"]
 
@@ -31,10 +33,20 @@ def command(loss_path, as_json, backend, beta):  # fmt: skip
     try:
         report = check_loss_file(loss_path, backend=backend, config=CheckConfig(beta=beta))
     except CheckSetupError as e:
-        click.echo(f"harness check: cannot run the check: {e}", err=True)
+        click.echo(f"harness check: cannot run the check: {clean_terminal(e)}", err=True)
         sys.exit(2)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
-        click.echo(render_report(report))
+        click.echo(render_report(inert(report)))
     sys.exit(0 if report.valid else 1)
+
+
+def inert(report):
+    """The report with its loss-made text (errors, warnings, the file's name) safe for a terminal.
+
+    JSON output needs no such step: ``json.dumps`` escapes every control character.
+    """
+    return dataclasses.replace(report, path=clean_terminal(report.path), name=clean_terminal(report.name),
+                               errors=[clean_block(e, "         | ") for e in report.errors],
+                               warnings=[clean_block(w, "           | ") for w in report.warnings])

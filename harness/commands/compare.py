@@ -18,7 +18,7 @@ def _runner(suite: str | None, seeds: int | None, backend: str, quiet: bool):
     def run(loss_path: str, record_seeds: int | None) -> dict:
         from harness.bench import BenchUsageError, bench_and_store
 
-        try:
+        try:  # kept in the run store like every bench run
             return bench_and_store(loss_path, suite=suite or "tiny", seeds=seeds or record_seeds or 3,
                                    backend=backend, progress=not quiet).record
         except BenchUsageError as e:

@@ -12,6 +12,7 @@ import click
 from tabulate import tabulate
 
 from harness.store import RunNotFound, RunStore, StoreError
+from harness.text import clean_line
 
 
 def _ci(ci) -> str:
@@ -46,8 +47,10 @@ def command(suite, loss, status, limit, run_id, as_json, url):
     if not runs:
         click.echo(f"no runs in {store.url} match; `harness bench` or `harness submit` adds runs")
         return
-    rows = [(r.id, r.created_at.replace("T", " ")[:16], r.status, r.loss_name, r.loss_sha256[:12], r.suite,
-             str(r.seeds), "" if r.win_rate is None else f"{100 * r.win_rate:.1f}", _ci(r.win_rate_ci))
+    # every cell through clean_line: records from `submit --record` were made elsewhere
+    rows = [tuple(clean_line(c) for c in (
+                r.id, r.created_at.replace("T", " ")[:16], r.status, r.loss_name, r.loss_sha256[:12], r.suite,
+                r.seeds, "" if r.win_rate is None else f"{100 * r.win_rate:.1f}", _ci(r.win_rate_ci)))
             for r in runs]
     click.echo(tabulate(rows, headers=("id", "date (UTC)", "status", "loss", "sha256", "suite", "seeds",
                                        "win rate %", "95% CI"), disable_numparse=True))

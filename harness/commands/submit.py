@@ -1,5 +1,8 @@
 """`harness submit`: benchmark a loss (or verify a record made elsewhere) and add it to a board.
 
+A record made elsewhere is verified by a trusted runner signature (HARNESS_RUNNER_KEY) or by re-running
+its first seed here; otherwise it is added as unverified (listed apart, never ranked).
+
 Exit codes: 0 added (or already there), 1 refused (record does not verify, loss file invalid) or
 the run failed (it is listed under failed runs, never ranked), 2 usage or infrastructure error.
 """
@@ -17,6 +20,7 @@ from harness.leaderboard.verify import VerificationError
 from harness.lossfile import LossFileError
 from harness.registry import UnknownNameError
 from harness.store import StoreError
+from harness.text import clean_terminal
 
 
 @click.command("submit")
@@ -30,8 +34,11 @@ from harness.store import StoreError
               help="Folder holding one board folder per suite. Default: the repository's leaderboards/.")
 @click.option("--backend", default="auto", show_default=True, help="Sandbox backend for the loss file (--loss).")
 @click.option("--store", "store_url", help="Run store SQLAlchemy URL. Default: runs.sqlite under HARNESS_HOME.")
+@click.option("--rerun/--no-rerun", default=True, show_default=True,
+              help="--record without a trusted signature: re-run its first seed here to verify it; with "
+                   "--no-rerun it is added as unverified (listed apart, not ranked).")
 @click.option("--quiet", is_flag=True, help="No progress output while benchmarking.")
-def command(loss_path, record_path, suite, seeds, board_root, backend, store_url, quiet):
+def command(loss_path, record_path, suite, seeds, board_root, backend, store_url, rerun, quiet):
     """Add a loss to a leaderboard: idempotent per loss file + suite config; failed runs are never ranked."""
     if (loss_path is None) == (record_path is None):
         raise click.UsageError("give exactly one of --loss FILE or --record run.json")
@@ -39,13 +46,13 @@ def command(loss_path, record_path, suite, seeds, board_root, backend, store_url
         if record_path is not None:
             suite = suite or record_suite(record_path)
         cfg = SubmitConfig(suite=suite or "tiny", board_root=board_root, seeds=seeds, backend=backend,
-                           progress=not quiet, store_url=store_url)
+                           progress=not quiet, store_url=store_url, rerun=rerun)
         outcome = submit_loss(loss_path, cfg) if loss_path else submit_record_file(record_path, cfg)
     except (VerificationError, LossFileError) as e:
-        click.echo(f"harness submit: refused: {e}", err=True)
+        click.echo(f"harness submit: refused: {clean_terminal(e)}", err=True)
         sys.exit(1)
     except (UnknownNameError, StoreError, BenchUsageError) as e:
-        click.echo(f"harness submit: {e}", err=True)
+        click.echo(f"harness submit: {clean_terminal(e)}", err=True)
         sys.exit(2)
-    click.echo(f"{outcome.message}\n  record: {outcome.path}")
+    click.echo(f"{clean_terminal(outcome.message)}\n  record: {clean_terminal(outcome.path)}")
     sys.exit(1 if outcome.action == "failed_recorded" else 0)

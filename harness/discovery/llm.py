@@ -8,6 +8,23 @@ a selection of the archive (best, a fitness-spread of others, the most recent) i
 ever-growing chat, so a search can run past the context window. Templates are the files in
 ``templates/`` (override with ``LLMSettings.templates_dir``); every prompt sent is stored in the
 candidate's ``meta["prompt"]`` so a run can be audited.
+
+What the proposer trusts (threat model of the prompt):
+
+- Trusted: the templates, the loss interface (``harness.lossfile.VOCABULARY``), the fitness numbers
+  and statuses (computed by the harness on the trusted side of the sandbox), candidate ids.
+- Untrusted, shown as data: a candidate's code (written by an LLM, possibly steered by earlier
+  prompts) and every error text (validation messages quote the code; a crash's stderr tail and
+  exception messages are written by the loss itself). Each goes into the prompt once, cleaned of
+  control characters and inside a code fence longer than any backtick run it contains
+  (``harness.text.quote_for_prompt``), so no text of it can close its block and reach the prompt's
+  top level as an instruction. Names are reduced to ``[A-Za-z0-9_-]`` when a reply is parsed.
+- Not covered: the LLM may still *read* instructions inside a quoted block and follow them; the
+  proposer never acts on a reply except by evaluating its code in the sandbox, so the worst such
+  text can do is steer what the next candidate is, which the sandbox already treats as hostile.
+- Replies: a reply is parsed leniently (``parse_reply``); one that cannot be used becomes an
+  ``invalid`` candidate whose error says what to fix, shown in the next prompt.
+- Custom templates (``LLMSettings.templates_dir``) receive ``$code`` and ``$error`` already fenced.
 """
 
 from __future__ import annotations
@@ -22,6 +39,7 @@ from harness.discovery.archive import DUPLICATE, PENDING, Archive, Candidate
 from harness.discovery.config import DiscoveryConfig, LLMSettings
 from harness.discovery.proposer import PROPOSERS, Proposal
 from harness.lossfile import VOCABULARY
+from harness.text import clean_line, clean_terminal, quote_for_prompt
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -104,14 +122,16 @@ class LLMProposer:
                 {"role": "user", "content": t["user"].substitute(archive=history)}]
 
     def _entry(self, c: Candidate) -> str:
-        fields = dict(id=c.id, name=c.name, generation=c.generation, code=c.code.strip() or "(no code)")
+        # Candidate code and error text are data: each is one fenced block it cannot close (see module doc).
+        fields = dict(id=c.id, name=clean_line(c.name), generation=c.generation,
+                      code=quote_for_prompt(c.code.strip() or "(no code)", "python"))
         if c.status == "ok":
             return self.templates["entry_ok"].substitute(fields, fitness=f"{c.fitness:.4f}")
         verdict = VERDICTS.get(c.status, f"Training failed (status: {c.status}).")
-        error = (c.error or "").strip()
+        error = clean_terminal(c.error or "").strip()
         if len(error) > self.settings.error_chars:
             error = "…" + error[-self.settings.error_chars:]
-        return self.templates["entry_failed"].substitute(fields, verdict=verdict, error=error)
+        return self.templates["entry_failed"].substitute(fields, verdict=verdict, error=quote_for_prompt(error))
 
     # ---------------------------------------------------------------- one proposal
 
@@ -126,7 +146,7 @@ class LLMProposer:
                 "tokens": [completion.prompt_tokens, completion.completion_tokens]}
         try:
             reply = parse_reply(completion.text)
-        except ValueError as e:
+        except ReplyError as e:
             return Proposal("", "unparsed_reply", (), meta, cost, error=str(e))
         meta["thought"] = reply["thought"]
         # Parents: the candidates the prompt showed, so lineage records what the model saw.
@@ -156,27 +176,84 @@ class LLMProposer:
         raise AssertionError("unreachable")
 
 
-_FENCE = re.compile(r"```(?:json)?\s*(\{.*\})\s*```", re.DOTALL)
+REPLY_SHAPE = ('reply with exactly one JSON object {"thought": "...", "name": "...", "code": "..."} whose "code" '
+               "is the whole loss file as one JSON string (newlines escaped as \\n), with no text around it")
+_JSON_FENCE = re.compile(r"```(?:json|JSON)?[ \t]*\n(.*?)\n[ \t]*```", re.DOTALL)
+_PY_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)\n[ \t]*\1[ \t]*$",
+                       re.DOTALL | re.MULTILINE)
+_DECODER = json.JSONDecoder(strict=False)  # strict=False: raw newlines and tabs inside strings
+
+
+class ReplyError(ValueError):
+    """An LLM reply that cannot be turned into a loss file; the message says what to fix."""
+
+
+def _json_objects(text: str):
+    """Candidate JSON objects in ``text``: a fenced block first, then each object that starts at a brace."""
+    for m in _JSON_FENCE.finditer(text):
+        body = m.group(1).strip()
+        if body.startswith("{"):
+            try:
+                yield _DECODER.raw_decode(body)[0]
+            except json.JSONDecodeError:
+                pass
+    for i, ch in enumerate(text):
+        if ch == "{":
+            try:
+                yield _DECODER.raw_decode(text, i)[0]
+            except json.JSONDecodeError:
+                continue
+
+
+def strip_code_fence(code: str) -> str:
+    """``code`` without one markdown code fence around it (```python ... ```), else unchanged."""
+    m = _PY_FENCE.fullmatch(code.strip("\n")) or _PY_FENCE.fullmatch(code.strip())
+    return m.group(2) if m else code
 
 
 def parse_reply(text: str) -> dict:
-    """The reply's JSON object with string fields thought, name, code; ValueError names the problem."""
-    fenced = _FENCE.search(text)
-    body = fenced.group(1) if fenced else text.strip()
-    start, end = body.find("{"), body.rfind("}")
+    """The reply's loss as {thought, name, code}; ReplyError says what is wrong and how to fix it.
+
+    Recoverable shapes are used: the JSON object inside a ```json fence or surrounded by prose, raw
+    newlines inside its strings (as in the DiscoPOP paper's own prompt example), a ``code`` field
+    wrapped in a markdown code fence, and a reply that is only a fenced Python block.
+    """
+    first_error = None
+    for obj in _json_objects(text):
+        if not isinstance(obj, dict) or not ({"code", "name"} & obj.keys()):
+            continue
+        try:
+            return _fields(obj)
+        except ReplyError as e:
+            first_error = first_error or e
+    if first_error is not None:
+        raise first_error
+    fenced = _PY_FENCE.search(text)
+    if fenced and "def " in fenced.group(2):
+        return {"thought": "", "name": "unnamed", "code": fenced.group(2) + "\n"}
+    problem = _json_problem(text)
+    raise ReplyError(f"the reply is not usable: {problem}. To fix it, {REPLY_SHAPE}. "
+                     f"The reply began: {text[:200]!r}")
+
+
+def _json_problem(text: str) -> str:
+    start, end = text.find("{"), text.rfind("}")
     if start < 0 or end <= start:
-        raise ValueError(f"reply is not a JSON object (no braces found); reply began: {text[:200]!r}")
+        return "it is not a JSON object (no braces found)"
     try:
-        obj = json.loads(body[start:end + 1])
+        _DECODER.decode(text[start:end + 1])
     except json.JSONDecodeError as e:
-        raise ValueError(f"reply is not valid JSON: {e}; reply began: {text[:200]!r}") from None
-    if not isinstance(obj, dict):
-        raise ValueError("reply JSON is not an object with keys thought, name, code")
+        return f"it is not valid JSON ({e})"
+    return 'its JSON object has no "name" and "code" fields'
+
+
+def _fields(obj: dict) -> dict:
     missing = [k for k in ("name", "code") if not isinstance(obj.get(k), str) or not obj[k].strip()]
     if missing:
-        raise ValueError(f"reply JSON lacks a non-empty string for: {', '.join(missing)}")
+        raise ReplyError(f"the reply's JSON lacks a non-empty string for: {', '.join(missing)}. To fix it, "
+                         f"{REPLY_SHAPE}")
     name = re.sub(r"[^A-Za-z0-9_\-]+", "_", obj["name"].strip())[:60] or "unnamed"
-    return {"thought": str(obj.get("thought", "")), "name": name, "code": obj["code"]}
+    return {"thought": str(obj.get("thought", "")), "name": name, "code": strip_code_fence(obj["code"])}
 
 
 PROPOSERS.add("llm", LLMProposer, "an LLM on an OpenAI-compatible endpoint, the DiscoPOP paper's protocol")

@@ -9,6 +9,9 @@ are a different measurement: they are shown apart, ranked only on the 1-nat tabl
 reached when the records carry it. Records without per-prompt outcomes (schema 1) cannot be paired:
 a board made only of them falls back to CI overlap (``uncertainty_ranks``); among paired entries they
 are shown apart. Failed runs and records of an older suite config ("stale") are listed, never ranked.
+Only verified records are ranked or shown apart with the others (their provenance is proven, see
+harness.leaderboard.proof); unverified ones are listed in their own section, never ranked, and so
+is a loss whose record carries a failed behaviour check (under failed runs).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class Entry:
     rank_interval: tuple[int, int] | None = None  # [best, worst], jointly at 95%
     ranked_on: str | None = None  # outcomes table the rank comes from ("verdict", "kl1"); None: unpaired
     apart_reason: str = ""  # why the entry is shown apart from the main ranking
+    verified: bool = False  # provenance proven (run here, signed by a trusted runner, or a seed re-run)
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class Board:
     apart: tuple[Entry, ...] = ()  # not on the main scale (censored / unresolved seeds, no outcomes)
     ranking: JointRanking | None = None  # the main ranking's pairs (keys: sha256), for head-to-head views
     apart_ranking: JointRanking | None = None  # every entry on the "kl1" table, when available
+    unverified: tuple[Entry, ...] = ()  # current suite config, provenance not proven: listed, not ranked
 
     @property
     def separability(self) -> float | None:
@@ -126,9 +131,24 @@ def _entry(record: dict, relpath: str) -> Entry:
         record_file=relpath, source=record["loss"]["source"], reward=m.get("reward"), kl=m.get("kl"),
         harness_version=str(prov.get("harness_version", "")), git_revision=prov.get("git_revision"),
         judge_id=str(record["judge"].get("id", "")), trajectories=_trajectories(record),
-        kl_budget=m.get("kl_budget"), censored_seeds=_censored(m),
+        kl_budget=m.get("kl_budget"), censored_seeds=_censored(m), verified=is_verified(record),
         seed_win_rates=tuple((s["seed"], float(s["win_rate"])) for s in record["per_seed"] if "win_rate" in s),
     )
+
+
+def is_verified(record: dict) -> bool:
+    """The board's own note on a record's provenance (``publish.submit_record`` writes it)."""
+    note = record.get("verification")
+    return isinstance(note, dict) and note.get("verified") is True
+
+
+def check_failure(record: dict) -> str | None:
+    """The error of a failed behaviour check (``harness check``) carried by the record, else None."""
+    check = record.get("check")
+    if isinstance(check, dict) and check.get("valid") is False:
+        errors = check.get("errors") or ["the loss fails `harness check`"]
+        return "harness check: " + "; ".join(str(e) for e in errors)
+    return None
 
 
 def _censored(metrics: dict) -> int:
@@ -144,7 +164,7 @@ def _failed(record: dict, relpath: str) -> FailedRun:
 
 def build_board(suite: str, expected_hash: str, records: list[tuple[str, dict]], config: dict | None = None) -> Board:
     """Rank ``records`` ([(path relative to the board dir, record)]) for suite ``suite``."""
-    current, stale, failed = [], [], []
+    current, stale, failed, unverified = [], [], [], []
     for relpath, record in records:
         try:
             verify_integrity(record, suite)
@@ -155,16 +175,20 @@ def build_board(suite: str, expected_hash: str, records: list[tuple[str, dict]],
                              "it was renamed or edited by hand. Re-submit it with `harness submit --record`.")
         if record["status"] != "ok":
             failed.append(_failed(record, relpath))
+        elif check_failure(record):  # never ranked, whatever its numbers
+            failed.append(FailedRun(record["loss"]["name"], record["loss"]["sha256"], "invalid",
+                                    check_failure(record), record["created_at"], relpath, record["loss"]["source"]))
         elif record["suite"]["config_hash"] == expected_hash:
-            current.append((_entry(record, relpath), record))
+            (current if is_verified(record) else unverified).append((_entry(record, relpath), record))
             config = config or record["suite"]["config"]
         else:
             stale.append(_entry(record, relpath))
     ranked, apart, ranking, apart_ranking = rank_entries(current)
     failed.sort(key=lambda f: (f.created_at, f.name))
     stale.sort(key=lambda e: (-e.win_rate, e.name))
+    unverified = sorted((e for e, _ in unverified), key=lambda e: (-e.win_rate, e.name))
     return Board(suite, expected_hash, tuple(ranked), tuple(failed), tuple(stale), config or {}, tuple(apart),
-                 ranking, apart_ranking)
+                 ranking, apart_ranking, tuple(unverified))
 
 
 def _measured_table(record: dict, table: str) -> list | None:

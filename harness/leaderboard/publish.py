@@ -29,6 +29,7 @@ from harness.leaderboard.render_html import render_html
 from harness.leaderboard.render_md import render_readme
 from harness.leaderboard.rows import rank_text
 from harness.leaderboard.verify import record_filename, verify_record
+from harness.text import clean_line
 
 LOCK = ".lock"
 JOURNAL = ".journal.json"
@@ -109,29 +110,42 @@ def generated_files(board: Board) -> dict[str, str]:
             "index.html": render_html(board)}
 
 
-def submit_record(board_dir: str | Path, record: dict, *, suite: str, expected_hash: str) -> SubmitOutcome:
-    """Verify ``record`` and add it to the board at ``board_dir`` (raises VerificationError)."""
+def submit_record(board_dir: str | Path, record: dict, *, suite: str, expected_hash: str,
+                  verification: dict | None = None) -> SubmitOutcome:
+    """Verify ``record`` and add it to the board at ``board_dir`` (raises VerificationError).
+
+    ``verification`` ({"verified": bool, "method": ..., "note": ...}) is what the caller proved about
+    the record's provenance (``harness.leaderboard.proof``); it is stored in the board's copy of the
+    record, replacing anything the record said about itself. Unverified entries are listed apart.
+    """
     board_dir = Path(board_dir)
     verify_record(record, suite, expected_hash)
+    record = {k: v for k, v in record.items() if k != "verification"}
+    record["verification"] = verification or {"verified": False, "method": "none", "note": "not verified"}
+    verified = record["verification"]["verified"] is True
     name = record_filename(record)
     ok_rel, failed_rel = f"{RECORDS_DIR}/{name}", f"{FAILED_DIR}/{name}"
-    label = f"{record['loss']['name']} ({record['loss']['sha256'][:12]})"
+    label = f"{clean_line(record['loss']['name'])} ({record['loss']['sha256'][:12]})"
     with board_lock(board_dir):
-        if (board_dir / ok_rel).exists():
+        if (board_dir / ok_rel).exists() and (not verified or verified_on_board(board_dir / ok_rel)):
             return SubmitOutcome("exists", board_dir / ok_rel,
                                  f"{label} is already on the {suite} board with this suite config; nothing changed")
         if record["status"] != "ok" and (board_dir / failed_rel).exists():
             return SubmitOutcome("exists", board_dir / failed_rel,
                                  f"{label} already has a failed run on the {suite} board; nothing changed")
         rel = ok_rel if record["status"] == "ok" else failed_rel
-        # an ok run supersedes an earlier failed run of the same file (the failure stays in the run store)
-        remove = (failed_rel,) if rel == ok_rel and (board_dir / failed_rel).exists() else ()
+        # an ok run supersedes an earlier failed run of the same file (the failure stays in the run store);
+        # a verified run supersedes an unverified one
+        remove = tuple(r for r in (failed_rel, ok_rel) if rel == ok_rel and (board_dir / r).exists())
         records = [(r, rec) for r, rec in read_board_records(board_dir) if r not in remove]
         board = build_board(suite, expected_hash, [*records, (rel, record)])
         text = json.dumps(record, indent=2, sort_keys=True) + "\n"
-        commit(board_dir, {rel: text, **generated_files(board)}, remove)
+        commit(board_dir, {rel: text, **generated_files(board)}, tuple(r for r in remove if r != rel))
     if rel == ok_rel:
-        entry = next(e for e in (*board.entries, *board.apart) if e.record_file == rel)
+        entry = next((e for e in (*board.entries, *board.apart) if e.record_file == rel), None)
+        if entry is None:
+            return SubmitOutcome("added", board_dir / rel, f"{label} added to the {suite} board as UNVERIFIED "
+                                 f"(listed apart, not ranked): {clean_line(record['verification'].get('note', ''))}")
         if entry.apart_reason:
             return SubmitOutcome("added", board_dir / rel, f"{label} added to the {suite} board, shown apart: "
                                  f"{entry.apart_reason}")
@@ -139,6 +153,14 @@ def submit_record(board_dir: str | Path, record: dict, *, suite: str, expected_h
                              f"{rank_text(entry)} of {len(board.entries)}")
     return SubmitOutcome("failed_recorded", board_dir / rel,
                          f"{label} failed ({record['status']}); listed under failed runs, not ranked")
+
+
+def verified_on_board(path: Path) -> bool:
+    """Whether the board's record file at ``path`` is a verified entry (unreadable: not verified)."""
+    try:
+        return json.loads(path.read_text()).get("verification", {}).get("verified") is True
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def open_board(board_dir: str | Path, *, suite: str, expected_hash: str, regenerate: bool = False) -> Board:

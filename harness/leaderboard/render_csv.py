@@ -1,4 +1,7 @@
-"""leaderboard.csv: ranked entries only, full-precision numbers, one row per entry (AlpacaEval-like)."""
+"""leaderboard.csv: ranked entries only, full-precision numbers, one row per entry (AlpacaEval-like).
+
+Every text cell goes through ``harness.text.csv_cell``: a loss name such as ``=HYPERLINK(...)`` is
+written as text a spreadsheet will not evaluate (OWASP CSV injection)."""
 
 from __future__ import annotations
 
@@ -7,10 +10,11 @@ import io
 
 from harness.leaderboard.board import Board
 from harness.leaderboard.rows import entry_json
+from harness.text import csv_cell
 
 COLUMNS = ("rank", "name", "sha256", "win_rate", "win_rate_ci_low", "win_rate_ci_high", "seeds", "reward", "kl",
            "kl_budget", "censored_seeds",
-           "created_at", "suite", "suite_config_hash", "harness_version", "git_revision", "judge", "record")
+           "created_at", "suite", "suite_config_hash", "harness_version", "git_revision", "judge", "record", "verified")
 
 
 def render_csv(board: Board) -> str:
@@ -20,5 +24,5 @@ def render_csv(board: Board) -> str:
     for e in board.entries:
         row = entry_json(board, e)
         row["win_rate_ci_low"], row["win_rate_ci_high"] = row.pop("win_rate_ci")
-        writer.writerow({k: "" if row[k] is None else row[k] for k in COLUMNS})
+        writer.writerow({k: "" if row[k] is None else csv_cell(row[k]) for k in COLUMNS})
     return out.getvalue()

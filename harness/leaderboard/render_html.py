@@ -1,5 +1,9 @@
 """index.html: one self-contained page (inline CSS, JS and SVG; no network) generated from a board.
 
+Every field of a record that reaches the page is escaped where it is written: ``html.escape`` in
+element text and attributes, ``_script_json`` for the data block, ``textContent`` in the script.
+Numbers are formatted from floats that ``harness.leaderboard.fields`` checked to be finite.
+
 The template (page.html) holds the style and the script (sorting, source dialog); this module fills
 in the tables, the CI bars and the reward-vs-KL frontier plot.
 """
@@ -12,6 +16,7 @@ from html import escape
 from importlib.resources import files
 
 from harness.leaderboard.board import Board, Entry, FailedRun
+from harness.leaderboard.render_md import UNVERIFIED_NOTE, UNVERIFIED_TITLE
 from harness.leaderboard.render_svg import ci_bar, ci_domain, color, frontier_svg
 from harness.leaderboard.rows import (
     CENSORED_MARK,
@@ -26,6 +31,7 @@ from harness.leaderboard.rows import (
     rank_text,
     win_text,
 )
+from harness.text import clean_line
 
 # (data key, header, type, first sort direction, numeric column)
 COLUMNS = (
@@ -66,8 +72,8 @@ def _entry_row(e: Entry, i: int, order: int, domain, swatch: str) -> str:
         f'<td class="num"{_censored_title(e)}>{escape(win_text(e))}</td>',
         f'<td>{ci_bar(lo, e.win_rate, hi, domain)} <span class="note">{pct(lo)} – {pct(hi)}</span></td>',
         f'<td class="num">{num(e.reward)}</td>', f'<td class="num">{num(e.kl)}</td>',
-        f'<td class="num">{e.seeds}</td>', f"<td>{day(e.created_at)}</td>",
-        f'<td><a href="{escape(e.record_file)}"><code>{e.sha256[:12]}</code></a></td>',
+        f'<td class="num">{e.seeds}</td>', f"<td>{escape(day(e.created_at))}</td>",
+        f'<td><a href="{escape(e.record_file)}"><code>{escape(e.sha256[:12])}</code></a></td>',
     ]
     return f"<tr {data}>{''.join(cells)}</tr>"
 
@@ -109,24 +115,28 @@ def _failed_table(board: Board, data: list, failed: tuple[FailedRun, ...]) -> st
     for f in failed:
         r = failed_row(f)
         rows.append(f'<tr><td><button class="loss" data-index="{len(data)}">{escape(f.name)}</button></td>'
-                    f"<td>{escape(f.status)}</td><td><code>{escape(r['error'])}</code></td><td>{r['date']}</td>"
-                    f'<td><a href="{escape(f.record_file)}"><code>{r["sha256"]}</code></a></td></tr>')
+                    f"<td>{escape(f.status)}</td><td><code>{escape(clean_line(r['error']))}</code></td>"
+                    f"<td>{escape(r['date'])}</td>"
+                    f'<td><a href="{escape(f.record_file)}"><code>{escape(r["sha256"])}</code></a></td></tr>')
         data.append({**_meta(board, f.name, f.sha256, f.record_file,
                              [("status", f.status), ("error", f.error)]), "source": f.source})
     return ('<h2>Failed runs (not ranked)</h2><table id="failed"><thead><tr><th>Loss</th><th>Status</th>'
             f'<th>Error</th><th>Date</th><th>sha256</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
 
-def _stale_table(board: Board, data: list) -> str:
-    if not board.stale:
+def _listed_table(board: Board, data: list, entries: tuple[Entry, ...], table_id: str, title: str,
+                  note: str = "") -> str:
+    """Entries listed without a rank (unverified, or run on an older suite config)."""
+    if not entries:
         return ""
     rows = []
-    for e in board.stale:
+    for e in entries:
         rows.append(f'<tr><td><button class="loss" data-index="{len(data)}">{escape(e.name)}</button></td>'
-                    f'<td class="num">{pct(e.win_rate)}</td><td>{day(e.created_at)}</td>'
-                    f'<td><a href="{escape(e.record_file)}"><code>{e.sha256[:12]}</code></a></td></tr>')
+                    f'<td class="num">{escape(pct(e.win_rate))}</td><td>{escape(day(e.created_at))}</td>'
+                    f'<td><a href="{escape(e.record_file)}"><code>{escape(e.sha256[:12])}</code></a></td></tr>')
         data.append({**_meta(board, e.name, e.sha256, e.record_file, _provenance(e)), "source": e.source})
-    return ("<h2>Run on an older suite config (not ranked)</h2><table id=\"stale\"><thead><tr><th>Loss</th>"
+    note = f'<p class="note">{escape(note)}</p>' if note else ""
+    return (f'<h2>{escape(title)}</h2>{note}<table id="{table_id}"><thead><tr><th>Loss</th>'
             f'<th class="num">Win rate %</th><th>Date</th><th>sha256</th></tr></thead><tbody>{"".join(rows)}'
             "</tbody></table>")
 
@@ -199,7 +209,8 @@ def render_html(board: Board) -> str:
         "board": _board_table(board, data, colors),
         "frontier": _frontier(board, colors),
         "failed": _failed_table(board, data, board.failed),
-        "stale": _stale_table(board, data),
+        "stale": _listed_table(board, data, board.unverified, "unverified", UNVERIFIED_TITLE, UNVERIFIED_NOTE)
+        + _listed_table(board, data, board.stale, "stale", "Run on an older suite config (not ranked)"),
         "head_to_head": _head_to_head(board),
         "apart": _apart_table(board, data),
     }

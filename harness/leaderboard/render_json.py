@@ -1,9 +1,10 @@
 """JSON output of `harness leaderboard --format json`: the ranked entries, separability, head to head.
 
 {"suite", "suite_config_hash", "entries": [ranked entries, best estimate first, each with rank_interval],
- "apart": [entries not on the main scale, with apart_reason], "separability": share of entry pairs
+ "apart": [entries not on the main scale, with apart_reason],
+ "unverified": [entries whose provenance is not proven, never ranked], "separability": share of entry pairs
  separated (Holm, family-wise 5%) or null, "pairs": paired differences of the main ranking,
- "apart_pairs": of the 1-nat ranking when present}
+ "apart_pairs": of the 1-nat ranking when present}; every entry carries ``verified`` (bool)
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ def render_json(board: Board) -> str:
     out = {"suite": board.suite, "suite_config_hash": board.config_hash,
            "entries": [entry_json(board, e) for e in board.entries],
            "apart": [entry_json(board, e) for e in board.apart],
+           "unverified": [{**entry_json(board, e), "rank": None} for e in board.unverified],
            "separability": board.separability, "apart_separability": apart_sep,
            "multiplicity": MULTIPLICITY if board.ranking is not None else None,
            "pairs": pair_json(board.ranking, names), "apart_pairs": pair_json(board.apart_ranking, names)}
-    return json.dumps(out, indent=2) + "\n"
+    return json.dumps(out, indent=2, allow_nan=False) + "\n"

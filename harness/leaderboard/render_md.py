@@ -15,18 +15,28 @@ from harness.leaderboard.rows import (
     rank_note,
     stale_row,
 )
+from harness.text import clean_line, escape_markdown
 
 NUMERIC = {"rank", "win rate %", "95% CI", "reward", KL_HEADER, "seeds"}
 APART = "Shown apart (not on the main scale; never ranked against it)"
+UNVERIFIED_TITLE = "Unverified records (not ranked)"
+UNVERIFIED_NOTE = ("Records made elsewhere whose results were neither re-run here nor signed by a runner key this "
+                   "board trusts: their numbers are the submitter's claim.")
 
 
 def _cell(value: str, fmt: str) -> str:
-    value = " ".join(value.split())  # a newline inside a cell would end the table row
-    return value.replace("|", "\\|") if fmt == "github" else value
+    """One cell: loss-made text (names, error lines) escaped for Markdown, or cleaned for a terminal."""
+    return escape_markdown(value) if fmt == "github" else clean_line(value)
 
 
-def _table(rows: list[dict], fmt: str) -> str:
+def _table(rows: list[dict], fmt: str, files: list[str] | None = None) -> str:
+    """A table of ``rows``; with ``files``, each row's sha256 cell links to its record file."""
     body = [[_cell(v, fmt) for v in r.values()] for r in rows]
+    if files is not None:
+        col = list(rows[0]).index("sha256")
+        for cells, row, file in zip(body, rows, files, strict=True):
+            # the hash is hex and the file name is checked (board.record_filename): no escaping needed
+            cells[col] = f"[`{row['sha256']}`]({file})"
     align = ["right" if h in NUMERIC else "left" for h in rows[0]]
     return tabulate(body, headers=list(rows[0]), tablefmt=fmt, disable_numparse=True, colalign=align)
 
@@ -43,6 +53,9 @@ def render_table(board: Board, fmt: str = "simple") -> str:
     if board.failed:
         parts.append(f"Failed runs (not ranked): {len(board.failed)}")
         parts.append(_table([failed_row(f) for f in board.failed], fmt))
+    if board.unverified:
+        parts.append(f"{UNVERIFIED_TITLE}: {len(board.unverified)}")
+        parts.append(_table([stale_row(e) for e in board.unverified], fmt))
     if board.stale:
         parts.append(f"Run on an older suite config (not ranked): {len(board.stale)}")
         parts.append(_table([stale_row(e) for e in board.stale], fmt))
@@ -62,21 +75,22 @@ def render_readme(board: Board) -> str:
         "",
     ]
     if board.entries:
-        lines.append(_table([_linked(entry_row(e), e.record_file) for e in board.entries], "github"))
+        lines.append(_linked_table([entry_row(e) for e in board.entries], board.entries))
     else:
         lines.append("No entries yet: `harness submit --loss FILE --suite " + board.suite + "`.")
     if board.apart:
-        lines += ["", f"## {APART}", "",
-                  _table([_linked(apart_row(e), e.record_file) for e in board.apart], "github")]
+        lines += ["", f"## {APART}", "", _linked_table([apart_row(e) for e in board.apart], board.apart)]
+    if board.unverified:
+        lines += ["", f"## {UNVERIFIED_TITLE}", "", UNVERIFIED_NOTE, "",
+                  _linked_table([stale_row(e) for e in board.unverified], board.unverified)]
     if board.failed:
         lines += ["", "## Failed runs (not ranked)", "",
-                  _table([_linked(failed_row(f), f.record_file) for f in board.failed], "github")]
+                  _linked_table([failed_row(f) for f in board.failed], board.failed)]
     if board.stale:
         lines += ["", "## Run on an older suite config (not ranked)", "",
-                  _table([_linked(stale_row(e), e.record_file) for e in board.stale], "github")]
+                  _linked_table([stale_row(e) for e in board.stale], board.stale)]
     return "\n".join(lines) + "\n"
 
 
-def _linked(row: dict, record_file: str) -> dict:
-    row["sha256"] = f"[`{row['sha256']}`]({record_file})"
-    return row
+def _linked_table(rows: list[dict], items) -> str:
+    return _table(rows, "github", [item.record_file for item in items])

@@ -107,5 +107,5 @@ def entry_json(board: Board, e: Entry) -> dict:
         "win_rate_ci": list(e.win_rate_ci), "seeds": e.seeds, "reward": e.reward, "kl": e.kl,
         "created_at": e.created_at, "suite": board.suite, "suite_config_hash": board.config_hash,
         "kl_budget": e.kl_budget, "censored_seeds": e.censored_seeds, "harness_version": e.harness_version, "git_revision": e.git_revision, "judge": e.judge_id,
-        "record": e.record_file,
+        "record": e.record_file, "verified": e.verified,
     }

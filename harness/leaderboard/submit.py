@@ -1,21 +1,31 @@
 """The two ways onto a board: benchmark a loss file here, or verify a record produced elsewhere.
 
-Both store the run in the run store (history) and then hand the record to ``publish.submit_record``,
-which verifies it and updates the board under its lock.
+Both run the loss's behaviour check first (``harness check`` in the sandbox; a loss that fails it is
+refused: the board never ranks it), store the run in the run store (history) and then hand the
+record to ``publish.submit_record``, which verifies it and updates the board under its lock.
+
+A record benchmarked here (``--loss``) is verified by construction. A record made elsewhere
+(``--record``) must be consistent (every aggregate recomputed from its per-seed and per-prompt data),
+come from a clean checkout, and prove its provenance: a valid signature by the runner key the board
+trusts (``HARNESS_RUNNER_KEY``), or one of its seeds re-run here within that seed's noise. A record
+that proves nothing is added as unverified: listed apart, never ranked.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.leaderboard.board import RECORDS_DIR
-from harness.leaderboard.publish import SubmitOutcome, submit_record
-from harness.leaderboard.verify import VerificationError, current_suite_hash
+from harness.leaderboard.proof import verify_signature
+from harness.leaderboard.publish import SubmitOutcome, submit_record, verified_on_board
+from harness.leaderboard.verify import VerificationError, current_suite_hash, verify_foreign, verify_record
 from harness.lossfile import read_loss_file, sha256_bytes
 from harness.paths import repo_root
 from harness.store import RunStore, StoreError
+from harness.text import clean_line
 
 
 def default_board_root() -> Path:
@@ -32,6 +42,7 @@ class SubmitConfig:
     backend: str = "auto"  # sandbox backend that runs the untrusted loss file
     progress: bool = True
     store_url: str | None = None  # run store; None = the local SQLite file
+    rerun: bool = True  # --record without a trusted signature: re-run its first seed here to verify it
 
     def __post_init__(self):
         if self.seeds < 1:
@@ -47,7 +58,7 @@ def submit_loss(loss_path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
     path, data, _ = read_loss_file(loss_path)
     expected = current_suite_hash(cfg.suite)
     existing = cfg.board_dir / RECORDS_DIR / f"{sha256_bytes(data)}-{expected}.json"
-    if existing.exists():  # same file bytes + same suite config: the run would change nothing
+    if existing.exists() and verified_on_board(existing):  # same bytes + suite config: nothing would change
         return SubmitOutcome("exists", existing, f"{path.name} is already on the {cfg.suite} board with this suite "
                              "config; nothing was run")
     RunStore(cfg.store_url).close()  # opened first: a store error must not cost a finished run
@@ -57,21 +68,75 @@ def submit_loss(loss_path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
                           store_url=cfg.store_url)
     if run.store_error:
         raise StoreError(run.store_error)
-    return submit_record(cfg.board_dir, run.record, suite=cfg.suite, expected_hash=expected)
+    return submit_record(cfg.board_dir, run.record, suite=cfg.suite, expected_hash=expected,
+                         verification={"verified": True, "method": "local",
+                                       "note": "benchmarked by `harness submit --loss` on the board's machine"})
+
+
+def behaviour_check(source: str, name: str, *, backend: str = "auto", beta: float = 0.05) -> None:
+    """Run ``harness check`` on a loss's source (in the sandbox); raise VerificationError if it fails."""
+    from harness.checks import CheckConfig, CheckSetupError, check_loss_file
+
+    with tempfile.TemporaryDirectory(prefix="harness-submit-check-") as tmp:
+        path = Path(tmp) / "loss.py"
+        path.write_text(source, encoding="utf-8")
+        try:
+            report = check_loss_file(path, backend=backend, config=CheckConfig(beta=beta))
+        except CheckSetupError as e:
+            raise VerificationError(f"cannot run the loss's behaviour check ({e}); a board only takes losses "
+                                    "that pass `harness check`") from None
+    if not report.valid:
+        errors = "; ".join(clean_line(e) for e in report.errors)
+        raise VerificationError(f"{clean_line(name)} fails `harness check` ({errors}); a board never ranks such "
+                                "a loss: fix it and run `harness check --loss FILE`")
+
+
+def _provenance(record: dict, cfg: SubmitConfig) -> dict:
+    """What proves a foreign record: a trusted signature, else a re-run seed, else nothing (unverified)."""
+    if verify_signature(record):
+        return {"verified": True, "method": "signature", "note": "signed by the runner key this board trusts"}
+    if not cfg.rerun:
+        return {"verified": False, "method": "none",
+                "note": "no trusted signature and not re-run here (submitted with --no-rerun)"}
+    from harness.leaderboard.rerun import rerun_first_seed
+
+    result = rerun_first_seed(record, suite=cfg.suite, backend=cfg.backend, progress=cfg.progress)
+    if not result.agrees and result.measured is not None:
+        raise VerificationError(f"{result.message}: the record's results are not reproducible here")
+    return {"verified": result.agrees, "method": "rerun", "note": result.message}
+
 
 
 def read_submitted_record(path: str | Path) -> dict:
     try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise VerificationError(f"{path}: not a readable JSON record ({e}); pass the record file "
-                                "written by `harness bench`") from None
+        record = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (OSError, ValueError, RecursionError) as e:  # ValueError covers JSON and UTF-8 errors
+        raise VerificationError(f"{clean_line(path)}: not a readable JSON record ({clean_line(e)[:200]}); pass the "
+                                "record file written by `harness bench`") from None
+    if not isinstance(record, dict):
+        raise VerificationError(f"{clean_line(path)}: a record is a JSON object, this file holds a "
+                                f"{type(record).__name__}")
+    return record
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number (records hold finite numbers only)")
 
 
 def submit_record_file(path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
     """Verify the record at ``path`` against the suite's current config and add it (or refuse)."""
     record = read_submitted_record(path)
-    outcome = submit_record(cfg.board_dir, record, suite=cfg.suite, expected_hash=current_suite_hash(cfg.suite))
+    expected = current_suite_hash(cfg.suite)
+    verify_record(record, cfg.suite, expected)  # cheap checks first: the re-run below costs minutes
+    verify_foreign(record)
+    if record["status"] == "ok":
+        # a foreign record's own "check" verdict is not evidence: the check runs here
+        behaviour_check(record["loss"]["source"], record["loss"]["name"], backend=cfg.backend, beta=record["beta"])
+        verification = _provenance(record, cfg)
+    else:
+        verification = {"verified": False, "method": "none", "note": "failed run: listed, never ranked"}
+    outcome = submit_record(cfg.board_dir, record, suite=cfg.suite, expected_hash=expected,
+                            verification=verification)
     if outcome.action != "exists":
         RunStore(cfg.store_url).add(record)
     return outcome

@@ -7,6 +7,8 @@ embedded loss source must hash to its stated loss sha256. Anything else is refus
 
 from __future__ import annotations
 
+from harness.leaderboard.fields import FieldError, check_fields
+from harness.leaderboard.proof import ProofError, check_aggregates
 from harness.lossfile import sha256_bytes
 from harness.records import RecordError, config_hash, validate_record
 
@@ -32,12 +34,33 @@ def verify_record(record: dict, suite: str, expected_hash: str) -> dict:
     return record
 
 
+def verify_foreign(record: dict) -> dict:
+    """Checks for a record made elsewhere (``submit --record``): aggregates and a clean source tree."""
+    try:
+        check_aggregates(record)
+    except ProofError as e:
+        raise VerificationError(str(e)) from None
+    except (TypeError, KeyError, ValueError, IndexError) as e:
+        raise VerificationError(f"record data cannot be recomputed ({type(e).__name__}: {e})") from None
+    revision = record["provenance"].get("git_revision") or ""
+    if revision.endswith("+dirty"):
+        raise VerificationError(f"record was made from a modified checkout ({revision}): its code is not a "
+                                "revision anyone can re-run; commit the changes and re-run the benchmark")
+    return record
+
+
 def verify_integrity(record: dict, suite: str) -> dict:
     """Checks that need no suite registry: schema, self-consistent hashes, one result per seed."""
     try:
         validate_record(record)
     except RecordError as e:
         raise VerificationError(f"record schema: {e}") from None
+    except (TypeError, KeyError, AttributeError) as e:  # a field of the wrong type (a list for an object)
+        raise VerificationError(f"record schema: a field has the wrong type ({type(e).__name__}: {e})") from None
+    try:
+        check_fields(record)
+    except FieldError as e:
+        raise VerificationError(f"record field: {e}") from None
     if record["kind"] != "bench":
         raise VerificationError(f"record kind is {record['kind']!r}; only `harness bench` records ('bench') enter a board")
     rs = record["suite"]

@@ -12,7 +12,8 @@ What each judge-based suite reports (the paper's metrics, DiscoPOP paper Sec. 4)
   clustered by prompt;
 * mt-bench: the mean 1-10 grade over questions and both turns (the paper's MT-Bench score), plus
   the win rate against the reference answers that MT-Bench ships (math, reasoning, coding).
-Seeds are pooled by a hierarchical bootstrap (seeds, then prompts), as in the tiny suite.
+Seeds are pooled with the crossed seeds x prompts CI (harness.stats), as in the tiny suite; the LC win
+rate through per-prompt influence-function pseudo-values (``lc_prompt_values``).
 IMDb has no judge: its job returns a reward-KL point (imdb.py), one per beta of the sweep.
 """
 
@@ -25,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from harness.judges.base import Comparison
+from harness.judges.winrate import MIN_LC_PROMPTS, RIDGE, fit_length_glm, length_feature
 from harness.records import make_outcomes
-from harness.stats import bootstrap_ci, hierarchical_ci
+from harness.stats import bootstrap_ci, crossed_mean_ci, win_rate_ci
 from harness.suites import SuiteResult
 
 
@@ -89,21 +91,52 @@ def seed_result(judge, eval_rows: list[dict], answers: list[dict], *, seed: int)
     if grades:
         arrays["score"] = np.array([np.mean(grades[g]) for g in sorted(grades)])
         metrics["mt_bench_score"] = float(arrays["score"].mean())
+    judged = [(c, j) for c, j in zip(comps, run.judgments, strict=True) if c.group in scored]
+    if len(groups) >= MIN_LC_PROMPTS:
+        arrays["lc"] = lc_prompt_values([j.preference for _, j in judged], [len(c.output) for c, _ in judged],
+                                        [len(c.reference) for c, _ in judged], [c.group for c, _ in judged], groups)
     est = bootstrap_ci(arrays["win"], seed=seed)
     metrics["win_rate_ci"] = [est.low, est.high]
     return metrics, arrays
 
 
+def lc_prompt_values(preferences, output_lengths, reference_lengths, groups, keys: list) -> np.ndarray:
+    """Per-prompt pseudo-values of one seed's length-controlled win rate, (len(keys),), mean = its LC.
+
+    LC = sigmoid(b0) of the length GLM (harness.judges.winrate). Its influence function (delta
+    method on the ridge-penalised M-estimator: dLC = LC (1 - LC) [H^-1 sum_i x_i (y_i - p_i)]_0) is
+    summed per prompt; pseudo-value_g = LC + G (IF_g - mean IF). Over prompts they have the
+    cluster-robust (sandwich) variance of LC, and a (seeds x prompts) table of them gets the same
+    crossed CI as a win rate (harness.stats.crossed_mean_ci): seed, prompt and residual noise."""
+    y = np.asarray(preferences, dtype=float)
+    x = np.column_stack([np.ones_like(y), length_feature(output_lengths, reference_lengths)])
+    b = np.array(fit_length_glm(y, x[:, 1]))
+    p = 1.0 / (1.0 + np.exp(-(x @ b)))
+    hessian = (x * (p * (1 - p))[:, None]).T @ x + RIDGE * np.eye(2)
+    lc = 1.0 / (1.0 + np.exp(-b[0]))
+    row = np.linalg.solve(hessian, np.eye(2))[0] * lc * (1 - lc)  # d LC / d (score sum)
+    index = {k: i for i, k in enumerate(keys)}
+    per_prompt = np.zeros(len(keys))
+    np.add.at(per_prompt, [index[g] for g in groups], (x * (y - p)[:, None]) @ row)
+    return lc + len(keys) * (per_prompt - per_prompt.mean())
+
+
+def _ci(prefix: str, est) -> dict:
+    return {prefix: est.mean, f"{prefix}_ci": [est.low, est.high], f"{prefix}_sem": est.sem}
+
+
 def aggregate(per_seed: list[dict], arrays: list[dict]) -> dict:
-    win = hierarchical_ci([a["win"] for a in arrays], seed=0)
-    # every answer was judged (seed_result refuses partial runs); a seed has no LC win rate when it
-    # judged fewer prompts than the GLM needs (harness.judges.winrate.MIN_LC_PROMPTS)
-    lc = [s["judge_report"]["lc_win_rate"] for s in per_seed]
-    out = {"win_rate": win.mean, "win_rate_ci": [win.low, win.high], "censored": False,
-           "lc_win_rate": None if None in lc else float(np.mean(lc))}
+    """Cross-seed metrics, crossed seeds x prompts CIs (every seed answers the same prompts): win
+    rate, LC win rate (per-prompt pseudo-values, ``lc_prompt_values``) and MT-Bench score; each
+    printed SEM is the one its CI is built from. LC is None when a seed judged fewer prompts than the
+    GLM needs (harness.judges.winrate.MIN_LC_PROMPTS)."""
+    out = {**_ci("win_rate", win_rate_ci(np.array([a["win"] for a in arrays]))), "censored": False}
+    if all("lc" in a for a in arrays):
+        out.update(_ci("lc_win_rate", crossed_mean_ci(np.array([a["lc"] for a in arrays]))))
+    else:
+        out.update({"lc_win_rate": None, "lc_win_rate_ci": None, "lc_win_rate_sem": None})
     if all("score" in a for a in arrays):
-        score = hierarchical_ci([a["score"] for a in arrays], seed=0)
-        out.update({"mt_bench_score": score.mean, "mt_bench_score_ci": [score.low, score.high]})
+        out.update(_ci("mt_bench_score", crossed_mean_ci(np.array([a["score"] for a in arrays]))))
     lo, hi = out["win_rate_ci"]
     out["verdict"] = ("better than the reference answers" if lo > 0.5 else "worse than the reference answers"
                       if hi < 0.5 else "indistinguishable from the reference answers")

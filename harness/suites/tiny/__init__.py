@@ -95,10 +95,12 @@ class TinySuite(cache.CachedSuite):
     def usage_error(self, *, thorough: bool = False) -> str | None:
         return None
 
-    def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True) -> SuiteResult:
+    def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True,
+                  auto=None) -> SuiteResult:
+        """``auto`` (harness.suites.tiny.evaluate.AutoSeeds): ``--seeds auto``, seeds taken in order."""
         from harness.suites.tiny.evaluate import run_seeds
 
-        return run_seeds(self, artifacts, session, seeds, beta, progress=progress)
+        return run_seeds(self, artifacts, session, seeds, beta, progress=progress, auto=auto)
 
     def summary(self, record: dict) -> Summary:
         from harness.suites.tiny.summary import summary

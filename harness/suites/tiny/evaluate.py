@@ -2,7 +2,9 @@
 
 Called by ``harness.bench.run_bench``; works on any suite whose artifacts expose ``load_policy()``,
 ``tokenizer``, ``train_dataset``, ``eval_prompts``, ``eval_prompt_ids``, ``reference_text``,
-``decode()`` and ``suppress``.
+``decode()`` and ``suppress``. A bracket in which KL jumps across a budget between two checkpoints is
+evaluated densely on the run's own kept weights (harness.suites.tiny.budget); ``AutoSeeds`` adds seeds
+until the headline CI is narrow.
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from harness.judges.base import JUDGES, Comparison
+from harness.stats import win_rate_ci
 from harness.suites import SuiteResult
 from harness.suites.logprobs import sequence_logps
+from harness.suites.tiny import budget as kl_budget
 from harness.suites.tiny import generate
 from harness.suites.tiny.metrics import Checkpoint, aggregate, distinct_n, seed_metrics
 from harness.train import train
@@ -43,7 +47,12 @@ class _Progress:
 
 
 def evaluate_checkpoint(model, ref_model, artifacts, judge, cfg, *, step: int, seed: int) -> Checkpoint:
-    """Sample from the policy, judge against the reference completions, estimate KL(policy || ref)."""
+    """Sample from the policy, judge against the reference completions, estimate KL(policy || ref).
+
+    With ``cfg.comparisons == "all-references"`` each of the k policy samples of a prompt is compared
+    with each of its r reference answers (k x r comparisons; the per-prompt score averages them), which
+    costs only judge calls and removes most of the reference-draw noise; ``win_one`` keeps sample j
+    against reference j (the single-reference score) for the power benchmark."""
     tok = artifacts.tokenizer
     samples, policy_logps = generate.sample(model, artifacts.eval_prompt_ids, cfg.sample, seed=GENERATION_SEED_OFFSET + seed,
                               pad_id=tok.pad_token_id, eos_id=tok.eos_token_id, suppress=artifacts.suppress)
@@ -53,17 +62,20 @@ def evaluate_checkpoint(model, ref_model, artifacts, judge, cfg, *, step: int, s
     # KL(pi || ref) = E_{y ~ pi}[log pi(y) - log ref(y)], estimated on the policy's own samples.
     kl = policy_logps - sequence_logps(ref_model, prompts, flat, pad_id=tok.pad_token_id,
                                                 suppress=artifacts.suppress)
-    comparisons = [
-        Comparison(artifacts.eval_prompts[i], artifacts.decode(samples[i][j]), artifacts.reference_text[i][j], str(i))
-        for i in range(len(samples)) for j in range(k)
-    ]
+    texts = [[artifacts.decode(c) for c in per_prompt] for per_prompt in samples]
+    refs = artifacts.reference_text
+    r = len(refs[0])
+    comparisons = [Comparison(artifacts.eval_prompts[i], texts[i][j], refs[i][m], str(i))
+                   for i in range(len(samples)) for j in range(k) for m in range(r)]
     judgments = judge.judge(comparisons)
-    pref = np.array([j.preference for j in judgments]).reshape(-1, k)
-    reward = np.array([j.details["reward"] for j in judgments]).reshape(-1, k)
+    pref = np.array([j.preference for j in judgments]).reshape(-1, k, r)
+    one = pref[:, np.arange(k), np.arange(k) % r]  # sample j against reference j (mod r)
+    reward = np.array([j.details["reward"] for j in judgments]).reshape(-1, k, r)[:, :, 0]
+    fluent = np.array([j.details["fluent"] for j in judgments]).reshape(-1, k, r)[:, :, 0]
     return Checkpoint(
-        step=step, win=pref.mean(axis=1), reward=reward.mean(axis=1), kl=float(kl.mean()),
-        fluency=float(np.mean([j.details["fluent"] for j in judgments])),
-        mean_length=float(np.mean([len(c) for c in flat])),
+        step=step, win=pref.mean(axis=(1, 2)) if cfg.comparisons == "all-references" else one.mean(axis=1),
+        win_one=one.mean(axis=1), reward=reward.mean(axis=1), kl=float(kl.mean()),
+        fluency=float(fluent.mean()), mean_length=float(np.mean([len(c) for c in flat])),
         distinct={n: distinct_n(flat, n) for n in range(1, cfg.distinct_n + 1)},
     )
 
@@ -76,21 +88,23 @@ def reference_checkpoint(artifacts, judge, cfg, *, seed: int, compute) -> Checkp
 
     At step 0 the policy IS the reference model, so this evaluation depends on the suite build, the
     evaluation settings, the judge and the seed, never on the loss: like the reference log-probs it
-    is computed once per suite, not per candidate (1/9 of the evaluation time with the defaults).
+    is computed once per suite, not per candidate. It is the measured null of "better than
+    reference" (the reference scored against its own reference answers, with their draw's noise).
     An unreadable or mismatched file is recomputed; a read-only cache (a job container) is not
     written to."""
     key = hashlib.sha256(json.dumps(
         {"sample": asdict(cfg.sample), "distinct_n": cfg.distinct_n, "judge": judge.hash, "seed": seed,
-         "offset": GENERATION_SEED_OFFSET}, sort_keys=True).encode()).hexdigest()[:16]
+         "offset": GENERATION_SEED_OFFSET, "comparisons": cfg.comparisons, "layout": 2},
+        sort_keys=True).encode()).hexdigest()[:16]
     path = Path(artifacts.folder) / STEP0_FOLDER / f"{key}.npz"
     n = len(artifacts.eval_prompt_ids)
     try:
         with np.load(path, allow_pickle=False) as f:
             meta = json.loads(str(f["meta"]))
-            cached = Checkpoint(step=0, win=f["win"], reward=f["reward"], kl=meta["kl"], fluency=meta["fluency"],
-                                mean_length=meta["mean_length"],
+            cached = Checkpoint(step=0, win=f["win"], win_one=f["win_one"], reward=f["reward"], kl=meta["kl"],
+                                fluency=meta["fluency"], mean_length=meta["mean_length"],
                                 distinct={int(k): v for k, v in meta["distinct"].items()})
-        if meta.get("key") == key and cached.win.shape == (n,) and cached.reward.shape == (n,):
+        if meta.get("key") == key and all(a.shape == (n,) for a in (cached.win, cached.win_one, cached.reward)):
             return cached
     except Exception:  # noqa: BLE001  (missing, partial or corrupted: compute it)
         pass
@@ -100,60 +114,168 @@ def reference_checkpoint(artifacts, judge, cfg, *, seed: int, compute) -> Checkp
     try:
         path.parent.mkdir(exist_ok=True)
         tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}.npz")
-        np.savez(tmp, win=checkpoint.win, reward=checkpoint.reward, meta=np.array(json.dumps(meta)))
+        np.savez(tmp, win=checkpoint.win, win_one=checkpoint.win_one, reward=checkpoint.reward,
+                 meta=np.array(json.dumps(meta)))
         os.replace(tmp, path)
     except OSError:
         pass
     return checkpoint
 
 
-def run_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True) -> SuiteResult:
-    """Train and evaluate every seed on the matched-KL protocol (``TinySuite.run_seeds``)."""
-    per_seed, arrays, judge_info, timings = train_seeds(suite, artifacts, session, seeds, beta, progress=progress)
+@dataclass(frozen=True)
+class AutoSeeds:
+    """``--seeds auto``: start with ``start`` seeds, add one at a time until the headline CI's
+    half-width is at most ``target`` (win-rate fraction) or ``cap`` seeds have run."""
+
+    target: float = 0.02
+    cap: int = 10
+    start: int = 3
+
+    def __post_init__(self):
+        if not 0 < self.target < 0.5 or not 1 <= self.start <= self.cap:
+            raise ValueError(f"seeds auto needs 0 < target < 0.5 and 1 <= start <= cap, got {self}")
+
+
+class _Seeds:
+    """Shared state of one run's seeds: the judge, the reference model, progress and stage timings."""
+
+    def __init__(self, suite, artifacts, session, beta: float, total_steps: int, progress: bool):
+        self.suite, self.artifacts, self.session, self.beta = suite, artifacts, session, beta
+        self.cfg = suite.config
+        self.judge = JUDGES.get(self.cfg.judge)()
+        self.ref_model = artifacts.load_policy()
+        self.ref_model.eval()
+        self.timings = {"train": 0.0, "evaluate": 0.0, "dense": 0.0, "loss_calls": 0.0}
+        self.scratch = artifacts.load_policy()  # holds a kept step's weights while it is evaluated
+        self.bar = _Progress(total_steps, progress)
+
+    def evaluate(self, model, step: int, seed: int) -> Checkpoint:
+        return evaluate_checkpoint(model, self.ref_model, self.artifacts, self.judge, self.cfg.eval, step=step,
+                                   seed=seed)
+
+    def _train(self, seed: int, train_cfg, on_checkpoint) -> None:
+        policy = self.artifacts.load_policy()
+        with tempfile.TemporaryDirectory(prefix="harness-trl-") as out:
+            info = train(policy, self.artifacts.train_dataset, self.artifacts.tokenizer, self.session, train_cfg,
+                         beta=self.beta, seed=seed, output_dir=out, evaluate=on_checkpoint)
+        self.timings["loss_calls"] += info["loss_seconds"]
+
+    def trajectory(self, seed: int) -> tuple[list[Checkpoint], list[kl_budget.Crossing]]:
+        """Train one seed, evaluating at step 0 (cached per suite) and every checkpoint; return the
+        trajectory and each budget's crossing.
+
+        The weights of every step since the last checkpoint are kept in memory (a copy of a ~1.5 MB
+        model per step), so a bracket in which KL jumps across a budget by more than the bound is
+        bisected on the very run's own intermediate weights at once (budget.refine); nothing is
+        re-trained and nothing is interpolated across the jump."""
+        trajectory: list[Checkpoint] = []
+        cfg, ev = self.cfg, self.cfg.eval
+        every = cfg.train.checkpoint_every
+        states: dict[int, dict] = {}
+        crossings: dict[float, kl_budget.Crossing] = {}
+
+        def evaluate_at(step: int) -> Checkpoint:
+            self.scratch.load_state_dict(states[step])
+            return self.evaluate(self.scratch, step, seed)
+
+        def on_step(model, step):
+            if step % every:
+                states[step] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                return
+            t = time.perf_counter()
+            if step == 0:
+                point = reference_checkpoint(self.artifacts, self.judge, ev, seed=seed,
+                                             compute=lambda: self.evaluate(model, 0, seed))
+            else:
+                point = self.evaluate(model, step, seed)
+            trajectory.append(point)
+            self.timings["evaluate"] += time.perf_counter() - t
+            t = time.perf_counter()
+            for b in ev.kl_budgets:
+                if b not in crossings and point.kl >= b:
+                    c = kl_budget.locate(trajectory, b, ev.max_bracket_kl)
+                    crossings[b] = kl_budget.refine(c, b, evaluate_at, ev.max_bracket_kl) if c.status == "jump" else c
+            self.timings["dense"] += time.perf_counter() - t
+            states.clear()
+            self.bar.set(f"seed {seed}: KL {point.kl:.2f} win {point.win.mean():.2f}", every if step else 0)
+
+        t = time.perf_counter()
+        spent = self.timings["evaluate"] + self.timings["dense"]
+        self._train(seed, replace(cfg.train, checkpoint_every=1), on_step)  # on_step evaluates every `every`
+        self.timings["train"] += time.perf_counter() - t - (self.timings["evaluate"] + self.timings["dense"] - spent)
+        return trajectory, [crossings.get(b) or kl_budget.locate(trajectory, b, ev.max_bracket_kl)
+                            for b in ev.kl_budgets]
+
+    def close(self):
+        self.bar.close()
+        torch.set_num_threads(self.cfg.train.threads)
+
+
+def run_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True,
+              auto: AutoSeeds | None = None) -> SuiteResult:
+    """Train and evaluate every seed on the matched-KL protocol (``TinySuite.run_seeds``), with the
+    per-prompt outcome tables. With ``auto``, ``seeds`` lists the candidates in order (at least ``auto.cap``): seeds are added
+    until the headline CI's half-width is <= auto.target or auto.cap seeds ran; ``metrics["seeds_auto"]``
+    says how many and why it stopped."""
+    cfg = suite.config
+    if auto is None:
+        per_seed, arrays, judge_info, timings = train_seeds(suite, artifacts, session, seeds, beta, progress=progress)
+    else:
+        per_seed, arrays, judge_info, timings, why = _auto_seeds(suite, artifacts, session, seeds, beta, auto,
+                                                                 progress)
     t = time.perf_counter()
-    metrics = aggregate(per_seed, arrays, suite.config.eval)
+    metrics = aggregate(per_seed, arrays, cfg.eval, artifacts.eval_prompts)
+    if auto is not None:
+        metrics["seeds_auto"] = {"target_half_width": auto.target, "cap": auto.cap, "start": auto.start,
+                                 "seeds": len(per_seed), "stopped": why}
     timings["aggregate"] = time.perf_counter() - t
-    return SuiteResult(per_seed, metrics, judge_info, timings)
+    outcomes = metrics.pop("outcomes")
+    return SuiteResult(per_seed, metrics, judge_info, timings, outcomes)
+
+
+def _half_width(arrays: list[dict], level: float) -> float | None:
+    rows = [a["verdict"] for a in arrays if a["verdict"] is not None]
+    if len(rows) < 2:
+        return None
+    est = win_rate_ci(np.round(np.array(rows, dtype=float), 4), level)
+    return (est.high - est.low) / 2
+
+
+def _auto_seeds(suite, artifacts, session, seeds, beta, auto: AutoSeeds, progress: bool):
+    if len(seeds) < auto.cap:
+        raise ValueError(f"seeds auto needs {auto.cap} candidate seeds, got {len(seeds)}")
+    state = _Seeds(suite, artifacts, session, beta, auto.cap * suite.config.train.steps, progress)
+    per_seed: list[dict] = []
+    arrays: list[dict] = []
+    why = f"cap of {auto.cap} seeds reached"
+    try:
+        for seed in seeds[:auto.cap]:
+            metrics, seed_arrays = _one_seed(state, seed)
+            per_seed.append(metrics)
+            arrays.append(seed_arrays)
+            half = _half_width(arrays, suite.config.eval.ci_level)
+            if len(per_seed) >= auto.start and half is not None and half <= auto.target:
+                why = f"CI half-width {half:.4f} <= target {auto.target:g} after {len(per_seed)} seeds"
+                break
+    finally:
+        state.close()
+    return per_seed, arrays, {"id": state.judge.id, "hash": state.judge.hash}, state.timings, why
+
+
+def _one_seed(state: _Seeds, seed: int) -> tuple[dict, dict]:
+    trajectory, crossings = state.trajectory(seed)
+    return seed_metrics(seed, trajectory, crossings, state.cfg.eval)
 
 
 def train_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True):
     """The matched-KL protocol's per-seed part: (per_seed metrics, per-prompt arrays, judge_info, timings)."""
-    cfg = suite.config
-    judge = JUDGES.get(cfg.judge)()
-    ref_model = artifacts.load_policy()
-    ref_model.eval()
-    timings = {"train": 0.0, "evaluate": 0.0, "loss_calls": 0.0}
+    state = _Seeds(suite, artifacts, session, beta, len(seeds) * suite.config.train.steps, progress)
     per_seed, arrays = [], []
-    bar = _Progress(len(seeds) * cfg.train.steps, progress)
     try:
         for seed in seeds:
-            trajectory: list[Checkpoint] = []
-
-            def on_checkpoint(model, step, seed=seed, trajectory=trajectory):
-                t = time.perf_counter()
-
-                def compute(model=model, step=step, seed=seed):
-                    return evaluate_checkpoint(model, ref_model, artifacts, judge, cfg.eval, step=step, seed=seed)
-
-                trajectory.append(reference_checkpoint(artifacts, judge, cfg.eval, seed=seed, compute=compute)
-                                  if step == 0 else compute())
-                timings["evaluate"] += time.perf_counter() - t
-                last = trajectory[-1]
-                bar.set(f"seed {seed}: KL {last.kl:.2f} win {last.win.mean():.2f}",
-                        cfg.train.checkpoint_every if step else 0)
-
-            policy = artifacts.load_policy()
-            t = time.perf_counter()
-            with tempfile.TemporaryDirectory(prefix="harness-trl-") as out:
-                info = train(policy, artifacts.train_dataset, artifacts.tokenizer, session, cfg.train, beta=beta,
-                             seed=seed, output_dir=out, evaluate=on_checkpoint)
-            timings["loss_calls"] += info["loss_seconds"]
-            timings["train"] += time.perf_counter() - t
-            metrics, seed_arrays = seed_metrics(seed, trajectory, cfg.eval)
+            metrics, seed_arrays = _one_seed(state, seed)
             per_seed.append(metrics)
             arrays.append(seed_arrays)
     finally:
-        bar.close()
-    timings["train"] -= timings["evaluate"]  # evaluation runs inside the trainer's callbacks
-    torch.set_num_threads(cfg.train.threads)
-    return per_seed, arrays, {"id": judge.id, "hash": judge.hash}, timings
+        state.close()
+    return per_seed, arrays, {"id": state.judge.id, "hash": state.judge.hash}, state.timings

@@ -19,6 +19,7 @@ A comparison prefers the completion with the higher reward; equal rewards are a 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -54,8 +55,12 @@ def _bigram_ok(prev: tuple[str, ...], cur: tuple[str, ...]) -> bool:
     return any((a, b) in _ALLOWED for a in prev for b in cur)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def score(prompt: str, completion: str) -> GoldScore:
-    """Gold score of ``completion`` as a continuation of ``prompt`` (both space-separated words)."""
+    """Gold score of ``completion`` as a continuation of ``prompt`` (both space-separated words).
+
+    Memoised (a pure function of two strings, frozen result): with every policy sample compared to
+    every reference answer, each text is scored once instead of once per comparison."""
     words = completion.split()
     truncated = grammar.EOS not in words
     if not truncated:

@@ -1,11 +1,17 @@
-"""Evaluation metrics: checkpoint summaries, the matched-KL verdict, and seed aggregation.
+"""Evaluation metrics: checkpoint summaries, the matched-KL verdict, seed aggregation, outcomes.
 
 The primary verdict follows the issue's protocol study: scoring at the END of training after a
 learning-rate search was biased for unstable losses, while the win rate at a MATCHED KL budget
-(interpolated along the checkpoint trajectory where KL(policy || reference) first reaches the
-budget) gave the same tiers on every seed. This is the toy analogue of the paper's reward-KL
-frontier (DiscoPOP paper, IMDb experiment). A run that never reaches the budget is scored at its
-last checkpoint and flagged ``censored``.
+(where KL(policy || reference) first reaches the budget) gave the same tiers on every seed. This is
+the toy analogue of the paper's reward-KL frontier (DiscoPOP paper, IMDb experiment).
+
+Per seed, the score at a budget is measured (interpolated inside a bracket at most
+``EvalConfig.max_bracket_kl`` wide, evaluated densely when wider: harness.suites.tiny.budget),
+``censored`` (never reached) or ``unresolved``; only measured seeds enter the headline, and the
+metrics count the others. Every score is a per-prompt mean over samples x reference answers, and
+the record keeps the per-prompt tables (``outcomes``) so that runs can be compared after the fact,
+paired on seeds and prompts. "Better than reference" is a paired comparison with the step-0 table
+(the policy IS the reference model there, scored the same way), not with 0.5.
 """
 
 from __future__ import annotations
@@ -14,7 +20,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from harness.stats import bootstrap_ci, hierarchical_ci
+from harness.stats import paired_difference_ci, win_rate_ci
+from harness.suites.tiny.budget import CENSORED, MAX_BRACKET_KL, MEASURED, UNRESOLVED, Crossing
+
+COMPARISONS = ("all-references", "one-reference")
 
 
 @dataclass(frozen=True)
@@ -32,11 +41,19 @@ class EvalConfig:
     kl_budgets: tuple[float, ...] = (2.0, 1.0)  # nats; the first is the primary verdict
     distinct_n: int = 2  # distinct-n diversity is reported for n = 1..distinct_n
     ci_level: float = 0.95
-    resamples: int = 2000  # bootstrap resamples
+    resamples: int = 2000  # bootstrap resamples (thorough mode's per-lr summaries)
+    # every policy sample against every reference answer of its prompt (samples x references
+    # comparisons per prompt; the gold judge scores each text once), or sample j against reference j
+    comparisons: str = "all-references"
+    max_bracket_kl: float = MAX_BRACKET_KL  # nats; wider brackets are evaluated densely (budget.py says why)
 
     def __post_init__(self):
         if not self.kl_budgets or min(self.kl_budgets) <= 0:
             raise ValueError("kl_budgets must be a non-empty tuple of positive numbers (nats)")
+        if self.comparisons not in COMPARISONS:
+            raise ValueError(f"comparisons must be one of {COMPARISONS}, got {self.comparisons!r}")
+        if not self.max_bracket_kl > 0:
+            raise ValueError("max_bracket_kl must be positive (nats)")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -47,7 +64,8 @@ class Checkpoint:
     """One in-memory evaluation: per-prompt arrays (mean over samples) plus scalar summaries."""
 
     step: int
-    win: np.ndarray  # (prompts,) preference for the policy over the reference, ties 0.5
+    win: np.ndarray  # (prompts,) preference for the policy over the references, ties 0.5 (EvalConfig.comparisons)
+    win_one: np.ndarray  # (prompts,) sample j against reference answer j only (for the power benchmark)
     reward: np.ndarray  # (prompts,) mean gold reward
     kl: float  # mean over samples of log pi(y) - log ref(y), y ~ pi
     fluency: float
@@ -66,62 +84,108 @@ def distinct_n(completions: list[list[int]], n: int) -> float:
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
-def at_budget(trajectory: list[Checkpoint], budget: float) -> tuple[np.ndarray, np.ndarray, bool, float]:
-    """Per-prompt (win, reward) where KL first reaches ``budget``, linearly interpolated between the
-    two checkpoints around the crossing; later (often collapsed) checkpoints are ignored. Returns
-    (win, reward, censored, step) where step is the interpolated step."""
-    for prev, cur in zip(trajectory, trajectory[1:], strict=False):
-        if cur.kl >= budget:
-            span = cur.kl - prev.kl
-            a = 1.0 if span <= 0 else min(1.0, max(0.0, (budget - prev.kl) / span))
-            win = (1 - a) * prev.win + a * cur.win
-            reward = (1 - a) * prev.reward + a * cur.reward
-            return win, reward, False, prev.step + a * (cur.step - prev.step)
-    last = trajectory[-1]
-    return last.win, last.reward, True, float(last.step)
+def table_names(cfg: EvalConfig) -> list[str]:
+    """Outcome table per budget: "verdict" for the primary one, "kl<budget>" for the others."""
+    return ["verdict" if i == 0 else f"kl{b:g}" for i, b in enumerate(cfg.kl_budgets)]
 
 
-def seed_metrics(seed: int, trajectory: list[Checkpoint], cfg: EvalConfig) -> tuple[dict, dict]:
-    """Scalar metrics of one seed, and its per-prompt arrays (for the cross-seed CIs)."""
-    end = trajectory[-1]
-    metrics = {"seed": seed}
-    arrays = {"win_end": end.win, "reward_end": end.reward}
-    for i, budget in enumerate(cfg.kl_budgets):
-        win, reward, censored, step = at_budget(trajectory, budget)
-        key = "" if i == 0 else f"_kl{budget:g}"
-        arrays[f"win{key}"], arrays[f"reward{key}"] = win, reward
-        est = bootstrap_ci(win, level=cfg.ci_level, resamples=cfg.resamples, seed=seed)
-        metrics.update({f"win_rate{key}": est.mean, f"win_rate{key}_ci": [est.low, est.high],
-                        f"reward{key}": float(reward.mean()), f"censored{key}": censored,
-                        f"budget_step{key}": step})
+def _key(i: int, budget: float) -> str:
+    return "" if i == 0 else f"_kl{budget:g}"
+
+
+def _ci_fields(prefix: str, est) -> dict:
+    return {prefix: est.mean, f"{prefix}_ci": [est.low, est.high], f"{prefix}_sem": est.sem}
+
+
+def seed_metrics(seed: int, trajectory: list[Checkpoint], crossings: list[Crossing], cfg: EvalConfig):
+    """Scalar metrics of one seed and its per-prompt arrays (None where the budget was not measured).
+
+    ``crossings`` holds one budget.Crossing per ``cfg.kl_budgets`` (jumps already refined)."""
+    end, start = trajectory[-1], trajectory[0]
+    metrics: dict = {"seed": seed}
+    arrays: dict = {"end": end.win, "end_one": end.win_one, "reference": start.win, "reference_one": start.win_one,
+                    "reward_end": end.reward}
+    for i, (budget, name, c) in enumerate(zip(cfg.kl_budgets, table_names(cfg), crossings, strict=True)):
+        key = _key(i, budget)
+        win = c.scores("win")
+        arrays[name], arrays[f"{name}_one"], arrays[f"reward{key}"] = win, c.scores("win_one"), c.scores("reward")
+        est = win_rate_ci(win[None, :], cfg.ci_level) if win is not None else None
+        metrics.update({f"win_rate{key}": None if est is None else est.mean,
+                        f"win_rate{key}_ci": None if est is None else [est.low, est.high],
+                        f"reward{key}": None if win is None else float(arrays[f"reward{key}"].mean()),
+                        f"status{key}": c.status, f"censored{key}": c.status == CENSORED,
+                        f"budget_step{key}": None if win is None else c.step, f"crossing{key}": c.summary()})
     metrics.update({"win_rate_end": float(end.win.mean()), "reward_end": float(end.reward.mean()),
+                    "win_rate_reference": float(start.win.mean()),
                     "kl": end.kl, "fluency": end.fluency, "mean_length": end.mean_length,
                     **{f"distinct_{n}": v for n, v in end.distinct.items()},
                     "trajectory": [c.summary() for c in trajectory]})
     return metrics, arrays
 
 
-def aggregate(per_seed: list[dict], arrays: list[dict], cfg: EvalConfig) -> dict:
-    """Cross-seed metrics: hierarchical bootstrap (seeds, then prompts) for every per-prompt metric."""
-    def hci(name: str):
-        return hierarchical_ci([a[name] for a in arrays], level=cfg.ci_level, resamples=cfg.resamples, seed=0)
+def outcomes(per_seed: list[dict], arrays: list[dict], cfg: EvalConfig, prompts: list[str]) -> dict:
+    """The record's ``outcomes`` (harness.records.make_outcomes): per table a list over seeds of
+    per-prompt scores (a null row where the seed has no measured value), the verdict's seed statuses,
+    and how the scores were compared (``comparisons``)."""
+    from harness.records import make_outcomes
 
-    out: dict = {"kl_budget": cfg.kl_budgets[0]}
-    for i, budget in enumerate(cfg.kl_budgets):
-        key = "" if i == 0 else f"_kl{budget:g}"
-        win, reward = hci(f"win{key}"), hci(f"reward{key}")
-        out.update({f"win_rate{key}": win.mean, f"win_rate{key}_ci": [win.low, win.high],
-                    f"reward{key}": reward.mean, f"reward{key}_ci": [reward.low, reward.high],
-                    f"censored{key}": any(s[f"censored{key}"] for s in per_seed),
-                    f"censored{key}_seeds": sum(bool(s[f"censored{key}"]) for s in per_seed)})
-    end = hci("win_end")
-    out.update({"win_rate_end": end.mean, "win_rate_end_ci": [end.low, end.high],
-                "reward_end": hci("reward_end").mean})
+    names = [*table_names(cfg), "end", "reference"]
+    block = make_outcomes(list(prompts), {n: [a[n] for a in arrays] for n in names},
+                          [s["status"] for s in per_seed])
+    return {**block, "comparisons": cfg.comparisons}
+
+
+def _rows(table: list) -> np.ndarray | None:
+    rows = [r for r in table if r is not None]
+    return np.array(rows, dtype=float) if rows else None
+
+
+def aggregate(per_seed: list[dict], arrays: list[dict], cfg: EvalConfig, prompts: list[str]) -> dict:
+    """Cross-seed metrics from the (rounded) outcome tables, crossed seeds x prompts CIs (harness.stats).
+
+    Only measured seeds enter a budget's win rate; ``measured_seeds``, ``censored_seeds`` and
+    ``unresolved_seeds`` (suffixed per budget) count them, and with none measured the win rate is
+    None. ``prompts`` are the evaluation prompts in table order. The result holds ``outcomes`` (the
+    suite's run_seeds moves it into its SuiteResult)."""
+    out_tables = outcomes(per_seed, arrays, cfg, prompts)
+    tables = out_tables["tables"]
+    level = cfg.ci_level
+    out: dict = {"kl_budget": cfg.kl_budgets[0], "max_bracket_kl": cfg.max_bracket_kl,
+                 "comparisons": cfg.comparisons}
+    for i, (budget, name) in enumerate(zip(cfg.kl_budgets, table_names(cfg), strict=True)):
+        key = _key(i, budget)
+        statuses = [s[f"status{key}"] for s in per_seed]
+        counts = {st: statuses.count(st) for st in (MEASURED, CENSORED, UNRESOLVED)}
+        rows = _rows(tables[name])
+        if rows is None:
+            out.update({f"win_rate{key}": None, f"win_rate{key}_ci": None, f"win_rate{key}_sem": None,
+                        f"reward{key}": None})
+        else:
+            out.update(_ci_fields(f"win_rate{key}", win_rate_ci(rows, level)))
+            out[f"reward{key}"] = float(np.mean([a[f"reward{key}"].mean() for a in arrays
+                                                 if a[f"reward{key}"] is not None]))
+        out.update({f"censored{key}": counts[CENSORED] > 0, f"measured{key}_seeds": counts[MEASURED],
+                    f"censored{key}_seeds": counts[CENSORED], f"unresolved{key}_seeds": counts[UNRESOLVED]})
+    out.update(_ci_fields("win_rate_end", win_rate_ci(_rows(tables["end"]), level)))
+    out.update(_ci_fields("win_rate_reference", win_rate_ci(_rows(tables["reference"]), level)))
+    out["reward_end"] = float(np.mean([a["reward_end"].mean() for a in arrays]))
     for name in ("kl", "fluency", "mean_length", *[f"distinct_{n}" for n in range(1, cfg.distinct_n + 1)]):
         values = np.array([s[name] for s in per_seed], dtype=float)
         out[name] = float(values.mean())
         out[f"{name}_seed_sd"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-    lo, hi = out["win_rate_ci"]
-    out["verdict"] = "better than reference" if lo > 0.5 else "worse than reference" if hi < 0.5 else \
-        "indistinguishable from reference"
+    out.update(_versus_reference(tables, level))
+    out["outcomes"] = out_tables
     return out
+
+
+def _versus_reference(tables: dict, level: float) -> dict:
+    """Paired difference verdict - reference (step 0) on the measured seeds, and the verdict words."""
+    pairs = [(v, r) for v, r in zip(tables["verdict"], tables["reference"], strict=True) if v is not None]
+    if not pairs:
+        return {"vs_reference": None, "vs_reference_ci": None, "vs_reference_sem": None,
+                "verdict": "not measured: no seed has a measured value at the KL budget"}
+    est = paired_difference_ci(np.array([v for v, _ in pairs]), np.array([r for _, r in pairs]), level)
+    lo, hi = est.low, est.high
+    words = ("better than reference" if lo > 0 else "worse than reference" if hi < 0 else
+             "indistinguishable from reference")
+    return {**_ci_fields("vs_reference", est), "verdict": f"{words} (paired with step 0, {len(pairs)} seed(s))"}

@@ -6,8 +6,20 @@ from harness.suites import Summary, SummaryRow
 
 
 def _ci(m: dict, key: str) -> str:
+    if m.get(key) is None:
+        return "not measured"
     lo, hi = m[f"{key}_ci"]
-    return f"{m[key]:.3f} [{lo:.3f}, {hi:.3f}]"
+    sem = m.get(f"{key}_sem")
+    return f"{m[key]:.3f} [{lo:.3f}, {hi:.3f}]" + (f" SEM {sem:.3f}" if sem is not None else "")
+
+
+def _counts(m: dict, key: str) -> str:
+    """Which seeds a budget's number comes from: measured, censored (never reached), unresolved."""
+    return ", ".join(f"{m.get(f'{k}{key}_seeds', 0)} {k}" for k in ("measured", "censored", "unresolved"))
+
+
+def _fmt(value, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def summary(record: dict) -> Summary:
@@ -17,26 +29,31 @@ def summary(record: dict) -> Summary:
     primary = f"win rate @ KL {budget:g}, best lr per seed (primary)" if thorough else \
         f"win rate @ KL {budget:g} (primary)"
     rows = (
-        SummaryRow(primary, _ci(m, "win_rate"), f"censored in {m['censored_seeds']} seed(s)" if m["censored"] else ""),
-        SummaryRow("win rate @ KL 1", _ci(m, "win_rate_kl1"), "censored" if m.get("censored_kl1") else ""),
+        SummaryRow(primary, _ci(m, "win_rate"), _counts(m, "")),
+        SummaryRow("win rate @ KL 1", _ci(m, "win_rate_kl1"), _counts(m, "_kl1")),
         SummaryRow("win rate, end of training", _ci(m, "win_rate_end")),
-        SummaryRow(f"gold reward @ KL {budget:g}", _ci(m, "reward")),
+        SummaryRow("win rate, step 0 (the reference itself)", _ci(m, "win_rate_reference"), "the null"),
+        SummaryRow(f"difference @ KL {budget:g} - step 0 (paired)", _ci(m, "vs_reference"), "measured seeds"),
+        SummaryRow(f"gold reward @ KL {budget:g}", _fmt(m.get("reward"))),
         SummaryRow("KL(policy || ref), end", f"{m['kl']:.3f}", f"seed sd {m['kl_seed_sd']:.3f}"),
         SummaryRow("fluency, end", f"{m['fluency']:.3f}"),
         SummaryRow("distinct-2, end", f"{m['distinct_2']:.3f}"),
         SummaryRow("mean length (tokens), end", f"{m['mean_length']:.1f}"),
     )
-    seeds = [(str(s["seed"]), f"{s['win_rate']:.3f}", "yes" if s["censored"] else "", f"{s['win_rate_end']:.3f}",
+    seeds = [(str(s["seed"]), _fmt(s["win_rate"]), s.get("status", ""), f"{s['win_rate_end']:.3f}",
               f"{s['kl']:.2f}", f"{s['fluency']:.2f}") for s in record["per_seed"]]
-    headers = ("seed", f"win@KL{budget:g}", "censored", "win end", "KL end", "fluency")
+    headers = ("seed", f"win@KL{budget:g}", "status", "win end", "KL end", "fluency")
     extra: tuple[str, ...] = ()
     if thorough:
         from tabulate import tabulate
 
-        lr_rows = [[f"{r['learning_rate']:g}", _ci(r, "win_rate"), r["censored_seeds"], f"{r['win_rate_end']:.3f}",
+        lr_rows = [[f"{r['learning_rate']:g}", _ci(r, "win_rate"),
+                    f"{r['censored_seeds']} / {r.get('unresolved_seeds', 0)}", f"{r['win_rate_end']:.3f}",
                     f"{r['kl']:.2f}"] for r in thorough["per_learning_rate"]]
         seeds = [row + (f"{s['learning_rate']:g}",) for row, s in zip(seeds, record["per_seed"], strict=True)]
         headers += ("lr",)
-        extra = (tabulate(lr_rows, headers=["learning rate", f"win@KL{budget:g} [95% CI]", "censored seeds",
+        extra = (tabulate(lr_rows, headers=["learning rate", f"win@KL{budget:g} [95% CI]", "censored / unresolved seeds",
                                             "win end", "KL end"]),)
+    if m.get("seeds_auto"):
+        extra += (f"seeds auto: {m['seeds_auto']['stopped']}",)
     return Summary(rows, headers, tuple(seeds), m["verdict"], extra)

@@ -5,10 +5,11 @@ one learning rate, which is fair but can under-rate a loss whose gradient scale 
 The issue's protocol study found that picking the best learning rate by END-of-training win rate is
 biased (up to +0.24 for unstable losses: a lucky collapse-free run wins). Pooling at a MATCHED KL
 keeps the comparison at equal divergence from the reference instead: per seed, every learning
-rate's trajectory is read where KL(policy || ref) reaches the budget (``metrics.at_budget``), and the
+rate's trajectory is read where KL(policy || ref) reaches the budget (harness.suites.tiny.budget), and the
 pooled frontier is their upper envelope at that point, i.e. the best learning rate at that budget
 (the toy analogue of the paper's reward-KL frontier over several settings, IMDb experiment).
-A trajectory that never reaches the budget competes only when none does (the seed is then censored).
+A trajectory with no measured value at the budget (censored or unresolved) competes only when none has
+one (the seed then keeps the first learning rate's status and no measured value).
 
 Selecting the best of a few noisy estimates is optimistic by roughly the per-seed noise, so the
 result of every learning rate is reported beside the pooled one, and boards refuse thorough records
@@ -42,8 +43,8 @@ def pool(runs: list[tuple[float, list[dict], list[dict]]]) -> tuple[list[dict], 
     pooled_seeds, pooled_arrays = [], []
     for i in range(len(runs[0][1])):
         options = [(lr, per_seed[i], arrays[i]) for lr, per_seed, arrays in runs]
-        reached = [o for o in options if not o[1]["censored"]]
-        lr, metrics, arrays = max(reached or options, key=lambda o: o[1]["win_rate"])
+        reached = [o for o in options if o[1]["status"] == "measured"]
+        lr, metrics, arrays = max(reached, key=lambda o: o[1]["win_rate"]) if reached else options[0]
         pooled_seeds.append({**metrics, "learning_rate": lr,
                              "reached_budget_at": [o[0] for o in reached]})
         pooled_arrays.append(arrays)
@@ -59,7 +60,7 @@ def run_grid(suite_obj, artifacts, session, seeds: list[int], beta: float, lrs: 
 
     cfg = suite_obj.config.eval
     runs, per_lr, judge_info = [], [], None
-    timings = {"train": 0.0, "evaluate": 0.0, "loss_calls": 0.0}
+    timings = {"train": 0.0, "evaluate": 0.0, "dense": 0.0, "loss_calls": 0.0}
     for lr in lrs:
         suite_lr = suite_obj.with_overrides({"train.learning_rate": lr})
         per_seed, arrays, judge_info, stage = train_seeds(suite_lr, artifacts, session, seeds, beta,
@@ -67,12 +68,13 @@ def run_grid(suite_obj, artifacts, session, seeds: list[int], beta: float, lrs: 
         for key in timings:
             timings[key] += stage[key]
         runs.append((lr, per_seed, arrays))
-        m = aggregate(per_seed, arrays, cfg)
+        m = aggregate(per_seed, arrays, cfg, artifacts.eval_prompts)
         per_lr.append({"learning_rate": lr, "win_rate": m["win_rate"], "win_rate_ci": m["win_rate_ci"],
-                       "censored_seeds": m["censored_seeds"], "win_rate_end": m["win_rate_end"], "kl": m["kl"],
+                       "censored_seeds": m["censored_seeds"], "unresolved_seeds": m["unresolved_seeds"],
+                       "win_rate_end": m["win_rate_end"], "kl": m["kl"],
                        "per_seed_win_rate": [s["win_rate"] for s in per_seed]})
     t = time.perf_counter()
     pooled_seeds, pooled_arrays = pool(runs)
-    metrics = aggregate(pooled_seeds, pooled_arrays, cfg)
+    metrics = aggregate(pooled_seeds, pooled_arrays, cfg, artifacts.eval_prompts)
     timings["aggregate"] = time.perf_counter() - t
     return pooled_seeds, metrics, judge_info, timings, per_lr
