@@ -372,3 +372,31 @@ def test_jail_session_has_its_memory_and_pids_cgroups(canaries):
         limit_file = folder / ("memory.max" if (folder / "memory.max").exists() else "memory.limit_in_bytes")
         assert int(limit_file.read_text()) == limits.memory_bytes
     assert not folder.exists(), "the session's cgroup outlived it"
+
+
+# loss-made text (issue 18 items 8 and 9): the attack is contained like any other, and what it says
+# comes back to the trusted side as data that no report, terminal or prompt can execute
+TEXT_ATTACKS = {"terminal_escape": "invalid", "prompt_injection_stderr": "crash"}
+
+
+@pytest.mark.parametrize("name", sorted(TEXT_ATTACKS))
+def test_loss_made_text_stays_inert(name, sandbox_backend, canaries):
+    from harness.text import clean_block, quote_for_prompt
+
+    backend, limits = sandbox_backend
+    with open_session(ATTACKS / f"{name}.py", backend=backend, limits=limits) as session:
+        with pytest.raises(LossCallError) as info:
+            session.call(_inputs(), beta=0.1)
+        tail = session.stderr_tail()
+    err = info.value
+    assert err.status == TEXT_ATTACKS[name], err.message
+    loss_text = err.message + "\n" + tail
+    assert "\x1b" in loss_text or "```" in loss_text  # the hostile text really reached the trusted side
+    shown = clean_block(loss_text)
+    assert not any(ord(c) < 32 and c not in "\n\t" or 0x7F <= ord(c) <= 0x9F or c in "\u202e\u202c" for c in shown)
+    assert all(not line.startswith("/tmp/loss.py: VALID") for line in shown.splitlines()[1:])
+    block = quote_for_prompt(loss_text).splitlines()
+    fence = block[-1]  # the closing fence; the opening one adds an info string
+    assert set(fence) == {"`"} and block[0].startswith(fence)
+    assert not any(set(line.strip()) == {"`"} and len(line.strip()) >= len(fence) for line in block[1:-1])
+    assert canaries["server"].received == []
