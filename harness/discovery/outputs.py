@@ -16,6 +16,7 @@ from pathlib import Path
 
 from harness.discovery.archive import DUPLICATE, PENDING, Archive, Candidate
 from harness.discovery.config import DiscoveryConfig
+from harness.text import clean_line, escape_markdown
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -53,12 +54,14 @@ def write_best(archive: Archive, out: Path, config: DiscoveryConfig) -> Path | N
         if path.exists():
             path.unlink()
         return None
-    chain = "\n".join(f"#   #{c.id} {c.name} (gen {c.generation}, {c.meta.get('operator', c.proposer)}, "
+    # names and operators are proposer-made: one line each, so none can end the comment and become code
+    chain = "\n".join(f"#   #{c.id} {clean_line(c.name)} (gen {c.generation}, "
+                      f"{clean_line(c.meta.get('operator', c.proposer))}, "
                       f"fitness {_fmt(c.fitness)}, parents {list(c.parent_ids)})" for c in lineage(archive, best.id))
     seeds = best.metrics.get("seeds")
     header = (
         f"# Discovered by `harness discover` (proposer {config.proposer}, suite {config.eval.suite}).\n"
-        f"# Candidate #{best.id} {best.name}: fitness (win rate) {best.fitness:.4f} with seeds {seeds};\n"
+        f"# Candidate #{best.id} {clean_line(best.name)}: fitness (win rate) {best.fitness:.4f} with seeds {seeds};\n"
         "# discovery uses fewer seeds than a leaderboard run: re-bench before submitting.\n"
         f"# sha256 of the code below: {best.sha256}\n# Lineage:\n{chain}\n\n")
     _atomic_write(path, header + best.code)
@@ -80,13 +83,14 @@ def write_report(archive: Archive, out: Path, config: DiscoveryConfig, stop_reas
              "![fitness over candidates](fitness.png)", "", "## Best candidates", "",
              "| id | name | fitness | generation | parents | operator |", "|---|---|---|---|---|---|"]
     for c in archive.scored()[:10]:
-        lines.append(f"| {c.id} | {c.name} | {c.fitness:.4f} | {c.generation} | {list(c.parent_ids)} | "
-                     f"{c.meta.get('operator', '-')} |")
+        lines.append(f"| {c.id} | {escape_markdown(c.name)} | {c.fitness:.4f} | {c.generation} | "
+                     f"{list(c.parent_ids)} | {escape_markdown(c.meta.get('operator', '-'))} |")
     failures = [c for c in cands if c.status not in ("ok", PENDING, DUPLICATE)]
     lines += ["", "## Failures (most recent 10)", ""]
     for c in failures[-10:]:
-        error = (c.error or "").strip().splitlines()
-        lines.append(f"- #{c.id} {c.name}: **{c.status}**: `{(error[-1] if error else '')[:200]}`")
+        # the error is loss-made: its last line, cut before escaping so no escape is split
+        error = clean_line((c.error or "").strip().splitlines()[-1] if (c.error or "").strip() else "")[:200]
+        lines.append(f"- #{c.id} {escape_markdown(c.name)}: **{c.status}**: {escape_markdown(error)}")
     path = Path(out) / "report.md"
     _atomic_write(path, "\n".join(lines) + "\n")
     return path
