@@ -109,11 +109,8 @@ def _check_outcomes(record: dict) -> set[str]:
 
 
 def _check_ci(record: dict, table: np.ndarray) -> None:
-    from harness import stats
+    from harness.stats import win_rate_ci
 
-    win_rate_ci = getattr(stats, "win_rate_ci", None)
-    if win_rate_ci is None:
-        return
     est = win_rate_ci(table)
     lo, hi = record["metrics"]["win_rate_ci"]
     if abs(lo - est.low) > CI_TOLERANCE or abs(hi - est.high) > CI_TOLERANCE:
