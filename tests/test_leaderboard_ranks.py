@@ -68,3 +68,20 @@ def test_page_has_an_escaped_head_to_head_matrix_and_a_labelled_kl_column(board)
     assert '<details id="head-to-head">' in page and "<b>rev</b>" not in page and "&lt;b&gt;rev&lt;/b&gt;" in page
     assert "KL at end" in page and "Shown apart" in page
     assert "KL at end" in render_table(board) and "Shown apart" in render_readme(board)
+
+
+def test_an_entry_with_no_measured_seed_is_shown_apart_as_not_measured():
+    """Every seed unresolved at the verdict point (a loss whose KL jumps over the budget): no headline
+    is invented; the entry is listed apart, ranked at 1 nat with the others, and every renderer copes."""
+    t = outcome_tables([0.84, 0.5], seeds=3, prompts=64)
+    a = record_with_outcomes("a", t[0], extra_tables={"kl1": t[0].tolist()})
+    b = record_with_outcomes("jumpy", t[1], extra_tables={"kl1": t[1].tolist()}, seed_status=["unresolved"] * 3)
+    b["metrics"].update(win_rate=None, win_rate_ci=None, measured_seeds=0)
+    for seed in b["per_seed"]:
+        seed["win_rate"] = None
+    board = build_board("tiny", SUITE_HASH, records(a, b))
+    apart = board.apart[0]
+    assert apart.name == "jumpy" and apart.win_rate is None and apart.win_rate_ci is None
+    assert apart.ranked_on == "kl1" and apart.rank_interval == (2, 2)
+    assert "not measured" in render_table(board) and "not measured" in render_html(board)
+    assert json.loads(render_json(board))["apart"][0]["win_rate"] is None

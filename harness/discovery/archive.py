@@ -6,8 +6,10 @@ an evaluator, and its result is written in one transaction when the evaluation c
 evaluations still owed. Only the controller thread writes; other threads open their own connection.
 
 Candidate statuses: ``pending``, the evaluation statuses of harness.session.STATUSES, and
-``duplicate`` (a near-duplicate of ``duplicate_of``, never evaluated). Fitness is NULL unless the
-status is ``ok``: a failure is never a score.
+``duplicate`` (a near-duplicate of ``duplicate_of``, never evaluated) and ``screened`` (stopped by the
+cascade's cheap first stage, harness.discovery.cascade: it counts against the budget, its screen
+figures are in ``metrics``, and it has no fitness). Fitness is NULL unless the status is ``ok``: a
+failure or a screen figure is never a search score.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from harness.status import STATUSES
 
 PENDING = "pending"
 DUPLICATE = "duplicate"
-CANDIDATE_STATUSES = (PENDING, *STATUSES, DUPLICATE)
+SCREENED = "screened"
+CANDIDATE_STATUSES = (PENDING, *STATUSES, DUPLICATE, SCREENED)
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -82,7 +85,8 @@ class Candidate:
         """The line written to candidates.jsonl."""
         return {"id": self.id, "parent_ids": list(self.parent_ids), "sha256": self.sha256,
                 "status": self.status, "fitness": self.fitness, "name": self.name,
-                "generation": self.generation, "error": self.error, "duplicate_of": self.duplicate_of}
+                "generation": self.generation, "error": self.error, "duplicate_of": self.duplicate_of,
+                "stage": self.metrics.get("stage")}
 
 
 class Archive:
@@ -150,6 +154,17 @@ class Archive:
             "UPDATE candidates SET status=?, error=?, fitness=?, metrics=?, eval_seconds=?, behaviour_key=?,"
             " evaluated_at=? WHERE id=? AND status=?",
             (status, error, fitness, json.dumps(metrics), eval_seconds, behaviour_key, now_iso(), cid, PENDING))
+        return cur.rowcount == 1
+
+    def mark_screened(self, cid: int, *, error: str, metrics: dict, eval_seconds: float | None,
+                      behaviour_key: str | None = None) -> bool:
+        """A pending candidate the cascade stopped before the full bench (``error`` says why)."""
+        if not error:
+            raise ValueError(f"candidate {cid}: a screened candidate carries the reason it was stopped")
+        cur = self._db.execute(
+            "UPDATE candidates SET status=?, error=?, metrics=?, eval_seconds=?, behaviour_key=?, evaluated_at=?"
+            " WHERE id=? AND status=?", (SCREENED, error, json.dumps(metrics), eval_seconds, behaviour_key,
+                                         now_iso(), cid, PENDING))
         return cur.rowcount == 1
 
     def mark_duplicate(self, cid: int, *, duplicate_of: int, error: str, behaviour_key: str | None) -> bool:

@@ -70,12 +70,42 @@ class EvalSettings:
     # hash (not the built cache): discovery fitness is comparable within a run, and the best loss is
     # re-benched with the suite's defaults before it enters a board.
     threads: int | None = None
+    # Suite config overrides for every bench of the run (search, screen, re-evaluation, DPO), e.g.
+    # {"train.steps": 32}; they go into every record's suite config and its hash.
+    overrides: dict = field(default_factory=dict)
+    # The cascade's first stage (evaluator "cascade"): train this share of the suite's steps and stop
+    # a candidate that is clearly below the untrained reference (harness.discovery.cascade).
+    screen_fraction: float = 0.25
 
     def __post_init__(self):
+        if not 0.0 < self.screen_fraction < 1.0:
+            raise ValueError(f"screen_fraction must lie in (0, 1), got {self.screen_fraction}")
         if self.seeds < 1:
             raise ValueError(f"seeds must be >= 1, got {self.seeds}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be >= 1 (or None for the executor's choice), got {self.threads}")
+
+
+@dataclass(frozen=True)
+class FinalizeSettings:
+    """The winner's-curse correction and the transfer check run when a search ends
+    (harness.discovery.finalize, harness.discovery.transfer)."""
+
+    top_k: int = 5  # candidates (best search fitness first) re-benched on fresh seeds; 0 = no finalize
+    reeval_seeds: int = 3  # fresh seeds, disjoint from the search seeds; DPO is benched on the same ones
+    transfer_suite: str | None = None  # held-out suite (e.g. smol); None = no transfer check
+    transfer_top: int = 3  # re-evaluated candidates (best re-evaluated estimate first) benched there
+    transfer_seeds: int | None = None  # None = the held-out suite's default seed count
+    transfer_overrides: dict = field(default_factory=dict)  # suite overrides for the held-out suite
+    level: float = 0.95  # confidence level of every interval in the report
+
+    def __post_init__(self):
+        if self.top_k < 0 or self.transfer_top < 1 or self.reeval_seeds < 1:
+            raise ValueError("top_k must be >= 0, transfer_top and reeval_seeds >= 1")
+        if self.transfer_seeds is not None and self.transfer_seeds < 1:
+            raise ValueError(f"transfer_seeds must be >= 1, got {self.transfer_seeds}")
+        if not 0.0 < self.level < 1.0:
+            raise ValueError(f"level must lie in (0, 1), got {self.level}")
 
 
 @dataclass(frozen=True)
@@ -101,6 +131,7 @@ class DiscoveryConfig:
     progress: bool = True  # tqdm progress bar
     eval: EvalSettings = field(default_factory=EvalSettings)
     llm: LLMSettings = field(default_factory=LLMSettings)
+    finalize: FinalizeSettings = field(default_factory=FinalizeSettings)
 
     def __post_init__(self):
         if self.budget < 1:
@@ -123,5 +154,19 @@ class DiscoveryConfig:
 
     def search_identity(self) -> dict:
         """The settings a resumed run must share with the original (budget, parallelism may change)."""
-        return {"proposer": self.proposer, "suite": self.eval.suite, "seeds": self.eval.seeds,
-                "beta": self.eval.beta, "evaluator": self.eval.evaluator, "seed": self.seed}
+        identity = {"proposer": self.proposer, "suite": self.eval.suite, "seeds": self.eval.seeds,
+                    "beta": self.eval.beta, "evaluator": self.eval.evaluator, "seed": self.seed}
+        if self.eval.overrides:  # absent when empty, so archives made before overrides existed resume
+            identity["overrides"] = dict(self.eval.overrides)
+        return identity
+
+
+def config_from_dict(saved: dict, **changes) -> DiscoveryConfig:
+    """The DiscoveryConfig saved in an archive (``as_dict``), with top-level fields replaced."""
+    known = {f.name for f in dataclasses.fields(DiscoveryConfig)}
+    d = {k: v for k, v in saved.items() if k in known}
+    parts = {"eval": EvalSettings, "llm": LLMSettings, "finalize": FinalizeSettings}
+    for name, cls in parts.items():
+        fields = {f.name for f in dataclasses.fields(cls)}
+        d[name] = cls(**{k: v for k, v in (d.get(name) or {}).items() if k in fields})
+    return DiscoveryConfig(**{**d, **changes})

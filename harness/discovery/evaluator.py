@@ -45,6 +45,10 @@ class EvalResult:
             if self.duplicate_of is None or not self.error:
                 raise ValueError("a duplicate evaluation names its twin and says why")
             return
+        if self.status == "screened":  # the cascade's first stage stopped it (harness.discovery.cascade)
+            if self.fitness is not None or not self.error:
+                raise ValueError("a screened evaluation says why it was stopped and has no fitness")
+            return
         if self.status not in STATUSES:
             raise ValueError(f"unknown evaluation status {self.status!r}")
         if self.status == "ok" and self.fitness is None:
@@ -112,7 +116,8 @@ class BenchEvaluator:
         try:
             run = bench_and_store(candidate_path, suite=s.suite, seeds=s.seeds, beta=s.beta, backend=s.backend,
                                   out_dir=self.work_dir / Path(candidate_path).stem, progress=False,
-                                  overrides=thread_overrides(s), before_training=before_training)
+                                  overrides={**s.overrides, **thread_overrides(s)},
+                                  before_training=before_training)
         except SkipBench:
             return _duplicate(seen["twin"], seen["behaviour"])
         record = run.record
@@ -240,3 +245,6 @@ def run_job(settings: EvalSettings, candidate_path: str, result_path: str | None
         Path(tmp).write_text(json.dumps(data))
         os.replace(tmp, result_path)
     return data
+
+
+import harness.discovery.cascade  # noqa: E402, F401  (registers "cascade", built on BenchEvaluator)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.discovery import outputs
-from harness.discovery.archive import DUPLICATE, Archive
+from harness.discovery.archive import DUPLICATE, SCREENED, Archive
 from harness.discovery.config import DiscoveryConfig
 from harness.discovery.dedupe import code_key
 from harness.discovery.evaluator import EvalResult
@@ -48,6 +48,7 @@ class DiscoveryResult:
     best_fitness: float | None
     proposer_failed: bool  # stopped because the proposer raised (endpoint down, space exhausted)
     harness_failed: bool  # stopped because evaluations kept failing in the harness (status error)
+    reeval_best_id: int | None = None  # chosen on the re-evaluated win rate (None until finalized)
 
 
 class _ProposalThread(threading.Thread):
@@ -106,6 +107,7 @@ class Controller:
         self.proposer_failed = False
         self.harness_failed = False
         self.t0 = time.monotonic()
+        self._wall_mark = self.t0
         self.bar = None
 
     # ---------------------------------------------------------------- one run
@@ -135,11 +137,16 @@ class Controller:
             if self.bar is not None:
                 self.bar.close()
         self._stop(f"budget of {self.config.budget} candidates reached")  # unless stopped earlier
+        self.archive.set_run("stop_reason", self.stop_reason)
         outputs.write_all(self.archive, self.out, self.config, self.stop_reason)
+        if not (self.harness_failed or self.archive.pending()):  # a wall-time stop owes evaluations
+            conclude(self.archive, self.out, self.config, self.stop_reason)
         best = self.archive.best()
+        final = (self.archive.get_run("finalize") or {}).get("summary") or {}
         return DiscoveryResult(self.out, self.stop_reason, self.archive.count(),
                                self.archive.status_counts(), best.id if best else None,
-                               best.fitness if best else None, self.proposer_failed, self.harness_failed)
+                               best.fitness if best else None, self.proposer_failed, self.harness_failed,
+                               final.get("best"))
 
     # ---------------------------------------------------------------- stages
 
@@ -224,6 +231,14 @@ class Controller:
             cid = self.queued.popleft()
             self.executor.submit(job_for(self.out, cid, self.archive.get(cid).code))
 
+    def _add_wall(self) -> None:
+        """Search wall time summed over invocations (kept in the archive; a kill loses only the time
+        since the last recorded evaluation)."""
+        now = time.monotonic()
+        self.archive.set_run("search_wall_s",
+                             float(self.archive.get_run("search_wall_s", 0.0)) + now - self._wall_mark)
+        self._wall_mark = now
+
     def _wall_stopped(self) -> bool:
         return bool(self.stop_reason and self.stop_reason.startswith("wall-time"))
 
@@ -233,6 +248,14 @@ class Controller:
             self.archive.mark_duplicate(cid, duplicate_of=result.duplicate_of, error=result.error,
                                         behaviour_key=result.behaviour_key)
             outputs.write_jsonl(self.archive, self.out)
+            return
+        self._add_wall()
+        if result.status == SCREENED:
+            self.archive.mark_screened(cid, error=result.error, metrics=result.metrics, eval_seconds=result.seconds,
+                                       behaviour_key=result.behaviour_key)
+            self.errors_in_a_row = 0
+            outputs.write_jsonl(self.archive, self.out)
+            outputs.update_bar(self.bar, self.archive)
             return
         self.archive.complete(cid, status=result.status, error=result.error, fitness=result.fitness,
                               metrics=result.metrics, eval_seconds=result.seconds,
@@ -244,6 +267,51 @@ class Controller:
             self.harness_failed = True
             self._stop(f"{self.errors_in_a_row} evaluations in a row failed in the harness (status error), "
                        f"last: {(result.error or '').strip().splitlines()[-1][:300]}")
+
+
+def conclude(archive: Archive, out: Path, config: DiscoveryConfig, stop_reason: str | None) -> None:
+    """The winner's-curse correction, then the transfer check when asked (each once per run)."""
+    from harness.discovery.finalize import finalize
+    from harness.discovery.transfer import transfer
+
+    if config.finalize.top_k == 0 or archive.best() is None:
+        return
+    final = finalize(archive, out, config)
+    outputs.write_all(archive, out, config, stop_reason)
+    if transfer(archive, out, config, final) is not None:
+        outputs.write_all(archive, out, config, stop_reason)
+
+
+def finalize_run(out_dir: str | Path, **finalize_changes) -> Archive:
+    """``harness discover --finalize DIR``: conclude a stopped run without searching further.
+
+    ``finalize_changes`` replace FinalizeSettings fields (e.g. ``transfer_suite``); the re-evaluation
+    itself happens once per run, whatever they say."""
+    import dataclasses
+
+    from harness.discovery.config import config_from_dict
+
+    path = Path(out_dir) / "archive.sqlite"
+    if not path.exists():
+        raise DiscoveryError(f"--finalize: no archive at {path}")
+    archive = Archive(path)
+    try:
+        saved = config_from_dict(archive.get_run("config"), out_dir=str(out_dir), progress=False)
+        config = dataclasses.replace(saved, finalize=dataclasses.replace(saved.finalize, **finalize_changes))
+        if archive.pending():
+            raise DiscoveryError(f"--finalize: {len(archive.pending())} candidate(s) still pending; "
+                                 f"finish the search first with --resume --out {out_dir}")
+        if archive.best() is None:
+            raise DiscoveryError("--finalize: no candidate has a fitness; nothing to re-evaluate")
+        archive.set_run("config", config.as_dict())
+        stop_reason = archive.get_run("stop_reason")
+        conclude(archive, Path(out_dir), dataclasses.replace(config, finalize=dataclasses.replace(
+            config.finalize, top_k=max(1, config.finalize.top_k))), stop_reason)
+        outputs.write_all(archive, Path(out_dir), config, stop_reason)
+    except BaseException:
+        archive.close()
+        raise
+    return archive
 
 
 def run_discovery(config: DiscoveryConfig, *, resume: bool = False, proposer: Proposer | None = None) -> DiscoveryResult:

@@ -42,6 +42,7 @@ PROPOSERS: Registry[Callable[[DiscoveryConfig], Proposer]] = Registry("proposer"
 def make_proposer(config: DiscoveryConfig) -> Proposer:
     import harness.discovery.evolve  # noqa: F401  (registers "evolve")
     import harness.discovery.llm  # noqa: F401  (registers "llm")
+    import harness.discovery.random_search  # noqa: F401  (registers "random")
 
     return PROPOSERS.get(config.proposer)(config)
 

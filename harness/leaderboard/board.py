@@ -37,8 +37,8 @@ class Entry:
 
     name: str
     sha256: str
-    win_rate: float
-    win_rate_ci: tuple[float, float]
+    win_rate: float | None  # None: no seed measured at the verdict point (every seed censored/unresolved)
+    win_rate_ci: tuple[float, float] | None
     seeds: int
     created_at: str
     record_file: str  # relative to the board directory
@@ -124,15 +124,17 @@ def _trajectories(record: dict) -> tuple:
 
 def _entry(record: dict, relpath: str) -> Entry:
     m, prov = record["metrics"], record["provenance"]
-    lo, hi = m["win_rate_ci"]
+    measured = m.get("win_rate") is not None and m.get("win_rate_ci") is not None
     return Entry(
-        name=record["loss"]["name"], sha256=record["loss"]["sha256"], win_rate=float(m["win_rate"]),
-        win_rate_ci=(float(lo), float(hi)), seeds=len(record["seeds"]), created_at=record["created_at"],
+        name=record["loss"]["name"], sha256=record["loss"]["sha256"],
+        win_rate=float(m["win_rate"]) if measured else None,
+        win_rate_ci=(float(m["win_rate_ci"][0]), float(m["win_rate_ci"][1])) if measured else None, seeds=len(record["seeds"]), created_at=record["created_at"],
         record_file=relpath, source=record["loss"]["source"], reward=m.get("reward"), kl=m.get("kl"),
         harness_version=str(prov.get("harness_version", "")), git_revision=prov.get("git_revision"),
         judge_id=str(record["judge"].get("id", "")), trajectories=_trajectories(record),
         kl_budget=m.get("kl_budget"), censored_seeds=_censored(m), verified=is_verified(record),
-        seed_win_rates=tuple((s["seed"], float(s["win_rate"])) for s in record["per_seed"] if "win_rate" in s),
+        seed_win_rates=tuple((s["seed"], float(s["win_rate"])) for s in record["per_seed"]
+                             if s.get("win_rate") is not None),
     )
 
 
@@ -185,8 +187,8 @@ def build_board(suite: str, expected_hash: str, records: list[tuple[str, dict]],
             stale.append(_entry(record, relpath))
     ranked, apart, ranking, apart_ranking = rank_entries(current)
     failed.sort(key=lambda f: (f.created_at, f.name))
-    stale.sort(key=lambda e: (-e.win_rate, e.name))
-    unverified = sorted((e for e, _ in unverified), key=lambda e: (-e.win_rate, e.name))
+    stale.sort(key=by_estimate)
+    unverified = sorted((e for e, _ in unverified), key=by_estimate)
     return Board(suite, expected_hash, tuple(ranked), tuple(failed), tuple(stale), config or {}, tuple(apart),
                  ranking, apart_ranking, tuple(unverified))
 
@@ -217,16 +219,21 @@ def _placed(e: Entry, ranking: JointRanking | None, table: str | None, reason: s
                     "ranked_on": table, "apart_reason": reason})
 
 
+def by_estimate(e: Entry) -> tuple:
+    """Sort key: best estimate first; entries with no measured verdict last."""
+    return (e.win_rate is None, -(e.win_rate or 0.0), e.name, e.sha256)
+
+
 def rank_entries(current: list[tuple[Entry, dict]]):
     """(ranked, apart, ranking, apart ranking): the main joint ranking on each record's primary table,
     and entries that cannot join it (see the module doc), sorted by estimate."""
-    by_estimate = sorted(current, key=lambda er: (-er[0].win_rate, er[0].name, er[0].sha256))
-    paired = [er for er in by_estimate if er[1].get("outcomes")]
+    ordered = sorted(current, key=lambda er: by_estimate(er[0]))
+    paired = [er for er in ordered if er[1].get("outcomes")]
     if not paired:  # schema-1 boards: unpaired CI overlap, labelled as such; censored entries apart
-        whole = [e for e, _ in by_estimate if not e.censored_seeds]
+        whole = [e for e, _ in ordered if not e.censored_seeds]
         cis = [e.win_rate_ci for e in whole]
         apart = [_placed(e, None, None, "censored seeds at the KL budget (scored at their last checkpoint)")
-                 for e, _ in by_estimate if e.censored_seeds]
+                 for e, _ in ordered if e.censored_seeds]
         return [Entry(**{**e.__dict__, "rank": lo, "rank_interval": (lo, hi)})
                 for e, (lo, hi) in zip(whole, overlap_intervals(cis), strict=True)], apart, None, None
     primary = paired[0][1]["outcomes"].get("primary", "verdict")
@@ -237,7 +244,7 @@ def rank_entries(current: list[tuple[Entry, dict]]):
     if len(main) == 1:
         ranked = [Entry(**{**ranked[0].__dict__, "rank": 1, "rank_interval": (1, 1)})]
     in_main = {e.sha256 for e, _ in main}
-    rest = [er for er in by_estimate if er[0].sha256 not in in_main]
+    rest = [er for er in ordered if er[0].sha256 not in in_main]
     at_kl1 = [er for er in paired if _measured_table(er[1], "kl1")]
     apart_ranking = _joint(at_kl1, "kl1") if rest and len(at_kl1) == len(paired) and len(at_kl1) > 1 else None
     apart = []

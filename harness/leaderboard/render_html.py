@@ -21,6 +21,7 @@ from harness.leaderboard.render_svg import ci_bar, ci_domain, color, frontier_sv
 from harness.leaderboard.rows import (
     CENSORED_MARK,
     KL_HEADER,
+    ci_text,
     count,
     day,
     failed_row,
@@ -61,7 +62,7 @@ def _meta(board: Board, name: str, sha: str, record_file: str, extra: list[tuple
 
 
 def _entry_row(e: Entry, i: int, order: int, domain, swatch: str) -> str:
-    lo, hi = e.win_rate_ci
+    lo, hi = e.win_rate_ci or (None, None)
     attrs = {"rank": e.rank, "name": e.name.lower(), "winrate": e.win_rate, "lo": lo, "reward": e.reward,
              "kl": e.kl, "seeds": e.seeds, "date": e.created_at, "sha": e.sha256, "order": order}
     data = " ".join(f'data-{k}="{_attr(v)}"' for k, v in attrs.items())
@@ -70,7 +71,7 @@ def _entry_row(e: Entry, i: int, order: int, domain, swatch: str) -> str:
         f'<td><span class="swatch" style="background:{swatch}"></span>'
         f'<button class="loss" data-index="{i}" title="show the loss source">{escape(e.name)}</button></td>',
         f'<td class="num"{_censored_title(e)}>{escape(win_text(e))}</td>',
-        f'<td>{ci_bar(lo, e.win_rate, hi, domain)} <span class="note">{pct(lo)} – {pct(hi)}</span></td>',
+        f'<td>{"" if lo is None else ci_bar(lo, e.win_rate, hi, domain)} <span class="note">{ci_text(e)}</span></td>',
         f'<td class="num">{num(e.reward)}</td>', f'<td class="num">{num(e.kl)}</td>',
         f'<td class="num">{e.seeds}</td>', f"<td>{escape(day(e.created_at))}</td>",
         f'<td><a href="{escape(e.record_file)}"><code>{escape(e.sha256[:12])}</code></a></td>',
@@ -100,9 +101,9 @@ def _board_table(board: Board, data: list, colors: dict) -> str:
 
 
 def _provenance(e: Entry) -> list[tuple[str, str]]:
-    lo, hi = e.win_rate_ci
     per_seed = ", ".join(f"seed {s}: {pct(w)}" for s, w in e.seed_win_rates)
-    return [("win rate", f"{pct(e.win_rate)}% (95% CI {pct(lo)} – {pct(hi)}), {e.seeds} seeds"),
+    return [("win rate", f"{win_text(e)}% (95% CI {ci_text(e)}), {e.seeds} seeds" if e.win_rate_ci
+                         else f"{win_text(e)}, {e.seeds} seeds"),
             ("per seed", per_seed or "not recorded"),
             ("harness", f"{e.harness_version} @ {e.git_revision or 'unknown revision'}"),
             ("judge", e.judge_id or "unknown"), ("date", e.created_at)]

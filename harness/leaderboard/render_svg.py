@@ -41,9 +41,10 @@ def ci_bar(lo: float, mean: float, hi: float, domain: tuple[float, float], width
 
 
 def ci_domain(entries: tuple[Entry, ...]) -> tuple[float, float]:
-    if not entries:
+    cis = [e.win_rate_ci for e in entries if e.win_rate_ci is not None]
+    if not cis:
         return 0.0, 1.0
-    return _span(min(e.win_rate_ci[0] for e in entries), max(e.win_rate_ci[1] for e in entries), 0.03)
+    return _span(min(lo for lo, _ in cis), max(hi for _, hi in cis), 0.03)
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:

@@ -22,7 +22,13 @@ CENSORED_MARK = "†"
 
 
 def win_text(e: Entry) -> str:
+    if e.win_rate is None:
+        return "not measured"  # every seed censored or unresolved at the verdict point
     return pct(e.win_rate) + (f" {CENSORED_MARK}" if e.censored_seeds else "")
+
+
+def ci_text(e: Entry) -> str:
+    return "" if e.win_rate_ci is None else f"{pct(e.win_rate_ci[0])} – {pct(e.win_rate_ci[1])}"
 
 
 def protocol_note(board: Board) -> str:
@@ -69,10 +75,9 @@ def rank_text(e: Entry) -> str:
 
 
 def entry_row(e: Entry) -> dict[str, str]:
-    lo, hi = e.win_rate_ci
     return {
         "rank": rank_text(e), "loss": e.name, "win rate %": win_text(e),
-        "95% CI": f"{pct(lo)} – {pct(hi)}", "reward": num(e.reward), KL_HEADER: num(e.kl), "seeds": str(e.seeds),
+        "95% CI": ci_text(e), "reward": num(e.reward), KL_HEADER: num(e.kl), "seeds": str(e.seeds),
         "date": day(e.created_at), "sha256": e.sha256[:12],
     }
 
@@ -104,7 +109,7 @@ def entry_json(board: Board, e: Entry) -> dict:
         "rank": e.rank, "rank_interval": None if e.rank_interval is None else list(e.rank_interval),
         "ranked_on": e.ranked_on, "apart_reason": e.apart_reason or None, "kl_measured_at": "end of training",
         "name": e.name, "sha256": e.sha256, "win_rate": e.win_rate,
-        "win_rate_ci": list(e.win_rate_ci), "seeds": e.seeds, "reward": e.reward, "kl": e.kl,
+        "win_rate_ci": None if e.win_rate_ci is None else list(e.win_rate_ci), "seeds": e.seeds, "reward": e.reward, "kl": e.kl,
         "created_at": e.created_at, "suite": board.suite, "suite_config_hash": board.config_hash,
         "kl_budget": e.kl_budget, "censored_seeds": e.censored_seeds, "harness_version": e.harness_version, "git_revision": e.git_revision, "judge": e.judge_id,
         "record": e.record_file, "verified": e.verified,
