@@ -127,7 +127,7 @@ def run_job(spec: dict) -> tuple[int, dict]:
     result["suite"] = {"name": suite.name, "config_hash": suite.config_hash(), "config": suite.config.as_dict()}
     artifacts = suite.build(progress=False)
     if spec["build_only"]:  # fills the suite cache (reference log-probs once), shared read-only by jobs
-        result.update(seconds=time.perf_counter() - t0, cache=str(getattr(artifacts, "folder", "")))
+        result.update(seconds=time.perf_counter() - t0, cache=str(artifacts.folder))
         return EXIT_OK, result
     code = EXIT_OK
     try:

@@ -138,6 +138,27 @@ def _check(session, loss: LossFile, run: _Run):
     return report
 
 
+def check_only(loss: LossFile, backend: str, trust: bool) -> _Run:
+    """The behaviour check alone, in a sandbox session of its own (an executor that trains elsewhere
+    runs it first, as ``run_bench`` does): ``run.status`` is "ok" or the candidate's failure status.
+
+    Raises BenchUsageError when the sandbox is unavailable; a harness fault propagates."""
+    run = _Run()
+    session = None
+    try:
+        session, run.backend = _open_session(loss, backend, trust)
+        _check(session, loss, run)
+    except Exception as e:
+        failed = candidate_failure(e)
+        if failed is None:
+            raise
+        run.status, run.error = failed
+    finally:
+        if session is not None:
+            session.close()
+    return run
+
+
 def _train(suite_obj, artifacts, session, seed_list, beta, lrs, progress, auto=None) -> tuple[SuiteResult, dict | None]:
     if auto is not None:  # --seeds auto (tiny only, checked by _check_usage)
         return suite_obj.run_seeds(artifacts, session, seed_list, beta, progress=progress, auto=auto), None

@@ -331,7 +331,7 @@ def check_loss_file(path, *, backend: str = "auto", config: CheckConfig = CheckC
     if signature is not None:
         try:
             session = open_check_session(path, backend)
-            report.backend = getattr(session, "backend", backend)
+            report.backend = session.backend
         except LossCallError as e:  # the file failed while loading inside the session
             report.backend = backend
             report.errors.append(f"{e.status}: {short_error(e.message)}")

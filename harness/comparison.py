@@ -14,25 +14,19 @@ directory) or a loss file (then both sides are benchmarked on the same seeds, ``
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from harness.stats import CrossedEstimate, paired_difference_ci, win_rate_ci
+from harness.text import clean_line
 
 MEASURED = "measured"
-_CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class CompareError(ValueError):
     """Two sides cannot be compared (or one cannot be found); the message says why and the fix."""
-
-
-def clean(text: str) -> str:
-    """Loss-made text (names) for a terminal: escape sequences and control characters removed."""
-    return _CONTROL.sub("", str(text))
 
 
 @dataclass(frozen=True)
@@ -61,7 +55,7 @@ class Comparison:
         return self.difference.low > 0 or self.difference.high < 0
 
     def verdict(self) -> str:
-        d, a, b = self.difference, clean(self.a.name), clean(self.b.name)
+        d, a, b = self.difference, clean_line(self.a.name), clean_line(self.b.name)
         span = f"{100 * d.low:+.1f} to {100 * d.high:+.1f} points"
         if d.low > 0:
             text = f"{a} is better than {b}: {a} - {b} = {100 * d.mean:+.1f} points ({d.level:.0%} CI {span})"
@@ -85,7 +79,7 @@ class Comparison:
 
 def outcomes_of(record: dict, label: str) -> dict:
     """The record's ``outcomes`` block, checked against the shared contract; CompareError otherwise."""
-    name = clean(record.get("loss", {}).get("name", "?"))
+    name = clean_line(record.get("loss", {}).get("name", "?"))
     if record.get("status") != "ok":
         raise CompareError(f"{label} ({name}) has status {record.get('status')!r}: a failed run has no metric to compare")
     out = record.get("outcomes")
@@ -98,7 +92,7 @@ def outcomes_of(record: dict, label: str) -> dict:
         raise CompareError(f"{label} ({name}): outcomes lack tables, seeds or prompts_sha256; re-run it")
     for key, table in tables.items():
         if not isinstance(table, list) or len(table) != len(seeds):
-            raise CompareError(f"{label} ({name}): outcomes table {clean(key)!r} has no row per seed; re-run it")
+            raise CompareError(f"{label} ({name}): outcomes table {clean_line(key)!r} has no row per seed; re-run it")
     return out
 
 
@@ -106,11 +100,11 @@ def check_comparable(a: dict, b: dict) -> None:
     """Refuse two records whose numbers mean different things, naming what differs."""
     for key, what in (("name", "suites"), ("config_hash", "suite configs")):
         if a["suite"][key] != b["suite"][key]:
-            raise CompareError(f"different {what}: A {clean(a['suite'][key])}, B {clean(b['suite'][key])}; "
+            raise CompareError(f"different {what}: A {clean_line(a['suite'][key])}, B {clean_line(b['suite'][key])}; "
                                "only runs of the same suite config are comparable (re-run one of them)")
     pa, pb = a["outcomes"]["prompts_sha256"], b["outcomes"]["prompts_sha256"]
     if pa != pb:
-        raise CompareError(f"different prompt sets (prompts_sha256 {clean(pa)[:12]} vs {clean(pb)[:12]}); "
+        raise CompareError(f"different prompt sets (prompts_sha256 {clean_line(pa)[:12]} vs {clean_line(pb)[:12]}); "
                            "only runs scored on the same prompts are comparable")
 
 
@@ -120,7 +114,7 @@ def _table(record: dict, table: str, seeds: list[int]) -> np.ndarray:
     try:
         return np.array([[np.nan] * width if r is None else r for r in rows], dtype=float)
     except (TypeError, ValueError) as e:
-        raise CompareError(f"outcomes table {clean(table)!r} of {clean(record['loss']['name'])} is not a "
+        raise CompareError(f"outcomes table {clean_line(table)!r} of {clean_line(record['loss']['name'])} is not a "
                            f"seeds x prompts table of numbers ({e}); re-run it") from None
 
 
@@ -137,7 +131,7 @@ def usable_table(record: dict, table: str) -> np.ndarray:
     usable = _usable_seeds(record, table, primary)
     seeds = [s for s in record["seeds"] if s in usable]
     if not seeds:
-        raise CompareError(f"{clean(record['loss']['name'])} has no measured seed on table {clean(table)!r}")
+        raise CompareError(f"{clean_line(record['loss']['name'])} has no measured seed on table {clean_line(table)!r}")
     return _table(record, table, seeds)
 
 
@@ -148,16 +142,16 @@ def compare_records(a: dict, b: dict, *, table: str | None = None, level: float 
     check_comparable(a, b)
     primary = oa.get("primary", "verdict")
     if ob.get("primary", "verdict") != primary:
-        raise CompareError(f"the records gate different primary tables ({clean(primary)} vs {clean(ob.get('primary'))})")
+        raise CompareError(f"the records gate different primary tables ({clean_line(primary)} vs {clean_line(ob.get('primary'))})")
     table = table or primary
     for label, out in (("A", oa), ("B", ob)):
         if table not in out["tables"]:
-            raise CompareError(f"{label} has no outcomes table {clean(table)!r} (it has {', '.join(map(clean, out['tables']))})")
+            raise CompareError(f"{label} has no outcomes table {clean_line(table)!r} (it has {', '.join(map(clean_line, out['tables']))})")
     shared = [s for s in a["seeds"] if s in set(b["seeds"])]
     seeds = [s for s in shared if s in _usable_seeds(a, table, primary) & _usable_seeds(b, table, primary)]
     if not seeds:
         hint = " or compare the table all seeds reach (--table kl1 / --table end)" if table == primary else ""
-        raise CompareError(f"no seed is measured in both records for table {clean(table)!r} "
+        raise CompareError(f"no seed is measured in both records for table {clean_line(table)!r} "
                            f"(A seeds {a['seeds']}, B seeds {b['seeds']}); run both on the same seeds{hint}")
     ta, tb = _table(a, table, seeds), _table(b, table, seeds)
     if ta.shape != tb.shape:
@@ -166,7 +160,7 @@ def compare_records(a: dict, b: dict, *, table: str | None = None, level: float 
         diff = paired_difference_ci(ta, tb, level)
         side_a, side_b = win_rate_ci(ta, level), win_rate_ci(tb, level)
     except ValueError as e:
-        raise CompareError(f"outcomes table {clean(table)!r}: {e}; re-run the record(s)") from None
+        raise CompareError(f"outcomes table {clean_line(table)!r}: {e}; re-run the record(s)") from None
     suite = {"name": a["suite"]["name"], "config_hash": a["suite"]["config_hash"],
              "prompts_sha256": oa["prompts_sha256"]}
     return Comparison(_side(a, sources[0], side_a), _side(b, sources[1], side_b), table, tuple(seeds),
@@ -201,10 +195,10 @@ def board_entry(board_dir: Path, spec: str) -> tuple[dict, str]:
         if loss.get("name") == spec or (len(spec) >= 6 and str(loss.get("sha256", "")).startswith(spec.lower())):
             hits.append((record, str(path)))
     if not hits:
-        raise CompareError(f"no entry named {clean(spec)!r} (or with that sha256 prefix, 6+ characters) on {board_dir}")
+        raise CompareError(f"no entry named {clean_line(spec)!r} (or with that sha256 prefix, 6+ characters) on {board_dir}")
     if len(hits) > 1:
         shas = ", ".join(r["loss"]["sha256"][:12] for r, _ in hits)
-        raise CompareError(f"{clean(spec)!r} matches {len(hits)} entries on {board_dir} ({shas}); give a sha256 prefix")
+        raise CompareError(f"{clean_line(spec)!r} matches {len(hits)} entries on {board_dir} ({shas}); give a sha256 prefix")
     return hits[0]
 
 
@@ -217,7 +211,7 @@ def resolve(spec: str, board_dir: Path | None) -> tuple[dict, str] | None:
         return read_json_record(path), str(path)
     if board_dir is not None:
         return board_entry(board_dir, spec)
-    raise CompareError(f"{clean(spec)!r} is neither a record file nor a loss file; to name a board entry "
+    raise CompareError(f"{clean_line(spec)!r} is neither a record file nor a loss file; to name a board entry "
                        "pass --board leaderboards/<suite>")
 
 
@@ -233,7 +227,7 @@ def compare_specs(spec_a: str, spec_b: str, *, board_dir: Path | None = None, ta
     for i, spec in enumerate((spec_a, spec_b)):
         if found[i] is None:
             if run is None:
-                raise CompareError(f"{clean(spec)} is a loss file and this comparison cannot run benchmarks")
+                raise CompareError(f"{clean_line(spec)} is a loss file and this comparison cannot run benchmarks")
             record = run(spec, seeds)
             found[i] = (record, str(record.get("path", spec)))
     (a, src_a), (b, src_b) = found
@@ -243,11 +237,11 @@ def compare_specs(spec_a: str, spec_b: str, *, board_dir: Path | None = None, ta
 def format_comparison(c: Comparison) -> str:
     d = c.difference
     lines = [
-        f"suite {clean(c.suite['name'])} (config {clean(c.suite['config_hash'])}), table {clean(c.table)!r}, "
+        f"suite {clean_line(c.suite['name'])} (config {clean_line(c.suite['config_hash'])}), table {clean_line(c.table)!r}, "
         f"seeds {list(c.seeds)} x {d.prompts} prompts, paired",
-        f"  A {clean(c.a.name)} ({clean(c.a.sha256)[:12]}): {100 * c.a.estimate.mean:.1f} "
+        f"  A {clean_line(c.a.name)} ({clean_line(c.a.sha256)[:12]}): {100 * c.a.estimate.mean:.1f} "
         f"[{100 * c.a.estimate.low:.1f}, {100 * c.a.estimate.high:.1f}]",
-        f"  B {clean(c.b.name)} ({clean(c.b.sha256)[:12]}): {100 * c.b.estimate.mean:.1f} "
+        f"  B {clean_line(c.b.name)} ({clean_line(c.b.sha256)[:12]}): {100 * c.b.estimate.mean:.1f} "
         f"[{100 * c.b.estimate.low:.1f}, {100 * c.b.estimate.high:.1f}]",
         f"  A - B: {100 * d.mean:+.1f} points, {d.level:.0%} CI [{100 * d.low:+.1f}, {100 * d.high:+.1f}], "
         f"SEM {100 * d.sem:.2f}",

@@ -12,7 +12,7 @@ seeds a percentile bootstrap sees only ~2/3 of the seed variance, so new code us
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import brentq as _brentq
@@ -92,7 +92,9 @@ class CrossedEstimate:
     """Mean of a (seeds x prompts) table with its interval: ``mean -+ quantile * sem``.
 
     ``sem`` is the standard error the interval is built from, so a printed SEM always agrees with the
-    CI. ``seed_noise`` is False when only one seed was measured: the interval then holds prompt and
+    CI (``low``/``high`` may be clipped to the range of the quantity, see ``clipped``; ``quantile``,
+    ``half_width`` and ``sem`` stay those of the unclipped interval). ``seed_noise`` is False when
+    only one seed was measured: the interval then holds prompt and
     sampling noise only (training noise cannot be estimated from one seed).
     """
 
@@ -118,6 +120,17 @@ class CrossedEstimate:
 
 
 CROSSED_METHOD = "crossed seeds x prompts random-effects ANOVA, Banerjee interval"
+
+
+def clipped(est: CrossedEstimate, lower: float, upper: float) -> CrossedEstimate:
+    """``est`` with its interval intersected with [lower, upper], the range the quantity can take.
+
+    A mean -+ t * sem interval can leave that range on small tables (e.g. [-0.17, 1.55] for a win rate
+    from 2 seeds x 4 prompts); the part outside is impossible values, so cutting it off keeps every
+    true value the interval covered (coverage unchanged) and only removes what could never be printed
+    honestly. ``mean``, ``sem``, ``quantile`` and the variance components are unchanged.
+    """
+    return replace(est, low=min(max(est.low, lower), upper), high=max(min(est.high, upper), lower))
 
 
 def measured_rows(table) -> np.ndarray:
@@ -209,12 +222,13 @@ def win_rate_ci(outcomes, level: float = 0.95) -> CrossedEstimate:
     seed; a whole row may be null (that seed was not measured). Method: ``crossed_mean_ci``. Coverage
     (simulated, tests/test_stats_coverage.py) is 0.95-0.98 for S = 3 and 5 with seed SD 0 to 0.08 when
     seed means are normal; seeds skewed on the logit scale (SD 0.08 at 0.84) bring it to ~0.93.
-    Raises ValueError on a malformed table.
+    The interval is clipped to [0, 1] (``clipped``; mean and sem are not). Raises ValueError on a
+    malformed table.
     """
     t = measured_rows(outcomes)
     if t.min() < 0.0 or t.max() > 1.0:
         raise ValueError(f"win-rate scores lie in [0, 1], got values in [{t.min():g}, {t.max():g}]")
-    return crossed_mean_ci(t, level)
+    return clipped(crossed_mean_ci(t, level), 0.0, 1.0)
 
 
 def common_rows(a, b) -> tuple[np.ndarray, np.ndarray]:
@@ -234,10 +248,11 @@ def paired_difference_ci(a, b, level: float = 0.95) -> CrossedEstimate:
     ``a``, ``b``: array-like (S seeds, P prompts), row s of both from training seed s, column p from
     prompt p (the same reference answers). The per-cell differences d = a - b form a crossed table in
     which shared prompt difficulty and reference draws cancel; its mean gets ``crossed_mean_ci``.
-    Seeds null in either table are dropped (compared on the seeds both have).
+    Seeds null in either table are dropped (compared on the seeds both have). Scores lie in [0, 1], so
+    the interval is clipped to [-1, 1] (``clipped``; mean and sem are not).
     """
     a, b = common_rows(a, b)
-    return crossed_mean_ci(a - b, level)
+    return clipped(crossed_mean_ci(a - b, level), -1.0, 1.0)
 
 
 def p_value(est: CrossedEstimate) -> float:
@@ -279,7 +294,8 @@ def rerun_difference_ci(a, b, level: float = 0.95) -> CrossedEstimate:
     (SS_seed_a + SS_seed_b) / (S_a + S_b - 2) / P * (1/S_a + 1/S_b) with S_a + S_b - 2 df (equal seed
     variance holds under the null "nothing changed"); the prompt piece is the variance over prompts of
     the per-prompt mean difference less its residual share, with P - 1 df. Half-width: Banerjee (1961)
-    as in ``crossed_mean_ci``. Raises ValueError on tables of different prompt counts or < 2 seeds each.
+    as in ``crossed_mean_ci``; the interval is clipped to [-1, 1] (``clipped``). Raises ValueError on
+    tables of different prompt counts or < 2 seeds each.
     """
     ta, tb = measured_rows(a), measured_rows(b)
     (sa, p), (sb, pb) = ta.shape, tb.shape
@@ -300,4 +316,5 @@ def rerun_difference_ci(a, b, level: float = 0.95) -> CrossedEstimate:
     q = _student_t.ppf((1.0 + level) / 2.0, [df_seed, p - 1])
     half = float(np.sqrt(q[0] ** 2 * seed_piece + q[1] ** 2 * prompt_piece))
     se = float(np.sqrt(var))
-    return CrossedEstimate(mean, mean - half, mean + half, se, half / se, level, min(sa, sb), p, True, parts)
+    return clipped(CrossedEstimate(mean, mean - half, mean + half, se, half / se, level, min(sa, sb), p, True, parts),
+                   -1.0, 1.0)

@@ -215,3 +215,47 @@ def test_cli_thorough_table_lists_each_learning_rate(home, tmp_path):
     assert "0.0001" in result.output and "0.001" in result.output
     bad = CliRunner().invoke(main, ["bench", "--loss", str(DPO), "--lr-grid", "fast,slow"])
     assert bad.exit_code == 2 and "comma-separated" in bad.output
+
+
+class _NoDockerOptions:
+    """A ContainerOptions double: a runner that records the jobs it was asked to run (none should be
+    for a loss that fails the check) and ends each with a harness-side crash, and a CPU pool."""
+
+    parallel = 1
+
+    def __init__(self):
+        self.jobs = []
+
+    def runner(self, data, models):
+        from harness.executors.docker import JobRun
+
+        options = self
+
+        class Runner:
+            identity = {"id": "sha256:test"}
+
+            def run(self, spec, data, folder, gpus=None):
+                options.jobs.append(spec)
+                return JobRun("crash", "the test double runs no container", 1, 0.0)
+
+        return Runner()
+
+    def pool(self):
+        from harness.executors.docker import GpuPool
+
+        return GpuPool([], 1)
+
+
+def test_the_container_bench_runs_the_behaviour_check_first(home):
+    """--executor docker: the same check as a local bench, in the sandbox, before any container."""
+    from harness.executors.bench import run_container_bench
+
+    options = _NoDockerOptions()
+    record = run_container_bench(FIXTURES / "inf_in_bf16.py", seeds=1, progress=False, overrides=MICRO, options=options)
+    assert options.jobs == []  # never trained
+    assert record["status"] == "invalid" and "harness check" in record["error"] and "bfloat16" in record["error"]
+    assert record["check"]["valid"] is False and record["check"]["errors"] and record["metrics"] == {}
+    validate_record(record)
+    record = run_container_bench(DPO, seeds=1, progress=False, overrides=MICRO, options=options)
+    assert len(options.jobs) == 1 and record["check"]["valid"] is True  # a passing loss goes on to its job
+    assert record["status"] == "crash" and "test double" in record["error"]

@@ -273,3 +273,30 @@ def test_workers_share_the_cores_instead_of_oversubscribing(monkeypatch):
     finally:
         two.shutdown()
         one.shutdown()
+
+
+def test_report_and_best_loss_make_proposer_text_inert(tmp_path):
+    """Names, operators and error text come from the proposer and the loss: in report.md they are
+    escaped Markdown (no link, no table break, no escape sequence), in best_loss.py one comment line."""
+    from harness.discovery.outputs import write_best, write_report
+
+    archive = Archive(tmp_path / "archive.sqlite")
+    evil = "x | [click](http://e.vil) \x1b]52;c;aGk=\x07\nimport os; os.system('id')"
+    ok = archive.add(parent_ids=(), proposer="scripted", name=evil, code=DPO, sha256="a" * 64,
+                     code_key=code_key(DPO), meta={"operator": "mutate`|<b>"})
+    archive.complete(ok, status="ok", error=None, fitness=0.5, metrics={"seeds": [0]})
+    bad = archive.add(parent_ids=(), proposer="scripted", name="b", code=DPO, sha256="b" * 64, code_key="k")
+    archive.complete(bad, status="invalid", error="Traceback\nValueError: `x` | \x1b[2J[link](http://e.vil)",
+                     fitness=None, metrics={})
+    cfg = DiscoveryConfig(out_dir=str(tmp_path), progress=False, eval=EvalSettings(evaluator="fake"))
+    report = write_report(archive, tmp_path, cfg, "done").read_text()
+    assert "\x1b" not in report and "\x07" not in report
+    assert "](http" not in report and "<b>" not in report
+    row = next(line for line in report.splitlines() if line.startswith(f"| {ok} |"))
+    assert row.count(" | ") == 5  # the name's pipe did not add a column
+    assert "ValueError: \\`x\\` \\|" in report  # the error's last line, escaped
+    best = write_best(archive, tmp_path, cfg).read_text()
+    header = best[: best.index(DPO)]
+    assert all(line.startswith("#") or not line.strip() for line in header.splitlines())
+    assert "\x1b" not in best
+    parse_loss_source(best)

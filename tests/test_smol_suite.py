@@ -150,6 +150,7 @@ def test_harness_bench_runs_the_smol_suite_and_writes_a_valid_record(tiny_smol, 
 
 
 def test_aggregate_pools_seeds_and_tolerates_judges_without_scores():
+    from harness.stats import win_rate_ci
     from harness.suites.smol.run import aggregate
 
     def seed(wins, score):
@@ -160,6 +161,8 @@ def test_aggregate_pools_seeds_and_tolerates_judges_without_scores():
     m = result.metrics
     assert m["win_rate"] == pytest.approx(0.875) and m["win_rate_ci"][0] > 0.5 and m["beats_reference"]
     assert m["instruction_score"] == pytest.approx(0.55) and result.timings["train"] == 2.0
+    est = win_rate_ci([[1.0, 1.0, 0.5, 1.0], [1.0, 0.5, 1.0, 1.0]])  # the CI its printed SEM comes from
+    assert tuple(m["win_rate_ci"]) == (est.low, est.high) and m["win_rate_sem"] == est.sem
     assert result.judge["id"] == "j"
     assert result.outcomes["tables"]["verdict"] == ((1.0, 1.0, 0.5, 1.0), (1.0, 0.5, 1.0, 1.0))
     assert "reference" not in result.outcomes["tables"]  # smol does not score the untrained model

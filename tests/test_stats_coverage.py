@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from harness.simulation import NoiseModel, simulate, true_win_rate
-from harness.stats import paired_difference_ci, rerun_difference_ci, win_rate_ci
+from harness.stats import crossed_mean_ci, paired_difference_ci, rerun_difference_ci, win_rate_ci
 
 REPS = 1000
 PROMPTS = 256
@@ -50,10 +50,28 @@ def test_pairing_removes_shared_prompt_noise():
 def test_interval_is_mean_plus_minus_quantile_times_sem():
     table = simulate([0.84], NoiseModel(seed_sd=0.05), 3, 64, 1, np.random.default_rng(3))[0, 0]
     est = win_rate_ci(table)
-    assert est.low == pytest.approx(est.mean - est.quantile * est.sem)
-    assert est.high == pytest.approx(est.mean + est.quantile * est.sem)
+    assert est.low == pytest.approx(max(0.0, est.mean - est.quantile * est.sem))
+    assert est.high == pytest.approx(min(1.0, est.mean + est.quantile * est.sem))  # clipped to [0, 1]
     assert est.seed_noise and est.seeds == 3 and est.prompts == 64
     assert set(est.components) == {"seed", "prompt"}
+
+
+def test_intervals_are_clipped_to_the_range_of_the_quantity():
+    """A 2 x 4 table whose unclipped interval is about [-0.17, 1.55]: the win rate's interval is cut to
+    [0, 1] and a paired difference's to [-1, 1]; mean, sem and quantile stay the unclipped ones."""
+    table = np.array([[1.0, 1.0, 1.0, 1.0], [0.0, 1.0, 0.5, 1.0]])
+    raw = crossed_mean_ci(table)
+    assert raw.low < 0.0 or raw.high > 1.0  # the case the clipping is for
+    est = win_rate_ci(table)
+    assert 0.0 <= est.low <= est.mean <= est.high <= 1.0
+    assert (est.low, est.high) == (max(raw.low, 0.0), min(raw.high, 1.0))
+    assert (est.mean, est.sem, est.quantile) == (raw.mean, raw.sem, raw.quantile)
+    diff = paired_difference_ci(table, 1.0 - table)
+    raw_diff = crossed_mean_ci(table - (1.0 - table))
+    assert raw_diff.high > 1.0 and diff.high == 1.0 and diff.low == max(raw_diff.low, -1.0)
+    assert (diff.mean, diff.sem) == (raw_diff.mean, raw_diff.sem)
+    rerun = rerun_difference_ci(table, np.array([[0.0, 0.0, 0.0, 0.0], [0.5, 0.0, 0.5, 0.0]]))
+    assert rerun.mean + rerun.half_width > 1.0 and rerun.high == 1.0 and -1.0 < rerun.low < rerun.mean
 
 
 def test_null_seed_rows_are_dropped_and_paired_on_common_seeds():

@@ -92,6 +92,23 @@ def test_outcomes_decide_the_win_rates():
         check_aggregates(bad)
 
 
+def test_table_backed_metrics_are_checked_against_their_rounded_table():
+    """tiny computes win_rate_end / win_rate_kl1 from the 4-decimal outcomes tables, so they differ from
+    the per_seed means by the rounding: checked against the table (and an edit is still caught)."""
+    rows = [[1, 0.5, 0, 1] * 4, [1, 1, 0.5, 0.5] * 4, None]
+    record = with_outcomes(make_record(verified=None), rows)
+    end = [[0.33333] * 16, [0.66667] * 16, [0.5] * 16]
+    record["outcomes"]["tables"]["end"] = end
+    for s, row in zip(record["per_seed"], end, strict=True):
+        s["win_rate_end"] = float(np.mean(row)) + 3e-6  # the unrounded per-seed value
+    record["metrics"]["win_rate_end"] = float(np.mean(end))
+    check_aggregates(record)
+    edited = copy.deepcopy(record)
+    edited["metrics"]["win_rate_end"] = 0.6
+    with pytest.raises(ProofError, match=r"metrics\.win_rate_end is 0\.6, but outcomes\.tables\.end averages 0\.5000"):
+        check_aggregates(edited)
+
+
 def test_record_from_a_modified_checkout_is_refused():
     record = make_record(verified=None)
     record["provenance"]["git_revision"] = "abc123+dirty"

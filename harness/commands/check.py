@@ -36,7 +36,7 @@ def command(loss_path, as_json, backend, beta):  # fmt: skip
         click.echo(f"harness check: cannot run the check: {clean_terminal(e)}", err=True)
         sys.exit(2)
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
+        click.echo(json.dumps(report.as_dict(), indent=2, allow_nan=False))  # as_dict maps non-finite to null
     else:
         click.echo(render_report(inert(report)))
     sys.exit(0 if report.valid else 1)

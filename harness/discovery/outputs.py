@@ -71,7 +71,9 @@ def write_best(archive: Archive, out: Path, config: DiscoveryConfig) -> Path | N
         if path.exists():
             path.unlink()
         return None
-    chain = "\n".join(f"#   #{c.id} {clean_line(c.name)} (gen {c.generation}, {c.meta.get('operator', c.proposer)}, "
+    # names and operators are proposer-made: one line each, so none can end the comment and become code
+    chain = "\n".join(f"#   #{c.id} {clean_line(c.name)} (gen {c.generation}, "
+                      f"{clean_line(c.meta.get('operator', c.proposer))}, "
                       f"fitness {_fmt(c.fitness)}, parents {list(c.parent_ids)})" for c in lineage(archive, best.id))
     seeds = best.metrics.get("seeds")
     if final:

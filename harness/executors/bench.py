@@ -1,6 +1,7 @@
 """``harness bench --executor docker``: each seed trains in its own hardened container of the job image.
 
-controller: check the request, build the suite cache once -> per seed (``parallel`` at a time, one per
+controller: check the request, run ``harness check``'s behaviour check in the sandbox (as a local
+bench does: a loss that fails it is ``invalid`` and never trained), build the suite cache once -> per seed (``parallel`` at a time, one per
 GPU card): a container with the suite cache and model cache read-only and its own output folder, the
 loss's source bytes staged beside its spec -> the seeds' per-prompt arrays pooled into the same
 cross-seed CIs as a local run (``harness.metrics.aggregate``) -> the record, which also names the image
@@ -66,7 +67,7 @@ def run_container_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta:
     Raises ``BenchUsageError`` for a bad request, a suite this executor cannot split by seed, or a
     missing daemon / image (the message says how to build it). The record is not stored yet
     (``harness.bench.store_record``)."""
-    from harness.bench import BenchUsageError, _check_usage, _read
+    from harness.bench import BenchUsageError, _check_usage, _read, check_only
     from harness.executors.pooling import POOLED_SUITES, poolable
     from harness.paths import cache_dir
 
@@ -84,17 +85,23 @@ def run_container_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta:
         pool = options.pool()
     except (DockerUnavailable, ValueError) as e:
         raise BenchUsageError(f"--executor docker: {e}") from None
-    _, invalid, raw = _read(loss_path)
+    loss, invalid, raw = _read(loss_path)
+    t = time.perf_counter()
+    checked = None if loss is None else check_only(loss, backend, trust)  # in the sandbox, not in this process
+    check_seconds = time.perf_counter() - t
+    failed_first = (("invalid", invalid) if checked is None else
+                    None if checked.status == "ok" else (checked.status, checked.error))
     beta = float(suite_obj.config.beta if beta is None else beta)
     seed_list = suite_obj.seed_list(seeds)
     t = time.perf_counter()
     artifacts = suite_obj.build(progress=progress)  # once, here; every container mounts it read-only
-    timings = {"suite": time.perf_counter() - t}
+    timings = {"suite": time.perf_counter() - t, "check": check_seconds}
     spec = {"suite": suite_obj.name, "overrides": dict(overrides or {}), "beta": beta, "per_prompt": True,
             "sandbox": "jail" if backend == "auto" else backend, "trust": trust,
             "device": "cuda" if pool.cards else "cpu"}
-    runs = [] if invalid else _run_seeds(runner, pool, options, spec, raw[1], seed_list)
-    return _record(suite_obj, artifacts, raw, invalid, seed_list, beta, backend, runs, runner, timings, t_total)
+    runs = [] if failed_first else _run_seeds(runner, pool, options, spec, raw[1], seed_list)
+    return _record(suite_obj, artifacts, raw, failed_first, seed_list, beta, backend, runs, runner, timings, t_total,
+                   None if checked is None else checked.check)
 
 
 def _run_seeds(runner, pool, options, spec, data: bytes, seed_list) -> list[JobRun]:
@@ -118,12 +125,14 @@ def _run_seeds(runner, pool, options, spec, data: bytes, seed_list) -> list[JobR
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _record(suite_obj, artifacts, raw, invalid, seed_list, beta, backend, runs: list[JobRun], runner, timings,
-            t_total) -> dict:
+def _record(suite_obj, artifacts, raw, failed_first, seed_list, beta, backend, runs: list[JobRun], runner, timings,
+            t_total, check: dict | None) -> dict:
+    """``failed_first``: (status, error) when the loss file or its behaviour check failed (no job ran)."""
     from harness.executors.pooling import pool
     from harness.records import bench_record
 
-    status, error, result = ("invalid", invalid, None) if invalid else ("ok", None, None)
+    invalid = failed_first is not None
+    status, error, result = (*failed_first, None) if invalid else ("ok", None, None)
     failed = next((r for r in runs if r.status != "ok"), None)
     mismatch = next((r for r in runs if r.result and r.result.get("suite", {}).get("config_hash")
                      != suite_obj.config_hash()), None)
@@ -139,7 +148,7 @@ def _record(suite_obj, artifacts, raw, invalid, seed_list, beta, backend, runs: 
     record = bench_record(loss=raw, suite=suite_obj, build_stats=artifacts.stats, seeds=seed_list, beta=beta,
                           status=status, error=error, result=result,
                           sandbox={"backend": "jail" if backend == "auto" else backend, "requested": backend},
-                          timings=timings)
+                          timings=timings, check=check)
     record["executor"] = {
         "kind": "docker", "image": runner.identity,
         "jobs": [{"seed": s, "status": r.status, "seconds": r.seconds, "exit_code": r.exit_code,

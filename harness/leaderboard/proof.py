@@ -105,15 +105,38 @@ def _check_outcomes(record: dict) -> set[str]:
         raise ProofError(f"metrics.win_rate is {record['metrics']['win_rate']!r}, but outcomes.tables.{primary} "
                          f"averages {mean:.4f}: the record was edited after the run")
     _check_ci(record, np.stack(measured))
-    return {"win_rate"}
+    return {"win_rate", *_check_other_tables(record, tables, measured[0].size)}
+
+
+# metrics a suite computes from another outcomes table (tiny: the end of training, the 1-nat budget)
+TABLE_METRICS = {"end": "win_rate_end", "kl1": "win_rate_kl1", "reference": "win_rate_reference"}
+
+
+def _check_other_tables(record: dict, tables: dict, prompts: int) -> set[str]:
+    """Check each metric in TABLE_METRICS against the mean of its table's measured rows (the suite
+    computes it from the rounded table, so the per_seed mean would differ by the rounding); return
+    the metrics so checked."""
+    checked = set()
+    for name, key in TABLE_METRICS.items():
+        claimed, rows = record["metrics"].get(key), tables.get(name)
+        if claimed is None or rows is None:
+            continue
+        if not isinstance(rows, list) or len(rows) != len(record["seeds"]):
+            raise ProofError(f"outcomes.tables.{name} must have one row per seed ({len(record['seeds'])})")
+        measured = [np.asarray(r, dtype=float) for r in rows if r is not None]
+        if not measured or any(a.shape != (prompts,) or not np.all((a >= 0) & (a <= 1)) for a in measured):
+            raise ProofError(f"outcomes.tables.{name} must hold, per measured seed, {prompts} scores in [0, 1]")
+        mean = float(np.mean(np.stack(measured)))
+        if not _close(claimed, mean, TABLE_TOLERANCE):
+            raise ProofError(f"metrics.{key} is {claimed!r}, but outcomes.tables.{name} averages {mean:.4f}: "
+                             "the record was edited after the run")
+        checked.add(key)
+    return checked
 
 
 def _check_ci(record: dict, table: np.ndarray) -> None:
-    from harness import stats
+    from harness.stats import win_rate_ci
 
-    win_rate_ci = getattr(stats, "win_rate_ci", None)
-    if win_rate_ci is None:
-        return
     est = win_rate_ci(table)
     lo, hi = record["metrics"]["win_rate_ci"]
     if abs(lo - est.low) > CI_TOLERANCE or abs(hi - est.high) > CI_TOLERANCE:

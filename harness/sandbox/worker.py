@@ -63,10 +63,15 @@ def _error_status(exc: BaseException) -> str:
 
 
 def _error_frame(wire, exc: BaseException) -> bytes:
-    status = getattr(exc, "status", None) or _error_status(exc)
+    from harness.session import LossCallError
+
+    # only the harness's own LossCallError carries a status and the real message; any other exception
+    # (one a loss defines may have attributes of those names) is classified here from its type and text
+    known = isinstance(exc, LossCallError)
+    status = (exc.status if known else None) or _error_status(exc)
     if status not in ("invalid", "oom"):
         status = "invalid"
-    text = getattr(exc, "message", None) or "".join(traceback.format_exception(exc)[-12:])
+    text = (exc.message if known else None) or "".join(traceback.format_exception(exc)[-12:])
     return wire.encode_frame({"kind": "error", "status": status, "message": text[-wire.MAX_MESSAGE_CHARS :]})
 
 

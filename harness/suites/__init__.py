@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -90,6 +91,12 @@ class SuiteResult:
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
 
+class Artifacts(Protocol):
+    """What ``Suite.build`` returns: the suite's built inputs, loaded from their cache folder."""
+
+    folder: Path  # the cache folder they were built into (shared read-only by jobs)
+
+
 class Suite(Protocol):
     name: str
     config: Any  # a frozen dataclass; its ``as_dict()`` is saved into every record
@@ -102,7 +109,7 @@ class Suite(Protocol):
 
     def build_hash(self) -> str: ...
 
-    def build(self, *, progress: bool = True) -> Any:
+    def build(self, *, progress: bool = True) -> Artifacts:
         """Build (or load from the cache) the suite's artifacts; never returns a corrupted cache."""
 
     def describe(self) -> dict:

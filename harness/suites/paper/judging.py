@@ -87,7 +87,9 @@ def seed_result(judge, eval_rows: list[dict], answers: list[dict], *, seed: int)
     groups = sorted(scored)
     arrays = {"win": np.array([np.mean(scored[g]) for g in groups]), "prompts": groups}
     metrics = {"seed": seed, "win_rate": float(arrays["win"].mean()), "n_compared": sum(map(len, scored.values())),
-               "judge_report": {k: v for k, v in report.items() if not isinstance(v, (list, dict)) or k.endswith("_ci")}}
+               # scalars, CIs and what to doubt about the judging (the per-item lists stay out)
+               "judge_report": {k: v for k, v in report.items()
+                                if not isinstance(v, (list, dict)) or k.endswith("_ci") or k == "warnings"}}
     if grades:
         arrays["score"] = np.array([np.mean(grades[g]) for g in sorted(grades)])
         metrics["mt_bench_score"] = float(arrays["score"].mean())

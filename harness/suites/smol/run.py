@@ -13,7 +13,7 @@ from harness.generation import make_generator
 from harness.generation.hf import HFGenerator
 from harness.judges import JUDGES, Comparison
 from harness.records import make_outcomes
-from harness.stats import bootstrap_ci
+from harness.stats import win_rate_ci
 from harness.suites import SuiteResult
 from harness.suites.smol import smollm2
 
@@ -46,7 +46,7 @@ def judge_answers(config, eval_rows: list[dict], answers) -> dict:
     seconds = time.perf_counter() - t
     prefs = np.array([j.preference for j in judgments])
     per_prompt = [float(np.mean([p for p, g in zip(prefs, groups, strict=True) if g == i])) for i in sorted(set(groups))]
-    est = bootstrap_ci(prefs, groups, level=config.ci_level)
+    est = win_rate_ci([per_prompt], level=config.ci_level)  # one seed: prompt and sampling noise only
     scores = [j.details.get("score") for j in judgments]
     return {
         "win_rate": est.mean, "win_rate_ci": [est.low, est.high], "win_rate_sem": est.sem,
@@ -97,14 +97,12 @@ def run_seed(config, artifacts, session, *, seed: int, beta: float, out_dir=None
 
 
 def aggregate(per_seed: list[dict], level: float, prompts: list[str]) -> SuiteResult:
-    """Seed-level results -> the suite's result, prompts and seeds resampled; the per-prompt win
-    table (the end of training is the verdict point) goes into the record's outcomes."""
-    from harness.stats import hierarchical_ci
-
-    arrays = [np.asarray(s.pop("per_prompt_win")) for s in per_seed]
-    table = [a.tolist() for a in arrays]
+    """Seed-level results -> the suite's result. The per-prompt win table (the end of training is the
+    verdict point) goes into the record's outcomes, and its crossed seeds x prompts CI
+    (``harness.stats.win_rate_ci``) is the win rate's, so the printed SEM is the one the CI is built from."""
+    table = [np.asarray(s.pop("per_prompt_win"), dtype=float).tolist() for s in per_seed]
     outcomes = make_outcomes(prompts, {"verdict": table, "end": table}, ["measured"] * len(per_seed))
-    est = hierarchical_ci(arrays, level=level)
+    est = win_rate_ci(outcomes["tables"]["verdict"], level=level)
     scores = [s["instruction_score"] for s in per_seed]
     metrics = {"win_rate": est.mean, "win_rate_ci": [est.low, est.high], "win_rate_sem": est.sem,
                # only the ifeval judge scores instructions; an LLM judge gives preferences only
