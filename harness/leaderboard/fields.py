@@ -74,6 +74,20 @@ def check_fields(record: dict) -> None:
     _check_metrics(record)
 
 
+def _nested(value, where: str, depth: int = 0) -> None:
+    """Strings, booleans, null and finite numbers, in objects and lists at most 4 levels deep."""
+    if depth > 4:
+        raise FieldError(f"{where} is nested too deeply")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _nested(v, f"{where}.{k}", depth + 1)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _nested(v, f"{where}[{i}]", depth + 1)
+    elif not isinstance(value, (str, bool)):
+        _number(value, where, optional=True)
+
+
 def _check_metrics(record: dict) -> None:
     if not isinstance(record["metrics"], dict) or not isinstance(record["per_seed"], list):
         raise FieldError("metrics must be an object and per_seed a list")
@@ -81,6 +95,8 @@ def _check_metrics(record: dict) -> None:
         if isinstance(value, list):
             for i, v in enumerate(value):
                 _number(v, f"metrics.{key}[{i}]")
+        elif isinstance(value, dict):  # a suite's structured extras (e.g. smol's generation settings)
+            _nested(value, f"metrics.{key}")
         elif not isinstance(value, (str, bool)):
             _number(value, f"metrics.{key}", optional=True)
     for i, seed in enumerate(record["per_seed"]):
