@@ -21,6 +21,16 @@ RANDOM_RATE = 0.05  # fresh random trees keep some exploration when the populati
 ATTEMPTS = 200
 
 
+def seed_proposal(seen: set[str]) -> Proposal | None:
+    """The first loss of the seed population (ex.SEEDS) whose code key is not in ``seen``, else None;
+    every offline proposer starts from the same seeds."""
+    for name, tree in ex.SEEDS.items():
+        code = ex.render_loss_file(tree, f"seed_{name}")
+        if code_key(code) not in seen:
+            return Proposal(code, f"seed_{name}", (), {"operator": "seed", "expr": ex.to_json(tree)})
+    return None
+
+
 class EvolveProposer:
     def __init__(self, config: DiscoveryConfig):
         self.seed = config.seed
@@ -33,11 +43,9 @@ class EvolveProposer:
         self._calls += 1
         rng = random.Random(f"{self.seed}:{archive.count(exclude_duplicates=False)}:{self._calls}")
         seen = archive.code_keys() | self._proposed
-        for name, tree in ex.SEEDS.items():
-            code = ex.render_loss_file(tree, f"seed_{name}")
-            if code_key(code) not in seen:
-                return self._remember(Proposal(code, f"seed_{name}", (),
-                                               {"operator": "seed", "expr": ex.to_json(tree)}))
+        seed = seed_proposal(seen)
+        if seed is not None:
+            return self._remember(seed)
         parents = [c for c in archive.scored() if "expr" in c.meta]
         children = archive.children_counts()
         for _ in range(ATTEMPTS):

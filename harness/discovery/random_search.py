@@ -15,6 +15,7 @@ from harness.discovery import expressions as ex
 from harness.discovery.archive import Archive
 from harness.discovery.config import DiscoveryConfig
 from harness.discovery.dedupe import code_key
+from harness.discovery.evolve import seed_proposal
 from harness.discovery.proposer import PROPOSERS, Proposal, ProposerError
 
 ATTEMPTS = 200
@@ -31,10 +32,9 @@ class RandomProposer:
         self._calls += 1
         rng = random.Random(f"random:{self.seed}:{archive.count(exclude_duplicates=False)}:{self._calls}")
         seen = archive.code_keys() | self._proposed
-        for name, tree in ex.SEEDS.items():
-            code = ex.render_loss_file(tree, f"seed_{name}")
-            if code_key(code) not in seen:
-                return self._remember(Proposal(code, f"seed_{name}", (), {"operator": "seed", "expr": ex.to_json(tree)}))
+        seed = seed_proposal(seen)
+        if seed is not None:
+            return self._remember(seed)
         n = archive.count(exclude_duplicates=False)
         for _ in range(ATTEMPTS):
             tree = ex.random_tree(rng, DEPTH)
