@@ -18,7 +18,8 @@ LOSS = ROOT / "losses" / "dpo.py"
 # A tiny-suite job small enough for a test (~1 min on 2 cores): few pairs, short SFT, 8 DPO steps.
 TINY_OVERRIDES = {"data.train_prompts": 64, "data.eval_prompts": 16, "data.pairs": 128, "sft.steps": 40,
                   "sft.batch_size": 16, "train.steps": 8, "train.batch_size": 16, "train.checkpoint_every": 8,
-                  "eval.sample.samples_per_prompt": 2}
+                  "eval.sample.samples_per_prompt": 2,
+                  "eval.kl_budgets": [0.002, 0.001]}  # budgets eight steps reach: a measured verdict
 
 
 def _load(name: str):

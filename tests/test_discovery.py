@@ -300,3 +300,32 @@ def test_report_and_best_loss_make_proposer_text_inert(tmp_path):
     assert all(line.startswith("#") or not line.strip() for line in header.splitlines())
     assert "\x1b" not in best
     parse_loss_source(best)
+
+
+def test_a_censored_bench_is_unmeasured_with_its_reason_never_a_crash_or_a_score(tmp_path, monkeypatch):
+    """A bench that ends ok but whose gate metric is null (every seed censored: the policy never
+    reached the KL budget) completes as ``unmeasured``: no fitness, a reason, kept in the archive."""
+    import harness.bench
+    from harness.discovery.archive import UNMEASURED, Archive
+    from harness.discovery.config import EvalSettings
+    from harness.discovery.evaluator import BenchEvaluator
+
+    class Run:
+        run_id, path = "r1", tmp_path / "r.json"
+        record = {"status": "ok", "error": None, "seeds": [0], "suite": {"name": "tiny"}, "beta": 0.1,
+                  "check": {"valid": True, "seconds": 0.1},
+                  "metrics": {"win_rate": None, "win_rate_ci": None, "measured_seeds": 0, "censored_seeds": 1,
+                              "unresolved_seeds": 0,
+                              "verdict": "not measured: no seed has a measured value at the KL budget"}}
+
+    monkeypatch.setattr(harness.bench, "bench_and_store", lambda *a, **k: Run())
+    result = BenchEvaluator(EvalSettings(suite="tiny"), tmp_path).evaluate(tmp_path / "c.py")
+    assert result.status == UNMEASURED and result.fitness is None
+    assert "censored_seeds=1" in result.error and "KL budget" in result.error
+    archive = Archive(tmp_path / "a.sqlite")
+    cid = archive.add(parent_ids=(), proposer="t", name="c", code="x = 1\n", sha256="0" * 64, code_key="k")
+    assert archive.complete(cid, status=result.status, error=result.error, fitness=None, metrics=result.metrics)
+    assert archive.get(cid).status == UNMEASURED and archive.best() is None
+    with pytest.raises(ValueError, match="no fitness"):
+        from harness.discovery.evaluator import EvalResult
+        EvalResult(UNMEASURED, "why", fitness=0.5)

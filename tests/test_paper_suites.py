@@ -284,7 +284,7 @@ def test_bench_path_trains_generates_and_judges_every_seed(name, tokenizer, tmp_
         result = suite.run_seeds(art, session, [0, 1], suite.config.beta, judge=judge, device="cpu")
     per_seed, metrics, timings = result.per_seed, result.metrics, result.timings
     assert len(per_seed) == 2 and result.judge["id"] == config.judge
-    assert all(isinstance(s["judge_report"]["warnings"], list) for s in per_seed)  # kept in the record
+    assert all(isinstance(s["judge_report"]["warnings"], list | tuple) for s in per_seed)  # kept in the record (frozen)
     assert metrics["win_rate"] == 0.5 and tuple(metrics["win_rate_ci"]) == (0.5, 0.5)  # all ties
     tables = result.outcomes["tables"]
     assert result.outcomes["primary"] == "verdict" and result.outcomes["seed_status"] == ("measured", "measured")

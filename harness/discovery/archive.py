@@ -8,7 +8,9 @@ evaluations still owed. Only the controller thread writes; other threads open th
 Candidate statuses: ``pending``, the evaluation statuses of harness.session.STATUSES, and
 ``duplicate`` (a near-duplicate of ``duplicate_of``, never evaluated) and ``screened`` (stopped by the
 cascade's cheap first stage, harness.discovery.cascade: it counts against the budget, its screen
-figures are in ``metrics``, and it has no fitness). Fitness is NULL unless the status is ``ok``: a
+figures are in ``metrics``, and it has no fitness) and ``unmeasured`` (benched without failing, but
+the suite's gate metric was not measured, e.g. every seed censored because the policy never reached
+the KL budget: no score exists to compare, so it has no fitness and its error says why). Fitness is NULL unless the status is ``ok``: a
 failure or a screen figure is never a search score.
 """
 
@@ -25,7 +27,9 @@ from harness.status import STATUSES
 PENDING = "pending"
 DUPLICATE = "duplicate"
 SCREENED = "screened"
-CANDIDATE_STATUSES = (PENDING, *STATUSES, DUPLICATE, SCREENED)
+UNMEASURED = "unmeasured"
+EVALUATION_STATUSES = (*STATUSES, UNMEASURED)  # what an evaluator can complete a candidate with
+CANDIDATE_STATUSES = (PENDING, *EVALUATION_STATUSES, DUPLICATE, SCREENED)
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -142,8 +146,8 @@ class Archive:
     def complete(self, cid: int, *, status: str, error: str | None, fitness: float | None, metrics: dict,
                  eval_seconds: float | None = None, behaviour_key: str | None = None) -> bool:
         """Record an evaluation; False (and no change) if the candidate was already completed."""
-        if status not in STATUSES:
-            raise ValueError(f"evaluation status {status!r} is not one of {STATUSES}")
+        if status not in EVALUATION_STATUSES:
+            raise ValueError(f"evaluation status {status!r} is not one of {EVALUATION_STATUSES}")
         if status == "ok" and fitness is None:
             raise ValueError(f"candidate {cid}: status ok needs a fitness")
         if status != "ok":

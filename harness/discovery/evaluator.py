@@ -45,9 +45,10 @@ class EvalResult:
             if self.duplicate_of is None or not self.error:
                 raise ValueError("a duplicate evaluation names its twin and says why")
             return
-        if self.status == "screened":  # the cascade's first stage stopped it (harness.discovery.cascade)
+        if self.status in ("screened", "unmeasured"):  # stopped by the cascade's first stage
+            # (harness.discovery.cascade), or benched with its gate metric not measured (censored)
             if self.fitness is not None or not self.error:
-                raise ValueError("a screened evaluation says why it was stopped and has no fitness")
+                raise ValueError(f"a {self.status} evaluation says why it has no fitness, and has none")
             return
         if self.status not in STATUSES:
             raise ValueError(f"unknown evaluation status {self.status!r}")
@@ -129,8 +130,22 @@ class BenchEvaluator:
         if record["status"] != "ok":
             return EvalResult(record["status"], _tail(record["error"] or "bench failed without an error text"),
                               metrics=metrics, behaviour_key=behaviour)
-        return EvalResult("ok", fitness=float(record["metrics"][get_suite_gate(s.suite)]), metrics=metrics,
-                          behaviour_key=behaviour)
+        gate = get_suite_gate(s.suite)
+        if record["metrics"].get(gate) is None:
+            return EvalResult("unmeasured", unmeasured_reason(gate, record["metrics"]), metrics=metrics,
+                              behaviour_key=behaviour)
+        return EvalResult("ok", fitness=float(record["metrics"][gate]), metrics=metrics, behaviour_key=behaviour)
+
+
+def unmeasured_reason(gate: str, metrics: dict) -> str:
+    """Why a bench that ended without failing has no ``gate`` value (the record's verdict words and its
+    censored / unresolved seed counts), for the archive and the proposer's feedback."""
+    counts = ", ".join(f"{k}={metrics[k]}" for k in ("measured_seeds", "censored_seeds", "unresolved_seeds")
+                       if k in metrics)
+    verdict = metrics.get("verdict") or "no measured value"
+    return (f"unmeasured: {gate} is not measured ({verdict}{'; ' + counts if counts else ''}). Censored "
+            "means the policy never moved as far from the reference as the suite's KL budget within its "
+            "training steps, so this loss has no score at that budget")
 
 
 def get_suite_gate(name: str) -> str:

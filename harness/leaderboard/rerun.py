@@ -24,6 +24,7 @@ class RerunResult:
     measured: float | None
     tolerance: float
     message: str
+    reran: bool = True  # False when the record lacks the seed, so nothing could be compared
 
 
 def tolerance(seed_entry: dict) -> float:
@@ -38,15 +39,21 @@ def compare(record: dict, rerun: dict) -> RerunResult:
     seed = rerun["seeds"][0]
     if seed not in record["seeds"]:
         return RerunResult(False, seed, None, None, 0.0,
-                           f"the record does not include seed {seed}, the suite's first seed; it cannot be re-run")
+                           f"the record does not include seed {seed}, the suite's first seed; it cannot be re-run",
+                           reran=False)
     claimed_entry = record["per_seed"][record["seeds"].index(seed)]
     claimed = claimed_entry.get("win_rate")
     if rerun["status"] != "ok":
         return RerunResult(False, seed, claimed, None, 0.0,
                            f"re-running seed {seed} here ended with status {rerun['status']}, the record says ok")
-    measured = float(rerun["per_seed"][0]["win_rate"])
+    measured = rerun["per_seed"][0].get("win_rate")
+    if measured is None:  # the re-run's seed was censored or unresolved at the KL budget
+        return RerunResult(claimed is None, seed, claimed, None, 0.0,
+                           f"seed {seed} re-run here has no measured win rate (censored or unresolved); the "
+                           f"record says {claimed}")
+    measured = float(measured)
     tol = tolerance(claimed_entry)
-    agrees = claimed is not None and abs(measured - claimed) <= tol
+    agrees = claimed is not None and abs(measured - float(claimed)) <= tol
     relation = "agrees with" if agrees else "contradicts"
     return RerunResult(agrees, seed, claimed, measured, tol,
                        f"seed {seed} re-run here: win rate {measured:.4f} {relation} the record's {claimed} "

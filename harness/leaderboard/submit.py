@@ -101,7 +101,7 @@ def _provenance(record: dict, cfg: SubmitConfig) -> dict:
     from harness.leaderboard.rerun import rerun_first_seed
 
     result = rerun_first_seed(record, suite=cfg.suite, backend=cfg.backend, progress=cfg.progress)
-    if not result.agrees and result.measured is not None:
+    if not result.agrees and result.reran:
         raise VerificationError(f"{result.message}: the record's results are not reproducible here")
     return {"verified": result.agrees, "method": "rerun", "note": result.message}
 
