@@ -53,6 +53,19 @@ def _open_session(loss: LossFile, backend: str, trust: bool):
     return session, session.backend
 
 
+def _seed_processes(suite_obj, loss: LossFile, backend: str, trust: bool, n_seeds: int, jobs, sequential: bool):
+    """The CPU policy for this run (harness.runtime): (SeedProcesses or None, the record's statement)."""
+    from harness.runtime import policy, seed_processes
+    from harness.sandbox import SessionSpec
+    from harness.suites import SeedProcesses
+
+    count = 1 if sequential or not suite_obj.parallel_seeds else seed_processes(n_seeds, jobs)
+    stated = policy(count, suite_obj.training_threads)
+    if count < 2:
+        return None, stated
+    return SeedProcesses(count, SessionSpec(loss, backend, trust)), stated
+
+
 def _load_suite(suite_obj, progress: bool):
     """(artifacts, seconds to load them); then the training code is imported while the sandbox starts."""
     from harness.train import preload
@@ -159,11 +172,12 @@ def check_only(loss: LossFile, backend: str, trust: bool) -> _Run:
     return run
 
 
-def _train(suite_obj, artifacts, session, seed_list, beta, lrs, progress, auto=None) -> tuple[SuiteResult, dict | None]:
+def _train(suite_obj, artifacts, session, seed_list, beta, lrs, progress, auto=None,
+           parallel=None) -> tuple[SuiteResult, dict | None]:
     if auto is not None:  # --seeds auto (tiny only, checked by _check_usage)
         return suite_obj.run_seeds(artifacts, session, seed_list, beta, progress=progress, auto=auto), None
     if not lrs:
-        return suite_obj.run_seeds(artifacts, session, seed_list, beta, progress=progress), None
+        return suite_obj.run_seeds(artifacts, session, seed_list, beta, progress=progress, parallel=parallel), None
     from harness.suites.tiny.thorough import run_grid
 
     per_seed, metrics, judge_info, stage, per_lr = run_grid(suite_obj, artifacts, session, seed_list, beta, lrs,
@@ -177,7 +191,7 @@ def _train(suite_obj, artifacts, session, seed_list, beta, lrs, progress, auto=N
 def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: float | None = None,
               backend: str = "auto", progress: bool = True, overrides: dict | None = None,
               trust: bool = False, lr_grid=None, check: bool = True,
-              before_training: Callable | None = None, auto_seeds=None) -> dict:
+              before_training: Callable | None = None, auto_seeds=None, jobs: int | None = None) -> dict:
     """Benchmark one loss file on a suite; return its record (see harness.records; not yet stored).
 
     ``backend`` is a sandbox backend (harness.sandbox.BACKENDS, or "auto" = the jail); ``trust`` is
@@ -187,7 +201,9 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
     checks first, in the same session; ``before_training(report)`` is then called with the passing
     check's report and may raise ``SkipBench`` (re-raised after the session is closed). ``seeds="auto"``
     (tiny) adds seeds until the headline CI is narrow (``auto_seeds``: harness.suites.tiny.evaluate.AutoSeeds,
-    its defaults when None); the record's ``metrics.seeds_auto`` says how many ran and why it stopped."""
+    its defaults when None); the record's ``metrics.seeds_auto`` says how many ran and why it stopped.
+    ``jobs``: seed worker processes (harness.runtime.seed_processes; None = one per usable CPU), stated
+    in ``provenance.hardware.cpu_policy``; the numbers are the same for any value."""
     t_total = time.perf_counter()
     auto = None
     if seeds == "auto":
@@ -203,7 +219,7 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
     lrs = _check_grid(suite_obj, lr_grid)
     timings: dict[str, float] = {}
     run = _Run(status="ok" if invalid is None else "invalid", error=invalid)
-    result, thorough = None, None
+    result, thorough, cpu_policy = None, None, None
 
     tune_allocator()
     # The suite's artifacts load in a helper thread while the sandbox starts here (its worker imports
@@ -242,7 +258,10 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
             if run.status == "ok" and before_training is not None:
                 before_training(report)
             if run.status == "ok":
-                result, thorough = _train(suite_obj, artifacts, session, seed_list, beta, lrs, progress, auto)
+                parallel, cpu_policy = _seed_processes(suite_obj, loss, run.backend, trust, len(seed_list), jobs,
+                                                       sequential=auto is not None or bool(lrs))
+                result, thorough = _train(suite_obj, artifacts, session, seed_list, beta, lrs, progress, auto,
+                                          parallel)
                 timings.update(result.timings)
                 if auto is not None:
                     seed_list = [s["seed"] for s in result.per_seed]
@@ -260,7 +279,7 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
     return bench_record(loss=raw, suite=suite_obj, build_stats=artifacts.stats, seeds=seed_list, beta=beta,
                         status=run.status, error=run.error, result=result if run.status == "ok" else None,
                         sandbox={"backend": run.backend or backend, "requested": backend}, timings=timings,
-                        check=run.check, thorough=thorough)
+                        check=run.check, thorough=thorough, cpu_policy=cpu_policy)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,10 @@ import importlib
 
 import click
 
+from harness.runtime import quiet_openmp
+
+quiet_openmp()  # before any command imports torch: idle OpenMP threads sleep instead of spinning
+
 # name -> (module under harness.commands, one-line help)
 COMMANDS = {
     "bench": ("bench", "Train with a loss on a suite, judge, and report win rates with CIs."),

@@ -196,7 +196,7 @@ def _validate_outcomes(outcomes, n_seeds: int) -> None:
 
 def bench_record(*, loss: tuple, suite, build_stats: dict, seeds: list[int], beta: float, status: str,
                  error: str | None, result, sandbox: dict, timings: dict, check: dict | None = None,
-                 thorough: dict | None = None) -> dict:
+                 thorough: dict | None = None, cpu_policy: dict | None = None) -> dict:
     """The record of one bench run, validated. ``loss`` is (path, bytes, decoded source) as read once
     (harness.lossfile); ``result`` the suite's ``SuiteResult`` (None unless status is ok)."""
     from harness.lossfile import sha256_bytes
@@ -227,6 +227,8 @@ def bench_record(*, loss: tuple, suite, build_stats: dict, seeds: list[int], bet
         record["check"] = check
     if thorough is not None:
         record["thorough"] = thorough
+    if cpu_policy is not None:  # seed processes x torch threads (harness.runtime); never changes a number
+        record["provenance"]["hardware"]["cpu_policy"] = cpu_policy
     return validate_record(record)
 
 

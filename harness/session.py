@@ -30,6 +30,9 @@ class LossCallError(RuntimeError):
         self.status = status
         self.message = message
 
+    def __reduce__(self):  # crosses process boundaries intact (seed worker processes)
+        return type(self), (self.status, self.message)
+
 
 
 

@@ -40,7 +40,8 @@ class TrainConfig:
     checkpoint_every: int = 16  # in-memory evaluation cadence, for the matched-KL trajectory
     max_grad_norm: float = 1.0
     warmup_steps: int = 0
-    threads: int = 2  # torch intra-op threads, fixed so that runs are deterministic on one machine
+    threads: int = 1  # torch intra-op threads per training process (harness.runtime: the CPU policy); fixed,
+    # so that a seed's numbers do not depend on the machine's cores
 
     def __post_init__(self):
         if self.steps % self.checkpoint_every:

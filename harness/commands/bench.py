@@ -65,9 +65,12 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
               help="docker: each seed in its own hardened container of the job image (harness.executors).")
 @click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True,
               help="--executor docker: containers at once (on a GPU host at most one per card).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Seeds trained side by side in worker processes, one torch thread each (tiny suite) "
+                   "[default: one per CPU this process may use, at most the seeds]. Never changes a number.")
 @container_options
 def command(loss_path, suite, seeds, seeds_target, seeds_cap, beta, out_dir, as_json, backend, trust, overrides,
-            thorough, lr_grid, executor, parallel, containers):
+            thorough, lr_grid, executor, parallel, jobs, containers):
     """Benchmark a loss file: train, generate, judge, and report win rates with 95% CIs."""
     from harness.bench import BenchUsageError
 
@@ -90,7 +93,7 @@ def command(loss_path, suite, seeds, seeds_target, seeds_cap, beta, out_dir, as_
             run = _runner(executor, containers)(loss_path, suite=suite, seeds=seeds, beta=beta, backend=backend, out_dir=out_dir,
                                   progress=not as_json or sys.stderr.isatty(),
                                   overrides=_parse_overrides(overrides), trust=trust, lr_grid=grid,
-                                  auto_seeds=auto)
+                                  auto_seeds=auto, **({"jobs": jobs} if jobs is not None else {}))
     except BenchUsageError as e:
         click.echo(f"harness bench: {clean_terminal(str(e))}", err=True)
         sys.exit(2)
@@ -141,6 +144,7 @@ def _runner(executor: str, containers):
         from harness.executors.bench import run_container_bench
 
         options.pop("auto_seeds", None)  # refused for containers in command()
+        options.pop("jobs", None)  # one container per seed already
         return store_record(run_container_bench(loss_path, options=containers, **options), out_dir)
 
     return in_containers

@@ -48,8 +48,8 @@ class Entry:
     harness_version: str = ""
     git_revision: str | None = None
     judge_id: str = ""
-    # the matched-KL protocol: win rate where KL first reaches kl_budget; seeds that never reach it
-    # are scored at their last checkpoint and counted as censored
+    # the matched-KL protocol: win rate where KL first reaches kl_budget; a seed that never reaches it
+    # is censored, with no measured value (schema-1 records scored it at its last checkpoint)
     kl_budget: float | None = None
     censored_seeds: int = 0
     seed_win_rates: tuple[tuple[int, float], ...] = ()  # (seed, that seed's win rate)
@@ -252,7 +252,10 @@ def rank_entries(current: list[tuple[Entry, dict]]):
         if not r.get("outcomes"):
             apart.append(_placed(e, None, None, "no per-prompt outcomes (schema 1, or none recorded): re-run to rank it"))
         else:
-            reason = "censored or unresolved seeds at the KL budget"
+            m = r.get("metrics") or {}
+            counts = ", ".join(f"{m[k]} {k.split('_')[0]}" for k in ("censored_seeds", "unresolved_seeds")
+                               if isinstance(m.get(k), int) and m[k] > 0)
+            reason = f"{counts or 'censored or unresolved'} of {len(r.get('seeds') or [])} seeds at the KL budget"
             apart.append(_placed(e, apart_ranking, "kl1" if apart_ranking else None,
                                  reason + ("; ranked among all entries at KL 1" if apart_ranking else "")))
     return ranked, apart, ranking, apart_ranking

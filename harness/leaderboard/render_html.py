@@ -82,8 +82,8 @@ def _entry_row(e: Entry, i: int, order: int, domain, swatch: str) -> str:
 def _censored_title(e: Entry) -> str:
     if not e.censored_seeds:
         return ""
-    return (f' title="{CENSORED_MARK} {e.censored_seeds} of {e.seeds} seeds never reached the KL budget and are '
-            'scored at their last checkpoint"')
+    return (f' title="{CENSORED_MARK} {e.censored_seeds} of {e.seeds} seeds never reached the KL budget; the '
+            'figure averages the measured seeds only"')
 
 
 def _board_table(board: Board, data: list, colors: dict) -> str:

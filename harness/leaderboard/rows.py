@@ -36,8 +36,9 @@ def protocol_note(board: Board) -> str:
     if board.kl_budget is None:
         return ""
     return (f"Win rates are measured where KL(policy ‖ reference) first reaches {board.kl_budget:g} nats "
-            f"(matched-KL protocol); {CENSORED_MARK} marks entries with seeds that never reached it and are "
-            "scored at their last checkpoint (censored).")
+            f"(matched-KL protocol). An entry with a seed that never reached it (censored) or crossed it in a "
+            f"jump its kept weights could not resolve (unresolved) is shown apart, never ranked on this scale: "
+            f"its win rate, marked {CENSORED_MARK}, averages its measured seeds only, and nothing is interpolated.")
 
 
 def rank_note(board: Board) -> str:

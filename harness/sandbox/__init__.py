@@ -71,6 +71,8 @@ NOT COVERED, and why:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from harness.registry import Registry
 from harness.sandbox.limits import SandboxLimits
 
@@ -110,6 +112,20 @@ BACKENDS: Registry = Registry("sandbox backend")
 BACKENDS.add("jail", _open_jail, "bubblewrap namespaces + seccomp + rlimits (default on Linux)")
 BACKENDS.add("docker", _open_docker, "hardened docker container (optionally gVisor via runsc)")
 BACKENDS.add("none", _open_none, "in-process, trusted files only (needs trust=True)")
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """How to open one more session on the same loss bytes, backend, limits and trust: what a seed
+    worker process receives (picklable) to open its own sandbox (harness.suites.tiny.workers)."""
+
+    loss: object  # harness.lossfile.LossFile, read once by the parent
+    backend: str  # a concrete backend name (never "auto": the parent resolved it)
+    trust: bool = False
+    limits: SandboxLimits | None = None
+
+    def open(self):
+        return open_session(self.loss, backend=self.backend, limits=self.limits, trust=self.trust)
 
 
 def open_session(path, *, backend: str = "auto", limits: SandboxLimits | None = None, trust: bool = False):

@@ -97,6 +97,15 @@ class Artifacts(Protocol):
     folder: Path  # the cache folder they were built into (shared read-only by jobs)
 
 
+@dataclass(frozen=True)
+class SeedProcesses:
+    """Seeds side by side: ``count`` worker processes, each opening its own session from ``session``
+    (harness.sandbox.SessionSpec). Chosen by harness.runtime.seed_processes (the CPU policy)."""
+
+    count: int
+    session: Any
+
+
 class Suite(Protocol):
     name: str
     config: Any  # a frozen dataclass; its ``as_dict()`` is saved into every record
@@ -104,6 +113,7 @@ class Suite(Protocol):
     gate_metric: str  # the metric `harness ci` gates (a key of record["metrics"] with a "_ci" twin)
     judged_outside: bool  # its GPU job writes answers that are judged outside the container
     training_threads: int | None  # torch threads of training (``train.threads``), None when not a setting
+    parallel_seeds: bool  # run_seeds can train seeds side by side in processes (``parallel``)
 
     def config_hash(self) -> str: ...
 
@@ -125,8 +135,9 @@ class Suite(Protocol):
         """The first ``n`` training seeds: the config's default seeds, then the next integers."""
 
     def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *,
-                  progress: bool = True) -> SuiteResult:
-        """Train, generate and judge every seed with the loss in ``session``."""
+                  progress: bool = True, parallel: SeedProcesses | None = None) -> SuiteResult:
+        """Train, generate and judge every seed with the loss in ``session``; with ``parallel`` (only
+        where ``parallel_seeds``), in that many worker processes, with the same numbers."""
 
     def summary(self, record: dict) -> Summary:
         """The readable summary of one of this suite's ok records."""

@@ -87,7 +87,7 @@ def ensure(folder: Path, build: Callable[[Path], None], *, log=None) -> Path:
 # torch intra-op threads of every suite build. Part of each build hash (the SFT weights depend on it
 # bitwise) but independent of the training threads, so a run with fewer threads per process
 # (discovery workers: --set train.threads=1) reuses the one built cache.
-BUILD_THREADS = 2
+BUILD_THREADS = 1  # one thread: degrades gracefully beside other processes (harness.runtime)
 
 
 class CachedSuite:

@@ -34,6 +34,7 @@ class PaperSuite:
     gate_metric = "win_rate"
     judged_outside = True
     training_threads = None  # GPU jobs: the thread count is not a suite setting
+    parallel_seeds = False  # one device: seeds run in sequence
 
     def __init__(self, config: PaperSuiteConfig):
         self.config = config
@@ -139,7 +140,7 @@ class PaperSuite:
                                   gpus=gpus, generator=generator)
 
     def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True, judge=None,
-                  device: str | None = None) -> SuiteResult:
+                  device: str | None = None, parallel=None) -> SuiteResult:
         """`harness bench` on this host: per seed the job (train -> generate), then the suite's LLM judge
         (judging.py). IMDb has no judge: its frontier points come from the job (imdb.py)."""
         from harness.suites.paper.judging import run_judged_seeds

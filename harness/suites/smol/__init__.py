@@ -92,6 +92,7 @@ class SmolSuite(cache.CachedSuite):
                      Column("instruction_score", "instructions followed"))
     gate_metric = "win_rate"
     judged_outside = False
+    parallel_seeds = False  # a 135M model per process: seeds run in sequence
 
     def __init__(self, config: SmolConfig | None = None):
         super().__init__(config or SmolConfig())
@@ -120,7 +121,8 @@ class SmolSuite(cache.CachedSuite):
         return run_seed(self.config, artifacts, session, seed=seed,
                         beta=self.config.beta if beta is None else beta, out_dir=out_dir)
 
-    def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True) -> SuiteResult:
+    def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True,
+                  parallel=None) -> SuiteResult:
         """Per seed: train on the cached pairs, answer the eval prompts, judge against the references."""
         from harness.suites.smol.run import aggregate
 

@@ -88,6 +88,7 @@ class TinySuite(cache.CachedSuite):
                      Column("kl", "KL end"))
     gate_metric = "win_rate"
     judged_outside = False
+    parallel_seeds = True  # seeds train side by side in worker processes (harness.suites.tiny.workers)
 
     def __init__(self, config: TinyConfig | None = None):
         super().__init__(config or TinyConfig())
@@ -96,11 +97,12 @@ class TinySuite(cache.CachedSuite):
         return None
 
     def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True,
-                  auto=None) -> SuiteResult:
-        """``auto`` (harness.suites.tiny.evaluate.AutoSeeds): ``--seeds auto``, seeds taken in order."""
+                  auto=None, parallel=None) -> SuiteResult:
+        """``auto`` (harness.suites.tiny.evaluate.AutoSeeds): ``--seeds auto``, seeds taken in order
+        (one process); ``parallel``: seeds side by side in worker processes."""
         from harness.suites.tiny.evaluate import run_seeds
 
-        return run_seeds(self, artifacts, session, seeds, beta, progress=progress, auto=auto)
+        return run_seeds(self, artifacts, session, seeds, beta, progress=progress, auto=auto, parallel=parallel)
 
     def summary(self, record: dict) -> Summary:
         from harness.suites.tiny.summary import summary

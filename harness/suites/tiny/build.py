@@ -74,7 +74,8 @@ def _decode(tokenizer, ids: list[int]) -> str:
     return " ".join(tokenizer.convert_ids_to_tokens(ids))
 
 
-def make_pairs(model, tokenizer, prompts: list[str], cfg, sample_cfg, seed: int) -> tuple[list[dict], dict]:
+def make_pairs(model, tokenizer, prompts: list[str], cfg, sample_cfg, seed: int,
+               progress: bool = False) -> tuple[list[dict], dict]:
     """On-policy pairs labelled by the gold judge; returns rows and labelling statistics.
 
     Sampling runs in rounds (each 1.6x the missing pairs, since ties are dropped) until enough
@@ -91,7 +92,8 @@ def make_pairs(model, tokenizer, prompts: list[str], cfg, sample_cfg, seed: int)
         chosen_prompts = [rng.choice(prompts) for _ in range(int(missing * 1.6) + 8)]
         ids = [_encode(tokenizer, p) for p in chosen_prompts]
         samples, _ = generate.sample(model, ids, two, seed=seed + 7919 * round_, pad_id=tokenizer.pad_token_id,
-                                     eos_id=tokenizer.eos_token_id, suppress=_suppressed(tokenizer))
+                                     eos_id=tokenizer.eos_token_id, suppress=_suppressed(tokenizer),
+                                     progress=f"tiny: pairs (round {round_ + 1})" if progress else None)
         for p_text, p_ids, (a, b) in zip(chosen_prompts, ids, samples, strict=True):
             if len(rows) == cfg.pairs:
                 break
@@ -132,18 +134,19 @@ def build(folder: Path, config, progress: bool = True) -> None:
     timings["sft"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    rows, pair_stats = make_pairs(model, tokenizer, train_prompts, data, config.eval.sample, data.seed + 1)
+    rows, pair_stats = make_pairs(model, tokenizer, train_prompts, data, config.eval.sample, data.seed + 1,
+                                  progress=progress)
     timings["pairs"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    reference_logps(rows, model, tokenizer.pad_token_id, batch_size=512)
+    reference_logps(rows, model, tokenizer.pad_token_id, batch_size=512, progress=progress)
     timings["reference_logps"] = time.perf_counter() - t
 
     t = time.perf_counter()
     eval_ids = [_encode(tokenizer, p) for p in eval_prompts]
     refs, _ = generate.sample(model, eval_ids, config.eval.sample, seed=data.seed + 2,
                            pad_id=tokenizer.pad_token_id, eos_id=tokenizer.eos_token_id,
-                           suppress=_suppressed(tokenizer))
+                           suppress=_suppressed(tokenizer), progress="tiny: reference completions" if progress else None)
     timings["reference_completions"] = time.perf_counter() - t
 
     model.save_pretrained(folder / "model")

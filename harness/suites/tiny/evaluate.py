@@ -46,6 +46,19 @@ class _Progress:
         self.bar.close()
 
 
+class _Ticks:
+    """A seed worker process's progress: (text, steps) sent to the parent's bar (workers.py)."""
+
+    def __init__(self, queue):
+        self.queue = queue
+
+    def set(self, text: str, advance: int = 0):
+        self.queue.put((text, advance))
+
+    def close(self):
+        pass
+
+
 def evaluate_checkpoint(model, ref_model, artifacts, judge, cfg, *, step: int, seed: int) -> Checkpoint:
     """Sample from the policy, judge against the reference completions, estimate KL(policy || ref).
 
@@ -139,7 +152,7 @@ class AutoSeeds:
 class _Seeds:
     """Shared state of one run's seeds: the judge, the reference model, progress and stage timings."""
 
-    def __init__(self, suite, artifacts, session, beta: float, total_steps: int, progress: bool):
+    def __init__(self, suite, artifacts, session, beta: float, total_steps: int, progress: bool, ticks=None):
         self.suite, self.artifacts, self.session, self.beta = suite, artifacts, session, beta
         self.cfg = suite.config
         self.judge = JUDGES.get(self.cfg.judge)()
@@ -147,7 +160,7 @@ class _Seeds:
         self.ref_model.eval()
         self.timings = {"train": 0.0, "evaluate": 0.0, "dense": 0.0, "loss_calls": 0.0}
         self.scratch = artifacts.load_policy()  # holds a kept step's weights while it is evaluated
-        self.bar = _Progress(total_steps, progress)
+        self.bar = _Progress(total_steps, progress) if ticks is None else _Ticks(ticks)
 
     def evaluate(self, model, step: int, seed: int) -> Checkpoint:
         return evaluate_checkpoint(model, self.ref_model, self.artifacts, self.judge, self.cfg.eval, step=step,
@@ -212,14 +225,15 @@ class _Seeds:
 
 
 def run_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True,
-              auto: AutoSeeds | None = None) -> SuiteResult:
+              auto: AutoSeeds | None = None, parallel=None) -> SuiteResult:
     """Train and evaluate every seed on the matched-KL protocol (``TinySuite.run_seeds``), with the
     per-prompt outcome tables. With ``auto``, ``seeds`` lists the candidates in order (at least ``auto.cap``): seeds are added
     until the headline CI's half-width is <= auto.target or auto.cap seeds ran; ``metrics["seeds_auto"]``
     says how many and why it stopped."""
     cfg = suite.config
     if auto is None:
-        per_seed, arrays, judge_info, timings = train_seeds(suite, artifacts, session, seeds, beta, progress=progress)
+        per_seed, arrays, judge_info, timings = train_seeds(suite, artifacts, session, seeds, beta, progress=progress,
+                                                            parallel=parallel)
     else:
         per_seed, arrays, judge_info, timings, why = _auto_seeds(suite, artifacts, session, seeds, beta, auto,
                                                                  progress)
@@ -267,8 +281,22 @@ def _one_seed(state: _Seeds, seed: int) -> tuple[dict, dict]:
     return seed_metrics(seed, trajectory, crossings, state.cfg.eval)
 
 
-def train_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True):
-    """The matched-KL protocol's per-seed part: (per_seed metrics, per-prompt arrays, judge_info, timings)."""
+def train_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True,
+                parallel=None):
+    """The matched-KL protocol's per-seed part: (per_seed metrics, per-prompt arrays, judge_info, timings).
+
+    ``parallel`` (harness.suites.SeedProcesses): train the seeds in that many worker processes, each
+    with its own session (harness.suites.tiny.workers); the numbers are the same as sequentially."""
+    if parallel is not None and parallel.count > 1 and len(seeds) > 1:
+        from harness.suites.tiny.workers import train_seeds_in_processes
+
+        bar = _Progress(len(seeds) * suite.config.train.steps, progress)
+        try:
+            per_seed, arrays, judge_info, timings = train_seeds_in_processes(
+                suite, parallel.session, seeds, beta, min(parallel.count, len(seeds)), bar)
+        finally:
+            bar.close()
+        return per_seed, arrays, judge_info, timings
     state = _Seeds(suite, artifacts, session, beta, len(seeds) * suite.config.train.steps, progress)
     per_seed, arrays = [], []
     try:

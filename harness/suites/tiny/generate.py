@@ -22,16 +22,20 @@ def _cut(row: list[int], eos_id: int, pad_id: int) -> list[int]:
 
 @torch.no_grad()
 def sample(model, prompts: list[list[int]], cfg: SampleConfig, *, seed: int, pad_id: int, eos_id: int,
-           suppress: tuple[int, ...] = ()) -> tuple[list[list[list[int]]], torch.Tensor]:
+           suppress: tuple[int, ...] = (), progress: str | None = None) -> tuple[list[list[list[int]]], torch.Tensor]:
     """``cfg.samples_per_prompt`` completions (token ids, EOS included when emitted) per prompt, and
     the summed log-prob of each under the distribution actually sampled from, (prompts * samples,)
-    float64 in prompt-major order (taken from generate's scores, so no second forward is needed)."""
+    float64 in prompt-major order (taken from generate's scores, so no second forward is needed).
+    ``progress``: a bar with this description on stderr, advancing per prompt."""
+    from tqdm import tqdm
+
     was_training = model.training
     model.eval()
     out: list[list[list[int]]] = [[] for _ in prompts]
     logps = []
     per_call = max(1, cfg.batch_size // cfg.samples_per_prompt)
-    with torch.random.fork_rng(devices=[]):
+    bar = tqdm(total=len(prompts), desc=progress, unit="prompt", disable=progress is None, leave=False)
+    with torch.random.fork_rng(devices=[]), bar:
         torch.manual_seed(seed)
         for start in range(0, len(prompts), per_call):
             chunk = prompts[start:start + per_call]
@@ -47,6 +51,7 @@ def sample(model, prompts: list[list[int]], cfg: SampleConfig, *, seed: int, pad
             for j, row in enumerate(rows):
                 out[start + j // cfg.samples_per_prompt].append(_cut(row, eos_id, pad_id))
             logps.append(_sampled_logps(gen.scores, new, eos_id))
+            bar.update(len(chunk))
     model.train(was_training)
     return out, torch.cat(logps)
 
