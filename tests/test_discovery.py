@@ -251,8 +251,9 @@ def test_cli_exit_codes(tmp_path):
 
 
 def test_workers_share_the_cores_instead_of_oversubscribing(monkeypatch):
-    """K local workers get cores // K torch threads each (the suite's train.threads is overridden only
-    when it differs, so one worker on two cores runs exactly the board's suite config)."""
+    """K local workers get one torch thread each (the CPU policy, harness.runtime), which is the suite's
+    own train.threads: every evaluation runs exactly the board's suite config; an explicit count other
+    than the suite's is an override that changes the config hash, never the built cache."""
     from harness.discovery.config import EvalSettings
     from harness.discovery.evaluator import thread_overrides
     from harness.discovery.executor import LocalExecutor
@@ -263,13 +264,13 @@ def test_workers_share_the_cores_instead_of_oversubscribing(monkeypatch):
     two = LocalExecutor(EvalSettings(evaluator="fake"), parallel=2)
     one = LocalExecutor(EvalSettings(evaluator="fake"), parallel=1)
     try:
-        assert two.settings.threads == 1 and one.settings.threads == 2
-        assert thread_overrides(two.settings) == {"train.threads": 1}
-        assert thread_overrides(one.settings) == ({} if suite_threads == 2 else {"train.threads": 2})
+        assert two.settings.threads == one.settings.threads == suite_threads == 1
+        assert thread_overrides(two.settings) == thread_overrides(one.settings) == {}
+        assert thread_overrides(EvalSettings(evaluator="fake", threads=2)) == {"train.threads": 2}
         # the override changes the config hash, never the built cache
         suite = get_suite("tiny")
-        assert suite.with_overrides({"train.threads": 1}).build_hash() == suite.build_hash()
-        assert suite.with_overrides({"train.threads": 1}).config_hash() != suite.config_hash()
+        assert suite.with_overrides({"train.threads": 2}).build_hash() == suite.build_hash()
+        assert suite.with_overrides({"train.threads": 2}).config_hash() != suite.config_hash()
     finally:
         two.shutdown()
         one.shutdown()

@@ -64,9 +64,9 @@ class EvalSettings:
     # evaluated candidate. Off by default: a coarse fingerprint can merge losses that differ elsewhere.
     behavioural_dedupe: bool = False
     fake_seconds: float = 0.0  # the fake evaluator's simulated run time
-    # torch threads per evaluation (the suite's train.threads). None = set by the executor: the
-    # machine's cores // parallel for local workers, 1 per Ray task, so that K workers never
-    # oversubscribe the cores. A value other than the suite's own changes the records' suite config
+    # torch threads per evaluation (the suite's train.threads). None = set by the executor: the CPU
+    # policy's one thread per process (harness.runtime) for local workers, Ray tasks and containers,
+    # so K workers use K cores and run the suite's own config. A value other than the suite's own changes the records' suite config
     # hash (not the built cache): discovery fitness is comparable within a run, and the best loss is
     # re-benched with the suite's defaults before it enters a board.
     threads: int | None = None

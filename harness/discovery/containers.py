@@ -92,8 +92,10 @@ class DockerExecutor:
         self.reaped = reap_orphans()  # containers left running by a controller killed with -9
         if self.pool.slots():
             parallel = min(parallel, self.pool.slots())
-        if settings.threads is None:  # each container's torch threads = its CPUs
-            settings = dataclasses.replace(settings, threads=max(1, int(containers.cpus)))
+        if settings.threads is None:  # the CPU policy's one torch thread (harness.runtime): the suite's config
+            from harness.runtime import SEED_THREADS
+
+            settings = dataclasses.replace(settings, threads=SEED_THREADS)
         self.settings, self.containers, self.jobs = settings, containers, Path(out_dir) / "jobs"
         self._threads = ThreadPoolExecutor(parallel, thread_name_prefix="harness-container")
         self._futures: dict[Future, int] = {}

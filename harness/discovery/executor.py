@@ -15,7 +15,6 @@ import dataclasses
 import hashlib
 import json
 import multiprocessing
-import os
 import signal
 import sys
 import traceback
@@ -53,11 +52,14 @@ def _die_with_parent() -> None:
 
 
 class LocalExecutor:
-    """``parallel`` spawned worker processes (spawn: no inherited torch threads or locks)."""
+    """``parallel`` spawned worker processes (spawn: no inherited torch threads or locks), each with
+    the CPU policy's one torch thread (harness.runtime), so every evaluation runs the suite's own config."""
 
     def __init__(self, settings: EvalSettings, parallel: int):
         if settings.threads is None:
-            settings = dataclasses.replace(settings, threads=max(1, (os.cpu_count() or 1) // parallel))
+            from harness.runtime import SEED_THREADS
+
+            settings = dataclasses.replace(settings, threads=SEED_THREADS)
         self.settings, self.parallel = settings, parallel
         self._pool = self._new_pool()
         self._futures: dict[cf.Future, int] = {}
