@@ -176,8 +176,9 @@ def _train(suite_obj, artifacts, session, seed_list, beta, lrs, progress, auto=N
            parallel=None) -> tuple[SuiteResult, dict | None]:
     if auto is not None:  # --seeds auto (tiny only, checked by _check_usage)
         return suite_obj.run_seeds(artifacts, session, seed_list, beta, progress=progress, auto=auto), None
-    if not lrs:
-        return suite_obj.run_seeds(artifacts, session, seed_list, beta, progress=progress, parallel=parallel), None
+    if not lrs:  # ``parallel`` only where chosen: a suite without parallel_seeds never receives it
+        extra = {"parallel": parallel} if parallel is not None else {}
+        return suite_obj.run_seeds(artifacts, session, seed_list, beta, progress=progress, **extra), None
     from harness.suites.tiny.thorough import run_grid
 
     per_seed, metrics, judge_info, stage, per_lr = run_grid(suite_obj, artifacts, session, seed_list, beta, lrs,

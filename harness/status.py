@@ -11,6 +11,9 @@ STATUSES = ("ok", "invalid", "sandbox_violation", "timeout", "oom", "crash", "di
 # diverged: training with the candidate produced a non-finite loss, gradient or weight (a candidate
 # failure, with the step); error: a fault of the harness itself, never of a candidate.
 SANDBOX_STATUSES = ("sandbox_violation", "timeout", "oom", "crash")  # how a sandboxed worker can end
+# an evaluation (discovery) whose bench ended without failing but whose gate metric was not measured
+# (every seed censored or unresolved at the KL budget): no score, never a failure of the candidate's code
+UNMEASURED = "unmeasured"
 
 
 def candidate_failure(exc: BaseException) -> tuple[str, str] | None:

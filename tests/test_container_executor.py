@@ -68,8 +68,10 @@ def _proposals():
 def test_three_candidate_discovery_in_containers_equals_local(job_image, tmp_path):  # noqa: F811
     results = {}
     for executor in ("local", "docker"):
+        # the test-size tiny suite, no end-of-run re-evaluation: the same three evaluations in both places
         config = DiscoveryConfig(out_dir=str(tmp_path / executor), budget=3, parallel=1, executor=executor,
-                                 progress=False, eval=EvalSettings(threads=2), containers=_options(job_image))
+                                 progress=False, eval=EvalSettings(overrides=dict(TINY_OVERRIDES)), top_k=0,
+                                 containers=_options(job_image))
         result = run_discovery(config, proposer=ScriptedProposer(_proposals()))
         archive = Archive(result.out_dir / "archive.sqlite")
         results[executor] = {c.code: c for c in archive.all()}
@@ -77,7 +79,7 @@ def test_three_candidate_discovery_in_containers_equals_local(job_image, tmp_pat
     for code, local in results["local"].items():
         boxed = results["docker"][code]
         assert boxed.status == local.status == "ok", boxed.error
-        assert boxed.fitness == local.fitness  # same seed, same threads, same interpreter: same numbers
+        assert boxed.fitness == local.fitness  # same seed, one thread, same interpreter: same numbers
         assert boxed.metrics["image"].startswith("sha256:") and os.path.isfile(boxed.metrics["record_path"])
 
 

@@ -43,6 +43,15 @@ def test_the_defaults_are_one_thread_per_process():
     assert BUILD_THREADS == 1 and SUITES.get("tiny").config.train.threads == runtime.SEED_THREADS == 1
 
 
+def test_only_seeds_long_enough_to_pay_for_a_process_start_run_in_processes():
+    from harness.suites import SUITES
+
+    tiny = SUITES.get("tiny")
+    assert tiny.parallel_seeds  # the default suite: 128 steps x 64 pairs
+    assert not tiny.with_overrides({"train.steps": 4, "train.batch_size": 8, "train.checkpoint_every": 2}).parallel_seeds
+    assert not SUITES.get("smol").parallel_seeds
+
+
 def test_a_candidate_failure_crosses_a_process_boundary_intact():
     from harness.session import LossCallError
 
@@ -62,6 +71,7 @@ def test_seeds_in_two_processes_give_the_numbers_of_one(tmp_path, monkeypatch):
     if not ok:
         pytest.skip(f"jail backend unusable: {reason}")
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("harness.suites.tiny.PROCESS_MIN_PAIRS", 1)  # this test-size config in processes too
     overrides = {"data.train_prompts": 64, "data.eval_prompts": 8, "data.pairs": 32, "sft.steps": 20,
                  "sft.batch_size": 16, "sft.warmup_steps": 5, "train.steps": 4, "train.batch_size": 8,
                  "train.checkpoint_every": 2, "eval.resamples": 100, "eval.kl_budgets": (0.002, 0.001)}

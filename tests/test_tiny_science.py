@@ -12,12 +12,12 @@ SEEDS = 2  # two seeds keep the tier at a few minutes on an idle 2-core machine;
 
 
 @pytest.fixture(scope="session")
-def suite_home(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    home = tmp_path_factory.mktemp("tiny-home")
-    mp.setenv("HARNESS_HOME", str(home))
-    yield home
-    mp.undo()
+def suite_home():
+    """The user's suite cache (HARNESS_HOME, else ~/.cache/harness): the full-size tiny suite is built
+    once per machine (about three minutes), and run_bench stores nothing there."""
+    from harness.paths import harness_home
+
+    return harness_home()
 
 
 def _run(path, out, **kw):

@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.records import now_iso
-from harness.status import STATUSES
+from harness.status import STATUSES, UNMEASURED
 
 PENDING = "pending"
 DUPLICATE = "duplicate"
 SCREENED = "screened"
-UNMEASURED = "unmeasured"
 EVALUATION_STATUSES = (*STATUSES, UNMEASURED)  # what an evaluator can complete a candidate with
 CANDIDATE_STATUSES = (PENDING, *EVALUATION_STATUSES, DUPLICATE, SCREENED)
 SCHEMA_VERSION = 1

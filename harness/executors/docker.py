@@ -37,7 +37,7 @@ from harness.executors.hardening import (
     docker_run_args,
     write_jail_seccomp_profile,
 )
-from harness.status import STATUSES
+from harness.status import STATUSES, UNMEASURED
 
 CPU_IMAGE = "harness-job-cpu:local"  # scripts/job_image.sh, no registry needed
 GPU_IMAGE = "harness-job:latest"  # docker build -t harness-job:latest . (the root Dockerfile; pulls CUDA)
@@ -249,7 +249,7 @@ def read_result(path: Path) -> dict | None:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("status") not in (*STATUSES, "duplicate"):
+    if not isinstance(data, dict) or data.get("status") not in (*STATUSES, "duplicate", UNMEASURED):
         return None
     if data["status"] != "ok" and not isinstance(data.get("error"), str):
         data["error"] = f"the job reported {data['status']} without an error text"

@@ -80,6 +80,9 @@ class TinyArtifacts:
         return " ".join(self.tokenizer.convert_ids_to_tokens(ids))
 
 
+PROCESS_MIN_PAIRS = 4096  # pairs x steps per seed below which seeds run in one process
+
+
 class TinySuite(cache.CachedSuite):
     """The matched-KL protocol (harness.suites.tiny.evaluate, metrics): win rate at a KL budget."""
 
@@ -88,7 +91,13 @@ class TinySuite(cache.CachedSuite):
                      Column("kl", "KL end"))
     gate_metric = "win_rate"
     judged_outside = False
-    parallel_seeds = True  # seeds train side by side in worker processes (harness.suites.tiny.workers)
+
+    @property
+    def parallel_seeds(self) -> bool:
+        """Seeds train side by side in worker processes (harness.suites.tiny.workers) when a seed's
+        training is long enough to pay for a worker's start (~4 s: torch, the suite, a sandbox): at
+        least PROCESS_MIN_PAIRS pairs x steps (the default suite: 8,192; test-size configs run in one)."""
+        return self.config.train.steps * self.config.train.batch_size >= PROCESS_MIN_PAIRS
 
     def __init__(self, config: TinyConfig | None = None):
         super().__init__(config or TinyConfig())
