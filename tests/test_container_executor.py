@@ -19,7 +19,7 @@ from test_container import LOSS, TINY_OVERRIDES, job_image  # noqa: F401  (the s
 from test_discovery import DPO, ScriptedProposer, variant
 
 from harness.discovery.archive import Archive
-from harness.discovery.config import DiscoveryConfig, EvalSettings
+from harness.discovery.config import DiscoveryConfig, EvalSettings, FinalizeSettings
 from harness.discovery.loop import run_discovery
 from harness.discovery.proposer import Proposal
 from harness.executors.bench import ContainerOptions
@@ -70,7 +70,8 @@ def test_three_candidate_discovery_in_containers_equals_local(job_image, tmp_pat
     for executor in ("local", "docker"):
         # the test-size tiny suite, no end-of-run re-evaluation: the same three evaluations in both places
         config = DiscoveryConfig(out_dir=str(tmp_path / executor), budget=3, parallel=1, executor=executor,
-                                 progress=False, eval=EvalSettings(overrides=dict(TINY_OVERRIDES)), top_k=0,
+                                 progress=False, eval=EvalSettings(overrides=dict(TINY_OVERRIDES)),
+                                 finalize=FinalizeSettings(top_k=0),
                                  containers=_options(job_image))
         result = run_discovery(config, proposer=ScriptedProposer(_proposals()))
         archive = Archive(result.out_dir / "archive.sqlite")
@@ -109,7 +110,7 @@ def test_time_limit_and_memory_limit_give_timeout_and_oom(job_image, tmp_path): 
 
 KILL_SCRIPT = """
 import sys
-from harness.discovery.config import DiscoveryConfig, EvalSettings
+from harness.discovery.config import DiscoveryConfig, EvalSettings, FinalizeSettings
 from harness.discovery.loop import run_discovery
 from harness.executors.bench import ContainerOptions
 if __name__ == "__main__":
