@@ -295,3 +295,17 @@ def test_a_real_record_is_verified_by_rerunning_its_seed_and_a_forged_one_is_ref
     assert outcome.action == "added" and "at rank 1 of 1" in outcome.message, outcome.message
     stored = json.loads(outcome.path.read_text())["verification"]
     assert stored["verified"] is True and stored["method"] == "rerun" and "agrees with" in stored["note"]
+
+
+def test_a_seed_unresolved_at_the_budget_is_left_out_of_the_means_as_the_suite_leaves_it_out():
+    """An unresolved (or censored) seed has no reward at the budget: the suite averages the measured
+    seeds, so the check does too; a measured seed without its value is still refused."""
+    record = make_record(verified=None)
+    record["per_seed"][2].update(status="unresolved", reward=None)
+    for s in record["per_seed"][:2]:
+        s["status"] = "measured"
+    record["metrics"]["reward"] = float(np.mean([s["reward"] for s in record["per_seed"][:2]]))
+    check_aggregates(record)
+    record["per_seed"][0]["reward"] = None  # a measured seed without its value
+    with pytest.raises(ProofError, match=r"metrics\.reward cannot be recomputed"):
+        check_aggregates(record)
