@@ -24,7 +24,7 @@ from typing import Protocol
 
 from harness.discovery.config import EvalSettings
 from harness.registry import Registry
-from harness.status import STATUSES
+from harness.status import STATUSES, UNMEASURED
 
 ERROR_TAIL = 4000  # characters of an error kept in the archive (the end holds the exception)
 
@@ -45,7 +45,7 @@ class EvalResult:
             if self.duplicate_of is None or not self.error:
                 raise ValueError("a duplicate evaluation names its twin and says why")
             return
-        if self.status in ("screened", "unmeasured"):  # stopped by the cascade's first stage
+        if self.status in ("screened", UNMEASURED):  # stopped by the cascade's first stage
             # (harness.discovery.cascade), or benched with its gate metric not measured (censored)
             if self.fitness is not None or not self.error:
                 raise ValueError(f"a {self.status} evaluation says why it has no fitness, and has none")
@@ -132,7 +132,7 @@ class BenchEvaluator:
                               metrics=metrics, behaviour_key=behaviour)
         gate = get_suite_gate(s.suite)
         if record["metrics"].get(gate) is None:
-            return EvalResult("unmeasured", unmeasured_reason(gate, record["metrics"]), metrics=metrics,
+            return EvalResult(UNMEASURED, unmeasured_reason(gate, record["metrics"]), metrics=metrics,
                               behaviour_key=behaviour)
         return EvalResult("ok", fitness=float(record["metrics"][gate]), metrics=metrics, behaviour_key=behaviour)
 

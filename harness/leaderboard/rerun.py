@@ -43,9 +43,10 @@ def compare(record: dict, rerun: dict) -> RerunResult:
                            reran=False)
     claimed_entry = record["per_seed"][record["seeds"].index(seed)]
     claimed = claimed_entry.get("win_rate")
-    if rerun["status"] != "ok":
+    if rerun["status"] != "ok":  # a candidate failure contradicts the record; a harness fault ("error") does not
         return RerunResult(False, seed, claimed, None, 0.0,
-                           f"re-running seed {seed} here ended with status {rerun['status']}, the record says ok")
+                           f"re-running seed {seed} here ended with status {rerun['status']}, the record says ok",
+                           reran=rerun["status"] != "error")
     measured = rerun["per_seed"][0].get("win_rate")
     if measured is None:  # the re-run's seed was censored or unresolved at the KL budget
         return RerunResult(claimed is None, seed, claimed, None, 0.0,

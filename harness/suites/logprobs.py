@@ -55,13 +55,13 @@ def sequence_logps(model, prompts: list[list[int]], completions: list[list[int]]
     bar = tqdm(total=len(prompts), desc=progress, unit="row", disable=progress is None, leave=False)
     for start in range(0, len(prompts), batch_size):
         ps, cs = prompts[start:start + batch_size], completions[start:start + batch_size]
-        bar.update(len(ps))
         ids, attn, comp = (t.to(device) for t in right_pad_pairs(ps, cs, pad_id))
         logits = model(input_ids=ids, attention_mask=attn, use_cache=False).logits[:, :-1].float()
         if suppress:
             logits[..., list(suppress)] = float("-inf")
         logp = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
         sums.append(torch.where(comp[:, 1:], logp, 0.0).sum(dim=1).double().cpu())
+        bar.update(len(ps))
     bar.close()
     model.train(was_training)
     return torch.cat(sums) if sums else torch.zeros(0, dtype=torch.float64)

@@ -293,7 +293,7 @@ def train_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, pro
         bar = _Progress(len(seeds) * suite.config.train.steps, progress)
         try:
             per_seed, arrays, judge_info, timings = train_seeds_in_processes(
-                suite, parallel.session, seeds, beta, min(parallel.count, len(seeds)), bar)
+                suite, parallel.session, seeds, beta, parallel.count, bar)
         finally:
             bar.close()
         return per_seed, arrays, judge_info, timings

@@ -58,16 +58,9 @@ def train_seeds_in_processes(suite, session_spec, seeds: list[int], beta: float,
     pool = ProcessPoolExecutor(max_workers=processes, mp_context=ctx, initializer=_start,
                                initargs=(suite, session_spec, beta, ticks))
     try:
-        futures = [pool.submit(_run, seed) for seed in seeds]
-        results = [f.result() for f in futures]
-    except BaseException:
-        for f in futures if "futures" in locals() else []:
-            f.cancel()
+        results = [f.result() for f in [pool.submit(_run, seed) for seed in seeds]]
+    finally:  # on a failure the seeds not yet started are cancelled; running ones end with their worker
         pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    else:
-        pool.shutdown(wait=True)
-    finally:
         stop.set()
         drain.join(timeout=5)
         ticks.close()
