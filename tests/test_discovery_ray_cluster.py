@@ -7,6 +7,7 @@ with an empty tmpfs over the test's folder, so the run's candidate files exist o
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -14,16 +15,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
-from test_discovery import DPO, ScriptedProposer, variant
 
 from harness.discovery.archive import Archive
-from harness.discovery.config import DiscoveryConfig, EvalSettings
-from harness.discovery.loop import run_discovery
-from harness.discovery.proposer import Proposal
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -68,31 +64,47 @@ def two_nodes(tmp_path, monkeypatch):
             shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.mark.xfail(reason="open: the driver does not connect to the two `ray start` nodes here (Ray 2.60, "
-                          "ConnectionError to the head's GCS); jobs carrying code are covered by test_executors",
-                   strict=False)
+_DRIVER = """
+import json, os, sys
+import ray
+from test_discovery import DPO, ScriptedProposer, variant
+from harness.discovery.config import DiscoveryConfig, EvalSettings
+from harness.discovery.loop import run_discovery
+from harness.discovery.proposer import Proposal
+
+address, out = sys.argv[1], sys.argv[2]
+ray.init(address=address, log_to_driver=False)
+for _ in range(240):  # the worker node joins
+    if ray.cluster_resources().get("CPU", 0) >= 1:
+        break
+    import time; time.sleep(0.5)
+
+@ray.remote(num_cpus=1)
+def sees(path):
+    return os.path.exists(path)
+
+config = DiscoveryConfig(out_dir=out, budget=3, parallel=1, executor="ray", ray_address=address,
+                         progress=False, eval=EvalSettings(evaluator="fake"))
+proposals = [Proposal(DPO, "dpo"), Proposal(variant(2.0), "x2"), Proposal(variant(0.5), "x0.5")]
+result = run_discovery(config, proposer=ScriptedProposer(proposals))
+candidate = os.path.join(out, "candidates", "00001.py")
+print(json.dumps({"head_has": os.path.exists(candidate), "worker_sees": ray.get(sees.remote(candidate))}))
+ray.shutdown()
+"""
+
+
 def test_candidates_reach_a_worker_that_shares_no_files_with_the_head(two_nodes, tmp_path):
-    import ray
-
-    ray.init(address=two_nodes, log_to_driver=False)
-    try:
-        deadline = time.monotonic() + 120
-        while ray.cluster_resources().get("CPU", 0) < 1 and time.monotonic() < deadline:
-            time.sleep(0.5)  # the worker node joins
-
-        @ray.remote(num_cpus=1)
-        def sees(path: str) -> bool:
-            return os.path.exists(path)
-
-        config = DiscoveryConfig(out_dir=str(tmp_path / "run"), budget=3, parallel=1, executor="ray",
-                                 ray_address=two_nodes, progress=False, eval=EvalSettings(evaluator="fake"))
-        proposals = [Proposal(DPO, "dpo"), Proposal(variant(2.0), "x2"), Proposal(variant(0.5), "x0.5")]
-        result = run_discovery(config, proposer=ScriptedProposer(proposals))
-        candidate = tmp_path / "run" / "candidates" / "00001.py"
-        assert candidate.exists() and not ray.get(sees.remote(str(candidate)))  # only the head has the file
-    finally:
-        ray.shutdown()
-    cands = Archive(result.out_dir / "archive.sqlite").all()
+    # Ray reads RAY_AUTH_MODE / RAY_AUTH_TOKEN once, when it is imported, so the driver is its own
+    # process started with the cluster's token (as a user's `harness discover --executor ray` would be).
+    tests = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parent)]),
+           "RAY_USAGE_STATS_ENABLED": "0"}
+    driver = subprocess.run([sys.executable, "-c", _DRIVER, two_nodes, str(tmp_path / "run")], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert driver.returncode == 0, driver.stderr[-3000:]
+    seen = json.loads(driver.stdout.strip().splitlines()[-1])
+    assert seen == {"head_has": True, "worker_sees": False}  # only the head has the candidate file
+    cands = Archive(tmp_path / "run" / "archive.sqlite").all()
     assert len(cands) == 3 and all(c.status in ("ok", "crash") for c in cands)  # the fake evaluator's statuses
     assert all(c.eval_seconds is not None for c in cands)  # each evaluated on the worker from its bytes
     assert sum(c.status == "ok" for c in cands) >= 1

@@ -207,3 +207,25 @@ def test_every_registered_suite_runs_through_every_path(name, tmp_path, monkeypa
             assert gate.exit_code == 0, gate.output  # the same loss and seeds: no regression
     runs = json.loads(cli("runs", "--json").stdout)
     assert len(runs) == (2 if outcomes is None else 3) and {r["suite"] for r in runs} == {name}  # ci's runs too
+
+
+@pytest.mark.parametrize("name", SUITES.names())
+def test_every_registered_suite_has_the_whole_protocol(name):
+    """The typed Suite protocol, member by member (what callers use instead of probing attributes)."""
+    from harness.suites import Suite
+
+    suite = SUITES.get(name)
+    members = [m for m in vars(Suite) if not m.startswith("_")] + list(Suite.__annotations__)
+    missing = sorted(m for m in set(members) if not hasattr(suite, m))
+    assert not missing, f"suite {name!r} lacks {missing}"
+    assert isinstance(suite.default_seed_count, int) and suite.default_seed_count >= 1
+    assert suite.seed_list(suite.default_seed_count) == suite.seed_list(suite.default_seed_count + 1)[:-1]
+    try:
+        short = suite.screen_overrides(0.25)
+    except ValueError as e:
+        assert name in str(e)  # a refusal names the suite
+    else:
+        (key, steps), = short.items()
+        shorter = suite.with_overrides(short)
+        assert key == "train.steps" and 0 < steps < suite.config.train.steps
+        assert shorter.config.train.steps == steps and shorter.config_hash() != suite.config_hash()

@@ -35,16 +35,7 @@ def screen_overrides(settings: EvalSettings) -> dict:
     checkpoints (at least one). Raises ValueError when the suite has no such setting or too few steps."""
     from harness.suites import get_suite
 
-    suite = get_suite(settings.suite).with_overrides(dict(settings.overrides))
-    train = getattr(suite.config, "train", None)
-    if train is None or not hasattr(train, "steps"):
-        raise ValueError(f"suite {settings.suite!r} has no train.steps setting; the cascade cannot shorten it")
-    every = getattr(train, "checkpoint_every", 1)
-    steps = max(every, int(train.steps * settings.screen_fraction) // every * every)
-    if steps >= train.steps:
-        raise ValueError(f"suite {settings.suite!r} trains {train.steps} steps (checkpoints every {every}): "
-                         "too few for a shorter screen; use the plain bench evaluator")
-    return {"train.steps": steps}
+    return get_suite(settings.suite).with_overrides(dict(settings.overrides)).screen_overrides(settings.screen_fraction)
 
 
 def screen_decision(record: dict, slope_at_zero: float | None, level: float = 0.95) -> str | None:

@@ -59,7 +59,7 @@ def _seeds(settings, evaluator: str):
     from harness.suites import get_suite
 
     suite = get_suite(settings.transfer_suite).with_overrides(dict(settings.transfer_overrides))
-    return max(1, len(getattr(suite.config, "seeds", ()) or (0,)))
+    return suite.default_seed_count
 
 
 def summarize(archive: Archive, st: dict, level: float) -> list[dict]:

@@ -134,6 +134,14 @@ class Suite(Protocol):
     def seed_list(self, n: int) -> list[int]:
         """The first ``n`` training seeds: the config's default seeds, then the next integers."""
 
+    @property
+    def default_seed_count(self) -> int:
+        """How many seeds a run takes when none are asked for (at least 1)."""
+
+    def screen_overrides(self, fraction: float) -> dict:
+        """Overrides that train ``fraction`` of the suite's steps (a cheap first stage for discovery's
+        cascade). Raises ValueError, naming the reason, when the suite cannot be shortened."""
+
     def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *,
                   progress: bool = True, parallel: SeedProcesses | None = None) -> SuiteResult:
         """Train, generate and judge every seed with the loss in ``session``; with ``parallel`` (only
@@ -147,6 +155,16 @@ def default_seed_list(config_seeds, n: int) -> list[int]:
     base = list(config_seeds)
     start = max(base, default=-1) + 1
     return (base + list(range(start, start + n)))[:n]
+
+
+def shorter_training(name: str, steps: int, every: int, fraction: float) -> dict:
+    """``{"train.steps": k}``: ``fraction`` of ``steps``, a whole number of ``every``-step checkpoints (at
+    least one). Raises ValueError when that is not shorter than ``steps``."""
+    short = max(every, int(steps * fraction) // every * every)
+    if short >= steps:
+        raise ValueError(f"suite {name!r} trains {steps} steps (checkpoints every {every}): too few for a shorter "
+                         "screen; use the plain bench evaluator")
+    return {"train.steps": short}
 
 
 SUITES: Registry = Registry("suite")

@@ -129,3 +129,12 @@ class CachedSuite:
         from harness.suites import default_seed_list
 
         return default_seed_list(self.config.seeds, n)
+
+    @property
+    def default_seed_count(self) -> int:
+        return max(1, len(self.config.seeds))
+
+    def screen_overrides(self, fraction: float) -> dict:
+        from harness.suites import shorter_training
+
+        return shorter_training(self.name, self.config.train.steps, 1, fraction)

@@ -40,8 +40,14 @@ class PaperSuite:
         self.config = config
         self.name = config.name
 
+    default_seed_count = 1  # a GPU job per seed
+
     def seed_list(self, n: int) -> list[int]:
         return default_seed_list((), n)
+
+    def screen_overrides(self, fraction: float) -> dict:
+        raise ValueError(f"suite {self.name!r} trains whole epochs (no train.steps setting); the cascade cannot "
+                         "shorten it: use the plain bench evaluator")
 
     def config_hash(self) -> str:
         return config_hash(self.config.as_dict())

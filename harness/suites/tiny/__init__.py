@@ -105,6 +105,13 @@ class TinySuite(cache.CachedSuite):
     def usage_error(self, *, thorough: bool = False) -> str | None:
         return None
 
+    def screen_overrides(self, fraction: float) -> dict:
+        """A whole number of checkpoints (the matched-KL trajectory is evaluated at each)."""
+        from harness.suites import shorter_training
+
+        train = self.config.train
+        return shorter_training(self.name, train.steps, train.checkpoint_every, fraction)
+
     def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True,
                   auto=None, parallel=None) -> SuiteResult:
         """``auto`` (harness.suites.tiny.evaluate.AutoSeeds): ``--seeds auto``, seeds taken in order
