@@ -99,9 +99,9 @@ def run_candidate(suite, artifacts, session, spec: dict, out: Path) -> dict:
 
 
 def run_evaluation(spec: dict, out: Path) -> dict:
-    """Discovery: check, then bench, the candidate (harness.discovery.evaluator.run_job); never raises."""
+    """Discovery: check, then bench, the candidate (harness.discovery.evaluators.run_job); never raises."""
     from harness.discovery.config import EvalSettings
-    from harness.discovery.evaluator import run_job as evaluate
+    from harness.discovery.evaluators import run_job as evaluate
 
     try:
         settings = EvalSettings(**spec["evaluate"])

@@ -9,6 +9,7 @@ One module per role in the loop:
     dedupe.py     near-duplicate detection (normalised syntax tree + constants, hashed)
     evaluator.py  check then bench, in the sandbox; the ``fake`` test double
     cascade.py    the ``cascade`` evaluator: a short-run screen before the full bench
+    evaluators.py the evaluators by name (``--evaluator``) and ``run_job``, what a worker runs
     rebench.py    benches outside the loop (fresh seeds, held-out suites), with the fake's records
     finalize.py   winner's-curse correction: top-k re-benched on fresh seeds against DPO
     transfer.py   the re-evaluated best against DPO on a held-out suite

@@ -25,7 +25,7 @@ import dataclasses
 from pathlib import Path
 
 from harness.discovery.config import EvalSettings
-from harness.discovery.evaluator import EVALUATORS, BenchEvaluator, EvalResult, _tail, thread_overrides
+from harness.discovery.evaluator import BenchEvaluator, EvalResult, _tail, thread_overrides
 
 STAGES = ("screen", "bench", "reeval", "transfer")
 
@@ -96,4 +96,3 @@ class CascadeEvaluator(BenchEvaluator):
         return dataclasses.replace(result, metrics={**result.metrics, "screen": info})
 
 
-EVALUATORS.add("cascade", CascadeEvaluator, "screen with a short run, then harness bench for the survivors")

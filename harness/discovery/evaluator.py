@@ -6,24 +6,19 @@ cheap behaviour check on dummy tensors runs first in the same sandbox session. `
 scores it from a hash of its normalised code, and obeys ``# fake-status: <status>`` markers, so the
 loop's bookkeeping can be tested in milliseconds.
 
-``run_job`` is what a worker process or Ray task runs. It writes the result file atomically before
+``run_job`` (harness.discovery.evaluators) is what a worker process or Ray task runs. It writes the result file atomically before
 returning, so a result finished just before the controller was killed is recovered by ``--resume``.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import time
-import traceback
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from harness.discovery.config import EvalSettings
-from harness.registry import Registry
 from harness.status import STATUSES, UNMEASURED
 
 ERROR_TAIL = 4000  # characters of an error kept in the archive (the end holds the exception)
@@ -71,13 +66,6 @@ class Evaluator(Protocol):
         """Run once in the controller before any worker starts (e.g. build the suite's cache)."""
 
     def evaluate(self, candidate_path: Path) -> EvalResult: ...
-
-
-EVALUATORS: Registry[Callable[[EvalSettings, Path], Evaluator]] = Registry("evaluator")
-
-
-def make_evaluator(settings: EvalSettings, work_dir: Path) -> Evaluator:
-    return EVALUATORS.get(settings.evaluator)(settings, work_dir)
 
 
 def _tail(text: str) -> str:
@@ -241,25 +229,3 @@ class FakeEvaluator:
             return EvalResult("crash", "fake crash: Traceback ... RuntimeError: simulated training failure")
         return EvalResult("ok", fitness=round(0.3 + 0.4 * (h % 1000) / 1000, 4), metrics={"stage": "fake"},
                           behaviour_key=behaviour)
-
-
-EVALUATORS.add("bench", BenchEvaluator, "harness bench (its behaviour check first), in one sandbox session")
-EVALUATORS.add("fake", FakeEvaluator, "test double: hash-based fitness, never runs the candidate")
-
-
-def run_job(settings: EvalSettings, candidate_path: str, result_path: str | None, work_dir: str) -> dict:
-    """Evaluate one candidate in a worker; never raises (an evaluator bug is status ``error``)."""
-    t0 = time.monotonic()
-    try:
-        result = make_evaluator(settings, Path(work_dir)).evaluate(Path(candidate_path))
-    except Exception as e:  # the harness failed, not the candidate: recorded, never scored
-        result = EvalResult("error", _tail(f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
-    data = {**result.as_dict(), "seconds": round(time.monotonic() - t0, 3)}
-    if result_path is not None:
-        tmp = f"{result_path}.tmp{os.getpid()}"
-        Path(tmp).write_text(json.dumps(data))
-        os.replace(tmp, result_path)
-    return data
-
-
-import harness.discovery.cascade  # noqa: E402, F401  (registers "cascade", built on BenchEvaluator)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.discovery.config import DiscoveryConfig, EvalSettings
-from harness.discovery.evaluator import run_job
+from harness.discovery.evaluators import run_job
 
 
 @dataclass(frozen=True)

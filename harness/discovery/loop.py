@@ -316,7 +316,7 @@ def finalize_run(out_dir: str | Path, **finalize_changes) -> Archive:
 
 def run_discovery(config: DiscoveryConfig, *, resume: bool = False, proposer: Proposer | None = None) -> DiscoveryResult:
     """Run (or resume) a discovery search; ``proposer`` overrides the registered one (tests)."""
-    from harness.discovery.evaluator import EVALUATORS
+    from harness.discovery.evaluators import EVALUATORS
 
     evaluator = EVALUATORS.get(config.eval.evaluator)  # unknown names fail here, not in every worker
     proposer = proposer or make_proposer(config)
