@@ -48,9 +48,29 @@ def test_narrow_bracket_is_interpolated_and_a_jump_is_bisected_not_interpolated(
     assert done.status == "measured" and done.cur.kl - done.prev.kl <= budget.MAX_BRACKET_KL
     assert done.prev.kl < 2.0 <= done.cur.kl and done.refined == len(asked) <= 4
     cliff = budget.refine(jump, 2.0, lambda s: _Point(s, 0.3 if s < 20 else 40.0))
-    assert cliff.status == "unresolved" and "one optimizer step" in cliff.reason and cliff.scores("win") is None
+    assert cliff.status == "unresolved" and "1/16 of an optimizer step" in cliff.reason and cliff.scores("win") is None
+    assert cliff.cur.step - cliff.prev.step == 1 / 16
+    whole = budget.refine(jump, 2.0, lambda s: _Point(s, 0.3 if s < 20 else 40.0), substep_bisections=0)
+    assert whole.status == "unresolved" and "one optimizer step" in whole.reason
     never = budget.locate([_Point(0, 0.0), _Point(16, 0.5)], 2.0)
     assert never.status == "censored" and never.scores("win") is None
+
+
+def test_a_jump_inside_one_optimizer_step_is_bisected_on_fractional_steps():
+    """1.8 -> 2.6 nats between steps 72 and 73 (DPO seed 2 on the board): fractional steps resolve it."""
+    jump = budget.locate([_Point(64, 1.2), _Point(80, 3.2)], 2.0)
+    kl = lambda s: 1.8 if s <= 72 else 1.8 + 0.8 * min(1.0, s - 72) + (0.1 * (s - 73) if s > 73 else 0)  # noqa: E731
+    asked = []
+
+    def at(step):
+        asked.append(step)
+        return _Point(step, kl(step))
+
+    done = budget.refine(jump, 2.0, at)
+    assert done.status == "measured" and done.cur.kl - done.prev.kl <= budget.MAX_BRACKET_KL
+    assert 72 <= done.prev.step < done.cur.step <= 73 and done.prev.kl < 2.0 <= done.cur.kl
+    assert any(not float(s).is_integer() for s in asked)  # fractional steps were evaluated
+    assert done.summary()["bracket_steps"] == [72, 72.5] and done.summary()["step"] == pytest.approx(72.25)
 
 
 def test_eval_config_bound_is_the_justified_one():
@@ -120,7 +140,7 @@ def test_a_jump_is_bisected_on_the_runs_own_weights(home, tmp_path):  # noqa: F8
                 lo, hi = c["bracket_kl"]
                 assert hi - lo <= 0.25 + 1e-9 and lo < b <= hi
             elif c["status"] == "unresolved":
-                assert c["bracket_steps"][1] - c["bracket_steps"][0] == 1, c
+                assert c["bracket_steps"][1] - c["bracket_steps"][0] == 1 / 16, c
     assert dense > 0, record["per_seed"]
     assert record["timings"]["dense"] > 0
     again = _bench(tmp_path, **overrides)  # deterministic, dense evaluation included
@@ -129,7 +149,8 @@ def test_a_jump_is_bisected_on_the_runs_own_weights(home, tmp_path):  # noqa: F8
 
 def test_dense_evaluation_equals_a_run_that_checkpoints_at_that_step(home, tmp_path):  # noqa: F811
     """Bisecting on kept weights gives bit for bit what a re-run evaluating at that step gives."""
-    base = {"train.steps": 8, "eval.kl_budgets": [0.05], "eval.max_bracket_kl": 0.001}
+    base = {"train.steps": 8, "eval.kl_budgets": [0.05], "eval.max_bracket_kl": 0.001,
+            "eval.substep_bisections": 0}  # whole steps: a run checkpointing every step has them all
     coarse = _bench(tmp_path, seeds=1, **base, **{"train.checkpoint_every": 8})
     fine = _bench(tmp_path, seeds=1, **base, **{"train.checkpoint_every": 1})
     c = coarse["per_seed"][0]["crossing"]
@@ -172,3 +193,36 @@ def test_seeds_auto_options_need_auto():
     result = CliRunner().invoke(__import__("harness.cli").cli.main,
                                 ["bench", "--loss", str(DPO), "--seeds", "2", "--seeds-cap", "4"])
     assert result.exit_code == 2 and "--seeds auto" in result.output
+
+
+def test_a_fractional_step_is_the_step_with_its_learning_rate_scaled():
+    """budget.py's premise: for AdamW (training's optimizer, TRL's default), theta_t + a (theta_{t+1} -
+    theta_t) is exactly step t+1 taken with learning rate a * lr (same gradient, same moments)."""
+    import copy
+
+    import torch
+    from trl import DPOConfig
+
+    assert DPOConfig(output_dir="x", use_cpu=True, bf16=False).optim in ("adamw_torch", "adamw_torch_fused")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.01)
+    x, y = torch.randn(32, 6), torch.randn(32, 1)
+
+    def step(m, o):
+        o.zero_grad()
+        torch.nn.functional.mse_loss(m(x), y).backward()
+        o.step()
+
+    for _ in range(3):
+        step(model, opt)
+    before = [p.detach().clone() for p in model.parameters()]
+    full = copy.deepcopy((model, opt))
+    step(*full)
+    for a in (0.25, 0.5):
+        part = copy.deepcopy((model, opt))
+        for group in part[1].param_groups:
+            group["lr"] *= a
+        step(*part)
+        for p0, p1, pa in zip(before, full[0].parameters(), part[0].parameters(), strict=True):
+            assert torch.allclose(pa, p0 + a * (p1 - p0), atol=1e-7, rtol=0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 import time
@@ -187,13 +188,19 @@ class _Seeds:
         states: dict[int, dict] = {}
         crossings: dict[float, kl_budget.Crossing] = {}
 
-        def evaluate_at(step: int) -> Checkpoint:
-            self.scratch.load_state_dict(states[step])
+        def evaluate_at(step: float) -> Checkpoint:
+            """The kept weights of a whole step, or of a fractional step t + a: theta_t + a (theta_{t+1} -
+            theta_t), what step t+1 gives with its learning rate scaled by a (budget.py's module doc)."""
+            t = math.floor(step)
+            a = step - t
+            weights = states[t] if a == 0 else {
+                k: v + a * (states[t + 1][k] - v) if v.is_floating_point() else v for k, v in states[t].items()}
+            self.scratch.load_state_dict(weights)
             return self.evaluate(self.scratch, step, seed)
 
         def on_step(model, step):
+            states[step] = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if step % every:
-                states[step] = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 return
             t = time.perf_counter()
             if step == 0:
@@ -207,9 +214,12 @@ class _Seeds:
             for b in ev.kl_budgets:
                 if b not in crossings and point.kl >= b:
                     c = kl_budget.locate(trajectory, b, ev.max_bracket_kl)
-                    crossings[b] = kl_budget.refine(c, b, evaluate_at, ev.max_bracket_kl) if c.status == "jump" else c
+                    crossings[b] = (kl_budget.refine(c, b, evaluate_at, ev.max_bracket_kl, ev.substep_bisections)
+                                    if c.status == "jump" else c)
             self.timings["dense"] += time.perf_counter() - t
+            kept = states[step]  # this checkpoint's weights bound the next bracket from below
             states.clear()
+            states[step] = kept
             self.bar.set(f"seed {seed}: KL {point.kl:.2f} win {point.win.mean():.2f}", every if step else 0)
 
         t = time.perf_counter()

@@ -21,7 +21,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from harness.stats import paired_difference_ci, win_rate_ci
-from harness.suites.tiny.budget import CENSORED, MAX_BRACKET_KL, MEASURED, UNRESOLVED, Crossing
+from harness.suites.tiny.budget import (
+    CENSORED,
+    MAX_BRACKET_KL,
+    MEASURED,
+    SUBSTEP_BISECTIONS,
+    UNRESOLVED,
+    Crossing,
+)
 
 COMPARISONS = ("all-references", "one-reference")
 
@@ -46,6 +53,7 @@ class EvalConfig:
     # comparisons per prompt; the gold judge scores each text once), or sample j against reference j
     comparisons: str = "all-references"
     max_bracket_kl: float = MAX_BRACKET_KL  # nats; wider brackets are evaluated densely (budget.py says why)
+    substep_bisections: int = SUBSTEP_BISECTIONS  # halvings of one optimizer step in that dense evaluation
 
     def __post_init__(self):
         if not self.kl_budgets or min(self.kl_budgets) <= 0:
@@ -54,6 +62,8 @@ class EvalConfig:
             raise ValueError(f"comparisons must be one of {COMPARISONS}, got {self.comparisons!r}")
         if not self.max_bracket_kl > 0:
             raise ValueError("max_bracket_kl must be positive (nats)")
+        if self.substep_bisections < 0:
+            raise ValueError("substep_bisections must be >= 0 (0: whole optimizer steps only)")
 
     def as_dict(self) -> dict:
         return asdict(self)
