@@ -9,9 +9,9 @@ seed, beta, the sandbox backend for the loss and the output folder (mounted read
      "sandbox": "jail", "trust": false, "output": "/out", "device": "cuda", "gpus": 1, "generator": null,
      "build_only": false, "per_prompt": false, "evaluate": null}
 
-``per_prompt`` (a bench seed of ``harness bench --executor docker``): the job also returns its seed's
-per-prompt arrays (``candidate.arrays``) so that the controller pools several seeds' containers into
-the same cross-seed CIs as one local run (harness.executors.pooling). ``evaluate`` (discovery): the job
+``per_prompt`` (a bench seed of ``harness bench --executor docker``): the job runs the suite's
+``seed_job`` (per-prompt results, answers for a suite judged outside) so that the controller pools
+several seeds' containers into the same cross-seed CIs as one local run (``Suite.pool_seed_jobs``). ``evaluate`` (discovery): the job
 runs the discovery evaluation instead (``harness check``, then bench, with these
 ``harness.discovery.config.EvalSettings``); ``result.json`` carries its result under ``"evaluation"``.
 
@@ -50,6 +50,11 @@ def read_spec(path: str | Path) -> dict:
         spec = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise JobError(f"cannot read the job spec {path}: {e}") from None
+    return read_spec_dict(spec)
+
+
+def read_spec_dict(spec) -> dict:
+    """A parsed job spec, checked and with its defaults filled in; JobError names what is wrong."""
     if not isinstance(spec, dict):
         raise JobError("the job spec must be a JSON object")
     unknown = set(spec) - SPEC_KEYS
@@ -138,9 +143,10 @@ def run_job(spec: dict) -> tuple[int, dict]:
     if session is not None:
         try:
             if spec["per_prompt"]:
-                from harness.executors.pooling import run_seed
-
-                result["candidate"] = run_seed(suite, artifacts, session, spec["seed"], spec["beta"])
+                if spec["beta"] is None:
+                    raise JobError("a bench seed job (per_prompt) needs its beta in the spec")
+                result["candidate"] = suite.seed_job(artifacts, session, spec["seed"], float(spec["beta"]),
+                                                     device=spec["device"])
             else:
                 result["candidate"] = run_candidate(suite, artifacts, session, spec, out)
         except LossCallError as e:

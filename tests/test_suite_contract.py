@@ -119,6 +119,12 @@ def paper_instance(name):
                 return PaperSuite.run_seeds(self, artifacts, session, seeds, beta, progress=progress, judge=judge,
                                             device="cpu")
 
+            def seed_job(self, artifacts, session, seed, beta, *, device="cpu"):
+                return PaperSuite.seed_job(self, artifacts, session, seed, beta, device="cpu")
+
+            def pool_seed_jobs(self, artifacts, outputs):
+                return PaperSuite.pool_seed_jobs(self, artifacts, outputs, judge=judge)
+
         return LocalPaperSuite(base.config).with_overrides({
             "model.policy": str(folder), "model.dtype": "float32", "generator": "hf", "train.bf16": False,
             "train.gradient_checkpointing": False, "train.per_device_batch": 2, "train.effective_batch": 2,
@@ -129,6 +135,51 @@ def paper_instance(name):
 
 INSTANCES = {"tiny": tiny_instance, "smol": smol_instance,
              **{name: paper_instance(name) for name in ("mt-bench", "alpaca-eval", "tldr", "imdb")}}
+
+
+class InProcessJobs:
+    """A ``ContainerOptions`` double for ``harness bench --executor docker`` without docker: each seed's
+    "container" is containers/job.py's ``run_job`` on the staged spec, in this process (so the test-size
+    suite instance answers), and its result goes through the JSON file and ``read_result`` as a real
+    container's does. The docker tier runs the same path in real containers."""
+
+    parallel = 1
+
+    def __init__(self):
+        import importlib.util
+        import sys
+
+        spec = importlib.util.spec_from_file_location("containers_job_contract", ROOT / "containers" / "job.py")
+        self.job = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = self.job
+        spec.loader.exec_module(self.job)
+        self.specs = []
+
+    def runner(self, data, models):
+        from harness.executors.docker import JobRun, read_result
+
+        jobs = self
+
+        class Runner:
+            identity = {"id": "sha256:in-process"}
+
+            def run(self, spec, source, job_dir, gpus=""):
+                job_dir.mkdir(parents=True)
+                (job_dir / "loss.py").write_bytes(source)
+                full = jobs.job.read_spec_dict({**spec, "loss": str(job_dir / "loss.py"),
+                                                "output": str(job_dir / "out")})
+                jobs.specs.append(full)
+                code, result = jobs.job.run_job(full)
+                (job_dir / "result.json").write_text(json.dumps(result, default=str))
+                data = read_result(job_dir / "result.json")
+                return JobRun(data["status"], data.get("error"), code, data["seconds"], result=data)
+
+        return Runner()
+
+    def pool(self):
+        from harness.executors.docker import GpuPool
+
+        return GpuPool([], 1)
 
 
 def cli(*args):
@@ -171,6 +222,16 @@ def test_every_registered_suite_runs_through_every_path(name, tmp_path, monkeypa
     for column in suite.board_columns:
         assert column.key in record["metrics"], column
     assert f"{suite.gate_metric}_ci" in record["metrics"]
+
+    # --executor docker's path (one job per seed, pooled here) gives the local run's numbers
+    from harness.executors.bench import run_container_bench
+
+    jobs = InProcessJobs()
+    boxed = run_container_bench(DPO, suite=name, seeds=2, progress=False, options=jobs)
+    assert boxed["status"] == "ok", boxed["error"]
+    assert [s["seed"] for s in jobs.specs] == record["seeds"] and all(s["per_prompt"] for s in jobs.specs)
+    assert boxed["outcomes"] == record["outcomes"] and boxed["metrics"] == record["metrics"]
+    assert boxed["executor"]["image"]["id"] == "sha256:in-process"
 
     compared = cli("compare", path, path, "--json")
     if outcomes is not None:  # paired on the same seeds and prompts: a difference of exactly 0

@@ -7,8 +7,10 @@ loss's source bytes staged beside its spec -> the seeds' per-prompt arrays poole
 cross-seed CIs as a local run (``harness.metrics.aggregate``) -> the record, which also names the image
 (content digest) every seed ran in. The loss never runs in the controller.
 
-Suites with the shared matched-KL protocol (tiny) judge inside the container with their code judge
-(the gold reward model is part of the suite cache); no API key ever enters a container.
+Every suite splits by seed through its own ``seed_job`` (in the container) and ``pool_seed_jobs`` (here):
+suites whose judge is code (tiny's gold reward model, smol's ifeval checks) judge inside the container;
+suites with an LLM judge (the paper's) write answers there and are judged here, so no API key ever
+enters a container.
 """
 
 from __future__ import annotations
@@ -68,16 +70,12 @@ def run_container_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta:
     missing daemon / image (the message says how to build it). The record is not stored yet
     (``harness.bench.store_record``)."""
     from harness.bench import BenchUsageError, _check_usage, _read, check_only
-    from harness.executors.pooling import POOLED_SUITES, poolable
     from harness.paths import cache_dir
 
     t_total = time.perf_counter()
     suite_obj = _check_usage(suite, seeds, beta, backend, overrides, lr_grid is not None)
     if lr_grid is not None:
         raise BenchUsageError("--thorough / --lr-grid run with --executor local only")
-    if not poolable(suite_obj):
-        raise BenchUsageError(f"--executor docker splits a bench by seed for the suites {', '.join(POOLED_SUITES)}; "
-                              f"run suite {suite_obj.name!r} with --executor local")
     if backend == "none" and not trust:
         raise BenchUsageError("backend 'none' runs the loss in-process: pass --trust for a file you wrote or reviewed")
     try:
@@ -128,7 +126,6 @@ def _run_seeds(runner, pool, options, spec, data: bytes, seed_list) -> list[JobR
 def _record(suite_obj, artifacts, raw, failed_first, seed_list, beta, backend, runs: list[JobRun], runner, timings,
             t_total, check: dict | None) -> dict:
     """``failed_first``: (status, error) when the loss file or its behaviour check failed (no job ran)."""
-    from harness.executors.pooling import pool
     from harness.records import bench_record
 
     invalid = failed_first is not None
@@ -142,7 +139,7 @@ def _record(suite_obj, artifacts, raw, failed_first, seed_list, beta, backend, r
         status, error = "error", ("the job image's suite config differs from this checkout's (rebuild the image: "
                                   "scripts/job_image.sh)")
     elif not invalid:
-        result = pool(suite_obj, [r.result["candidate"] for r in runs], artifacts.eval_prompts)
+        result = suite_obj.pool_seed_jobs(artifacts, [r.result["candidate"] for r in runs])
         timings.update(result.timings)
     timings["total"] = time.perf_counter() - t_total
     record = bench_record(loss=raw, suite=suite_obj, build_stats=artifacts.stats, seeds=seed_list, beta=beta,

@@ -150,6 +150,15 @@ class Suite(Protocol):
     def summary(self, record: dict) -> Summary:
         """The readable summary of one of this suite's ok records."""
 
+    def seed_job(self, artifacts, session, seed: int, beta: float, *, device: str) -> dict:
+        """One seed where it is isolated (a job container, ``harness bench --executor docker``): train,
+        generate, and judge when the judge is code; a JSON-ready dict that ``pool_seed_jobs`` reads
+        (no host paths: the controller does not share the job's filesystem)."""
+
+    def pool_seed_jobs(self, artifacts, outputs: list[dict]) -> SuiteResult:
+        """In the controller: the seeds' ``seed_job`` outputs (in seed order) as one result, with the
+        same numbers as ``run_seeds`` on those seeds; a suite judged outside judges here."""
+
 
 def default_seed_list(config_seeds, n: int) -> list[int]:
     base = list(config_seeds)

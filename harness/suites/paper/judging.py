@@ -145,35 +145,35 @@ def aggregate(per_seed: list[dict], arrays: list[dict]) -> dict:
     return out
 
 
-def run_judged_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, judge=None, device=None,
-                     jobs_dir: Path | None = None, progress: bool = True):
-    """``PaperSuite.run_seeds`` for a judge-based paper suite; every seed answers the same prompts."""
+def seed_job(suite, artifacts, session, seed: int, beta: float, *, device: str) -> dict:
+    """Train and generate one seed (job.py's ``train_and_generate``); the answers inline, no host paths."""
+    from harness.suites.paper.job import train_and_generate
+
+    with tempfile.TemporaryDirectory(prefix=f"harness-{suite.name}-") as out:
+        result = train_and_generate(suite, artifacts, session, seed=seed, beta=beta, out_dir=out, device=device)
+        answers = [json.loads(line) for line in Path(result["answers"]).read_text().splitlines()]
+    return {"seed": seed, "answers": answers, "generation": result["generation"],
+            "loss_seconds": result["train"]["loss_seconds"], "timings": result["timings"]}
+
+
+def judge_seed_jobs(suite, artifacts, outputs: list[dict], *, judge=None) -> SuiteResult:
+    """The suite's judge on every seed's answers (``seed_job`` outputs, in seed order); every seed
+    answered the same prompts."""
     import time
 
     from harness.judges.llm import LLMJudge
-    from harness.suites.paper.job import train_and_generate
 
-    if suite.config.judge is None:
-        raise RuntimeError(f"suite {suite.name!r} has no judge: its job measures a reward-KL point per beta "
-                           "(containers/job.py; harness/suites/paper/imdb.py)")
     judge = judge or LLMJudge(suite.config.judge)
-    if device is None:
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     timings = {"train": 0.0, "generate": 0.0, "judge": 0.0, "loss_calls": 0.0}
     per_seed, arrays = [], []
-    for seed in seeds:
-        with tempfile.TemporaryDirectory(prefix=f"harness-{suite.name}-", dir=jobs_dir) as out:
-            result = train_and_generate(suite, artifacts, session, seed=seed, beta=beta, out_dir=out, device=device)
-            answers = [json.loads(line) for line in Path(result["answers"]).read_text().splitlines()]
-        timings["train"] += result["timings"]["train"]
-        timings["generate"] += result["timings"]["generate"]
-        timings["loss_calls"] += result["train"]["loss_seconds"]
+    for out in outputs:
+        timings["train"] += out["timings"]["train"]
+        timings["generate"] += out["timings"]["generate"]
+        timings["loss_calls"] += out["loss_seconds"]
         t = time.perf_counter()
-        metrics, seed_arrays = seed_result(judge, artifacts.eval_rows, answers, seed=seed)
+        metrics, seed_arrays = seed_result(judge, artifacts.eval_rows, out["answers"], seed=out["seed"])
         timings["judge"] += time.perf_counter() - t
-        metrics["generation"] = result["generation"]
+        metrics["generation"] = out["generation"]
         per_seed.append(metrics)
         arrays.append(seed_arrays)
     outcomes = make_outcomes(arrays[0]["prompts"], {"verdict": [a["win"].tolist() for a in arrays],
@@ -181,3 +181,20 @@ def run_judged_seeds(suite, artifacts, session, seeds: list[int], beta: float, *
                              ["measured"] * len(arrays))
     return SuiteResult(per_seed, aggregate(per_seed, arrays),
                        {"id": judge.id, "hash": judge.hash, "model": judge.spec.model}, timings, outcomes)
+
+
+def run_judged_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, judge=None, device=None,
+                     progress: bool = True):
+    """``PaperSuite.run_seeds`` for a judge-based paper suite: every seed's job here, then the judge."""
+    from harness.judges.llm import LLMJudge
+
+    if suite.config.judge is None:
+        raise RuntimeError(f"suite {suite.name!r} has no judge: its job measures a reward-KL point per beta "
+                           "(containers/job.py; harness/suites/paper/imdb.py)")
+    judge = judge or LLMJudge(suite.config.judge)  # configured (key, endpoint) before any training
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    outputs = [seed_job(suite, artifacts, session, seed, beta, device=device) for seed in seeds]
+    return judge_seed_jobs(suite, artifacts, outputs, judge=judge)

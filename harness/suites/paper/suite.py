@@ -145,6 +145,18 @@ class PaperSuite:
         return train_and_generate(self, artifacts, session, seed=seed, beta=beta, out_dir=out_dir, device=device,
                                   gpus=gpus, generator=generator)
 
+    def seed_job(self, artifacts, session, seed: int, beta: float, *, device: str = "cuda") -> dict:
+        """The GPU job for one seed (train -> generate) with its answers inline; judged in the controller."""
+        from harness.suites.paper.judging import seed_job
+
+        return seed_job(self, artifacts, session, seed, beta, device=device)
+
+    def pool_seed_jobs(self, artifacts, outputs: list[dict], *, judge=None) -> SuiteResult:
+        """The suite's LLM judge on every seed's answers, here (a judge's API key never enters a job)."""
+        from harness.suites.paper.judging import judge_seed_jobs
+
+        return judge_seed_jobs(self, artifacts, outputs, judge=judge)
+
     def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True, judge=None,
                   device: str | None = None, parallel=None) -> SuiteResult:
         """`harness bench` on this host: per seed the job (train -> generate), then the suite's LLM judge

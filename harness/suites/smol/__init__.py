@@ -121,6 +121,15 @@ class SmolSuite(cache.CachedSuite):
         return run_seed(self.config, artifacts, session, seed=seed,
                         beta=self.config.beta if beta is None else beta, out_dir=out_dir)
 
+    def seed_job(self, artifacts, session, seed: int, beta: float, *, device: str = "cpu") -> dict:
+        """Train, generate and judge one seed (the ifeval judge is code: it runs in the job)."""
+        return self.run_seed(artifacts, session, seed=seed, beta=beta)
+
+    def pool_seed_jobs(self, artifacts, outputs: list[dict]) -> SuiteResult:
+        from harness.suites.smol.run import aggregate
+
+        return aggregate([dict(o) for o in outputs], self.config.ci_level, [r["prompt"] for r in artifacts.eval_rows])
+
     def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True,
                   parallel=None) -> SuiteResult:
         """Per seed: train on the cached pairs, answer the eval prompts, judge against the references."""

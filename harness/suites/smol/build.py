@@ -102,6 +102,16 @@ def build(folder: Path, config, progress: bool = True) -> None:
     (folder / "build.json").write_text(json.dumps(stats, indent=1))
 
 
+def _model_folder(built: Path) -> Path:
+    """The converted model the build used; in a job container (the suite cache mounted elsewhere) the
+    same folder under this process's cache (smollm2.converted_folder)."""
+    if built.is_dir():
+        return built
+    from harness.suites.smol import smollm2
+
+    return smollm2.converted_folder()
+
+
 class SmolArtifacts:
     def __init__(self, folder: Path):
         from datasets import Dataset
@@ -113,7 +123,7 @@ class SmolArtifacts:
         self.pairs = rows
         self.eval_rows = json.loads((folder / "eval.json").read_text())
         self.stats = json.loads((folder / "build.json").read_text())
-        self.model_folder = Path(self.stats["model_folder"])
+        self.model_folder = _model_folder(Path(self.stats["model_folder"]))
 
 
 def load(folder: Path) -> SmolArtifacts:

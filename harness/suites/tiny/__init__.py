@@ -125,6 +125,16 @@ class TinySuite(cache.CachedSuite):
 
         return summary(record)
 
+    def seed_job(self, artifacts, session, seed: int, beta: float, *, device: str = "cpu") -> dict:
+        from harness.suites.tiny.evaluate import seed_job
+
+        return seed_job(self, artifacts, session, seed, beta)
+
+    def pool_seed_jobs(self, artifacts, outputs: list[dict]) -> SuiteResult:
+        from harness.suites.tiny.evaluate import pool_seed_jobs
+
+        return pool_seed_jobs(self, outputs, artifacts.eval_prompts)
+
     def build(self, *, progress: bool = True) -> TinyArtifacts:
         from harness.suites.tiny.build import build
 

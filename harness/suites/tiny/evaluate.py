@@ -317,3 +317,26 @@ def train_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, pro
     finally:
         state.close()
     return per_seed, arrays, {"id": state.judge.id, "hash": state.judge.hash}, state.timings
+
+
+def seed_job(suite, artifacts, session, seed: int, beta: float) -> dict:
+    """One seed in a job container: its metrics and per-prompt arrays (JSON-ready; None: not measured)."""
+    per_seed, arrays, judge, timings = train_seeds(suite, artifacts, session, [seed], beta, progress=False)
+    lists = [{k: None if v is None else [float(x) for x in v] for k, v in a.items()} for a in arrays]
+    return {"per_seed": per_seed, "judge": judge, "timings": timings, "arrays": lists}
+
+
+def pool_seed_jobs(suite, outputs: list[dict], prompts: list[str]) -> SuiteResult:
+    """The seeds' ``seed_job`` outputs as one result, with the outcome tables over ``prompts`` (the
+    evaluation prompts in table order): the numbers one process running all the seeds gives (JSON
+    floats round-trip exactly)."""
+    per_seed = [o["per_seed"][0] for o in outputs]
+    arrays = [{k: None if v is None else np.asarray(v, dtype=float) for k, v in o["arrays"][0].items()}
+              for o in outputs]
+    timings: dict[str, float] = {}
+    for o in outputs:
+        for k, v in o.get("timings", {}).items():
+            timings[k] = timings.get(k, 0.0) + v
+    metrics = aggregate(per_seed, arrays, suite.config.eval, prompts)
+    outcomes = metrics.pop("outcomes")
+    return SuiteResult(per_seed, metrics, outputs[0]["judge"], timings, outcomes)
