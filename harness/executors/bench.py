@@ -123,6 +123,17 @@ def _run_seeds(runner, pool, options, spec, data: bytes, seed_list) -> list[JobR
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _pool(suite_obj, artifacts, runs: list[JobRun]):
+    """(the pooled SuiteResult, None), or (None, why) when a job's result (untrusted: it comes out of the
+    container) does not have the shape its suite's ``seed_job`` writes: a harness fault, never scored."""
+    from harness.text import clean_line
+
+    try:
+        return suite_obj.pool_seed_jobs(artifacts, [r.result["candidate"] for r in runs]), None
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+        return None, f"a job's result is malformed ({type(e).__name__}: {clean_line(str(e))[:200]}); rerun the bench"
+
+
 def _record(suite_obj, artifacts, raw, failed_first, seed_list, beta, backend, runs: list[JobRun], runner, timings,
             t_total, check: dict | None) -> dict:
     """``failed_first``: (status, error) when the loss file or its behaviour check failed (no job ran)."""
@@ -139,8 +150,11 @@ def _record(suite_obj, artifacts, raw, failed_first, seed_list, beta, backend, r
         status, error = "error", ("the job image's suite config differs from this checkout's (rebuild the image: "
                                   "scripts/job_image.sh)")
     elif not invalid:
-        result = suite_obj.pool_seed_jobs(artifacts, [r.result["candidate"] for r in runs])
-        timings.update(result.timings)
+        result, error = _pool(suite_obj, artifacts, runs)
+        if result is None:
+            status = "error"
+        else:
+            timings.update(result.timings)
     timings["total"] = time.perf_counter() - t_total
     record = bench_record(loss=raw, suite=suite_obj, build_stats=artifacts.stats, seeds=seed_list, beta=beta,
                           status=status, error=error, result=result,
