@@ -210,7 +210,7 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
     if seeds == "auto":
         from harness.suites.tiny.evaluate import AutoSeeds
 
-        if suite != "tiny" or lr_grid is not None:
+        if suite not in SUITES or not SUITES.get(suite).adaptive_seeds or lr_grid is not None:
             raise BenchUsageError("--seeds auto needs the tiny suite's matched-KL protocol, without thorough mode")
         auto, seeds = auto_seeds or AutoSeeds(), (auto_seeds or AutoSeeds()).cap
     suite_obj = _check_usage(suite, seeds, beta, backend, overrides, lr_grid is not None)

@@ -35,8 +35,8 @@ PAPER_LOCAL = {
 JUDGE_REPLY = {"single-grade": "[[6]]", "pairwise-weighted": "A", "pairwise-verdict": "[[A]]"}
 
 
-def tiny_instance(tmp_path, monkeypatch, scripted_proxy):
-    return SUITES.get("tiny").with_overrides({
+def tiny_instance(tmp_path, monkeypatch, scripted_proxy, name="tiny"):
+    return SUITES.get(name).with_overrides({
         "data.train_prompts": 64, "data.eval_prompts": 8, "data.pairs": 32, "sft.steps": 20, "sft.batch_size": 16,
         "sft.warmup_steps": 5, "train.steps": 4, "train.batch_size": 8, "train.checkpoint_every": 2,
         "eval.resamples": 100, "eval.kl_budgets": (0.002, 0.001)})  # budgets four steps reach: a measured verdict
@@ -133,7 +133,8 @@ def paper_instance(name):
     return make
 
 
-INSTANCES = {"tiny": tiny_instance, "smol": smol_instance,
+INSTANCES = {"tiny": tiny_instance, "tiny-beta0.05": lambda *a: tiny_instance(*a, name="tiny-beta0.05"),
+             "smol": smol_instance,
              **{name: paper_instance(name) for name in ("mt-bench", "alpaca-eval", "tldr", "imdb")}}
 
 

@@ -114,6 +114,7 @@ class Suite(Protocol):
     judged_outside: bool  # its GPU job writes answers that are judged outside the container
     training_threads: int | None  # torch threads of training (``train.threads``), None when not a setting
     parallel_seeds: bool  # run_seeds can train seeds side by side in processes (``parallel``)
+    adaptive_seeds: bool  # run_seeds can add seeds until a CI is narrow enough (``--seeds auto``)
 
     def config_hash(self) -> str: ...
 
@@ -184,9 +185,11 @@ def get_suite(name: str) -> Suite:
 
 
 def _register_builtin() -> None:
-    from harness.suites.tiny import TinySuite
+    from harness.suites.tiny import TinyConfig, TinySuite
 
     SUITES.add("tiny", TinySuite(), "toy IMDb replica on a synthetic review language; any CPU, ~1 min")
+    SUITES.add("tiny-beta0.05", TinySuite(TinyConfig(beta=0.05), name="tiny-beta0.05"),
+               "the tiny suite at the DiscoPOP paper's IMDb beta 0.05 (its own board); same build as tiny")
     _register_real()
 
 

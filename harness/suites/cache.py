@@ -111,10 +111,15 @@ class CachedSuite:
 
         return config_hash(self.config.build_dict())
 
+    @property
+    def cache_family(self) -> str:
+        """The cache folder's prefix: variants of one suite (the tiny suite at another beta) share it."""
+        return self.name
+
     def cache_folder(self) -> Path:
         from harness.paths import cache_dir
 
-        return cache_dir() / f"{self.name}-{self.build_hash()}"
+        return cache_dir() / f"{self.cache_family}-{self.build_hash()}"
 
     def with_overrides(self, overrides: dict):
         from harness.suites.overrides import apply_overrides

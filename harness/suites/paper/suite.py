@@ -35,6 +35,7 @@ class PaperSuite:
     judged_outside = True
     training_threads = None  # GPU jobs: the thread count is not a suite setting
     parallel_seeds = False  # one device: seeds run in sequence
+    adaptive_seeds = False
 
     def __init__(self, config: PaperSuiteConfig):
         self.config = config

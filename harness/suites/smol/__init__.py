@@ -93,6 +93,7 @@ class SmolSuite(cache.CachedSuite):
     gate_metric = "win_rate"
     judged_outside = False
     parallel_seeds = False  # a 135M model per process: seeds run in sequence
+    adaptive_seeds = False
 
     def __init__(self, config: SmolConfig | None = None):
         super().__init__(config or SmolConfig())

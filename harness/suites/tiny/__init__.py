@@ -86,7 +86,8 @@ PROCESS_MIN_PAIRS = 4096  # pairs x steps per seed below which seeds run in one 
 class TinySuite(cache.CachedSuite):
     """The matched-KL protocol (harness.suites.tiny.evaluate, metrics): win rate at a KL budget."""
 
-    name = "tiny"
+    cache_family = "tiny"  # every variant (another beta) builds the same artifacts
+    adaptive_seeds = True  # run_seeds takes ``auto`` (``--seeds auto``)
     board_columns = (Column("win_rate", "win rate @ KL budget", ci=True), Column("reward", "gold reward", ci=True),
                      Column("kl", "KL end"))
     gate_metric = "win_rate"
@@ -99,8 +100,14 @@ class TinySuite(cache.CachedSuite):
         least PROCESS_MIN_PAIRS pairs x steps (the default suite: 8,192; test-size configs run in one)."""
         return self.config.train.steps * self.config.train.batch_size >= PROCESS_MIN_PAIRS
 
-    def __init__(self, config: TinyConfig | None = None):
+    def __init__(self, config: TinyConfig | None = None, *, name: str = "tiny"):
         super().__init__(config or TinyConfig())
+        self.name = name  # "tiny", or a registered variant with its own board ("tiny-beta0.05")
+
+    def with_overrides(self, overrides: dict) -> TinySuite:
+        from harness.suites.overrides import apply_overrides
+
+        return TinySuite(apply_overrides(self.config, overrides), name=self.name)
 
     def usage_error(self, *, thorough: bool = False) -> str | None:
         return None
