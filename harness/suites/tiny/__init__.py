@@ -167,7 +167,7 @@ class TinySuite(cache.CachedSuite):
         return {
             "name": self.name,
             "description": "synthetic movie reviews; steer a 2-layer Llama towards positive reviews; "
-                           "gold sentiment judge",
+                           f"gold sentiment judge; beta {c.beta:g}",
             "size": f"{c.data.pairs} pairs, {c.data.eval_prompts} eval prompts x {c.eval.sample.samples_per_prompt} "
                     f"samples, {c.train.steps} steps",
             "hardware": "any CPU (2 cores)",
