@@ -134,6 +134,8 @@ def run_job(spec: dict) -> tuple[int, dict]:
     if spec["build_only"]:  # fills the suite cache (reference log-probs once), shared read-only by jobs
         result.update(seconds=time.perf_counter() - t0, cache=str(artifacts.folder))
         return EXIT_OK, result
+    if spec["per_prompt"] and spec["beta"] is None:
+        raise JobError("a bench seed job (per_prompt) needs its beta in the spec")
     code = EXIT_OK
     try:
         session = _open_session(spec)
@@ -143,10 +145,8 @@ def run_job(spec: dict) -> tuple[int, dict]:
     if session is not None:
         try:
             if spec["per_prompt"]:
-                if spec["beta"] is None:
-                    raise JobError("a bench seed job (per_prompt) needs its beta in the spec")
                 result["candidate"] = suite.seed_job(artifacts, session, spec["seed"], float(spec["beta"]),
-                                                     device=spec["device"])
+                                                     device=spec["device"], gpus=spec["gpus"], work_dir=out)
             else:
                 result["candidate"] = run_candidate(suite, artifacts, session, spec, out)
         except LossCallError as e:

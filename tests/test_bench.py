@@ -276,3 +276,26 @@ def test_a_malformed_job_result_is_a_harness_fault_not_a_crash(home):
         assert record["status"] == "error" and "malformed" in record["error"] and record["metrics"] == {}
         validate_record(record)
 
+
+
+def test_beta_sweep_gives_one_frontier_point_per_beta(home, tmp_path):
+    """--beta-sweep: one record per beta (the suite's beta in its config, so its own config hash), then
+    the frontier points; a bad list and a suite without the reward-KL trajectory are refused."""
+    out = tmp_path / "sweep"
+    r = CliRunner().invoke(main, ["bench", "--loss", str(DPO), "--seeds", "1", "--beta-sweep", "0.05,0.5", "--json",
+                                  "--out", str(out), *MICRO_ARGS])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    points = report["frontier"]
+    assert [p["beta"] for p in points] == [0.05, 0.5] and report["failed"] == []
+    records = [json.loads(Path(p["record"]).read_text()) for p in points]
+    assert [rec["suite"]["config"]["beta"] for rec in records] == [0.05, 0.5] == [rec["beta"] for rec in records]
+    assert records[0]["suite"]["config_hash"] != records[1]["suite"]["config_hash"]
+    for p, rec in zip(points, records, strict=True):
+        assert p["kl_end"] == pytest.approx(rec["per_seed"][0]["kl"]) and p["seeds"] == 1
+        assert p["win_rate_end_ci"][0] <= p["win_rate_end"] <= p["win_rate_end_ci"][1]
+    for bad in ("0.1", "0.1,x", "0.1,0.1", "0,0.1"):
+        r = CliRunner().invoke(main, ["bench", "--loss", str(DPO), "--beta-sweep", bad])
+        assert r.exit_code == 2 and "--beta-sweep" in r.output
+    r = CliRunner().invoke(main, ["bench", "--loss", str(DPO), "--suite", "smol", "--beta-sweep", "0.1,0.2"])
+    assert r.exit_code == 2 and "own protocol" in r.output

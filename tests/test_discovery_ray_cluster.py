@@ -78,6 +78,8 @@ for _ in range(240):  # the worker node joins
     if ray.cluster_resources().get("CPU", 0) >= 1:
         break
     import time; time.sleep(0.5)
+else:
+    sys.exit("the worker node did not join the cluster in 120 s")
 
 @ray.remote(num_cpus=1)
 def sees(path):
@@ -97,7 +99,8 @@ def test_candidates_reach_a_worker_that_shares_no_files_with_the_head(two_nodes,
     # Ray reads RAY_AUTH_MODE / RAY_AUTH_TOKEN once, when it is imported, so the driver is its own
     # process started with the cluster's token (as a user's `harness discover --executor ray` would be).
     tests = Path(__file__).parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parent)]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parent),
+                                                         *filter(None, [os.environ.get("PYTHONPATH")])]),
            "RAY_USAGE_STATS_ENABLED": "0"}
     driver = subprocess.run([sys.executable, "-c", _DRIVER, two_nodes, str(tmp_path / "run")], env=env,
                             capture_output=True, text=True, timeout=600)

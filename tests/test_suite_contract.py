@@ -119,11 +119,11 @@ def paper_instance(name):
                 return PaperSuite.run_seeds(self, artifacts, session, seeds, beta, progress=progress, judge=judge,
                                             device="cpu")
 
-            def seed_job(self, artifacts, session, seed, beta, *, device="cpu"):
-                return PaperSuite.seed_job(self, artifacts, session, seed, beta, device="cpu")
+            def seed_job(self, artifacts, session, seed, beta, *, device="cpu", gpus=1, work_dir=None):
+                return PaperSuite.seed_job(self, artifacts, session, seed, beta, device="cpu", work_dir=work_dir)
 
-            def pool_seed_jobs(self, artifacts, outputs):
-                return PaperSuite.pool_seed_jobs(self, artifacts, outputs, judge=judge)
+            def pool_seed_jobs(self, artifacts, outputs, seeds):
+                return PaperSuite.pool_seed_jobs(self, artifacts, outputs, seeds, judge=judge)
 
         return LocalPaperSuite(base.config).with_overrides({
             "model.policy": str(folder), "model.dtype": "float32", "generator": "hf", "train.bf16": False,
@@ -291,3 +291,35 @@ def test_every_registered_suite_has_the_whole_protocol(name):
         shorter = suite.with_overrides(short)
         assert key == "train.steps" and 0 < steps < suite.config.train.steps
         assert shorter.config.train.steps == steps and shorter.config_hash() != suite.config_hash()
+
+
+def test_a_jobs_answers_are_checked_before_any_judge_call():
+    """The paper suites judge a container's answers in the controller: the rows are untrusted."""
+    from harness.suites.paper.judging import MAX_ANSWER_CHARS, checked_answers
+
+    rows = [{"id": "a", "prompt": "p1"}, {"id": "b", "prompt": "p2", "turns": ["q", "q2"]}]
+    ok = [{"id": "b", "answers": ["x"], "second_turn_answers": ["y"], "token_ids": [[1]]}, {"id": "a", "answers": ["z"]}]
+    assert checked_answers(rows, ok) == [{"id": "a", "answers": ["z"]},
+                                         {"id": "b", "answers": ["x"], "second_turn_answers": ["y"]}]
+    bad = {
+        "not a list": {"id": "a"},
+        "a prompt left out": [{"id": "a", "answers": ["z"]}],
+        "a prompt twice": [{"id": "a", "answers": ["z"]}, {"id": "a", "answers": ["z"]}, {"id": "b", "answers": ["x"]}],
+        "an unknown prompt": [{"id": "a", "answers": ["z"]}, {"id": "c", "answers": ["x"]}],
+        "uneven answers": [{"id": "a", "answers": ["z", "w"]}, {"id": "b", "answers": ["x"]}],
+        "not text": [{"id": "a", "answers": [3]}, {"id": "b", "answers": ["x"]}],
+        "too long": [{"id": "a", "answers": ["z" * (MAX_ANSWER_CHARS + 1)]}, {"id": "b", "answers": ["x"]}],
+        "a second turn without one": [{"id": "a", "answers": ["z"], "second_turn_answers": ["w"]},
+                                      {"id": "b", "answers": ["x"]}],
+    }
+    for why, answers in bad.items():
+        with pytest.raises(ValueError):
+            checked_answers(rows, answers)
+            pytest.fail(why)
+
+
+def test_smol_with_an_llm_judge_is_refused_in_a_container():
+    smol = SUITES.get("smol")
+    assert smol.usage_error(in_container=True) is None  # ifeval is code: it runs in the job
+    refused = smol.with_overrides({"judge": "pairwise-verdict"}).usage_error(in_container=True)
+    assert refused and "no network" in refused

@@ -201,9 +201,10 @@ def test_a_fractional_step_is_the_step_with_its_learning_rate_scaled():
     import copy
 
     import torch
-    from trl import DPOConfig
 
-    assert DPOConfig(output_dir="x", use_cpu=True, bf16=False).optim in ("adamw_torch", "adamw_torch_fused")
+    from harness.train import TrainConfig, dpo_args
+
+    assert dpo_args(TrainConfig(), beta=0.1, seed=0, output_dir="x").optim in ("adamw_torch", "adamw_torch_fused")
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.01)

@@ -68,13 +68,20 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Seeds trained side by side in worker processes, one torch thread each (tiny suite) "
                    "[default: one per CPU this process may use, at most the seeds]. Never changes a number.")
+@click.option("--beta-sweep", default=None, metavar="BETA,BETA,...",
+              help="The paper's IMDb protocol (tiny suites): one run per beta (each its own record and config "
+                   "hash), then the reward-vs-KL frontier points, e.g. 0.01,0.05,0.1,0.5.")
 @container_options
 def command(loss_path, suite, seeds, seeds_target, seeds_cap, beta, out_dir, as_json, backend, trust, overrides,
-            thorough, lr_grid, executor, parallel, jobs, containers):
+            thorough, lr_grid, executor, parallel, jobs, containers, beta_sweep):
     """Benchmark a loss file: train, generate, judge, and report win rates with 95% CIs."""
     from harness.bench import BenchUsageError
 
     seeds, auto = _parse_seeds(seeds, seeds_target, seeds_cap)
+    if beta_sweep is not None:
+        betas = _parse_betas(beta_sweep, beta, thorough or lr_grid is not None, auto)
+        _sweep(betas, loss_path, suite, seeds, out_dir, as_json, backend, trust, _parse_overrides(overrides),
+               executor, containers, jobs)
     if auto is not None and executor != "local":
         raise click.BadParameter("--seeds auto runs with --executor local only", param_hint="--seeds")
     if suite not in _suite_names():
@@ -111,6 +118,57 @@ def command(loss_path, suite, seeds, seeds_target, seeds_cap, beta, out_dir, as_
                    err=True)
         sys.exit(1)
     sys.exit(0)
+
+
+def _parse_betas(text: str, beta, thorough: bool, auto) -> list[float]:
+    if beta is not None or thorough or auto is not None:
+        raise click.BadParameter("--beta-sweep sets beta itself, one run per value, without --beta, thorough mode "
+                                 "or --seeds auto", param_hint="--beta-sweep")
+    try:
+        betas = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        betas = []
+    if len(betas) < 2 or min(betas) <= 0 or len(set(betas)) != len(betas):
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of two or more distinct positive betas "
+                                 "(e.g. 0.01,0.05,0.1,0.5)", param_hint="--beta-sweep")
+    return betas
+
+
+def _sweep(betas, loss_path, suite, seeds, out_dir, as_json, backend, trust, overrides, executor, containers, jobs):
+    """One bench per beta (the suite's ``beta`` overridden), then the frontier table (or JSON)."""
+    from harness.bench import BenchUsageError
+    from harness.suites import SUITES
+    from harness.suites.tiny.frontier import point, render
+
+    if not SUITES.get(suite).beta_frontier:
+        raise click.BadParameter(f"--beta-sweep reads the tiny suites' reward-KL trajectory; suite {suite!r} has "
+                                 "its own protocol (the paper's imdb suite sweeps beta with one GPU job per beta)",
+                                 param_hint="--beta-sweep")
+    points, failed, budget = [], [], None
+    for b in betas:
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                run = _runner(executor, containers)(
+                    loss_path, suite=suite, seeds=seeds, beta=None, backend=backend, out_dir=out_dir,
+                    progress=not as_json or sys.stderr.isatty(), overrides={**overrides, "beta": b}, trust=trust,
+                    lr_grid=None, auto_seeds=None, **({"jobs": jobs} if jobs is not None else {}))
+        except BenchUsageError as e:
+            click.echo(f"harness bench: {clean_terminal(str(e))}", err=True)
+            sys.exit(2)
+        if run.record["status"] != "ok":
+            failed.append((b, run.record))
+            continue
+        budget = run.record["metrics"]["kl_budget"]
+        points.append(point(run.record, run.path))
+    if as_json:
+        click.echo(json.dumps({"frontier": [p.as_dict() for p in points],
+                               "failed": [{"beta": b, "status": r["status"], "error": r["error"]} for b, r in failed]},
+                              indent=2, sort_keys=True))
+    elif points:
+        click.echo(render(points, budget))
+    for b, r in failed:
+        click.echo(f"harness bench: beta {b:g}: the loss failed ({r['status']}): {clean_block(r['error'])}", err=True)
+    sys.exit(1 if failed else 0)
 
 
 def _parse_seeds(seeds: str, target, cap):

@@ -4,7 +4,7 @@ controller: check the request, run ``harness check``'s behaviour check in the sa
 bench does: a loss that fails it is ``invalid`` and never trained), build the suite cache once -> per seed (``parallel`` at a time, one per
 GPU card): a container with the suite cache and model cache read-only and its own output folder, the
 loss's source bytes staged beside its spec -> the seeds' per-prompt arrays pooled into the same
-cross-seed CIs as a local run (``harness.metrics.aggregate``) -> the record, which also names the image
+cross-seed CIs as a local run (``Suite.pool_seed_jobs``) -> the record, which also names the image
 (content digest) every seed ran in. The loss never runs in the controller.
 
 Every suite splits by seed through its own ``seed_job`` (in the container) and ``pool_seed_jobs`` (here):
@@ -66,9 +66,9 @@ def run_container_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta:
                         trust: bool = False, lr_grid=None, options: ContainerOptions = ContainerOptions()) -> dict:
     """Like ``harness.bench.run_bench`` (same arguments, same record plus ``executor``), one container per seed.
 
-    Raises ``BenchUsageError`` for a bad request, a suite this executor cannot split by seed, or a
-    missing daemon / image (the message says how to build it). The record is not stored yet
-    (``harness.bench.store_record``)."""
+    Raises ``BenchUsageError`` for a bad request, a suite that cannot run in a job container as asked
+    (``Suite.usage_error(in_container=True)``), or a missing daemon / image (the message says how to
+    build it). The record is not stored yet (``harness.bench.store_record``)."""
     from harness.bench import BenchUsageError, _check_usage, _read, check_only
     from harness.paths import cache_dir
 
@@ -76,6 +76,9 @@ def run_container_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta:
     suite_obj = _check_usage(suite, seeds, beta, backend, overrides, lr_grid is not None)
     if lr_grid is not None:
         raise BenchUsageError("--thorough / --lr-grid run with --executor local only")
+    unsupported = suite_obj.usage_error(in_container=True)
+    if unsupported:
+        raise BenchUsageError(unsupported)
     if backend == "none" and not trust:
         raise BenchUsageError("backend 'none' runs the loss in-process: pass --trust for a file you wrote or reviewed")
     try:
@@ -97,16 +100,22 @@ def run_container_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta:
     spec = {"suite": suite_obj.name, "overrides": dict(overrides or {}), "beta": beta, "per_prompt": True,
             "sandbox": "jail" if backend == "auto" else backend, "trust": trust,
             "device": "cuda" if pool.cards else "cpu"}
-    runs = [] if failed_first else _run_seeds(runner, pool, options, spec, raw[1], seed_list)
-    return _record(suite_obj, artifacts, raw, failed_first, seed_list, beta, backend, runs, runner, timings, t_total,
-                   None if checked is None else checked.check)
-
-
-def _run_seeds(runner, pool, options, spec, data: bytes, seed_list) -> list[JobRun]:
     import shutil
     import tempfile
 
     root = Path(tempfile.mkdtemp(prefix="harness-jobs-"))  # staged specs, sources and outputs; errors go in the record
+    keep = False
+    try:
+        runs = [] if failed_first else _run_seeds(runner, pool, options, spec, raw[1], seed_list, root)
+        record, keep = _record(suite_obj, artifacts, raw, failed_first, seed_list, beta, backend, runs, runner,
+                               timings, t_total, None if checked is None else checked.check, root)
+        return record
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _run_seeds(runner, pool, options, spec, data: bytes, seed_list, root: Path) -> list[JobRun]:
 
     def one(seed: int) -> JobRun:
         gpus = pool.acquire()
@@ -116,29 +125,30 @@ def _run_seeds(runner, pool, options, spec, data: bytes, seed_list) -> list[JobR
             pool.release(gpus)
 
     parallel = max(1, min(options.parallel, pool.slots() or options.parallel, len(seed_list)))
-    try:
-        with ThreadPoolExecutor(parallel, thread_name_prefix="harness-container") as ex:
-            return list(ex.map(one, seed_list))
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with ThreadPoolExecutor(parallel, thread_name_prefix="harness-container") as ex:
+        return list(ex.map(one, seed_list))
 
 
-def _pool(suite_obj, artifacts, runs: list[JobRun]):
-    """(the pooled SuiteResult, None), or (None, why) when a job's result (untrusted: it comes out of the
-    container) does not have the shape its suite's ``seed_job`` writes: a harness fault, never scored."""
+def _pool(suite_obj, artifacts, runs: list[JobRun], seeds: list[int], root: Path):
+    """(the pooled SuiteResult, None), or (None, why) when the jobs' results (untrusted: they come out of
+    the containers) do not have the shape their suite's ``seed_job`` writes, or pooling them (a suite's
+    judge, here) fails: a harness fault, never scored; the job outputs are then kept in ``root``."""
     from harness.text import clean_line
 
     try:
-        return suite_obj.pool_seed_jobs(artifacts, [r.result["candidate"] for r in runs]), None
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
-        return None, f"a job's result is malformed ({type(e).__name__}: {clean_line(str(e))[:200]}); rerun the bench"
+        return suite_obj.pool_seed_jobs(artifacts, [r.result["candidate"] for r in runs], list(seeds)), None
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as e:
+        why = "pooling the jobs' results failed" if isinstance(e, RuntimeError) else "a job's result is malformed"
+        return None, (f"{why} ({type(e).__name__}: {clean_line(str(e))[:300]}); the job outputs are kept in "
+                      f"{root}; rerun the bench")
 
 
 def _record(suite_obj, artifacts, raw, failed_first, seed_list, beta, backend, runs: list[JobRun], runner, timings,
-            t_total, check: dict | None) -> dict:
+            t_total, check: dict | None, root: Path) -> tuple[dict, bool]:
     """``failed_first``: (status, error) when the loss file or its behaviour check failed (no job ran)."""
     from harness.records import bench_record
 
+    kept = False  # the job outputs stay on disk when pooling them failed
     invalid = failed_first is not None
     status, error, result = (*failed_first, None) if invalid else ("ok", None, None)
     failed = next((r for r in runs if r.status != "ok"), None)
@@ -150,9 +160,9 @@ def _record(suite_obj, artifacts, raw, failed_first, seed_list, beta, backend, r
         status, error = "error", ("the job image's suite config differs from this checkout's (rebuild the image: "
                                   "scripts/job_image.sh)")
     elif not invalid:
-        result, error = _pool(suite_obj, artifacts, runs)
+        result, error = _pool(suite_obj, artifacts, runs, seed_list, root)
         if result is None:
-            status = "error"
+            status, kept = "error", True
         else:
             timings.update(result.timings)
     timings["total"] = time.perf_counter() - t_total
@@ -165,4 +175,4 @@ def _record(suite_obj, artifacts, raw, failed_first, seed_list, beta, backend, r
         "jobs": [{"seed": s, "status": r.status, "seconds": r.seconds, "exit_code": r.exit_code,
                   "oom_killed": r.oom_killed} for s, r in zip(seed_list, runs, strict=False)],
         "job_provenance": next((r.result.get("provenance") for r in runs if r.result), None)}
-    return record
+    return record, kept

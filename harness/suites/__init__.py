@@ -115,6 +115,7 @@ class Suite(Protocol):
     training_threads: int | None  # torch threads of training (``train.threads``), None when not a setting
     parallel_seeds: bool  # run_seeds can train seeds side by side in processes (``parallel``)
     adaptive_seeds: bool  # run_seeds can add seeds until a CI is narrow enough (``--seeds auto``)
+    beta_frontier: bool  # its records give a reward-vs-KL frontier point (``--beta-sweep``)
 
     def config_hash(self) -> str: ...
 
@@ -129,8 +130,9 @@ class Suite(Protocol):
     def with_overrides(self, overrides: dict) -> Suite:
         """A copy with some config fields replaced (``{"train.learning_rate": 1e-4}``)."""
 
-    def usage_error(self, *, thorough: bool = False) -> str | None:
-        """Why ``harness bench`` cannot run this suite as asked (here, in thorough mode), or None."""
+    def usage_error(self, *, thorough: bool = False, in_container: bool = False) -> str | None:
+        """Why ``harness bench`` cannot run this suite as asked (in thorough mode; with each seed in a job
+        container, which has no network), or None."""
 
     def seed_list(self, n: int) -> list[int]:
         """The first ``n`` training seeds: the config's default seeds, then the next integers."""
@@ -151,14 +153,18 @@ class Suite(Protocol):
     def summary(self, record: dict) -> Summary:
         """The readable summary of one of this suite's ok records."""
 
-    def seed_job(self, artifacts, session, seed: int, beta: float, *, device: str) -> dict:
+    def seed_job(self, artifacts, session, seed: int, beta: float, *, device: str, gpus: int = 1,
+                 work_dir: Path | None = None) -> dict:
         """One seed where it is isolated (a job container, ``harness bench --executor docker``): train,
         generate, and judge when the judge is code; a JSON-ready dict that ``pool_seed_jobs`` reads
-        (no host paths: the controller does not share the job's filesystem)."""
+        (no host paths: the controller does not share the job's filesystem). ``work_dir``: where large
+        files (a saved policy) go, the job's output folder in a container (not its RAM-backed /tmp)."""
 
-    def pool_seed_jobs(self, artifacts, outputs: list[dict]) -> SuiteResult:
-        """In the controller: the seeds' ``seed_job`` outputs (in seed order) as one result, with the
-        same numbers as ``run_seeds`` on those seeds; a suite judged outside judges here."""
+    def pool_seed_jobs(self, artifacts, outputs: list[dict], seeds: list[int]) -> SuiteResult:
+        """In the controller: the seeds' ``seed_job`` outputs (for ``seeds``, in order) as one result, with
+        the same numbers as ``run_seeds`` on those seeds; a suite judged outside judges here. The outputs
+        come out of containers (untrusted): a wrong shape, a seed other than the one asked for, or another
+        judge raises ValueError naming it."""
 
 
 def default_seed_list(config_seeds, n: int) -> list[int]:

@@ -145,35 +145,92 @@ def aggregate(per_seed: list[dict], arrays: list[dict]) -> dict:
     return out
 
 
-def seed_job(suite, artifacts, session, seed: int, beta: float, *, device: str) -> dict:
-    """Train and generate one seed (job.py's ``train_and_generate``); the answers inline, no host paths."""
+MAX_ANSWER_CHARS = 50_000  # far past any max_new_tokens the suites use; longer is not an honest job's answer
+
+
+def seed_job(suite, artifacts, session, seed: int, beta: float, *, device: str, gpus: int = 1,
+             work_dir: Path | None = None) -> dict:
+    """Train and generate one seed (job.py's ``train_and_generate``); the answers inline, no host paths.
+    The policy is saved under ``work_dir`` (a container's output folder: its /tmp is RAM-backed and
+    counts against the memory limit), else in a temporary folder."""
     from harness.suites.paper.job import train_and_generate
 
-    with tempfile.TemporaryDirectory(prefix=f"harness-{suite.name}-") as out:
-        result = train_and_generate(suite, artifacts, session, seed=seed, beta=beta, out_dir=out, device=device)
+    with tempfile.TemporaryDirectory(prefix=f"harness-{suite.name}-", dir=work_dir) as out:
+        result = train_and_generate(suite, artifacts, session, seed=seed, beta=beta, out_dir=out, device=device,
+                                    gpus=gpus)
         answers = [json.loads(line) for line in Path(result["answers"]).read_text().splitlines()]
     return {"seed": seed, "answers": answers, "generation": result["generation"],
             "loss_seconds": result["train"]["loss_seconds"], "timings": result["timings"]}
 
 
-def judge_seed_jobs(suite, artifacts, outputs: list[dict], *, judge=None) -> SuiteResult:
-    """The suite's judge on every seed's answers (``seed_job`` outputs, in seed order); every seed
-    answered the same prompts."""
+def _plain(info) -> dict:
+    """A job's generation description (untrusted) as a flat dict of short, printable scalars."""
+    from harness.text import clean_line
+
+    if not isinstance(info, dict):
+        return {}
+    out = {}
+    for k, v in list(info.items())[:32]:
+        if isinstance(v, bool) or v is None or isinstance(v, (int, float)):
+            out[clean_line(str(k))[:64]] = v
+        elif isinstance(v, str):
+            out[clean_line(str(k))[:64]] = clean_line(v)[:200]
+    return out
+
+
+def checked_answers(eval_rows: list[dict], answers) -> list[dict]:
+    """A job's answers (untrusted: they come out of a container) as rows in ``eval_rows`` order, each
+    {id, answers, second_turn_answers?}: exactly one row per evaluation prompt, the same number of
+    answers (strings of at most MAX_ANSWER_CHARS) for every prompt, second turns only where the prompt
+    has two turns. Raises ValueError naming the first problem."""
+    if not isinstance(answers, list):
+        raise ValueError("a job's answers are not a list")
+    by_id: dict = {}
+    for a in answers:
+        if not isinstance(a, dict) or not isinstance(a.get("answers"), list) or a.get("id") in by_id:
+            raise ValueError("a job's answer row is malformed or repeats a prompt id")
+        by_id[a.get("id")] = a
+    ids = [r["id"] for r in eval_rows]
+    if set(by_id) != set(ids):
+        raise ValueError(f"a job answered {len(by_id)} prompts, not the suite's {len(ids)} evaluation prompts")
+    counts = {len(by_id[i]["answers"]) for i in ids}
+    if len(counts) != 1 or 0 in counts:
+        raise ValueError("a job gave different numbers of answers per prompt")
+    rows = []
+    for row in eval_rows:
+        a = by_id[row["id"]]
+        turns = a.get("second_turn_answers", [])
+        texts = [*a["answers"], *turns]
+        if not all(isinstance(t, str) and len(t) <= MAX_ANSWER_CHARS for t in texts):
+            raise ValueError(f"a job's answer is not text of at most {MAX_ANSWER_CHARS} characters")
+        if turns and (len(row.get("turns") or []) < 2 or len(turns) != len(a["answers"])):
+            raise ValueError("a job gave second-turn answers for a prompt without a second turn")
+        rows.append({"id": row["id"], "answers": list(a["answers"]),
+                     **({"second_turn_answers": list(turns)} if turns else {})})
+    return rows
+
+
+def judge_seed_jobs(suite, artifacts, outputs: list[dict], seeds: list[int], *, judge=None) -> SuiteResult:
+    """The suite's judge on every seed's answers (``seed_job`` outputs for ``seeds``, in order), checked
+    first (``checked_answers``); every seed answered the same prompts."""
     import time
 
     from harness.judges.llm import LLMJudge
 
     judge = judge or LLMJudge(suite.config.judge)
+    if [o["seed"] for o in outputs] != list(seeds):
+        raise ValueError(f"the jobs report seeds {[o['seed'] for o in outputs][:8]}, not {list(seeds)[:8]}")
+    answers = [checked_answers(artifacts.eval_rows, o["answers"]) for o in outputs]  # before any paid call
     timings = {"train": 0.0, "generate": 0.0, "judge": 0.0, "loss_calls": 0.0}
     per_seed, arrays = [], []
-    for out in outputs:
-        timings["train"] += out["timings"]["train"]
-        timings["generate"] += out["timings"]["generate"]
-        timings["loss_calls"] += out["loss_seconds"]
+    for seed, out, rows in zip(seeds, outputs, answers, strict=True):
+        timings["train"] += float(out["timings"]["train"])
+        timings["generate"] += float(out["timings"]["generate"])
+        timings["loss_calls"] += float(out["loss_seconds"])
         t = time.perf_counter()
-        metrics, seed_arrays = seed_result(judge, artifacts.eval_rows, out["answers"], seed=out["seed"])
+        metrics, seed_arrays = seed_result(judge, artifacts.eval_rows, rows, seed=seed)
         timings["judge"] += time.perf_counter() - t
-        metrics["generation"] = out["generation"]
+        metrics["generation"] = _plain(out["generation"])
         per_seed.append(metrics)
         arrays.append(seed_arrays)
     outcomes = make_outcomes(arrays[0]["prompts"], {"verdict": [a["win"].tolist() for a in arrays],
@@ -185,16 +242,17 @@ def judge_seed_jobs(suite, artifacts, outputs: list[dict], *, judge=None) -> Sui
 
 def run_judged_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, judge=None, device=None,
                      progress: bool = True):
-    """``PaperSuite.run_seeds`` for a judge-based paper suite: every seed's job here, then the judge."""
+    """``PaperSuite.run_seeds`` for a judge-based paper suite: every seed's job here, then the judge on
+    all of them (as ``--executor docker`` does; the judge's key is read at its first call)."""
     from harness.judges.llm import LLMJudge
 
     if suite.config.judge is None:
         raise RuntimeError(f"suite {suite.name!r} has no judge: its job measures a reward-KL point per beta "
                            "(containers/job.py; harness/suites/paper/imdb.py)")
-    judge = judge or LLMJudge(suite.config.judge)  # configured (key, endpoint) before any training
+    judge = judge or LLMJudge(suite.config.judge)  # its spec is loaded (and checked) before any training
     if device is None:
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     outputs = [seed_job(suite, artifacts, session, seed, beta, device=device) for seed in seeds]
-    return judge_seed_jobs(suite, artifacts, outputs, judge=judge)
+    return judge_seed_jobs(suite, artifacts, outputs, seeds, judge=judge)

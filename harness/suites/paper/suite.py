@@ -36,6 +36,7 @@ class PaperSuite:
     training_threads = None  # GPU jobs: the thread count is not a suite setting
     parallel_seeds = False  # one device: seeds run in sequence
     adaptive_seeds = False
+    beta_frontier = False
 
     def __init__(self, config: PaperSuiteConfig):
         self.config = config
@@ -146,17 +147,18 @@ class PaperSuite:
         return train_and_generate(self, artifacts, session, seed=seed, beta=beta, out_dir=out_dir, device=device,
                                   gpus=gpus, generator=generator)
 
-    def seed_job(self, artifacts, session, seed: int, beta: float, *, device: str = "cuda") -> dict:
+    def seed_job(self, artifacts, session, seed: int, beta: float, *, device: str = "cuda", gpus: int = 1,
+                 work_dir=None) -> dict:
         """The GPU job for one seed (train -> generate) with its answers inline; judged in the controller."""
         from harness.suites.paper.judging import seed_job
 
-        return seed_job(self, artifacts, session, seed, beta, device=device)
+        return seed_job(self, artifacts, session, seed, beta, device=device, gpus=gpus, work_dir=work_dir)
 
-    def pool_seed_jobs(self, artifacts, outputs: list[dict], *, judge=None) -> SuiteResult:
+    def pool_seed_jobs(self, artifacts, outputs: list[dict], seeds: list[int], *, judge=None) -> SuiteResult:
         """The suite's LLM judge on every seed's answers, here (a judge's API key never enters a job)."""
         from harness.suites.paper.judging import judge_seed_jobs
 
-        return judge_seed_jobs(self, artifacts, outputs, judge=judge)
+        return judge_seed_jobs(self, artifacts, outputs, seeds, judge=judge)
 
     def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True, judge=None,
                   device: str | None = None, parallel=None) -> SuiteResult:
@@ -166,7 +168,7 @@ class PaperSuite:
 
         return run_judged_seeds(self, artifacts, session, seeds, beta, judge=judge, device=device, progress=progress)
 
-    def usage_error(self, *, thorough: bool = False) -> str | None:
+    def usage_error(self, *, thorough: bool = False, in_container: bool = False) -> str | None:
         """Why `harness bench` cannot run this suite as asked, or None."""
         if self.config.judge is None:
             return (f"suite {self.name!r} has no judge: it measures a reward-KL point per beta, one GPU job per "

@@ -94,14 +94,18 @@ class SmolSuite(cache.CachedSuite):
     judged_outside = False
     parallel_seeds = False  # a 135M model per process: seeds run in sequence
     adaptive_seeds = False
+    beta_frontier = False
 
     def __init__(self, config: SmolConfig | None = None):
         super().__init__(config or SmolConfig())
 
-    def usage_error(self, *, thorough: bool = False) -> str | None:
+    def usage_error(self, *, thorough: bool = False, in_container: bool = False) -> str | None:
         if thorough:
             return (f"thorough mode needs a suite with the matched-KL protocol (tiny); suite {self.name!r} "
                     "has its own evaluation loop")
+        if in_container and self.config.judge != "ifeval":
+            return (f"suite {self.name!r} judges inside its job, and a job container has no network and no API "
+                    f"key: judge {self.config.judge!r} cannot run there; use --executor local (or the ifeval judge)")
         return None
 
     def summary(self, record: dict) -> Summary:
@@ -122,14 +126,22 @@ class SmolSuite(cache.CachedSuite):
         return run_seed(self.config, artifacts, session, seed=seed,
                         beta=self.config.beta if beta is None else beta, out_dir=out_dir)
 
-    def seed_job(self, artifacts, session, seed: int, beta: float, *, device: str = "cpu") -> dict:
+    def seed_job(self, artifacts, session, seed: int, beta: float, *, device: str = "cpu", gpus: int = 1,
+                 work_dir=None) -> dict:
         """Train, generate and judge one seed (the ifeval judge is code: it runs in the job)."""
         return self.run_seed(artifacts, session, seed=seed, beta=beta)
 
-    def pool_seed_jobs(self, artifacts, outputs: list[dict]) -> SuiteResult:
+    def pool_seed_jobs(self, artifacts, outputs: list[dict], seeds: list[int]) -> SuiteResult:
         from harness.suites.smol.run import aggregate
 
-        return aggregate([dict(o) for o in outputs], self.config.ci_level, [r["prompt"] for r in artifacts.eval_rows])
+        prompts = [r["prompt"] for r in artifacts.eval_rows]
+        if [o["seed"] for o in outputs] != list(seeds):
+            raise ValueError(f"the jobs report seeds {[o['seed'] for o in outputs][:8]}, not {list(seeds)[:8]}")
+        if any(o["judge"]["id"] != self.config.judge for o in outputs):
+            raise ValueError(f"a job reports another judge than the suite's ({self.config.judge})")
+        if any(len(o["per_prompt_win"]) != len(prompts) for o in outputs):
+            raise ValueError(f"a job's per-prompt wins do not have one value per evaluation prompt ({len(prompts)})")
+        return aggregate([dict(o) for o in outputs], self.config.ci_level, prompts)
 
     def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True,
                   parallel=None) -> SuiteResult:

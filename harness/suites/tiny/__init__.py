@@ -88,6 +88,7 @@ class TinySuite(cache.CachedSuite):
 
     cache_family = "tiny"  # every variant (another beta) builds the same artifacts
     adaptive_seeds = True  # run_seeds takes ``auto`` (``--seeds auto``)
+    beta_frontier = True  # end-of-training gold reward and KL per seed (harness.suites.tiny.frontier)
     board_columns = (Column("win_rate", "win rate @ KL budget", ci=True), Column("reward", "gold reward", ci=True),
                      Column("kl", "KL end"))
     gate_metric = "win_rate"
@@ -109,7 +110,7 @@ class TinySuite(cache.CachedSuite):
 
         return TinySuite(apply_overrides(self.config, overrides), name=self.name)
 
-    def usage_error(self, *, thorough: bool = False) -> str | None:
+    def usage_error(self, *, thorough: bool = False, in_container: bool = False) -> str | None:
         return None
 
     def screen_overrides(self, fraction: float) -> dict:
@@ -132,15 +133,16 @@ class TinySuite(cache.CachedSuite):
 
         return summary(record)
 
-    def seed_job(self, artifacts, session, seed: int, beta: float, *, device: str = "cpu") -> dict:
+    def seed_job(self, artifacts, session, seed: int, beta: float, *, device: str = "cpu", gpus: int = 1,
+                 work_dir=None) -> dict:
         from harness.suites.tiny.evaluate import seed_job
 
         return seed_job(self, artifacts, session, seed, beta)
 
-    def pool_seed_jobs(self, artifacts, outputs: list[dict]) -> SuiteResult:
+    def pool_seed_jobs(self, artifacts, outputs: list[dict], seeds: list[int]) -> SuiteResult:
         from harness.suites.tiny.evaluate import pool_seed_jobs
 
-        return pool_seed_jobs(self, outputs, artifacts.eval_prompts)
+        return pool_seed_jobs(self, outputs, seeds, artifacts.eval_prompts)
 
     def build(self, *, progress: bool = True) -> TinyArtifacts:
         from harness.suites.tiny.build import build

@@ -27,8 +27,10 @@ of each of those models (1,024 samples each) scattered by only 0.05-0.14 nats (S
 training's, not the estimator's noise. Bisection then continues on fractional steps: the weights
 theta_t + a (theta_{t+1} - theta_t), a in (0, 1). For AdamW (what training uses) the update is linear in
 the learning rate given the step's gradient and moments, theta_{t+1} = theta_t (1 - lr wd) - lr u_t, so
-these weights are exactly the model that step t+1 produces with its learning rate scaled by a: a point
-of the training path, not an invented score. Steps are halved down to ``1 / 2**substep_bisections`` of
+these weights are exactly the model that step t+1 produces with its learning rate scaled by a: weights
+the run's own last step would have given at a smaller step size, evaluated for real, not an invented
+score (they are not weights the run itself passed through, which is why they are used only inside a
+single step). Steps are halved down to ``1 / 2**substep_bisections`` of
 a step; a crossing still wider than the bound there leaves the seed ``unresolved``; a seed that never
 reaches the budget is ``censored``. Neither has a measured value at the budget.
 """

@@ -60,7 +60,7 @@ class _Ticks:
         pass
 
 
-def evaluate_checkpoint(model, ref_model, artifacts, judge, cfg, *, step: int, seed: int) -> Checkpoint:
+def evaluate_checkpoint(model, ref_model, artifacts, judge, cfg, *, step: float, seed: int) -> Checkpoint:
     """Sample from the policy, judge against the reference completions, estimate KL(policy || ref).
 
     With ``cfg.comparisons == "all-references"`` each of the k policy samples of a prompt is compared
@@ -163,7 +163,7 @@ class _Seeds:
         self.scratch = artifacts.load_policy()  # holds a kept step's weights while it is evaluated
         self.bar = _Progress(total_steps, progress) if ticks is None else _Ticks(ticks)
 
-    def evaluate(self, model, step: int, seed: int) -> Checkpoint:
+    def evaluate(self, model, step: float, seed: int) -> Checkpoint:
         return evaluate_checkpoint(model, self.ref_model, self.artifacts, self.judge, self.cfg.eval, step=step,
                                    seed=seed)
 
@@ -178,10 +178,11 @@ class _Seeds:
         """Train one seed, evaluating at step 0 (cached per suite) and every checkpoint; return the
         trajectory and each budget's crossing.
 
-        The weights of every step since the last checkpoint are kept in memory (a copy of a ~1.5 MB
-        model per step), so a bracket in which KL jumps across a budget by more than the bound is
-        bisected on the very run's own intermediate weights at once (budget.refine); nothing is
-        re-trained and nothing is interpolated across the jump."""
+        The weights of every step since the last checkpoint, and of that checkpoint, are kept in memory
+        (a copy of a ~1.5 MB model per step), so a bracket in which KL jumps across a budget by more than
+        the bound is bisected on the very run's own weights at once (budget.refine), inside one step on
+        fractional steps (budget.py's module doc); nothing is re-trained and no score is interpolated
+        across the jump."""
         trajectory: list[Checkpoint] = []
         cfg, ev = self.cfg, self.cfg.eval
         every = cfg.train.checkpoint_every
@@ -326,13 +327,20 @@ def seed_job(suite, artifacts, session, seed: int, beta: float) -> dict:
     return {"per_seed": per_seed, "judge": judge, "timings": timings, "arrays": lists}
 
 
-def pool_seed_jobs(suite, outputs: list[dict], prompts: list[str]) -> SuiteResult:
+def pool_seed_jobs(suite, outputs: list[dict], seeds: list[int], prompts: list[str]) -> SuiteResult:
     """The seeds' ``seed_job`` outputs as one result, with the outcome tables over ``prompts`` (the
     evaluation prompts in table order): the numbers one process running all the seeds gives (JSON
-    floats round-trip exactly)."""
+    floats round-trip exactly). Raises ValueError for an output of another seed, judge or prompt count."""
     per_seed = [o["per_seed"][0] for o in outputs]
     arrays = [{k: None if v is None else np.asarray(v, dtype=float) for k, v in o["arrays"][0].items()}
               for o in outputs]
+    claimed = [s["seed"] for s in per_seed]
+    if claimed != list(seeds):
+        raise ValueError(f"the jobs report seeds {claimed[:8]}, not the seeds asked for {list(seeds)[:8]}")
+    if any(o["judge"]["id"] != suite.config.judge for o in outputs):
+        raise ValueError(f"a job reports another judge than the suite's ({suite.config.judge})")
+    if any(v is not None and (v.ndim != 1 or len(v) != len(prompts)) for a in arrays for v in a.values()):
+        raise ValueError(f"a job's per-prompt arrays do not have one value per evaluation prompt ({len(prompts)})")
     timings: dict[str, float] = {}
     for o in outputs:
         for k, v in o.get("timings", {}).items():

@@ -62,8 +62,8 @@ class EvalConfig:
             raise ValueError(f"comparisons must be one of {COMPARISONS}, got {self.comparisons!r}")
         if not self.max_bracket_kl > 0:
             raise ValueError("max_bracket_kl must be positive (nats)")
-        if self.substep_bisections < 0:
-            raise ValueError("substep_bisections must be >= 0 (0: whole optimizer steps only)")
+        if not isinstance(self.substep_bisections, int) or not 0 <= self.substep_bisections <= 10:
+            raise ValueError("substep_bisections must be an integer from 0 (whole optimizer steps only) to 10")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -73,7 +73,7 @@ class EvalConfig:
 class Checkpoint:
     """One in-memory evaluation: per-prompt arrays (mean over samples) plus scalar summaries."""
 
-    step: int
+    step: float  # an optimizer step; fractional inside one step (budget.py)
     win: np.ndarray  # (prompts,) preference for the policy over the references, ties 0.5 (EvalConfig.comparisons)
     win_one: np.ndarray  # (prompts,) sample j against reference answer j only (for the power benchmark)
     reward: np.ndarray  # (prompts,) mean gold reward
