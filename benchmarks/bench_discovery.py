@@ -2,7 +2,8 @@
 
 Each setting runs a fresh `evolve` search on the given suite (real `harness check` + `harness bench`
 in the sandbox) and measures wall-clock time from start to the last recorded result, worker start-up
-included. Target: >= 60 candidates per hour with 2 workers on the tiny suite.
+included; the search alone (no re-evaluation of the top candidates at the end). Target: >= 60
+candidates per hour with 2 workers on the tiny suite.
 
     .venv/bin/python benchmarks/bench_discovery.py --budget 12 --parallel 1 2 --out /tmp/bench_discovery
 
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 
 from harness.discovery.archive import DUPLICATE, PENDING, Archive
-from harness.discovery.config import DiscoveryConfig, EvalSettings
+from harness.discovery.config import DiscoveryConfig, EvalSettings, FinalizeSettings
 from harness.discovery.loop import run_discovery
 
 
@@ -28,7 +29,8 @@ def measure(out: Path, parallel: int, budget: int, suite: str, seeds: int, evalu
     if out.exists():
         shutil.rmtree(out)
     config = DiscoveryConfig(out_dir=str(out), proposer="evolve", budget=budget, parallel=parallel,
-                             progress=False, eval=EvalSettings(suite=suite, seeds=seeds, evaluator=evaluator))
+                             progress=False, eval=EvalSettings(suite=suite, seeds=seeds, evaluator=evaluator),
+                             finalize=FinalizeSettings(top_k=0))  # the search alone: no re-evaluation
     load_before = os.getloadavg()[0]
     t0 = time.monotonic()
     result = run_discovery(config)
