@@ -103,13 +103,14 @@ def build(folder: Path, config, progress: bool = True) -> None:
 
 
 def _model_folder(built: Path) -> Path:
-    """The converted model the build used; in a job container (the suite cache mounted elsewhere) the
-    same folder under this process's cache (smollm2.converted_folder)."""
+    """The converted model the build used; in a job container (the suite cache mounted elsewhere, no
+    GGUF package) the folder of the same name under this process's cache (smollm2.converted_folder
+    keeps conversions in ``cache_dir()/models``)."""
     if built.is_dir():
         return built
-    from harness.suites.smol import smollm2
+    from harness.paths import cache_dir
 
-    return smollm2.converted_folder()
+    return cache_dir() / "models" / built.name
 
 
 class SmolArtifacts:
