@@ -128,8 +128,8 @@ def test_bench_usage_error_exits_2(workdir, monkeypatch):
     assert "Traceback" not in result.output
 
 
-def test_update_baseline_defaults_to_six_seeds(workdir, monkeypatch, tiny_config):
+def test_update_baseline_defaults_to_the_powered_seed_count(workdir, monkeypatch, tiny_config):
     calls = fake_bench(monkeypatch, tiny_config)
     assert ci("--loss", "dpo.py", "--baseline", "b.json", "--update-baseline").exit_code == 0
-    assert calls[-1][1]["seeds"] == 6
+    assert calls[-1][1]["seeds"] == regression.DEFAULT_SEEDS == 14
     assert json.loads((workdir / "b.json").read_text())["schema_version"] == 2
