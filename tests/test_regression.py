@@ -159,7 +159,7 @@ def test_baseline_round_trip_and_refusals(tmp_path):
         make_baseline([make_record(status="crash")])
     with pytest.raises(CIError, match="no per-prompt outcomes"):
         make_baseline([make_record(outcomes=False)])
-    with pytest.raises(CIError, match="at least 3.*--seeds 6"):
+    with pytest.raises(CIError, match="at least 3.*--seeds 14"):
         make_baseline([make_record(seeds=(0, 1))])
     with pytest.raises(CIError, match="uncommitted changes"):
         make_baseline([make_record(revision="abc+dirty")])
