@@ -1,0 +1,171 @@
+"""Agreement between two boards' verdicts: do two suites rank the same losses the same way?
+
+Inputs are the ok records of two boards (one record per loss on each). The losses compared are those
+both boards have, and of those only losses with at least one measured seed of the compared outcomes
+table on both: a loss censored on every seed of a suite has no number there and is listed apart with
+the reason, never ranked as if it had one.
+
+- ``spearman`` (scipy.stats.spearmanr) between the two suites' per-loss means, with a percentile
+  bootstrap CI. Each replicate resamples, independently per suite, the prompts of that suite jointly
+  for every loss (every loss was scored on the same prompts) and each loss's measured seeds (a
+  censored seed is never drawn: a loss measured on one seed carries no seed noise, and its row in
+  ``seeds_measured`` says so), recomputes every loss's mean, and
+  takes Spearman's rho. Coverage on simulations with known truth: tests/test_agreement.py and
+  benchmarks/bench_agreement_coverage.py.
+- ``pair_sign_agreement``: over loss pairs separated on both suites (``harness.comparison``: paired
+  crossed CI of the difference excludes 0, 95%), the share whose differences have the same sign.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from harness.comparison import CompareError, compare_records
+from harness.text import clean_line
+
+
+@dataclass(frozen=True)
+class Board:
+    """The ok records of one suite config, by loss name, and the outcomes table compared."""
+
+    suite: str
+    config_hash: str
+    records: dict[str, dict]
+    table: str
+
+    def rows(self, loss: str) -> np.ndarray:
+        """(S, P) float table of ``loss``; unmeasured seeds (null rows, or not "measured" on the
+        primary table) are NaN rows."""
+        r = self.records[loss]
+        out = r["outcomes"]
+        status = out.get("seed_status") or ["measured"] * len(r["seeds"])
+        primary = self.table == out.get("primary", "verdict")
+        rows = []
+        width = max((len(t) for t in out["tables"][self.table] if t is not None), default=0)
+        for t, st in zip(out["tables"][self.table], status, strict=True):
+            rows.append([np.nan] * width if t is None or (primary and st != "measured") else t)
+        return np.asarray(rows, dtype=float)
+
+    def measured(self, loss: str) -> bool:
+        return bool((~np.all(np.isnan(self.rows(loss)), axis=1)).any())
+
+
+def board(records: list[dict], table: str | None = None) -> Board:
+    """Group ok records of ONE suite config by loss name; ValueError when they mix configs or a loss
+    has two records (a board holds one entry per loss per config)."""
+    ok = [r for r in records if r.get("status") == "ok" and isinstance(r.get("outcomes"), dict)]
+    if not ok:
+        raise ValueError("no ok record with outcomes among the records given")
+    configs = {(r["suite"]["name"], r["suite"]["config_hash"]) for r in ok}
+    if len(configs) != 1:
+        raise ValueError(f"records of one suite config expected, got {sorted(configs)}")
+    by_loss: dict[str, dict] = {}
+    for r in ok:
+        name = clean_line(str(r["loss"]["name"]))
+        if name in by_loss:
+            raise ValueError(f"two ok records for loss {name!r} in suite {r['suite']['name']}")
+        by_loss[name] = r
+    (suite, config_hash), = configs
+    primary = ok[0]["outcomes"].get("primary", "verdict")
+    return Board(suite, config_hash, by_loss, table or primary)
+
+
+def _means(tables: list[np.ndarray], rng: np.random.Generator | None) -> np.ndarray:
+    """Per loss, the mean of its measured seeds; with ``rng``, of one bootstrap replicate: the seeds
+    resampled per loss among its measured seeds, the prompts resampled once for every loss."""
+    prompts = tables[0].shape[1]
+    cols = np.arange(prompts) if rng is None else rng.integers(0, prompts, prompts)
+    out = np.empty(len(tables))
+    for i, t in enumerate(tables):
+        rows = t[~np.all(np.isnan(t), axis=1)]
+        if rng is not None:
+            rows = rows[rng.integers(0, len(rows), len(rows))]
+        out[i] = rows[:, cols].mean()
+    return out
+
+
+def spearman_bootstrap(a: list[np.ndarray], b: list[np.ndarray], *, resamples: int = 2000, level: float = 0.95,
+                       seed: int = 0) -> dict:
+    """Spearman's rho between per-loss means of two suites, with a crossed percentile bootstrap CI.
+
+    ``a``, ``b``: per loss (same order), its (S, P) table on that suite (NaN rows = unmeasured seeds);
+    every loss of one suite has the same S and P. Returns {"spearman", "spearman_ci", "level",
+    "resamples", "dropped_resamples", ...}. ValueError for fewer than 3 losses, ragged tables or a loss
+    with no measured seed.
+    """
+    if len(a) != len(b) or len(a) < 3:
+        raise ValueError(f"Spearman's rho needs the same 3+ losses on both suites, got {len(a)} and {len(b)}")
+    for tables in (a, b):
+        if len({t.shape for t in tables}) != 1:
+            raise ValueError("every loss of a suite needs the same (seeds x prompts) table shape")
+    for tables in (a, b):
+        if any(np.all(np.isnan(t), axis=1).all() for t in tables):
+            raise ValueError("a loss has no measured seed; leave it out (agreement() lists it apart)")
+    rng = np.random.default_rng(seed)
+    point = float(spearmanr(_means(a, None), _means(b, None)).statistic)
+    rhos, dropped = [], 0
+    for _ in range(resamples):
+        rho = spearmanr(_means(a, rng), _means(b, rng)).statistic
+        if np.isnan(rho):  # all means tied in a replicate: rank correlation undefined
+            dropped += 1
+            continue
+        rhos.append(float(rho))
+    if not rhos:
+        raise ValueError("every bootstrap replicate had all means tied")
+    alpha = (1.0 - level) / 2.0
+    q_lo, q_hi = (float(q) for q in np.quantile(rhos, [alpha, 1.0 - alpha]))
+    # Two standard bootstrap intervals fail in opposite directions here: noise in the means pulls rho
+    # towards 0 and resampling pulls it further, so the percentile interval misses a true rho near +-1;
+    # the basic (reflected) interval undoes that shift but undercovers in the middle. The reported
+    # interval is their hull (conservative; coverage measured in benchmarks/bench_agreement_coverage.py).
+    basic = (max(-1.0, 2 * point - q_hi), min(1.0, 2 * point - q_lo))
+    return {"spearman": point, "spearman_ci": [min(q_lo, basic[0]), max(q_hi, basic[1])], "level": level,
+            "percentile_ci": [q_lo, q_hi], "basic_ci": list(basic), "resamples": resamples,
+            "dropped_resamples": dropped,
+            "method": "hull of the percentile and basic bootstrap intervals; seeds and prompts resampled per suite"}
+
+
+def pair_signs(a: Board, b: Board, losses: list[str], level: float = 0.95) -> dict:
+    """Per loss pair: the paired difference on each suite and whether both separate it with one sign."""
+    pairs, both, agree = [], 0, 0
+    for x, y in combinations(losses, 2):
+        row = {"a": x, "b": y}
+        for key, bd in (("first", a), ("second", b)):
+            try:
+                c = compare_records(bd.records[x], bd.records[y], table=bd.table, level=level)
+                row[key] = {"difference": c.difference.mean, "ci": [c.difference.low, c.difference.high],
+                            "separated": c.separated, "seeds": list(c.seeds)}
+            except CompareError as e:  # e.g. no seed measured in both: not comparable on this suite
+                row[key] = {"difference": None, "separated": False, "why": str(e)}
+        if row["first"]["separated"] and row["second"]["separated"]:
+            both += 1
+            row["agree"] = (row["first"]["difference"] > 0) == (row["second"]["difference"] > 0)
+            agree += row["agree"]
+        pairs.append(row)
+    return {"pair_sign_agreement": agree / both if both else None, "pairs_separated_on_both": both,
+            "pairs_agreeing": agree, "pairs": pairs, "level": level}
+
+
+def agreement(a: Board, b: Board, *, resamples: int = 2000, seed: int = 0) -> dict:
+    """Spearman (with CI) and pair-sign agreement of two boards over the losses measured on both."""
+    shared = sorted(set(a.records) & set(b.records))
+    excluded = {}
+    for loss in shared:
+        why = [f"no measured seed on {bd.suite} ({bd.table})" for bd in (a, b) if not bd.measured(loss)]
+        if why:
+            excluded[loss] = "; ".join(why)
+    losses = [x for x in shared if x not in excluded]
+    out = {"suites": [a.suite, b.suite], "config_hashes": [a.config_hash, b.config_hash],
+           "tables": [a.table, b.table], "losses": losses, "excluded": excluded,
+           "only_on": {a.suite: sorted(set(a.records) - set(b.records)),
+                       b.suite: sorted(set(b.records) - set(a.records))}}
+    out["means"] = {x: [float(np.nanmean(a.rows(x))), float(np.nanmean(b.rows(x)))] for x in losses}
+    out["seeds_measured"] = {x: [int((~np.all(np.isnan(bd.rows(x)), axis=1)).sum()) for bd in (a, b)] for x in losses}
+    out.update(spearman_bootstrap([a.rows(x) for x in losses], [b.rows(x) for x in losses],
+                                  resamples=resamples, seed=seed))
+    out.update(pair_signs(a, b, losses))
+    return out
