@@ -23,6 +23,12 @@ difference that the interval excludes 0 for in >= 80% of repetitions. The normal
 (z_0.975 + z_0.8) * sqrt(Var(mean d)) is reported beside it. The same analysis on the one-reference
 tables gives the variance reduction of comparing every sample with every reference answer.
 Writes benchmarks/results/power.json (or --out).
+
+``board`` does the same analysis on a published board's records (any suite whose records carry
+outcomes tables), pairing one loss with each other measured loss on the primary table:
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_power.py board --board leaderboards/smol --against dpo \
+        --out benchmarks/results/power_smol.json
 """
 
 from __future__ import annotations
@@ -141,6 +147,41 @@ def analyze(losses: list[str], reps: int, max_seeds: int, tables: tuple[str, ...
     return result
 
 
+def _finite(x: float) -> float | None:
+    return round(float(x), 4) if np.isfinite(x) else None
+
+
+def board_power(folder: Path, against: str, reps: int, seed_counts=(3, 5, 8, 10)) -> dict:
+    """Per loss on the board: its paired difference with ``against`` (measured seeds of both, primary
+    table), the variance components and the simulated MDD at ``seed_counts`` seeds."""
+    from harness.agreement import board
+
+    bd = board([json.loads(p.read_text()) for p in sorted((folder / "records").glob("*.json"))])
+    if against not in bd.records:
+        raise SystemExit(f"{against!r} is not on {folder}")
+    rng = np.random.default_rng(0)
+    base, pairs = bd.rows(against), {}
+    for loss in sorted(set(bd.records) - {against}):
+        keep = ~np.all(np.isnan(base), axis=1) & ~np.all(np.isnan(bd.rows(loss)), axis=1)
+        if keep.sum() < 2:
+            pairs[loss] = {"skipped": f"fewer than 2 seeds measured in both ({int(keep.sum())})"}
+            continue
+        d = base[keep] - bd.rows(loss)[keep]
+        c = components(d)
+        est = paired_difference_ci(d, np.zeros_like(d))
+        pairs[loss] = {"difference": round(float(d.mean()), 4), "difference_ci": [round(est.low, 4), round(est.high, 4)],
+                       "separated": bool(est.low > 0 or est.high < 0), "seeds": int(keep.sum()),
+                       "components": {k: float(f"{v:.4g}") for k, v in c.items()},
+                       # None: no difference below 50 points reaches 80% power at that seed count
+                       "mdd": {str(k): _finite(simulated_mdd(c, k, d.shape[1], reps, rng)) for k in seed_counts}}
+    measured = [p for p in pairs.values() if "mdd" in p]
+    median = {str(k): float(np.median([np.inf if p["mdd"][str(k)] is None else p["mdd"][str(k)] for p in measured]))
+              for k in seed_counts} if measured else {}
+    median = {k: _finite(v) for k, v in median.items()}
+    return {"board": str(folder), "suite": bd.suite, "config_hash": bd.config_hash, "table": bd.table,
+            "against": against, "pairs": pairs, "median_mdd": median, "reps": reps}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -153,7 +194,21 @@ def main() -> None:
     an.add_argument("--max-seeds", type=int, default=10)
     an.add_argument("--tables", default="verdict", help="comma-separated: verdict, end")
     an.add_argument("--out", type=Path, default=RESULTS / "power.json")
+    bo = sub.add_parser("board")
+    bo.add_argument("--board", type=Path, required=True)
+    bo.add_argument("--against", default="dpo")
+    bo.add_argument("--reps", type=int, default=300)
+    bo.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    if args.cmd == "board":
+        result = board_power(args.board, args.against, args.reps)
+        result.update(command=f"benchmarks/bench_power.py board --board {args.board} --against {args.against} "
+                              f"--reps {args.reps} --out {args.out}", loadavg=os.getloadavg())
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps({k: result[k] for k in ("suite", "median_mdd")}), flush=True)
+        for loss, p in result["pairs"].items():
+            print(loss, {k: p.get(k) for k in ("difference", "difference_ci", "separated", "mdd", "skipped")})
+        return
     if args.cmd == "run":
         print(json.dumps(run(args.loss, args.seeds), indent=1))
         return
