@@ -45,9 +45,11 @@ def main() -> None:
               f"{out['pairs_separated_on_both']}, sign agreement {out['pair_sign_agreement']}")
     head = rows[0]
     revision = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", str(args.boards)],
+                                capture_output=True, text=True).stdout.strip())
     result = {key: head[key] for key in ("spearman", "spearman_ci", "losses", "suites", "pair_sign_agreement",
                                          "pairs_separated_on_both", "pairs_agreeing", "excluded")}
-    result.update(comparisons=rows, git_revision=revision, load_average=list(os.getloadavg()),
+    result.update(comparisons=rows, git_revision=revision, boards_dirty=dirty, load_average=list(os.getloadavg()),
                   command=f"PYTHONPATH=. .venv/bin/python benchmarks/transfer.py --resamples {args.resamples}")
     args.out.write_text(json.dumps(result, indent=1) + "\n")
 
