@@ -114,3 +114,12 @@ def test_censored_entries_are_marked_and_the_kl_budget_explained():
     assert json.loads(render_json(board))["apart"][0]["censored_seeds"] == 2
     page = render_html(board)
     assert "2 of 3 seeds never reached the KL budget" in page and 'class="budget"' in page
+
+
+def test_markdown_leaves_out_metric_columns_no_entry_has():
+    recs = [make_record("dpo", 0.60, 0.05), make_record("ipo", 0.50, 0.05)]
+    for r in recs:  # a suite without a gold reward or a KL (smol, the paper suites)
+        del r["metrics"]["reward"], r["metrics"]["kl"]
+    header = md_cells(render_readme(build_board("tiny", SUITE_HASH, records(*recs))))[0]
+    assert "reward" not in header and "KL at end" not in header and header[:3] == ["rank", "loss", "win rate %"]
+    assert {"reward", "KL at end"} <= set(md_cells(render_readme(sample_board()))[0])

@@ -29,8 +29,14 @@ def _cell(value: str, fmt: str) -> str:
     return escape_markdown(value) if fmt == "github" else clean_line(value)
 
 
+OPTIONAL = ("reward", KL_HEADER)  # suites without a gold reward or a KL (smol, the paper suites) leave them empty
+
+
 def _table(rows: list[dict], fmt: str, files: list[str] | None = None) -> str:
-    """A table of ``rows``; with ``files``, each row's sha256 cell links to its record file."""
+    """A table of ``rows``; with ``files``, each row's sha256 cell links to its record file. An optional
+    metric column that no row fills is left out."""
+    empty = {h for h in OPTIONAL if h in rows[0] and not any(r[h] for r in rows)}
+    rows = [{h: v for h, v in r.items() if h not in empty} for r in rows]
     body = [[_cell(v, fmt) for v in r.values()] for r in rows]
     if files is not None:
         col = list(rows[0]).index("sha256")
