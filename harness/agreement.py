@@ -1,19 +1,21 @@
 """Agreement between two boards' verdicts: do two suites rank the same losses the same way?
 
 Inputs are the ok records of two boards (one record per loss on each). The losses compared are those
-both boards have, and of those only losses with at least one measured seed of the compared outcomes
-table on both: a loss censored on every seed of a suite has no number there and is listed apart with
-the reason, never ranked as if it had one.
+both boards have, and of those only losses measured on every seed of the compared outcomes table on
+both: a loss censored on some seed is shown apart on its board and never ranked there, so it is
+listed apart here too, with the reason (its surviving seeds' mean is not on the same scale).
 
 - ``spearman`` (scipy.stats.spearmanr) between the two suites' per-loss means, with a percentile
-  bootstrap CI. Each replicate resamples, independently per suite, the prompts of that suite jointly
-  for every loss (every loss was scored on the same prompts) and each loss's measured seeds (a
-  censored seed is never drawn: a loss measured on one seed carries no seed noise, and its row in
-  ``seeds_measured`` says so), recomputes every loss's mean, and
+  bootstrap CI. Each replicate resamples the seeds and the prompts of a suite jointly for every loss
+  (every loss ran the same seeds and was scored on the same prompts); two boards that share their
+  prompts and seed ids (a suite and its beta variant) get the same draw on both, so their shared
+  noise is in the interval. Then it recomputes every loss's mean, and
   takes Spearman's rho. Coverage on simulations with known truth: tests/test_agreement.py and
   benchmarks/bench_agreement_coverage.py.
 - ``pair_sign_agreement``: over loss pairs separated on both suites (``harness.comparison``: paired
-  crossed CI of the difference excludes 0, 95%), the share whose differences have the same sign.
+  crossed CI of the difference excludes 0, 95%, not adjusted for multiplicity; a comparison on one
+  seed has no seed noise in its interval and never counts as separated), the share whose
+  differences have the same sign.
 """
 
 from __future__ import annotations
@@ -50,8 +52,16 @@ class Board:
             rows.append([np.nan] * width if t is None or (primary and st != "measured") else t)
         return np.asarray(rows, dtype=float)
 
-    def measured(self, loss: str) -> bool:
-        return bool((~np.all(np.isnan(self.rows(loss)), axis=1)).any())
+    def seeds_measured(self, loss: str) -> tuple[int, int]:
+        """(measured seeds, seeds) of ``loss`` on this board's table."""
+        rows = self.rows(loss)
+        return int((~np.all(np.isnan(rows), axis=1)).sum()), rows.shape[0]
+
+    def design(self) -> tuple:
+        """What a draw of seeds and prompts means on this board: (prompts_sha256, seed ids) of its
+        records, or None when the records differ in either."""
+        keys = {(r["outcomes"].get("prompts_sha256"), tuple(r["seeds"])) for r in self.records.values()}
+        return keys.pop() if len(keys) == 1 else None
 
 
 def board(records: list[dict], table: str | None = None) -> Board:
@@ -74,42 +84,38 @@ def board(records: list[dict], table: str | None = None) -> Board:
     return Board(suite, config_hash, by_loss, table or primary)
 
 
-def _means(tables: list[np.ndarray], rng: np.random.Generator | None) -> np.ndarray:
-    """Per loss, the mean of its measured seeds; with ``rng``, of one bootstrap replicate: the seeds
-    resampled per loss among its measured seeds, the prompts resampled once for every loss."""
-    prompts = tables[0].shape[1]
-    cols = np.arange(prompts) if rng is None else rng.integers(0, prompts, prompts)
-    out = np.empty(len(tables))
-    for i, t in enumerate(tables):
-        rows = t[~np.all(np.isnan(t), axis=1)]
-        if rng is not None:
-            rows = rows[rng.integers(0, len(rows), len(rows))]
-        out[i] = rows[:, cols].mean()
-    return out
+def _means(tables: list[np.ndarray], seeds: np.ndarray, prompts: np.ndarray) -> np.ndarray:
+    """Per loss, the mean of its (S, P) table over the drawn seed rows and prompt columns."""
+    return np.array([t[np.ix_(seeds, prompts)].mean() for t in tables])
 
 
-def spearman_bootstrap(a: list[np.ndarray], b: list[np.ndarray], *, resamples: int = 2000, level: float = 0.95,
-                       seed: int = 0) -> dict:
-    """Spearman's rho between per-loss means of two suites, with a crossed percentile bootstrap CI.
+def spearman_bootstrap(a: list[np.ndarray], b: list[np.ndarray], *, shared: bool = False, resamples: int = 2000,
+                       level: float = 0.95, seed: int = 0) -> dict:
+    """Spearman's rho between per-loss means of two suites, with a crossed bootstrap CI.
 
-    ``a``, ``b``: per loss (same order), its (S, P) table on that suite (NaN rows = unmeasured seeds);
-    every loss of one suite has the same S and P. Returns {"spearman", "spearman_ci", "level",
-    "resamples", "dropped_resamples", ...}. ValueError for fewer than 3 losses, ragged tables or a loss
-    with no measured seed.
+    ``a``, ``b``: per loss (same order), its complete (S, P) table on that suite; every loss of one
+    suite has the same S and P. ``shared``: the two suites ran the same seeds on the same prompts (one
+    draw serves both). Returns {"spearman", "spearman_ci", "level", "percentile_ci", "basic_ci",
+    "resamples", "dropped_resamples", "method"}. ValueError for fewer than 3 losses, ragged or
+    incomplete tables, or ``shared`` with different shapes.
     """
     if len(a) != len(b) or len(a) < 3:
         raise ValueError(f"Spearman's rho needs the same 3+ losses on both suites, got {len(a)} and {len(b)}")
     for tables in (a, b):
         if len({t.shape for t in tables}) != 1:
             raise ValueError("every loss of a suite needs the same (seeds x prompts) table shape")
-    for tables in (a, b):
-        if any(np.all(np.isnan(t), axis=1).all() for t in tables):
-            raise ValueError("a loss has no measured seed; leave it out (agreement() lists it apart)")
+        if any(not np.isfinite(t).all() for t in tables):
+            raise ValueError("a loss has an unmeasured seed; leave it out (agreement() lists it apart)")
+    if shared and a[0].shape != b[0].shape:
+        raise ValueError(f"shared seeds and prompts need one table shape, got {a[0].shape} and {b[0].shape}")
+    (sa, pa), (sb, pb) = a[0].shape, b[0].shape
     rng = np.random.default_rng(seed)
-    point = float(spearmanr(_means(a, None), _means(b, None)).statistic)
+    point = float(spearmanr(_means(a, np.arange(sa), np.arange(pa)), _means(b, np.arange(sb), np.arange(pb))).statistic)
     rhos, dropped = [], 0
     for _ in range(resamples):
-        rho = spearmanr(_means(a, rng), _means(b, rng)).statistic
+        ia, ja = rng.integers(0, sa, sa), rng.integers(0, pa, pa)
+        ib, jb = (ia, ja) if shared else (rng.integers(0, sb, sb), rng.integers(0, pb, pb))
+        rho = spearmanr(_means(a, ia, ja), _means(b, ib, jb)).statistic
         if np.isnan(rho):  # all means tied in a replicate: rank correlation undefined
             dropped += 1
             continue
@@ -125,8 +131,9 @@ def spearman_bootstrap(a: list[np.ndarray], b: list[np.ndarray], *, resamples: i
     basic = (max(-1.0, 2 * point - q_hi), min(1.0, 2 * point - q_lo))
     return {"spearman": point, "spearman_ci": [min(q_lo, basic[0]), max(q_hi, basic[1])], "level": level,
             "percentile_ci": [q_lo, q_hi], "basic_ci": list(basic), "resamples": resamples,
-            "dropped_resamples": dropped,
-            "method": "hull of the percentile and basic bootstrap intervals; seeds and prompts resampled per suite"}
+            "dropped_resamples": dropped, "shared_draw": shared,
+            "method": "hull of the percentile and basic bootstrap intervals; seeds and prompts resampled "
+                      + ("with one draw for both boards" if shared else "per suite")}
 
 
 def pair_signs(a: Board, b: Board, losses: list[str], level: float = 0.95) -> dict:
@@ -137,8 +144,9 @@ def pair_signs(a: Board, b: Board, losses: list[str], level: float = 0.95) -> di
         for key, bd in (("first", a), ("second", b)):
             try:
                 c = compare_records(bd.records[x], bd.records[y], table=bd.table, level=level)
+                # one seed: the interval holds prompt noise only, so it never counts as separated
                 row[key] = {"difference": c.difference.mean, "ci": [c.difference.low, c.difference.high],
-                            "separated": c.separated, "seeds": list(c.seeds)}
+                            "separated": c.separated and c.difference.seed_noise, "seeds": list(c.seeds)}
             except CompareError as e:  # e.g. no seed measured in both: not comparable on this suite
                 row[key] = {"difference": None, "separated": False, "why": str(e)}
         if row["first"]["separated"] and row["second"]["separated"]:
@@ -151,21 +159,23 @@ def pair_signs(a: Board, b: Board, losses: list[str], level: float = 0.95) -> di
 
 
 def agreement(a: Board, b: Board, *, resamples: int = 2000, seed: int = 0) -> dict:
-    """Spearman (with CI) and pair-sign agreement of two boards over the losses measured on both."""
+    """Spearman (with CI) and pair-sign agreement of two boards over the losses measured on every
+    seed of both; the others are listed in ``excluded`` with the reason."""
     shared = sorted(set(a.records) & set(b.records))
     excluded = {}
     for loss in shared:
-        why = [f"no measured seed on {bd.suite} ({bd.table})" for bd in (a, b) if not bd.measured(loss)]
+        why = [f"{k} of {n} seeds measured on {bd.suite} ({bd.table}): shown apart there, not ranked"
+               for bd in (a, b) for k, n in [bd.seeds_measured(loss)] if k < n]
         if why:
             excluded[loss] = "; ".join(why)
     losses = [x for x in shared if x not in excluded]
+    same_draw = a.design() is not None and a.design() == b.design()
     out = {"suites": [a.suite, b.suite], "config_hashes": [a.config_hash, b.config_hash],
            "tables": [a.table, b.table], "losses": losses, "excluded": excluded,
            "only_on": {a.suite: sorted(set(a.records) - set(b.records)),
                        b.suite: sorted(set(b.records) - set(a.records))}}
-    out["means"] = {x: [float(np.nanmean(a.rows(x))), float(np.nanmean(b.rows(x)))] for x in losses}
-    out["seeds_measured"] = {x: [int((~np.all(np.isnan(bd.rows(x)), axis=1)).sum()) for bd in (a, b)] for x in losses}
-    out.update(spearman_bootstrap([a.rows(x) for x in losses], [b.rows(x) for x in losses],
+    out["means"] = {x: [float(a.rows(x).mean()), float(b.rows(x).mean())] for x in losses}
+    out.update(spearman_bootstrap([a.rows(x) for x in losses], [b.rows(x) for x in losses], shared=same_draw,
                                   resamples=resamples, seed=seed))
     out.update(pair_signs(a, b, losses))
     return out

@@ -45,20 +45,38 @@ def test_a_loss_censored_on_every_seed_is_listed_apart_not_ranked():
     first = board([record("s1", k, t, ["censored"] * 3 if k == "e" else None) for k, t in t1.items()])
     second = board([record("s2", k, t) for k, t in t2.items()] + [record("s2", "only", t2["a"])])
     out = agreement(first, second, resamples=100)
-    assert "e" not in out["losses"] and "no measured seed on s1" in out["excluded"]["e"]
+    assert "e" not in out["losses"] and out["excluded"]["e"].startswith("0 of 3 seeds measured on s1")
     assert out["only_on"] == {"s1": [], "s2": ["only"]}
 
 
-def test_a_censored_seed_stays_unmeasured_inside_the_bootstrap():
+def test_a_loss_censored_on_some_seeds_is_listed_apart_as_on_its_board():
     rng = np.random.default_rng(2)
     t = tables(rng, MEANS, 40)
-    t["c"][0] = np.nan  # seed 0 censored: the loss's mean uses seeds 1 and 2 only
+    t["c"][0] = np.nan  # seed 0 censored: the board shows c apart, never ranked on its survivors' mean
     first = board([record("s1", k, v, ["censored", "measured", "measured"] if k == "c" else None) for k, v in t.items()])
-    assert np.isnan(first.rows("c")[0]).all() and not np.isnan(first.rows("c")[1:]).any()
-    second = board([record("s2", k, v) for k, v in tables(rng, MEANS, 40).items()])
-    out = agreement(first, second, resamples=200)
-    assert out["means"]["c"][0] == pytest.approx(np.nanmean(t["c"]))
-    assert out["seeds_measured"]["c"] == [2, 3] and out["dropped_resamples"] == 0
+    assert first.seeds_measured("c") == (2, 3)
+    out = agreement(first, board([record("s2", k, v) for k, v in tables(rng, MEANS, 40).items()]), resamples=200)
+    assert "c" not in out["losses"] and out["excluded"]["c"].startswith("2 of 3 seeds measured on s1")
+
+
+def test_boards_on_the_same_seeds_and_prompts_share_one_bootstrap_draw():
+    rng = np.random.default_rng(3)
+    t = tables(rng, MEANS, 40)
+    first = board([record("s1", k, v) for k, v in t.items()])
+    variant = board([dict(record("s2", k, v), outcomes={**record("s2", k, v)["outcomes"], "prompts_sha256": "s1-prompts"})
+                     for k, v in t.items()])  # the same tables on the same prompts (a beta variant that changed nothing)
+    out = agreement(first, variant, resamples=200)
+    assert out["shared_draw"] and out["spearman_ci"] == pytest.approx([1.0, 1.0])  # identical in every replicate
+    other = agreement(first, board([record("s3", k, v) for k, v in t.items()]), resamples=200)
+    assert not other["shared_draw"] and other["spearman_ci"][0] < 1.0
+
+
+def test_a_one_seed_comparison_never_counts_as_separated():
+    rng = np.random.default_rng(4)
+    one = {k: v[:1] for k, v in tables(rng, MEANS, 200).items()}  # a board of one-seed records
+    out = agreement(board([record("s1", k, v) for k, v in one.items()]),
+                    board([record("s2", k, v) for k, v in tables(rng, MEANS, 200).items()]), resamples=100)
+    assert out["pairs_separated_on_both"] == 0 and out["pair_sign_agreement"] is None
 
 
 def test_board_refuses_mixed_configs_and_duplicate_losses():
