@@ -4,9 +4,10 @@
 
 Two suites, 9 losses, 3 seeds; tiny-like 256 prompts and smol-like 128. Each loss's (seeds x prompts)
 table comes from harness.simulation (Bernoulli comparisons on logit-scale prompt, loss x prompt and
-cell effects; a seed effect of SD 0.03 or 0.08 on the win-rate scale). The truth is Spearman's rho between the two suites' true
-means, in three settings: the same order (rho 1), partial agreement (0.82) and none (0.03). Reported per
-setting: the coverage of the percentile, basic and reported (hull) intervals, and the mean width.
+cell effects; a seed effect of SD 0.03 or 0.08 on the win-rate scale). The truth is Spearman's rho
+between the two suites' true means, in three settings: the same order (rho 1), partial agreement (0.82)
+and none (0.03). Reported per setting: the coverage of the percentile, basic and reported (hull)
+intervals, and the mean width.
 Writes benchmarks/results/agreement_coverage.json.
 """
 
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from harness.simulation import NoiseModel, spearman_coverage
 
 SETTINGS = {  # second suite's true win rates, against FIRST

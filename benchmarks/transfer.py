@@ -5,8 +5,8 @@
 Reads the ok records of leaderboards/{tiny,tiny-beta0.05,smol}/records and, for each pair of boards,
 computes (harness.agreement) Spearman's rho between the per-loss verdicts with a bootstrap CI over
 seeds and prompts, and the share of loss pairs separated on both boards whose paired differences
-agree in sign. The tiny boards' verdict is the win rate at the matched KL budget (losses censored on
-every seed are listed apart); the "end" rows compare tiny's win rate at the end of training (fixed
+agree in sign. The tiny boards' verdict is the win rate at the matched KL budget (a loss censored on
+any seed is shown apart on its board and listed apart here); the "end" rows compare tiny's win rate at the end of training (fixed
 steps, the protocol smol uses) instead. Writes benchmarks/results/transfer.json; the top-level
 ``spearman``, ``spearman_ci``, ``pair_sign_agreement``, ``losses`` and ``suites`` are tiny vs smol.
 """
