@@ -9,6 +9,13 @@ Candidates that were never a prefix-best are not re-benched (they cannot be the 
 
 Full figure (about 2 x 3 x 1 h of this machine's CPU for budget 200; run it on an idle machine):
     python benchmarks/bench_discovery_efficiency.py --budget 200 --runs 3 --out /tmp/bench_eff
+A finished search of the same settings (for example the committed run, evolve seed 0 at --parallel 2)
+stands in for one run with --reuse evolve:0=DIR: its first --budget candidates in search order are the
+run (the proposers do not depend on the budget), checked against the settings the bench would use.
+--records DIR (repeatable) offers finished bench records for re-use: a prefix-best whose loss hash,
+seeds and suite config hash match a record there is not benched again (a record is deterministic for a
+fixed seed and thread policy), e.g. the committed run's finalize/ folder, which benches on the same
+fresh seeds.
 Tiny-budget proof that it works (minutes):
     python benchmarks/bench_discovery_efficiency.py --budget 3 --runs 2 --micro --reeval-seeds 2 --out /tmp/bench_eff
 Writes OUT/efficiency.json and OUT/efficiency.png; prints the load average beside the figures.
@@ -37,33 +44,101 @@ MICRO = {"data.train_prompts": 64, "data.eval_prompts": 8, "data.pairs": 32, "sf
          "train.checkpoint_every": 2, "eval.resamples": 100, "eval.kl_budgets": [0.002, 0.001]}
 
 
-def one_run(out: Path, proposer: str, seed: int, args, overrides: dict) -> dict:
-    if out.exists():
-        shutil.rmtree(out)
-    config = DiscoveryConfig(out_dir=str(out), proposer=proposer, budget=args.budget, parallel=args.parallel,
-                             seed=seed, progress=False,
-                             eval=EvalSettings(suite=args.suite, seeds=1, evaluator=args.evaluator, overrides=overrides),
-                             finalize=FinalizeSettings(top_k=0))
+def run_config(out: Path, proposer: str, seed: int, args, overrides: dict) -> DiscoveryConfig:
+    return DiscoveryConfig(out_dir=str(out), proposer=proposer, budget=args.budget, parallel=args.parallel,
+                           seed=seed, progress=False,
+                           eval=EvalSettings(suite=args.suite, seeds=1, evaluator=args.evaluator, overrides=overrides),
+                           finalize=FinalizeSettings(top_k=0))
+
+
+def reused_archive(folder: Path, config: DiscoveryConfig) -> Archive:
+    """The archive of a finished search in ``folder``; ValueError unless it searched with ``config``'s
+    settings (proposer, proposer seed, suite, seeds per candidate, evaluator, overrides) and holds at
+    least the budget."""
+    archive = Archive(folder / "archive.sqlite")
+    saved, wanted = archive.get_run("identity"), config.search_identity()
+    if saved != wanted:
+        archive.close()
+        raise ValueError(f"{folder}: its search settings {saved} differ from this bench's {wanted}; "
+                         "reuse only a run made with the same settings")
+    count = archive.count()
+    if count < config.budget:
+        archive.close()
+        raise ValueError(f"{folder}: {count} candidates, fewer than --budget {config.budget}")
+    return archive
+
+
+class RecordPool:
+    """Finished bench records, keyed by (loss sha256, suite config hash); re-used instead of a re-bench."""
+
+    def __init__(self, folders: list[Path]):
+        self.records: dict[tuple[str, str], dict] = {}
+        for folder in folders:
+            for path in sorted(Path(folder).glob("*.json")):
+                try:
+                    record = json.loads(path.read_text())
+                    key = (record["loss"]["sha256"], record["suite"]["config_hash"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+                self.records[key] = {**record, "record_path": str(path)}
+        self.hits = 0
+
+    def get(self, sha256: str, config_hash: str) -> dict | None:
+        record = self.records.get((sha256, config_hash))
+        self.hits += record is not None
+        return record
+
+    def add(self, record: dict) -> None:
+        try:
+            self.records[(record["loss"]["sha256"], record["suite"]["config_hash"])] = record
+        except (KeyError, TypeError):
+            pass
+
+
+def reeval_config_hash(args, overrides: dict, seeds: list[int]) -> str:
+    if args.evaluator == "fake":
+        return f"fake-{args.suite}"  # what rebench.fake_record writes
+    from harness.suites import get_suite
+
+    return get_suite(args.suite).with_overrides({**overrides, "seeds": list(seeds)}).config_hash()
+
+
+def one_run(out: Path, proposer: str, seed: int, args, overrides: dict, pool: RecordPool,
+            reuse: Path | None = None) -> dict:
+    config = run_config(out, proposer, seed, args, overrides)
     t0 = time.monotonic()
-    run_discovery(config)
-    search_s = time.monotonic() - t0
-    archive = Archive(out / "archive.sqlite")
-    done = [c for c in archive.all() if c.status != "duplicate"]
+    if reuse is not None:
+        archive = reused_archive(reuse, config)
+        search_s = archive.get_run("search_wall_s", 0.0) * config.budget / max(archive.count(), 1)
+        out.mkdir(parents=True, exist_ok=True)
+    else:
+        if out.exists():
+            shutil.rmtree(out)
+        run_discovery(config)
+        search_s = time.monotonic() - t0
+        archive = Archive(out / "archive.sqlite")
+    done = [c for c in archive.all() if c.status != "duplicate"][:config.budget]
     seeds = rebench.fresh_seeds(rebench.search_seed_list(args.suite, args.evaluator, 1, overrides), args.reeval_seeds)
+    config_hash = reeval_config_hash(args, overrides, seeds)
     best, curve, cache = None, [], {}
     for c in done:
         if c.fitness is not None and (best is None or c.fitness > best.fitness):
             best = c
         if best is not None and best.id not in cache:
-            path = out / "candidates" / f"{best.id:05d}.py"
-            path.write_text(best.code)
-            record = rebench.bench(path, evaluator=args.evaluator, suite=args.suite, seeds=seeds,
-                                   overrides=overrides, out_dir=out / "reeval")
+            record = pool.get(best.sha256, config_hash)
+            if record is None:
+                path = out / "candidates" / f"{best.id:05d}.py"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(best.code)
+                record = rebench.bench(path, evaluator=args.evaluator, suite=args.suite, seeds=seeds,
+                                       overrides=overrides, out_dir=out / "reeval")
+                pool.add(record)
             cache[best.id] = own_estimate(record, 0.95).get("reeval_win_rate")
         curve.append(None if best is None else cache[best.id])
     archive.close()
     return {"proposer": proposer, "seed": seed, "curve": curve, "search_seconds": search_s,
-            "reevaluated": len(cache), "seconds": time.monotonic() - t0}
+            "reused": None if reuse is None else str(reuse), "reevaluated": len(cache),
+            "seconds": time.monotonic() - t0}
 
 
 def band(curves: list[list]) -> list[dict]:
@@ -113,11 +188,28 @@ def main() -> None:
     ap.add_argument("--micro", action="store_true", help="the micro tiny suite of the tests (seconds a bench)")
     ap.add_argument("--proposers", nargs="+", default=["evolve", "random"])
     ap.add_argument("--out", type=Path, default=Path("/tmp/bench_discovery_efficiency"))
+    ap.add_argument("--reuse", action="append", default=[], metavar="PROPOSER:SEED=DIR",
+                    help="a finished search with this bench's settings stands in for that run")
+    ap.add_argument("--records", action="append", default=[], type=Path, metavar="DIR",
+                    help="finished bench records to re-use for re-evaluations (matched on loss hash and config)")
     args = ap.parse_args()
     overrides = dict(MICRO) if args.micro else {}
-    runs = [one_run(args.out / f"{p}-{s}", p, s, args, overrides) for p in args.proposers for s in range(args.runs)]
+    reuse = {}
+    for spec in args.reuse:
+        try:
+            key, folder = spec.split("=", 1)
+            proposer, seed = key.split(":")
+            reuse[(proposer, int(seed))] = Path(folder)
+        except ValueError:
+            ap.error(f"--reuse {spec!r}: expected PROPOSER:SEED=DIR, e.g. evolve:0=discoveries/tiny-evolve-2026-12-01")
+    pool = RecordPool(args.records)
+    t0 = time.monotonic()
+    runs = [one_run(args.out / f"{p}-{s}", p, s, args, overrides, pool, reuse.get((p, s)))
+            for p in args.proposers for s in range(args.runs)]
     result = {"budget": args.budget, "runs": args.runs, "suite": args.suite, "evaluator": args.evaluator,
-              "overrides": overrides, "reeval_seeds": args.reeval_seeds, "load_average": os.getloadavg(),
+              "parallel": args.parallel, "overrides": overrides, "reeval_seeds": args.reeval_seeds,
+              "records_reused": pool.hits, "wall_s": round(time.monotonic() - t0, 1),
+              "load_average": os.getloadavg(),
               "curves": {p: band([r["curve"] for r in runs if r["proposer"] == p]) for p in args.proposers},
               "per_run": runs}
     args.out.mkdir(parents=True, exist_ok=True)
