@@ -48,3 +48,58 @@ def test_reuse_with_other_settings_is_refused(tmp_path, monkeypatch):
                                                                            "evaluator": "fake"})(), {})
     with pytest.raises(ValueError, match="fewer than --budget"):
         module.reused_archive(tmp_path / "a" / "evolve-0", config)
+
+
+def _cascade_module():
+    spec = importlib.util.spec_from_file_location("bench_cascade", ROOT / "benchmarks" / "bench_discovery_cascade.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _InProcess:
+    def __init__(self, max_workers):
+        self.max_workers = max_workers
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def map(self, fn, *iterables):
+        return map(fn, *iterables)
+
+
+def test_cascade_from_run_samples_the_search_and_uses_its_bench_as_the_full_run(tmp_path, monkeypatch):
+    from harness.discovery.archive import Archive
+    from harness.discovery.config import DiscoveryConfig, EvalSettings
+
+    run = tmp_path / "run"
+    run.mkdir()
+    archive = Archive(run / "archive.sqlite")
+    archive.set_run("config", DiscoveryConfig(out_dir=str(run), proposer="evolve",
+                                              eval=EvalSettings(suite="tiny", seeds=1)).as_dict())
+    for i in range(9):
+        cid = archive.add(parent_ids=(), proposer="evolve", name=f"c{i}", code=f"# {i}\n", sha256=str(i), code_key=str(i))
+        if i == 4:
+            archive.mark_duplicate(cid, duplicate_of=1, error="same", behaviour_key=None)
+        elif i == 7:
+            archive.complete(cid, status="unmeasured", error="no crossing", fitness=None, metrics={}, eval_seconds=30.0)
+        else:
+            archive.complete(cid, status="ok", error=None, fitness=0.5 + i / 100, metrics={}, eval_seconds=40.0)
+    archive.close()
+    module = _cascade_module()
+    screened = []
+
+    def fake_screen(path, suite, overrides, out):
+        screened.append((Path(path).read_text(), overrides["train.steps"]))
+        return {"screen_status": "ok", "stopped": "# 8" in Path(path).read_text(), "screen_s": 10.0}
+
+    monkeypatch.setattr(module, "screen", fake_screen)
+    monkeypatch.setattr(module, "ProcessPoolExecutor", _InProcess)
+    rows, overrides, short = module.from_run(run, 3, tmp_path / "out", 2)
+    assert [r["id"] for r in rows] == [1, 6, 9]  # evenly spaced over the 8 evaluated (the duplicate left out)
+    assert [r["full_win_rate"] for r in rows] == [0.5, 0.55, 0.58]
+    assert overrides == {} and short["train.steps"] < 128 and [t for _, t in screened] == [short["train.steps"]] * 3
+    assert [r["stopped"] for r in rows] == [False, False, True]
