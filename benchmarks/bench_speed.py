@@ -110,6 +110,13 @@ def main() -> int:
                         "plain_over_ours_training": (plain["init_tokenise_reference"] + plain["train"]) / ours,
                         "note": "ours = the bench's summed per-seed training time (sandbox round trip per step "
                                 "included, evaluation excluded); plain = TRL DPOTrainer sigmoid, reference per run"}
+    cpus = out["cpus"]
+    out["training_floor"] = {
+        "ours_train_all_seeds_over_cpus_s": idle["stages"]["train"] / cpus,
+        "plain_trl_train_only_all_seeds_over_cpus_s": plain["train"] * args.seeds / cpus,
+        "note": "a lower bound on the warm bench's wall time from training alone (the candidate's own "
+                "training, spread perfectly over the cores, no evaluation, no process start): a warm-bench "
+                "goal below it needs a cheaper training protocol, not a faster harness"}
     goals = {"bench_busy_over_idle": out["bench_busy_over_idle"] <= GOAL_RATIO,
              "warm_bench_idle_s": idle["wall_s"] <= GOAL_WARM_S, "same_numbers": out["same_numbers_idle_and_busy"]}
     if "build_busy_over_idle" in out:
