@@ -204,17 +204,22 @@ def main() -> None:
             ap.error(f"--reuse {spec!r}: expected PROPOSER:SEED=DIR, e.g. evolve:0=discoveries/tiny-evolve-2026-12-01")
     pool = RecordPool(args.records)
     t0 = time.monotonic()
-    runs = [one_run(args.out / f"{p}-{s}", p, s, args, overrides, pool, reuse.get((p, s)))
-            for p in args.proposers for s in range(args.runs)]
-    result = {"budget": args.budget, "runs": args.runs, "suite": args.suite, "evaluator": args.evaluator,
-              "parallel": args.parallel, "overrides": overrides, "reeval_seeds": args.reeval_seeds,
-              "records_reused": pool.hits, "wall_s": round(time.monotonic() - t0, 1),
-              "load_average": os.getloadavg(),
-              "curves": {p: band([r["curve"] for r in runs if r["proposer"] == p]) for p in args.proposers},
-              "per_run": runs}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "efficiency.json").write_text(json.dumps(result, indent=2))
-    plot(result, args.out / "efficiency.png")
+    runs: list[dict] = []
+    # run seed by seed, every proposer at each, writing the result after each run: a bench stopped
+    # early still leaves comparable curves (marked complete: false)
+    plan = [(p, s) for s in range(args.runs) for p in args.proposers]
+    for p, s in plan:
+        runs.append(one_run(args.out / f"{p}-{s}", p, s, args, overrides, pool, reuse.get((p, s))))
+        result = {"budget": args.budget, "runs": args.runs, "suite": args.suite, "evaluator": args.evaluator,
+                  "parallel": args.parallel, "overrides": overrides, "reeval_seeds": args.reeval_seeds,
+                  "complete": len(runs) == len(plan), "records_reused": pool.hits,
+                  "wall_s": round(time.monotonic() - t0, 1), "load_average": os.getloadavg(),
+                  "curves": {q: band([r["curve"] for r in runs if r["proposer"] == q])
+                             for q in args.proposers if any(r["proposer"] == q for r in runs)},
+                  "per_run": runs}
+        (args.out / "efficiency.json").write_text(json.dumps(result, indent=2))
+        plot(result, args.out / "efficiency.png")
     for p, rows in result["curves"].items():
         last = rows[-1]
         print(f"{p}: best re-evaluated win rate after {last['n']} candidates: {last['mean']} CI {last['ci']} "
