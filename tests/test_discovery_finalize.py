@@ -216,3 +216,21 @@ def test_screened_candidates_count_against_the_budget_without_fitness(tmp_path):
     assert c.summary()["stage"] == "screen"
     with pytest.raises(ValueError):
         archive.mark_screened(cid, error="", metrics={}, eval_seconds=None)
+
+
+def test_top_candidates_are_one_per_behaviour_and_twins_are_reported(tmp_path):
+    from harness.discovery.finalize import top_candidates
+    from harness.discovery.summary import _twins
+
+    archive = Archive(tmp_path / "archive.sqlite")
+    keys = ["a", "b", "a", None, None, "c", "b"]  # the 3rd and 7th behave like the 1st and 2nd
+    for i, key in enumerate(keys):
+        cid = archive.add(parent_ids=(), proposer="evolve", name=f"c{i}", code=f"# {i}\n", sha256=str(i),
+                          code_key=str(i))
+        archive.complete(cid, status="ok", error=None, fitness=0.9 - i / 100, metrics={}, behaviour_key=key)
+    top, twins = top_candidates(archive, 4)
+    assert top == [1, 2, 4, 5]  # unknown behaviour (None) is never a twin
+    assert twins == {"3": 1}
+    assert top_candidates(archive, 10) == ([1, 2, 4, 5, 6], {"3": 1, "7": 2})
+    assert "#3 (as #1)" in _twins(twins) and _twins({}) == ""
+    archive.close()

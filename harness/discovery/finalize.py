@@ -44,8 +44,8 @@ def finalize(archive: Archive, out: Path, config: DiscoveryConfig) -> dict:
     s, e = config.finalize, config.eval
     search = search_seed_list(e.suite, e.evaluator, e.seeds, e.overrides)
     seeds = fresh_seeds(search, s.reeval_seeds)
-    top = [c.id for c in archive.scored()[:s.top_k]]
-    st = saved or {"done": False, "search_seeds": search, "fresh_seeds": seeds, "top": top,
+    top, twins = top_candidates(archive, s.top_k)
+    st = saved or {"done": False, "search_seeds": search, "fresh_seeds": seeds, "top": top, "twins": twins,
                    "settings": {"top_k": s.top_k, "reeval_seeds": s.reeval_seeds, "level": s.level},
                    "records": {}, "seconds": 0.0}
     archive.set_run(KEY, st)
@@ -65,6 +65,26 @@ def finalize(archive: Archive, out: Path, config: DiscoveryConfig) -> dict:
     st["done"] = True
     archive.set_run(KEY, st)
     return st
+
+
+def top_candidates(archive: Archive, k: int) -> tuple[list[int], dict[str, int]]:
+    """The ``k`` best candidates by search fitness, one per behaviour: a candidate whose behaviour
+    key (its loss values and shape on the check's fixed probes) equals a better one's is left out:
+    it is almost surely the same function written another way (e.g. relu(exp(x)) for exp(x)), and
+    re-benching it would spend a slot on a copy. Returns (ids, {left-out id: its twin})."""
+    top: list[int] = []
+    twins: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for c in archive.scored():
+        if len(top) >= k:
+            break
+        if c.behaviour_key is not None and c.behaviour_key in seen:
+            twins[str(c.id)] = seen[c.behaviour_key]
+            continue
+        if c.behaviour_key is not None:
+            seen[c.behaviour_key] = c.id
+        top.append(c.id)
+    return top, twins
 
 
 def _candidate_file(archive: Archive, out: Path, cid: int) -> Path:
@@ -105,7 +125,7 @@ def summarize(archive: Archive, st: dict, level: float) -> dict:
     return {"top": rows, "best": ranked[0]["id"] if ranked else None,
             "search_best": search_best.id if search_best else None,
             "ranking": [r["id"] for r in ranked], "dpo": {"record": _path_of(st["records"][DPO_LABEL]), **dpo_est},
-            "level": level}
+            "level": level, "twins": dict(st.get("twins") or {})}
 
 
 def _path_of(ref) -> str | None:

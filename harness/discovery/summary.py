@@ -3,7 +3,8 @@
 report.json (schema 1):
     top        [{id, name, sha256, search_fitness, search_seeds, reeval_win_rate, reeval_ci, reeval_seeds,
                  vs_dpo_difference, vs_dpo_difference_ci, vs_reference_difference, ..._ci, status, record}]
-               re-evaluated candidates in search order (empty until finalized)
+               re-evaluated candidates in search order (empty until finalized), one per behaviour
+    twins      {id: better id} left out of the top as behavioural twins (finalize.top_candidates)
     best       id chosen on the re-evaluated win rate (null until finalized or when none was measured)
     search_best  id with the best search fitness (the pre-correction choice)
     dpo        DPO's re-evaluated win rate and CI on the same fresh seeds
@@ -38,6 +39,7 @@ def build(archive: Archive, config: DiscoveryConfig, stop_reason: str | None) ->
         "statuses": archive.status_counts(), "stop_reason": stop_reason, "finalized": summary is not None,
         "fresh_seeds": final.get("fresh_seeds"), "top": (summary or {}).get("top", []),
         "best": (summary or {}).get("best"), "search_best": (archive.best().id if archive.best() else None),
+        "twins": (summary or {}).get("twins", {}),
         "dpo": (summary or {}).get("dpo"), "level": config.finalize.level,
         "transfer": trans.get("summary") if trans.get("done") else None,
         "wall_s": {"search": archive.get_run("search_wall_s", 0.0), "finalize": final.get("seconds"),
@@ -63,6 +65,14 @@ def _ci(v) -> str:
     return "-" if not v else f"[{v[0]:.4f}, {v[1]:.4f}]"
 
 
+def _twins(twins: dict | None) -> str:
+    if not twins:
+        return ""
+    pairs = ", ".join(f"#{cid} (as #{twin})" for cid, twin in sorted(twins.items(), key=lambda kv: int(kv[0])))
+    return (f" Left out of the top as behavioural twins of a better candidate (the same loss values and "
+            f"shape on the check's probe inputs): {pairs}.")
+
+
 def markdown_sections(archive: Archive) -> list[str]:
     final = archive.get_run("finalize") or {}
     if not final.get("done"):
@@ -76,7 +86,7 @@ def markdown_sections(archive: Archive) -> list[str]:
              f"{final['search_seeds']}); DPO on the same seeds: {_f(dpo.get('reeval_win_rate'))} "
              f"{_ci(dpo.get('reeval_ci'))}. Differences are paired on seeds and prompts, "
              f"{s['level']:.0%} CIs. Best by re-evaluated win rate: "
-             f"**#{s['best']}**; best by search fitness: #{s['search_best']}.", "",
+             f"**#{s['best']}**; best by search fitness: #{s['search_best']}.{_twins(s.get('twins'))}", "",
              "| id | name | search fitness | re-evaluated [CI] | shrinkage | minus DPO [CI] | minus reference [CI] |",
              "|---|---|---|---|---|---|---|"]
     for r in s["top"]:
