@@ -276,3 +276,13 @@ def test_a_transfer_suite_that_cannot_be_prepared_fails_before_the_search(monkey
     prepare_transfer_suite(config(evaluator="fake"))
     prepare_transfer_suite(config(suite=None))
     assert built == [False]
+
+
+def test_a_one_seed_transfer_never_counts_as_transferred_and_says_why(tmp_path):
+    cfg = _config(tmp_path, top_k=4, reeval_seeds=2, transfer_suite="tiny", transfer_top=3, transfer_seeds=1)
+    run_discovery(cfg)
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["transfer"] and all(t["seeds"] == [0] for t in report["transfer"])
+    assert not any(t["transferred"] for t in report["transfer"])
+    assert all("one seed" in t["verdict"] for t in report["transfer"])
+    assert "re-run with `--transfer-seeds 3`" in (tmp_path / "run" / "report.md").read_text()

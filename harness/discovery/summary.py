@@ -100,6 +100,13 @@ def markdown_sections(archive: Archive) -> list[str]:
     return lines + transfer_section(archive)
 
 
+def _one_seed(rows: list[dict]) -> str:
+    if not any(len(r.get("seeds") or []) == 1 for r in rows):
+        return ""
+    return (" Benched on one seed: its intervals cover prompts, not seed-to-seed variation, so nothing "
+            "counts as transferred; re-run with `--transfer-seeds 3` before citing a difference.")
+
+
 def transfer_section(archive: Archive) -> list[str]:
     trans = archive.get_run("transfer") or {}
     if not trans.get("done"):
@@ -107,7 +114,8 @@ def transfer_section(archive: Archive) -> list[str]:
     rows = trans["summary"]
     moved = [f"#{r['id']}" for r in rows if r["transferred"]]
     lines = ["", f"## Transfer to {escape_markdown(trans['suite'])} (held out)", "",
-             f"Transferred (difference with DPO above 0, paired CI): {', '.join(moved) or 'none'}.", "",
+             f"Transferred (difference with DPO above 0, paired CI, at least 2 seeds): {', '.join(moved) or 'none'}."
+             f"{_one_seed(rows)}", "",
              "| id | name | win rate | DPO | minus DPO [CI] | verdict |", "|---|---|---|---|---|---|"]
     for r in rows:
         verdict = r.get("verdict") or clean_line(r.get("note") or r.get("status"))

@@ -82,6 +82,10 @@ def summarize(archive: Archive, st: dict, level: float) -> list[dict]:
             d = comp.difference
             row.update(difference=d.mean, difference_ci=[d.low, d.high], seeds=list(comp.seeds),
                        win_rate=comp.a.estimate.mean, dpo_win_rate=comp.b.estimate.mean,
-                       seed_noise=d.seed_noise, verdict=verdict(d.low, d.high), transferred=bool(d.low > 0))
+                       seed_noise=d.seed_noise, verdict=verdict(d.low, d.high),
+                       # a one-seed interval leaves out seed-to-seed variation: never a transfer claim
+                       transferred=bool(d.low > 0 and len(comp.seeds) > 1))
+            if len(comp.seeds) == 1:
+                row["verdict"] += " (one seed: the interval covers prompts only)"
         rows.append(row)
     return rows
