@@ -108,17 +108,11 @@ def main() -> None:
     if args.from_run is not None:
         rows, overrides, short = from_run(args.from_run, args.sample, args.out, args.parallel)
     for path in [] if args.from_run is not None else sample(args.sample, args.out):
-        slope: dict = {}
-        t0 = time.monotonic()
-        rec = rebench.bench(path, evaluator="bench", suite=args.suite, seeds=1, overrides=short,
-                            out_dir=args.out / "screen",
-                            before_training=lambda r, s=slope: s.update(v=r.diagnostics.get("slope_at_zero")))
-        screen_s = time.monotonic() - t0
-        stopped = rec["status"] != "ok" or screen_decision(rec, slope.get("v")) is not None
+        sc = screen(path, args.suite, short, args.out / "screen")
         t0 = time.monotonic()
         full = rebench.bench(path, evaluator="bench", suite=args.suite, seeds=1, overrides=overrides,
                              out_dir=args.out / "full")
-        rows.append({"name": path.stem, "screen_status": rec["status"], "stopped": stopped, "screen_s": screen_s,
+        rows.append({"name": path.stem, **sc,
                      "full_s": time.monotonic() - t0, "full_status": full["status"],
                      "full_win_rate": full["metrics"].get("win_rate") if full["status"] == "ok" else None})
     ranked = sorted((r for r in rows if r["full_win_rate"] is not None), key=lambda r: -r["full_win_rate"])
