@@ -16,6 +16,8 @@ run (the proposers do not depend on the budget), checked against the settings th
 seeds and suite config hash match a record there is not benched again (a record is deterministic for a
 fixed seed and thread policy), e.g. the committed run's finalize/ folder, which benches on the same
 fresh seeds.
+Rerunning with the same --out resumes: finished searches are kept (a larger --budget extends them), a
+stopped one resumes, and re-evaluations already made there are re-used.
 Tiny-budget proof that it works (minutes):
     python benchmarks/bench_discovery_efficiency.py --budget 3 --runs 2 --micro --reeval-seeds 2 --out /tmp/bench_eff
 Writes OUT/efficiency.json and OUT/efficiency.png; prints the load average beside the figures.
@@ -26,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -109,14 +110,12 @@ def one_run(out: Path, proposer: str, seed: int, args, overrides: dict, pool: Re
     t0 = time.monotonic()
     if reuse is not None:
         archive = reused_archive(reuse, config)
-        search_s = archive.get_run("search_wall_s", 0.0) * config.budget / max(archive.count(), 1)
         out.mkdir(parents=True, exist_ok=True)
     else:
-        if out.exists():
-            shutil.rmtree(out)
-        run_discovery(config)
-        search_s = time.monotonic() - t0
+        # a search left in OUT by a stopped bench resumes (DiscoveryError if its settings differ)
+        run_discovery(config, resume=(out / "archive.sqlite").exists())
         archive = Archive(out / "archive.sqlite")
+    search_s = archive.get_run("search_wall_s", 0.0) * config.budget / max(archive.count(), 1)
     done = [c for c in archive.all() if c.status != "duplicate"][:config.budget]
     seeds = rebench.fresh_seeds(rebench.search_seed_list(args.suite, args.evaluator, 1, overrides), args.reeval_seeds)
     config_hash = reeval_config_hash(args, overrides, seeds)
@@ -202,7 +201,8 @@ def main() -> None:
             reuse[(proposer, int(seed))] = Path(folder)
         except ValueError:
             ap.error(f"--reuse {spec!r}: expected PROPOSER:SEED=DIR, e.g. evolve:0=discoveries/tiny-evolve-2026-12-01")
-    pool = RecordPool(args.records)
+    # re-evaluations a stopped bench already made in OUT are re-used like --records
+    pool = RecordPool(args.records + sorted(args.out.glob("*/reeval")))
     t0 = time.monotonic()
     args.out.mkdir(parents=True, exist_ok=True)
     runs: list[dict] = []

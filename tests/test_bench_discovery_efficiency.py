@@ -37,6 +37,19 @@ def test_reused_search_gives_the_same_curve_and_records_are_reused(tmp_path, mon
     assert not (tmp_path / "b" / "evolve-0" / "reeval").exists()  # nothing benched again
 
 
+def test_rerun_in_the_same_folder_extends_the_search_and_rebenches_nothing(tmp_path, monkeypatch):
+    _main(monkeypatch, "--budget", "8", "--out", tmp_path / "a")
+    full = json.loads((tmp_path / "a" / "efficiency.json").read_text())["per_run"][0]
+    _main(monkeypatch, "--budget", "4", "--out", tmp_path / "b")
+    reeval = tmp_path / "b" / "evolve-0" / "reeval"
+    before = {p.name: p.stat().st_mtime_ns for p in reeval.glob("*.json")}
+    _main(monkeypatch, "--budget", "8", "--out", tmp_path / "b")  # as after a stop at 4 candidates
+    resumed = json.loads((tmp_path / "b" / "efficiency.json").read_text())
+    assert resumed["per_run"][0]["curve"] == full["curve"]
+    assert resumed["records_reused"] >= 1
+    assert all(p.stat().st_mtime_ns == before[p.name] for p in reeval.glob("*.json") if p.name in before)
+
+
 def test_reuse_with_other_settings_is_refused(tmp_path, monkeypatch):
     _main(monkeypatch, "--budget", "4", "--out", tmp_path / "a")
     module = _module()
