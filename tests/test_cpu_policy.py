@@ -62,8 +62,9 @@ def test_a_candidate_failure_crosses_a_process_boundary_intact():
 @pytest.mark.slow
 @pytest.mark.jail
 def test_seeds_in_two_processes_give_the_numbers_of_one(tmp_path, monkeypatch):
-    """The same 2-seed run with --jobs 1 and --jobs 2: identical per-seed results and tables; the
-    record states the policy it ran under."""
+    """The same 3-seed run with --jobs 1 and --jobs 2: identical per-seed results and tables (with two
+    workers, seeds are evaluated by whichever worker is free, from weights kept on disk); the record
+    states the policy it ran under."""
     from harness.bench import run_bench
     from harness.sandbox.jail import usable
 
@@ -75,7 +76,7 @@ def test_seeds_in_two_processes_give_the_numbers_of_one(tmp_path, monkeypatch):
     overrides = {"data.train_prompts": 64, "data.eval_prompts": 8, "data.pairs": 32, "sft.steps": 20,
                  "sft.batch_size": 16, "sft.warmup_steps": 5, "train.steps": 4, "train.batch_size": 8,
                  "train.checkpoint_every": 2, "eval.resamples": 100, "eval.kl_budgets": (0.002, 0.001)}
-    records = [run_bench("losses/dpo.py", seeds=2, overrides=overrides, progress=False, jobs=jobs)
+    records = [run_bench("losses/dpo.py", seeds=3, overrides=overrides, progress=False, jobs=jobs)
                for jobs in (1, 2)]
     assert [r["status"] for r in records] == ["ok", "ok"], [r["error"] for r in records]
     one, two = records
@@ -83,3 +84,25 @@ def test_seeds_in_two_processes_give_the_numbers_of_one(tmp_path, monkeypatch):
     assert two["provenance"]["hardware"]["cpu_policy"]["seed_processes"] == 2
     assert one["outcomes"] == two["outcomes"] and one["per_seed"] == two["per_seed"]
     assert one["metrics"] == two["metrics"]
+
+
+def test_step_weights_in_a_folder_give_back_what_memory_does(tmp_path):
+    import torch
+
+    from harness.suites.tiny.evaluate import StepWeights
+
+    states = {step: {"w": torch.randn(3, 2, generator=torch.Generator().manual_seed(step)), "n": torch.tensor(step)}
+              for step in range(7)}
+    memory, folder = StepWeights(), StepWeights(tmp_path / "w")
+    for step, state in states.items():
+        memory.put(step, state)
+        folder.put(step, state)
+    states[3]["w"].add_(1.0)  # put() keeps a copy, not the live tensors
+    assert memory.checkpoints(2) == folder.checkpoints(2) == [0, 2, 4, 6]
+    for step in range(7):
+        a, b = memory.get(step), folder.get(step)
+        assert torch.equal(a["w"], b["w"]) and torch.equal(a["n"], b["n"])
+    assert not torch.equal(memory.get(3)["w"], states[3]["w"])
+    folder.clear()
+    memory.clear()
+    assert folder.checkpoints(1) == memory.checkpoints(1) == [] and not list((tmp_path / "w").iterdir())

@@ -1,8 +1,9 @@
-"""Per-seed training with in-memory checkpoint evaluation (generate -> judge -> checkpoint metrics).
+"""Per-seed training, then evaluation of its kept checkpoints (generate -> judge -> checkpoint metrics).
 
 Called by ``harness.bench.run_bench``; works on any suite whose artifacts expose ``load_policy()``,
 ``tokenizer``, ``train_dataset``, ``eval_prompts``, ``eval_prompt_ids``, ``reference_text``,
-``decode()`` and ``suppress``. A bracket in which KL jumps across a budget between two checkpoints is
+``decode()`` and ``suppress``. Training keeps every step's weights (``StepWeights``, in memory or on
+disk for another worker process to evaluate); a bracket in which KL jumps across a budget between two checkpoints is
 evaluated densely on the run's own kept weights (harness.suites.tiny.budget); ``AutoSeeds`` adds seeds
 until the headline CI is narrow.
 """
@@ -150,6 +151,40 @@ class AutoSeeds:
             raise ValueError(f"seeds auto needs 0 < target < 0.5 and 1 <= start <= cap, got {self}")
 
 
+class StepWeights:
+    """The weights of every optimizer step of one seed's run (step -> state dict; ~1.5 MB a step for tiny),
+    in memory, or as one file per step in ``folder`` so that another process can evaluate the run."""
+
+    def __init__(self, folder: str | Path | None = None):
+        self.folder = None if folder is None else Path(folder)
+        self._steps: dict[int, dict] = {}
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+
+    def put(self, step: int, state: dict) -> None:
+        copy = {k: v.detach().clone() for k, v in state.items()}
+        if self.folder is None:
+            self._steps[step] = copy
+        else:
+            torch.save(copy, self.folder / f"{step}.pt")
+
+    def get(self, step: int) -> dict:
+        if self.folder is None:
+            return self._steps[step]
+        return torch.load(self.folder / f"{step}.pt", weights_only=True)
+
+    def checkpoints(self, every: int) -> list[int]:
+        """The kept steps that are checkpoints (step 0 and every ``every``-th), in order."""
+        steps = self._steps if self.folder is None else (int(p.stem) for p in self.folder.glob("*.pt"))
+        return sorted(s for s in steps if s % every == 0)
+
+    def clear(self) -> None:
+        self._steps.clear()
+        if self.folder is not None:
+            for p in self.folder.glob("*.pt"):
+                p.unlink(missing_ok=True)
+
+
 class _Seeds:
     """Shared state of one run's seeds: the judge, the reference model, progress and stage timings."""
 
@@ -175,18 +210,35 @@ class _Seeds:
         self.timings["loss_calls"] += info["loss_seconds"]
 
     def trajectory(self, seed: int) -> tuple[list[Checkpoint], list[kl_budget.Crossing]]:
-        """Train one seed, evaluating at step 0 (cached per suite) and every checkpoint; return the
-        trajectory and each budget's crossing.
+        """Train one seed, then evaluate it at step 0 (cached per suite) and every checkpoint; return the
+        trajectory and each budget's crossing (``train_weights`` then ``evaluate_weights``)."""
+        weights = StepWeights()
+        self.train_weights(seed, weights)
+        return self.evaluate_weights(seed, weights)
 
-        The weights of every step since the last checkpoint, and of that checkpoint, are kept in memory
-        (a copy of a ~1.5 MB model per step), so a bracket in which KL jumps across a budget by more than
-        the bound is bisected on the very run's own weights at once (budget.refine), inside one step on
-        fractional steps (budget.py's module doc); nothing is re-trained and no score is interpolated
-        across the jump."""
+    def train_weights(self, seed: int, weights: StepWeights) -> None:
+        """Train one seed, keeping the weights of every optimizer step (step 0 included) in ``weights``."""
+        every = self.cfg.train.checkpoint_every
+
+        def on_step(model, step):
+            weights.put(step, model.state_dict())
+            if step % every == 0:
+                self.bar.set(f"seed {seed}: step {step}", every if step else 0)
+
+        t = time.perf_counter()
+        self._train(seed, replace(self.cfg.train, checkpoint_every=1), on_step)
+        self.timings["train"] += time.perf_counter() - t
+
+    def evaluate_weights(self, seed: int, weights: StepWeights) -> tuple[list[Checkpoint], list[kl_budget.Crossing]]:
+        """The trajectory and crossings of a trained seed, from its kept weights (which are then cleared).
+
+        Every checkpoint is evaluated; a bracket in which KL jumps across a budget by more than the bound
+        is bisected on the very run's own weights (budget.refine), inside one step on fractional steps
+        (budget.py's module doc); nothing is re-trained and no score is interpolated across the jump.
+        Evaluation never touches the training RNG (generate.sample forks it), so evaluating after
+        training, in this process or another, gives the numbers evaluating during it would."""
         trajectory: list[Checkpoint] = []
-        cfg, ev = self.cfg, self.cfg.eval
-        every = cfg.train.checkpoint_every
-        states: dict[int, dict] = {}
+        ev = self.cfg.eval
         crossings: dict[float, kl_budget.Crossing] = {}
 
         def evaluate_at(step: float) -> Checkpoint:
@@ -194,21 +246,20 @@ class _Seeds:
             theta_t), what step t+1 gives with its learning rate scaled by a (budget.py's module doc)."""
             t = math.floor(step)
             a = step - t
-            weights = states[t] if a == 0 else {
-                k: v + a * (states[t + 1][k] - v) if v.is_floating_point() else v for k, v in states[t].items()}
-            self.scratch.load_state_dict(weights)
+            state = weights.get(t)
+            if a:
+                after = weights.get(t + 1)
+                state = {k: v + a * (after[k] - v) if v.is_floating_point() else v for k, v in state.items()}
+            self.scratch.load_state_dict(state)
             return self.evaluate(self.scratch, step, seed)
 
-        def on_step(model, step):
-            states[step] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if step % every:
-                return
+        for step in weights.checkpoints(self.cfg.train.checkpoint_every):
             t = time.perf_counter()
             if step == 0:
                 point = reference_checkpoint(self.artifacts, self.judge, ev, seed=seed,
-                                             compute=lambda: self.evaluate(model, 0, seed))
+                                             compute=lambda: evaluate_at(0))
             else:
-                point = self.evaluate(model, step, seed)
+                point = evaluate_at(step)
             trajectory.append(point)
             self.timings["evaluate"] += time.perf_counter() - t
             t = time.perf_counter()
@@ -218,15 +269,8 @@ class _Seeds:
                     crossings[b] = (kl_budget.refine(c, b, evaluate_at, ev.max_bracket_kl, ev.substep_bisections)
                                     if c.status == "jump" else c)
             self.timings["dense"] += time.perf_counter() - t
-            kept = states[step]  # this checkpoint's weights bound the next bracket from below
-            states.clear()
-            states[step] = kept
-            self.bar.set(f"seed {seed}: KL {point.kl:.2f} win {point.win.mean():.2f}", every if step else 0)
-
-        t = time.perf_counter()
-        spent = self.timings["evaluate"] + self.timings["dense"]
-        self._train(seed, replace(cfg.train, checkpoint_every=1), on_step)  # on_step evaluates every `every`
-        self.timings["train"] += time.perf_counter() - t - (self.timings["evaluate"] + self.timings["dense"] - spent)
+            self.bar.set(f"seed {seed}: KL {point.kl:.2f} win {point.win.mean():.2f}")
+        weights.clear()
         return trajectory, [crossings.get(b) or kl_budget.locate(trajectory, b, ev.max_bracket_kl)
                             for b in ev.kl_budgets]
 

@@ -4,7 +4,8 @@ Each worker is a spawned process (no forked torch or thread state) with ``train.
 threads. It loads the suite's built artifacts, opens its own sandbox session on the very loss bytes
 the parent read (harness.sandbox.SessionSpec), and trains whole seeds with the sequential path's own
 code (harness.suites.tiny.evaluate), so a seed's numbers are the same whichever process runs it and
-however many run. Training steps flow back over a queue to the parent's progress bar; a candidate
+however many run. A seed is trained by one worker and evaluated by whichever is free next, from the
+weights the training kept on disk. Training steps flow back over a queue to the parent's progress bar; a candidate
 failure in a worker (LossCallError: diverged, timeout, ...) is raised in the parent as it was raised
 there, and the other workers are stopped.
 """
@@ -13,8 +14,9 @@ from __future__ import annotations
 
 import multiprocessing
 import queue as queue_module
+import tempfile
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 _state: dict = {}  # the worker process's own: its _Seeds (artifacts, judge, reference model, session)
 
@@ -36,12 +38,23 @@ def _start(suite, session_spec, beta: float, ticks) -> None:
     _state["seeds"] = _Seeds(suite, artifacts, session, beta, 0, False, ticks=ticks)
 
 
-def _run(seed: int):
-    from harness.suites.tiny.evaluate import _one_seed
+def _train(seed: int, folder: str) -> dict:
+    from harness.suites.tiny.evaluate import StepWeights
 
     state = _state["seeds"]
     before = dict(state.timings)
-    metrics, arrays = _one_seed(state, seed)
+    state.train_weights(seed, StepWeights(folder))
+    return {k: v - before.get(k, 0.0) for k, v in state.timings.items()}
+
+
+def _evaluate(seed: int, folder: str):
+    from harness.suites.tiny.evaluate import StepWeights
+    from harness.suites.tiny.metrics import seed_metrics
+
+    state = _state["seeds"]
+    before = dict(state.timings)
+    trajectory, crossings = state.evaluate_weights(seed, StepWeights(folder))
+    metrics, arrays = seed_metrics(seed, trajectory, crossings, state.cfg.eval)
     spent = {k: v - before.get(k, 0.0) for k, v in state.timings.items()}
     return metrics, arrays, spent, {"id": state.judge.id, "hash": state.judge.hash}
 
@@ -49,7 +62,12 @@ def _run(seed: int):
 def train_seeds_in_processes(suite, session_spec, seeds: list[int], beta: float, processes: int, bar):
     """(per_seed metrics, arrays, judge_info, summed stage timings) for ``seeds`` trained in
     ``processes`` worker processes; ``bar`` (evaluate._Progress) advances by the workers' steps.
-    Results come back in ``seeds`` order."""
+    Results come back in ``seeds`` order.
+
+    Each seed is two tasks: training, which keeps every step's weights in a scratch folder, and then
+    evaluating those weights, queued as soon as the training ends. Any free worker takes the next task,
+    so with more seeds than workers the last seed's evaluation does not wait behind its own training on
+    one worker while the others idle (3 seeds on 2 workers: about 2.5 seeds' time instead of 3)."""
     ctx = multiprocessing.get_context("spawn")
     ticks = ctx.Queue()
     stop = threading.Event()
@@ -57,15 +75,24 @@ def train_seeds_in_processes(suite, session_spec, seeds: list[int], beta: float,
     drain.start()
     pool = ProcessPoolExecutor(max_workers=processes, mp_context=ctx, initializer=_start,
                                initargs=(suite, session_spec, beta, ticks))
+    scratch = tempfile.TemporaryDirectory(prefix="harness-weights-")
     try:
-        results = [f.result() for f in [pool.submit(_run, seed) for seed in seeds]]
-    finally:  # on a failure the seeds not yet started are cancelled; running ones end with their worker
+        trainings = {pool.submit(_train, seed, f"{scratch.name}/{seed}"): seed for seed in seeds}
+        evaluations = {}
+        train_spent = []
+        for done in as_completed(trainings):
+            train_spent.append(done.result())  # a candidate failure is raised here
+            seed = trainings[done]
+            evaluations[seed] = pool.submit(_evaluate, seed, f"{scratch.name}/{seed}")
+        results = [evaluations[seed].result() for seed in seeds]
+    finally:  # on a failure the tasks not yet started are cancelled; running ones end with their worker
         pool.shutdown(wait=True, cancel_futures=True)
         stop.set()
         drain.join(timeout=5)
         ticks.close()
+        scratch.cleanup()
     timings: dict[str, float] = {}
-    for _, _, spent, _ in results:
+    for spent in [*train_spent, *(r[2] for r in results)]:
         for k, v in spent.items():
             timings[k] = timings.get(k, 0.0) + v
     return [r[0] for r in results], [r[1] for r in results], results[0][3], timings
