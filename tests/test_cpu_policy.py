@@ -4,6 +4,7 @@ worker processes, as many as the CPUs this process may use; the numbers never de
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,35 @@ def test_step_weights_in_a_folder_give_back_what_memory_does(tmp_path):
     folder.clear()
     memory.clear()
     assert folder.checkpoints(1) == memory.checkpoints(1) == [] and not list((tmp_path / "w").iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.jail
+def test_a_failing_candidate_in_worker_processes_is_its_record_and_leaves_no_weights(tmp_path, monkeypatch):
+    """A loss that sabotages training after its first call (tests/sandbox_attacks/check_vs_train.py),
+    3 seeds on 2 workers: the record says ``diverged`` with the step, and the scratch folder of kept
+    weights is gone."""
+    import tempfile
+
+    from harness.bench import run_bench
+    from harness.sandbox.jail import usable
+
+    ok, reason = usable()
+    if not ok:
+        pytest.skip(f"jail backend unusable: {reason}")
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("harness.suites.tiny.PROCESS_MIN_PAIRS", 1)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    overrides = {"data.train_prompts": 64, "data.eval_prompts": 8, "data.pairs": 32, "sft.steps": 20,
+                 "sft.batch_size": 16, "sft.warmup_steps": 5, "train.steps": 4, "train.batch_size": 8,
+                 "train.checkpoint_every": 2, "eval.resamples": 100}
+    loss = tmp_path / "check_vs_train.py"
+    attack = Path(__file__).resolve().parent / "sandbox_attacks" / "check_vs_train.py"
+    loss.write_text(attack.read_text().replace("@AFTER_CALLS@", "1"))
+    record = run_bench(loss, seeds=3, overrides=overrides, progress=False, jobs=2, check=False)
+    assert record["status"] == "diverged", (record["status"], record["error"])
+    assert "training diverged at step 2" in record["error"], record["error"]
+    assert record["provenance"]["hardware"]["cpu_policy"]["seed_processes"] == 2
+    assert not list(scratch.glob("harness-weights-*"))
