@@ -6,6 +6,9 @@ re-benched on fresh seeds (rebench.fresh_seeds, disjoint from the search seeds; 
 prefix-best once), giving the best RE-EVALUATED win rate reached after n candidates. The curve is
 its mean over runs with a t interval over runs (runs are independent; R >= 2 for an interval).
 Candidates that were never a prefix-best are not re-benched (they cannot be the curve's value).
+Beside it, from the archives alone (no extra bench), what each proposer itself proposed (the shared
+seed population left out): the best search fitness among its proposals after n candidates (one seed,
+labelled as search fitness: not re-evaluated, biased upward) and the fraction of them measured.
 
 Full figure (about 2 x 3 x 1 h of this machine's CPU for budget 200; run it on an idle machine):
     python benchmarks/bench_discovery_efficiency.py --budget 200 --runs 3 --out /tmp/bench_eff
@@ -120,6 +123,7 @@ def one_run(out: Path, proposer: str, seed: int, args, overrides: dict, pool: Re
     seeds = rebench.fresh_seeds(rebench.search_seed_list(args.suite, args.evaluator, 1, overrides), args.reeval_seeds)
     config_hash = reeval_config_hash(args, overrides, seeds)
     best, curve, cache = None, [], {}
+    proposed = proposal_curves(done)
     for c in done:
         if c.fitness is not None and (best is None or c.fitness > best.fitness):
             best = c
@@ -135,13 +139,32 @@ def one_run(out: Path, proposer: str, seed: int, args, overrides: dict, pool: Re
             cache[best.id] = own_estimate(record, 0.95).get("reeval_win_rate")
         curve.append(None if best is None else cache[best.id])
     archive.close()
-    return {"proposer": proposer, "seed": seed, "curve": curve, "search_seconds": search_s,
+    return {"proposer": proposer, "seed": seed, "curve": curve, **proposed, "search_seconds": search_s,
             "reused": None if reuse is None else str(reuse), "reevaluated": len(cache),
             "seconds": time.monotonic() - t0}
 
 
-def band(curves: list[list]) -> list[dict]:
-    """Per n: mean over runs and a 95% t interval over runs (runs with no value at n are left out)."""
+def proposal_curves(done: list) -> dict:
+    """What the proposer itself proposed (the seed population, shared by both proposers, left out), per
+    n candidates: ``proposed_best_search`` (the best SEARCH fitness among its proposals so far; one
+    seed, not re-evaluated, so biased upward by the winner's curse; None before one was measured) and
+    ``proposed_measured`` (the fraction of its proposals so far with a measured fitness)."""
+    best, measured, proposals, best_curve, measured_curve = None, 0, 0, [], []
+    for c in done:
+        if c.meta.get("operator") != "seed":
+            proposals += 1
+            if c.fitness is not None:
+                measured += 1
+                best = c.fitness if best is None else max(best, c.fitness)
+        best_curve.append(best)
+        measured_curve.append(measured / proposals if proposals else None)
+    return {"proposed_best_search": best_curve, "proposed_measured": measured_curve}
+
+
+def band(curves: list[list], bounds: tuple[float, float] = (0.0, 1.0)) -> list[dict]:
+    """Per n: mean over runs and a 95% t interval over runs (runs with no value at n are left out),
+    clipped to ``bounds`` (every curve here is a rate in [0, 1]: clipping drops only impossible values).
+    Coverage: tests/test_bench_discovery_efficiency.py simulates runs with known means."""
     out = []
     for i in range(len(curves[0])):
         vals = np.array([c[i] for c in curves if c[i] is not None], dtype=float)
@@ -150,8 +173,15 @@ def band(curves: list[list]) -> list[dict]:
             continue
         half = float(stats.t.ppf(0.975, len(vals) - 1) * vals.std(ddof=1) / np.sqrt(len(vals))) if len(vals) > 1 else None
         m = float(vals.mean())
-        out.append({"n": i + 1, "mean": m, "ci": None if half is None else [m - half, m + half], "runs": len(vals)})
+        ci = None if half is None else [max(bounds[0], m - half), min(bounds[1], m + half)]
+        out.append({"n": i + 1, "mean": m, "ci": ci, "runs": len(vals)})
     return out
+
+
+def curves(runs: list[dict], proposers: list[str], key: str) -> dict:
+    """Per proposer: ``band`` over its runs of the per-run curve ``key``."""
+    return {q: band([r[key] for r in runs if r["proposer"] == q])
+            for q in proposers if any(r["proposer"] == q for r in runs)}
 
 
 def plot(result: dict, path: Path) -> None:
@@ -160,17 +190,22 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name, rows in result["curves"].items():
-        xs = [r["n"] for r in rows if r["mean"] is not None]
-        ax.plot(xs, [r["mean"] for r in rows if r["mean"] is not None], label=name)
-        ci = [(r["n"], *r["ci"]) for r in rows if r["ci"]]
-        if ci:
-            n, lo, hi = zip(*ci, strict=True)
-            ax.fill_between(n, lo, hi, alpha=0.2)
-    ax.set_xlabel("candidates evaluated")
-    ax.set_ylabel("best re-evaluated win rate (fresh seeds)")
-    ax.legend()
+    panels = [("curves", "best re-evaluated win rate\n(fresh seeds)"),
+              ("proposed_best_search", "best SEARCH fitness of its own\nproposals (1 seed, not re-evaluated)"),
+              ("proposed_measured", "fraction of its proposals\nmeasured (reached the KL budget)")]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, (key, label) in zip(axes, panels, strict=True):
+        for name, rows in result[key].items():
+            xs = [r["n"] for r in rows if r["mean"] is not None]
+            ax.plot(xs, [r["mean"] for r in rows if r["mean"] is not None], label=name)
+            ci = [(r["n"], *r["ci"]) for r in rows if r["ci"]]
+            if ci:
+                n, lo, hi = zip(*ci, strict=True)
+                ax.fill_between(n, lo, hi, alpha=0.2)
+        ax.set_xlabel("candidates evaluated")
+        ax.set_ylabel(label)
+        ax.legend()
+    fig.suptitle(f"evolve vs random, mean over runs with a 95% t interval over runs (budget {result['budget']})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -215,15 +250,17 @@ def main() -> None:
                   "parallel": args.parallel, "overrides": overrides, "reeval_seeds": args.reeval_seeds,
                   "complete": len(runs) == len(plan), "records_reused": pool.hits,
                   "wall_s": round(time.monotonic() - t0, 1), "load_average": os.getloadavg(),
-                  "curves": {q: band([r["curve"] for r in runs if r["proposer"] == q])
-                             for q in args.proposers if any(r["proposer"] == q for r in runs)},
+                  "curves": curves(runs, args.proposers, "curve"),
+                  "proposed_best_search": curves(runs, args.proposers, "proposed_best_search"),
+                  "proposed_measured": curves(runs, args.proposers, "proposed_measured"),
                   "per_run": runs}
         (args.out / "efficiency.json").write_text(json.dumps(result, indent=2))
         plot(result, args.out / "efficiency.png")
     for p, rows in result["curves"].items():
-        last = rows[-1]
+        last, own, measured = rows[-1], result["proposed_best_search"][p][-1], result["proposed_measured"][p][-1]
         print(f"{p}: best re-evaluated win rate after {last['n']} candidates: {last['mean']} CI {last['ci']} "
-              f"({last['runs']} runs)")
+              f"({last['runs']} runs); its own proposals: best search fitness {own['mean']} CI {own['ci']}, "
+              f"measured {measured['mean']} CI {measured['ci']}")
     print(f"load average {result['load_average']}; wrote {args.out / 'efficiency.json'}")
 
 
