@@ -178,6 +178,25 @@ def band(curves: list[list], bounds: tuple[float, float] = (0.0, 1.0)) -> list[d
     return out
 
 
+def difference_at_budget(runs: list[dict], key: str, a: str = "evolve", b: str = "random") -> dict | None:
+    """``a`` minus ``b`` at the last n of the per-run curve ``key``: the difference of the means over
+    runs with a 95% Welch t interval (runs of different proposers are independent, not paired; scipy's
+    ``ttest_ind(equal_var=False)``). None unless both have at least 2 runs with a value; a difference
+    with no spread at all (every run the same value) has the interval [d, d]. Coverage:
+    tests/test_bench_discovery_efficiency.py."""
+    xa = np.array([r[key][-1] for r in runs if r["proposer"] == a and r[key][-1] is not None], dtype=float)
+    xb = np.array([r[key][-1] for r in runs if r["proposer"] == b and r[key][-1] is not None], dtype=float)
+    if len(xa) < 2 or len(xb) < 2:
+        return None
+    d = float(xa.mean() - xb.mean())
+    if np.ptp(xa) == 0 and np.ptp(xb) == 0:
+        return {"difference": d, "ci": [d, d], "p_value": None, "runs": [len(xa), len(xb)]}
+    test = stats.ttest_ind(xa, xb, equal_var=False)
+    ci = test.confidence_interval(0.95)
+    return {"difference": d, "ci": [float(ci.low), float(ci.high)], "p_value": float(test.pvalue),
+            "runs": [len(xa), len(xb)]}
+
+
 def curves(runs: list[dict], proposers: list[str], key: str) -> dict:
     """Per proposer: ``band`` over its runs of the per-run curve ``key``."""
     return {q: band([r[key] for r in runs if r["proposer"] == q])
@@ -253,6 +272,8 @@ def main() -> None:
                   "curves": curves(runs, args.proposers, "curve"),
                   "proposed_best_search": curves(runs, args.proposers, "proposed_best_search"),
                   "proposed_measured": curves(runs, args.proposers, "proposed_measured"),
+                  "evolve_minus_random_at_budget": {key: difference_at_budget(runs, key) for key in
+                                                    ("curve", "proposed_best_search", "proposed_measured")},
                   "per_run": runs}
         (args.out / "efficiency.json").write_text(json.dumps(result, indent=2))
         plot(result, args.out / "efficiency.png")
@@ -261,6 +282,10 @@ def main() -> None:
         print(f"{p}: best re-evaluated win rate after {last['n']} candidates: {last['mean']} CI {last['ci']} "
               f"({last['runs']} runs); its own proposals: best search fitness {own['mean']} CI {own['ci']}, "
               f"measured {measured['mean']} CI {measured['ci']}")
+    for key, diff in result["evolve_minus_random_at_budget"].items():
+        if diff is not None:
+            print(f"evolve - random at {args.budget} candidates, {key}: {diff['difference']:+.4f} "
+                  f"CI [{diff['ci'][0]:+.4f}, {diff['ci'][1]:+.4f}] (Welch, runs {diff['runs']})")
     print(f"load average {result['load_average']}; wrote {args.out / 'efficiency.json'}")
 
 
