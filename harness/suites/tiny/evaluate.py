@@ -16,6 +16,7 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -230,17 +231,18 @@ class _Seeds:
         self.timings["train"] += time.perf_counter() - t
 
     def evaluate_weights(self, seed: int, weights: StepWeights) -> tuple[list[Checkpoint], list[kl_budget.Crossing]]:
-        """The trajectory and crossings of a trained seed, from its kept weights (which are then cleared).
+        """The trajectory and crossings of a trained seed, from its kept weights (which are then cleared):
+        ``evaluate_checkpoints`` on every checkpoint, then ``locate_crossings``.
 
-        Every checkpoint is evaluated; a bracket in which KL jumps across a budget by more than the bound
-        is bisected on the very run's own weights (budget.refine), inside one step on fractional steps
-        (budget.py's module doc); nothing is re-trained and no score is interpolated across the jump.
-        Evaluation never touches the training RNG (generate.sample forks it), so evaluating after
-        training, in this process or another, gives the numbers evaluating during it would."""
-        trajectory: list[Checkpoint] = []
-        ev = self.cfg.eval
-        crossings: dict[float, kl_budget.Crossing] = {}
+        Evaluation never touches the training RNG (generate.sample forks it) and every evaluation is a
+        function of the weights, the step and the seed alone, so evaluating after training, in this
+        process or another, in one task or several, gives the numbers evaluating during it would."""
+        trajectory = self.evaluate_checkpoints(seed, weights, weights.checkpoints(self.cfg.train.checkpoint_every))
+        crossings = self.locate_crossings(seed, weights, trajectory)
+        weights.clear()
+        return trajectory, crossings
 
+    def _evaluate_at(self, seed: int, weights: StepWeights) -> Callable[[float], Checkpoint]:
         def evaluate_at(step: float) -> Checkpoint:
             """The kept weights of a whole step, or of a fractional step t + a: theta_t + a (theta_{t+1} -
             theta_t), what step t+1 gives with its learning rate scaled by a (budget.py's module doc)."""
@@ -253,26 +255,39 @@ class _Seeds:
             self.scratch.load_state_dict(state)
             return self.evaluate(self.scratch, step, seed)
 
-        for step in weights.checkpoints(self.cfg.train.checkpoint_every):
+        return evaluate_at
+
+    def evaluate_checkpoints(self, seed: int, weights: StepWeights, steps: list[int]) -> list[Checkpoint]:
+        """The checkpoints at ``steps`` (step 0: the per-suite cached reference checkpoint), in order."""
+        evaluate_at = self._evaluate_at(seed, weights)
+        points = []
+        for step in steps:
             t = time.perf_counter()
             if step == 0:
-                point = reference_checkpoint(self.artifacts, self.judge, ev, seed=seed,
+                point = reference_checkpoint(self.artifacts, self.judge, self.cfg.eval, seed=seed,
                                              compute=lambda: evaluate_at(0))
             else:
                 point = evaluate_at(step)
-            trajectory.append(point)
+            points.append(point)
             self.timings["evaluate"] += time.perf_counter() - t
-            t = time.perf_counter()
-            for b in ev.kl_budgets:
-                if b not in crossings and point.kl >= b:
-                    c = kl_budget.locate(trajectory, b, ev.max_bracket_kl)
-                    crossings[b] = (kl_budget.refine(c, b, evaluate_at, ev.max_bracket_kl, ev.substep_bisections)
-                                    if c.status == "jump" else c)
-            self.timings["dense"] += time.perf_counter() - t
             self.bar.set(f"seed {seed}: KL {point.kl:.2f} win {point.win.mean():.2f}")
-        weights.clear()
-        return trajectory, [crossings.get(b) or kl_budget.locate(trajectory, b, ev.max_bracket_kl)
-                            for b in ev.kl_budgets]
+        return points
+
+    def locate_crossings(self, seed: int, weights: StepWeights, trajectory: list[Checkpoint]) -> list[kl_budget.Crossing]:
+        """Each KL budget's crossing on the whole trajectory; a bracket in which KL jumps across a budget
+        by more than the bound is bisected on the very run's own weights (budget.refine), inside one
+        step on fractional steps (budget.py's module doc); nothing is re-trained and no score is
+        interpolated across the jump."""
+        ev = self.cfg.eval
+        evaluate_at = self._evaluate_at(seed, weights)
+        t = time.perf_counter()
+        crossings = []
+        for b in ev.kl_budgets:
+            c = kl_budget.locate(trajectory, b, ev.max_bracket_kl)
+            crossings.append(kl_budget.refine(c, b, evaluate_at, ev.max_bracket_kl, ev.substep_bisections)
+                             if c.status == "jump" else c)
+        self.timings["dense"] += time.perf_counter() - t
+        return crossings
 
     def close(self):
         self.bar.close()

@@ -4,8 +4,8 @@ Each worker is a spawned process (no forked torch or thread state) with ``train.
 threads. It loads the suite's built artifacts, opens its own sandbox session on the very loss bytes
 the parent read (harness.sandbox.SessionSpec), and trains whole seeds with the sequential path's own
 code (harness.suites.tiny.evaluate), so a seed's numbers are the same whichever process runs it and
-however many run. A seed is trained by one worker and evaluated by whichever is free next, from the
-weights the training kept on disk. Training steps flow back over a queue to the parent's progress bar; a candidate
+however many run. A seed is trained by one worker and its kept weights (on disk) are evaluated in
+smaller tasks by whichever workers are free next. Training steps flow back over a queue to the parent's progress bar; a candidate
 failure in a worker (LossCallError: diverged, timeout, ...) is raised in the parent as it was raised
 there, and the other workers are stopped.
 """
@@ -16,7 +16,7 @@ import multiprocessing
 import queue as queue_module
 import tempfile
 import threading
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 _state: dict = {}  # the worker process's own: its _Seeds (artifacts, judge, reference model, session)
 
@@ -38,25 +38,46 @@ def _start(suite, session_spec, beta: float, ticks) -> None:
     _state["seeds"] = _Seeds(suite, artifacts, session, beta, 0, False, ticks=ticks)
 
 
+CHECKPOINT_TASKS = 2  # a seed's checkpoints are evaluated in this many tasks, so workers share the last seed
+
+
+def _spent(state, before: dict) -> dict:
+    return {k: v - before.get(k, 0.0) for k, v in state.timings.items()}
+
+
 def _train(seed: int, folder: str) -> dict:
     from harness.suites.tiny.evaluate import StepWeights
 
     state = _state["seeds"]
     before = dict(state.timings)
     state.train_weights(seed, StepWeights(folder))
-    return {k: v - before.get(k, 0.0) for k, v in state.timings.items()}
+    return _spent(state, before)
 
 
-def _evaluate(seed: int, folder: str):
+def _checkpoints(seed: int, folder: str, steps: list[int]):
+    from harness.suites.tiny.evaluate import StepWeights
+
+    state = _state["seeds"]
+    before = dict(state.timings)
+    return state.evaluate_checkpoints(seed, StepWeights(folder), steps), _spent(state, before)
+
+
+def _crossings(seed: int, folder: str, trajectory: list):
     from harness.suites.tiny.evaluate import StepWeights
     from harness.suites.tiny.metrics import seed_metrics
 
     state = _state["seeds"]
     before = dict(state.timings)
-    trajectory, crossings = state.evaluate_weights(seed, StepWeights(folder))
+    weights = StepWeights(folder)
+    crossings = state.locate_crossings(seed, weights, trajectory)
+    weights.clear()
     metrics, arrays = seed_metrics(seed, trajectory, crossings, state.cfg.eval)
-    spent = {k: v - before.get(k, 0.0) for k, v in state.timings.items()}
-    return metrics, arrays, spent, {"id": state.judge.id, "hash": state.judge.hash}
+    return (metrics, arrays, {"id": state.judge.id, "hash": state.judge.hash}), _spent(state, before)
+
+
+def _chunks(steps: list[int], n: int) -> list[list[int]]:
+    size = -(-len(steps) // n) if steps else 1
+    return [steps[i:i + size] for i in range(0, len(steps), size)]
 
 
 def train_seeds_in_processes(suite, session_spec, seeds: list[int], beta: float, processes: int, bar):
@@ -64,10 +85,14 @@ def train_seeds_in_processes(suite, session_spec, seeds: list[int], beta: float,
     ``processes`` worker processes; ``bar`` (evaluate._Progress) advances by the workers' steps.
     Results come back in ``seeds`` order.
 
-    Each seed is two tasks: training, which keeps every step's weights in a scratch folder, and then
-    evaluating those weights, queued as soon as the training ends. Any free worker takes the next task,
-    so with more seeds than workers the last seed's evaluation does not wait behind its own training on
-    one worker while the others idle (3 seeds on 2 workers: about 2.5 seeds' time instead of 3)."""
+    Each seed is a chain of tasks: training, which keeps every step's weights in a scratch folder;
+    then its checkpoints, evaluated in ``CHECKPOINT_TASKS`` tasks; then the KL-budget crossings and
+    their bisections on the whole trajectory. Each task is queued as soon as what it needs is done, and
+    any free worker takes the next one, so with more seeds than workers the last seed's evaluation is
+    shared instead of running on one worker while the others idle. Every evaluation is a function of
+    the weights, the step and the seed alone: the numbers are those of one process."""
+    from harness.suites.tiny.evaluate import StepWeights
+
     ctx = multiprocessing.get_context("spawn")
     ticks = ctx.Queue()
     stop = threading.Event()
@@ -76,15 +101,32 @@ def train_seeds_in_processes(suite, session_spec, seeds: list[int], beta: float,
     pool = ProcessPoolExecutor(max_workers=processes, mp_context=ctx, initializer=_start,
                                initargs=(suite, session_spec, beta, ticks))
     scratch = tempfile.TemporaryDirectory(prefix="harness-weights-")
+    folder = {seed: f"{scratch.name}/{seed}" for seed in seeds}
+    every = suite.config.train.checkpoint_every
+    spent: list[dict] = []
+    results: dict[int, tuple] = {}
+    parts: dict[int, list] = {}
     try:
-        trainings = {pool.submit(_train, seed, f"{scratch.name}/{seed}"): seed for seed in seeds}
-        evaluations = {}
-        train_spent = []
-        for done in as_completed(trainings):
-            train_spent.append(done.result())  # a candidate failure is raised here
-            seed = trainings[done]
-            evaluations[seed] = pool.submit(_evaluate, seed, f"{scratch.name}/{seed}")
-        results = [evaluations[seed].result() for seed in seeds]
+        pending = {pool.submit(_train, seed, folder[seed]): ("train", seed, None) for seed in seeds}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: seeds.index(pending[f][1])):
+                kind, seed, index = pending.pop(future)
+                if kind == "train":
+                    spent.append(future.result())  # a candidate failure is raised here
+                    chunks = _chunks(StepWeights(folder[seed]).checkpoints(every), CHECKPOINT_TASKS)
+                    parts[seed] = [None] * len(chunks)
+                    for i, steps in enumerate(chunks):
+                        pending[pool.submit(_checkpoints, seed, folder[seed], steps)] = ("checkpoints", seed, i)
+                elif kind == "checkpoints":
+                    parts[seed][index], used = future.result()
+                    spent.append(used)
+                    if all(p is not None for p in parts[seed]):
+                        trajectory = [point for part in parts[seed] for point in part]
+                        pending[pool.submit(_crossings, seed, folder[seed], trajectory)] = ("crossings", seed, None)
+                else:
+                    results[seed], used = future.result()
+                    spent.append(used)
     finally:  # on a failure the tasks not yet started are cancelled; running ones end with their worker
         pool.shutdown(wait=True, cancel_futures=True)
         stop.set()
@@ -92,10 +134,11 @@ def train_seeds_in_processes(suite, session_spec, seeds: list[int], beta: float,
         ticks.close()
         scratch.cleanup()
     timings: dict[str, float] = {}
-    for spent in [*train_spent, *(r[2] for r in results)]:
-        for k, v in spent.items():
+    for used in spent:
+        for k, v in used.items():
             timings[k] = timings.get(k, 0.0) + v
-    return [r[0] for r in results], [r[1] for r in results], results[0][3], timings
+    ordered = [results[seed] for seed in seeds]
+    return [r[0] for r in ordered], [r[1] for r in ordered], ordered[0][2], timings
 
 
 def _drain(ticks, bar, stop: threading.Event) -> None:
