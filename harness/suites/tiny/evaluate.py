@@ -3,9 +3,9 @@
 Called by ``harness.bench.run_bench``; works on any suite whose artifacts expose ``load_policy()``,
 ``tokenizer``, ``train_dataset``, ``eval_prompts``, ``eval_prompt_ids``, ``reference_text``,
 ``decode()`` and ``suppress``. Training keeps every step's weights (``StepWeights``, in memory or on
-disk for another worker process to evaluate); a bracket in which KL jumps across a budget between two checkpoints is
-evaluated densely on the run's own kept weights (harness.suites.tiny.budget); ``AutoSeeds`` adds seeds
-until the headline CI is narrow.
+disk for another worker process to evaluate); a bracket in which KL jumps across a budget between two
+checkpoints is evaluated densely on the run's own kept weights (harness.suites.tiny.budget);
+``AutoSeeds`` adds seeds until the headline CI is narrow.
 """
 
 from __future__ import annotations

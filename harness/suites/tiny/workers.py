@@ -5,9 +5,9 @@ threads. It loads the suite's built artifacts, opens its own sandbox session on 
 the parent read (harness.sandbox.SessionSpec), and trains whole seeds with the sequential path's own
 code (harness.suites.tiny.evaluate), so a seed's numbers are the same whichever process runs it and
 however many run. A seed is trained by one worker and its kept weights (on disk) are evaluated in
-smaller tasks by whichever workers are free next. Training steps flow back over a queue to the parent's progress bar; a candidate
-failure in a worker (LossCallError: diverged, timeout, ...) is raised in the parent as it was raised
-there, and the other workers are stopped.
+smaller tasks by whichever workers are free next. Training steps flow back over a queue to the
+parent's progress bar; a candidate failure in a worker (LossCallError: diverged, timeout, ...) is
+raised in the parent as it was raised there, and the other workers are stopped.
 """
 
 from __future__ import annotations
