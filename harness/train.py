@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from harness.session import LossSession
 
 TOKEN_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
+OPTIMIZERS = ("adamw_torch", "rmsprop", "sgd")  # transformers ``optim`` names; the first is the default
 REF_COLUMNS = ("ref_chosen_logps", "ref_rejected_logps")
 
 
@@ -42,15 +43,24 @@ class TrainConfig:
     warmup_steps: int = 0
     threads: int = 1  # torch intra-op threads per training process (harness.runtime: the CPU policy); fixed,
     # so that a seed's numbers do not depend on the machine's cores
+    optimizer: str = "adamw_torch"  # a transformers ``optim`` name; the DPO paper used "rmsprop" (Rafailov
+    # et al., 2023, App. B: RMSprop, lr 1e-6, 150 linear warmup steps)
 
     def __post_init__(self):
         if self.steps % self.checkpoint_every:
             raise ValueError(f"steps ({self.steps}) must be a multiple of checkpoint_every ({self.checkpoint_every})")
         if self.learning_rate <= 0 or self.batch_size <= 0 or self.threads <= 0:
             raise ValueError("learning_rate, batch_size and threads must be positive")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        # the default optimizer is left out, so configs (and their hashes) made before the field existed
+        # stay the same
+        d = asdict(self)
+        if d["optimizer"] == OPTIMIZERS[0]:
+            del d["optimizer"]
+        return d
 
 
 def Diverged(step: int, what: str) -> Exception:  # noqa: N802 - reads as the exception it builds
@@ -171,7 +181,7 @@ def dpo_args(cfg: TrainConfig, *, beta: float, seed: int, output_dir: str):
         output_dir=output_dir, beta=beta, seed=seed, data_seed=seed, learning_rate=cfg.learning_rate,
         max_steps=cfg.steps, per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=1,
         lr_scheduler_type="constant_with_warmup" if cfg.warmup_steps else "constant",
-        warmup_steps=cfg.warmup_steps, weight_decay=0.0, max_grad_norm=cfg.max_grad_norm,
+        warmup_steps=cfg.warmup_steps, weight_decay=0.0, max_grad_norm=cfg.max_grad_norm, optim=cfg.optimizer,
         precompute_ref_log_probs=True, max_length=None, save_strategy="no", eval_strategy="no",
         logging_strategy="no", report_to=[], disable_tqdm=True, use_cpu=True, dataloader_num_workers=0,
         remove_unused_columns=False, bf16=False, fp16=False,
@@ -184,8 +194,11 @@ def train(model, dataset, tokenizer, session: LossSession, cfg: TrainConfig, *, 
     """Train ``model`` in place; ``evaluate(model, step)`` runs at step 0 and every checkpoint."""
     import torch
 
+    from harness.environment import make_deterministic
+
     trainer_cls, callback_cls, _, _ = _classes()
     torch.set_num_threads(cfg.threads)
+    make_deterministic()
     trainer = trainer_cls(
         model=model, args=dpo_args(cfg, beta=beta, seed=seed, output_dir=output_dir), train_dataset=dataset,
         processing_class=tokenizer, session=session,

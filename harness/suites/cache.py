@@ -56,31 +56,85 @@ def verify(folder: Path) -> None:
             raise CacheError(f"{path}: content does not match the manifest (corrupted)")
 
 
-def ensure(folder: Path, build: Callable[[Path], None], *, log=None) -> Path:
-    """Return a verified cache ``folder``, building it with ``build(tmp_folder)`` when needed.
+class ArtifactMismatch(CacheError):
+    """A suite's artifacts differ from the shipped ones that the boards were made with."""
 
-    The build writes into a sibling temporary folder that is sealed and then renamed into place, so
-    a concurrent reader never sees a half-written cache.
-    """
-    log = log or (lambda msg: print(msg, file=sys.stderr))
-    if folder.exists():
-        try:
-            verify(folder)
-            return folder
-        except CacheError as e:
-            log(f"suite cache unusable, rebuilding: {e}")
+
+def fingerprint(folder: Path) -> str:
+    """sha256 of a sealed folder's manifest (every file's name and sha256): equal fingerprints mean
+    bit-identical artifacts."""
+    files = json.loads((folder / MANIFEST).read_text())["files"]
+    return hashlib.sha256(json.dumps(files, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _differing_files(folder: Path, shipped: Path | None) -> str:
+    if shipped is None or not (shipped / MANIFEST).is_file():
+        return "the shipped copy is missing, so the differing files cannot be named"
+    mine = json.loads((folder / MANIFEST).read_text())["files"]
+    theirs = json.loads((shipped / MANIFEST).read_text())["files"]
+    names = sorted(n for n in set(mine) | set(theirs) if mine.get(n) != theirs.get(n))
+    return "differing files: " + (", ".join(names[:8]) + (" ..." if len(names) > 8 else "") or "none")
+
+
+def check_fingerprint(folder: Path, expected: str, shipped: Path | None = None) -> None:
+    """Raise ArtifactMismatch (naming the differing files and the fix) unless ``folder`` holds exactly
+    the artifacts whose fingerprint is ``expected``."""
+    got = fingerprint(folder)
+    if got != expected:
+        raise ArtifactMismatch(
+            f"{folder}: these suite artifacts are not the shipped ones the boards were made with "
+            f"(fingerprint {got[:16]}, expected {expected[:16]}; {_differing_files(folder, shipped)}). "
+            f"Delete the folder ('rm -rf {folder}') and run again: the shipped artifacts are copied in.")
+
+
+def _install(folder: Path, fill: Callable[[Path], None]) -> None:
+    """Fill a sibling temporary folder, seal it, and rename it into place (a concurrent reader never
+    sees a half-written cache)."""
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
     try:
-        build(tmp)
+        fill(tmp)
         seal(tmp)
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _copy_shipped(shipped: Path) -> Callable[[Path], None]:
+    def fill(tmp: Path) -> None:
+        verify(shipped)
+        shutil.copytree(shipped, tmp, ignore=shutil.ignore_patterns(MANIFEST))
+
+    return fill
+
+
+def ensure(folder: Path, build: Callable[[Path], None], *, log=None, shipped: Path | None = None,
+           expected: str | None = None) -> Path:
+    """Return a verified cache ``folder``: as it is when complete, else copied from ``shipped`` (a
+    sealed folder in the repository) when there is one, else built with ``build(tmp_folder)``.
+
+    ``expected`` (a ``fingerprint``) pins the artifacts: a folder whose fingerprint differs raises
+    ArtifactMismatch instead of being used, so a run never mixes other artifacts with a board's."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    if folder.exists():
+        try:
+            verify(folder)
+        except CacheError as e:
+            log(f"suite cache unusable, {'copying the shipped artifacts' if shipped else 'rebuilding'}: {e}")
+        else:
+            if expected is not None:
+                check_fingerprint(folder, expected, shipped)
+            return folder
+    if shipped is not None and (shipped / MANIFEST).is_file():
+        _install(folder, _copy_shipped(shipped))
+    else:
+        _install(folder, build)
     verify(folder)
+    if expected is not None:
+        check_fingerprint(folder, expected, shipped)
     return folder
 
 
@@ -97,9 +151,37 @@ class CachedSuite:
     built artifacts, so that training overrides reuse one cache."""
 
     name: str
+    # A folder of sealed, committed artifact folders ("<family>-<build_hash>/") and their fingerprints
+    # (fingerprints.json): a build hash listed there is never rebuilt, only copied and checked.
+    shipped_dir: Path | None = None
 
     def __init__(self, config):
         self.config = config
+
+    def shipped(self) -> tuple[Path | None, str | None]:
+        """(shipped folder or None, expected fingerprint or None) for this config's build hash."""
+        if self.shipped_dir is None:
+            return None, None
+        name = f"{self.cache_family}-{self.build_hash()}"
+        index = self.shipped_dir / "fingerprints.json"
+        expected = json.loads(index.read_text()).get(name) if index.is_file() else None
+        folder = self.shipped_dir / name
+        return (folder if (folder / MANIFEST).is_file() else None), expected
+
+    def ensure_artifacts(self, build: Callable[[Path], None], *, log=None) -> Path:
+        """The verified cache folder: copied from the shipped artifacts when this build hash ships,
+        checked against the committed fingerprint, else built here."""
+        shipped, expected = self.shipped()
+        return ensure(self.cache_folder(), build, log=log, shipped=shipped, expected=expected)
+
+    def artifacts_info(self) -> dict | None:
+        """The record's ``suite.artifacts``: {fingerprint, shipped (the build hash has committed
+        artifacts and these are they)}, or None before a build."""
+        folder = self.cache_folder()
+        if not (folder / MANIFEST).is_file():
+            return None
+        got = fingerprint(folder)
+        return {"fingerprint": got, "shipped": got == self.shipped()[1]}
 
     def config_hash(self) -> str:
         from harness.records import config_hash

@@ -48,7 +48,7 @@ class TinyConfig:
     seeds: tuple[int, ...] = (0, 1, 2)  # default training seeds; ``--seeds N`` takes the first N+
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return dict(asdict(self), train=self.train.as_dict())  # TrainConfig's own, hash-stable form
 
     def build_dict(self) -> dict:
         """The part of the config that determines the cached artifacts."""
@@ -87,6 +87,9 @@ class TinySuite(cache.CachedSuite):
     """The matched-KL protocol (harness.suites.tiny.evaluate, metrics): win rate at a KL budget."""
 
     cache_family = "tiny"  # every variant (another beta) builds the same artifacts
+    # The default build's artifacts ship with the code (a few MB): no machine rebuilds them, so every
+    # machine trains from the same bytes (a rebuild differs in the last bits across package versions).
+    shipped_dir = Path(__file__).resolve().parent / "shipped"
     adaptive_seeds = True  # run_seeds takes ``auto`` (``--seeds auto``)
     beta_frontier = True  # end-of-training gold reward and KL per seed (harness.suites.tiny.frontier)
     board_columns = (Column("win_rate", "win rate @ KL budget", ci=True), Column("reward", "gold reward", ci=True),
@@ -147,7 +150,7 @@ class TinySuite(cache.CachedSuite):
     def build(self, *, progress: bool = True) -> TinyArtifacts:
         from harness.suites.tiny.build import build
 
-        folder = cache.ensure(self.cache_folder(), lambda tmp: build(tmp, self.config, progress))
+        folder = self.ensure_artifacts(lambda tmp: build(tmp, self.config, progress))
         return self.load(folder)
 
     def load(self, folder: Path) -> TinyArtifacts:

@@ -26,10 +26,12 @@ def _start(suite, session_spec, beta: float, ticks) -> None:
 
     import torch
 
+    from harness.environment import make_deterministic
     from harness.runtime import tune_allocator, tune_gc
     from harness.suites.tiny.evaluate import _Seeds
 
     torch.set_num_threads(suite.config.train.threads)
+    make_deterministic()
     tune_allocator()
     artifacts = suite.build(progress=False)
     session = session_spec.open()

@@ -1,0 +1,76 @@
+"""`harness reproduce RECORD`: re-run a record's seeds here, compare seed by seed and prompt by prompt.
+
+RECORD is a record file, a run id of the local run store (`harness runs`), or a board entry (a loss
+name or sha256 prefix, with --board). Exit codes: 0 identical (or within --tolerance), 1 different,
+2 the record cannot be re-run (usage or infrastructure error).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+
+def _load(spec: str, board_dir: Path | None) -> tuple[dict, str]:
+    from harness.comparison import CompareError, resolve
+
+    if spec.isdigit() and not Path(spec).exists():
+        from harness.store import RunNotFound, RunStore
+
+        store = RunStore()
+        try:
+            return store.get(int(spec)), f"run {spec}"
+        except RunNotFound as e:
+            raise click.UsageError(str(e)) from None
+        finally:
+            store.close()
+    try:
+        found = resolve(spec, board_dir)
+    except CompareError as e:
+        raise click.UsageError(str(e)) from None
+    if found is None:
+        raise click.UsageError(f"{spec} is a loss file; reproduce takes a record (file, run id or board entry)")
+    return found
+
+
+@click.command("reproduce")
+@click.argument("record")
+@click.option("--board", "board_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Board folder in which RECORD names an entry (loss name or sha256 prefix).")
+@click.option("--seeds", "seed_text", help="Comma-separated seeds to re-run (default: all of the record's).")
+@click.option("--tolerance", type=float, default=None,
+              help="Win-rate difference per seed (a fraction) still counted as reproduced "
+                   "(default: harness.reproduce.REPRODUCTION_TOLERANCE).")
+@click.option("--backend", default="auto", show_default=True, help="Sandbox backend for the loss.")
+@click.option("--jobs", type=int, help="Seed worker processes (default: one per usable CPU).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the comparison as JSON to this file.")
+@click.option("--quiet", is_flag=True, help="No progress output while training.")
+def command(record, board_dir, seed_text, tolerance, backend, jobs, json_path, quiet):
+    """Re-run RECORD's seeds in its own suite config and report identical / within tolerance / different."""
+    from harness.reproduce import (
+        DIFFERENT,
+        REPRODUCTION_TOLERANCE,
+        ReproduceError,
+        format_reproduction,
+        reproduce,
+    )
+
+    rec, source = _load(record, board_dir)
+    try:
+        seeds = None if not seed_text else [int(s) for s in seed_text.split(",") if s.strip()]
+    except ValueError:
+        raise click.UsageError(f"--seeds takes comma-separated integers, got {seed_text!r}") from None
+    try:
+        rep = reproduce(rec, seeds=seeds, tolerance=REPRODUCTION_TOLERANCE if tolerance is None else tolerance,
+                        backend=backend, progress=not quiet, jobs=jobs)
+    except (ReproduceError, KeyError, TypeError) as e:
+        click.echo(f"harness reproduce: cannot re-run {source}: {e}", err=True)
+        sys.exit(2)
+    click.echo(format_reproduction(rep, source))
+    if json_path is not None:
+        json_path.write_text(json.dumps(dict(rep.as_dict(), source=source), indent=2))
+    sys.exit(1 if rep.verdict == DIFFERENT else 0)

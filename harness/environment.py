@@ -1,0 +1,127 @@
+"""The environment a result was made in: the lock file, how the running packages differ from it, and
+the determinism settings. A leaf module (standard library only, torch imported lazily).
+
+The lock (``locks/cpu.txt``, made by ``scripts/lock.sh``) pins every package of the CPU install with
+its sha256 hashes; ``scripts/setup.sh`` installs exactly that. A record stores the lock's digest and
+the packages whose running version differs from it, so two records with the same digest were made
+with the same versions, and a record made off the lock says so.
+
+Determinism on CPU: with the same torch build, the same number of intra-op threads (the CPU policy,
+harness.runtime) and ``torch.use_deterministic_algorithms(True)``, a seed's training and evaluation
+are bit-identical across processes on one machine. Across machines, float reductions can take other
+vectorised kernels (AVX2 against AVX-512 in oneDNN/MKL), so bit-identity holds only on the same
+instruction set; ``harness reproduce`` reports that case with the platform difference.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import re
+import sys
+from pathlib import Path
+
+LOCK_NAME = "cpu.txt"
+_PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s\\;]+)")
+
+
+def locks_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "locks"
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@functools.cache
+def lock_pins(name: str = LOCK_NAME) -> dict[str, str]:
+    """``{package: version}`` pinned by a lock file (empty when the file is absent, e.g. in an
+    installed wheel without the repository)."""
+    path = locks_dir() / name
+    if not path.is_file():
+        return {}
+    pins = {}
+    for line in path.read_text().splitlines():
+        m = _PIN.match(line)
+        if m:
+            pins[_normalise(m.group(1))] = m.group(2)
+    return pins
+
+
+@functools.cache
+def lock_digest(name: str = LOCK_NAME) -> str | None:
+    """sha256 of the lock file's bytes, or None when there is no lock file."""
+    path = locks_dir() / name
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def _version_matches(pinned: str, installed: str) -> bool:
+    # a local version label (2.13.0+cpu) is part of the pin: a CUDA build of 2.13.0 is another package
+    return pinned == installed
+
+
+@functools.cache
+def lock_mismatches(name: str = LOCK_NAME) -> tuple[str, ...]:
+    """Packages of the lock whose installed version differs: ``"name: locked X, installed Y"`` (or
+    ``not installed``), sorted. Empty when the environment is the lock (or there is no lock)."""
+    out = []
+    for pkg, pinned in sorted(lock_pins(name).items()):
+        try:
+            installed = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out.append(f"{pkg}: locked {pinned}, not installed")
+            continue
+        if not _version_matches(pinned, installed):
+            out.append(f"{pkg}: locked {pinned}, installed {installed}")
+    return tuple(out)
+
+
+def lock_provenance() -> dict:
+    """The record's ``provenance.lock`` block: {file, sha256, mismatches}."""
+    return {"file": f"locks/{LOCK_NAME}", "sha256": lock_digest(), "mismatches": list(lock_mismatches())}
+
+
+_warned = False
+
+
+def warn_if_off_lock(stream=None) -> bool:
+    """Print one warning (per process) when the running packages differ from the lock; True if so."""
+    global _warned
+    mism = lock_mismatches()
+    if not mism or _warned:
+        return bool(mism)
+    _warned = True
+    stream = stream or sys.stderr
+    shown = "; ".join(mism[:5]) + (f"; and {len(mism) - 5} more" if len(mism) > 5 else "")
+    print(f"warning: this environment differs from {LOCK_NAME} ({shown}). Records made here may not "
+          "reproduce the boards; run 'bash scripts/setup.sh' to install the locked versions.", file=stream)
+    return True
+
+
+DETERMINISM = {"use_deterministic_algorithms": True, "cudnn_benchmark": False}
+
+
+def make_deterministic() -> dict:
+    """Apply the torch settings that make a seed's run deterministic and return them for the record.
+
+    Raises nothing on CPU: every op the harness uses on CPU has a deterministic implementation; a
+    nondeterministic one (a CUDA scatter-add, say) raises RuntimeError naming itself (``warn_only``
+    is off) rather than silently changing numbers."""
+    import torch
+
+    torch.use_deterministic_algorithms(DETERMINISM["use_deterministic_algorithms"])
+    torch.backends.cudnn.benchmark = DETERMINISM["cudnn_benchmark"]
+    return dict(DETERMINISM, torch_threads=torch.get_num_threads(), isa=cpu_isa())
+
+
+@functools.cache
+def cpu_isa() -> str:
+    """The widest vector instruction set torch's CPU kernels dispatch to (e.g. ``AVX512``, ``AVX2``):
+    the one platform fact that can change a float reduction between two machines."""
+    try:
+        import torch
+
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (ImportError, AttributeError):
+        return "unknown"

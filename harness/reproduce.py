@@ -1,0 +1,221 @@
+"""Re-running a record's seeds here and comparing them with the record, seed by seed and prompt by prompt.
+
+``reproduce(record)`` re-runs the record's loss (its embedded source) in the record's own suite config
+(the registered suite with the overrides that turn its config into the record's, checked by config
+hash) on the record's seeds, or a subset, and classifies each seed:
+
+- identical: the same status, per-seed metrics and per-prompt outcomes, bit for bit (rounded as stored);
+- within tolerance: a measured seed whose win rate differs by at most ``tolerance`` (and whose
+  censoring agrees); the default tolerance is REPRODUCTION_TOLERANCE, see below;
+- different: anything else (another status, censored on one side only, a larger difference).
+
+Where seeds differ, ``environment_differences`` names what differs between the two environments
+(packages, the lock, the suite artifacts' fingerprint, the CPU instruction set, the platform, the CPU
+policy), the usual causes.
+
+REPRODUCTION_TOLERANCE: on one machine with the lock installed and the shipped artifacts, a seed
+reproduces bit for bit (tests/test_reproduce.py; the CI check). Across CPUs with another vector
+instruction set, float reductions differ in the last bits and a seed's matched-KL verdict can move;
+benchmarks/speed/reproduce_isa.py measures that by forcing another instruction set
+(ATEN_CPU_CAPABILITY) on the same machine, and the tolerance is set from its result
+(benchmarks/results/reproduce_isa.json).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPRODUCTION_TOLERANCE = 0.0  # win-rate points (as a fraction) allowed per seed; see the module docstring
+
+IDENTICAL, WITHIN, DIFFERENT = "identical", "within tolerance", "different"
+
+
+class ReproduceError(ValueError):
+    """The record cannot be re-run here (unknown suite, a config that cannot be rebuilt, no seeds)."""
+
+
+@dataclass(frozen=True)
+class SeedReproduction:
+    seed: int
+    verdict: str  # IDENTICAL, WITHIN or DIFFERENT
+    claimed: float | None  # the record's win rate for this seed (None: censored/unresolved)
+    measured: float | None
+    prompts_differing: int | None  # prompts whose outcome differs (None: no per-prompt table to compare)
+    max_prompt_difference: float | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    verdict: str  # the worst seed verdict
+    seeds: tuple[SeedReproduction, ...]
+    tolerance: float
+    environment_differences: tuple[str, ...]
+    rerun: dict = field(repr=False)
+
+    def as_dict(self) -> dict:
+        return {"verdict": self.verdict, "tolerance": self.tolerance,
+                "environment_differences": list(self.environment_differences),
+                "seeds": [s.__dict__ for s in self.seeds]}
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def suite_overrides(record: dict) -> dict:
+    """The dotted overrides that turn the registered suite's config into the record's; raises
+    ReproduceError when the result does not hash to the record's config hash."""
+    from harness.records import config_hash
+    from harness.suites import SUITES
+
+    name = record["suite"]["name"]
+    if name not in SUITES:
+        raise ReproduceError(f"the record's suite {name!r} is not registered here; choices: {', '.join(SUITES.names())}")
+    suite = SUITES.get(name)
+    mine, theirs = _flatten(suite.config.as_dict()), _flatten(record["suite"]["config"])
+    if set(theirs) - set(mine):
+        raise ReproduceError(f"the record's suite config has fields this harness lacks: "
+                             f"{', '.join(sorted(set(theirs) - set(mine)))}; check out the record's revision "
+                             f"({record['provenance'].get('git_revision')}) to re-run it")
+    overrides = {k: v for k, v in theirs.items() if mine.get(k) != v and not (
+        isinstance(mine.get(k), tuple) and list(mine[k]) == v)}
+    try:
+        rebuilt = suite.with_overrides(overrides)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ReproduceError(f"the record's suite config cannot be rebuilt here: {e}") from None
+    got = config_hash(rebuilt.config.as_dict())
+    if got != record["suite"]["config_hash"]:
+        raise ReproduceError(f"the record's suite config rebuilds to hash {got}, not its {record['suite']['config_hash']}")
+    return overrides
+
+
+def _outcome_rows(record: dict, seed: int) -> list | None:
+    out = record.get("outcomes")
+    if not isinstance(out, dict):
+        return None
+    table = out.get("tables", {}).get(out.get("primary"))
+    if not isinstance(table, list) or seed not in record["seeds"]:
+        return None
+    return table[record["seeds"].index(seed)]
+
+
+def _strip(entry: dict) -> dict:
+    return {k: v for k, v in entry.items() if k not in ("seconds", "timings")}
+
+
+def compare_seed(record: dict, rerun: dict, seed: int, tolerance: float) -> SeedReproduction:
+    """Classify one seed of ``rerun`` against the same seed of ``record``."""
+    if seed not in record["seeds"]:
+        return SeedReproduction(seed, DIFFERENT, None, None, None, None, f"the record has no seed {seed}")
+    claimed_entry = record["per_seed"][record["seeds"].index(seed)] if record["status"] == "ok" else {}
+    claimed = claimed_entry.get("win_rate")
+    if rerun["status"] != record["status"]:
+        return SeedReproduction(seed, DIFFERENT, claimed, None, None, None,
+                                f"status {rerun['status']} here, {record['status']} in the record")
+    if record["status"] != "ok":
+        return SeedReproduction(seed, IDENTICAL, None, None, None, None, f"both {record['status']}")
+    entry = rerun["per_seed"][rerun["seeds"].index(seed)]
+    measured = entry.get("win_rate")
+    mine, theirs = _outcome_rows(rerun, seed), _outcome_rows(record, seed)
+    differing = max_diff = None
+    if mine is not None and theirs is not None and len(mine) == len(theirs):
+        diffs = [abs(a - b) for a, b in zip(mine, theirs, strict=True)]
+        differing, max_diff = sum(d > 0 for d in diffs), max(diffs, default=0.0)
+    elif (mine is None) != (theirs is None):
+        differing = -1  # one side has a per-prompt table, the other none
+    if _strip(entry) == _strip(claimed_entry) and mine == theirs:
+        return SeedReproduction(seed, IDENTICAL, claimed, measured, differing, max_diff, "bit for bit")
+    if (claimed is None) != (measured is None):
+        return SeedReproduction(seed, DIFFERENT, claimed, measured, differing, max_diff,
+                                "censored on one side only (the seed did not reach the KL budget on one)")
+    if claimed is None:  # censored on both: a censored seed proves nothing either way
+        return SeedReproduction(seed, DIFFERENT, None, None, differing, max_diff,
+                                "censored in both, but the trajectories differ")
+    delta = abs(float(measured) - float(claimed))
+    verdict = WITHIN if delta <= tolerance else DIFFERENT
+    return SeedReproduction(seed, verdict, claimed, measured, differing, max_diff,
+                            f"win rate differs by {delta:.4f} (tolerance {tolerance:.4f})")
+
+
+_PROVENANCE_FACTS = (
+    ("lock", lambda r: (r["provenance"].get("lock") or {}).get("sha256")),
+    ("lock mismatches", lambda r: tuple((r["provenance"].get("lock") or {}).get("mismatches") or ())),
+    ("suite artifacts", lambda r: (r["suite"].get("artifacts") or {}).get("fingerprint")),
+    ("CPU instruction set", lambda r: (r["provenance"].get("determinism") or {}).get("isa")),
+    ("deterministic algorithms", lambda r: (r["provenance"].get("determinism") or {}).get("use_deterministic_algorithms")),
+    ("platform", lambda r: r["provenance"].get("platform")),
+    ("python", lambda r: r["provenance"].get("python")),
+    ("CPU policy", lambda r: (r["provenance"].get("hardware", {}).get("cpu_policy") or {}).get("torch_threads_per_process")),
+)
+
+
+def environment_differences(record: dict, rerun: dict) -> tuple[str, ...]:
+    """What differs between the environment of ``record`` and that of ``rerun`` (the usual causes)."""
+    out = []
+    for label, get in _PROVENANCE_FACTS:
+        a, b = get(record), get(rerun)
+        if a != b:
+            out.append(f"{label}: record {a!r}, here {b!r}")
+    pa, pb = record["provenance"].get("packages", {}), rerun["provenance"].get("packages", {})
+    for name in sorted(set(pa) | set(pb)):
+        if pa.get(name) != pb.get(name):
+            out.append(f"package {name}: record {pa.get(name)}, here {pb.get(name)}")
+    return tuple(out)
+
+
+def reproduce(record: dict, *, seeds: list[int] | None = None, tolerance: float = REPRODUCTION_TOLERANCE,
+              backend: str = "auto", progress: bool = False, jobs: int | None = None) -> Reproduction:
+    """Re-run ``seeds`` (default: all of the record's) of ``record`` here and compare; see the module doc.
+
+    Raises ReproduceError when the record cannot be re-run (unknown suite, unrebuildable config, a
+    seed the record does not have)."""
+    from harness.bench import BenchUsageError, run_bench
+
+    seeds = list(record["seeds"]) if seeds is None else list(seeds)
+    unknown = [s for s in seeds if s not in record["seeds"]]
+    if unknown or not seeds:
+        raise ReproduceError(f"seeds {unknown or seeds} are not in the record's seeds {record['seeds']}")
+    overrides = suite_overrides(record)
+    with tempfile.TemporaryDirectory(prefix="harness-reproduce-") as tmp:
+        path = Path(tmp) / f"{record['loss']['name']}.py"
+        path.write_bytes(record["loss"]["source"].encode("utf-8"))
+        try:
+            rerun = run_bench(path, suite=record["suite"]["name"], seeds=len(seeds), seed_ids=seeds,
+                              beta=record["beta"], backend=backend, progress=progress, overrides=overrides,
+                              jobs=jobs)
+        except BenchUsageError as e:
+            raise ReproduceError(str(e)) from None
+    results = tuple(compare_seed(record, rerun, s, tolerance) for s in seeds)
+    order = (IDENTICAL, WITHIN, DIFFERENT)
+    verdict = max((r.verdict for r in results), key=order.index)
+    diffs = environment_differences(record, rerun) if verdict != IDENTICAL else ()
+    return Reproduction(verdict, results, tolerance, diffs, rerun)
+
+
+def format_reproduction(rep: Reproduction, source: str) -> str:
+    from harness.text import clean_line
+
+    lines = [f"reproduce {clean_line(source)}: {rep.verdict.upper()} ({len(rep.seeds)} seed(s) re-run here)"]
+    for s in rep.seeds:
+        def fmt(v):
+            return ("censored" if v is None else f"{100 * v:.2f}")
+        prompts = "" if s.prompts_differing is None else (
+            "; per-prompt table missing on one side" if s.prompts_differing < 0 else
+            f"; {s.prompts_differing} prompt(s) differ (max {s.max_prompt_difference:.4f})")
+        lines.append(f"  seed {s.seed}: {s.verdict}: record {fmt(s.claimed)}, here {fmt(s.measured)}{prompts}"
+                     f" ({s.detail})")
+    if rep.environment_differences:
+        lines.append("  where the environments differ:")
+        lines += [f"    {clean_line(d)}" for d in rep.environment_differences]
+    elif rep.verdict != IDENTICAL:
+        lines.append("  the recorded environments agree: the difference comes from the code or the machine")
+    return "\n".join(lines)
