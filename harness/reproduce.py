@@ -16,7 +16,7 @@ policy), the usual causes.
 REPRODUCTION_TOLERANCE: on one machine with the lock installed and the shipped artifacts, a seed
 reproduces bit for bit (tests/test_reproduce.py; the CI check). Across CPUs with another vector
 instruction set, float reductions differ in the last bits and a seed's matched-KL verdict can move;
-benchmarks/speed/reproduce_isa.py measures that by forcing another instruction set
+benchmarks/validation/reproduce_isa.py measures that by forcing another instruction set
 (ATEN_CPU_CAPABILITY) on the same machine, and the tolerance is set from its result
 (benchmarks/results/reproduce_isa.json).
 """
