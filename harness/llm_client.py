@@ -137,6 +137,23 @@ class Usage:
                     "cost_usd": round(self.cost_usd, 6)}
 
 
+LOCAL_PLACEHOLDER_KEY = "EMPTY"  # what a keyless local server is sent (the openai package needs some key)
+
+
+def is_loopback_url(url: str | None) -> bool:
+    """True when ``url``'s host is this machine (127.0.0.0/8, ::1, localhost): no key is needed there."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url or "").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 _KEYLIKE = re.compile(r"(sk-|key-)[A-Za-z0-9_\-*]{4,}")
 
 
@@ -149,10 +166,12 @@ class LLMClient:
             raise LLMConfigError("no model name: pass --model or set \"model\" in the judge settings")
         settings = settings.resolved()
         key = os.environ.get(settings.api_key_env, "")
+        if not key and is_loopback_url(settings.base_url):
+            key = LOCAL_PLACEHOLDER_KEY  # a server on this machine (vllm serve, llama.cpp) started without a key
         if not key:
             raise LLMConfigError(
                 f"environment variable {settings.api_key_env} is not set: export the endpoint's API key "
-                "there (any non-empty value for a local server started without --api_key)")
+                "there (a server on 127.0.0.1 started without a key needs none)")
         self.settings = settings
         self.usage = Usage()
         self._secret = key  # kept only to scrub it out of error texts

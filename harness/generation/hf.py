@@ -43,6 +43,9 @@ class HFGenerator:
         return {"backend": self.name, "transformers": importlib.metadata.version("transformers"),
                 "torch": torch.__version__, "model": self.source, "device": str(self.model.device)}
 
+    def close(self) -> None:
+        """Nothing to release: the model belongs to the caller."""
+
     @torch.no_grad()
     def generate(self, prompts: list[str], cfg: GenerationConfig) -> list[list[Completion]]:
         was_training = self.model.training

@@ -42,24 +42,27 @@ def train_policy(suite, artifacts, session, *, seed: int, beta: float, out_dir: 
 
 def generate_answers(suite, artifacts, policy_folder: Path, *, seed: int, generator: str) -> tuple[list[dict], dict]:
     gen = make_generator(generator, policy_folder)
-    cfg = suite.config.generation
-    cfg = GenerationConfig(**{**cfg.as_dict(), "seed": cfg.seed + seed})
-    prompts = [r["prompt"] for r in artifacts.eval_rows]
-    answers = gen.generate(prompts, cfg)
-    rows = [{"id": r["id"], "prompt": r["prompt"], "reference": r.get("reference"),
-             "answers": [c.text for c in group], "finished": [c.finished for c in group],
-             "token_ids": [list(c.token_ids) for c in group]}
-            for r, group in zip(artifacts.eval_rows, answers, strict=True)]
-    # MT-Bench asks its second turn after the model's own first answer.
-    if suite.config.data.eval_schema == "mt_bench":
-        from harness.suites.paper.formats import mt_bench_second_turn
+    try:
+        cfg = suite.config.generation
+        cfg = GenerationConfig(**{**cfg.as_dict(), "seed": cfg.seed + seed})
+        prompts = [r["prompt"] for r in artifacts.eval_rows]
+        answers = gen.generate(prompts, cfg)
+        rows = [{"id": r["id"], "prompt": r["prompt"], "reference": r.get("reference"),
+                 "answers": [c.text for c in group], "finished": [c.finished for c in group],
+                 "token_ids": [list(c.token_ids) for c in group]}
+                for r, group in zip(artifacts.eval_rows, answers, strict=True)]
+        # MT-Bench asks its second turn after the model's own first answer.
+        if suite.config.data.eval_schema == "mt_bench":
+            from harness.suites.paper.formats import mt_bench_second_turn
 
-        tok = suite.load_tokenizer()
-        second = [mt_bench_second_turn(tok, r["turns"], row["answers"][0])
-                  for r, row in zip(artifacts.eval_rows, rows, strict=True)]
-        for row, group in zip(rows, gen.generate(second, cfg), strict=True):
-            row["second_turn_answers"] = [c.text for c in group]
-    return rows, gen.describe()
+            tok = suite.load_tokenizer()
+            second = [mt_bench_second_turn(tok, r["turns"], row["answers"][0])
+                      for r, row in zip(artifacts.eval_rows, rows, strict=True)]
+            for row, group in zip(rows, gen.generate(second, cfg), strict=True):
+                row["second_turn_answers"] = [c.text for c in group]
+        return rows, gen.describe()
+    finally:
+        gen.close()  # the vllm-server backend's server
 
 
 def train_and_generate(suite, artifacts, session, *, seed: int, beta: float, out_dir, device: str = "cuda",

@@ -83,7 +83,10 @@ def run_seed(config, artifacts, session, *, seed: int, beta: float, out_dir=None
         generator = _generator(config, model, tokenizer, work)
         prompts = [smollm2.chat_prompt(tokenizer, r["prompt"], config.data.system) for r in artifacts.eval_rows]
         gen_cfg = config.eval_generation
-        answers = generator.generate(prompts, type(gen_cfg)(**{**gen_cfg.as_dict(), "seed": gen_cfg.seed + seed}))
+        try:
+            answers = generator.generate(prompts, type(gen_cfg)(**{**gen_cfg.as_dict(), "seed": gen_cfg.seed + seed}))
+        finally:
+            generator.close()  # the vllm-server backend's server
         timings["generate"] = time.perf_counter() - t
         tokens = sum(len(c.token_ids) for g in answers for c in g)
 
