@@ -236,7 +236,8 @@ class VLLMServer:
         settings = {k: v for k, v in asdict(self.config).items()
                     if k not in ("python", "host", "port", "device", "startup_timeout_s", "stop_timeout_s")}
         return {"server": "vllm", "package": package, "vllm": self.version or self.packages.get(package, ""),
-                "device": self.device, "startup_seconds": round(self.startup_seconds, 1), **settings}
+                "device": self.device, "startup_seconds": round(self.startup_seconds, 1), **settings,
+                "enforce_eager": (self.device == "cpu") if self.config.enforce_eager is None else self.config.enforce_eager}
 
     def __enter__(self) -> VLLMServer:
         return self.start()
