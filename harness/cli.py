@@ -20,7 +20,7 @@ COMMANDS = {
     "bench": ("bench", "Train with a loss on a suite, judge, and report win rates with CIs."),
     "check": ("check", "Validate a loss file (structure, behaviour, diagnostics) in the sandbox."),
     "losses": ("losses", "List the built-in losses, or plot their shapes."),
-    "suites": ("suites", "List the benchmark suites."),
+    "suites": ("suites", "List the benchmark suites, or add your own data and model (suites add)."),
     "judge": ("judge", "Judge two answer files with an LLM judge and report win rates."),
     "submit": ("submit", "Benchmark a loss (or verify a record) and add it to a leaderboard."),
     "leaderboard": ("leaderboard", "Show or publish a leaderboard."),

@@ -32,8 +32,9 @@ class Registry(Generic[T]):
 
         return decorator
 
-    def add(self, name: str, obj: T, help: str = "") -> None:
-        if name in self._items:
+    def add(self, name: str, obj: T, help: str = "", *, replace: bool = False) -> None:
+        """Register ``obj``; a taken name raises unless ``replace`` (a user suite added again)."""
+        if name in self._items and not replace:
             raise ValueError(f"{self.kind} {name!r} is already registered")
         self._items[name] = obj
         self._help[name] = help

@@ -207,6 +207,9 @@ def _register_real() -> None:
     SUITES.add("smol", SmolSuite(), "SmolLM2-135M-Instruct on verifiable instructions; 2-core CPU, ~12 min")
     for config in PAPER_SUITES:
         SUITES.add(config.name, PaperSuite(config), f"{config.description}; {config.hardware}")
+    from harness.suites.own import register_user_suites
+
+    register_user_suites(SUITES)  # a user's own data and model (`harness suites add`, docs/own-data.md)
 
 
 _register_builtin()

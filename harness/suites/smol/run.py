@@ -28,13 +28,15 @@ def _generator(config, model, tokenizer, out_dir: Path):
     return make_generator(config.generator, folder)
 
 
-def judge_answers(config, eval_rows: list[dict], answers) -> dict:
-    """Win rate of the policy's answers against the reference answers (same sample index)."""
-    import harness.judges.ifeval  # noqa: F401  (registers the offline judge)
+def judge_answers(config, eval_rows: list[dict], answers, judge=None) -> dict:
+    """Win rate of the policy's answers against the reference answers (same sample index), judged by
+    ``judge`` (a Judge), or by the registered judge ``config.judge`` when None."""
+    if judge is None:
+        import harness.judges.ifeval  # noqa: F401  (registers the offline judge)
 
-    if config.judge not in JUDGES:
-        import harness.judges.llm  # noqa: F401  (registers the LLM judges, configured by their settings)
-    judge = JUDGES.get(config.judge)()
+        if config.judge not in JUDGES:
+            import harness.judges.llm  # noqa: F401  (registers the LLM judges, configured by their settings)
+        judge = JUDGES.get(config.judge)()
     comparisons, groups = [], []
     for i, (row, group) in enumerate(zip(eval_rows, answers, strict=True)):
         for j, completion in enumerate(group):
