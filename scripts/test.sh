@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up and runs the whole test suite: every tier but gpu (fast, slow, jail, docker, api, browser,
+# Sets up and runs the whole test suite: every tier but gpu and vllm (fast, slow, jail, docker, api, browser,
 # ray), each installing or starting what it needs, then our own regression check (harness ci: the
 # built-in DPO loss on the tiny suite against the committed baseline). A tier whose service cannot
 # start is reported as SKIPPED with the reason by the tests themselves, never silently passed.
@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/setup_test_tiers.sh
 status=0
-.venv/bin/python -m pytest -q -m "${HARNESS_TEST_MARKERS:-not gpu}" "$@" || status=$?
+# the vllm tier is opt-in (a 3.6 GB engine): HARNESS_VLLM_TIER=1 HARNESS_TEST_MARKERS=vllm bash scripts/test.sh
+.venv/bin/python -m pytest -q -m "${HARNESS_TEST_MARKERS:-not gpu and not vllm}" "$@" || status=$?
 if [ "$status" = 0 ] && [ $# = 0 ]; then
   echo "test.sh: regression check (harness ci against benchmarks/baselines/tiny-dpo.json)" >&2
   bash scripts/regression_check.sh || status=$?

@@ -213,3 +213,32 @@ def test_add_round_trips_the_saved_file(tmp_path, home):
     with pytest.raises(SpecError, match="name"):
         bad = fx.spec(tmp_path / "v", name="Bad Name")
         resolve(bad)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_own_suite_on_smol(tmp_path, home):
+    """A user's data with the real SmolLM2-135M folder: suites add, bench (1 seed, 2 steps), compare."""
+    from harness.suites.smol import smollm2
+
+    try:
+        folder = smollm2.ensure_converted()
+    except smollm2.ModelUnavailable as e:
+        pytest.skip(f"the smol extra is not installed (bash scripts/setup_test_tiers.sh): {e}")
+    spec = fx.spec(tmp_path / "user", name="smol-prefs", model=str(folder), data=fx.rows(16, 1),
+                   eval_generation={"max_new_tokens": 12, "samples_per_prompt": 1, "batch_size": 8})
+    added = CliRunner().invoke(main, ["suites", "add", str(spec)])
+    assert added.exit_code == 0, added.output
+    out = tmp_path / "records"
+    bench = CliRunner().invoke(main, ["bench", "--loss", "losses/dpo.py", "--suite", "smol-prefs", "--seeds", "1",
+                                      "--out", str(out)])
+    assert bench.exit_code == 0, bench.output
+    [path] = out.glob("*.json")
+    record = json.loads(path.read_text())
+    assert record["suite"]["name"] == "smol-prefs" and record["status"] == "ok"
+    assert record["suite"]["config"]["model"] == str(folder)
+    assert record["suite"]["config"]["data"]["fingerprint"] == json.loads(
+        (home / "user-suites" / "smol-prefs.json").read_text())["data"]["fingerprint"]
+    assert len(record["outcomes"]["tables"]["verdict"][0]) == 4  # 25% of 16 prompts held out
+    compared = CliRunner().invoke(main, ["compare", str(path), str(path), "--json"])
+    assert compared.exit_code == 0 and json.loads(compared.stdout)["difference"] == 0
