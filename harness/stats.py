@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import brentq as _brentq
+from scipy.stats import binomtest as _binomtest
 from scipy.stats import t as _student_t
 
 DEFAULT_RESAMPLES = 2000
@@ -83,6 +84,17 @@ def hierarchical_ci(per_seed: list, *, level: float = 0.95, resamples: int = DEF
     seed_means = np.array([a.mean() for a in arrays])
     lo, hi = _percentiles(boots, level)
     return Estimate(float(seed_means.mean()), lo, hi, sem(np.concatenate(arrays)), int(sum(a.size for a in arrays)))
+
+
+def wilson_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson (1927) score interval of a binomial proportion k / n (e.g. the share of seeds that burst):
+    it stays inside [0, 1] and keeps close to nominal coverage for small n and k = 0 or n, where the
+    Wald interval collapses to a point. scipy's ``binomtest(k, n).proportion_ci(method="wilson")``.
+    Raises ValueError unless 0 <= k <= n and n >= 1."""
+    if not (isinstance(k, int | np.integer) and isinstance(n, int | np.integer) and 0 <= k <= n and n >= 1):
+        raise ValueError(f"a proportion needs integers 0 <= k <= n, n >= 1; got k={k!r}, n={n!r}")
+    ci = _binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 # ------------------------------------------------------------------ crossed seeds x prompts tables

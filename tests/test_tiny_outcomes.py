@@ -12,9 +12,10 @@ from test_bench import DPO, MICRO, MICRO_ARGS, home  # noqa: F401  (the shared m
 
 from harness.bench import run_bench
 from harness.records import validate_record
-from harness.stats import win_rate_ci
+from harness.stats import wilson_ci, win_rate_ci
 from harness.suites.tiny import budget
 from harness.suites.tiny.metrics import EvalConfig, aggregate
+from harness.suites.tiny.stability import burst_fields
 
 P = MICRO["data.eval_prompts"]
 
@@ -100,6 +101,10 @@ def test_record_outcomes_follow_the_contract(home, tmp_path):  # noqa: F811
     est = win_rate_ci(out["tables"]["end"])  # the printed SEM is the one the CI is built from
     assert m["win_rate_end_ci"] == pytest.approx([est.low, est.high]) and m["win_rate_end_sem"] == est.sem
     assert (est.high - est.low) / 2 == pytest.approx(est.quantile * m["win_rate_end_sem"])
+    for s in record["per_seed"]:  # the stability diagnostic: per seed from its trajectory, per run a rate
+        assert {k: s[k] for k in ("burst", "burst_step", "burst_kind")} == burst_fields(s["trajectory"])
+    assert m["burst_seeds"] == sum(s["burst"] for s in record["per_seed"])
+    assert m["burst_rate_ci"] == pytest.approx(list(wilson_ci(m["burst_seeds"], len(record["seeds"]))))
     json.dumps(record)
 
 
@@ -166,7 +171,8 @@ def test_aggregate_keeps_censored_and_unresolved_out_of_the_headline():
     cfg = EvalConfig(kl_budgets=(2.0,))
     rows = [np.full(4, 0.9), None, None]
     per_seed = [{"seed": i, "status": st, "kl": 1.0, "fluency": 1.0, "mean_length": 5.0, "distinct_1": 0.5,
-                 "distinct_2": 0.5} for i, st in enumerate(["measured", "censored", "unresolved"])]
+                 "distinct_2": 0.5, "burst": st == "unresolved"}
+                for i, st in enumerate(["measured", "censored", "unresolved"])]
     arrays = [{"verdict": r, "end": np.full(4, 0.2), "reference": np.full(4, 0.5), "reward": None if r is None
                else np.zeros(4), "reward_end": np.zeros(4)} for r in rows]
     m = aggregate(per_seed, arrays, cfg, ["a", "b", "c", "d"])
@@ -174,6 +180,7 @@ def test_aggregate_keeps_censored_and_unresolved_out_of_the_headline():
     assert (m["measured_seeds"], m["censored_seeds"], m["unresolved_seeds"]) == (1, 1, 1)
     assert m["win_rate_end"] == pytest.approx(0.2)
     assert m["outcomes"]["seed_status"] == ["measured", "censored", "unresolved"]
+    assert (m["burst_seeds"], m["burst_rate"]) == (1, pytest.approx(1 / 3))  # every seed counts, measured or not
 
 
 @pytest.mark.parametrize("target, expect", [(0.49, "<= target"), (0.0001, "cap of 3")])

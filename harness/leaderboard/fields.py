@@ -102,11 +102,14 @@ def _check_metrics(record: dict) -> None:
     for i, seed in enumerate(record["per_seed"]):
         if not isinstance(seed, dict):
             raise FieldError(f"per_seed[{i}] must be an object")
-        for key in ("seed", "win_rate", "reward", "kl", "win_rate_end"):
+        for key in ("seed", "win_rate", "reward", "kl", "win_rate_end", "burst_step"):
             if key in seed:
                 _number(seed[key], f"per_seed[{i}].{key}", optional=key != "seed")
+        if "burst" in seed and not isinstance(seed["burst"], bool):
+            raise FieldError(f"per_seed[{i}].burst must be true or false, got {seed['burst']!r:.60}")
+        _string(seed.get("burst_kind"), f"per_seed[{i}].burst_kind", optional=True, limit=20)
         for j, point in enumerate(seed.get("trajectory") or ()):
             if not isinstance(point, dict):
                 raise FieldError(f"per_seed[{i}].trajectory[{j}] must be an object")
-            for key in ("step", "kl", "reward", "win_rate"):
+            for key in ("step", "kl", "reward", "win_rate", "fluency"):
                 _number(point.get(key), f"per_seed[{i}].trajectory[{j}].{key}", optional=key != "step")

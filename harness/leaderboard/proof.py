@@ -6,7 +6,7 @@
    the mean of seed means); censoring counts are counts of censored seeds; with per-prompt
    ``outcomes`` (record schema 2) each seed's win rate is the mean of its row of the primary table,
    and the win rate (and, where ``harness.stats.win_rate_ci`` exists, its CI) is recomputed from the
-   table.
+   table; burst flags are recomputed from the trajectories and the burst rate from the flags.
 2. **Provenance** (``verify_signature`` or a re-run, ``harness.leaderboard.rerun``): a consistent
    record can still be forged. It is *verified* when it carries a valid HMAC-SHA256 signature by a
    runner key the board trusts (the key comes from the environment variable
@@ -75,6 +75,34 @@ def check_aggregates(record: dict) -> None:
                                  f"{flag}: the record was edited after the run")
     if "censored" in metrics and "censored_seeds" in metrics and bool(metrics["censored"]) != (metrics["censored_seeds"] > 0):
         raise ProofError("metrics.censored contradicts metrics.censored_seeds")
+    _check_bursts(record)
+
+
+BURST_METRICS = ("burst_rate", "burst_rate_ci", "burst_seeds")
+
+
+def _check_bursts(record: dict) -> None:
+    """The stability diagnostic (harness.suites.tiny.stability), when the record carries it: each seed's
+    burst fields are those of its trajectory, and the run's burst metrics are those of the seeds."""
+    from harness.suites.tiny.stability import burst_fields, burst_metrics
+
+    metrics, per_seed = record["metrics"], record["per_seed"]
+    if not any(k in metrics for k in BURST_METRICS) and not any("burst" in s for s in per_seed):
+        return  # a record made before the diagnostic (readers recompute it from the trajectories)
+    for i, seed in enumerate(per_seed):
+        try:
+            fields = burst_fields(seed.get("trajectory") or [])
+        except ValueError as err:
+            raise ProofError(f"per_seed[{i}] carries burst fields its trajectory cannot give: {err}") from None
+        if {k: seed.get(k) for k in fields} != fields:
+            raise ProofError(f"per_seed[{i}] burst fields {[seed.get(k) for k in fields]} disagree with its "
+                             f"trajectory ({list(fields.values())}): the record was edited after the run")
+    expected = burst_metrics(per_seed)
+    for key, value in expected.items():
+        claimed = metrics.get(key)
+        if claimed is None or not np.allclose(claimed, value, rtol=0, atol=TOLERANCE):
+            raise ProofError(f"metrics.{key} is {claimed!r}, but the seeds' burst flags give {value!r}: "
+                             "the record was edited after the run")
 
 
 def _check_outcomes(record: dict) -> set[str]:

@@ -93,7 +93,7 @@ class TinySuite(cache.CachedSuite):
     adaptive_seeds = True  # run_seeds takes ``auto`` (``--seeds auto``)
     beta_frontier = True  # end-of-training gold reward and KL per seed (harness.suites.tiny.frontier)
     board_columns = (Column("win_rate", "win rate @ KL budget", ci=True), Column("reward", "gold reward", ci=True),
-                     Column("kl", "KL end"))
+                     Column("kl", "KL end"), Column("burst_rate", "burst rate", ci=True))  # stability.py
     gate_metric = "win_rate"
     judged_outside = False
 

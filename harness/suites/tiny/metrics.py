@@ -11,7 +11,8 @@ Per seed, the score at a budget is measured (interpolated inside a bracket at mo
 metrics count the others. Every score is a per-prompt mean over samples x reference answers, and
 the record keeps the per-prompt tables (``outcomes``) so that runs can be compared after the fact,
 paired on seeds and prompts. "Better than reference" is a paired comparison with the step-0 table
-(the policy IS the reference model there, scored the same way), not with 0.5.
+(the policy IS the reference model there, scored the same way), not with 0.5. Each seed also says
+whether its training burst (harness.suites.tiny.stability), and the run its burst rate.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from harness.suites.tiny.budget import (
     UNRESOLVED,
     Crossing,
 )
+from harness.suites.tiny.stability import burst_fields, burst_metrics
 
 COMPARISONS = ("all-references", "one-reference")
 
@@ -130,6 +132,7 @@ def seed_metrics(seed: int, trajectory: list[Checkpoint], crossings: list[Crossi
                     "kl": end.kl, "fluency": end.fluency, "mean_length": end.mean_length,
                     **{f"distinct_{n}": v for n, v in end.distinct.items()},
                     "trajectory": [c.summary() for c in trajectory]})
+    metrics.update(burst_fields(metrics["trajectory"]))
     return metrics, arrays
 
 
@@ -184,6 +187,7 @@ def aggregate(per_seed: list[dict], arrays: list[dict], cfg: EvalConfig, prompts
         out[name] = float(values.mean())
         out[f"{name}_seed_sd"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     out.update(_versus_reference(tables, level))
+    out.update(burst_metrics(per_seed, level))
     out["outcomes"] = out_tables
     return out
 

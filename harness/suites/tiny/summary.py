@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from harness.suites import Summary, SummaryRow
+from harness.suites.tiny.stability import BURST_NATS, FLUENCY_FRACTION, record_bursts
+
+BURST_NOTE = f"KL moved > {BURST_NATS:g} nats within a checkpoint interval, or fluency < {FLUENCY_FRACTION:g} x step 0"
 
 
 def _ci(m: dict, key: str) -> str:
@@ -22,10 +25,26 @@ def _fmt(value, spec: str = ".3f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def bursts_text(bursts: dict | None) -> str:
+    """"bursts k/n seeds (rate, 95% CI)" of ``stability.record_bursts``; "n/a" for a record without it."""
+    if bursts is None:
+        return "n/a (no trajectories to test)"
+    k, n = bursts["burst_seeds"], len(bursts["per_seed"])
+    lo, hi = bursts["burst_rate_ci"]
+    return f"{k}/{n} seeds ({bursts['burst_rate']:.2f}, 95% CI [{lo:.2f}, {hi:.2f}])"
+
+
+def _seed_burst(fields: dict | None) -> str:
+    if fields is None:
+        return "n/a"
+    return f"{fields['burst_kind']} @ {fields['burst_step']:g}" if fields["burst"] else "-"
+
+
 def summary(record: dict) -> Summary:
     m = record["metrics"]
     budget = m["kl_budget"]
     thorough = record.get("thorough")
+    bursts = record_bursts(record)  # recomputed from the trajectories for a record made before the field
     primary = f"win rate @ KL {budget:g}, best lr per seed (primary)" if thorough else \
         f"win rate @ KL {budget:g} (primary)"
     rows = (
@@ -39,10 +58,13 @@ def summary(record: dict) -> Summary:
         SummaryRow("fluency, end", f"{m['fluency']:.3f}"),
         SummaryRow("distinct-2, end", f"{m['distinct_2']:.3f}"),
         SummaryRow("mean length (tokens), end", f"{m['mean_length']:.1f}"),
+        SummaryRow("bursts", bursts_text(bursts), BURST_NOTE),
     )
+    per_seed = bursts["per_seed"] if bursts else [None] * len(record["per_seed"])
     seeds = [(str(s["seed"]), _fmt(s["win_rate"]), s.get("status", ""), f"{s['win_rate_end']:.3f}",
-              f"{s['kl']:.2f}", f"{s['fluency']:.2f}") for s in record["per_seed"]]
-    headers = ("seed", f"win@KL{budget:g}", "status", "win end", "KL end", "fluency")
+              f"{s['kl']:.2f}", f"{s['fluency']:.2f}", _seed_burst(b))
+             for s, b in zip(record["per_seed"], per_seed, strict=True)]
+    headers = ("seed", f"win@KL{budget:g}", "status", "win end", "KL end", "fluency", "burst (kind @ step)")
     extra: tuple[str, ...] = ()
     if thorough:
         from tabulate import tabulate

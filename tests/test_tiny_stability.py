@@ -1,0 +1,210 @@
+"""The tiny suite's stability diagnostic (harness.suites.tiny.stability): when a seed bursts, the run's
+burst rate with its Wilson interval, old records read from their trajectories, the summary line, and
+the regime study counting bursts with the very same definition."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.stats import wilson_ci
+from harness.suites.tiny import TinySuite
+from harness.suites.tiny.stability import (
+    BURST_NATS,
+    FLUENCY,
+    KL_FALL,
+    KL_RISE,
+    Burst,
+    burst_fields,
+    burst_metrics,
+    first_burst,
+    record_bursts,
+    seed_bursts,
+)
+from harness.suites.tiny.summary import summary
+
+ROOT = Path(__file__).resolve().parent.parent
+BOARD = sorted((ROOT / "leaderboards" / "tiny" / "records").glob("*.json"))
+
+
+def _traj(kls, fluency=None, every=16):
+    fluency = fluency or [0.94] * len(kls)
+    return [{"step": every * i, "kl": k, "fluency": f, "win_rate": 0.5, "reward": 0.0}
+            for i, (k, f) in enumerate(zip(kls, fluency, strict=True))]
+
+
+@pytest.mark.parametrize("kls, fluency, expect", [
+    ([0.0, 0.4, 1.1, 1.9, 2.6], None, None),  # calm: steady growth through the budget
+    ([0.0, 0.4, 1.1, 3.11, 3.5], None, Burst(48, KL_RISE, pytest.approx(2.01))),
+    ([0.0, 0.4, 3.0, 0.9, 1.2], None, Burst(32, KL_RISE, pytest.approx(2.6))),  # first of two
+    ([0.0, 0.4, 1.9, 2.5, 0.2], None, Burst(64, KL_FALL, pytest.approx(-2.3))),  # a collapse back
+    ([0.0, 1.0, 3.0, 4.0], None, None),  # exactly the budget in one interval is not above it
+    ([0.0, 0.3, 0.6, 0.9], [0.94, 0.88, 0.32, 0.9], Burst(32, FLUENCY, 0.32)),
+    ([0.0, 0.3, 0.6, 0.9], [0.94, 0.88, 0.47, 0.9], None),  # exactly half of step 0 is not below it
+    ([0.0, 0.3, 2.5, 0.9], [0.94, 0.88, 0.1, 0.9], Burst(32, KL_RISE, pytest.approx(2.2))),  # KL named first
+])
+def test_first_burst(kls, fluency, expect):
+    assert first_burst(_traj(kls, fluency)) == expect
+
+
+@pytest.mark.parametrize("bad, message", [
+    ([], "empty trajectory"),
+    ([{"step": 0, "kl": 0.0, "fluency": 0.9}, {"step": 16, "kl": 0.5}], r"trajectory\[1\]\.fluency"),
+    ([{"step": 0, "kl": 0.0, "fluency": 0.9}, {"step": 16, "kl": "1", "fluency": 0.9}], r"trajectory\[1\]\.kl"),
+    ([{"step": 0, "kl": 0.0, "fluency": float("nan")}], "finite"),
+    ([{"step": 16, "kl": 0.0, "fluency": 0.9}], "step 0"),
+])
+def test_a_malformed_trajectory_is_refused_with_the_field_named(bad, message):
+    with pytest.raises(ValueError, match=message):
+        first_burst(bad)
+
+
+def test_burst_fields_and_run_metrics_with_a_wilson_interval():
+    seeds = [burst_fields(_traj([0.0, 0.5, 1.0])), burst_fields(_traj([0.0, 3.0, 3.2])),
+             burst_fields(_traj([0.0, 0.5, 1.0]))]
+    assert seeds[0] == {"burst": False, "burst_step": None, "burst_kind": None}
+    assert seeds[1] == {"burst": True, "burst_step": 16, "burst_kind": KL_RISE}
+    m = burst_metrics(seeds)
+    assert m["burst_seeds"] == 1 and m["burst_rate"] == pytest.approx(1 / 3)
+    z, k, n = 1.959964, 1, 3  # Wilson (1927) by hand
+    centre, half = (k / n + z * z / (2 * n)) / (1 + z * z / n), z * np.sqrt(k / n * (1 - k / n) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert m["burst_rate_ci"] == pytest.approx([centre - half, centre + half], abs=1e-6)
+    assert burst_metrics([{"burst": False}] * 3)["burst_rate_ci"][0] == 0.0  # k = 0: [0, 0.56], not a point
+    with pytest.raises(ValueError, match="boolean 'burst'"):
+        burst_metrics([{"burst": True}, {"seed": 1}])
+    with pytest.raises(ValueError, match="0 <= k <= n"):
+        wilson_ci(4, 3)
+
+
+def test_an_old_record_is_read_from_its_trajectories_a_new_one_from_its_fields():
+    old = json.loads(BOARD[0].read_text())
+    assert "burst" not in old["per_seed"][0] and "burst_rate" not in old["metrics"]  # made before the diagnostic
+    read = record_bursts(old)
+    assert [f["burst"] for f in read["per_seed"]] == [seed_bursts(s) for s in old["per_seed"]]
+    new = copy.deepcopy(old)
+    for s in new["per_seed"]:
+        s.update(burst=True, burst_step=16.0, burst_kind=KL_FALL)  # the record's own fields win
+    assert record_bursts(new)["burst_seeds"] == len(new["per_seed"])
+    for s in old["per_seed"]:
+        s.pop("trajectory")
+    assert record_bursts(old) is None  # nothing to test: n/a, not "calm"
+    assert record_bursts({"per_seed": [{"trajectory": [{"step": 0, "kl": "x"}]}]}) is None
+    assert record_bursts({"per_seed": []}) is None and record_bursts({}) is None
+
+
+def test_the_summary_shows_bursts_as_a_rate_with_its_interval():
+    record = next(r for r in (json.loads(p.read_text()) for p in BOARD) if r["loss"]["name"] == "aql")
+    s = summary(record)
+    row = next(r for r in s.rows if r.label == "bursts")
+    bursts = record_bursts(record)
+    k, n = bursts["burst_seeds"], len(record["per_seed"])
+    lo, hi = bursts["burst_rate_ci"]
+    assert 0 < k < n and row.value == f"{k}/{n} seeds ({k / n:.2f}, 95% CI [{lo:.2f}, {hi:.2f}])"
+    column = [r[-1] for r in s.seed_rows]
+    assert sum(c != "-" for c in column) == k and any(c.startswith(f"{KL_RISE} @ ") for c in column)
+    for seed in record["per_seed"]:
+        seed.pop("trajectory")
+    bare = summary(record)
+    assert next(r for r in bare.rows if r.label == "bursts").value.startswith("n/a")
+    assert {r[-1] for r in bare.seed_rows} == {"n/a"}
+
+
+def test_the_tiny_board_has_a_burst_rate_column():
+    column = next(c for c in TinySuite.board_columns if c.key == "burst_rate")
+    assert column.ci
+
+
+def _study():
+    spec = importlib.util.spec_from_file_location("regime_study", ROOT / "benchmarks" / "experiments" /
+                                                  "regime_study.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _preregistered(seed_entry: dict) -> bool:
+    """The regime study's seed_bursts as committed before its runs (7fbab69), verbatim."""
+    traj = seed_entry.get("trajectory") or []
+    if not traj:
+        return False
+    fluency0 = traj[0].get("fluency") or 0.0
+    for prev, cur in zip(traj, traj[1:], strict=False):
+        if abs(cur["kl"] - prev["kl"]) > 2.0:
+            return True
+    return any((c.get("fluency") or 0.0) < 0.5 * fluency0 for c in traj[1:])
+
+
+def test_the_regime_study_counts_bursts_with_this_definition(tmp_path):
+    study = _study()
+    entries = [s for p in BOARD for s in json.loads(p.read_text())["per_seed"]]
+    assert any(_preregistered(s) for s in entries) and not all(_preregistered(s) for s in entries)
+    rng = np.random.default_rng(0)
+    for _ in range(500):  # random trajectories around both thresholds
+        n = int(rng.integers(1, 10))
+        kls = np.cumsum(np.r_[0.0, rng.choice([0.3, 1.9, 2.0, 2.1, -2.1, 5.0], n - 1)])
+        flu = np.r_[0.94, rng.choice([0.9, 0.47, 0.46, 0.3], n - 1)]
+        entries.append({"trajectory": _traj(list(kls), list(flu))})
+    entries.append({"trajectory": []})
+    for s in entries:
+        assert seed_bursts(s) == _preregistered(s), s
+    some = [s for s in entries if s.get("trajectory")][:40]
+    record = {"status": "ok", "seeds": list(range(len(some))), "per_seed": some, "metrics": {},
+              "timings": {"total": 1.0}}
+    for loss in study.LOSSES:
+        (tmp_path / f"{loss}.json").write_text(json.dumps(record))
+    study.record_path = lambda regime, loss: tmp_path / f"{loss}.json"
+    row = study.summarise("beta0.5")  # the study's table counts what the suite reports
+    assert row["bursts"] == sum(_preregistered(s) for s in some) * len(study.LOSSES) > 0
+    assert BURST_NATS == 2.0
+
+
+def _with_burst_fields(record: dict) -> dict:
+    record = copy.deepcopy(record)
+    for seed in record["per_seed"]:
+        seed.update(burst_fields(seed["trajectory"]))
+    record["metrics"].update(burst_metrics(record["per_seed"]))
+    return record
+
+
+def test_a_board_refuses_burst_fields_edited_after_the_run():
+    from harness.leaderboard.proof import ProofError, check_aggregates
+
+    old = next(r for r in (json.loads(p.read_text()) for p in BOARD) if r["loss"]["name"] == "aql")
+    check_aggregates(old)  # made before the diagnostic: nothing to contradict
+    record = _with_burst_fields(old)
+    check_aggregates(record)
+    i = next(i for i, s in enumerate(record["per_seed"]) if s["burst"])
+    hidden = copy.deepcopy(record)  # a burst hidden consistently in the seed and the run
+    hidden["per_seed"][i].update(burst=False, burst_step=None, burst_kind=None)
+    hidden["metrics"].update(burst_metrics(hidden["per_seed"]))
+    with pytest.raises(ProofError, match=rf"per_seed\[{i}\] burst fields .* disagree with its trajectory"):
+        check_aggregates(hidden)
+    lowered = copy.deepcopy(record)
+    lowered["metrics"]["burst_rate"] = 0.0
+    with pytest.raises(ProofError, match=r"metrics\.burst_rate is 0\.0, but the seeds' burst flags give"):
+        check_aggregates(lowered)
+    stripped = copy.deepcopy(record)
+    del stripped["metrics"]["burst_rate_ci"]
+    with pytest.raises(ProofError, match=r"metrics\.burst_rate_ci is None"):
+        check_aggregates(stripped)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s.update(burst="yes"), r"per_seed\[0\]\.burst must be true or false"),
+    (lambda s: s.update(burst_step="<b>16</b>"), r"per_seed\[0\]\.burst_step must be a finite number"),
+    (lambda s: s.update(burst_kind=["kl_rise"]), r"per_seed\[0\]\.burst_kind must be a string"),
+    (lambda s: s["trajectory"][1].update(fluency="0.9"), r"per_seed\[0\]\.trajectory\[1\]\.fluency"),
+])
+def test_a_board_refuses_malformed_burst_fields(edit, message):
+    from harness.leaderboard.verify import VerificationError, verify_integrity
+
+    record = _with_burst_fields(json.loads(BOARD[0].read_text()))
+    verify_integrity(record, "tiny")
+    edit(record["per_seed"][0])
+    with pytest.raises(VerificationError, match=message):
+        verify_integrity(record, "tiny")
