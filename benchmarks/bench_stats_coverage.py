@@ -2,50 +2,172 @@
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_stats_coverage.py [--reps 4000]
 
-Settings: 256 prompts, win rates 0.84 and 0.80, S = 3 and 5 seeds, seed SD 0 / 0.02 / 0.04 / 0.08,
-seed effects normal on the win-rate scale and (robustness) on the logit scale. Per setting: the
-coverage of win_rate_ci and paired_difference_ci (nominal 0.95) and the mean half-width.
-Writes benchmarks/results/stats_coverage.json and prints it.
+Settings: 256 prompts, 4 comparisons per prompt, shared prompt difficulty (harness.simulation).
+
+1. Calm seeds ("cells"): win rates 0.84 and 0.80, S = 3 and 5 seeds, seed SD 0 / 0.02 / 0.04 / 0.08,
+   seed effects normal on the win-rate scale and (robustness) on the logit scale.
+2. Two-state seeds ("two_state", issue 27): calm seed SD 0.02; a seed bursts with probability p in
+   {0.15, 0.3, 0.5} and its win rate then moves by U(15, 30) points, down as measured (a burst
+   crosses the KL budget early: lower win rate at the budget) or, for robustness, either way with win
+   rates 0.60 / 0.56. "one": only the first loss bursts (an unstable loss against a calm DPO; the
+   paired interval then carries the whole two-state spread), "both": both losses burst with the same
+   p, independently (the measured loss x seed interaction). S = 3 and 5, and the default interval at
+   S = 10 and 20 ("seed_scan": how many seeds it needs).
+
+Per setting: the coverage of win_rate_ci and paired_difference_ci (nominal 0.95) and the mean
+half-width, the same for candidate seed quantiles (``CANDIDATES``: the fixes tried; width ratios are
+against the default on the same tables), and ``needed_factor``: by how much the default half-width must
+grow for 0.93 coverage. Writes benchmarks/results/stats_coverage.json (with the command, wall time and
+load average) and prints a summary.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import t as student_t
 
-from harness.simulation import NoiseModel, simulate, true_win_rate
-from harness.stats import paired_difference_ci, win_rate_ci
+from harness.simulation import Bursts, NoiseModel, simulate, true_win_rate
+from harness.stats import batch_pieces, paired_difference_ci, win_rate_ci
 
 OUT = Path(__file__).resolve().parent / "results" / "stats_coverage.json"
 RATES = (0.84, 0.80)
+EITHER_RATES = (0.60, 0.56)  # room for a 30-point move either way
+PROMPTS = 256
+TARGET = 0.93
+# seed-piece quantiles tried as fixes (the prompt piece keeps t_{P-1}); "default" is crossed_mean_ci's
+CANDIDATES = {
+    "default t(S-1)": lambda s: student_t.ppf(0.975, s - 1),
+    "t(S-2)": lambda s: student_t.ppf(0.975, max(s - 2, 1)),
+    "t(S-1) at 99.5%": lambda s: student_t.ppf(0.9975, s - 1),
+    "2 x t(S-1)": lambda s: 2.0 * student_t.ppf(0.975, s - 1),
+    "2.5 x t(S-1)": lambda s: 2.5 * student_t.ppf(0.975, s - 1),
+}
+
+
+def _halves(tables: np.ndarray, seed_q: float) -> tuple[np.ndarray, np.ndarray]:
+    """(means, half-widths) of Banerjee's interval for a stack of complete (S, P) tables with the seed
+    piece's quantile ``seed_q`` (crossed_mean_ci's arithmetic, vectorised)."""
+    means, seed, prompt = batch_pieces(tables)
+    return means, np.sqrt(seed_q ** 2 * seed + student_t.ppf(0.975, tables.shape[2] - 1) ** 2 * prompt)
+
+
+def _candidates(tables: np.ndarray, truth: float, default_half: float) -> dict:
+    s = tables.shape[1]
+    out = {}
+    for name, quantile in CANDIDATES.items():
+        means, half = _halves(tables, quantile(s))
+        out[name] = {"coverage": round(float(np.mean(np.abs(means - truth) <= half)), 4),
+                     "width_ratio": round(float(half.mean() / default_half), 3)}
+    return out
+
+
+def _measure(estimates: list, tables: np.ndarray, truth: float) -> dict:
+    """The default interval (the library's own function) and the candidates on the same tables."""
+    covered = float(np.mean([e.low <= truth <= e.high for e in estimates]))
+    half = float(np.mean([e.half_width for e in estimates]))
+    means, halves = _halves(tables, CANDIDATES["default t(S-1)"](tables.shape[1]))
+    mine = float(np.mean(np.abs(means - truth) <= halves))
+    if abs(mine - covered) > 1e-9:  # the vectorised arithmetic is crossed_mean_ci's
+        raise AssertionError(f"vectorised default interval covers {mine}, crossed_mean_ci {covered}")
+    ratio = np.abs(means - truth) / np.where(halves > 0, halves, np.inf)
+    return {"coverage": round(covered, 4), "mean_half_width": round(half, 5),
+            "needed_factor": round(float(np.quantile(ratio, TARGET)), 3),
+            "candidates": _candidates(tables, truth, half)}
+
+
+def _both(tables: np.ndarray, truth_a: float, truth_b: float) -> dict:
+    return {"win_rate_ci": _measure([win_rate_ci(t[0]) for t in tables], tables[:, 0], truth_a),
+            "paired_difference_ci": _measure([paired_difference_ci(t[0], t[1]) for t in tables],
+                                             tables[:, 0] - tables[:, 1], truth_a - truth_b)}
 
 
 def cell(seeds: int, seed_sd: float, scale: str, reps: int, rng) -> dict:
     noise = NoiseModel(seed_sd=seed_sd, seed_scale=scale)
-    tables = simulate(RATES, noise, seeds, 256, reps, rng)
+    tables = simulate(RATES, noise, seeds, PROMPTS, reps, rng)
     truth_a, truth_b = (true_win_rate(w, noise) for w in RATES)
-    out = {"seeds": seeds, "seed_sd": seed_sd, "seed_scale": scale}
-    for name, fn, truth in (("win_rate_ci", lambda t: win_rate_ci(t[0]), truth_a),
-                            ("paired_difference_ci", lambda t: paired_difference_ci(t[0], t[1]), truth_a - truth_b)):
-        est = [fn(t) for t in tables]
-        out[name] = {"coverage": round(float(np.mean([e.low <= truth <= e.high for e in est])), 4),
-                     "mean_half_width": round(float(np.mean([e.half_width for e in est])), 5)}
+    return {"seeds": seeds, "seed_sd": seed_sd, "seed_scale": scale, **_both(tables, truth_a, truth_b)}
+
+
+def two_state_cell(seeds: int, p: float, mode: str, sign: str, reps: int, rng) -> dict:
+    noise = NoiseModel(seed_sd=0.02)
+    rates = RATES if sign == "down" else EITHER_RATES
+    bursts = Bursts(p=(p, p) if mode == "both" else (p, 0.0), sign=sign)
+    tables = simulate(rates, noise, seeds, PROMPTS, reps, rng, bursts)
+    truth_a, truth_b = (true_win_rate(w, noise, bursts, i, 2) for i, w in enumerate(rates))
+    return {"seeds": seeds, "p": p, "mode": mode, "sign": sign, "win_rates": rates,
+            "all_seeds_alike": round((1 - p) ** seeds + p ** seeds, 4), **_both(tables, truth_a, truth_b)}
+
+
+def _worst(cells: list[dict], key: str, candidate: str | None = None) -> float:
+    values = [c[name]["candidates"][candidate]["coverage"] if candidate else c[name][key]
+              for c in cells for name in ("win_rate_ci", "paired_difference_ci")]
+    return min(values)
+
+
+def summarise(calm: list[dict], two: list[dict]) -> dict:
+    """Per candidate and seed count: worst two-state coverage, calm coverage range and width ratios."""
+    out = {}
+    for name in CANDIDATES:
+        rows = {}
+        for s in (3, 5):
+            two_s = [c for c in two if c["seeds"] == s]
+            calm_s = [c for c in calm if c["seeds"] == s]
+            cov = [c[k]["candidates"][name]["coverage"] for c in calm_s for k in ("win_rate_ci", "paired_difference_ci")]
+            ratio = [c[k]["candidates"][name]["width_ratio"] for c in calm_s if c["seed_scale"] == "win_rate"
+                     for k in ("win_rate_ci", "paired_difference_ci")]
+            rows[f"S={s}"] = {"two_state_worst_coverage": _worst(two_s, "", name),
+                              "calm_coverage_range": [min(cov), max(cov)],
+                              "calm_width_ratio_range": [min(ratio), max(ratio)]}
+        out[name] = rows
     return out
+
+
+def _table(two: list[dict]) -> str:
+    names = list(CANDIDATES)
+    lines = ["S  p     mode sign   | win: default " + " ".join(f"{n[:12]:>12}" for n in names[1:])
+             + " need | paired: default " + " ".join(f"{n[:12]:>12}" for n in names[1:]) + " need"]
+    for c in two:
+        parts = [f"{c['seeds']:<2} {c['p']:<5} {c['mode']:<4} {c['sign']:<6}"]
+        for key in ("win_rate_ci", "paired_difference_ci"):
+            m = c[key]
+            parts.append(f"{m['coverage']:.3f} " + " ".join(f"{m['candidates'][n]['coverage']:>12.3f}" for n in names[1:])
+                         + f" x{m['needed_factor']:.2f}")
+        lines.append(" | ".join(parts))
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=4000)
     args = parser.parse_args()
-    rng = np.random.default_rng(2026)
-    cells = [cell(s, sd, scale, args.reps, rng) for scale in ("win_rate", "logit")
-             for s in (3, 5) for sd in (0.0, 0.02, 0.04, 0.08)]
-    result = {"reps": args.reps, "nominal": 0.95, "prompts": 256, "win_rates": RATES, "cells": cells}
+    start = time.time()
+    rng = np.random.default_rng(2026)  # the calm cells' stream, unchanged since they were first committed
+    calm = [cell(s, sd, scale, args.reps, rng) for scale in ("win_rate", "logit")
+            for s in (3, 5) for sd in (0.0, 0.02, 0.04, 0.08)]
+    rng = np.random.default_rng(27)
+    two = [two_state_cell(s, p, mode, sign, args.reps, rng) for sign in ("down", "either") for s in (3, 5)
+           for p in (0.15, 0.3, 0.5) for mode in ("one", "both")]
+    scan = [two_state_cell(s, p, "one", "down", args.reps, rng) for s in (10, 20) for p in (0.15, 0.3, 0.5)]
+    result = {"reps": args.reps, "nominal": 0.95, "prompts": PROMPTS, "win_rates": RATES, "cells": calm,
+              "two_state": {"target": TARGET, "calm_seed_sd": 0.02, "shift": [0.15, 0.30], "cells": two,
+                            "seed_scan": scan, "candidates": list(CANDIDATES), "summary": summarise(calm, two)},
+              "command": "PYTHONPATH=. .venv/bin/python benchmarks/bench_stats_coverage.py " + " ".join(sys.argv[1:]),
+              "wall_seconds": round(time.time() - start, 1), "loadavg": [round(x, 2) for x in os.getloadavg()]}
     OUT.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result, indent=1))
+    print(_table(two + scan))
+    for name, rows in result["two_state"]["summary"].items():
+        print(f"{name:>16}: " + "; ".join(
+            f"{s} worst two-state {r['two_state_worst_coverage']:.3f}, calm coverage {r['calm_coverage_range']}, "
+            f"calm width x{r['calm_width_ratio_range'][0]:.2f}-{r['calm_width_ratio_range'][1]:.2f}"
+            for s, r in rows.items()))
+    print(f"wall {result['wall_seconds']} s, load {result['loadavg']}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,12 @@
 Tables shaped like the tiny board (256 prompts, win rates near 0.84, 4 comparisons per prompt, shared
 prompt difficulty, seed SD 0 / 0.02 / 0.08): both intervals must cover the truth at ~95% (not below
 0.93) without being wastefully wide (coverage at most 0.99; the SEM matches the spread of the means).
+
+Two-state seeds (issue 27: a seed bursts with probability p and its win rate moves 15-30 points): the
+paired interval covers two losses that burst alike; a loss that bursts while the other does not is not
+covered at 3 seeds, and no interval that stays calibrated on calm seeds can be (the runs in which no seed
+bursts look exactly like calm runs). benchmarks/bench_stats_coverage.py measures the whole grid, the
+fixes tried and their widths (benchmarks/results/stats_coverage.json; docs/stability.md).
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.simulation import NoiseModel, simulate, true_win_rate
+from harness.simulation import Bursts, NoiseModel, simulate, true_win_rate
 from harness.stats import crossed_mean_ci, paired_difference_ci, rerun_difference_ci, win_rate_ci
 
 REPS = 1000
@@ -116,3 +122,69 @@ def test_rerun_difference_covers_with_fresh_seeds(seeds, seed_sd):
         tables = simulate([0.84 - drop, 0.84], noise, seeds, PROMPTS, 600, rng)
         covered = np.mean([(lambda d: d.low <= -drop <= d.high)(rerun_difference_ci(t[0], t[1])) for t in tables])
         assert 0.93 <= covered <= 0.99, f"S={seeds} seed_sd={seed_sd} drop={drop}: coverage {covered:.3f}"
+
+
+# ------------------------------------------------------------------ two-state seeds (issue 27)
+
+TWO_STATE_REPS = 800
+
+
+def test_two_state_seeds_move_the_truth_by_p_times_the_mean_burst():
+    noise, bursts = NoiseModel(seed_sd=0.02), Bursts(p=(0.3, 0.0))
+    tables = simulate(RATES, noise, 3, 16, 4000, np.random.default_rng(11), bursts)
+    truth = [true_win_rate(w, noise, bursts, i, 2) for i, w in enumerate(RATES)]
+    assert truth == pytest.approx([0.84 - 0.3 * 0.225, 0.80])
+    assert tables.mean(axis=(0, 2, 3)) == pytest.approx(truth, abs=0.006)  # the simulated means agree
+    seed_means = tables[:, 0].mean(axis=2).ravel()
+    assert 0.2 < np.mean(seed_means < 0.84 - 0.1) < 0.4  # ~30% of the seeds sit 15-30 points lower
+    either = Bursts(p=(0.5,), sign="either")
+    assert true_win_rate(0.6, noise, either) == 0.6 and Bursts(sign="up").mean_move == pytest.approx(0.225)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(p=(1.2,)), "probabilities"), (dict(shift=(0.3, 0.1)), "shift"), (dict(sign="sideways"), "sign"),
+])
+def test_bursts_settings_are_checked(bad, message):
+    with pytest.raises(ValueError, match=message):
+        Bursts(**bad)
+    with pytest.raises(ValueError, match="seed_scale='win_rate'"):
+        simulate(RATES, NoiseModel(seed_scale="logit"), 3, 8, 2, np.random.default_rng(0), Bursts())
+    with pytest.raises(ValueError, match="3 probabilities for 2 losses"):
+        simulate(RATES, NoiseModel(), 3, 8, 2, np.random.default_rng(0), Bursts(p=(0.1, 0.2, 0.3)))
+
+
+@pytest.mark.parametrize("seeds", [3, 5])
+@pytest.mark.parametrize("p", [0.15, 0.3, 0.5])
+def test_paired_interval_covers_two_losses_that_burst_alike(seeds, p):
+    noise, bursts = NoiseModel(seed_sd=0.02), Bursts(p=(p, p))
+    tables = simulate(RATES, noise, seeds, PROMPTS, TWO_STATE_REPS, np.random.default_rng(int(100 * p) + seeds),
+                      bursts)
+    truth = RATES[0] - RATES[1]  # the same p: the bursts' shifts cancel in the truth, not in the runs
+    covered = np.mean([(lambda d: d.low <= truth <= d.high)(paired_difference_ci(t[0], t[1])) for t in tables])
+    assert 0.93 <= covered <= 0.995, f"S={seeds} p={p}: coverage {covered:.3f}"
+
+
+def _covered(tables, truth, paired: bool) -> np.ndarray:
+    fn = (lambda t: paired_difference_ci(t[0], t[1])) if paired else (lambda t: win_rate_ci(t[0]))
+    return np.array([(lambda e: e.low <= truth <= e.high)(fn(t)) for t in tables])
+
+
+@pytest.mark.parametrize("paired", [False, True], ids=["win_rate_ci", "paired_difference_ci"])
+@pytest.mark.parametrize("p", [0.15, 0.3, 0.5])
+def test_at_3_seeds_the_runs_without_a_burst_cap_the_coverage_of_an_unstable_loss(p, paired):
+    """A loss whose seeds burst with probability p (against a calm one when paired). In the (1 - p)^3 runs
+    where no seed bursts the tables are distributed exactly as calm ones, yet the truth lies p x 22.5
+    points below their mean, so ANY interval covers at most 1 - (1 - p)^3 (1 - c0), c0 its coverage
+    of that shifted truth on calm tables. For the default interval this bound is below the 0.93 target
+    at every p: reaching it needs a calm-seed interval about twice as wide (bench_stats_coverage.py's
+    needed_factor), beyond the 0.99 calm coverage the tests above allow. If this fails because the
+    interval changed, re-run the benchmark and update docs/stability.md."""
+    noise, bursts = NoiseModel(seed_sd=0.02), Bursts(p=(p, 0.0))
+    rng = np.random.default_rng(int(1000 * p) + paired)
+    truth = true_win_rate(RATES[0], noise, bursts, 0, 2) - (RATES[1] if paired else 0.0)
+    calm = simulate(RATES, noise, 3, PROMPTS, TWO_STATE_REPS, rng)
+    bound = 1 - (1 - p) ** 3 * (1 - _covered(calm, truth, paired).mean())
+    coverage = _covered(simulate(RATES, noise, 3, PROMPTS, TWO_STATE_REPS, rng, bursts), truth, paired).mean()
+    slack = 3 * np.sqrt(2 * 0.25 / TWO_STATE_REPS)  # Monte Carlo error of the two estimates
+    assert coverage <= bound + slack, f"p={p}: coverage {coverage:.3f} above the bound {bound:.3f}"
+    assert coverage < 0.93 and bound < 0.93, f"p={p}: coverage {coverage:.3f}, bound {bound:.3f}"
