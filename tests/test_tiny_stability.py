@@ -208,3 +208,37 @@ def test_a_board_refuses_malformed_burst_fields(edit, message):
     edit(record["per_seed"][0])
     with pytest.raises(VerificationError, match=message):
         verify_integrity(record, "tiny")
+
+
+def test_the_board_shows_burst_rates_and_leaves_them_out_where_unknown():
+    import csv
+    import io
+
+    from harness.leaderboard.board import build_board
+    from harness.leaderboard.render_csv import render_csv
+    from harness.leaderboard.render_html import render_html
+    from harness.leaderboard.render_json import render_json
+    from harness.leaderboard.render_md import render_table
+
+    records = [(f"records/{p.name}", json.loads(p.read_text())) for p in BOARD[:4]]
+    config_hash = records[0][1]["suite"]["config_hash"]
+    board = build_board("tiny", config_hash, records)
+    shown = [*board.entries, *board.apart]
+    expected = {r["loss"]["sha256"]: record_bursts(r) for _, r in records}
+    for e in shown:
+        assert e.burst_seeds == expected[e.sha256]["burst_seeds"]
+        assert list(e.burst_rate_ci) == expected[e.sha256]["burst_rate_ci"]
+    text = render_table(board)
+    assert "bursts" in text and f"{shown[0].burst_seeds}/{shown[0].seeds} [" in text
+    entry = json.loads(render_json(board))["entries"][0]
+    assert entry["burst_rate"] == entry["burst_seeds"] / entry["seeds"] and len(entry["burst_rate_ci"]) == 2
+    row = next(csv.DictReader(io.StringIO(render_csv(board))))
+    assert float(row["burst_rate_ci_low"]) <= float(row["burst_rate"]) <= float(row["burst_rate_ci_high"])
+    assert ">Bursts<" in render_html(board)
+    for _, record in records:  # no trajectories to test (as on suites without a KL): n/a, column left out
+        for seed in record["per_seed"]:
+            seed.pop("trajectory")
+    bare = build_board("tiny", config_hash, records)
+    assert all(e.burst_seeds is None for e in (*bare.entries, *bare.apart))
+    assert "bursts" not in render_table(bare).splitlines()[2]
+    assert json.loads(render_json(bare))["entries"][0]["burst_rate"] is None

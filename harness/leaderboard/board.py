@@ -60,6 +60,10 @@ class Entry:
     ranked_on: str | None = None  # outcomes table the rank comes from ("verdict", "kl1"); None: unpaired
     apart_reason: str = ""  # why the entry is shown apart from the main ranking
     verified: bool = False  # provenance proven (run here, signed by a trusted runner, or a seed re-run)
+    # the stability diagnostic (harness.suites.tiny.stability): seeds that burst and the Wilson 95% CI of
+    # their share; None for records without trajectories to test (other suites)
+    burst_seeds: int | None = None
+    burst_rate_ci: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,14 @@ def _trajectories(record: dict) -> tuple:
     return tuple(out)
 
 
+def _bursts(record: dict) -> dict:
+    """The record's burst fields for an Entry, recomputed from its trajectories when it predates them."""
+    from harness.suites.tiny.stability import record_bursts  # late: only tiny-style records carry them
+
+    b = record_bursts(record)
+    return {} if b is None else {"burst_seeds": b["burst_seeds"], "burst_rate_ci": tuple(b["burst_rate_ci"])}
+
+
 def _entry(record: dict, relpath: str) -> Entry:
     m, prov = record["metrics"], record["provenance"]
     measured = m.get("win_rate") is not None and m.get("win_rate_ci") is not None
@@ -134,7 +146,7 @@ def _entry(record: dict, relpath: str) -> Entry:
         judge_id=str(record["judge"].get("id", "")), trajectories=_trajectories(record),
         kl_budget=m.get("kl_budget"), censored_seeds=_censored(m), verified=is_verified(record),
         seed_win_rates=tuple((s["seed"], float(s["win_rate"])) for s in record["per_seed"]
-                             if s.get("win_rate") is not None),
+                             if s.get("win_rate") is not None), **_bursts(record),
     )
 
 

@@ -13,7 +13,7 @@ from harness.leaderboard.rows import entry_json
 from harness.text import csv_cell
 
 COLUMNS = ("rank", "name", "sha256", "win_rate", "win_rate_ci_low", "win_rate_ci_high", "seeds", "reward", "kl",
-           "kl_budget", "censored_seeds",
+           "kl_budget", "censored_seeds", "burst_seeds", "burst_rate", "burst_rate_ci_low", "burst_rate_ci_high",
            "created_at", "suite", "suite_config_hash", "harness_version", "git_revision", "judge", "record", "verified")
 
 
@@ -24,5 +24,6 @@ def render_csv(board: Board) -> str:
     for e in board.entries:
         row = entry_json(board, e)
         row["win_rate_ci_low"], row["win_rate_ci_high"] = row.pop("win_rate_ci")
+        row["burst_rate_ci_low"], row["burst_rate_ci_high"] = row.pop("burst_rate_ci") or (None, None)
         writer.writerow({k: "" if row[k] is None else csv_cell(row[k]) for k in COLUMNS})
     return out.getvalue()

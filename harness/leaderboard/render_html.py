@@ -21,6 +21,7 @@ from harness.leaderboard.render_svg import ci_bar, ci_domain, color, frontier_sv
 from harness.leaderboard.rows import (
     CENSORED_MARK,
     KL_HEADER,
+    burst_text,
     ci_text,
     count,
     day,
@@ -43,6 +44,7 @@ COLUMNS = (
     ("reward", "Reward", "num", "descending", True),
     ("kl", KL_HEADER, "num", "ascending", True),
     ("seeds", "Seeds", "num", "descending", True),
+    ("bursts", "Bursts", "num", "ascending", True),
     ("date", "Date", "text", "descending", False),
     ("sha", "sha256", "text", "ascending", False),
 )
@@ -64,7 +66,8 @@ def _meta(board: Board, name: str, sha: str, record_file: str, extra: list[tuple
 def _entry_row(e: Entry, i: int, order: int, domain, swatch: str) -> str:
     lo, hi = e.win_rate_ci or (None, None)
     attrs = {"rank": e.rank, "name": e.name.lower(), "winrate": e.win_rate, "lo": lo, "reward": e.reward,
-             "kl": e.kl, "seeds": e.seeds, "date": e.created_at, "sha": e.sha256, "order": order}
+             "kl": e.kl, "seeds": e.seeds, "bursts": None if e.burst_seeds is None else e.burst_seeds / e.seeds,
+             "date": e.created_at, "sha": e.sha256, "order": order}
     data = " ".join(f'data-{k}="{_attr(v)}"' for k, v in attrs.items())
     cells = [
         f'<td class="num rank">{escape(rank_text(e))}</td>',
@@ -73,10 +76,15 @@ def _entry_row(e: Entry, i: int, order: int, domain, swatch: str) -> str:
         f'<td class="num"{_censored_title(e)}>{escape(win_text(e))}</td>',
         f'<td>{"" if lo is None else ci_bar(lo, e.win_rate, hi, domain)} <span class="note">{ci_text(e)}</span></td>',
         f'<td class="num">{num(e.reward)}</td>', f'<td class="num">{num(e.kl)}</td>',
-        f'<td class="num">{e.seeds}</td>', f"<td>{escape(day(e.created_at))}</td>",
+        f'<td class="num">{e.seeds}</td>', f'<td class="num"{BURSTS_TITLE}>{escape(burst_text(e))}</td>',
+        f"<td>{escape(day(e.created_at))}</td>",
         f'<td><a href="{escape(e.record_file)}"><code>{escape(e.sha256[:12])}</code></a></td>',
     ]
     return f"<tr {data}>{''.join(cells)}</tr>"
+
+
+BURSTS_TITLE = (' title="seeds whose KL moved by more than 2 nats within a checkpoint interval or whose fluency fell '
+                'below half of step 0 (harness.suites.tiny.stability), with the Wilson 95% CI of the rate"')
 
 
 def _censored_title(e: Entry) -> str:
@@ -104,7 +112,7 @@ def _provenance(e: Entry) -> list[tuple[str, str]]:
     per_seed = ", ".join(f"seed {s}: {pct(w)}" for s, w in e.seed_win_rates)
     return [("win rate", f"{win_text(e)}% (95% CI {ci_text(e)}), {e.seeds} seeds" if e.win_rate_ci
                          else f"{win_text(e)}, {e.seeds} seeds"),
-            ("per seed", per_seed or "not recorded"),
+            ("per seed", per_seed or "not recorded"), ("bursts", burst_text(e) or "n/a"),
             ("harness", f"{e.harness_version} @ {e.git_revision or 'unknown revision'}"),
             ("judge", e.judge_id or "unknown"), ("date", e.created_at)]
 

@@ -6,6 +6,7 @@ from tabulate import tabulate
 
 from harness.leaderboard.board import Board
 from harness.leaderboard.rows import (
+    BURSTS_HEADER,
     KL_HEADER,
     apart_row,
     count,
@@ -17,7 +18,7 @@ from harness.leaderboard.rows import (
 )
 from harness.text import clean_line, escape_markdown
 
-NUMERIC = {"rank", "win rate %", "95% CI", "reward", KL_HEADER, "seeds"}
+NUMERIC = {"rank", "win rate %", "95% CI", "reward", KL_HEADER, "seeds", BURSTS_HEADER}
 APART = "Shown apart (not on the main scale; never ranked against it)"
 UNVERIFIED_TITLE = "Unverified records (not ranked)"
 UNVERIFIED_NOTE = ("Records made elsewhere whose results were neither re-run here nor signed by a runner key this "
@@ -29,7 +30,8 @@ def _cell(value: str, fmt: str) -> str:
     return escape_markdown(value) if fmt == "github" else clean_line(value)
 
 
-OPTIONAL = ("reward", KL_HEADER)  # suites without a gold reward or a KL (smol, the paper suites) leave them empty
+# suites without a gold reward, a KL or trajectories to test for bursts (smol, the paper suites) leave them empty
+OPTIONAL = ("reward", KL_HEADER, BURSTS_HEADER)
 
 
 def _table(rows: list[dict], fmt: str, files: list[str] | None = None) -> str:

@@ -27,6 +27,17 @@ def win_text(e: Entry) -> str:
     return pct(e.win_rate) + (f" {CENSORED_MARK}" if e.censored_seeds else "")
 
 
+def burst_text(e: Entry) -> str:
+    """Seeds that burst of all seeds, with the Wilson 95% CI of the rate ("1/3 [6–79%]"); "" when not known."""
+    if e.burst_seeds is None or e.burst_rate_ci is None:
+        return ""
+    lo, hi = e.burst_rate_ci
+    return f"{e.burst_seeds}/{e.seeds} [{100 * lo:.0f}–{100 * hi:.0f}%]"
+
+
+BURSTS_HEADER = "bursts"
+
+
 def ci_text(e: Entry) -> str:
     return "" if e.win_rate_ci is None else f"{pct(e.win_rate_ci[0])} – {pct(e.win_rate_ci[1])}"
 
@@ -79,6 +90,7 @@ def entry_row(e: Entry) -> dict[str, str]:
     return {
         "rank": rank_text(e), "loss": e.name, "win rate %": win_text(e),
         "95% CI": ci_text(e), "reward": num(e.reward), KL_HEADER: num(e.kl), "seeds": str(e.seeds),
+        BURSTS_HEADER: burst_text(e),
         "date": day(e.created_at), "sha256": e.sha256[:12],
     }
 
@@ -112,6 +124,9 @@ def entry_json(board: Board, e: Entry) -> dict:
         "name": e.name, "sha256": e.sha256, "win_rate": e.win_rate,
         "win_rate_ci": None if e.win_rate_ci is None else list(e.win_rate_ci), "seeds": e.seeds, "reward": e.reward, "kl": e.kl,
         "created_at": e.created_at, "suite": board.suite, "suite_config_hash": board.config_hash,
-        "kl_budget": e.kl_budget, "censored_seeds": e.censored_seeds, "harness_version": e.harness_version, "git_revision": e.git_revision, "judge": e.judge_id,
+        "kl_budget": e.kl_budget, "censored_seeds": e.censored_seeds, "burst_seeds": e.burst_seeds,
+        "burst_rate": None if e.burst_seeds is None else e.burst_seeds / e.seeds,
+        "burst_rate_ci": None if e.burst_rate_ci is None else list(e.burst_rate_ci),
+        "harness_version": e.harness_version, "git_revision": e.git_revision, "judge": e.judge_id,
         "record": e.record_file, "verified": e.verified,
     }

@@ -14,9 +14,9 @@ Why these thresholds (issue 27, measured on the committed tiny records at beta 0
   verdict: a seed that moves by more than the budget between two checkpoints can cross it from start
   to end inside one interval, which is not a smooth trajectory (the verdict interpolates only inside
   0.5-nat brackets, harness.suites.tiny.budget) whatever the loss.
-- Fluency. Step-0 fluency (the reference model) is 0.94 on every committed seed; it was 0.88 at calm
-  checkpoints and 0.32 at burst checkpoints. Half the step-0 value (~0.47) lies between the two, so a
-  calm checkpoint does not trip it and a collapsed one does.
+- Fluency. Step-0 fluency (the reference model) is 0.938-0.948 on every committed seed; it was 0.88
+  at calm checkpoints and 0.32 at burst checkpoints. Half the step-0 value (~0.47) lies between the
+  two, so a calm checkpoint does not trip it and a collapsed one does.
 
 A seed's burst is reported at the first checkpoint where either test trips (``Burst.step``: the end of
 the interval over which KL moved); when both trip there, the KL kind is named. Records made before
