@@ -94,6 +94,7 @@ def test_an_old_record_is_read_from_its_trajectories_a_new_one_from_its_fields()
         s.pop("trajectory")
     assert record_bursts(old) is None  # nothing to test: n/a, not "calm"
     assert record_bursts({"per_seed": [{"trajectory": [{"step": 0, "kl": "x"}]}]}) is None
+    assert record_bursts({"per_seed": [{"trajectory": 5}]}) is None
     assert record_bursts({"per_seed": []}) is None and record_bursts({}) is None
 
 

@@ -117,5 +117,5 @@ def record_bursts(record: dict) -> dict | None:
         else:
             fields = [burst_fields(s.get("trajectory") or []) for s in seeds]
         return {**burst_metrics(fields), "per_seed": fields}
-    except ValueError:
+    except (ValueError, TypeError):  # a trajectory that is not a list of points
         return None
