@@ -71,10 +71,10 @@ def record_path(regime: str, loss: str) -> Path:
     return OUT / "records" / f"{regime}-{loss}.json"
 
 
-def run(regimes: list[str], jobs: int) -> None:
+def run(regimes: list[str], jobs: int, losses: list[str] | None = None) -> None:
     from harness.bench import run_bench
 
-    for loss in LOSSES:  # loss-major: a stopped study still has every regime's DPO and SLiC
+    for loss in losses or LOSSES:  # loss-major: a stopped study still has every regime's DPO and SLiC
         for regime in regimes:
             path = record_path(regime, loss)
             if path.is_file():
@@ -213,12 +213,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=1, help="seed worker processes (1 leaves a core free)")
     ap.add_argument("--only", action="append", help="run only these regimes")
+    ap.add_argument("--loss", action="append", choices=LOSSES, help="run only these losses (a second process)")
     ap.add_argument("--report", action="store_true", help="summarise the finished records and apply the rule")
     args = ap.parse_args(argv)
     if args.report:
         report()
         return 0
-    run(args.only or list(REGIMES), args.jobs)
+    run(args.only or list(REGIMES), args.jobs, args.loss)
     return 0
 
 
