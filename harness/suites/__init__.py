@@ -193,7 +193,7 @@ def get_suite(name: str) -> Suite:
 def _register_builtin() -> None:
     from harness.suites.tiny import TinyConfig, TinySuite
 
-    SUITES.add("tiny", TinySuite(), "toy IMDb replica on a synthetic review language; any CPU, ~1 min")
+    SUITES.add("tiny", TinySuite(), "toy IMDb replica on a synthetic review language (v2: beta 0.5); any CPU, ~1.5 min")
     SUITES.add("tiny-beta0.05", TinySuite(TinyConfig(beta=0.05), name="tiny-beta0.05"),
                "the tiny suite at the DiscoPOP paper's IMDb beta 0.05 (its own board); same build as tiny")
     _register_real()
