@@ -15,11 +15,15 @@ What it adds to the ``openai`` package:
   tells the two apart by whether other requests succeed;
 * token and cost accounting per client, and an optional budget (dollars or tokens) that stops
   cleanly: no new request is sent once it is spent (requests already in flight finish, so the
-  overshoot is at most ``max_concurrency`` requests).
+  overshoot is at most ``max_concurrency`` requests). An endpoint that returns no ``usage`` (some
+  local servers and proxies) has its tokens counted here instead, as an ESTIMATE
+  (``estimate_tokens``), counted in ``Usage.estimated_completions``: a token or dollar budget then
+  still stops, and reports say the figures are estimates.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -29,12 +33,19 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from harness.text import clean_line
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"  # what the openai package itself uses
 RETRYABLE_STATUS = frozenset({408, 409, 429})  # plus every 5xx
 ENDPOINT_WIDE_STATUS = frozenset({401, 403, 404, 405, 407})  # key, permission, URL, model: never one request's fault
+
+# the usage estimate: ceil(UTF-8 bytes / 3) per text, plus per-message framing (OpenAI's cookbook counts
+# 3 tokens per message and 3 to prime the reply). English averages ~4 characters a token, code and
+# other scripts fewer; bytes / 3 over-counts most text, so a budget stops early rather than late.
+BYTES_PER_TOKEN_ESTIMATE = 3
+TOKENS_PER_MESSAGE, TOKENS_REPLY_PRIMING = 3, 3
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -128,13 +139,29 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    estimated_completions: int = 0  # completions whose tokens were estimated (the endpoint gave no usage)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def as_dict(self) -> dict:
         with self._lock:
             return {"api_calls": self.requests, "completions": self.completions, "retries": self.retries,
                     "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                    "cost_usd": round(self.cost_usd, 6)}
+                    "cost_usd": round(self.cost_usd, 6), "estimated_token_calls": self.estimated_completions}
+
+
+def estimate_tokens(text: str) -> int:
+    """An upper-leaning estimate of a text's token count: ceil(UTF-8 bytes / BYTES_PER_TOKEN_ESTIMATE)."""
+    return -(-len(text.encode("utf-8")) // BYTES_PER_TOKEN_ESTIMATE)
+
+
+def estimate_prompt_tokens(messages) -> int:
+    """Estimated prompt tokens of chat ``messages`` (text contents plus per-message framing)."""
+    total = TOKENS_REPLY_PRIMING
+    for m in messages:
+        content = m.get("content")
+        text = content if isinstance(content, str) else json.dumps(content)
+        total += TOKENS_PER_MESSAGE + estimate_tokens(text)
+    return total
 
 
 LOCAL_PLACEHOLDER_KEY = "EMPTY"  # what a keyless local server is sent (the openai package needs some key)
@@ -205,7 +232,7 @@ class LLMClient:
             except errors.APIConnectionError as exc:  # includes APITimeoutError
                 last = self._scrub(f"{type(exc).__name__} talking to {self.settings.base_url}: {exc}")
             else:
-                return self._record(response)
+                return self._record(response, request)
         raise LLMUnavailableError(
             f"gave up after {self.settings.max_retries + 1} attempts; last error: {last}. "
             "Fix: check that the server is up and not overloaded, or raise max_retries")
@@ -219,16 +246,19 @@ class LLMClient:
             args["response_format"] = request.response_format
         return args
 
-    def _record(self, response) -> Completion:
-        usage = response.usage
+    def _record(self, response, request: ChatRequest) -> Completion:
+        usage, choice = response.usage, response.choices[0]
         pt, ct = (usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else (0, 0)
+        estimated = not pt and not ct  # no usage (or an empty one): count the tokens here
+        if estimated:
+            pt, ct = estimate_prompt_tokens(request.messages), estimate_tokens(choice.message.content or "")
         cost = (pt * self.settings.price_input_per_mtok + ct * self.settings.price_output_per_mtok) / 1e6
         with self.usage._lock:
             self.usage.completions += 1
+            self.usage.estimated_completions += estimated
             self.usage.prompt_tokens += pt
             self.usage.completion_tokens += ct
             self.usage.cost_usd += cost
-        choice = response.choices[0]
         first = None
         content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
         if content:
@@ -238,11 +268,15 @@ class LLMClient:
     def _check_budget(self) -> None:
         s, u = self.settings, self.usage
         with u._lock:
+            how = (f", {u.estimated_completions} of {u.completions} replies counted by estimate: the endpoint "
+                   "returned no usage" if u.estimated_completions else "")
             if s.budget_usd is not None and u.cost_usd >= s.budget_usd:
-                raise BudgetExceeded(f"budget of ${s.budget_usd} spent (${u.cost_usd:.4f}); raise --budget-usd to go on")
+                raise BudgetExceeded(f"budget of ${s.budget_usd} spent (${u.cost_usd:.4f}{how}); raise --budget-usd "
+                                     "to go on")
             tokens = u.prompt_tokens + u.completion_tokens
             if s.budget_tokens is not None and tokens >= s.budget_tokens:
-                raise BudgetExceeded(f"budget of {s.budget_tokens} tokens spent ({tokens}); raise --budget-tokens to go on")
+                raise BudgetExceeded(f"budget of {s.budget_tokens} tokens spent ({tokens}{how}); raise "
+                                     "--budget-tokens to go on")
 
     def _backoff(self, retry_index: int, retry_after: float | None) -> float:
         s = self.settings
@@ -298,6 +332,17 @@ class LLMClient:
                     yield index, result
         if error is not None:
             raise error
+
+
+def endpoint_id(base_url: str) -> str:
+    """The endpoint as it identifies a server: scheme://host[:port]/path, lowercased scheme and host,
+    without credentials, query or fragment (never a secret, so it may go into reports and cache keys).
+    Two servers behind different URLs are different judges even when they answer to the same model name."""
+    parts = urlsplit(base_url.strip())
+    host = (parts.hostname or "").lower()
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme.lower()}://{host}{parts.path.rstrip('/')}"
 
 
 def _retry_after(exc) -> float | None:

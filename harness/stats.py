@@ -45,9 +45,45 @@ def sem(values) -> float:
     return float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
 
 
+def cluster_sem(values, groups) -> float:
+    """Standard error of the mean of ``values`` when items of one group (prompt id) are correlated.
+
+    The cluster-robust (sandwich) SE of a ratio mean, sqrt(k / (k - 1) * sum_g (S_g - m n_g)^2) / N
+    over k groups with sums S_g and sizes n_g (Cameron & Miller 2015, J. Human Resources 50:2, eq. 11):
+    what the group bootstrap of ``bootstrap_ci`` estimates, so a printed SEM agrees with its interval.
+    One group: 0.0 (nothing to estimate it from)."""
+    v = np.asarray(values, dtype=float)
+    _, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    k = int(inverse.max()) + 1 if v.size else 0
+    if k < 2:
+        return 0.0
+    sums = np.bincount(inverse, weights=v, minlength=k)
+    counts = np.bincount(inverse, minlength=k).astype(float)
+    residual = sums - v.mean() * counts
+    return float(np.sqrt(k / (k - 1) * np.sum(residual ** 2)) / v.size)
+
+
+def no_spread_interval(value: float, k: int, bounds: tuple[float, float], level: float = 0.95) -> tuple[float, float]:
+    """The interval of a bounded mean when all ``k`` observed units (prompts) scored exactly ``value``.
+
+    A resampling interval has zero width there, although a few units unlike the k seen are likely.
+    By Clopper-Pearson, the share q of units in the population that would score otherwise is below
+    1 - ((1 - level) / 2)^(1/k) at two-sided ``level`` (the exact form of the "rule of three",
+    3/k); those units lie anywhere in ``bounds``, so the mean lies in
+    [value - q (value - low), value + q (high - value)]. 5 prompts all tied at 0.5: [0.24, 0.76]."""
+    low, high = bounds
+    q = 1.0 - ((1.0 - level) / 2.0) ** (1.0 / k)
+    return value - q * (value - low), value + q * (high - value)
+
+
 def bootstrap_ci(values, groups=None, *, level: float = 0.95, resamples: int = DEFAULT_RESAMPLES,
-                 seed: int = 0) -> Estimate:
-    """Mean of ``values`` with a percentile bootstrap CI; resamples whole groups when given."""
+                 seed: int = 0, bounds: tuple[float, float] | None = None) -> Estimate:
+    """Mean of ``values`` with a percentile bootstrap CI; resamples whole groups when given.
+
+    ``sem`` is the one the interval estimates: over groups (``cluster_sem``) when given, else over
+    items. With ``bounds`` (the range the values can take, e.g. (0, 1) for win rates) and every
+    group scoring the same mean, where a bootstrap has no spread to resample, the interval is
+    ``no_spread_interval`` instead of a zero-width one."""
     v = np.asarray(values, dtype=float)
     if v.size == 0:
         raise ValueError("bootstrap_ci needs at least one value")
@@ -55,6 +91,7 @@ def bootstrap_ci(values, groups=None, *, level: float = 0.95, resamples: int = D
     if groups is None:
         idx = rng.integers(0, v.size, size=(resamples, v.size))
         boots = v[idx].mean(axis=1)
+        k, spread, se = v.size, bool(np.ptp(v) > 0), sem(v)
     else:
         g = np.asarray(groups)
         keys, inverse = np.unique(g, return_inverse=True)
@@ -62,8 +99,12 @@ def bootstrap_ci(values, groups=None, *, level: float = 0.95, resamples: int = D
         counts = np.bincount(inverse, minlength=len(keys)).astype(float)
         pick = rng.integers(0, len(keys), size=(resamples, len(keys)))
         boots = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
-    lo, hi = _percentiles(boots, level)
-    return Estimate(float(v.mean()), lo, hi, sem(v), int(v.size))
+        k, spread, se = len(keys), bool(np.ptp(sums / counts) > 1e-12), cluster_sem(v, g)
+    if bounds is not None and not spread:
+        lo, hi = no_spread_interval(float(v.mean()), k, bounds, level)
+    else:
+        lo, hi = _percentiles(boots, level)
+    return Estimate(float(v.mean()), lo, hi, se, int(v.size))
 
 
 def hierarchical_ci(per_seed: list, *, level: float = 0.95, resamples: int = DEFAULT_RESAMPLES,

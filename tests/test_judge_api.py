@@ -136,7 +136,7 @@ def test_server_killed_mid_run_then_resume_loses_and_duplicates_nothing(llm_serv
         before = cache.get_many([c.key for pair in map(judge._pairwise_calls, prompts) for c in pair])
     assert 2 <= kept < 6 and sum(j is None for j in first.judgments) >= 1
 
-    restarted = llm_server_factory()
+    restarted = llm_server_factory(port=server.port)  # the same endpoint: its verdicts are this server's
     resumed = LLMJudge(spec, base_url=restarted.base_url, model=llm_env.model, cache_path=cache_path).run(prompts)
     assert resumed.stopped is None and resumed.n_cached == kept
     assert resumed.usage["completions"] == 6 - kept  # only the missing calls were asked

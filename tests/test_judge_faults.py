@@ -171,11 +171,12 @@ def test_weighted_judge_without_logprobs_warns_and_is_not_served_to_a_logprob_ru
     assert any("no log-probs" in w for w in report["warnings"])
     table = CliRunner().invoke(main, ["judge", *args, "--base-url", text_only.base_url])
     assert "log-prob fallbacks" in table.stdout and "warning:" in table.stdout
-    with_logprobs = scripted_proxy(default=logprob_reply)
-    result, report = cli_json([*args, "--base-url", with_logprobs.base_url])
+    text_only.default = logprob_reply  # the same server, now returning log-probs
+    result, report = cli_json([*args, "--base-url", text_only.base_url])
     assert report["api_calls"] == 6 and report["n_cached"] == 0 and report["n_logprob_fallbacks"] == 0
     assert report["win_rate"] == pytest.approx(10 / 11) and report["warnings"] == [] or \
-        all("LC" in w for w in report["warnings"])
+        all("LC" in w or "CI not computed" in w for w in report["warnings"])
+    text_only.default = by_order("A", "B")
     result, report = cli_json([*args, "--base-url", text_only.base_url])  # log-prob verdicts are final
     assert report["api_calls"] == 0 and report["win_rate"] == pytest.approx(10 / 11)
 

@@ -99,7 +99,9 @@ def test_second_run_is_free_and_needs_no_key(env, scripted_proxy, monkeypatch):
     second = LLMJudge(serial(), base_url=proxy.base_url).run(COMPARISONS)
     assert second.usage["api_calls"] == 0 and second.n_cached == second.n_calls == 6 and proxy.requests == 6
     assert [j.preference for j in second.judgments] == [j.preference for j in first.judgments]
-    assert [j.preference for j in LLMJudge(serial()).judge(COMPARISONS)] == [0.5, 0.5, 0.5]
+    assert [j.preference for j in LLMJudge(serial(), base_url=proxy.base_url).judge(COMPARISONS)] == [0.5, 0.5, 0.5]
+    with pytest.raises(Exception, match="OPENAI_API_KEY is not set"):  # another endpoint: nothing cached for it
+        LLMJudge(serial()).run(COMPARISONS)
     other_model = LLMJudge(serial(), base_url=proxy.base_url, model="another-judge-model")
     assert other_model.hash != LLMJudge(serial()).hash  # a different model is a different judge
     fresh = other_model.run(COMPARISONS)  # a server on 127.0.0.1 needs no key: asked anew, not served from the cache

@@ -27,26 +27,33 @@ def _ci(ci) -> str:
 
 
 def _table(r: dict) -> str:
+    sem = "n/a" if r["win_rate_sem"] is None else _pct(r["win_rate_sem"])
     rows = [
-        ("win rate %", _pct(r["win_rate"]), f"95% CI {_ci(r['win_rate_ci'])}, SEM {_pct(r['win_rate_sem'])}"),
+        ("win rate %", _pct(r["win_rate"]),
+         f"95% CI {_ci(r['win_rate_ci']) or 'n/a'}, SEM {sem} (over {r.get('n_prompts', 0)} prompts)"),
         ("LC win rate %", _pct(r["lc_win_rate"]), f"95% CI {_ci(r['lc_win_rate_ci'])} (length-controlled GLM)"),
         ("discrete win rate %", _pct(r["discrete_win_rate"]), f"{r['n_wins']} wins, {r['n_ties']} ties, {r['n_losses']} losses"),
         ("judged", f"{r['n_judged']} / {r['n_total']}",
-         f"{r['n_unparseable']} unparseable, {r['n_not_judged']} not judged"),
+         f"{r['n_unparseable']} unparseable, {r['n_not_judged']} not judged"
+         + (f", {r['n_graded_only']} graded alone (no reference)" if r.get("n_graded_only") else "")),
         ("coverage", f"{r['n_total']} / {r.get('n_references', r['n_total'])}",
          f"{r.get('n_missing_outputs', 0)} references without output, {r.get('n_duplicate_prompts', 0)} repeated outputs"),
         ("avg length (chars)", f"{r['avg_length_output'] or 0:.0f}", f"reference {r['avg_length_reference'] or 0:.0f}"),
     ]
+    if r.get("mean_grade") is not None:
+        rows.append(("mean grade (1-10)", f"{r['mean_grade']:.2f}", f"{r['n_graded']} answers graded"))
     if r["mode"] == "pairwise":
         rows.append(("position bias %", _pct(r.get("position_bias_rate")),
                      f"{r.get('n_order_disagreements', 0)} order disagreements in {r.get('n_both_orders', 0)}"))
     cost = "cost unknown (no prices for this model)" if r["cost_usd"] is None else f"${r['cost_usd']:.4f}"
     if r["n_logprob_fallbacks"]:
         rows.append(("log-prob fallbacks", str(r["n_logprob_fallbacks"]), "calls read from the text (hard verdicts)"))
+    estimated = r.get("estimated_token_calls", 0)
+    tokens = f"{r['prompt_tokens'] + r['completion_tokens']} tokens" + (
+        f" (estimated for {estimated} replies without usage)" if estimated else "")
     rows.append(("api calls", str(r["api_calls"]),
-                 f"{r['n_cached']} / {r['n_calls']} judge calls cached, {r['retries']} retries, "
-                 f"{r['prompt_tokens'] + r['completion_tokens']} tokens, {cost}"))
-    head = f"judge {r['judge']} v{r['judge_version']} ({r['judge_hash']}), model {r['model']}"
+                 f"{r['n_cached']} / {r['n_calls']} judge calls cached, {r['retries']} retries, {tokens}, {cost}"))
+    head = f"judge {r['judge']} v{r['judge_version']} ({r['judge_hash']}), model {r['model']} at {r['endpoint']}"
     warnings = "".join(f"\nwarning: {w}" for w in r["warnings"])
     return head + "\n" + tabulate(rows, headers=("metric", "value", ""), disable_numparse=True) + warnings
 

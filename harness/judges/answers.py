@@ -140,7 +140,8 @@ def write_annotations(path: Path, judge: LLMJudge, comparisons: list[Comparison]
     with open(path, "w") as f:
         for c, j in zip(comparisons, judgments, strict=True):
             pref = None if j is None or math.isnan(j.preference) else j.preference
-            f.write(json.dumps({"judge": judge.id, "judge_hash": judge.hash, "group": c.group, "prompt": c.prompt,
+            f.write(json.dumps({"judge": judge.id, "judge_hash": judge.hash, "endpoint": judge.endpoint,
+                                "group": c.group, "prompt": c.prompt,
                                 "preference": pref, "details": None if j is None else j.details}) + "\n")
 
 
@@ -169,7 +170,23 @@ def _run_warnings(judge: LLMJudge, comparisons: list[Comparison], run, not_judge
     if not_judged:
         warnings.append(f"{len(not_judged)} comparisons not judged: the endpoint refused them (first: "
                         f"{not_judged[0]['reason']})")
+    estimated = run.usage.get("estimated_token_calls", 0)
+    if estimated:
+        warnings.append(f"the endpoint returned no token usage for {estimated} of {run.usage['completions']} "
+                        "replies: their tokens (and cost, budgets) are ESTIMATES counted here (UTF-8 bytes / 3 per "
+                        "text, plus message framing; harness.llm_client.estimate_tokens)")
+    graded = sum(j is not None and j.details.get("status") == "graded" for j in run.judgments)
+    if graded:
+        warnings.append(f"{graded} of {len(comparisons)} answers have no reference answer: graded alone (in the "
+                        "mean grade), not in the win rate against the references")
     return warnings
+
+
+def _grade_fields(run) -> dict:
+    """Single mode: the mean 1-10 grade of the policy's answers (FastChat's MT-Bench score)."""
+    grades = [j.details["grades"]["output"] for j in run.judgments
+              if j is not None and j.details.get("status") in ("ok", "graded")]
+    return {"n_graded": len(grades), "mean_grade": sum(grades) / len(grades) if grades else None}
 
 
 def summarize_run(judge: LLMJudge, comparisons: list[Comparison], run, *, seed: int = 0) -> dict:
@@ -184,8 +201,10 @@ def summarize_run(judge: LLMJudge, comparisons: list[Comparison], run, *, seed: 
                   if j is not None and j.details.get("status") == "not_judged"]
     return {
         "judge": judge.id, "judge_hash": judge.hash, "judge_version": judge.spec.version,
-        "mode": judge.spec.mode, "model": judge.spec.model,
+        "mode": judge.spec.mode, "model": judge.spec.model, "endpoint": judge.endpoint,
         **metrics,
+        **(_grade_fields(run) if judge.spec.mode == "single" else {}),
+        "n_graded_only": sum(j is not None and j.details.get("status") == "graded" for j in run.judgments),
         "n_total": len(comparisons),
         "n_unparseable": sum(j is not None and j.details.get("status") == "unparseable" for j in run.judgments),
         "n_not_judged": sum(j is None for j in run.judgments) + len(not_judged),

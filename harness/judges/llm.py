@@ -4,17 +4,26 @@ Pairwise mode (AlpacaEval / MT-Bench / arena-hard): every comparison is judged i
 policy's answer as A, then as B). Each call gives the preference for position A (soft, from token
 log-probs, where the endpoint gives them; otherwise the parsed verdict). The two orders combine by
 MT-Bench's rule (FastChat): a verdict counts only when both orders agree; an order disagreement (a
-win one way and a tie or a loss the other) is a tie, 0.5. That is the discrete verdict; the
-preference is the same for hard verdicts, and the mean of the two orders when both are soft
-(log-probs). Order disagreements and the position-bias rate (share of comparisons where the judge
-preferred the same POSITION in both orders) are reported.
+win one way and a tie or a loss the other) is a tie, 0.5. That is the discrete verdict (1 / 0.5 / 0).
+The preference is the mean of the two orders' values when they agree, so a graded label (e.g.
+"A>B" configured as 0.75 in ``labels``) counts as configured, not by its sign; a tie (0.5) when
+hard verdicts disagree; and the mean of the two orders when both are soft (log-probs). Order
+disagreements and the position-bias rate (share of comparisons where the judge preferred the same
+POSITION in both orders) are reported.
 
-Single mode (MT-Bench): the policy's answer and the reference answer are each graded 1-10; prompts
-in ``reference_categories`` (math, reasoning, coding) are graded with the reference answer shown as
-the expected solution. The preference is 1 / 0.5 / 0 as the policy's grade is higher / equal / lower.
+Single mode (MT-Bench, FastChat's single-answer grading): the policy's answer is graded 1-10, and so
+is the reference answer where the comparison has one; prompts in ``reference_categories`` (math,
+reasoning, coding) are graded with the reference answer shown as the expected solution, and such a
+prompt without a reference is refused before any call (it could only be graded against an empty
+solution). The preference is 1 / 0.5 / 0 as the policy's grade is higher / equal / lower; a
+comparison with no reference answer is only graded (``details["status"]`` "graded", preference NaN:
+there is nothing to prefer it to), never an empty text sent to the judge.
 
+The judge's identity is its hash (the spec) AND its endpoint (``endpoint``: scheme, host, port and
+path of the server, harness.llm_client.endpoint_id): two servers that answer to the same model name
+(local servers accept any name) are different judges, and every cache key holds the endpoint.
 Every call goes through the judgment cache first (harness.judges.cache); only a parsed verdict made
-by the judge's own method is served from it. Output that cannot be parsed (no label, or conflicting
+by the judge's own method at the same endpoint is served from it. Output that cannot be parsed (no label, or conflicting
 labels: harness.judges.parsers) is retried once (at ``retry_temperature``), then counted as
 unparseable and asked again on the next run. A log-probs judge whose endpoint returns no log-probs
 reads the verdict from the text: such a call is counted (``n_logprob_fallbacks``), stored under its
@@ -46,6 +55,7 @@ from harness.llm_client import (
     LLMRequestRejected,
     LLMUnavailableError,
     Usage,
+    endpoint_id,
 )
 
 RAW_KEEP = 300  # characters of the judge's raw answer kept in the cache, for audits
@@ -103,6 +113,7 @@ class LLMJudge:
             max_concurrency=self.spec.max_concurrency, max_retries=max_retries,
             price_input_per_mtok=prices[0], price_output_per_mtok=prices[1],
             budget_usd=budget_usd, budget_tokens=budget_tokens).resolved()
+        self.endpoint = endpoint_id(self.client_settings.base_url)
         self.cache_path = cache_path
         self._client: LLMClient | None = None
 
@@ -119,6 +130,12 @@ class LLMJudge:
         if run.stopped:
             raise JudgeIncompleteError(f"judge {self.id} stopped early ({run.stopped}); "
                                        "re-run to resume from the judgment cache")
+        graded = [j for j in run.judgments if j.details.get("status") == "graded"]  # type: ignore[union-attr]
+        if graded:
+            raise JudgeIncompleteError(
+                f"judge {self.id}: {len(graded)} of {len(comparisons)} comparisons have no reference answer, so "
+                "their answers were graded alone and have no preference; give every comparison a reference, or "
+                "use LLMJudge.run() / `harness judge`, which report grades and preferences apart")
         bad = [j for j in run.judgments if math.isnan(j.preference)]  # type: ignore[union-attr]
         if bad:
             # a NaN would poison every mean downstream, and dropping it would hide it
@@ -136,10 +153,11 @@ class LLMJudge:
         return (*system, {"role": "user", "content": user})
 
     def _call(self, kind: str, parts: tuple[str, ...], user: str) -> Call:
-        # the key of the judge's own method is unchanged from earlier versions (their caches stay
-        # valid); a verdict made by another method gets a key of its own
-        return Call(cache_key(self.hash, kind, *parts), self._messages(user),
-                    cache_key(self.hash, kind, *parts, "method:text"))
+        # the endpoint is part of every key: a verdict is never served for another server that answers
+        # to the same model name; a verdict made by another method gets a key of its own
+        where = f"endpoint:{self.endpoint}"
+        return Call(cache_key(self.hash, kind, where, *parts), self._messages(user),
+                    cache_key(self.hash, kind, where, *parts, "method:text"))
 
     def _pairwise_calls(self, c: Comparison) -> tuple[Call, Call]:
         calls = []
@@ -150,14 +168,30 @@ class LLMJudge:
             calls.append(self._call("pairwise", parts, user))
         return calls[0], calls[1]
 
-    def _grade_calls(self, c: Comparison) -> tuple[Call, Call]:
-        guided = c.category.lower() in self.spec.reference_categories
+    def _guided(self, c: Comparison) -> bool:
+        return c.category.lower() in self.spec.reference_categories
+
+    def _grade_calls(self, c: Comparison) -> tuple[Call, ...]:
+        """The policy's answer, and the reference answer when there is one (FastChat grades only
+        answers that exist)."""
+        guided = self._guided(c)
         template = self.spec.reference_template if guided else self.spec.user_template
         calls = []
-        for answer in (c.output, c.reference):
+        for answer in (c.output, c.reference) if c.reference.strip() else (c.output,):
             user = render(template, {"prompt": c.prompt, "answer": answer, "reference": c.reference})
             calls.append(self._call("single", (c.prompt, answer, c.reference if guided else ""), user))
-        return calls[0], calls[1]
+        return tuple(calls)
+
+    def _check_references(self, comparisons: list[Comparison]) -> None:
+        """Refuse, before any call, a reference-guided prompt whose reference solution is empty."""
+        missing = [c for c in comparisons if self._guided(c) and not c.reference.strip()]
+        if missing:
+            first = missing[0]
+            raise ValueError(
+                f"judge {self.id}: {len(missing)} prompt(s) of a reference-guided category have no reference "
+                f"answer (first: id {first.group!r}, category {first.category!r}, {first.prompt[:60]!r}); they "
+                "would be graded against an empty solution. Add their reference answers, or use a judge whose "
+                f"reference_categories ({', '.join(self.spec.reference_categories)}) leave them out")
 
     @property
     def method(self) -> str:
@@ -191,6 +225,8 @@ class LLMJudge:
 
     # -- a run -------------------------------------------------------------------------------
     def run(self, comparisons: list[Comparison]) -> JudgeRun:
+        if self.spec.mode == "single":
+            self._check_references(comparisons)
         make = self._pairwise_calls if self.spec.mode == "pairwise" else self._grade_calls
         pairs = [make(c) for c in comparisons]
         unique = {call.key: call for pair in pairs for call in pair}
@@ -202,7 +238,7 @@ class LLMJudge:
             stopped = self._ask_all(todo, cache, results, stale=set(stored) - set(results))
         usage = (self._client.usage if self._client else Usage()).as_dict()
         combine = self._combine_pairwise if self.spec.mode == "pairwise" else self._combine_grades
-        judgments = [combine(results.get(first.key), results.get(second.key)) for first, second in pairs]
+        judgments = [combine([results.get(call.key) for call in calls]) for calls in pairs]
         fresh = [results[call.key] for call in todo if call.key in results]
         unparseable = [r for r in fresh if r["status"] == "unparseable"]
         run = JudgeRun(judgments, usage, n_calls=len(unique), n_cached=n_cached, stopped=stopped,
@@ -252,7 +288,8 @@ class LLMJudge:
             cache.put(call.key, self.id, self.hash, result)
 
     @staticmethod
-    def _combine_pairwise(first: dict | None, second: dict | None) -> Judgment | None:
+    def _combine_pairwise(results: list[dict | None]) -> Judgment | None:
+        first, second = results
         if first is None or second is None:
             return None
         # first: policy in position A; second: policy in position B
@@ -272,18 +309,30 @@ class LLMJudge:
         details.update(discrete=discrete, order_disagreement=not agree,
                        same_position=signs[0] == -signs[1] != 0,  # preferred A both times, or B both times
                        status="ok")
-        return Judgment(sum(ok) / 2 if soft else discrete, details)
+        # agreeing orders keep the label values as configured (a graded "A>B" of 0.75 stays 0.75)
+        return Judgment(sum(ok) / 2 if soft or agree else discrete, details)
 
     @staticmethod
-    def _combine_grades(output: dict | None, reference: dict | None) -> Judgment | None:
-        if output is None or reference is None:
+    def _combine_grades(results: list[dict | None]) -> Judgment | None:
+        if None in results:  # not asked: the run stopped
             return None
+        if len(results) == 1:  # no reference answer: the policy's answer is graded alone
+            return _graded_alone(results[0])
+        output, reference = results
         grades = {"output": output["value"], "reference": reference["value"]}
         if None in grades.values():
             return _no_verdict({"grades": grades}, output, reference)
         diff = grades["output"] - grades["reference"]
         preference = 0.5 if diff == 0 else float(diff > 0)
         return Judgment(preference, {"grades": grades, "status": "ok", "discrete": preference})
+
+
+def _graded_alone(output: dict) -> Judgment:
+    """A comparison without a reference answer: its grade, and no preference (NaN)."""
+    details = {"grades": {"output": output["value"], "reference": None}}
+    if output["value"] is None:
+        return _no_verdict(details, output)
+    return Judgment(math.nan, {**details, "status": "graded", "discrete": None})
 
 
 def _no_verdict(details: dict, *results: dict) -> Judgment:

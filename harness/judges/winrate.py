@@ -1,7 +1,12 @@
 """Win-rate metrics from per-comparison preferences, with honest uncertainty.
 
 * ``win_rate``: mean preference (soft, in [0, 1]; ties count 0.5), with a percentile bootstrap 95%
-  CI (resampling prompts) and the SEM that AlpacaEval reports as its standard error.
+  CI resampling prompts (ids: the comparisons of one id are resampled together) and the SEM that
+  AlpacaEval reports as its standard error, over the same prompts (``harness.stats.cluster_sem``),
+  so the SEM printed beside the CI is the one the CI estimates. Below ``MIN_CI_PROMPTS`` prompts no
+  interval is given; when every prompt scored the same, the bootstrap has no spread to resample and
+  the interval is the Clopper-Pearson bound on prompts that would score otherwise
+  (``harness.stats.no_spread_interval``), never a zero-width one.
 * ``discrete_win_rate``: each preference rounded to win (1) / tie (0.5) / loss (0) first.
 * ``lc_win_rate``: length-controlled win rate, AlpacaEval 2's GLM with its "minimal" features
   (our prompt sets are our own, so there is no instruction-difficulty term):
@@ -30,13 +35,17 @@ from __future__ import annotations
 import numpy as np
 import scipy.stats
 
-from harness.stats import Estimate, bootstrap_ci, sem
+from harness.stats import Estimate, bootstrap_ci
 
 TIE_TOLERANCE = 1e-9
 RIDGE = 1e-2  # on both coefficients; ~1/n of a single observation's weight on real sample sizes
 LC_RESAMPLES = 1000
 NEWTON_STEPS = 50
 MIN_LC_PROMPTS = 50  # 95% CI coverage >= 88% in every scenario of benchmarks/bench_lc_coverage.py
+# below this many prompts the win rate gets no interval: a percentile bootstrap over 5 prompts of
+# win/tie/loss verdicts covered 0.90-1.0 of the time in simulation (the no-spread bound included),
+# over fewer it cannot be trusted
+MIN_CI_PROMPTS = 5
 LC_ABS_MARGIN, LC_REL_MARGIN = 0.10, 0.25  # AlpacaEval's get_is_extreme_changes: 10 points, 1/4 of the room
 
 
@@ -121,8 +130,8 @@ def _lc_fields(p, output_lengths, reference_lengths, groups, raw: float, seed: i
     none = {"lc_win_rate": None, "lc_win_rate_ci": None, "lc_win_rate_se": None}
     n_prompts = len(set(groups)) if groups is not None else p.size
     if n_prompts < MIN_LC_PROMPTS:
-        return none, [f"LC win rate not computed: {n_prompts} prompts judged, it needs at least {MIN_LC_PROMPTS} "
-                      "(on fewer its interval is far too narrow)"]
+        return none, [f"LC win rate not computed: {_judged(p.size, n_prompts)}, it needs at least {MIN_LC_PROMPTS} "
+                      "prompts (on fewer its interval is far too narrow)"]
     if separated(p, length_feature(output_lengths, reference_lengths)):
         return none, ["LC win rate not computed: the length difference alone separates every win from every "
                       "loss (e.g. empty or truncated answers losing), so the length model has no finite fit"]
@@ -140,30 +149,54 @@ def discrete(preferences) -> np.ndarray:
     return np.where(p > 0.5 + TIE_TOLERANCE, 1.0, np.where(p < 0.5 - TIE_TOLERANCE, 0.0, 0.5))
 
 
+def _judged(n_comparisons: int, n_prompts: int) -> str:
+    if n_comparisons == n_prompts:
+        return f"{n_prompts} prompts judged"
+    return f"{n_comparisons} comparisons judged on {n_prompts} prompts (ids)"
+
+
+def _win_rate_fields(p, groups, seed: int) -> tuple[dict, list[str]]:
+    """Win rate, its 95% CI and SEM over prompts (see the module doc), and what to doubt about them."""
+    wr = bootstrap_ci(p, groups, seed=seed, bounds=(0.0, 1.0))
+    n_prompts = len(set(groups)) if groups is not None else p.size
+    if n_prompts < MIN_CI_PROMPTS:
+        return ({"win_rate": wr.mean, "win_rate_ci": None, "win_rate_sem": None},
+                [f"win-rate CI not computed: {_judged(p.size, n_prompts)}, it needs at least {MIN_CI_PROMPTS} prompts"])
+    fields = {"win_rate": wr.mean, "win_rate_ci": [wr.low, wr.high], "win_rate_sem": wr.sem}
+    if wr.sem < 1e-12:  # every prompt scored the same: the interval is the no-spread bound, no SEM
+        fields["win_rate_sem"] = None
+        return fields, [f"every one of the {n_prompts} prompts scored {100 * wr.mean:.1f}%: the 95% CI is the "
+                        "Clopper-Pearson bound on the share of prompts that would score otherwise, and no SEM "
+                        "is given (the sample shows no spread to estimate it from)"]
+    return fields, []
+
+
 def win_rate_report(preferences, output_lengths, reference_lengths, groups=None, *, discrete_preferences=None,
                     seed: int = 0) -> dict:
     """Every win-rate metric for one policy against the references; rates are fractions in [0, 1].
 
+    ``groups`` are the prompt ids the CIs and SEMs resample (default: each comparison its own).
     ``discrete_preferences`` (1 / 0.5 / 0 per comparison) are the judge's own discrete verdicts when
     it has them (a pairwise judge counts an order disagreement as a tie); by default each
-    preference is rounded. ``warnings`` lists what to doubt (LC not computed, or far from the raw rate).
+    preference is rounded. ``warnings`` lists what to doubt (no CI on too few prompts, LC not
+    computed, or far from the raw rate).
     """
     p = np.asarray(preferences, dtype=float)
     if p.size == 0:
-        return {"n_judged": 0, "win_rate": None, "win_rate_ci": None, "win_rate_sem": None,
+        return {"n_judged": 0, "n_prompts": 0, "win_rate": None, "win_rate_ci": None, "win_rate_sem": None,
                 "discrete_win_rate": None, "lc_win_rate": None, "lc_win_rate_ci": None,
                 "lc_win_rate_se": None, "n_wins": 0, "n_losses": 0, "n_ties": 0,
                 "avg_length_output": None, "avg_length_reference": None, "warnings": []}
-    wr = bootstrap_ci(p, groups, seed=seed)
-    lc, warnings = _lc_fields(p, output_lengths, reference_lengths, groups, wr.mean, seed)
+    wr, warnings = _win_rate_fields(p, groups, seed)
+    lc, lc_warnings = _lc_fields(p, output_lengths, reference_lengths, groups, wr["win_rate"], seed)
     d = discrete(p if discrete_preferences is None else discrete_preferences)
     return {
-        "n_judged": int(p.size),
-        "win_rate": wr.mean, "win_rate_ci": [wr.low, wr.high], "win_rate_sem": sem(p),
+        "n_judged": int(p.size), "n_prompts": len(set(groups)) if groups is not None else int(p.size),
+        **wr,
         "discrete_win_rate": float(d.mean()),
         **lc,
         "n_wins": int((d == 1.0).sum()), "n_losses": int((d == 0.0).sum()), "n_ties": int((d == 0.5).sum()),
         "avg_length_output": float(np.mean(output_lengths)),
         "avg_length_reference": float(np.mean(reference_lengths)),
-        "warnings": warnings,
+        "warnings": warnings + lc_warnings,
     }

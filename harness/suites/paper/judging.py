@@ -55,6 +55,7 @@ def comparisons(eval_rows: list[dict], answers: list[dict]) -> list[Comparison]:
         for text in a["answers"]:
             out.append(Comparison(question(row), text, reference_text(row), group=str(row["id"]),
                                   category=row.get("category", "")))
+        # checked_answers: a two-turn question has a second answer for every first one
         for first, text in zip(a["answers"], a.get("second_turn_answers", []), strict=False):
             follow_up = (f"{row['turns'][0]}\n\n[The assistant answered]\n{first}\n\n[Follow-up question]\n"
                          f"{row['turns'][1]}")
@@ -70,8 +71,9 @@ def seed_result(judge, eval_rows: list[dict], answers: list[dict], *, seed: int)
     comps = comparisons(eval_rows, answers)
     run = judge.run(comps)
     report = summarize_run(judge, comps, run, seed=seed)
-    if report["stopped"] or report["n_judged"] < len(comps):
-        raise RuntimeError(f"judge {judge.id} judged {report['n_judged']} of {len(comps)} answers "
+    judged = report["n_judged"] + report["n_graded_only"]  # an answer without a reference is graded only
+    if report["stopped"] or judged < len(comps):
+        raise RuntimeError(f"judge {judge.id} judged {judged} of {len(comps)} answers "
                            f"({report['stopped'] or 'unparseable verdicts'}); re-run to resume from the judgment cache")
     prefs, grades, with_ref = {}, {}, {}
     for c, j in zip(comps, run.judgments, strict=True):
@@ -97,7 +99,7 @@ def seed_result(judge, eval_rows: list[dict], answers: list[dict], *, seed: int)
     if len(groups) >= MIN_LC_PROMPTS:
         arrays["lc"] = lc_prompt_values([j.preference for _, j in judged], [len(c.output) for c, _ in judged],
                                         [len(c.reference) for c, _ in judged], [c.group for c, _ in judged], groups)
-    est = bootstrap_ci(arrays["win"], seed=seed)
+    est = bootstrap_ci(arrays["win"], seed=seed, bounds=(0.0, 1.0))
     metrics["win_rate_ci"] = [est.low, est.high]
     return metrics, arrays
 
@@ -181,8 +183,9 @@ def _plain(info) -> dict:
 def checked_answers(eval_rows: list[dict], answers) -> list[dict]:
     """A job's answers (untrusted: they come out of a container) as rows in ``eval_rows`` order, each
     {id, answers, second_turn_answers?}: exactly one row per evaluation prompt, the same number of
-    answers (strings of at most MAX_ANSWER_CHARS) for every prompt, second turns only where the prompt
-    has two turns. Raises ValueError naming the first problem."""
+    answers (strings of at most MAX_ANSWER_CHARS) for every prompt, and a second-turn answer for every
+    first one exactly where the prompt has two turns (MT-Bench's score is the mean over questions x 2
+    turns: first turns alone would be another metric). Raises ValueError naming the first problem."""
     if not isinstance(answers, list):
         raise ValueError("a job's answers are not a list")
     by_id: dict = {}
@@ -203,8 +206,13 @@ def checked_answers(eval_rows: list[dict], answers) -> list[dict]:
         texts = [*a["answers"], *turns]
         if not all(isinstance(t, str) and len(t) <= MAX_ANSWER_CHARS for t in texts):
             raise ValueError(f"a job's answer is not text of at most {MAX_ANSWER_CHARS} characters")
-        if turns and (len(row.get("turns") or []) < 2 or len(turns) != len(a["answers"])):
+        two_turns = len(row.get("turns") or []) >= 2
+        if turns and not two_turns:
             raise ValueError("a job gave second-turn answers for a prompt without a second turn")
+        if two_turns and len(turns) != len(a["answers"]):
+            raise ValueError(f"a job gave {len(turns)} second-turn answers for {len(a['answers'])} first-turn answers "
+                             f"of two-turn question {row['id']!r}: the MT-Bench score is the mean over both turns of "
+                             "every question, so each first answer needs its second-turn answer")
         rows.append({"id": row["id"], "answers": list(a["answers"]),
                      **({"second_turn_answers": list(turns)} if turns else {})})
     return rows
@@ -237,7 +245,8 @@ def judge_seed_jobs(suite, artifacts, outputs: list[dict], seeds: list[int], *, 
                                                    "end": [a["win"].tolist() for a in arrays]},
                              ["measured"] * len(arrays))
     return SuiteResult(per_seed, aggregate(per_seed, arrays),
-                       {"id": judge.id, "hash": judge.hash, "model": judge.spec.model}, timings, outcomes)
+                       {"id": judge.id, "hash": judge.hash, "model": judge.spec.model, "endpoint": judge.endpoint},
+                       timings, outcomes)
 
 
 def run_judged_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, judge=None, device=None,

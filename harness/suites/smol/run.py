@@ -58,7 +58,8 @@ def judge_answers(config, eval_rows: list[dict], answers, judge=None) -> dict:
         else float(np.mean([j.details["reference_score"] for j in judgments])),
         "mean_length_words": float(np.mean([len(c.text.split()) for g in answers for c in g])),
         "finished_rate": float(np.mean([c.finished for g in answers for c in g])),
-        "judge": {"id": judge.id, "hash": judge.hash}, "judge_seconds": seconds, "per_prompt_win": per_prompt,
+        "judge": {"id": judge.id, "hash": judge.hash,  # an LLM judge is also named by its server
+                  **({"endpoint": judge.endpoint} if getattr(judge, "endpoint", None) else {})}, "judge_seconds": seconds, "per_prompt_win": per_prompt,
     }
 
 
