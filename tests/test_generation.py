@@ -143,3 +143,56 @@ def test_cpu_path_never_imports_vllm():
 
     code = "import harness.generation, harness.generation.vllm, sys; assert 'vllm' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_hf_stops_at_every_end_token_the_model_declares(tiny_llama):
+    """Issue 32, fault 5: an end-of-turn token listed only in generation_config.eos_token_id (a list)
+    ends the answer, as the model's own generate() ends it."""
+    from transformers import LlamaForCausalLM
+
+    model, tok = tiny_llama
+    eot = 7  # "f": the model's end-of-turn token, unknown to the tokenizer (whose EOS is 1)
+    chat = LlamaForCausalLM(model.config)
+    chat.load_state_dict(model.state_dict())
+    chat.generation_config.eos_token_id = [tok.eos_token_id, eot]
+
+    def always_eot(module, inputs, logits):  # the trained chat model answers: end of turn
+        forced = torch.full_like(logits, -1e4)
+        forced[..., eot] = 0.0
+        return forced
+
+    chat.lm_head.register_forward_hook(always_eot)
+    ids = torch.tensor([tok.encode("a b", add_special_tokens=False)])
+    assert chat.generate(ids, max_new_tokens=12, do_sample=False).shape[1] == ids.shape[1] + 1  # its own stop
+    [[c]] = HFGenerator(chat, tok).generate(["a b"], GenerationConfig(max_new_tokens=12, temperature=0))
+    assert c.token_ids == (eot,) and c.finished and c.text == ""
+    [[sampled, *_]] = HFGenerator(chat, tok).generate(["a b"], GenerationConfig(max_new_tokens=12, temperature=1.0,
+                                                                                  samples_per_prompt=2))
+    assert sampled.token_ids == (eot,) and sampled.finished
+
+
+def test_vllm_is_given_every_declared_end_token(tmp_path, monkeypatch):
+    calls = {}
+
+    class SamplingParams:
+        def __init__(self, **kw):
+            self.kw = kw
+
+    class LLM:
+        def __init__(self, **kw):
+            pass
+
+        def get_tokenizer(self):
+            return types.SimpleNamespace(encode=lambda text, add_special_tokens=True: [ord(ch) for ch in text])
+
+        def generate(self, prompts, params):
+            calls["params"] = [p.kw for p in params]
+            out = types.SimpleNamespace
+            return [out(outputs=[out(text="x", token_ids=[7], finish_reason="stop")]) for _ in prompts]
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
+    (tmp_path / "config.json").write_text('{"eos_token_id": 1}')
+    (tmp_path / "generation_config.json").write_text('{"eos_token_id": [1, 7]}')
+    make_generator("vllm", tmp_path).generate(["p"], GenerationConfig(temperature=0))
+    assert calls["params"][0]["stop_token_ids"] == [1, 7]
+    assert sampling_kwargs(GenerationConfig(), 0, (1, 7))["stop_token_ids"] == [1, 7]  # the server's body too

@@ -39,6 +39,19 @@ class Completion:
     finished: bool  # False when cut at max_new_tokens
 
 
+def declared_stop_ids(*declared) -> tuple[int, ...]:
+    """Every end-of-turn token a model declares, deduplicated in order, from ``eos_token_id`` values
+    (None, an int or a list) such as the tokenizer's EOS and ``generation_config.eos_token_id``: chat
+    models often list their end-of-turn token there only (e.g. <|eot_id|> beside <|end_of_text|>).
+    Every generator stops at any of them, as the model's own ``generate`` does."""
+    ids: list[int] = []
+    for value in declared:
+        for token in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(token, int) and not isinstance(token, bool) and token not in ids:
+                ids.append(token)
+    return tuple(ids)
+
+
 class Generator(Protocol):
     name: str
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from harness.generation.base import Completion, GenerationConfig
+from harness.generation.base import Completion, GenerationConfig, declared_stop_ids
 
 
 def generate_kwargs(cfg: GenerationConfig) -> dict:
@@ -27,9 +27,14 @@ class HFGenerator:
         self.model = model
         self.tokenizer = tokenizer
         self.source = source
-        if tokenizer.eos_token_id is None:
-            raise ValueError("the tokenizer has no EOS token: generation could not stop")
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        generation_config = getattr(model, "generation_config", None)
+        # every end token the model declares, as the model's own generate() stops at them
+        self.stop_ids = declared_stop_ids(tokenizer.eos_token_id, getattr(generation_config, "eos_token_id", None))
+        if not self.stop_ids:
+            raise ValueError("neither the tokenizer nor the model's generation_config names an EOS token: "
+                             "generation could not stop")
+        pad = tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else self.stop_ids[0]
 
     @classmethod
     def from_folder(cls, checkpoint, *, device: str = "cpu", dtype=None) -> HFGenerator:
@@ -69,14 +74,15 @@ class HFGenerator:
             input_ids[i, width - len(x):] = torch.tensor(x)
             mask[i, width - len(x):] = 1
         gen = self.model.generate(input_ids=input_ids.to(self.model.device), attention_mask=mask.to(self.model.device),
-                                  pad_token_id=self.pad_id, eos_token_id=self.tokenizer.eos_token_id,
+                                  pad_token_id=self.pad_id, eos_token_id=list(self.stop_ids),
                                   **generate_kwargs(cfg))
         rows = gen[:, width:].tolist()
-        eos = self.tokenizer.eos_token_id
         grouped: list[list[Completion]] = [[] for _ in prompts]
         for j, row in enumerate(rows):
-            finished = eos in row
-            row = row[: row.index(eos) + 1] if finished else row
-            text = self.tokenizer.decode(row, skip_special_tokens=True)
+            end = next((i for i, token in enumerate(row) if token in self.stop_ids), None)
+            finished = end is not None
+            row = row[: end + 1] if finished else row
+            # the end token is never text, even where the tokenizer does not mark it special
+            text = self.tokenizer.decode(row[:end] if finished else row, skip_special_tokens=True)
             grouped[j // per].append(Completion(text.strip(), tuple(row), finished))
         return grouped

@@ -15,7 +15,9 @@ quirks:
 * every prompt has its own seed, ``request_seed(cfg.seed, i)``: vLLM seeds sample j of a request with
   seed + j, so one seed shared by every request would give every prompt the same random streams;
 * ``top_k=0`` / ``top_p=1`` mean "disabled" as in ``hf``; greedy decoding when temperature is 0;
-* a ``Completion``'s ``token_ids`` hold the generated ids with the end-of-turn token when emitted.
+* a ``Completion``'s ``token_ids`` hold the generated ids with the end-of-turn token when emitted, and
+  generation stops at every end token the checkpoint declares (``folder_stop_ids``: a list in
+  generation_config.json included), as ``hf`` does.
 
 API used (vLLM 0.32 docs): offline ``LLM(model=FOLDER, ...)``, ``SamplingParams(n, temperature,
 top_p, top_k, max_tokens, seed, skip_special_tokens)``, ``llm.generate([{"prompt_token_ids": ids}],
@@ -35,7 +37,7 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness.generation.base import Completion, GenerationConfig
+from harness.generation.base import Completion, GenerationConfig, declared_stop_ids
 
 REQUEST_TIMEOUT_S = 900.0  # one completion request (a whole group of samples) on a slow CPU
 
@@ -51,10 +53,13 @@ def request_seed(seed: int, index: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{index}".encode()).digest()[:6], "big")
 
 
-def sampling_kwargs(cfg: GenerationConfig, seed: int) -> dict:
-    """``SamplingParams`` (and ``/v1/completions``) arguments for one prompt; the same meaning as ``hf``'s."""
+def sampling_kwargs(cfg: GenerationConfig, seed: int, stop_token_ids: tuple[int, ...] = ()) -> dict:
+    """``SamplingParams`` (and ``/v1/completions``) arguments for one prompt; the same meaning as ``hf``'s.
+    ``stop_token_ids``: the model's declared end tokens (``declared_stop_ids``), stated explicitly."""
     kwargs = {"n": cfg.samples_per_prompt, "max_tokens": cfg.max_new_tokens, "seed": seed,
               "skip_special_tokens": True}
+    if stop_token_ids:
+        kwargs["stop_token_ids"] = list(stop_token_ids)
     if cfg.temperature == 0:
         kwargs.update(temperature=0.0, n=1)  # vLLM treats temperature 0 as greedy
     else:
@@ -75,6 +80,21 @@ def _checkpoint(checkpoint) -> Path:
         raise FileNotFoundError(f"{folder}: not a checkpoint folder (no config.json); vLLM loads the "
                                 "trained policy saved by the job")
     return folder
+
+
+def folder_stop_ids(folder: Path) -> tuple[int, ...]:
+    """The end tokens a checkpoint folder declares (config.json and generation_config.json ``eos_token_id``,
+    an int or a list). vLLM adds the tokenizer's EOS itself; these are passed explicitly so that both
+    vLLM backends stop where ``hf`` stops (harness.generation.base.declared_stop_ids)."""
+    declared: list = []
+    for name in ("config.json", "generation_config.json"):
+        path = folder / name
+        try:
+            data = json.loads(path.read_text()) if path.is_file() else {}
+        except (OSError, ValueError):
+            data = {}
+        declared.append(data.get("eos_token_id") if isinstance(data, dict) else None)
+    return declared_stop_ids(*declared)
 
 
 def _import_vllm():
@@ -117,6 +137,7 @@ class VLLMGenerator:
                            else {"gpu_memory_utilization": gpu_memory_utilization})}
         if max_model_len:
             self.options["max_model_len"] = max_model_len
+        self.stop_ids = folder_stop_ids(folder)
         self.llm = self._vllm.LLM(model=self.source, tokenizer=self.source, **self.options)
         self.tokenizer = self.llm.get_tokenizer()
 
@@ -126,7 +147,7 @@ class VLLMGenerator:
                 **self.options}
 
     def generate(self, prompts: list[str], cfg: GenerationConfig) -> list[list[Completion]]:
-        params = [self._vllm.SamplingParams(**sampling_kwargs(cfg, request_seed(cfg.seed, i)))
+        params = [self._vllm.SamplingParams(**sampling_kwargs(cfg, request_seed(cfg.seed, i), self.stop_ids))
                   for i in range(len(prompts))]
         inputs = [{"prompt_token_ids": prompt_ids(self.tokenizer, p)} for p in prompts]
         outputs = self.llm.generate(inputs, params)
@@ -154,6 +175,7 @@ class VLLMServerGenerator:
 
             tokenizer = AutoTokenizer.from_pretrained(folder)
         self.tokenizer, self.source, self.concurrency = tokenizer, str(folder), concurrency
+        self.stop_ids = folder_stop_ids(folder)
         self.server = server or VLLMServer(self.source, VLLMServerConfig(**server_options))
         if not self.server.running():
             self.server.start()
@@ -182,7 +204,7 @@ class VLLMServerGenerator:
                                  f"{len(ids[i])} tokens + {cfg.max_new_tokens} new > max_model_len "
                                  f"{self.max_model_len}; shorten the prompts or lower max_new_tokens")
         bodies = [{"model": self.server.config.served_model_name, "prompt": x, "return_token_ids": True,
-                   **sampling_kwargs(cfg, request_seed(cfg.seed, i))} for i, x in enumerate(ids)]
+                   **sampling_kwargs(cfg, request_seed(cfg.seed, i), self.stop_ids)} for i, x in enumerate(ids)]
         # all requests in flight at once (bounded): the server batches them as the offline engine would
         with ThreadPoolExecutor(max(1, min(self.concurrency, len(bodies)))) as pool:
             replies = list(pool.map(self._complete, bodies))
