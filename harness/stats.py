@@ -275,13 +275,19 @@ def win_rate_ci(outcomes, level: float = 0.95) -> CrossedEstimate:
     seed; a whole row may be null (that seed was not measured). Method: ``crossed_mean_ci``. Coverage
     (simulated, tests/test_stats_coverage.py) is 0.95-0.98 for S = 3 and 5 with seed SD 0 to 0.08 when
     seed means are normal; seeds skewed on the logit scale (SD 0.08 at 0.84) bring it to ~0.93.
-    The interval is clipped to [0, 1] (``clipped``; mean and sem are not). Raises ValueError on a
+    The interval is clipped to [0, 1] (``clipped``; mean and sem are not). A table without any spread
+    (every seed scoring every prompt the same, e.g. all ties) has sem 0 and would give a zero-width
+    interval: it gets ``no_spread_interval`` over its prompts instead. Raises ValueError on a
     malformed table.
     """
     t = measured_rows(outcomes)
     if t.min() < 0.0 or t.max() > 1.0:
         raise ValueError(f"win-rate scores lie in [0, 1], got values in [{t.min():g}, {t.max():g}]")
-    return clipped(crossed_mean_ci(t, level), 0.0, 1.0)
+    est = crossed_mean_ci(t, level)
+    if np.ptp(t) == 0:
+        low, high = no_spread_interval(est.mean, t.shape[1], (0.0, 1.0), level)
+        return replace(est, low=low, high=high)
+    return clipped(est, 0.0, 1.0)
 
 
 def common_rows(a, b) -> tuple[np.ndarray, np.ndarray]:

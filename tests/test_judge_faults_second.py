@@ -19,7 +19,7 @@ from harness.judges.llm import LLMJudge
 from harness.judges.spec import load_spec
 from harness.judges.winrate import MIN_CI_PROMPTS, win_rate_report
 from harness.llm_client import endpoint_id
-from harness.stats import bootstrap_ci, cluster_sem
+from harness.stats import bootstrap_ci, cluster_sem, win_rate_ci
 from harness.suites.paper.judging import checked_answers, seed_result
 
 
@@ -213,6 +213,15 @@ def test_no_interval_on_fewer_prompts_than_the_minimum_and_no_spread_bound_shrin
     assert widths[0] > widths[1] > widths[2] > 0
     plain = bootstrap_ci([0.5] * 5)  # without bounds nothing is assumed (not necessarily a win rate)
     assert plain.high == plain.low
+
+
+def test_a_suites_outcome_table_without_spread_gets_no_zero_width_interval():
+    tiny = win_rate_ci([[0.5] * 5])  # one seed, five prompts, all ties (a paper or smol suite)
+    assert tiny.mean == 0.5 and tiny.high - tiny.low > 0.4
+    big = win_rate_ci(np.ones((3, 128)))
+    assert big.high == 1.0 and 0.95 < big.low < 1.0
+    spread = win_rate_ci([[1.0, 0.5, 0.0, 0.5, 1.0]])  # the usual interval where there is spread
+    assert spread.low == pytest.approx(max(0.0, spread.mean - spread.quantile * spread.sem))
 
 
 def test_cli_prints_no_zero_width_interval_for_five_ties(env, scripted_proxy):

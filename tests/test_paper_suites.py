@@ -266,6 +266,7 @@ def test_bench_path_trains_generates_and_judges_every_seed(name, tokenizer, tmp_
     from harness.judges.spec import load_spec
     from harness.lossfile import load_loss
     from harness.session import InProcessSession
+    from harness.stats import no_spread_interval
 
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
@@ -285,8 +286,10 @@ def test_bench_path_trains_generates_and_judges_every_seed(name, tokenizer, tmp_
     per_seed, metrics, timings = result.per_seed, result.metrics, result.timings
     assert len(per_seed) == 2 and result.judge["id"] == config.judge
     assert all(isinstance(s["judge_report"]["warnings"], list | tuple) for s in per_seed)  # kept in the record (frozen)
-    assert metrics["win_rate"] == 0.5 and tuple(metrics["win_rate_ci"]) == (0.5, 0.5)  # all ties
     tables = result.outcomes["tables"]
+    # all ties: no zero-width interval, the no-spread bound over the prompts
+    assert metrics["win_rate"] == 0.5 and tuple(metrics["win_rate_ci"]) == pytest.approx(
+        no_spread_interval(0.5, len(tables["verdict"][0]), (0.0, 1.0)))
     assert result.outcomes["primary"] == "verdict" and result.outcomes["seed_status"] == ("measured", "measured")
     assert len(tables["verdict"]) == 2 and all(v == 0.5 for row in tables["verdict"] for v in row)
     assert timings["train"] > 0 and timings["generate"] > 0

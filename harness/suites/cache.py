@@ -111,6 +111,15 @@ def _copy_shipped(shipped: Path) -> Callable[[Path], None]:
     return fill
 
 
+def _fresh(build: Callable[[Path], None]) -> Callable[[Path], None]:
+    """``build`` into an empty folder it may write to (a shipped copy creates its own)."""
+    def fill(tmp: Path) -> None:
+        tmp.mkdir()
+        build(tmp)
+
+    return fill
+
+
 def ensure(folder: Path, build: Callable[[Path], None], *, log=None, shipped: Path | None = None,
            expected: str | None = None) -> Path:
     """Return a verified cache ``folder``: as it is when complete, else copied from ``shipped`` (a
@@ -131,7 +140,7 @@ def ensure(folder: Path, build: Callable[[Path], None], *, log=None, shipped: Pa
     if shipped is not None and (shipped / MANIFEST).is_file():
         _install(folder, _copy_shipped(shipped))
     else:
-        _install(folder, build)
+        _install(folder, _fresh(build))
     verify(folder)
     if expected is not None:
         check_fingerprint(folder, expected, shipped)

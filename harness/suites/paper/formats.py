@@ -33,6 +33,13 @@ def load_split(hub_id: str, split: str, config: str | None = None, *, local: Pat
     return load_dataset(hub_id, config, split=split)
 
 
+def prompt_id(text: str) -> str:
+    """An evaluation prompt's id when its data set has none: a hash of the WHOLE text, so two prompts
+    share an id only if they are the same prompt (a prefix, such as the first 64 characters, is not
+    unique: two AlpacaEval instructions may open alike)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def _template(tokenizer, messages: list[dict], *, generation_prompt: bool) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
 
@@ -131,7 +138,7 @@ def mt_bench_second_turn(tokenizer, turns: list[str], first_answer: str) -> str:
 @_eval("alpaca_eval")
 def alpaca_eval_eval(row: dict, tokenizer) -> dict:
     """tatsu-lab/alpaca_eval (alpaca_eval_gpt4_baseline): instruction + the GPT-4 Turbo reference output."""
-    return {"id": row["instruction"][:64], "instruction": row["instruction"],
+    return {"id": prompt_id(row["instruction"]), "instruction": row["instruction"],
             "prompt": _template(tokenizer, [{"role": "user", "content": row["instruction"]}], generation_prompt=True),
             "reference": row["output"], "reference_generator": row.get("generator")}
 
@@ -139,25 +146,31 @@ def alpaca_eval_eval(row: dict, tokenizer) -> dict:
 @_eval("tldr")
 def tldr_eval(row: dict, tokenizer) -> dict:
     post = _tldr_post(row["prompt"])
-    return {"id": hashlib.sha256(post.encode()).hexdigest()[:12], "post": post,
+    return {"id": prompt_id(post), "post": post,
             "prompt": _template(tokenizer, tldr_messages(post), generation_prompt=True),
             "reference": _strip_tldr(row["chosen"])}
 
 
 @_eval("imdb_prompts")
 def imdb_eval(row: dict, tokenizer) -> dict:
-    return {"id": row["prompt"][:64], "prompt": row["prompt"], "reference": None}
+    return {"id": prompt_id(row["prompt"]), "prompt": row["prompt"], "reference": None}
 
 
 def eval_rows(dataset, schema: str, tokenizer, *, limit: int | None, seed: int) -> list[dict]:
-    """Formatted eval rows, one per distinct prompt (comparison data repeat posts), seeded subsample."""
+    """Formatted eval rows, one per distinct prompt (comparison data repeat posts), seeded subsample.
+    Raises FormatError when two distinct prompts get the same id."""
     fmt = EVAL_FORMATS.get(schema)
-    rows, seen = [], set()
+    rows, seen, ids = [], set(), {}
     for row in dataset:
         r = fmt(row, tokenizer)
-        if r["prompt"] not in seen:
-            seen.add(r["prompt"])
-            rows.append(r)
+        if r["prompt"] in seen:
+            continue
+        if r["id"] in ids:  # answers and judgments are paired by id: a shared id would cross them
+            raise FormatError(f"two different {schema} evaluation prompts share the id {r['id']!r} "
+                              f"({ids[r['id']][:60]!r} and {r['prompt'][:60]!r}); ids must be unique")
+        seen.add(r["prompt"])
+        ids[r["id"]] = r["prompt"]
+        rows.append(r)
     if limit is not None and len(rows) > limit:
         rows = random.Random(seed).sample(rows, limit)
     return rows

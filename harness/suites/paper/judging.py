@@ -147,6 +147,12 @@ def aggregate(per_seed: list[dict], arrays: list[dict]) -> dict:
     return out
 
 
+def training_pair_counts(build_stats: dict) -> dict:
+    """The build's truncation counts (harness.suites.paper.tokens.PairCounts) as record metrics."""
+    counts = (build_stats or {}).get("pair_counts") or {}
+    return {f"training_pairs_{k}": int(v) for k, v in counts.items() if isinstance(v, int)}
+
+
 MAX_ANSWER_CHARS = 50_000  # far past any max_new_tokens the suites use; longer is not an honest job's answer
 
 
@@ -244,7 +250,8 @@ def judge_seed_jobs(suite, artifacts, outputs: list[dict], seeds: list[int], *, 
     outcomes = make_outcomes(arrays[0]["prompts"], {"verdict": [a["win"].tolist() for a in arrays],
                                                    "end": [a["win"].tolist() for a in arrays]},
                              ["measured"] * len(arrays))
-    return SuiteResult(per_seed, aggregate(per_seed, arrays),
+    metrics = {**aggregate(per_seed, arrays), **training_pair_counts(artifacts.stats)}
+    return SuiteResult(per_seed, metrics,
                        {"id": judge.id, "hash": judge.hash, "model": judge.spec.model, "endpoint": judge.endpoint},
                        timings, outcomes)
 

@@ -18,6 +18,8 @@ from harness.suites import Column, SuiteResult, Summary, cache, default_seed_lis
 from harness.suites.paper import formats
 from harness.suites.paper.config import PaperSuiteConfig
 
+FORMAT_VERSION = 2  # of the built pairs and evaluation rows (part of the build hash)
+
 
 @dataclass
 class PaperArtifacts:
@@ -57,7 +59,9 @@ class PaperSuite:
     def build_hash(self, local: dict | None = None) -> str:
         c = self.config
         key = {"model": c.model.policy, "data": c.data.__dict__, "max_length": c.train.max_length,
-               "max_prompt_length": c.train.max_prompt_length, "seed": c.train.seed}
+               "max_prompt_length": c.train.max_prompt_length, "seed": c.train.seed,
+               # 2: pairs made identical by truncation dropped; evaluation ids hash the whole prompt
+               "format_version": FORMAT_VERSION}
         if local:  # a local mirror is other data: its content keys the cache
             key["local"] = {k: cache.file_sha256(Path(v)) for k, v in sorted(local.items())}
         return config_hash(key)
@@ -86,18 +90,15 @@ class PaperSuite:
         dtype = getattr(torch, self.config.model.dtype)
         return AutoModelForCausalLM.from_pretrained(self.config.model.policy, dtype=dtype).to(device)
 
-    def pairs(self, tokenizer, *, local: dict | None = None, limit: int | None = None) -> list[dict]:
+    def pairs(self, tokenizer, *, local: dict | None = None, limit: int | None = None):
+        """(token-id rows, their ``tokens.PairCounts``): pairs that truncation made identical are dropped."""
         from harness.suites.paper import tokens  # torch: imported by the suite's work, not its listing
 
         d, t = self.config.data, self.config.train
         rows = formats.load_split(d.train, d.train_split, d.train_config, local=(local or {}).get("train"))
         fmt = formats.PAIR_FORMATS.get(d.schema)
-        out = []
-        for row in rows.select(range(min(limit, len(rows)))) if limit else rows:
-            text = fmt(row, tokenizer)
-            out.append(tokens.tokenize_pair(tokenizer, text, max_length=t.max_length,
-                                            max_prompt_length=t.max_prompt_length))
-        return out
+        texts = (fmt(row, tokenizer) for row in (rows.select(range(min(limit, len(rows)))) if limit else rows))
+        return tokens.tokenize_pairs(tokenizer, texts, max_length=t.max_length, max_prompt_length=t.max_prompt_length)
 
     def eval_rows(self, tokenizer, *, local: dict | None = None) -> list[dict]:
         d = self.config.data
@@ -116,7 +117,7 @@ class PaperSuite:
         tokenizer = tokenizer or self.load_tokenizer()
 
         def _build(folder: Path) -> None:
-            rows = self.pairs(tokenizer, local=local, limit=limit)
+            rows, counts = self.pairs(tokenizer, local=local, limit=limit)
             ref = model or self.load_model(device)
             pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
             from harness.suites.logprobs import reference_logps
@@ -124,7 +125,8 @@ class PaperSuite:
             reference_logps(rows, ref, pad)
             (folder / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
             (folder / "eval.json").write_text(json.dumps(self.eval_rows(tokenizer, local=local)))
-            (folder / "build.json").write_text(json.dumps({"pairs": len(rows), "config_hash": self.config_hash()}))
+            (folder / "build.json").write_text(json.dumps({"pairs": len(rows), "config_hash": self.config_hash(),
+                                                           "pair_counts": counts.as_dict()}))
 
         folder = cache.ensure(self.cache_folder(local), _build)
         return self.load(folder)
