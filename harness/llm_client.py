@@ -127,6 +127,7 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str | None
+    usage_reported: bool = True  # False: the endpoint gave no usage; the token counts are estimates
 
 
 @dataclass
@@ -263,7 +264,7 @@ class LLMClient:
         content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
         if content:
             first = tuple((alt.token, float(alt.logprob)) for alt in (content[0].top_logprobs or []))
-        return Completion(choice.message.content or "", first, pt, ct, choice.finish_reason)
+        return Completion(choice.message.content or "", first, pt, ct, choice.finish_reason, not estimated)
 
     def _check_budget(self) -> None:
         s, u = self.settings, self.usage

@@ -42,7 +42,11 @@ from harness.paths import runs_dir
 @click.option("--beta", type=float, help="KL strength for training. Default: the suite's.")
 @click.option("--backend", default="auto", show_default=True, help="Sandbox backend for check and bench.")
 @click.option("--max-wall", type=click.FloatRange(min=0, min_open=True), help="Stop proposing after SECONDS.")
-@click.option("--max-cost", type=click.FloatRange(min=0), help="Stop proposing once the API cost reaches USD.")
+@click.option("--max-cost", type=click.FloatRange(min=0), help="Stop proposing once the API cost reaches USD. "
+              "Needs the proposer model's prices: known OpenAI models at OpenAI's endpoint, else --price-in/--price-out.")
+@click.option("--price-in", type=click.FloatRange(min=0), help="Dollars per million prompt tokens of --model "
+              "(default: its list price at OpenAI's endpoint, harness/prices.py; 0 for a free local server).")
+@click.option("--price-out", type=click.FloatRange(min=0), help="Dollars per million completion tokens of --model.")
 @click.option("--base-url", help="OpenAI-compatible endpoint for --proposer llm (else OPENAI_BASE_URL).")
 @click.option("--model", default="gpt-4o", show_default=True, help="Model name for --proposer llm.")
 @click.option("--temperature", type=click.FloatRange(0, 2), default=1.0, show_default=True)
@@ -73,8 +77,8 @@ from harness.paths import runs_dir
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @container_options
 def command(suite, proposer, budget, parallel, out_dir, resume, executor, in_container, ray_address, ray_gpus, seeds,
-            beta, backend, max_wall, max_cost, base_url, model, temperature, structured_output, templates_dir,
-            behavioural_dedupe, seed, evaluator, cascade, overrides, finalize_dir, top_k, reeval_seeds,
+            beta, backend, max_wall, max_cost, price_in, price_out, base_url, model, temperature, structured_output,
+            templates_dir, behavioural_dedupe, seed, evaluator, cascade, overrides, finalize_dir, top_k, reeval_seeds,
             transfer_suite, transfer_top, transfer_seeds, transfer_set, quiet, containers):
     """Search for new losses: propose, check, bench (in the sandbox), archive; resumable after kill -9;
     then re-bench the top candidates on fresh seeds against DPO (and on a held-out suite)."""
@@ -101,7 +105,8 @@ def command(suite, proposer, budget, parallel, out_dir, resume, executor, in_con
             eval=EvalSettings(suite=suite, seeds=seeds, beta=beta, backend=backend, evaluator=evaluator,
                               behavioural_dedupe=behavioural_dedupe, overrides=_parse_overrides(overrides)),
             llm=LLMSettings(base_url=base_url, model=model, temperature=temperature,
-                            structured_output=structured_output, templates_dir=templates_dir),
+                            structured_output=structured_output, templates_dir=templates_dir,
+                            price_in_per_mtok=price_in, price_out_per_mtok=price_out),
             finalize=FinalizeSettings(**final))
         result = run_discovery(config, resume=resume)
     except (ValueError, DiscoveryError, UnknownNameError, DockerUnavailable) as e:

@@ -34,8 +34,18 @@ class LLMSettings:
     n_diverse: int = 3  # ... a spread of others (fitness quantiles) ...
     n_recent: int = 4  # ... and the most recent ones, failures with their real error text
     error_chars: int = 1200  # tail of each error text shown in the prompt
-    price_in_per_mtok: float = 0.0  # USD per million prompt tokens (0 for local servers)
-    price_out_per_mtok: float = 0.0  # USD per million completion tokens
+    # USD per million prompt / completion tokens; None: the model's list price at OpenAI's endpoint
+    # (harness.prices), else unknown (a --max-cost cap then refuses to start). 0 for a free local server.
+    price_in_per_mtok: float | None = None
+    price_out_per_mtok: float | None = None
+
+    def prices(self) -> tuple[float, float] | None:
+        """(input, output) USD per million tokens: given, or the model's list price; None when unknown."""
+        from harness.llm_client import ClientSettings
+        from harness.prices import resolve_prices
+
+        endpoint = ClientSettings(base_url=self.base_url, model=self.model).resolved().base_url
+        return resolve_prices(self.model, endpoint, (self.price_in_per_mtok, self.price_out_per_mtok))
 
     def __post_init__(self):
         if self.structured_output not in STRUCTURED_OUTPUT:
@@ -46,6 +56,8 @@ class LLMSettings:
             raise ValueError("archive selection sizes (n_best, n_diverse, n_recent) must be >= 0")
         if self.templates_dir is not None and not Path(self.templates_dir).is_dir():
             raise ValueError(f"templates_dir {self.templates_dir!r} is not a directory")
+        if (self.price_in_per_mtok is None) != (self.price_out_per_mtok is None):
+            raise ValueError("give both prices of the proposer's model (--price-in and --price-out) or neither")
 
 
 @dataclass(frozen=True)
@@ -148,6 +160,11 @@ class DiscoveryConfig:
             raise ValueError("max_wall_s must be positive")
         if self.max_cost is not None and self.max_cost < 0:
             raise ValueError("max_cost must be >= 0")
+        if self.max_cost is not None and self.proposer == "llm" and self.llm.prices() is None:
+            raise ValueError(
+                f"--max-cost cannot be enforced: the price of model {self.llm.model!r} at this endpoint is unknown "
+                "(a local server answers to any model name). Pass --price-in and --price-out (dollars per million "
+                "prompt / completion tokens; 0 and 0 for a free local server), or drop --max-cost")
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -95,6 +95,7 @@ class LLMProposer:
         self.templates = load_templates(self.settings.templates_dir)
         self.beta = config.eval.beta if config.eval.beta is not None else DEFAULT_BETA
         self.structured = self.settings.structured_output
+        self.prices = self.settings.prices()  # None: the cost of a reply is unknown (recorded as such)
         self._client = client
 
     @property
@@ -103,10 +104,11 @@ class LLMProposer:
             from harness.llm_client import ClientSettings, LLMClient
 
             s = self.settings
+            price_in, price_out = self.prices or (0.0, 0.0)  # unknown: no cap was set (DiscoveryConfig checks)
             self._client = LLMClient(ClientSettings(
                 base_url=s.base_url, model=s.model, api_key_env=s.api_key_env, max_concurrency=1,
-                max_retries=s.max_retries, timeout_s=s.timeout_s, price_input_per_mtok=s.price_in_per_mtok,
-                price_output_per_mtok=s.price_out_per_mtok))
+                max_retries=s.max_retries, timeout_s=s.timeout_s, price_input_per_mtok=price_in,
+                price_output_per_mtok=price_out))
         return self._client
 
     # ---------------------------------------------------------------- prompt
@@ -143,7 +145,9 @@ class LLMProposer:
                 + completion.completion_tokens * s.price_output_per_mtok) / 1e6
         meta = {"operator": "llm", "prompt": messages, "reply": completion.text, "structured_output": mode,
                 "model": s.model, "temperature": self.settings.temperature,
-                "tokens": [completion.prompt_tokens, completion.completion_tokens]}
+                "tokens": [completion.prompt_tokens, completion.completion_tokens],
+                # tokens are the client's estimate when the endpoint returned no usage (harness.llm_client)
+                "tokens_estimated": not getattr(completion, "usage_reported", True), "cost_known": self.prices is not None}
         try:
             reply = parse_reply(completion.text)
         except ReplyError as e:

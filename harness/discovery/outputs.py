@@ -95,6 +95,13 @@ def write_best(archive: Archive, out: Path, config: DiscoveryConfig) -> Path | N
     return path
 
 
+def _cost_text(archive: Archive, config: DiscoveryConfig) -> str:
+    if config.proposer == "llm" and config.llm.prices() is None:
+        return (f"unknown (no price for model {escape_markdown(config.llm.model)} at this endpoint; "
+                "pass --price-in and --price-out)")
+    return f"${archive.total_cost():.4f}"
+
+
 def write_report(archive: Archive, out: Path, config: DiscoveryConfig, stop_reason: str) -> Path:
     cands = archive.all()
     counts = archive.status_counts()
@@ -104,7 +111,7 @@ def write_report(archive: Archive, out: Path, config: DiscoveryConfig, stop_reas
              "near-duplicates not evaluated)",
              f"- evaluation: evaluator {config.eval.evaluator}, {config.eval.seeds} seed(s) per candidate, "
              f"executor {config.executor}, parallel {config.parallel}",
-             f"- API cost: ${archive.total_cost():.4f}",
+             f"- API cost: {_cost_text(archive, config)}",
              "- statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), "",
              "Failures carry their status and error and have no fitness (they are never scored as 0).", "",
              "![fitness over candidates](fitness.png)", "", "## Best candidates", "",

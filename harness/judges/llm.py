@@ -57,6 +57,7 @@ from harness.llm_client import (
     Usage,
     endpoint_id,
 )
+from harness.prices import known_prices
 
 RAW_KEEP = 300  # characters of the judge's raw answer kept in the cache, for audits
 # refusals in a row, with no answer yet, after which the endpoint (not an item) is taken to be wrong
@@ -98,20 +99,22 @@ class LLMJudge:
         spec = judge if isinstance(judge, JudgeSpec) else load_spec(judge)
         self.spec = spec.with_model(model)
         self.id, self.hash = self.spec.name, self.spec.hash
-        # the settings' prices are those of the settings' model: another model's cost is unknown
-        # unless its prices (dollars per million input, output tokens) are given
-        self.cost_known = prices is not None or self.spec.model == spec.model
+        # endpoint precedence: argument > the judge's settings > OPENAI_BASE_URL (ClientSettings.resolved)
+        where = ClientSettings(base_url=base_url or self.spec.base_url, model=self.spec.model).resolved().base_url
+        # the settings' prices are those of the settings' model; another model's are its list price at
+        # OpenAI's endpoint (harness.prices) or unknown unless given (dollars per million input, output tokens)
         if prices is None:
-            prices = (spec.price_input_per_mtok, spec.price_output_per_mtok) if self.cost_known else (0.0, 0.0)
+            same = self.spec.model == spec.model
+            prices = (spec.price_input_per_mtok, spec.price_output_per_mtok) if same else \
+                known_prices(self.spec.model, where)
+        self.cost_known = prices is not None
         if budget_usd is not None and not self.cost_known:
             raise ValueError(f"a dollar budget needs the prices of model {self.spec.model!r}: pass "
                              "--price-input-per-mtok and --price-output-per-mtok (or use --budget-tokens)")
-        # endpoint precedence: argument > the judge's settings > OPENAI_BASE_URL (ClientSettings.resolved)
         self.client_settings = ClientSettings(
-            base_url=base_url or self.spec.base_url, model=self.spec.model,
-            api_key_env=api_key_env or self.spec.api_key_env,
+            base_url=where, model=self.spec.model, api_key_env=api_key_env or self.spec.api_key_env,
             max_concurrency=self.spec.max_concurrency, max_retries=max_retries,
-            price_input_per_mtok=prices[0], price_output_per_mtok=prices[1],
+            price_input_per_mtok=(prices or (0.0, 0.0))[0], price_output_per_mtok=(prices or (0.0, 0.0))[1],
             budget_usd=budget_usd, budget_tokens=budget_tokens).resolved()
         self.endpoint = endpoint_id(self.client_settings.base_url)
         self.cache_path = cache_path
