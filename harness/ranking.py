@@ -15,12 +15,13 @@ with probability >= level. ``separability`` is the share of pairs separated, as 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import combinations
 
 import numpy as np
 from scipy.special import digamma, polygamma, stdtrit
 
-from harness.stats import batch_pieces, measured_rows
+from harness.stats import measured_rows
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,19 @@ class JointRanking:
     def separability(self) -> float | None:
         return None if not self.pairs else sum(p.separated for p in self.pairs) / len(self.pairs)
 
+    @cached_property
+    def _index(self) -> dict:
+        return {(p.a, p.b): p for p in self.pairs}
+
     def pair(self, a: str, b: str) -> Pair:
-        for p in self.pairs:
-            if (p.a, p.b) == (a, b):
-                return p
-            if (p.b, p.a) == (a, b):
-                return Pair(a, b, -p.difference, (-p.ci[1], -p.ci[0]), p.seeds, p.separated)
+        """The pair's difference a - b (either order); a dict look-up, so a head-to-head table of
+        L entries costs L^2 look-ups, not L^2 scans of all L(L - 1)/2 pairs."""
+        p = self._index.get((a, b))
+        if p is not None:
+            return p
+        p = self._index.get((b, a))
+        if p is not None:
+            return Pair(a, b, -p.difference, (-p.ci[1], -p.ci[0]), p.seeds, p.separated)
         raise KeyError((a, b))
 
 
@@ -79,13 +87,41 @@ def _pair_pieces(rows: dict, pairs: list[tuple[str, str]]) -> dict:
         buckets.setdefault(common, []).append((a, b))
     out = {}
     for common, group in buckets.items():
-        stack = np.stack([np.stack([rows[a][s] - rows[b][s] for s in common]) for a, b in group])
-        means, seed, prompt = batch_pieces(stack)
+        means, seed, prompt, width = _difference_pieces(rows, common, group)
         entries = len({k for pair in group for k in pair})
         seed, seed_df = moderate(seed, len(common) - 1, (entries - 1) * (len(common) - 1))
         for k, key in enumerate(group):
-            out[key] = (float(means[k]), float(seed[k]), seed_df, float(prompt[k]), stack.shape[2] - 1)
+            out[key] = (float(means[k]), float(seed[k]), seed_df, float(prompt[k]), width - 1)
     return out
+
+
+def _difference_pieces(rows: dict, common: tuple, group: list[tuple[str, str]]):
+    """``harness.stats.batch_pieces`` of the tables a - b for every pair of ``group`` (on the seeds
+    ``common``), without forming the m differences: the two-way ANOVA sums of squares of a difference
+    are those of the entries' centred parts, ||x_a - x_b||^2 = ||x_a||^2 + ||x_b||^2 - 2 <x_a, x_b>,
+    so one Gram matrix per part over the L entries replaces m = L(L - 1)/2 tables of S x P
+    (a 500-entry board: 125k pairs, ~0.8 GB of differences otherwise). Returns (means, seed pieces,
+    prompt pieces, P), the pieces as in ``batch_pieces``."""
+    keys = sorted({k for pair in group for k in pair})
+    index = {k: i for i, k in enumerate(keys)}
+    x = np.stack([np.stack([rows[k][s] for s in common]) for k in keys])  # (L, S, P)
+    _, s, p = x.shape
+    grand, row, col = x.mean(axis=(1, 2)), x.mean(axis=2), x.mean(axis=1)
+    seed_part = row - grand[:, None]  # (L, S): S values, the differences are formed directly
+    prompt_part = col - grand[:, None]  # (L, P)
+    resid = (x - row[:, :, None] - col[:, None, :] + grand[:, None, None]).reshape(len(keys), -1)
+    a = np.array([index[k] for k, _ in group])
+    b = np.array([index[k] for _, k in group])
+
+    def gram_distance(part: np.ndarray) -> np.ndarray:
+        gram = part @ part.T
+        return np.maximum(gram[a, a] + gram[b, b] - 2.0 * gram[a, b], 0.0)
+
+    ss_seed = ((seed_part[a] - seed_part[b]) ** 2).sum(axis=1)
+    ms_seed = p * ss_seed / (s - 1)
+    ms_prompt = s * gram_distance(prompt_part) / (p - 1)
+    ms_res = gram_distance(resid) / ((s - 1) * (p - 1))
+    return grand[a] - grand[b], ms_seed / (s * p), np.maximum(ms_prompt - ms_res, 0.0) / (s * p), p
 
 
 def _trigamma_inverse(y: float) -> float:
@@ -158,13 +194,14 @@ def joint_ranking(tables: dict, seeds: dict, level: float = 0.95) -> JointRankin
     alpha = 1.0 - level
     flags = _holm_separated(arr, alpha)
     halves = _half_widths(arr, alpha)
-    separated = {k for k, f in zip(pairs, flags, strict=True) if f}
     out_pairs = [Pair(a, b, float(m), (float(m - h), float(m + h)), len(set(rows[a]) & set(rows[b])), bool(f))
                  for (a, b), m, h, f in zip(pairs, arr[:, 0], halves, flags, strict=True)]
     n = len(order)
-    above = {k: sum(1 for (a, b) in separated if b == k and pieces[(a, b)][0] > 0)
-             + sum(1 for (a, b) in separated if a == k and pieces[(a, b)][0] < 0) for k in order}
-    below = {k: sum(1 for (a, b) in separated if a == k and pieces[(a, b)][0] > 0)
-             + sum(1 for (a, b) in separated if b == k and pieces[(a, b)][0] < 0) for k in order}
+    above, below = dict.fromkeys(order, 0), dict.fromkeys(order, 0)  # entries separated above / below each
+    for (a, b), m, f in zip(pairs, arr[:, 0], flags, strict=True):
+        if f and m != 0:
+            higher, lower = (a, b) if m > 0 else (b, a)
+            above[lower] += 1
+            below[higher] += 1
     intervals = {k: (1 + above[k], n - below[k]) for k in order}
     return JointRanking(order, means, intervals, tuple(out_pairs), level)

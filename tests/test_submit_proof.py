@@ -5,8 +5,10 @@ are recomputed from its own data, its provenance is proven by a trusted signatur
 from __future__ import annotations
 
 import copy
+import csv
 import glob
 import hashlib
+import io
 import json
 import sys
 import types
@@ -150,7 +152,9 @@ def test_unsigned_record_is_listed_apart_and_never_ranked(env):  # noqa: F811
     assert [(e["name"], e["rank"], e["verified"]) for e in shown["unverified"]] == [("dpo", None, False)]
     readme = (env.board / "README.md").read_text()
     assert readme.index("## Unverified records (not ranked)") < readme.index("| dpo")
-    assert "dpo" not in (env.board / "leaderboard.csv").read_text()  # the CSV holds ranked entries only
+    rows = {r["name"]: r for r in csv.DictReader(io.StringIO((env.board / "leaderboard.csv").read_text()))}
+    assert (rows["dpo"]["section"], rows["dpo"]["rank"], rows["dpo"]["verified"]) == ("unverified", "", "False")
+    assert (rows["ipo"]["section"], rows["ipo"]["rank"], rows["ipo"]["verified"]) == ("ranked", "1", "True")
     # the same loss, now verified, replaces the unverified entry
     out = submit(env, "--record", write(env, make_record("dpo", 0.9), "dpo2.json"))
     assert out.exit_code == 0 and "at rank 1" in out.output, out.output

@@ -150,11 +150,17 @@ def _listed_table(board: Board, data: list, entries: tuple[Entry, ...], table_id
             "</tbody></table>")
 
 
+HEAD_TO_HEAD_MAX = 30  # entries in the page's matrix (900 cells); every pair is in `--format json`
+
+
 def _head_to_head(board: Board) -> str:
-    """Matrix of paired differences (row - column, win-rate points); bold: separated after Holm."""
+    """Matrix of paired differences (row - column, win-rate points); bold: separated after Holm.
+    The best ``HEAD_TO_HEAD_MAX`` entries by estimate only: a matrix of every entry grows with the
+    square of the board (250,000 cells for 500 entries) and stops being readable long before."""
     if board.ranking is None:
         return ""
-    entries = [e for e in board.entries if e.ranked_on]
+    ranked = [e for e in board.entries if e.ranked_on]
+    entries = ranked[:HEAD_TO_HEAD_MAX]
     head = "".join(f'<th scope="col">{escape(e.name)}</th>' for e in entries)
     rows = []
     for a in entries:
@@ -169,9 +175,11 @@ def _head_to_head(board: Board) -> str:
             text = f"{100 * p.difference:+.1f}"
             cells.append(f'<td class="num" title="{escape(title)}">{f"<strong>{text}</strong>" if p.separated else text}</td>')
         rows.append(f'<tr><th scope="row">{escape(a.name)}</th>{"".join(cells)}</tr>')
+    note = (f'<p class="note">The {len(entries)} best of {len(ranked)} ranked entries by estimate; every pair is '
+            "in <code>harness leaderboard --format json</code>.</p>" if len(entries) < len(ranked) else "")
     return ('<details id="head-to-head"><summary>Head to head: paired differences of win rate (row minus column, '
             'points; bold = separated after Holm\'s family-wise adjustment; hover for the 95% CI)</summary>'
-            f'<table><thead><tr><th></th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></details>')
+            f'{note}<table><thead><tr><th></th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></details>')
 
 
 def _apart_table(board: Board, data: list) -> str:

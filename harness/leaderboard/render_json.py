@@ -28,4 +28,15 @@ def render_json(board: Board) -> str:
            "separability": board.separability, "apart_separability": apart_sep,
            "multiplicity": MULTIPLICITY if board.ranking is not None else None,
            "pairs": pair_json(board.ranking, names), "apart_pairs": pair_json(board.apart_ranking, names)}
-    return json.dumps(out, indent=2, allow_nan=False) + "\n"
+    return _dumps(out, compact=("pairs", "apart_pairs"))
+
+
+def _dumps(out: dict, compact: tuple[str, ...]) -> str:
+    """``out`` as indented JSON, except that each item of the ``compact`` lists takes one line: a board
+    of L entries has L(L - 1)/2 pairs (125k for 500), which indentation would triple in size."""
+    text = json.dumps({k: v for k, v in out.items() if k not in compact}, indent=2, allow_nan=False)
+    parts = [text.removesuffix("\n}")]
+    for key in compact:
+        items = ",\n    ".join(json.dumps(item, allow_nan=False) for item in out[key])
+        parts.append(f',\n  {json.dumps(key)}: [\n    {items}\n  ]' if items else f",\n  {json.dumps(key)}: []")
+    return "".join(parts) + "\n}\n"
