@@ -118,6 +118,9 @@ def _difference_pieces(rows: dict, common: tuple, group: list[tuple[str, str]]):
         return np.maximum(gram[a, a] + gram[b, b] - 2.0 * gram[a, b], 0.0)
 
     ss_seed = ((seed_part[a] - seed_part[b]) ** 2).sum(axis=1)
+    # seed parts equal up to rounding are equal: a piece of 1e-33 instead of 0 would enter ``moderate``'s
+    # log-variances as -75 and wreck the prior (values are rounded per-prompt scores, so exact ties occur)
+    ss_seed[ss_seed <= s * (1e3 * np.finfo(float).eps * max(np.abs(row).max(), 1e-300)) ** 2] = 0.0
     ms_seed = p * ss_seed / (s - 1)
     ms_prompt = s * gram_distance(prompt_part) / (p - 1)
     ms_res = gram_distance(resid) / ((s - 1) * (p - 1))

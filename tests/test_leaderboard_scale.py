@@ -52,6 +52,7 @@ def test_pair_pieces_from_gram_matrices_equal_the_direct_differences():
     rng = np.random.default_rng(3)
     tables = {f"k{i}": rng.integers(0, 3, size=(4, 40)) / 2 for i in range(6)}
     tables["twin"] = tables["k0"].copy()  # an identical loss: every piece exactly zero
+    tables["swap"] = tables["k1"][:, [1, 0, *range(2, 40)]]  # same seed means as k1: no seed piece at all
     rows = {k: {s: t[s] for s in range(4)} for k, t in tables.items()}
     keys = sorted(tables)
     group = [(a, b) for i, a in enumerate(keys) for b in keys[i + 1:]]
@@ -63,6 +64,7 @@ def test_pair_pieces_from_gram_matrices_equal_the_direct_differences():
     np.testing.assert_allclose(prompt, direct[2], atol=1e-12)
     twin = group.index(("k0", "twin"))
     assert means[twin] == seed[twin] == 0.0 and prompt[twin] == pytest.approx(0.0, abs=1e-15)
+    assert seed[group.index(("k1", "swap"))] == 0.0  # exactly: a rounding residue would wreck the moderation
 
 
 @pytest.fixture(scope="module")
