@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole test suite: every tier but gpu and vllm (fast, slow, jail, docker, api, browser,
 # ray), each installing or starting what it needs, then our own regression check (harness ci: the
-# built-in DPO loss on the tiny suite against the committed baseline). A tier whose service cannot
+# built-in DPO loss on the tiny suite against the committed baseline) and the reproduction check
+# (seed 0 of the committed tiny DPO board record, re-run here, must be identical). A tier whose service cannot
 # start is reported as SKIPPED with the reason by the tests themselves, never silently passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,5 +14,7 @@ status=0
 if [ "$status" = 0 ] && [ $# = 0 ]; then
   echo "test.sh: regression check (harness ci against benchmarks/baselines/tiny-dpo.json)" >&2
   bash scripts/regression_check.sh || status=$?
+  echo "test.sh: reproduction check (harness reproduce: seed 0 of the committed tiny DPO record, identical)" >&2
+  bash scripts/reproduce_check.sh || status=$?
 fi
 exit "$status"

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The reproduction check (run by .ci/run through scripts/test.sh): a fresh clone re-runs seed 0 of the
+# committed DPO record of the tiny board and demands an identical result (harness reproduce; see
+# docs/reproducibility.md). A change that moves any number of that seed fails here, naming the prompts
+# and environment facts that differ. Extra arguments go to `harness reproduce`.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+RECORD=leaderboards/tiny/records/34831a70c13322a62e32c1600652c8541735a0648c679ffc7c0db8ae94692e56-0cb02bfe528ab913.json
+exec .venv/bin/harness reproduce "$RECORD" --seeds 0 --quiet "$@"
