@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from mkdocs_hooks import extend_nav, unlisted_pages  # noqa: E402
 
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
-SPAN = re.compile(r"`([^`\n]+)`")
+SPAN = re.compile(r"`([^`]+)`")  # a code span may wrap onto the next line
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 # `harness bench ...`, `.venv/bin/harness bench|discover ...`: the command (alternatives with |), then
 # everything up to the next command on the line
@@ -42,7 +42,7 @@ def _code_texts(text: str) -> list[str]:
         joined = re.sub(r"\n[ \t]+(?=[\[-])", " ", joined)
         out += [line.split(" #")[0] for line in joined.splitlines()]
     prose = FENCE.sub("", text)
-    return out + SPAN.findall(prose)
+    return out + [span.replace("\n", " ") for span in SPAN.findall(prose)]
 
 
 def _until_shell_operator(text: str) -> str:
@@ -57,25 +57,35 @@ def _until_shell_operator(text: str) -> str:
 
 def harness_calls(code: str) -> list[tuple[str, list[str]]]:
     """[(command, [--options])] for every `harness <command>` in one line of code."""
+    return [(name, opts) for name, opts, _ in _calls(code)]
+
+
+def _calls(code: str) -> list[tuple[str, list[str], str]]:
+    """[(command, [--options], the rest of the call)]."""
     matches = list(CALL.finditer(code))
     calls = []
     for i, m in enumerate(matches):
         rest = code[m.end():matches[i + 1].start() if i + 1 < len(matches) else len(code)]
         rest = _until_shell_operator(rest)
         for name in m.group(1).split("|"):
-            calls.append((name, OPTION.findall(rest)))
+            calls.append((name, OPTION.findall(rest), rest))
     return calls
 
 
-def _options(name: str) -> set[str]:
+def _options(name: str, rest: str = "") -> set[str]:
+    """The options of command ``name``, or of its subcommand when ``rest`` starts with one
+    (``harness suites add SPEC``)."""
     cmd = main.get_command(click.Context(main), name)
+    words = rest.split()
+    if isinstance(cmd, click.Group) and words and words[0] in cmd.commands:
+        cmd = cmd.commands[words[0]]
     return {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)} | {"--help"}
 
 
-def _all_calls() -> list[tuple[str, str, list[str]]]:
-    return [(str(f.relative_to(ROOT)), name, opts)
+def _all_calls() -> list[tuple[str, str, list[str], str]]:
+    return [(str(f.relative_to(ROOT)), name, opts, rest)
             for f in DOCS for code in _code_texts(f.read_text(encoding="utf-8"))
-            for name, opts in harness_calls(code)]
+            for name, opts, rest in _calls(code)]
 
 
 def test_the_parser_finds_commands_and_options():
@@ -96,14 +106,15 @@ def test_the_parser_finds_commands_and_options():
 def test_the_check_catches_an_unknown_command_and_option():
     assert "frobnicate" not in COMMANDS
     assert "--no-such-option" not in _options("bench")
+    assert "--json" in _options("suites") and "--json" not in _options("suites", " add spec.json")
 
 
 def test_every_harness_command_in_the_docs_exists():
     calls = _all_calls()
-    assert len({name for _, name, _ in calls}) >= 10, "the docs should show most commands"
-    unknown = sorted({(f, name) for f, name, _ in calls if name not in COMMANDS})
+    assert len({name for _, name, _, _ in calls}) >= 10, "the docs should show most commands"
+    unknown = sorted({(f, name) for f, name, _, _ in calls if name not in COMMANDS})
     assert not unknown, f"docs show commands the CLI does not have: {unknown}; choices: {sorted(COMMANDS)}"
-    bad = sorted({(f, name, o) for f, name, opts in calls for o in opts if o not in _options(name)})
+    bad = sorted({(f, name, o) for f, name, opts, rest in calls for o in opts if o not in _options(name, rest)})
     assert not bad, f"docs show options their command does not have: {bad}"
 
 
