@@ -11,7 +11,7 @@ status=0
 # the vllm tier is opt-in (a 3.6 GB engine): HARNESS_VLLM_TIER=1 HARNESS_TEST_MARKERS=vllm bash scripts/test.sh
 .venv/bin/python -m pytest -q -m "${HARNESS_TEST_MARKERS:-not gpu and not vllm}" "$@" || status=$?
 if [ "$status" = 0 ] && [ $# = 0 ]; then
-  echo "test.sh: regression check (harness ci against benchmarks/baselines/tiny-dpo.json)" >&2
+  echo "test.sh: regression check (harness ci against baselines/tiny-dpo.json)" >&2
   bash scripts/regression_check.sh || status=$?
 fi
 exit "$status"

@@ -153,3 +153,11 @@ def test_the_docs_build_strict(tmp_path):
     assert out.returncode == 0, "mkdocs build --strict failed:\n" + "\n".join(problems[-30:])
     assert (tmp_path / "site" / "index.html").is_file()
     assert (tmp_path / "site" / "architecture" / "index.html").is_file()
+
+
+def test_the_benchmarks_index_names_every_script():
+    index = (ROOT / "benchmarks" / "README.md").read_text(encoding="utf-8")
+    scripts = sorted(p.relative_to(ROOT / "benchmarks").as_posix() for p in (ROOT / "benchmarks").glob("*/*.py"))
+    assert scripts and not list((ROOT / "benchmarks").glob("*.py")), "benchmark scripts live in a kind's folder"
+    missing = [s for s in scripts if f"`{s}`" not in index]
+    assert not missing, f"benchmarks/README.md does not describe: {missing}"

@@ -4,7 +4,7 @@ their search against random sampling at the same budget).
 Same expression space as ``evolve`` (harness.discovery.expressions), same start (the paper's
 baselines that fit the grammar, proposed first), then independent random trees: no parent, no
 selection, no variation. Differences in best re-evaluated win rate between ``evolve`` and ``random``
-at equal candidate counts (benchmarks/bench_discovery_efficiency.py) measure what selection adds.
+at equal candidate counts (benchmarks/experiments/bench_discovery_efficiency.py) measure what selection adds.
 """
 
 from __future__ import annotations

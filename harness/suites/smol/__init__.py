@@ -10,7 +10,7 @@ model's answers, judged by the same code, win rate with a prompt-clustered boots
 
 Artifacts (pairs with reference log-probs, reference answers) are built once per build config under
 ``cache_dir()/smol-<build_hash>/``; every candidate reuses them (the reference model's log-probs are
-never recomputed per candidate). Stage timings are measured by benchmarks/bench_smol.py.
+never recomputed per candidate). Stage timings are measured by benchmarks/speed/bench_smol.py.
 """
 
 from __future__ import annotations

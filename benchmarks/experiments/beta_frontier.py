@@ -1,6 +1,6 @@
 """The paper's IMDb protocol on the tiny suite: reward-vs-KL frontier points per loss and beta.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/beta_frontier.py RECORD.json ... [--out benchmarks/results/frontier.json]
+    PYTHONPATH=. .venv/bin/python benchmarks/experiments/beta_frontier.py RECORD.json ... [--out benchmarks/results/frontier.json]
         [--plot benchmarks/results/frontier.png]
 
 Each RECORD is an ok tiny-suite record (a board's record, or one of `harness bench --beta-sweep`'s);
@@ -37,7 +37,7 @@ def main() -> None:
         points.setdefault(r["loss"]["name"], []).append(p)
     for rows in points.values():
         rows.sort(key=lambda p: p["beta"])
-    args.out.write_text(json.dumps({"points": points, "command": "benchmarks/beta_frontier.py " + " ".join(
+    args.out.write_text(json.dumps({"points": points, "command": "benchmarks/experiments/beta_frontier.py " + " ".join(
         str(p) for p in args.records)}, indent=1) + "\n")
     print("| loss | beta | KL end (seed range) | gold reward end (seed range) | win % end [95% CI] | win % at KL 2 |")
     print("|---|---|---|---|---|---|")
