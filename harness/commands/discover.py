@@ -78,14 +78,14 @@ def command(suite, proposer, budget, parallel, out_dir, resume, executor, in_con
             transfer_suite, transfer_top, transfer_seeds, transfer_set, quiet, containers):
     """Search for new losses: propose, check, bench (in the sandbox), archive; resumable after kill -9;
     then re-bench the top candidates on fresh seeds against DPO (and on a held-out suite)."""
-    from harness.commands.bench import _parse_overrides
+    from harness.commands.options import parse_overrides
     from harness.discovery.config import DiscoveryConfig, EvalSettings, FinalizeSettings, LLMSettings
     from harness.discovery.loop import DiscoveryError, run_discovery
     from harness.executors.docker import DockerUnavailable
     from harness.registry import UnknownNameError
 
     final = dict(top_k=top_k, reeval_seeds=reeval_seeds, transfer_suite=transfer_suite, transfer_top=transfer_top,
-                 transfer_seeds=transfer_seeds, transfer_overrides=_parse_overrides(transfer_set))
+                 transfer_seeds=transfer_seeds, transfer_overrides=parse_overrides(transfer_set))
     if finalize_dir is not None:
         return _finalize_only(finalize_dir, final)
     if resume and out_dir is None:
@@ -99,7 +99,7 @@ def command(suite, proposer, budget, parallel, out_dir, resume, executor, in_con
             max_wall_s=max_wall, max_cost=max_cost, seed=seed,
             progress=not quiet,
             eval=EvalSettings(suite=suite, seeds=seeds, beta=beta, backend=backend, evaluator=evaluator,
-                              behavioural_dedupe=behavioural_dedupe, overrides=_parse_overrides(overrides)),
+                              behavioural_dedupe=behavioural_dedupe, overrides=parse_overrides(overrides)),
             llm=LLMSettings(base_url=base_url, model=model, temperature=temperature,
                             structured_output=structured_output, templates_dir=templates_dir),
             finalize=FinalizeSettings(**final))

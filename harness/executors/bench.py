@@ -71,9 +71,10 @@ def run_container_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta:
     build it). The record is not stored yet (``harness.bench.store_record``)."""
     from harness.bench import BenchUsageError, _check_usage, _read, check_only
     from harness.paths import cache_dir
+    from harness.suites import RunPlan
 
     t_total = time.perf_counter()
-    suite_obj = _check_usage(suite, seeds, beta, backend, overrides, lr_grid is not None)
+    suite_obj = _check_usage(suite, seeds, beta, backend, overrides, RunPlan(thorough=lr_grid is not None))
     if lr_grid is not None:
         raise BenchUsageError("--thorough / --lr-grid run with --executor local only")
     unsupported = suite_obj.usage_error(in_container=True)

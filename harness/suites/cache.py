@@ -184,12 +184,12 @@ class CachedSuite:
         return {"fingerprint": got, "shipped": got == self.shipped()[1]}
 
     def config_hash(self) -> str:
-        from harness.records import config_hash
+        from harness.hashing import config_hash
 
         return config_hash(self.config.as_dict())
 
     def build_hash(self) -> str:
-        from harness.records import config_hash
+        from harness.hashing import config_hash
 
         return config_hash(self.config.build_dict())
 
@@ -213,7 +213,7 @@ class CachedSuite:
         return self.config.train.threads
 
     def seed_list(self, n: int) -> list[int]:
-        from harness.suites import default_seed_list
+        from harness.suites.base import default_seed_list
 
         return default_seed_list(self.config.seeds, n)
 
@@ -222,6 +222,6 @@ class CachedSuite:
         return max(1, len(self.config.seeds))
 
     def screen_overrides(self, fraction: float) -> dict:
-        from harness.suites import shorter_training
+        from harness.suites.base import shorter_training
 
         return shorter_training(self.name, self.config.train.steps, 1, fraction)

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.hashing import make_outcomes
 from harness.judges.base import Comparison
 from harness.judges.winrate import MIN_LC_PROMPTS, RIDGE, fit_length_glm, length_feature
-from harness.records import make_outcomes
 from harness.stats import bootstrap_ci, crossed_mean_ci, win_rate_ci
-from harness.suites import SuiteResult
+from harness.suites.base import SuiteResult
 
 
 def question(row: dict) -> str:
