@@ -13,6 +13,7 @@ import sys
 import click
 
 from harness.commands.options import parse_overrides
+from harness.executors import bench_runner, executor_names
 from harness.executors.cli import container_options
 from harness.text import clean_block, clean_terminal
 
@@ -49,8 +50,9 @@ def _suite_names() -> list[str]:
                    "per seed at the KL budget (is the loss bad, or just mistuned?). 3x the time.")
 @click.option("--lr-grid", default=None, metavar="LR,LR,...",
               help="Thorough mode with these learning rates instead (comma-separated).")
-@click.option("--executor", type=click.Choice(["local", "docker"]), default="local", show_default=True,
-              help="docker: each seed in its own hardened container of the job image (harness.executors).")
+@click.option("--executor", type=click.Choice(executor_names("bench")), default="local", show_default=True,
+              help="Where the seeds run (harness.executors): local processes, or docker: each seed in its own "
+                   "hardened container of the job image.")
 @click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True,
               help="--executor docker: containers at once (on a GPU host at most one per card).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
@@ -86,7 +88,7 @@ def command(loss_path, suite, seeds, seeds_target, seeds_cap, beta, out_dir, as_
     try:
         # Libraries may print; with --json stdout must be exactly the record, so it goes to stderr.
         with contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):
-            run = _runner(executor, containers)(loss_path, suite=suite, seeds=seeds, beta=beta, backend=backend, out_dir=out_dir,
+            run = bench_runner(executor, containers)(loss_path, suite=suite, seeds=seeds, beta=beta, backend=backend, out_dir=out_dir,
                                   progress=not as_json or sys.stderr.isatty(),
                                   overrides=parse_overrides(overrides), trust=trust, lr_grid=grid,
                                   auto_seeds=auto, **({"jobs": jobs} if jobs is not None else {}))
@@ -128,7 +130,7 @@ def _sweep(betas, loss_path, suite, seeds, out_dir, as_json, backend, trust, ove
 
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            result = beta_sweep(loss_path, betas, suite=suite, overrides=overrides, run=_runner(executor, containers),
+            result = beta_sweep(loss_path, betas, suite=suite, overrides=overrides, run=bench_runner(executor, containers),
                                 seeds=seeds, backend=backend, out_dir=out_dir, trust=trust, lr_grid=None,
                                 progress=not as_json or sys.stderr.isatty(), auto_seeds=None,
                                 **({"jobs": jobs} if jobs is not None else {}))
@@ -162,20 +164,3 @@ def _parse_seeds(seeds: str, target, cap):
     if n < 1:
         raise click.BadParameter(f"{seeds!r} is neither a positive integer nor 'auto'", param_hint="--seeds")
     return n, None
-
-
-def _runner(executor: str, containers):
-    """bench_and_store, or its container twin (harness.executors.bench: same arguments, same record)."""
-    from harness.bench import bench_and_store, store_record
-
-    if executor == "local":
-        return bench_and_store
-
-    def in_containers(loss_path, *, out_dir=None, **options):
-        from harness.executors.bench import run_container_bench
-
-        options.pop("auto_seeds", None)  # refused for containers in command()
-        options.pop("jobs", None)  # one container per seed already
-        return store_record(run_container_bench(loss_path, options=containers, **options), out_dir)
-
-    return in_containers

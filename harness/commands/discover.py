@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from harness.executors import executor_names
 from harness.executors.cli import container_options
 from harness.paths import runs_dir
 
@@ -30,7 +31,7 @@ from harness.paths import runs_dir
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder. Default: HARNESS_HOME/runs/discover-<proposer>-<suite>.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (after a stop or a kill).")
-@click.option("--executor", type=click.Choice(["local", "ray", "docker"]), default="local", show_default=True,
+@click.option("--executor", type=click.Choice(executor_names("discover")), default="local", show_default=True,
               help="local worker processes, Ray tasks, or one hardened container per candidate (docker).")
 @click.option("--in-container", is_flag=True,
               help="--executor ray: each Ray task runs its candidate in a job container on its node.")
