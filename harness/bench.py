@@ -19,8 +19,9 @@ from pathlib import Path
 
 from harness.environment import make_deterministic, warn_if_off_lock
 from harness.lossfile import LossFile, LossFileError, parse_loss_source, read_loss_file
+from harness.paths import runs_dir
 from harness.records import bench_record, write_record
-from harness.runtime import tune_allocator, tune_gc
+from harness.runtime import policy, seed_processes, tune_allocator, tune_gc
 from harness.status import candidate_failure
 from harness.suites import SUITES, AdaptiveSeeds, RunPlan, SeedProcesses
 
@@ -56,7 +57,6 @@ def _open_session(loss: LossFile, backend: str, trust: bool):
 
 def _seed_processes(suite_obj, loss: LossFile, backend: str, trust: bool, n_seeds: int, jobs, sequential: bool):
     """The CPU policy for this run (harness.runtime): (SeedProcesses or None, the record's statement)."""
-    from harness.runtime import policy, seed_processes
     from harness.sandbox import SessionSpec
 
     count = 1 if sequential or not suite_obj.parallel_seeds else seed_processes(n_seeds, jobs)
@@ -301,8 +301,6 @@ def bench_and_store(loss_path, *, out_dir=None, store_url: str | None = None, **
 
 
 def record_path(record: dict, out_dir: Path | None) -> Path:
-    from harness.paths import runs_dir
-
     folder = out_dir or runs_dir()
     stamp = record["created_at"].replace(":", "").replace("-", "").replace("+0000", "Z")
     # a loss file's name may take all 255 bytes a name may have: keep 100 of them (whole characters)

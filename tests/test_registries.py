@@ -34,13 +34,14 @@ def test_every_registry_resolves_in_a_fresh_process_without_importing_the_implem
     code = """
 import sys
 from harness.judges import JUDGES
-from harness.discovery.proposer import PROPOSERS
-from harness.generation import GENERATORS
-from harness.executors import EXECUTORS
-assert "harness.suites.tiny" not in sys.modules and "harness.discovery.evolve" not in sys.modules
+assert "harness.suites.tiny" not in sys.modules
 judge = JUDGES.get("gold-tiny")()
 assert judge.id == "gold-tiny" and "harness.suites.tiny.gold" in sys.modules
 assert JUDGES.get("ifeval")().id == "ifeval"
+from harness.discovery.proposer import PROPOSERS
+from harness.generation import GENERATORS
+from harness.executors import EXECUTORS
+assert "harness.discovery.evolve" not in sys.modules and "harness.generation.hf" not in sys.modules
 assert {"pairwise-weighted", "pairwise-verdict", "single-grade"} <= set(JUDGES.names())
 assert set(PROPOSERS.names()) == {"evolve", "llm", "random"}
 assert set(GENERATORS.names()) >= {"hf", "vllm", "vllm-server"}

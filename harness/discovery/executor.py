@@ -23,6 +23,8 @@ from pathlib import Path
 
 from harness.discovery.config import DiscoveryConfig, EvalSettings
 from harness.discovery.evaluators import run_job
+from harness.records import RecordError
+from harness.runtime import SEED_THREADS
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,6 @@ class LocalExecutor:
 
     def __init__(self, settings: EvalSettings, parallel: int):
         if settings.threads is None:
-            from harness.runtime import SEED_THREADS
-
             settings = dataclasses.replace(settings, threads=SEED_THREADS)
         self.settings, self.parallel = settings, parallel
         self._pool = self._new_pool()
@@ -246,7 +246,6 @@ def with_record(data: dict) -> dict:
 def keep_record(data: dict, folder: Path) -> dict:
     """The controller's side of ``with_record``: write the record under the run's runs/ folder."""
     from harness.bench import store_record
-    from harness.records import RecordError
 
     record = data.pop("record", None)
     if isinstance(record, dict):

@@ -24,6 +24,7 @@ from harness.suites.base import (  # noqa: F401  (the interface, re-exported: im
     RunPlan,
     SeedProcesses,
     Suite,
+    SuiteDefaults,
     SuiteResult,
     Summary,
     SummaryRow,

@@ -38,11 +38,22 @@ class Summary:
 
 @dataclass(frozen=True)
 class Column:
-    """A board column taken from ``record["metrics"][key]`` (its CI at ``key + "_ci"`` when ``ci``)."""
+    """A board column: what every board renderer (text, Markdown, CSV, HTML, JSON) shows of a suite's
+    metric, read from the board metrics of each record (``Suite.board_metrics``). The first column of a
+    suite's ``board_columns`` is its primary win rate, shown with its CI and ranked; the others follow.
+
+    ``key``: the metric (``record["metrics"][key]``); ``label``: the header; ``ci``: its 95% CI is at
+    ``key + "_ci"``; ``percent``: a fraction in [0, 1] shown in %; ``count``: the metric holding how many
+    seeds it counts (the cell reads "k/n [lo–hi%]", e.g. seeds that burst); ``lower_is_better``: the page
+    sorts it ascending first (KL, burst rate); ``note``: what the column means (a tooltip on the page)."""
 
     key: str
     label: str
     ci: bool = False
+    percent: bool = False
+    count: str = ""
+    lower_is_better: bool = False
+    note: str = ""
 
 
 def _frozen(value):
@@ -190,6 +201,27 @@ class FrontierPoint:
         return asdict(self)
 
 
+class SuiteDefaults:
+    """The optional parts of the ``Suite`` protocol with their defaults; suites inherit them."""
+
+    beta_frontier = False
+
+    def board_metrics(self, record: dict) -> dict:
+        """The metrics a board shows for one of this suite's ok records (its ``board_columns`` read them):
+        the record's own, plus any the suite derives for records made before it recorded them."""
+        return dict(record.get("metrics") or {})
+
+    def check_record(self, record: dict) -> None:
+        """Check what only this suite can recompute in one of its ok records (a board refuses a record
+        that contradicts itself); raises ValueError naming the field."""
+        return None
+
+    def frontier_point(self, record: dict, path: str) -> FrontierPoint:
+        """Only suites with ``beta_frontier`` read their records as reward-vs-KL points."""
+        raise ValueError(f"suite {record['suite']['name']!r} records are not reward-vs-KL frontier points "
+                         "(harness bench --beta-sweep runs on the tiny suites)")
+
+
 class Artifacts(Protocol):
     """What ``Suite.build`` returns: the suite's built inputs, loaded from their cache folder."""
 
@@ -242,6 +274,12 @@ class Suite(Protocol):
 
     def frontier_point(self, record: dict, path: str) -> FrontierPoint:
         """Only where ``beta_frontier``: one ok record of this suite as a reward-vs-KL point."""
+
+    def board_metrics(self, record: dict) -> dict:
+        """The metrics a board shows for one of this suite's records (default: SuiteDefaults)."""
+
+    def check_record(self, record: dict) -> None:
+        """Suite-specific consistency checks of a record (default: none; SuiteDefaults)."""
 
     def summary(self, record: dict) -> Summary:
         """The readable summary of one of this suite's ok records."""

@@ -111,11 +111,10 @@ class OwnSuiteConfig:
 class OwnSuite(cache.CachedSuite):
     """A user's data, model and judge; win rate of the trained policy against the reference answers."""
 
-    board_columns = (Column("win_rate", "win rate vs reference", ci=True),)
+    board_columns = (Column("win_rate", "win rate vs reference", ci=True, percent=True),)
     gate_metric = "win_rate"
     judged_outside = False
     parallel_seeds = False
-    beta_frontier = False
 
     def __init__(self, config: OwnSuiteConfig, *, problem: str | None = None):
         super().__init__(config)

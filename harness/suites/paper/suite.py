@@ -15,7 +15,15 @@ from pathlib import Path
 from harness.hashing import config_hash
 from harness.paths import cache_dir
 from harness.suites import cache
-from harness.suites.base import DEFAULT_PLAN, Column, RunPlan, SuiteResult, Summary, default_seed_list
+from harness.suites.base import (
+    DEFAULT_PLAN,
+    Column,
+    RunPlan,
+    SuiteDefaults,
+    SuiteResult,
+    Summary,
+    default_seed_list,
+)
 from harness.suites.paper import formats
 from harness.suites.paper.config import PaperSuiteConfig
 
@@ -28,15 +36,16 @@ class PaperArtifacts:
     stats: dict
 
 
-class PaperSuite:
+class PaperSuite(SuiteDefaults):
     """One of the paper's setups; its GPU job writes answers that are judged outside the container."""
 
-    board_columns = (Column("win_rate", "win rate vs references", ci=True), Column("lc_win_rate", "LC win rate"))
+    board_columns = (Column("win_rate", "win rate vs references", ci=True, percent=True),
+                     Column("lc_win_rate", "LC win rate", ci=True, percent=True,
+                            note="length-controlled win rate (AlpacaEval 2's GLM, harness.judges.winrate)"))
     gate_metric = "win_rate"
     judged_outside = True
     training_threads = None  # GPU jobs: the thread count is not a suite setting
     parallel_seeds = False  # one device: seeds run in sequence
-    beta_frontier = False
 
     def __init__(self, config: PaperSuiteConfig):
         self.config = config

@@ -99,12 +99,12 @@ class SmolSuite(cache.CachedSuite):
     """Win rate of the trained policy's answers against the untrained model's, judged per prompt."""
 
     name = "smol"
-    board_columns = (Column("win_rate", "win rate vs untrained", ci=True),
-                     Column("instruction_score", "instructions followed"))
+    board_columns = (Column("win_rate", "win rate vs untrained", ci=True, percent=True),
+                     Column("instruction_score", "instructions followed", percent=True,
+                            note="share of the held-out prompts' instructions the answers follow (ifeval)"))
     gate_metric = "win_rate"
     judged_outside = False
     parallel_seeds = False  # a 135M model per process: seeds run in sequence
-    beta_frontier = False
 
     def __init__(self, config: SmolConfig | None = None):
         super().__init__(config or SmolConfig())

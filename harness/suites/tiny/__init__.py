@@ -95,8 +95,14 @@ class TinySuite(cache.CachedSuite):
     # machine trains from the same bytes (a rebuild differs in the last bits across package versions).
     shipped_dir = Path(__file__).resolve().parent / "shipped"
     beta_frontier = True  # end-of-training gold reward and KL per seed (harness.suites.tiny.frontier)
-    board_columns = (Column("win_rate", "win rate @ KL budget", ci=True), Column("reward", "gold reward", ci=True),
-                     Column("kl", "KL end"), Column("burst_rate", "burst rate", ci=True))  # stability.py
+    # what its boards show: the primary win rate (at the KL budget), the gold reward and KL at the end of
+    # training, and the stability diagnostic's burst rate (harness.suites.tiny.stability)
+    board_columns = (Column("win_rate", "win rate @ KL budget", ci=True, percent=True), Column("reward", "reward"),
+                     Column("kl", "KL at end", lower_is_better=True),
+                     Column("burst_rate", "bursts", ci=True, count="burst_seeds", lower_is_better=True,
+                            note="seeds whose KL moved more than 2 nats within a checkpoint interval or whose "
+                                 "fluency fell below half of step 0 (harness.suites.tiny.stability), with the "
+                                 "Wilson 95% CI of the rate"))
     gate_metric = "win_rate"
     judged_outside = False
 
@@ -149,6 +155,21 @@ class TinySuite(cache.CachedSuite):
 
         return run_seeds(self, artifacts, session, seeds, beta, progress=progress, auto=plan.adaptive,
                          in_processes=in_processes)
+
+    def board_metrics(self, record: dict) -> dict:
+        """The record's metrics with the burst rate recomputed from the trajectories when the record predates
+        the stability diagnostic (None where it cannot be: no trajectories)."""
+        from harness.suites.tiny.stability import record_bursts
+
+        b = record_bursts(record)
+        bursts = {k: None if b is None else b[k] for k in ("burst_rate", "burst_rate_ci", "burst_seeds")}
+        return {**(record.get("metrics") or {}), **bursts}
+
+    def check_record(self, record: dict) -> None:
+        """The burst fields agree with the trajectories and the burst metrics with the seeds' flags."""
+        from harness.suites.tiny.stability import check_bursts
+
+        check_bursts(record)
 
     def frontier_point(self, record: dict, path: str) -> FrontierPoint:
         from harness.suites.tiny.frontier import point
