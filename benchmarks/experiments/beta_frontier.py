@@ -4,7 +4,7 @@
         [--plot benchmarks/results/frontier.png]
 
 Each RECORD is an ok tiny-suite record (a board's record, or one of `harness bench --beta-sweep`'s);
-the points (harness.suites.tiny.frontier) are grouped by loss and beta and written with their record's
+the points (each suite's ``frontier_point``) are grouped by loss and beta and written with their record's
 file name, suite config hash and git revision, plus a Markdown table on stdout. The DiscoPOP paper's
 IMDb reading: at beta 0.05 LRML reached reward 0.975 at KL 0.656 and DPO 0.972 at KL 0.990 (a higher
 point at a lower KL is the better frontier). ``--plot`` draws each loss's points in the (KL, reward)
@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from harness.suites.tiny.frontier import point
+from harness.suites import SUITES
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
         r = json.loads(path.read_text())
         if r.get("status") != "ok" or r["suite"]["name"] not in ("tiny", "tiny-beta0.05"):
             continue
-        p = point(r, path.name).as_dict()
+        p = SUITES.get(r["suite"]["name"]).frontier_point(r, path.name).as_dict()
         p.update(config_hash=r["suite"]["config_hash"], git_revision=r["provenance"]["git_revision"])
         points.setdefault(r["loss"]["name"], []).append(p)
     for rows in points.values():
