@@ -34,23 +34,7 @@ for f in "${files[@]}"; do
   esac
 done
 .venv/bin/harness leaderboard --suite "$suite" --write >/dev/null || infra=1
-# A results page under docs/ shows the board between its <!-- board:SUITE --> markers (when one has them);
-# its links point from that page into leaderboards/.
-.venv/bin/harness leaderboard --suite "$suite" --format md > /tmp/board-$$.md && .venv/bin/python - "$suite" /tmp/board-$$.md <<'PY' || infra=1
-import os, re, sys
-from pathlib import Path
-suite = sys.argv[1]
-lines = open(sys.argv[2]).read().strip().splitlines()
-table = "\n".join(x for x in lines if not x.startswith(("# ", "<!-- "))).strip()
-pattern = re.compile(rf"(<!-- board:{re.escape(suite)} -->\n).*?(<!-- /board:{re.escape(suite)} -->)", re.S)
-for page in [Path("README.md"), *sorted(Path("docs").rglob("*.md"))]:
-    text = page.read_text()
-    if not pattern.search(text):
-        continue
-    board = os.path.relpath(f"leaderboards/{suite}", page.parent)
-    here = table.replace("](records/", f"]({board}/records/").replace("](index.html)", f"]({board}/index.html)")
-    page.write_text(pattern.sub(lambda m: m.group(1) + here + "\n" + m.group(2), text))
-PY
-rm -f /tmp/board-$$.md
+# The board's own README.md, leaderboard.csv and index.html are its live tables; the dated pages under
+# docs/results/ are snapshots and are not rewritten.
 .venv/bin/harness leaderboard --suite "$suite"
 exit $infra
