@@ -11,7 +11,7 @@ listed apart here too, with the reason (its surviving seeds' mean is not on the 
   prompts and seed ids (a suite and its beta variant) get the same draw on both, so their shared
   noise is in the interval. Then it recomputes every loss's mean, and
   takes Spearman's rho. Coverage on simulations with known truth: tests/test_agreement.py and
-  benchmarks/bench_agreement_coverage.py.
+  benchmarks/validation/bench_agreement_coverage.py.
 - ``pair_sign_agreement``: over loss pairs separated on both suites (``harness.comparison``: paired
   crossed CI of the difference excludes 0, 95%, not adjusted for multiplicity; a comparison on one
   seed has no seed noise in its interval and never counts as separated), the share whose
@@ -127,7 +127,7 @@ def spearman_bootstrap(a: list[np.ndarray], b: list[np.ndarray], *, shared: bool
     # Two standard bootstrap intervals fail in opposite directions here: noise in the means pulls rho
     # towards 0 and resampling pulls it further, so the percentile interval misses a true rho near +-1;
     # the basic (reflected) interval undoes that shift but undercovers in the middle. The reported
-    # interval is their hull (conservative; coverage measured in benchmarks/bench_agreement_coverage.py).
+    # interval is their hull (conservative; coverage measured in benchmarks/validation/bench_agreement_coverage.py).
     basic = (max(-1.0, 2 * point - q_hi), min(1.0, 2 * point - q_lo))
     return {"spearman": point, "spearman_ci": [min(q_lo, basic[0]), max(q_hi, basic[1])], "level": level,
             "percentile_ci": [q_lo, q_hi], "basic_ci": list(basic), "resamples": resamples,

@@ -14,15 +14,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.environment import make_deterministic, warn_if_off_lock
 from harness.lossfile import LossFile, LossFileError, parse_loss_source, read_loss_file
+from harness.paths import runs_dir
 from harness.records import bench_record, write_record
-from harness.runtime import tune_allocator, tune_gc
+from harness.runtime import policy, seed_processes, tune_allocator, tune_gc
 from harness.status import candidate_failure
-from harness.suites import SUITES, SuiteResult
+from harness.suites import SUITES, AdaptiveSeeds, RunPlan, SeedProcesses
 
 
 class BenchUsageError(ValueError):
@@ -56,9 +57,7 @@ def _open_session(loss: LossFile, backend: str, trust: bool):
 
 def _seed_processes(suite_obj, loss: LossFile, backend: str, trust: bool, n_seeds: int, jobs, sequential: bool):
     """The CPU policy for this run (harness.runtime): (SeedProcesses or None, the record's statement)."""
-    from harness.runtime import policy, seed_processes
     from harness.sandbox import SessionSpec
-    from harness.suites import SeedProcesses
 
     count = 1 if sequential or not suite_obj.parallel_seeds else seed_processes(n_seeds, jobs)
     stated = policy(count, suite_obj.training_threads)
@@ -93,7 +92,7 @@ def _read(loss_path) -> tuple[LossFile | None, str | None, tuple]:
         return None, str(e), (path, data, source)
 
 
-def _check_usage(suite: str, seeds: int, beta, backend: str, overrides, thorough: bool):
+def _check_usage(suite: str, seeds: int, beta, backend: str, overrides, plan: RunPlan):
     if suite not in SUITES:
         raise BenchUsageError(_unknown(suite))
     if not isinstance(seeds, int) or seeds < 1:
@@ -108,23 +107,23 @@ def _check_usage(suite: str, seeds: int, beta, backend: str, overrides, thorough
         suite_obj = SUITES.get(suite).with_overrides(dict(overrides or {}))
     except (KeyError, TypeError, ValueError) as e:
         raise BenchUsageError(f"bad suite override: {e}") from None
-    unsupported = suite_obj.usage_error(thorough=thorough)
+    unsupported = suite_obj.usage_error(plan)
     if unsupported:
         raise BenchUsageError(unsupported)
     return suite_obj
 
 
-def _check_grid(suite_obj, lr_grid) -> tuple[float, ...]:
-    from harness.suites.tiny.thorough import check_grid, default_grid
-
-    if lr_grid is None:
-        return ()
-    if lr_grid == "default":
-        return default_grid(suite_obj.config.train.learning_rate)
+def run_plan(seeds: int | str, lr_grid=None, auto_seeds: AdaptiveSeeds | None = None) -> tuple[RunPlan, int]:
+    """(the run plan, how many seeds to prepare) from ``run_bench``'s options: ``seeds="auto"`` adds seeds
+    (``auto_seeds``, its defaults when None; up to its cap), ``lr_grid`` ("default" or learning rates) asks
+    for thorough mode. Raises BenchUsageError for a plan that cannot be (a bad grid, auto with thorough)."""
     try:
-        return check_grid(lr_grid)
+        learning_rates = () if lr_grid in (None, "default") else tuple(float(x) for x in lr_grid)
+        adaptive = (auto_seeds or AdaptiveSeeds()) if seeds == "auto" else None
+        plan = RunPlan(thorough=lr_grid is not None, learning_rates=learning_rates, adaptive=adaptive)
     except (TypeError, ValueError) as e:
         raise BenchUsageError(str(e)) from None
+    return plan, (plan.adaptive.cap if plan.adaptive is not None else seeds)
 
 
 def _unknown(name: str) -> str:
@@ -173,23 +172,6 @@ def check_only(loss: LossFile, backend: str, trust: bool) -> _Run:
     return run
 
 
-def _train(suite_obj, artifacts, session, seed_list, beta, lrs, progress, auto=None,
-           parallel=None) -> tuple[SuiteResult, dict | None]:
-    if auto is not None:  # --seeds auto (tiny only, checked by _check_usage)
-        return suite_obj.run_seeds(artifacts, session, seed_list, beta, progress=progress, auto=auto), None
-    if not lrs:  # ``parallel`` only where chosen: a suite without parallel_seeds never receives it
-        extra = {"parallel": parallel} if parallel is not None else {}
-        return suite_obj.run_seeds(artifacts, session, seed_list, beta, progress=progress, **extra), None
-    from harness.suites.tiny.thorough import run_grid
-
-    per_seed, metrics, judge_info, stage, per_lr = run_grid(suite_obj, artifacts, session, seed_list, beta, lrs,
-                                                            progress=progress)
-    thorough = {"learning_rates": list(lrs), "per_learning_rate": per_lr,
-                "selection": "per seed, the learning rate with the best win rate at the KL budget"}
-    outcomes = metrics.pop("outcomes", None)
-    return SuiteResult(per_seed, metrics, judge_info, stage, outcomes), thorough
-
-
 def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: float | None = None,
               backend: str = "auto", progress: bool = True, overrides: dict | None = None,
               trust: bool = False, lr_grid=None, check: bool = True,
@@ -199,36 +181,29 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
 
     ``backend`` is a sandbox backend (harness.sandbox.BACKENDS, or "auto" = the jail); ``trust`` is
     required for backend "none" (in-process; only for files you wrote or reviewed). ``lr_grid`` (a
-    list of learning rates, or "default" for the suite's lr x harness.suites.tiny.thorough.DEFAULT_FACTORS)
-    selects thorough mode (harness.suites.tiny.thorough). ``check`` runs ``harness check``'s behaviour
+    list of learning rates, or "default" for the suite's own grid) selects thorough mode (``RunPlan.thorough``;
+    suites without it refuse through ``usage_error``). ``check`` runs ``harness check``'s behaviour
     checks first, in the same session; ``before_training(report)`` is then called with the passing
     check's report and may raise ``SkipBench`` (re-raised after the session is closed). ``seeds="auto"``
-    (tiny) adds seeds until the headline CI is narrow (``auto_seeds``: harness.suites.tiny.evaluate.AutoSeeds,
-    its defaults when None); the record's ``metrics.seeds_auto`` says how many ran and why it stopped.
+    adds seeds until the headline CI is narrow (``auto_seeds``: harness.suites.AdaptiveSeeds, its defaults
+    when None; suites without it refuse); the record's ``metrics.seeds_auto`` says how many ran and why it stopped.
     ``jobs``: seed worker processes (harness.runtime.seed_processes; None = one per usable CPU), stated
     in ``provenance.hardware.cpu_policy``; the numbers are the same for any value. ``seed_ids`` runs these
     seeds instead of the suite's first ``seeds`` (re-running a record's seeds: harness.reproduce)."""
     t_total = time.perf_counter()
-    auto = None
-    if seeds == "auto":
-        from harness.suites.tiny.evaluate import AutoSeeds
-
-        if suite not in SUITES or not SUITES.get(suite).adaptive_seeds or lr_grid is not None:
-            raise BenchUsageError("--seeds auto needs the tiny suite's matched-KL protocol, without thorough mode")
-        auto, seeds = auto_seeds or AutoSeeds(), (auto_seeds or AutoSeeds()).cap
-    suite_obj = _check_usage(suite, seeds, beta, backend, overrides, lr_grid is not None)
+    plan, seeds = run_plan(seeds, lr_grid, auto_seeds)
+    suite_obj = _check_usage(suite, seeds, beta, backend, overrides, plan)
     loss, invalid, raw = _read(loss_path)
     beta = float(suite_obj.config.beta if beta is None else beta)
     if seed_ids is not None:
-        if auto is not None or not seed_ids or any(not isinstance(s, int) or s < 0 for s in seed_ids):
+        if plan.adaptive is not None or not seed_ids or any(not isinstance(s, int) or s < 0 for s in seed_ids):
             raise BenchUsageError(f"seed ids must be non-negative integers (without --seeds auto), got {seed_ids!r}")
         seed_list = list(seed_ids)
     else:
         seed_list = suite_obj.seed_list(seeds)
-    lrs = _check_grid(suite_obj, lr_grid)
     timings: dict[str, float] = {}
     run = _Run(status="ok" if invalid is None else "invalid", error=invalid)
-    result, thorough, cpu_policy = None, None, None
+    result, cpu_policy = None, None
 
     tune_allocator()
     make_deterministic()  # this process's evaluation; every training process sets it too (harness.train)
@@ -270,11 +245,11 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
                 before_training(report)
             if run.status == "ok":
                 parallel, cpu_policy = _seed_processes(suite_obj, loss, run.backend, trust, len(seed_list), jobs,
-                                                       sequential=auto is not None or bool(lrs))
-                result, thorough = _train(suite_obj, artifacts, session, seed_list, beta, lrs, progress, auto,
-                                          parallel)
+                                                       sequential=bool(plan.modes()))
+                result = suite_obj.run_seeds(artifacts, session, seed_list, beta, progress=progress,
+                                             plan=replace(plan, parallel=parallel))
                 timings.update(result.timings)
-                if auto is not None:
+                if plan.adaptive is not None:
                     seed_list = [s["seed"] for s in result.per_seed]
         except SkipBench:
             raise
@@ -290,7 +265,7 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
     return bench_record(loss=raw, suite=suite_obj, build_stats=artifacts.stats, seeds=seed_list, beta=beta,
                         status=run.status, error=run.error, result=result if run.status == "ok" else None,
                         sandbox={"backend": run.backend or backend, "requested": backend}, timings=timings,
-                        check=run.check, thorough=thorough, cpu_policy=cpu_policy)
+                        check=run.check, cpu_policy=cpu_policy)
 
 
 @dataclass(frozen=True)
@@ -326,8 +301,6 @@ def bench_and_store(loss_path, *, out_dir=None, store_url: str | None = None, **
 
 
 def record_path(record: dict, out_dir: Path | None) -> Path:
-    from harness.paths import runs_dir
-
     folder = out_dir or runs_dir()
     stamp = record["created_at"].replace(":", "").replace("-", "").replace("+0000", "Z")
     # a loss file's name may take all 255 bytes a name may have: keep 100 of them (whole characters)

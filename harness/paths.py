@@ -24,3 +24,12 @@ def repo_root() -> Path:
 
 def builtin_losses_dir() -> Path:
     return repo_root() / "losses"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: a killed process never leaves half
+    a file (a reader sees the old contents or the new ones)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)

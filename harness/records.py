@@ -33,7 +33,6 @@ record is built.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -43,6 +42,10 @@ import sys
 from pathlib import Path
 
 from harness.environment import cpu_isa, lock_provenance
+
+# re-exported: the record's hashes and outcome tables live in the leaf module harness.hashing
+from harness.hashing import canonical_json, config_hash, make_outcomes, prompts_sha256  # noqa: F401
+from harness.lossfile import sha256_bytes
 from harness.status import STATUSES
 
 RECORD_SCHEMA_VERSION = 2
@@ -54,41 +57,6 @@ PACKAGES = ("torch", "transformers", "trl", "datasets", "accelerate", "numpy", "
 
 class RecordError(ValueError):
     """A record does not match the schema; the message names the field."""
-
-
-def canonical_json(obj) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def config_hash(config: dict) -> str:
-    """Hash of a config dict, stable across key order and processes."""
-    return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:16]
-
-
-def prompts_sha256(prompts: list[str]) -> str:
-    """sha256 of a suite's ordered evaluation prompts (ids or texts): two records are paired only
-    when their suite config_hash and this hash are equal."""
-    return hashlib.sha256(canonical_json(list(prompts)).encode()).hexdigest()
-
-
-def make_outcomes(prompts: list[str], tables: dict[str, list], seed_status: list[str],
-                  primary: str = "verdict") -> dict:
-    """The record's ``outcomes`` block (schema version 2): per table, a list over the record's seeds
-    of a list over ``prompts`` (same order in every seed) of scores in [0, 1] (win 1, tie 0.5, loss
-    0, averaged over samples and reference answers) rounded to 4 decimals, or None for a seed with
-    no measured value at that point; ``seed_status`` per seed is measured, censored or unresolved."""
-    if primary not in tables:
-        raise ValueError(f"outcomes lack their primary table {primary!r}")
-    out = {}
-    for name, rows in tables.items():
-        if len(rows) != len(seed_status):
-            raise ValueError(f"outcomes table {name!r} has {len(rows)} seeds, seed_status {len(seed_status)}")
-        out[name] = [None if row is None else [round(float(v), 4) for v in row] for row in rows]
-        for row in out[name]:
-            if row is not None and len(row) != len(prompts):
-                raise ValueError(f"outcomes table {name!r} has a seed of {len(row)} prompts, not {len(prompts)}")
-    return {"prompts_sha256": prompts_sha256(prompts), "primary": primary, "tables": out,
-            "seed_status": list(seed_status)}
 
 
 def now_iso() -> str:
@@ -215,13 +183,14 @@ def _artifacts_info(suite) -> dict | None:
 
 def bench_record(*, loss: tuple, suite, build_stats: dict, seeds: list[int], beta: float, status: str,
                  error: str | None, result, sandbox: dict, timings: dict, check: dict | None = None,
-                 thorough: dict | None = None, cpu_policy: dict | None = None) -> dict:
+                 cpu_policy: dict | None = None) -> dict:
     """The record of one bench run, validated. ``loss`` is (path, bytes, decoded source) as read once
-    (harness.lossfile); ``result`` the suite's ``SuiteResult`` (None unless status is ok)."""
-    from harness.lossfile import sha256_bytes
-    from harness.suites import thawed
-
+    (harness.lossfile); ``result`` the suite's ``SuiteResult`` (None unless status is ok), which gives its
+    own record fields (``SuiteResult.as_record``: metrics, per_seed, judge, and outcomes and thorough
+    when it has them)."""
     path, data, source = loss
+    fields = result.as_record() if result is not None else {
+        "metrics": {}, "per_seed": [], "judge": {"id": suite.config.judge, "hash": None}}
     record = {
         "schema_version": RECORD_SCHEMA_VERSION,
         "kind": "bench",
@@ -234,19 +203,18 @@ def bench_record(*, loss: tuple, suite, build_stats: dict, seeds: list[int], bet
                   "artifacts": _artifacts_info(suite)},
         "seeds": list(seeds),
         "beta": beta,
-        "metrics": thawed(result.metrics) if result is not None else {},
-        "per_seed": thawed(result.per_seed) if result is not None else [],
-        "judge": thawed(result.judge) if result is not None else {"id": suite.config.judge, "hash": None},
+        "metrics": fields["metrics"],
+        "per_seed": fields["per_seed"],
+        "judge": fields["judge"],
         "sandbox": sandbox,
         "provenance": provenance(),
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
-    if result is not None and result.outcomes is not None:
-        record["outcomes"] = thawed(result.outcomes)
+    for optional in ("outcomes", "thorough"):
+        if fields.get(optional) is not None:
+            record[optional] = fields[optional]
     if check is not None:
         record["check"] = check
-    if thorough is not None:
-        record["thorough"] = thorough
     if cpu_policy is not None:  # seed processes x torch threads (harness.runtime); never changes a number
         record["provenance"]["hardware"]["cpu_policy"] = cpu_policy
     return validate_record(record)

@@ -1,6 +1,9 @@
 """A small named registry: duplicate names raise, unknown names answer "did you mean ...".
 
 Help texts and error messages are generated from the registry instead of retyping lists of names.
+Implementations are registered as lazy factories (``lazy("package.module:Name")``): the registry names
+them without importing them, so a name resolves whether or not its module was imported before, and the
+implementations never import the registry to register themselves.
 """
 
 from __future__ import annotations
@@ -10,6 +13,26 @@ from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+
+def lazy(target: str, *args, **kwargs) -> Callable:
+    """A factory for ``"package.module:attribute"`` (the attribute may be dotted: ``Class.from_folder``):
+    calling it imports the module (on first use only) and calls the attribute with ``args`` and ``kwargs``
+    first, then the caller's arguments."""
+    module, sep, attribute = target.partition(":")
+    if not sep or not module or not attribute:
+        raise ValueError(f"a lazy factory names 'package.module:attribute', got {target!r}")
+
+    def factory(*more, **options):
+        import importlib
+
+        obj = importlib.import_module(module)
+        for name in attribute.split("."):
+            obj = getattr(obj, name)
+        return obj(*args, *more, **{**kwargs, **options})
+
+    factory.target = target  # what it will import (for help texts and tests)
+    return factory
 
 
 class UnknownNameError(KeyError):

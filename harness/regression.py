@@ -18,7 +18,7 @@ budget). With L losses each interval is at level 1 - 0.05 / L (Bonferroni), and
 
 The other outcomes tables (end of training, the 1-nat budget) are reported, never gated. Each gated
 row states its minimum detectable drop: the drop caught with 80% probability at this run's noise.
-``benchmarks/bench_ci_power.py`` measures the false-alarm rate and the power for a 5-point drop by
+``benchmarks/validation/bench_ci_power.py`` measures the false-alarm rate and the power for a 5-point drop by
 simulation with noise estimated from the committed tiny board.
 
 A loss whose current run failed (a record status other than "ok") while its baseline was ok is a

@@ -27,6 +27,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.records import config_hash
+from harness.suites import SUITES
+from harness.text import clean_line
+
 REPRODUCTION_TOLERANCE = 0.0  # win-rate points (as a fraction) allowed per seed; see the module docstring
 
 IDENTICAL, WITHIN, DIFFERENT = "identical", "within tolerance", "different"
@@ -74,9 +78,6 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 def suite_overrides(record: dict) -> dict:
     """The dotted overrides that turn the registered suite's config into the record's; raises
     ReproduceError when the result does not hash to the record's config hash."""
-    from harness.records import config_hash
-    from harness.suites import SUITES
-
     name = record["suite"]["name"]
     if name not in SUITES:
         raise ReproduceError(f"the record's suite {name!r} is not registered here; choices: {', '.join(SUITES.names())}")
@@ -202,8 +203,6 @@ def reproduce(record: dict, *, seeds: list[int] | None = None, tolerance: float 
 
 
 def format_reproduction(rep: Reproduction, source: str) -> str:
-    from harness.text import clean_line
-
     lines = [f"reproduce {clean_line(source)}: {rep.verdict.upper()} ({len(rep.seeds)} seed(s) re-run here)"]
     for s in rep.seeds:
         def fmt(v):

@@ -19,21 +19,7 @@ from typing import Protocol
 import torch
 
 from harness.lossfile import POLICY_INPUTS, Loss
-from harness.status import STATUSES  # noqa: F401  (re-exported: the documented name)
-
-
-class LossCallError(RuntimeError):
-    """A loss call failed. ``status`` is one of STATUSES; ``message`` is the real error text."""
-
-    def __init__(self, status: str, message: str):
-        super().__init__(f"[{status}] {message}")
-        self.status = status
-        self.message = message
-
-    def __reduce__(self):  # crosses process boundaries intact (seed worker processes)
-        return type(self), (self.status, self.message)
-
-
+from harness.status import STATUSES, LossCallError  # noqa: F401  (re-exported: the documented names)
 
 
 @dataclass

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import traceback
 
+from harness.lossfile import LossFileError
+
 STATUSES = ("ok", "invalid", "sandbox_violation", "timeout", "oom", "crash", "diverged", "error")
 # diverged: training with the candidate produced a non-finite loss, gradient or weight (a candidate
 # failure, with the step); error: a fault of the harness itself, never of a candidate.
@@ -16,6 +18,19 @@ SANDBOX_STATUSES = ("sandbox_violation", "timeout", "oom", "crash")  # how a san
 UNMEASURED = "unmeasured"
 
 
+class LossCallError(RuntimeError):
+    """A loss call failed. ``status`` is one of STATUSES; ``message`` is the real error text. (Raised by
+    sessions, harness.session; defined here so that the mapping below needs nothing above this module.)"""
+
+    def __init__(self, status: str, message: str):
+        super().__init__(f"[{status}] {message}")
+        self.status = status
+        self.message = message
+
+    def __reduce__(self):  # crosses process boundaries intact (seed worker processes)
+        return type(self), (self.status, self.message)
+
+
 def candidate_failure(exc: BaseException) -> tuple[str, str] | None:
     """(status, error text) when ``exc`` is a candidate's failure, None when it is a harness fault
     that must propagate.
@@ -23,9 +38,6 @@ def candidate_failure(exc: BaseException) -> tuple[str, str] | None:
     A broken loss file is ``invalid``; a failed loss call carries its status (the sandbox's, or
     ``diverged`` from the training guard, harness.train); any other RuntimeError, ValueError or
     FloatingPointError raised by training or evaluation code is ``error`` with the traceback kept."""
-    from harness.lossfile import LossFileError
-    from harness.session import LossCallError
-
     if isinstance(exc, LossFileError):
         return "invalid", str(exc)
     if isinstance(exc, LossCallError):

@@ -6,4 +6,4 @@
 #   bash scripts/regression_check.sh --update-baseline --loss losses/dpo.py
 set -uo pipefail
 cd "$(dirname "$0")/.."
-exec .venv/bin/harness ci --suite tiny --baseline benchmarks/baselines/tiny-dpo.json --quiet "$@"
+exec .venv/bin/harness ci --suite tiny --baseline baselines/tiny-dpo.json --quiet "$@"

@@ -34,17 +34,7 @@ for f in "${files[@]}"; do
   esac
 done
 .venv/bin/harness leaderboard --suite "$suite" --write >/dev/null || infra=1
-# The top-level README shows the board between its <!-- board:SUITE --> markers (when it has them).
-.venv/bin/harness leaderboard --suite "$suite" --format md > /tmp/board-$$.md && .venv/bin/python - "$suite" /tmp/board-$$.md <<'PY' || infra=1
-import re, sys
-suite = sys.argv[1]
-lines = open(sys.argv[2]).read().strip().splitlines()
-table = "\n".join(x for x in lines if not x.startswith(("# ", "<!-- "))).strip().replace("](records/", f"](leaderboards/{suite}/records/").replace("](index.html)", f"](leaderboards/{suite}/index.html)")
-text = open("README.md").read()
-pattern = re.compile(rf"(<!-- board:{re.escape(suite)} -->\n).*?(<!-- /board:{re.escape(suite)} -->)", re.S)
-if pattern.search(text):
-    open("README.md", "w").write(pattern.sub(lambda m: m.group(1) + table + "\n" + m.group(2), text))
-PY
-rm -f /tmp/board-$$.md
+# The board's own README.md, leaderboard.csv and index.html are its live tables; the dated pages under
+# docs/results/ are snapshots and are not rewritten.
 .venv/bin/harness leaderboard --suite "$suite"
 exit $infra

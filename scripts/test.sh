@@ -10,11 +10,19 @@ bash scripts/setup.sh
 bash scripts/setup_test_tiers.sh
 status=0
 # the vllm tier is opt-in (a 3.6 GB engine): HARNESS_VLLM_TIER=1 HARNESS_TEST_MARKERS=vllm bash scripts/test.sh
-.venv/bin/python -m pytest -q -m "${HARNESS_TEST_MARKERS:-not gpu and not vllm}" "$@" || status=$?
+# Every test has a timeout (tests/conftest.py: 300 s fast, 900 s opt-in tiers, or its own marker); the 25
+# slowest tests are printed at the end, so the tier durations in docs/testing.md can be kept current.
+start=$SECONDS
+.venv/bin/python -m pytest -q -m "${HARNESS_TEST_MARKERS:-not gpu and not vllm}" --durations=25 "$@" || status=$?
+echo "test.sh: pytest took $((SECONDS - start)) s" >&2
 if [ "$status" = 0 ] && [ $# = 0 ]; then
-  echo "test.sh: regression check (harness ci against benchmarks/baselines/tiny-dpo.json)" >&2
+  echo "test.sh: regression check (harness ci against baselines/tiny-dpo.json)" >&2
+  start=$SECONDS
   bash scripts/regression_check.sh || status=$?
+  echo "test.sh: regression check took $((SECONDS - start)) s" >&2
   echo "test.sh: reproduction check (harness reproduce: seed 0 of the committed tiny DPO record, identical)" >&2
+  start=$SECONDS
   bash scripts/reproduce_check.sh || status=$?
+  echo "test.sh: reproduction check took $((SECONDS - start)) s" >&2
 fi
 exit "$status"

@@ -1,3 +1,35 @@
-"""Shared pytest configuration. Tier fixtures live in their own modules, listed here."""
+"""Shared pytest configuration. Tier fixtures live in their own modules, listed here.
+
+Every test has a timeout (pytest-timeout; a hung test fails with its traceback instead of eating the CI
+budget): ``FAST_TIMEOUT`` in the fast tier, ``TIER_TIMEOUTS`` in the opt-in tiers (the longest of a
+test's tiers), unless the test states its own with ``@pytest.mark.timeout(N)``. The timeout covers the
+test's fixtures too (a session fixture that builds an image or compiles a server counts against the first
+test that uses it). How long each tier takes is in docs/testing.md.
+"""
+
+from __future__ import annotations
+
+import pytest
 
 pytest_plugins: list[str] = ["llm_server", "sandbox_backends", "sandbox_docker"]
+
+FAST_TIMEOUT = 300  # seconds; the slowest fast test takes ~15 s on an idle 2-core machine
+# seconds per opt-in tier: training and real models (slow, ray, gpu, vllm); docker builds the job image
+# (docker import of a root filesystem, up to 15 min) in its first test; api compiles llama.cpp once (~5 min)
+TIER_TIMEOUTS = {"slow": 900, "jail": 900, "browser": 900, "ray": 900, "gpu": 900, "vllm": 900,
+                 "api": 1200, "docker": 2400}
+
+
+def tier_timeout(markers: set[str], explicit: bool) -> int | None:
+    """The timeout a test gets from its tiers, or None when it states its own."""
+    if explicit:
+        return None
+    return max((TIER_TIMEOUTS[m] for m in markers if m in TIER_TIMEOUTS), default=FAST_TIMEOUT)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        markers = {m.name for m in item.iter_markers()}
+        seconds = tier_timeout(markers, "timeout" in markers)
+        if seconds is not None:
+            item.add_marker(pytest.mark.timeout(seconds))

@@ -1,4 +1,4 @@
-"""benchmarks/bench_discovery_efficiency.py with the fake evaluator: a finished search reused as a run
+"""benchmarks/experiments/bench_discovery_efficiency.py with the fake evaluator: a finished search reused as a run
 gives the same curve as running it, a reused record is not benched again, mismatched settings are refused."""
 
 import importlib.util
@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("bench_eff", ROOT / "benchmarks" / "bench_discovery_efficiency.py")
+    spec = importlib.util.spec_from_file_location("bench_eff", ROOT / "benchmarks" / "experiments" / "bench_discovery_efficiency.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -64,7 +64,7 @@ def test_reuse_with_other_settings_is_refused(tmp_path, monkeypatch):
 
 
 def _cascade_module():
-    spec = importlib.util.spec_from_file_location("bench_cascade", ROOT / "benchmarks" / "bench_discovery_cascade.py")
+    spec = importlib.util.spec_from_file_location("bench_cascade", ROOT / "benchmarks" / "experiments" / "bench_discovery_cascade.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

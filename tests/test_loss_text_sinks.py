@@ -68,7 +68,7 @@ def test_check_report_is_inert(monkeypatch, tmp_path):
 
 
 def test_bench_summary_of_a_failed_run_is_inert():
-    from harness.commands.bench import render
+    from harness.report import render_record as render
 
     record = hostile_record(status="crash")
     record["loss"]["name"] = "\x1b]52;c;eA==\x07evil"

@@ -1,5 +1,5 @@
 """The smol suite: the ifeval judge, its prompts, registration, and the whole pipeline on a tiny
-random Llama with SmolLM2's tokenizer (the real model's run is benchmarks/bench_smol.py)."""
+random Llama with SmolLM2's tokenizer (the real model's run is benchmarks/speed/bench_smol.py)."""
 
 from __future__ import annotations
 

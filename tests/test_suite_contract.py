@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from harness.cli import main
 from harness.records import validate_record
-from harness.suites import SUITES
+from harness.suites import DEFAULT_PLAN, SUITES
 
 ROOT = Path(__file__).resolve().parent.parent
 DPO = ROOT / "losses" / "dpo.py"
@@ -115,9 +115,9 @@ def paper_instance(name):
             def build(self, *, progress: bool = True):
                 return PaperSuite.build(self, progress=progress, local=local, device="cpu")
 
-            def run_seeds(self, artifacts, session, seeds, beta, *, progress: bool = True):
-                return PaperSuite.run_seeds(self, artifacts, session, seeds, beta, progress=progress, judge=judge,
-                                            device="cpu")
+            def run_seeds(self, artifacts, session, seeds, beta, *, progress: bool = True, plan=DEFAULT_PLAN):
+                return PaperSuite.run_seeds(self, artifacts, session, seeds, beta, progress=progress, plan=plan,
+                                            judge=judge, device="cpu")
 
             def seed_job(self, artifacts, session, seed, beta, *, device="cpu", gpus=1, work_dir=None):
                 return PaperSuite.seed_job(self, artifacts, session, seed, beta, device="cpu", work_dir=work_dir)

@@ -127,7 +127,7 @@ def test_no_measured_seed_leaves_the_headline_empty_not_invented(home, tmp_path)
     assert out["tables"]["verdict"] == [None, None] and out["tables"]["end"][0] is not None
     assert m["win_rate"] is None and m["win_rate_ci"] is None and m["censored_seeds"] == 2
     assert m["verdict"].startswith("not measured")
-    from harness.commands.bench import render
+    from harness.report import render_record as render
 
     assert "not measured" in render({**record, "path": "x"})
 

@@ -227,10 +227,10 @@ def test_the_board_shows_burst_rates_and_leaves_them_out_where_unknown():
     shown = [*board.entries, *board.apart]
     expected = {r["loss"]["sha256"]: record_bursts(r) for _, r in records}
     for e in shown:
-        assert e.burst_seeds == expected[e.sha256]["burst_seeds"]
-        assert list(e.burst_rate_ci) == expected[e.sha256]["burst_rate_ci"]
+        assert e.metric("burst_seeds") == expected[e.sha256]["burst_seeds"]
+        assert list(e.metric("burst_rate_ci")) == expected[e.sha256]["burst_rate_ci"]
     text = render_table(board)
-    assert "bursts" in text and f"{shown[0].burst_seeds}/{shown[0].seeds} [" in text
+    assert "bursts" in text and f"{shown[0].metric('burst_seeds')}/{shown[0].seeds} [" in text
     entry = json.loads(render_json(board))["entries"][0]
     assert entry["burst_rate"] == entry["burst_seeds"] / entry["seeds"] and len(entry["burst_rate_ci"]) == 2
     row = next(csv.DictReader(io.StringIO(render_csv(board))))
@@ -240,6 +240,6 @@ def test_the_board_shows_burst_rates_and_leaves_them_out_where_unknown():
         for seed in record["per_seed"]:
             seed.pop("trajectory")
     bare = build_board("tiny", config_hash, records)
-    assert all(e.burst_seeds is None for e in (*bare.entries, *bare.apart))
+    assert all(e.metric("burst_seeds") is None for e in (*bare.entries, *bare.apart))
     assert "bursts" not in render_table(bare).splitlines()[2]
     assert json.loads(render_json(bare))["entries"][0]["burst_rate"] is None

@@ -12,6 +12,8 @@ import sys
 
 import click
 
+from harness.commands.options import parse_overrides
+from harness.executors import bench_runner, executor_names
 from harness.executors.cli import container_options
 from harness.text import clean_block, clean_terminal
 
@@ -20,19 +22,6 @@ def _suite_names() -> list[str]:
     from harness.suites import SUITES
 
     return SUITES.names()
-
-
-def _parse_overrides(items: tuple[str, ...]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE (e.g. train.learning_rate=1e-4)", param_hint="--set")
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
 
 
 @click.command("bench")
@@ -61,8 +50,9 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
                    "per seed at the KL budget (is the loss bad, or just mistuned?). 3x the time.")
 @click.option("--lr-grid", default=None, metavar="LR,LR,...",
               help="Thorough mode with these learning rates instead (comma-separated).")
-@click.option("--executor", type=click.Choice(["local", "docker"]), default="local", show_default=True,
-              help="docker: each seed in its own hardened container of the job image (harness.executors).")
+@click.option("--executor", type=click.Choice(executor_names("bench")), default="local", show_default=True,
+              help="Where the seeds run (harness.executors): local processes, or docker: each seed in its own "
+                   "hardened container of the job image.")
 @click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True,
               help="--executor docker: containers at once (on a GPU host at most one per card).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
@@ -76,11 +66,12 @@ def command(loss_path, suite, seeds, seeds_target, seeds_cap, beta, out_dir, as_
             thorough, lr_grid, executor, parallel, jobs, containers, beta_sweep):
     """Benchmark a loss file: train, generate, judge, and report win rates with 95% CIs."""
     from harness.bench import BenchUsageError
+    from harness.report import render_record
 
     seeds, auto = _parse_seeds(seeds, seeds_target, seeds_cap)
     if beta_sweep is not None:
         betas = _parse_betas(beta_sweep, beta, thorough or lr_grid is not None, auto)
-        _sweep(betas, loss_path, suite, seeds, out_dir, as_json, backend, trust, _parse_overrides(overrides),
+        _sweep(betas, loss_path, suite, seeds, out_dir, as_json, backend, trust, parse_overrides(overrides),
                executor, containers, jobs)
     if auto is not None and executor != "local":
         raise click.BadParameter("--seeds auto runs with --executor local only", param_hint="--seeds")
@@ -97,9 +88,9 @@ def command(loss_path, suite, seeds, seeds_target, seeds_cap, beta, out_dir, as_
     try:
         # Libraries may print; with --json stdout must be exactly the record, so it goes to stderr.
         with contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):
-            run = _runner(executor, containers)(loss_path, suite=suite, seeds=seeds, beta=beta, backend=backend, out_dir=out_dir,
+            run = bench_runner(executor, containers)(loss_path, suite=suite, seeds=seeds, beta=beta, backend=backend, out_dir=out_dir,
                                   progress=not as_json or sys.stderr.isatty(),
-                                  overrides=_parse_overrides(overrides), trust=trust, lr_grid=grid,
+                                  overrides=parse_overrides(overrides), trust=trust, lr_grid=grid,
                                   auto_seeds=auto, **({"jobs": jobs} if jobs is not None else {}))
     except BenchUsageError as e:
         click.echo(f"harness bench: {clean_terminal(str(e))}", err=True)
@@ -108,7 +99,7 @@ def command(loss_path, suite, seeds, seeds_target, seeds_cap, beta, out_dir, as_
     if as_json:
         click.echo(json.dumps(record, indent=2, sort_keys=True))
     else:
-        click.echo(render(record))
+        click.echo(render_record(record))
         click.echo(f"\nrecord: {run.path}")
     if run.store_error:
         click.echo(f"harness bench: the run was not stored ({run.store_error}); its record file is kept", err=True)
@@ -121,64 +112,48 @@ def command(loss_path, suite, seeds, seeds_target, seeds_cap, beta, out_dir, as_
 
 
 def _parse_betas(text: str, beta, thorough: bool, auto) -> list[float]:
+    from harness.sweep import parse_betas
+
     if beta is not None or thorough or auto is not None:
         raise click.BadParameter("--beta-sweep sets beta itself, one run per value, without --beta, thorough mode "
                                  "or --seeds auto", param_hint="--beta-sweep")
     try:
-        betas = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        betas = []
-    if len(betas) < 2 or min(betas) <= 0 or len(set(betas)) != len(betas):
-        raise click.BadParameter(f"{text!r} is not a comma-separated list of two or more distinct positive betas "
-                                 "(e.g. 0.01,0.05,0.1,0.5)", param_hint="--beta-sweep")
-    return betas
+        return parse_betas(text)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--beta-sweep") from None
 
 
 def _sweep(betas, loss_path, suite, seeds, out_dir, as_json, backend, trust, overrides, executor, containers, jobs):
-    """One bench per beta (the suite's ``beta`` overridden), then the frontier table (or JSON)."""
+    """harness.sweep.beta_sweep, then the frontier table (or JSON); exit 1 when a beta's run failed."""
     from harness.bench import BenchUsageError
-    from harness.suites import SUITES
-    from harness.suites.tiny.frontier import point, render
+    from harness.sweep import beta_sweep, render_frontier
 
-    if not SUITES.get(suite).beta_frontier:
-        raise click.BadParameter(f"--beta-sweep reads the tiny suites' reward-KL trajectory; suite {suite!r} has "
-                                 "its own protocol (the paper's imdb suite sweeps beta with one GPU job per beta)",
-                                 param_hint="--beta-sweep")
-    points, failed, budget = [], [], None
-    for b in betas:
-        try:
-            with contextlib.redirect_stdout(sys.stderr):
-                run = _runner(executor, containers)(
-                    loss_path, suite=suite, seeds=seeds, beta=None, backend=backend, out_dir=out_dir,
-                    progress=not as_json or sys.stderr.isatty(), overrides={**overrides, "beta": b}, trust=trust,
-                    lr_grid=None, auto_seeds=None, **({"jobs": jobs} if jobs is not None else {}))
-        except BenchUsageError as e:
-            click.echo(f"harness bench: {clean_terminal(str(e))}", err=True)
-            sys.exit(2)
-        if run.record["status"] != "ok":
-            failed.append((b, run.record))
-            continue
-        budget = run.record["metrics"]["kl_budget"]
-        points.append(point(run.record, run.path))
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            result = beta_sweep(loss_path, betas, suite=suite, overrides=overrides, run=bench_runner(executor, containers),
+                                seeds=seeds, backend=backend, out_dir=out_dir, trust=trust, lr_grid=None,
+                                progress=not as_json or sys.stderr.isatty(), auto_seeds=None,
+                                **({"jobs": jobs} if jobs is not None else {}))
+    except BenchUsageError as e:
+        click.echo(f"harness bench: {clean_terminal(str(e))}", err=True)
+        sys.exit(2)
     if as_json:
-        click.echo(json.dumps({"frontier": [p.as_dict() for p in points],
-                               "failed": [{"beta": b, "status": r["status"], "error": r["error"]} for b, r in failed]},
-                              indent=2, sort_keys=True))
-    elif points:
-        click.echo(render(points, budget))
-    for b, r in failed:
+        click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
+    elif result.points:
+        click.echo(render_frontier(result.points, result.kl_budget))
+    for b, r in result.failed:
         click.echo(f"harness bench: beta {b:g}: the loss failed ({r['status']}): {clean_block(r['error'])}", err=True)
-    sys.exit(1 if failed else 0)
+    sys.exit(1 if result.failed else 0)
 
 
 def _parse_seeds(seeds: str, target, cap):
-    """(seeds, AutoSeeds or None) from --seeds N|auto and its two options."""
+    """(seeds, AdaptiveSeeds or None) from --seeds N|auto and its two options."""
     if seeds.strip().lower() == "auto":
-        from harness.suites.tiny.evaluate import AutoSeeds
+        from harness.suites import AdaptiveSeeds
 
-        d = AutoSeeds()
+        d = AdaptiveSeeds()
         try:
-            auto = AutoSeeds(target=d.target if target is None else target, cap=d.cap if cap is None else cap,
+            auto = AdaptiveSeeds(target=d.target if target is None else target, cap=d.cap if cap is None else cap,
                              start=min(d.start, cap or d.cap))
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--seeds-cap") from None
@@ -189,42 +164,3 @@ def _parse_seeds(seeds: str, target, cap):
     if n < 1:
         raise click.BadParameter(f"{seeds!r} is neither a positive integer nor 'auto'", param_hint="--seeds")
     return n, None
-
-
-def _runner(executor: str, containers):
-    """bench_and_store, or its container twin (harness.executors.bench: same arguments, same record)."""
-    from harness.bench import bench_and_store, store_record
-
-    if executor == "local":
-        return bench_and_store
-
-    def in_containers(loss_path, *, out_dir=None, **options):
-        from harness.executors.bench import run_container_bench
-
-        options.pop("auto_seeds", None)  # refused for containers in command()
-        options.pop("jobs", None)  # one container per seed already
-        return store_record(run_container_bench(loss_path, options=containers, **options), out_dir)
-
-    return in_containers
-
-
-def render(record: dict) -> str:
-    """The readable summary of any suite's record: the suite's own rows and per-seed table."""
-    from tabulate import tabulate
-
-    from harness.suites import SUITES
-
-    head = (f"loss {clean_terminal(record['loss']['name'])} ({record['loss']['sha256'][:12]})  suite "
-            f"{record['suite']['name']} ({record['suite']['config_hash']})  beta {record['beta']:g}  "
-            f"seeds {record['seeds']}  sandbox {record['sandbox']['backend']}")
-    if record["status"] != "ok":
-        return f"{head}\nstatus: {record['status']}\nerror: {clean_block(record['error'])}"
-    s = SUITES.get(record["suite"]["name"]).summary(record)
-    times = ", ".join(f"{k} {v:.1f}s" for k, v in record["timings"].items())
-    extra = [block for e in s.extra for block in ("", e)]
-    return "\n".join([
-        head, "",
-        tabulate([(r.label, r.value, r.note) for r in s.rows], headers=["metric", "value [95% CI]", "note"]), "",
-        tabulate(s.seed_rows, headers=s.seed_headers), *extra, "",
-        f"verdict: {s.verdict}", f"timings: {times}",
-    ])

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from harness.executors import executor_names
 from harness.executors.cli import container_options
 from harness.paths import runs_dir
 
@@ -30,7 +31,7 @@ from harness.paths import runs_dir
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder. Default: HARNESS_HOME/runs/discover-<proposer>-<suite>.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (after a stop or a kill).")
-@click.option("--executor", type=click.Choice(["local", "ray", "docker"]), default="local", show_default=True,
+@click.option("--executor", type=click.Choice(executor_names("discover")), default="local", show_default=True,
               help="local worker processes, Ray tasks, or one hardened container per candidate (docker).")
 @click.option("--in-container", is_flag=True,
               help="--executor ray: each Ray task runs its candidate in a job container on its node.")
@@ -82,14 +83,14 @@ def command(suite, proposer, budget, parallel, out_dir, resume, executor, in_con
             transfer_suite, transfer_top, transfer_seeds, transfer_set, quiet, containers):
     """Search for new losses: propose, check, bench (in the sandbox), archive; resumable after kill -9;
     then re-bench the top candidates on fresh seeds against DPO (and on a held-out suite)."""
-    from harness.commands.bench import _parse_overrides
+    from harness.commands.options import parse_overrides
     from harness.discovery.config import DiscoveryConfig, EvalSettings, FinalizeSettings, LLMSettings
     from harness.discovery.loop import DiscoveryError, run_discovery
     from harness.executors.docker import DockerUnavailable
     from harness.registry import UnknownNameError
 
     final = dict(top_k=top_k, reeval_seeds=reeval_seeds, transfer_suite=transfer_suite, transfer_top=transfer_top,
-                 transfer_seeds=transfer_seeds, transfer_overrides=_parse_overrides(transfer_set))
+                 transfer_seeds=transfer_seeds, transfer_overrides=parse_overrides(transfer_set))
     if finalize_dir is not None:
         return _finalize_only(finalize_dir, final)
     if resume and out_dir is None:
@@ -103,7 +104,7 @@ def command(suite, proposer, budget, parallel, out_dir, resume, executor, in_con
             max_wall_s=max_wall, max_cost=max_cost, seed=seed,
             progress=not quiet,
             eval=EvalSettings(suite=suite, seeds=seeds, beta=beta, backend=backend, evaluator=evaluator,
-                              behavioural_dedupe=behavioural_dedupe, overrides=_parse_overrides(overrides)),
+                              behavioural_dedupe=behavioural_dedupe, overrides=parse_overrides(overrides)),
             llm=LLMSettings(base_url=base_url, model=model, temperature=temperature,
                             structured_output=structured_output, templates_dir=templates_dir,
                             price_in_per_mtok=price_in, price_out_per_mtok=price_out),

@@ -38,11 +38,11 @@ def command(ctx, as_json):
 def add_command(spec):
     """Add a suite from your preference data and model (a JSON spec; docs/own-data.md). Everything is
     validated before it is saved; exit 2 names the problem."""
-    from harness.suites.own.add import add
+    from harness.suites import add_user_suite
     from harness.text import clean_terminal
 
     try:
-        config, path = add(spec)
+        config, path = add_user_suite(spec)
     except (ValueError, OSError) as e:
         click.echo(f"harness suites add: {clean_terminal(str(e))}", err=True)
         raise SystemExit(2) from None

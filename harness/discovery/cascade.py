@@ -16,7 +16,7 @@ finalize.py and transfer.py add "reeval" and "transfer" for the ones they take f
             rung, with three times the seeds, for the few that survive the search.
 
 Whether the screen drops candidates that the full bench would rank high is measured on a sample run
-both ways by benchmarks/bench_discovery_cascade.py.
+both ways by benchmarks/experiments/bench_discovery_cascade.py.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.executors import executor_names
 from harness.executors.bench import ContainerOptions
 
-EXECUTORS = ("local", "ray", "docker")
 STRUCTURED_OUTPUT = ("auto", "json_schema", "json_object", "none")
 
 
@@ -150,8 +150,8 @@ class DiscoveryConfig:
             raise ValueError(f"budget must be >= 1, got {self.budget}")
         if self.parallel < 1:
             raise ValueError(f"parallel must be >= 1, got {self.parallel}")
-        if self.executor not in EXECUTORS:
-            raise ValueError(f"executor must be one of {EXECUTORS}, got {self.executor!r}")
+        if self.executor not in executor_names("discover"):
+            raise ValueError(f"executor must be one of {', '.join(executor_names('discover'))}, got {self.executor!r}")
         if self.in_container and self.executor != "ray":
             raise ValueError("in_container is for executor='ray' (executor='docker' always uses containers)")
         if self.ray_address is not None and self.executor != "ray":

@@ -83,6 +83,11 @@ def _store(path: Path) -> int | None:
 class DockerExecutor:
     """``parallel`` containers at once (one per GPU card on a GPU host), each one candidate."""
 
+    @classmethod
+    def from_config(cls, config) -> DockerExecutor:
+        """For ``harness.executors.EXECUTORS``: the pool of a discovery run (harness.discovery.config)."""
+        return cls(config.eval, config.parallel, config.containers, Path(config.out_dir))
+
     def __init__(self, settings: EvalSettings, parallel: int, containers, out_dir: Path):
         from harness.executors.bench import models_cache
         from harness.paths import cache_dir

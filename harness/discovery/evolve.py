@@ -14,7 +14,7 @@ from harness.discovery import expressions as ex
 from harness.discovery.archive import Archive
 from harness.discovery.config import DiscoveryConfig
 from harness.discovery.dedupe import code_key
-from harness.discovery.proposer import PROPOSERS, Proposal, ProposerError, select_parents
+from harness.discovery.proposer import Proposal, ProposerError, select_parents
 
 CROSSOVER_RATE = 0.3
 RANDOM_RATE = 0.05  # fresh random trees keep some exploration when the population converges
@@ -89,4 +89,3 @@ def _random_valid(rng: random.Random):
     raise ex.ExpressionError("no valid random tree in 100 attempts")
 
 
-PROPOSERS.add("evolve", EvolveProposer, "mutation and crossover of loss expression trees (offline)")

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from harness.discovery.config import DiscoveryConfig, EvalSettings
 from harness.discovery.evaluators import run_job
+from harness.records import RecordError
+from harness.runtime import SEED_THREADS
 
 
 @dataclass(frozen=True)
@@ -57,12 +59,14 @@ class LocalExecutor:
 
     def __init__(self, settings: EvalSettings, parallel: int):
         if settings.threads is None:
-            from harness.runtime import SEED_THREADS
-
             settings = dataclasses.replace(settings, threads=SEED_THREADS)
         self.settings, self.parallel = settings, parallel
         self._pool = self._new_pool()
         self._futures: dict[cf.Future, int] = {}
+
+    @classmethod
+    def from_config(cls, config: DiscoveryConfig) -> LocalExecutor:
+        return cls(config.eval, config.parallel)
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(self.parallel, mp_context=multiprocessing.get_context("spawn"),
@@ -125,6 +129,11 @@ class RayExecutor:
         self._refs: dict = {}
         self._jobs: dict[int, Job] = {}
 
+    @classmethod
+    def from_config(cls, config: DiscoveryConfig) -> RayExecutor:
+        return cls(config.eval, config.parallel, config.ray_address, config.ray_num_gpus,
+                   config.containers if config.in_container else None)
+
     def submit(self, job: Job) -> None:
         args = (self.settings, job.source, job.sha256, Path(job.candidate_path).name)
         ref = self._task.remote(*args) if self.containers is None else self._task.remote(*args, self.containers)
@@ -163,15 +172,11 @@ def _worker_died(e: Exception) -> dict:
 
 
 def make_executor(config: DiscoveryConfig):
-    """``config.containers`` (harness.executors.bench.ContainerOptions) serves ``docker`` and ``ray --in-container``."""
-    if config.executor == "ray":
-        return RayExecutor(config.eval, config.parallel, config.ray_address, config.ray_num_gpus,
-                           config.containers if config.in_container else None)
-    if config.executor == "docker":
-        from harness.discovery.containers import DockerExecutor
+    """The candidate pool of ``config.executor`` (harness.executors.EXECUTORS: local, docker, ray);
+    ``config.containers`` (harness.executors.bench.ContainerOptions) serves ``docker`` and ``ray --in-container``."""
+    from harness.executors import candidate_pool
 
-        return DockerExecutor(config.eval, config.parallel, config.containers, Path(config.out_dir))
-    return LocalExecutor(config.eval, config.parallel)
+    return candidate_pool(config.executor, config)
 
 
 def job_for(out_dir: Path, cid: int, code: str) -> Job:
@@ -241,7 +246,6 @@ def with_record(data: dict) -> dict:
 def keep_record(data: dict, folder: Path) -> dict:
     """The controller's side of ``with_record``: write the record under the run's runs/ folder."""
     from harness.bench import store_record
-    from harness.records import RecordError
 
     record = data.pop("record", None)
     if isinstance(record, dict):

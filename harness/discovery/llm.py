@@ -37,7 +37,7 @@ from string import Template
 
 from harness.discovery.archive import DUPLICATE, PENDING, Archive, Candidate
 from harness.discovery.config import DiscoveryConfig, LLMSettings
-from harness.discovery.proposer import PROPOSERS, Proposal
+from harness.discovery.proposer import Proposal
 from harness.lossfile import VOCABULARY
 from harness.text import clean_line, clean_terminal, quote_for_prompt
 
@@ -260,4 +260,3 @@ def _fields(obj: dict) -> dict:
     return {"thought": str(obj.get("thought", "")), "name": name, "code": strip_code_fence(obj["code"])}
 
 
-PROPOSERS.add("llm", LLMProposer, "an LLM on an OpenAI-compatible endpoint, the DiscoPOP paper's protocol")

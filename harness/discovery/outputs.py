@@ -14,18 +14,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from harness.discovery.archive import DUPLICATE, PENDING, SCREENED, Archive, Candidate
 from harness.discovery.config import DiscoveryConfig
+from harness.discovery.summary import markdown_sections, write_json
+from harness.paths import atomic_write_text as _atomic_write
 from harness.text import clean_line, escape_markdown
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def write_jsonl(archive: Archive, out: Path) -> None:
@@ -119,7 +114,6 @@ def write_report(archive: Archive, out: Path, config: DiscoveryConfig, stop_reas
     for c in archive.scored()[:10]:
         lines.append(f"| {c.id} | {escape_markdown(c.name)} | {c.fitness:.4f} | {c.generation} | "
                      f"{list(c.parent_ids)} | {escape_markdown(c.meta.get('operator', '-'))} |")
-    from harness.discovery.summary import markdown_sections
 
     lines += markdown_sections(archive)
     screened = [c for c in cands if c.status == SCREENED]
@@ -189,7 +183,6 @@ def _reevaluated_points(archive: Archive, index: dict[int, int]) -> list[tuple]:
 
 
 def write_all(archive: Archive, out: Path, config: DiscoveryConfig, stop_reason: str) -> None:
-    from harness.discovery.summary import write_json
 
     write_jsonl(archive, out)
     write_best(archive, out, config)

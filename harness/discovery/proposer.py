@@ -15,7 +15,7 @@ from typing import Protocol
 
 from harness.discovery.archive import Archive, Candidate
 from harness.discovery.config import DiscoveryConfig
-from harness.registry import Registry
+from harness.registry import Registry, lazy
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,17 @@ class Proposer(Protocol):
     def propose(self, archive: Archive) -> Proposal: ...
 
 
+# name -> factory(DiscoveryConfig) -> Proposer; lazy: a proposer's module is imported when one is made
 PROPOSERS: Registry[Callable[[DiscoveryConfig], Proposer]] = Registry("proposer")
+PROPOSERS.add("evolve", lazy("harness.discovery.evolve:EvolveProposer"),
+              "mutation and crossover of loss expression trees (offline)")
+PROPOSERS.add("llm", lazy("harness.discovery.llm:LLMProposer"),
+              "an LLM on an OpenAI-compatible endpoint, the DiscoPOP paper's protocol")
+PROPOSERS.add("random", lazy("harness.discovery.random_search:RandomProposer"),
+              "random expression trees, the control at equal budget (offline)")
 
 
 def make_proposer(config: DiscoveryConfig) -> Proposer:
-    import harness.discovery.evolve  # noqa: F401  (registers "evolve")
-    import harness.discovery.llm  # noqa: F401  (registers "llm")
-    import harness.discovery.random_search  # noqa: F401  (registers "random")
-
     return PROPOSERS.get(config.proposer)(config)
 
 

@@ -4,7 +4,7 @@ their search against random sampling at the same budget).
 Same expression space as ``evolve`` (harness.discovery.expressions), same start (the paper's
 baselines that fit the grammar, proposed first), then independent random trees: no parent, no
 selection, no variation. Differences in best re-evaluated win rate between ``evolve`` and ``random``
-at equal candidate counts (benchmarks/bench_discovery_efficiency.py) measure what selection adds.
+at equal candidate counts (benchmarks/experiments/bench_discovery_efficiency.py) measure what selection adds.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from harness.discovery.archive import Archive
 from harness.discovery.config import DiscoveryConfig
 from harness.discovery.dedupe import code_key
 from harness.discovery.evolve import seed_proposal
-from harness.discovery.proposer import PROPOSERS, Proposal, ProposerError
+from harness.discovery.proposer import Proposal, ProposerError
 
 ATTEMPTS = 200
 DEPTH = 4  # evolve's fresh random trees use the same depth
@@ -51,4 +51,3 @@ class RandomProposer:
         return proposal
 
 
-PROPOSERS.add("random", RandomProposer, "random expression trees, the control at equal budget (offline)")

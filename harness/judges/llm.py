@@ -39,13 +39,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
-from harness.judges.base import JUDGES, Comparison, Judgment
+from harness.judges.base import Comparison, Judgment
 from harness.judges.cache import JudgmentCache, cache_key
 from harness.judges.parsers import CONFLICTING, parse_pairwise, parse_rating
-from harness.judges.spec import JudgeSpec, builtin_judges, load_spec, render
+from harness.judges.spec import JudgeSpec, load_spec, render
 from harness.llm_client import (
     BudgetExceeded,
     ChatRequest,
@@ -365,6 +364,3 @@ def position_diagnostics(judgments: list[Judgment | None]) -> dict:
         "position_a_preference": sum(a_prefs) / len(a_prefs) if a_prefs else None,
     }
 
-
-for _name in builtin_judges():
-    JUDGES.add(_name, partial(LLMJudge, _name), load_spec(_name).description)

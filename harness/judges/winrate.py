@@ -22,7 +22,7 @@
 
   Sanity checks, reported in ``warnings``: below ``MIN_LC_PROMPTS`` prompts the LC win rate is not
   computed (the bootstrap CI of a two-parameter fit on so few prompts covers the truth far less
-  often than 95%: benchmarks/bench_lc_coverage.py); and an LC that departs from the raw win rate by
+  often than 95%: benchmarks/validation/bench_lc_coverage.py); and an LC that departs from the raw win rate by
   more than AlpacaEval's margin (``lc_departs``: 10 points, or a quarter of the way to 0 or 100,
   whichever is larger) is flagged, as AlpacaEval flags a failing GLM. Hard verdicts that length
   alone separates (``separated``) get no LC: the fit is infinite and the ridge would decide it.
@@ -41,7 +41,7 @@ TIE_TOLERANCE = 1e-9
 RIDGE = 1e-2  # on both coefficients; ~1/n of a single observation's weight on real sample sizes
 LC_RESAMPLES = 1000
 NEWTON_STEPS = 50
-MIN_LC_PROMPTS = 50  # 95% CI coverage >= 88% in every scenario of benchmarks/bench_lc_coverage.py
+MIN_LC_PROMPTS = 50  # 95% CI coverage >= 88% in every scenario of benchmarks/validation/bench_lc_coverage.py
 # below this many prompts the win rate gets no interval: a percentile bootstrap over 5 prompts of
 # win/tie/loss verdicts covered 0.90-1.0 of the time in simulation (the no-spread bound included),
 # over fewer it cannot be trusted
@@ -84,7 +84,7 @@ def length_controlled_win_rate(preferences, output_lengths, reference_lengths, g
     se the bootstrap standard deviation of b0 (times sqrt(k/(k-1)), the bootstrap's small-sample
     bias), k the number of groups and k-2 the residual degrees of freedom of the two-parameter fit.
     On 50 prompts the percentile interval of the same bootstrap covered a known LC 81-95% of the
-    time, this one 88-100% (benchmarks/bench_lc_coverage.py; on 30 prompts 82-100%, which is why
+    time, this one 88-100% (benchmarks/validation/bench_lc_coverage.py; on 30 prompts 82-100%, which is why
     ``MIN_LC_PROMPTS`` is 50). ``sem`` is the bootstrap SE of the LC.
     """
     y = np.asarray(preferences, dtype=float)

@@ -17,11 +17,18 @@ is a loss whose record carries a failed behaviour check (under failed runs).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.leaderboard.verify import VerificationError, record_filename, verify_integrity
 from harness.ranking import JointRanking, joint_ranking
+from harness.suites import SUITES
+from harness.suites.base import Column
+
+# the column of a board whose suite is not registered here: the win rate every record carries
+PRIMARY = Column("win_rate", "win rate", ci=True, percent=True)
 
 RECORDS_DIR = "records"
 FAILED_DIR = "failed"
@@ -43,8 +50,9 @@ class Entry:
     created_at: str
     record_file: str  # relative to the board directory
     source: str
-    reward: float | None = None
-    kl: float | None = None
+    # the suite's metrics for this record, as data (``Suite.board_metrics``); ``Board.columns`` say which
+    # of them every renderer shows
+    metrics: Mapping[str, Any] = field(default_factory=dict)
     harness_version: str = ""
     git_revision: str | None = None
     judge_id: str = ""
@@ -60,10 +68,10 @@ class Entry:
     ranked_on: str | None = None  # outcomes table the rank comes from ("verdict", "kl1"); None: unpaired
     apart_reason: str = ""  # why the entry is shown apart from the main ranking
     verified: bool = False  # provenance proven (run here, signed by a trusted runner, or a seed re-run)
-    # the stability diagnostic (harness.suites.tiny.stability): seeds that burst and the Wilson 95% CI of
-    # their share; None for records without trajectories to test (other suites)
-    burst_seeds: int | None = None
-    burst_rate_ci: tuple[float, float] | None = None
+
+    def metric(self, key: str):
+        """The board metric ``key`` of this entry (None when the record has none)."""
+        return self.metrics.get(key)
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,13 @@ class Board:
     ranking: JointRanking | None = None  # the main ranking's pairs (keys: sha256), for head-to-head views
     apart_ranking: JointRanking | None = None  # every entry on the "kl1" table, when available
     unverified: tuple[Entry, ...] = ()  # current suite config, provenance not proven: listed, not ranked
+    # the suite's board columns (``Suite.board_columns``): the primary win rate first, then its other metrics
+    columns: tuple[Column, ...] = (PRIMARY,)
+
+    @property
+    def metric_columns(self) -> tuple[Column, ...]:
+        """The columns after the primary win rate (which every renderer shows with its CI and rank)."""
+        return self.columns[1:]
 
     @property
     def separability(self) -> float | None:
@@ -126,27 +141,25 @@ def _trajectories(record: dict) -> tuple:
     return tuple(out)
 
 
-def _bursts(record: dict) -> dict:
-    """The record's burst fields for an Entry, recomputed from its trajectories when it predates them."""
-    from harness.suites.tiny.stability import record_bursts  # late: only tiny-style records carry them
-
-    b = record_bursts(record)
-    return {} if b is None else {"burst_seeds": b["burst_seeds"], "burst_rate_ci": tuple(b["burst_rate_ci"])}
+def _suite(name: str):
+    """The registered suite of a board (what its boards show comes from it), or None for an unknown one."""
+    return SUITES.get(name) if name in SUITES else None
 
 
-def _entry(record: dict, relpath: str) -> Entry:
+def _entry(record: dict, relpath: str, suite=None) -> Entry:
     m, prov = record["metrics"], record["provenance"]
     measured = m.get("win_rate") is not None and m.get("win_rate_ci") is not None
     return Entry(
         name=record["loss"]["name"], sha256=record["loss"]["sha256"],
         win_rate=float(m["win_rate"]) if measured else None,
         win_rate_ci=(float(m["win_rate_ci"][0]), float(m["win_rate_ci"][1])) if measured else None, seeds=len(record["seeds"]), created_at=record["created_at"],
-        record_file=relpath, source=record["loss"]["source"], reward=m.get("reward"), kl=m.get("kl"),
+        record_file=relpath, source=record["loss"]["source"],
+        metrics=suite.board_metrics(record) if suite is not None else dict(m),
         harness_version=str(prov.get("harness_version", "")), git_revision=prov.get("git_revision"),
         judge_id=str(record["judge"].get("id", "")), trajectories=_trajectories(record),
         kl_budget=m.get("kl_budget"), censored_seeds=_censored(m), verified=is_verified(record),
         seed_win_rates=tuple((s["seed"], float(s["win_rate"])) for s in record["per_seed"]
-                             if s.get("win_rate") is not None), **_bursts(record),
+                             if s.get("win_rate") is not None),
     )
 
 
@@ -177,7 +190,9 @@ def _failed(record: dict, relpath: str) -> FailedRun:
 
 
 def build_board(suite: str, expected_hash: str, records: list[tuple[str, dict]], config: dict | None = None) -> Board:
-    """Rank ``records`` ([(path relative to the board dir, record)]) for suite ``suite``."""
+    """Rank ``records`` ([(path relative to the board dir, record)]) for suite ``suite``; its columns and
+    the metrics each entry shows come from the registered suite (``board_columns``, ``board_metrics``)."""
+    suite_obj = _suite(suite)
     current, stale, failed, unverified = [], [], [], []
     for relpath, record in records:
         try:
@@ -193,16 +208,17 @@ def build_board(suite: str, expected_hash: str, records: list[tuple[str, dict]],
             failed.append(FailedRun(record["loss"]["name"], record["loss"]["sha256"], "invalid",
                                     check_failure(record), record["created_at"], relpath, record["loss"]["source"]))
         elif record["suite"]["config_hash"] == expected_hash:
-            (current if is_verified(record) else unverified).append((_entry(record, relpath), record))
+            (current if is_verified(record) else unverified).append((_entry(record, relpath, suite_obj), record))
             config = config or record["suite"]["config"]
         else:
-            stale.append(_entry(record, relpath))
+            stale.append(_entry(record, relpath, suite_obj))
     ranked, apart, ranking, apart_ranking = rank_entries(current)
     failed.sort(key=lambda f: (f.created_at, f.name))
     stale.sort(key=by_estimate)
     unverified = sorted((e for e, _ in unverified), key=by_estimate)
     return Board(suite, expected_hash, tuple(ranked), tuple(failed), tuple(stale), config or {}, tuple(apart),
-                 ranking, apart_ranking, tuple(unverified))
+                 ranking, apart_ranking, tuple(unverified),
+                 tuple(suite_obj.board_columns) if suite_obj is not None else (PRIMARY,))
 
 
 def _measured_table(record: dict, table: str) -> list | None:

@@ -26,6 +26,7 @@ import os
 import numpy as np
 
 from harness.records import canonical_json
+from harness.suites import SUITES
 
 RUNNER_KEY_ENV = "HARNESS_RUNNER_KEY"
 MEAN_OVER_SEEDS = ("win_rate", "win_rate_end", "win_rate_kl1", "reward", "reward_end", "reward_kl1", "kl",
@@ -75,34 +76,19 @@ def check_aggregates(record: dict) -> None:
                                  f"{flag}: the record was edited after the run")
     if "censored" in metrics and "censored_seeds" in metrics and bool(metrics["censored"]) != (metrics["censored_seeds"] > 0):
         raise ProofError("metrics.censored contradicts metrics.censored_seeds")
-    _check_bursts(record)
+    _check_suite(record)
 
 
-BURST_METRICS = ("burst_rate", "burst_rate_ci", "burst_seeds")
-
-
-def _check_bursts(record: dict) -> None:
-    """The stability diagnostic (harness.suites.tiny.stability), when the record carries it: each seed's
-    burst fields are those of its trajectory, and the run's burst metrics are those of the seeds."""
-    from harness.suites.tiny.stability import burst_fields, burst_metrics
-
-    metrics, per_seed = record["metrics"], record["per_seed"]
-    if not any(k in metrics for k in BURST_METRICS) and not any("burst" in s for s in per_seed):
-        return  # a record made before the diagnostic (readers recompute it from the trajectories)
-    for i, seed in enumerate(per_seed):
-        try:
-            fields = burst_fields(seed.get("trajectory") or [])
-        except ValueError as err:
-            raise ProofError(f"per_seed[{i}] carries burst fields its trajectory cannot give: {err}") from None
-        if {k: seed.get(k) for k in fields} != fields:
-            raise ProofError(f"per_seed[{i}] burst fields {[seed.get(k) for k in fields]} disagree with its "
-                             f"trajectory ({list(fields.values())}): the record was edited after the run")
-    expected = burst_metrics(per_seed)
-    for key, value in expected.items():
-        claimed = metrics.get(key)
-        if claimed is None or not np.allclose(claimed, value, rtol=0, atol=TOLERANCE):
-            raise ProofError(f"metrics.{key} is {claimed!r}, but the seeds' burst flags give {value!r}: "
-                             "the record was edited after the run")
+def _check_suite(record: dict) -> None:
+    """What only the record's suite can recompute (``Suite.check_record``; tiny: the burst flags from the
+    trajectories and the burst rate from the flags). A suite not registered here has nothing to add."""
+    name = record["suite"]["name"]
+    if name not in SUITES:
+        return
+    try:
+        SUITES.get(name).check_record(record)
+    except (ValueError, TypeError, KeyError) as err:
+        raise ProofError(str(err)) from None
 
 
 def _check_outcomes(record: dict) -> set[str]:

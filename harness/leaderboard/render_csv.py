@@ -18,19 +18,34 @@ import csv
 import io
 
 from harness.leaderboard.board import Board, Entry
-from harness.leaderboard.rows import entry_json
+from harness.leaderboard.rows import entry_json, metric_json
 from harness.text import csv_cell
 
-COLUMNS = ("rank", "rank_worst", "section", "name", "sha256", "win_rate", "win_rate_ci_low", "win_rate_ci_high",
-           "seeds", "reward", "kl", "kl_budget", "censored_seeds", "burst_seeds", "burst_rate", "burst_rate_ci_low",
-           "burst_rate_ci_high", "ranked_on", "apart_reason",
-           "created_at", "suite", "suite_config_hash", "harness_version", "git_revision", "judge", "record", "verified")
+HEAD = ("rank", "rank_worst", "section", "name", "sha256", "win_rate", "win_rate_ci_low", "win_rate_ci_high",
+        "seeds")
+TAIL = ("ranked_on", "apart_reason", "kl_budget", "censored_seeds", "created_at", "suite", "suite_config_hash",
+        "harness_version", "git_revision", "judge", "record", "verified")
+
+
+def columns(board: Board) -> tuple[str, ...]:
+    """The CSV header: the entry's rank interval, section and primary win rate, then each of the suite's
+    metric columns (``key``, with ``key_ci_low`` / ``key_ci_high`` when it has a CI and its count when it
+    has one), then the protocol and provenance fields."""
+    metric = []
+    for c in board.metric_columns:
+        for key in metric_json_keys(c):
+            metric += [f"{key[:-3]}_ci_low", f"{key[:-3]}_ci_high"] if key.endswith("_ci") else [key]
+    return (*HEAD, *metric, *TAIL)
+
+
+def metric_json_keys(c) -> list[str]:
+    return [c.key] + ([c.key + "_ci"] if c.ci else []) + ([c.count] if c.count else [])
 
 
 def _row(board: Board, e: Entry, section: str) -> dict:
     row = entry_json(board, e)
-    row["win_rate_ci_low"], row["win_rate_ci_high"] = row.pop("win_rate_ci") or (None, None)
-    row["burst_rate_ci_low"], row["burst_rate_ci_high"] = row.pop("burst_rate_ci") or (None, None)
+    for key in ["win_rate_ci", *(k for c in board.metric_columns for k in metric_json(e, c) if k.endswith("_ci"))]:
+        row[f"{key[:-3]}_ci_low"], row[f"{key[:-3]}_ci_high"] = row.pop(key, None) or (None, None)
     ranked = section != "unverified" and e.rank_interval is not None
     row["rank"], row["rank_worst"] = e.rank_interval if ranked else (None, None)
     row["ranked_on"] = e.ranked_on if ranked else None
@@ -39,11 +54,12 @@ def _row(board: Board, e: Entry, section: str) -> dict:
 
 
 def render_csv(board: Board) -> str:
+    names = columns(board)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
     writer.writeheader()
     for section, entries in (("ranked", board.entries), ("apart", board.apart), ("unverified", board.unverified)):
         for e in entries:
             row = _row(board, e, section)
-            writer.writerow({k: "" if row[k] is None else csv_cell(row[k]) for k in COLUMNS})
+            writer.writerow({k: "" if row.get(k) is None else csv_cell(row[k]) for k in names})
     return out.getvalue()

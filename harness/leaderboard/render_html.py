@@ -20,34 +20,46 @@ from harness.leaderboard.render_md import UNVERIFIED_NOTE, UNVERIFIED_TITLE
 from harness.leaderboard.render_svg import ci_bar, ci_domain, color, frontier_svg
 from harness.leaderboard.rows import (
     CENSORED_MARK,
-    KL_HEADER,
-    burst_text,
     ci_text,
     count,
     day,
     failed_row,
-    num,
+    header,
+    metric_text,
+    metric_value,
     pct,
     protocol_note,
     rank_note,
     rank_text,
     win_text,
 )
+from harness.suites.base import Column
 from harness.text import clean_line
 
-# (data key, header, type, first sort direction, numeric column)
-COLUMNS = (
+# (data key, header, type, first sort direction, numeric column); the suite's metric columns go after "lo"
+HEAD = (
     ("rank", "Rank", "num", "ascending", True),
     ("name", "Loss", "text", "ascending", False),
     ("winrate", "Win rate %", "num", "descending", True),
     ("lo", "95% CI", "num", "descending", False),
-    ("reward", "Reward", "num", "descending", True),
-    ("kl", KL_HEADER, "num", "ascending", True),
+)
+TAIL = (
     ("seeds", "Seeds", "num", "descending", True),
-    ("bursts", "Bursts", "num", "ascending", True),
     ("date", "Date", "text", "descending", False),
     ("sha", "sha256", "text", "ascending", False),
 )
+
+
+def _key(c: Column) -> str:
+    """A metric column's sort key on the page (its data- attribute): the metric, dashes for underscores."""
+    return c.key.replace("_", "-")
+
+
+def columns(board: Board) -> tuple[tuple, ...]:
+    """The page's columns: the fixed ones and one per metric column of the suite (``Board.metric_columns``)."""
+    metric = tuple((_key(c), header(c)[:1].upper() + header(c)[1:], "num",
+                    "ascending" if c.lower_is_better else "descending", True) for c in board.metric_columns)
+    return (*HEAD, *metric, *TAIL)
 
 
 def _script_json(obj) -> str:
@@ -63,10 +75,10 @@ def _meta(board: Board, name: str, sha: str, record_file: str, extra: list[tuple
     return {"name": name, "meta": [("sha256", sha), ("record", record_file), ("suite", board.suite), *extra]}
 
 
-def _entry_row(e: Entry, i: int, order: int, domain, swatch: str) -> str:
+def _entry_row(e: Entry, i: int, order: int, domain, swatch: str, cols: tuple[Column, ...] = ()) -> str:
     lo, hi = e.win_rate_ci or (None, None)
-    attrs = {"rank": e.rank, "name": e.name.lower(), "winrate": e.win_rate, "lo": lo, "reward": e.reward,
-             "kl": e.kl, "seeds": e.seeds, "bursts": None if e.burst_seeds is None else e.burst_seeds / e.seeds,
+    attrs = {"rank": e.rank, "name": e.name.lower(), "winrate": e.win_rate, "lo": lo,
+             **{_key(c): metric_value(e, c) for c in cols}, "seeds": e.seeds,
              "date": e.created_at, "sha": e.sha256, "order": order}
     data = " ".join(f'data-{k}="{_attr(v)}"' for k, v in attrs.items())
     cells = [
@@ -75,16 +87,15 @@ def _entry_row(e: Entry, i: int, order: int, domain, swatch: str) -> str:
         f'<button class="loss" data-index="{i}" title="show the loss source">{escape(e.name)}</button></td>',
         f'<td class="num"{_censored_title(e)}>{escape(win_text(e))}</td>',
         f'<td>{"" if lo is None else ci_bar(lo, e.win_rate, hi, domain)} <span class="note">{ci_text(e)}</span></td>',
-        f'<td class="num">{num(e.reward)}</td>', f'<td class="num">{num(e.kl)}</td>',
-        f'<td class="num">{e.seeds}</td>', f'<td class="num"{BURSTS_TITLE}>{escape(burst_text(e))}</td>',
-        f"<td>{escape(day(e.created_at))}</td>",
+        *(f'<td class="num"{_title(c)}>{escape(metric_text(e, c))}</td>' for c in cols),
+        f'<td class="num">{e.seeds}</td>', f"<td>{escape(day(e.created_at))}</td>",
         f'<td><a href="{escape(e.record_file)}"><code>{escape(e.sha256[:12])}</code></a></td>',
     ]
     return f"<tr {data}>{''.join(cells)}</tr>"
 
 
-BURSTS_TITLE = (' title="seeds whose KL moved by more than 2 nats within a checkpoint interval or whose fluency fell '
-                'below half of step 0 (harness.suites.tiny.stability), with the Wilson 95% CI of the rate"')
+def _title(c: Column) -> str:
+    return f' title="{escape(c.note)}"' if c.note else ""
 
 
 def _censored_title(e: Entry) -> str:
@@ -99,20 +110,21 @@ def _board_table(board: Board, data: list, colors: dict) -> str:
         return f"<p>No entries yet: <code>harness submit --loss FILE --suite {escape(board.suite)}</code>.</p>"
     head = "".join(
         f'<th scope="col" data-key="{k}" data-type="{t}" data-first="{first}"{" class=num" if n else ""}>'
-        f"<button>{label}</button></th>" for k, label, t, first, n in COLUMNS)
+        f"<button>{escape(label)}</button></th>" for k, label, t, first, n in columns(board))
     domain = ci_domain(board.entries)
     rows = []
     for order, e in enumerate(board.entries):
-        rows.append(_entry_row(e, len(data), order, domain, colors[e.sha256]))
-        data.append({**_meta(board, e.name, e.sha256, e.record_file, _provenance(e)), "source": e.source})
+        rows.append(_entry_row(e, len(data), order, domain, colors[e.sha256], board.metric_columns))
+        data.append({**_meta(board, e.name, e.sha256, e.record_file, _provenance(e, board.metric_columns)),
+                     "source": e.source})
     return (f'<table id="board"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
 
-def _provenance(e: Entry) -> list[tuple[str, str]]:
+def _provenance(e: Entry, cols: tuple[Column, ...] = ()) -> list[tuple[str, str]]:
     per_seed = ", ".join(f"seed {s}: {pct(w)}" for s, w in e.seed_win_rates)
     return [("win rate", f"{win_text(e)}% (95% CI {ci_text(e)}), {e.seeds} seeds" if e.win_rate_ci
                          else f"{win_text(e)}, {e.seeds} seeds"),
-            ("per seed", per_seed or "not recorded"), ("bursts", burst_text(e) or "n/a"),
+            ("per seed", per_seed or "not recorded"), *((header(c), metric_text(e, c) or "n/a") for c in cols),
             ("harness", f"{e.harness_version} @ {e.git_revision or 'unknown revision'}"),
             ("judge", e.judge_id or "unknown"), ("date", e.created_at)]
 
@@ -143,7 +155,7 @@ def _listed_table(board: Board, data: list, entries: tuple[Entry, ...], table_id
         rows.append(f'<tr><td><button class="loss" data-index="{len(data)}">{escape(e.name)}</button></td>'
                     f'<td class="num">{escape(pct(e.win_rate))}</td><td>{escape(day(e.created_at))}</td>'
                     f'<td><a href="{escape(e.record_file)}"><code>{escape(e.sha256[:12])}</code></a></td></tr>')
-        data.append({**_meta(board, e.name, e.sha256, e.record_file, _provenance(e)), "source": e.source})
+        data.append({**_meta(board, e.name, e.sha256, e.record_file, _provenance(e, board.metric_columns)), "source": e.source})
     note = f'<p class="note">{escape(note)}</p>' if note else ""
     return (f'<h2>{escape(title)}</h2>{note}<table id="{table_id}"><thead><tr><th>Loss</th>'
             f'<th class="num">Win rate %</th><th>Date</th><th>sha256</th></tr></thead><tbody>{"".join(rows)}'
@@ -192,7 +204,7 @@ def _apart_table(board: Board, data: list) -> str:
                     f'<td class="num"{_censored_title(e)}>{escape(win_text(e))}</td><td class="num">{escape(rank)}</td>'
                     f"<td>{escape(e.apart_reason)}</td>"
                     f'<td><a href="{escape(e.record_file)}"><code>{escape(e.sha256[:12])}</code></a></td></tr>')
-        data.append({**_meta(board, e.name, e.sha256, e.record_file, _provenance(e)), "source": e.source})
+        data.append({**_meta(board, e.name, e.sha256, e.record_file, _provenance(e, board.metric_columns)), "source": e.source})
     return ("<h2>Shown apart (not on the main scale)</h2><table id=\"apart\"><thead><tr><th>Loss</th>"
             '<th class="num">Win rate %</th><th class="num">Rank</th><th>Why apart</th><th>sha256</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table>')

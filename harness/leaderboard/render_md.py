@@ -6,19 +6,18 @@ from tabulate import tabulate
 
 from harness.leaderboard.board import Board
 from harness.leaderboard.rows import (
-    BURSTS_HEADER,
-    KL_HEADER,
     apart_row,
     count,
     entry_row,
     failed_row,
+    header,
     protocol_note,
     rank_note,
     stale_row,
 )
 from harness.text import clean_line, escape_markdown
 
-NUMERIC = {"rank", "win rate %", "95% CI", "reward", KL_HEADER, "seeds", BURSTS_HEADER}
+NUMERIC = {"rank", "win rate %", "95% CI", "seeds"}  # and every metric column
 APART = "Shown apart (not on the main scale; never ranked against it)"
 UNVERIFIED_TITLE = "Unverified records (not ranked)"
 UNVERIFIED_NOTE = ("Records made elsewhere whose results were neither re-run here nor signed by a runner key this "
@@ -30,14 +29,10 @@ def _cell(value: str, fmt: str) -> str:
     return escape_markdown(value) if fmt == "github" else clean_line(value)
 
 
-# suites without a gold reward, a KL or trajectories to test for bursts (smol, the paper suites) leave them empty
-OPTIONAL = ("reward", KL_HEADER, BURSTS_HEADER)
-
-
-def _table(rows: list[dict], fmt: str, files: list[str] | None = None) -> str:
-    """A table of ``rows``; with ``files``, each row's sha256 cell links to its record file. An optional
-    metric column that no row fills is left out."""
-    empty = {h for h in OPTIONAL if h in rows[0] and not any(r[h] for r in rows)}
+def _table(rows: list[dict], fmt: str, files: list[str] | None = None, metrics: tuple[str, ...] = ()) -> str:
+    """A table of ``rows``; with ``files``, each row's sha256 cell links to its record file. A metric column
+    (``metrics``: its headers) that no row fills is left out (e.g. bursts where no record has trajectories)."""
+    empty = {h for h in metrics if h in rows[0] and not any(r[h] for r in rows)}
     rows = [{h: v for h, v in r.items() if h not in empty} for r in rows]
     body = [[_cell(v, fmt) for v in r.values()] for r in rows]
     if files is not None:
@@ -45,32 +40,36 @@ def _table(rows: list[dict], fmt: str, files: list[str] | None = None) -> str:
         for cells, row, file in zip(body, rows, files, strict=True):
             # the hash is hex and the file name is checked (board.record_filename): no escaping needed
             cells[col] = f"[`{row['sha256']}`]({file})"
-    align = ["right" if h in NUMERIC else "left" for h in rows[0]]
+    align = ["right" if h in NUMERIC or h in metrics else "left" for h in rows[0]]
     return tabulate(body, headers=list(rows[0]), tablefmt=fmt, disable_numparse=True, colalign=align)
 
 
 def render_table(board: Board, fmt: str = "simple") -> str:
     """The board as plain text (or another tabulate format) with failed and stale runs after it."""
+    cols = board.metric_columns
+    heads = tuple(header(c) for c in cols)
     parts = [f"{board.suite} board (suite config {board.config_hash}): {count(board.entries, 'ranked entry')}"]
     if board.entries:
-        parts.append(_table([entry_row(e) for e in board.entries], fmt))
+        parts.append(_table([entry_row(e, cols) for e in board.entries], fmt, metrics=heads))
         parts.append(" ".join(filter(None, (rank_note(board), protocol_note(board)))))
     if board.apart:
         parts.append(f"{APART}: {len(board.apart)}")
-        parts.append(_table([apart_row(e) for e in board.apart], fmt))
+        parts.append(_table([apart_row(e, cols) for e in board.apart], fmt, metrics=heads))
     if board.failed:
         parts.append(f"Failed runs (not ranked): {len(board.failed)}")
         parts.append(_table([failed_row(f) for f in board.failed], fmt))
     if board.unverified:
         parts.append(f"{UNVERIFIED_TITLE}: {len(board.unverified)}")
-        parts.append(_table([stale_row(e) for e in board.unverified], fmt))
+        parts.append(_table([stale_row(e, cols) for e in board.unverified], fmt, metrics=heads))
     if board.stale:
         parts.append(f"Run on an older suite config (not ranked): {len(board.stale)}")
-        parts.append(_table([stale_row(e) for e in board.stale], fmt))
+        parts.append(_table([stale_row(e, cols) for e in board.stale], fmt, metrics=heads))
     return "\n\n".join(parts) + "\n"
 
 
 def render_readme(board: Board) -> str:
+    cols = board.metric_columns
+    heads = tuple(header(c) for c in cols)
     lines = [
         f"# Leaderboard: `{board.suite}` suite",
         "",
@@ -83,22 +82,22 @@ def render_readme(board: Board) -> str:
         "",
     ]
     if board.entries:
-        lines.append(_linked_table([entry_row(e) for e in board.entries], board.entries))
+        lines.append(_linked_table([entry_row(e, cols) for e in board.entries], board.entries, heads))
     else:
         lines.append("No entries yet: `harness submit --loss FILE --suite " + board.suite + "`.")
     if board.apart:
-        lines += ["", f"## {APART}", "", _linked_table([apart_row(e) for e in board.apart], board.apart)]
+        lines += ["", f"## {APART}", "", _linked_table([apart_row(e, cols) for e in board.apart], board.apart, heads)]
     if board.unverified:
         lines += ["", f"## {UNVERIFIED_TITLE}", "", UNVERIFIED_NOTE, "",
-                  _linked_table([stale_row(e) for e in board.unverified], board.unverified)]
+                  _linked_table([stale_row(e, cols) for e in board.unverified], board.unverified, heads)]
     if board.failed:
         lines += ["", "## Failed runs (not ranked)", "",
                   _linked_table([failed_row(f) for f in board.failed], board.failed)]
     if board.stale:
         lines += ["", "## Run on an older suite config (not ranked)", "",
-                  _linked_table([stale_row(e) for e in board.stale], board.stale)]
+                  _linked_table([stale_row(e, cols) for e in board.stale], board.stale, heads)]
     return "\n".join(lines) + "\n"
 
 
-def _linked_table(rows: list[dict], items) -> str:
-    return _table(rows, "github", [item.record_file for item in items])
+def _linked_table(rows: list[dict], items, metrics: tuple[str, ...] = ()) -> str:
+    return _table(rows, "github", [item.record_file for item in items], metrics)

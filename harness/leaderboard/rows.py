@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from harness.leaderboard.board import Board, Entry, FailedRun
+from harness.suites.base import Column
 
 
 def pct(x: float | None) -> str:
@@ -27,15 +28,41 @@ def win_text(e: Entry) -> str:
     return pct(e.win_rate) + (f" {CENSORED_MARK}" if e.censored_seeds else "")
 
 
-def burst_text(e: Entry) -> str:
-    """Seeds that burst of all seeds, with the Wilson 95% CI of the rate ("1/3 [6–79%]"); "" when not known."""
-    if e.burst_seeds is None or e.burst_rate_ci is None:
+def header(c: Column) -> str:
+    """A metric column's header in the text tables ("instructions followed %" for a share)."""
+    return c.label + (" %" if c.percent else "")
+
+
+def metric_value(e: Entry, c: Column) -> float | None:
+    """The number a column sorts by: the metric itself (a count column's rate)."""
+    v = e.metric(c.key)
+    return None if v is None else float(v)
+
+
+def metric_text(e: Entry, c: Column) -> str:
+    """One entry's cell of a metric column: the value (in % for a share), its 95% CI in brackets when the
+    column has one, or for a count column the seeds counted of all seeds ("1/3 [6–79%]"); "" when unknown."""
+    v, ci = e.metric(c.key), e.metric(c.key + "_ci") if c.ci else None
+    if v is None:
         return ""
-    lo, hi = e.burst_rate_ci
-    return f"{e.burst_seeds}/{e.seeds} [{100 * lo:.0f}–{100 * hi:.0f}%]"
+    if c.count:
+        k = e.metric(c.count)
+        if k is None or ci is None:
+            return ""
+        return f"{k}/{e.seeds} [{100 * ci[0]:.0f}–{100 * ci[1]:.0f}%]"
+    fmt = pct if c.percent else num
+    return fmt(v) + ("" if ci is None else f" [{fmt(ci[0])}–{fmt(ci[1])}]")
 
 
-BURSTS_HEADER = "bursts"
+def metric_json(e: Entry, c: Column) -> dict:
+    """A metric column's fields in JSON and CSV: the value, its CI and its count when the column has them."""
+    out = {c.key: e.metric(c.key)}
+    if c.ci:
+        ci = e.metric(c.key + "_ci")
+        out[c.key + "_ci"] = None if ci is None else list(ci)
+    if c.count:
+        out[c.count] = e.metric(c.count)
+    return out
 
 
 def ci_text(e: Entry) -> str:
@@ -63,8 +90,8 @@ def rank_note(board: Board) -> str:
             f"whose intervals overlap are not told apart.{sep} KL is at the end of training.")
 
 
-def apart_row(e: Entry) -> dict[str, str]:
-    row = entry_row(e)
+def apart_row(e: Entry, columns: tuple[Column, ...] = ()) -> dict[str, str]:
+    row = entry_row(e, columns)
     row["rank"] = "" if e.ranked_on is None else f"{rank_text(e)} ({e.ranked_on})"
     row["why apart"] = e.apart_reason
     return row
@@ -75,9 +102,6 @@ def count(items, noun: str) -> str:
     return f"{len(items)} {noun if len(items) == 1 else plural}"
 
 
-KL_HEADER = "KL at end"  # the record's KL is end-of-training, not where the win rate was measured
-
-
 def rank_text(e: Entry) -> str:
     """The rank interval [best, worst] ("3" when both ends agree, "1–4" otherwise, "" when unranked)."""
     if e.rank_interval is None:
@@ -86,12 +110,13 @@ def rank_text(e: Entry) -> str:
     return str(best) if best == worst else f"{best}–{worst}"
 
 
-def entry_row(e: Entry) -> dict[str, str]:
+def entry_row(e: Entry, columns: tuple[Column, ...] = ()) -> dict[str, str]:
+    """The text-table row of an entry: rank, loss, the primary win rate and its CI, then one cell per metric
+    column of the board (``Board.metric_columns``), then seeds, date and the record's hash."""
     return {
-        "rank": rank_text(e), "loss": e.name, "win rate %": win_text(e),
-        "95% CI": ci_text(e), "reward": num(e.reward), KL_HEADER: num(e.kl), "seeds": str(e.seeds),
-        BURSTS_HEADER: burst_text(e),
-        "date": day(e.created_at), "sha256": e.sha256[:12],
+        "rank": rank_text(e), "loss": e.name, "win rate %": win_text(e), "95% CI": ci_text(e),
+        **{header(c): metric_text(e, c) for c in columns},
+        "seeds": str(e.seeds), "date": day(e.created_at), "sha256": e.sha256[:12],
     }
 
 
@@ -111,8 +136,8 @@ def pair_json(ranking, names: dict) -> list[dict]:
             for p in ranking.pairs]
 
 
-def stale_row(e: Entry) -> dict[str, str]:
-    row = entry_row(e)
+def stale_row(e: Entry, columns: tuple[Column, ...] = ()) -> dict[str, str]:
+    row = entry_row(e, columns)
     row.pop("rank")
     return row
 
@@ -122,11 +147,10 @@ def entry_json(board: Board, e: Entry) -> dict:
         "rank": e.rank, "rank_interval": None if e.rank_interval is None else list(e.rank_interval),
         "ranked_on": e.ranked_on, "apart_reason": e.apart_reason or None, "kl_measured_at": "end of training",
         "name": e.name, "sha256": e.sha256, "win_rate": e.win_rate,
-        "win_rate_ci": None if e.win_rate_ci is None else list(e.win_rate_ci), "seeds": e.seeds, "reward": e.reward, "kl": e.kl,
+        "win_rate_ci": None if e.win_rate_ci is None else list(e.win_rate_ci), "seeds": e.seeds,
+        **{k: v for c in board.metric_columns for k, v in metric_json(e, c).items()},
         "created_at": e.created_at, "suite": board.suite, "suite_config_hash": board.config_hash,
-        "kl_budget": e.kl_budget, "censored_seeds": e.censored_seeds, "burst_seeds": e.burst_seeds,
-        "burst_rate": None if e.burst_seeds is None else e.burst_seeds / e.seeds,
-        "burst_rate_ci": None if e.burst_rate_ci is None else list(e.burst_rate_ci),
+        "kl_budget": e.kl_budget, "censored_seeds": e.censored_seeds,
         "harness_version": e.harness_version, "git_revision": e.git_revision, "judge": e.judge_id,
         "record": e.record_file, "verified": e.verified,
     }

@@ -11,6 +11,7 @@ from harness.leaderboard.fields import FieldError, check_fields
 from harness.leaderboard.proof import ProofError, check_aggregates
 from harness.lossfile import sha256_bytes
 from harness.records import RecordError, config_hash, validate_record
+from harness.suites import get_suite
 
 
 class VerificationError(ValueError):
@@ -97,6 +98,4 @@ def record_filename(record: dict) -> str:
 
 def current_suite_hash(suite: str) -> str:
     """The config hash of the registered suite ``suite`` (what a board of that suite accepts)."""
-    from harness.suites import get_suite  # imported late: rendering a board needs no suite code
-
     return get_suite(suite).config_hash()

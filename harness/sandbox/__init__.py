@@ -74,11 +74,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.registry import Registry
+from harness.sandbox.errors import SandboxUnavailable
 from harness.sandbox.limits import SandboxLimits
-
-
-class SandboxUnavailable(RuntimeError):
-    """No backend that may run this loss is usable here; the message says what to install or pass."""
 
 
 def _open_jail(path, source, sha256, params, limits, trust):

@@ -126,7 +126,7 @@ class _Cleanup:
 def open_docker(path: Path, source: bytes, sha256: str, params: tuple[str, ...], limits: SandboxLimits):
     ok, reason = usable(limits.docker_image, limits.docker_runtime)
     if not ok:
-        from harness.sandbox import SandboxUnavailable
+        from harness.sandbox.errors import SandboxUnavailable
 
         raise SandboxUnavailable(f"the docker backend cannot run here: {reason}")
     folder = tempfile.mkdtemp(prefix="harness-loss-")

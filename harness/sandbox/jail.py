@@ -208,7 +208,7 @@ def open_jail(
 ) -> WorkerSession:
     ok, reason = usable()
     if not ok:
-        from harness.sandbox import SandboxUnavailable
+        from harness.sandbox.errors import SandboxUnavailable
 
         raise SandboxUnavailable(f"the jail backend cannot run here: {reason}")
     # The memfd's name is only a label (the kernel keeps 249 bytes of it): a fixed one, since a loss

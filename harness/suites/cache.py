@@ -15,6 +15,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.hashing import config_hash
+from harness.paths import cache_dir
+from harness.suites.base import SuiteDefaults, default_seed_list, shorter_training
+
 MANIFEST = "manifest.json"
 
 
@@ -153,7 +157,7 @@ def ensure(folder: Path, build: Callable[[Path], None], *, log=None, shipped: Pa
 BUILD_THREADS = 1  # one thread: degrades gracefully beside other processes (harness.runtime)
 
 
-class CachedSuite:
+class CachedSuite(SuiteDefaults):
     """What every suite with an on-disk artifact cache shares: its config hashes and cache folder.
 
     ``config_hash`` covers everything that changes results; ``build_hash`` only what changes the
@@ -193,13 +197,9 @@ class CachedSuite:
         return {"fingerprint": got, "shipped": got == self.shipped()[1]}
 
     def config_hash(self) -> str:
-        from harness.records import config_hash
-
         return config_hash(self.config.as_dict())
 
     def build_hash(self) -> str:
-        from harness.records import config_hash
-
         return config_hash(self.config.build_dict())
 
     @property
@@ -208,8 +208,6 @@ class CachedSuite:
         return self.name
 
     def cache_folder(self) -> Path:
-        from harness.paths import cache_dir
-
         return cache_dir() / f"{self.cache_family}-{self.build_hash()}"
 
     def with_overrides(self, overrides: dict):
@@ -222,8 +220,6 @@ class CachedSuite:
         return self.config.train.threads
 
     def seed_list(self, n: int) -> list[int]:
-        from harness.suites import default_seed_list
-
         return default_seed_list(self.config.seeds, n)
 
     @property
@@ -231,6 +227,4 @@ class CachedSuite:
         return max(1, len(self.config.seeds))
 
     def screen_overrides(self, fraction: float) -> dict:
-        from harness.suites import shorter_training
-
         return shorter_training(self.name, self.config.train.steps, 1, fraction)

@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.generation import GenerationConfig
-from harness.suites import Column, SuiteResult, Summary, cache
+from harness.suites import cache
+from harness.suites.base import DEFAULT_PLAN, Column, RunPlan, SuiteResult, Summary
 
 USER_SUITES = "user-suites"  # under harness_home()
 
@@ -110,12 +111,10 @@ class OwnSuiteConfig:
 class OwnSuite(cache.CachedSuite):
     """A user's data, model and judge; win rate of the trained policy against the reference answers."""
 
-    board_columns = (Column("win_rate", "win rate vs reference", ci=True),)
+    board_columns = (Column("win_rate", "win rate vs reference", ci=True, percent=True),)
     gate_metric = "win_rate"
     judged_outside = False
     parallel_seeds = False
-    adaptive_seeds = False
-    beta_frontier = False
 
     def __init__(self, config: OwnSuiteConfig, *, problem: str | None = None):
         super().__init__(config)
@@ -134,12 +133,11 @@ class OwnSuite(cache.CachedSuite):
                            "`harness suites add` again (it re-validates and re-fingerprints them)")
         return OwnSuite(apply_overrides(self.config, overrides), problem=self.problem)
 
-    def usage_error(self, *, thorough: bool = False, in_container: bool = False) -> str | None:
+    def usage_error(self, plan: RunPlan = DEFAULT_PLAN, *, in_container: bool = False) -> str | None:
         if self.problem:
             return self.problem
-        if thorough:
-            return (f"thorough mode needs a suite with the matched-KL protocol (tiny); suite {self.name!r} has its "
-                    "own evaluation loop")
+        if plan.modes():
+            return plan.unsupported(self.name)
         if in_container:
             return (f"suite {self.name!r} reads your model and data folders on this machine, which a job container "
                     "does not mount: use --executor local")
@@ -172,7 +170,7 @@ class OwnSuite(cache.CachedSuite):
         return aggregate([dict(o) for o in outputs], self.config.ci_level, prompts)
 
     def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True,
-                  parallel=None) -> SuiteResult:
+                  plan: RunPlan = DEFAULT_PLAN) -> SuiteResult:
         from harness.suites.smol.run import aggregate
 
         per_seed = []

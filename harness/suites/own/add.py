@@ -82,10 +82,10 @@ def _judge(spec_dir: Path, raw) -> OwnJudgeConfig:
     return OwnJudgeConfig(**{**raw, "path": str(path), "fingerprint": folder_fingerprint(path)})
 
 
-def resolve(spec_path) -> OwnSuiteConfig:
-    """The validated, fingerprinted suite config for a spec file; SpecError / DataError naming the problem."""
+def resolve(spec_path, taken: frozenset[str] = frozenset()) -> OwnSuiteConfig:
+    """The validated, fingerprinted suite config for a spec file; SpecError / DataError naming the problem.
+    ``taken``: the built-in suites' names, which a user suite may not take (harness.suites.add_user_suite)."""
     from harness.generation import GenerationConfig
-    from harness.suites import SUITES
     from harness.suites.own import build, template
     from harness.suites.own import data as own_data
 
@@ -102,7 +102,7 @@ def resolve(spec_path) -> OwnSuiteConfig:
     name = spec.get("name")
     if not isinstance(name, str) or not NAME.match(name):
         raise SpecError(f"name {name!r}: lower-case letters, digits, '.', '_' and '-' (at most 64), e.g. \"my-prefs\"")
-    if name in SUITES and not isinstance(SUITES.get(name), _own_suite_class()):
+    if name in taken:
         raise SpecError(f"name {name!r} is a built-in suite; choose another")
     here = spec_path.resolve().parent
     data_path = _path(here, spec.get("data"), "data")
@@ -133,23 +133,14 @@ def resolve(spec_path) -> OwnSuiteConfig:
                           judge=_judge(here, spec.get("judge")), **extra)
 
 
-def _own_suite_class():
-    from harness.suites.own import OwnSuite
-
-    return OwnSuite
-
-
-def add(spec_path) -> tuple[OwnSuiteConfig, Path]:
-    """Validate ``spec_path`` and save it as a user suite (replacing an earlier one of the same name)."""
-    config = resolve(spec_path)
+def add(spec_path, taken: frozenset[str] = frozenset()) -> tuple[OwnSuiteConfig, Path]:
+    """Validate ``spec_path`` and save it as a user suite (replacing an earlier one of the same name); the
+    suite registry takes it in harness.suites.add_user_suite."""
+    config = resolve(spec_path, taken)
     folder = user_suites_dir()
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"{config.name}.json"
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(config.as_dict(), indent=1, sort_keys=True) + "\n")
     tmp.replace(out)
-    from harness.suites import SUITES
-    from harness.suites.own import OwnSuite
-
-    SUITES.add(config.name, OwnSuite(config), f"your suite ({out.name})", replace=True)  # usable in this process too
     return config, out

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.hashing import make_outcomes
 from harness.judges.base import Comparison
 from harness.judges.winrate import MIN_LC_PROMPTS, RIDGE, fit_length_glm, length_feature
-from harness.records import make_outcomes
 from harness.stats import bootstrap_ci, crossed_mean_ci, win_rate_ci
-from harness.suites import SuiteResult
+from harness.suites.base import SuiteResult
+from harness.text import clean_line
 
 
 def question(row: dict) -> str:
@@ -173,8 +174,6 @@ def seed_job(suite, artifacts, session, seed: int, beta: float, *, device: str, 
 
 def _plain(info) -> dict:
     """A job's generation description (untrusted) as a flat dict of short, printable scalars."""
-    from harness.text import clean_line
-
     if not isinstance(info, dict):
         return {}
     out = {}

@@ -12,9 +12,18 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.hashing import config_hash
 from harness.paths import cache_dir
-from harness.records import config_hash
-from harness.suites import Column, SuiteResult, Summary, cache, default_seed_list
+from harness.suites import cache
+from harness.suites.base import (
+    DEFAULT_PLAN,
+    Column,
+    RunPlan,
+    SuiteDefaults,
+    SuiteResult,
+    Summary,
+    default_seed_list,
+)
 from harness.suites.paper import formats
 from harness.suites.paper.config import PaperSuiteConfig
 
@@ -29,16 +38,16 @@ class PaperArtifacts:
     stats: dict
 
 
-class PaperSuite:
+class PaperSuite(SuiteDefaults):
     """One of the paper's setups; its GPU job writes answers that are judged outside the container."""
 
-    board_columns = (Column("win_rate", "win rate vs references", ci=True), Column("lc_win_rate", "LC win rate"))
+    board_columns = (Column("win_rate", "win rate vs references", ci=True, percent=True),
+                     Column("lc_win_rate", "LC win rate", ci=True, percent=True,
+                            note="length-controlled win rate (AlpacaEval 2's GLM, harness.judges.winrate)"))
     gate_metric = "win_rate"
     judged_outside = True
     training_threads = None  # GPU jobs: the thread count is not a suite setting
     parallel_seeds = False  # one device: seeds run in sequence
-    adaptive_seeds = False
-    beta_frontier = False
 
     def __init__(self, config: PaperSuiteConfig):
         self.config = config
@@ -162,23 +171,20 @@ class PaperSuite:
 
         return judge_seed_jobs(self, artifacts, outputs, seeds, judge=judge)
 
-    def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True, judge=None,
-                  device: str | None = None, parallel=None) -> SuiteResult:
+    def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True,
+                  plan: RunPlan = DEFAULT_PLAN, judge=None, device: str | None = None) -> SuiteResult:
         """`harness bench` on this host: per seed the job (train -> generate), then the suite's LLM judge
         (judging.py). IMDb has no judge: its frontier points come from the job (imdb.py)."""
         from harness.suites.paper.judging import run_judged_seeds
 
         return run_judged_seeds(self, artifacts, session, seeds, beta, judge=judge, device=device, progress=progress)
 
-    def usage_error(self, *, thorough: bool = False, in_container: bool = False) -> str | None:
+    def usage_error(self, plan: RunPlan = DEFAULT_PLAN, *, in_container: bool = False) -> str | None:
         """Why `harness bench` cannot run this suite as asked, or None."""
         if self.config.judge is None:
             return (f"suite {self.name!r} has no judge: it measures a reward-KL point per beta, one GPU job per "
                     "beta (containers/launch.py with --set train.beta=B; harness/suites/paper/imdb.py)")
-        if thorough:
-            return (f"thorough mode needs a suite with the matched-KL protocol (tiny); suite {self.name!r} "
-                    "has its own evaluation loop")
-        return None
+        return plan.unsupported(self.name)
 
     def summary(self, record: dict) -> Summary:
         from harness.suites.paper.summary import summary

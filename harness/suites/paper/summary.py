@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.suites import Summary, SummaryRow
+from harness.suites.base import Summary, SummaryRow
 
 
 def summary(record: dict) -> Summary:

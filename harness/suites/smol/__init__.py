@@ -10,7 +10,7 @@ model's answers, judged by the same code, win rate with a prompt-clustered boots
 
 Artifacts (pairs with reference log-probs, reference answers) are built once per build config under
 ``cache_dir()/smol-<build_hash>/``; every candidate reuses them (the reference model's log-probs are
-never recomputed per candidate). Stage timings are measured by benchmarks/bench_smol.py.
+never recomputed per candidate). Stage timings are measured by benchmarks/speed/bench_smol.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from harness.generation import GenerationConfig
-from harness.suites import Column, SuiteResult, Summary, cache
+from harness.suites import cache
+from harness.suites.base import DEFAULT_PLAN, Column, RunPlan, SuiteResult, Summary
 
 # Instruction kinds whose base rates under the untrained model lie between ~10% and ~85% (measured on
 # 32 prompts x 2 samples): kinds the model never follows (case, bullet lists) give no preference pairs.
@@ -98,21 +99,19 @@ class SmolSuite(cache.CachedSuite):
     """Win rate of the trained policy's answers against the untrained model's, judged per prompt."""
 
     name = "smol"
-    board_columns = (Column("win_rate", "win rate vs untrained", ci=True),
-                     Column("instruction_score", "instructions followed"))
+    board_columns = (Column("win_rate", "win rate vs untrained", ci=True, percent=True),
+                     Column("instruction_score", "instructions followed", percent=True,
+                            note="share of the held-out prompts' instructions the answers follow (ifeval)"))
     gate_metric = "win_rate"
     judged_outside = False
     parallel_seeds = False  # a 135M model per process: seeds run in sequence
-    adaptive_seeds = False
-    beta_frontier = False
 
     def __init__(self, config: SmolConfig | None = None):
         super().__init__(config or SmolConfig())
 
-    def usage_error(self, *, thorough: bool = False, in_container: bool = False) -> str | None:
-        if thorough:
-            return (f"thorough mode needs a suite with the matched-KL protocol (tiny); suite {self.name!r} "
-                    "has its own evaluation loop")
+    def usage_error(self, plan: RunPlan = DEFAULT_PLAN, *, in_container: bool = False) -> str | None:
+        if plan.modes():
+            return plan.unsupported(self.name)
         if in_container and self.config.judge != "ifeval":
             return (f"suite {self.name!r} judges inside its job, and a job container has no network and no API "
                     f"key: judge {self.config.judge!r} cannot run there; use --executor local (or the ifeval judge)")
@@ -154,8 +153,9 @@ class SmolSuite(cache.CachedSuite):
         return aggregate([dict(o) for o in outputs], self.config.ci_level, prompts)
 
     def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True,
-                  parallel=None) -> SuiteResult:
-        """Per seed: train on the cached pairs, answer the eval prompts, judge against the references."""
+                  plan: RunPlan = DEFAULT_PLAN) -> SuiteResult:
+        """Per seed, in order: train on the cached pairs, answer the eval prompts, judge against the references
+        (the default plan only: ``usage_error`` refuses the others)."""
         from harness.suites.smol.run import aggregate
 
         per_seed = []

@@ -11,10 +11,10 @@ import torch
 
 from harness.generation import make_generator
 from harness.generation.hf import HFGenerator
+from harness.hashing import make_outcomes
 from harness.judges import JUDGES, Comparison
-from harness.records import make_outcomes
 from harness.stats import win_rate_ci
-from harness.suites import SuiteResult
+from harness.suites.base import SuiteResult
 from harness.suites.smol import smollm2
 
 
@@ -32,10 +32,6 @@ def judge_answers(config, eval_rows: list[dict], answers, judge=None) -> dict:
     """Win rate of the policy's answers against the reference answers (same sample index), judged by
     ``judge`` (a Judge), or by the registered judge ``config.judge`` when None."""
     if judge is None:
-        import harness.judges.ifeval  # noqa: F401  (registers the offline judge)
-
-        if config.judge not in JUDGES:
-            import harness.judges.llm  # noqa: F401  (registers the LLM judges, configured by their settings)
         judge = JUDGES.get(config.judge)()
     comparisons, groups = [], []
     for i, (row, group) in enumerate(zip(eval_rows, answers, strict=True)):

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import harness.suites.tiny.gold  # noqa: F401  (registers the suite's judge, "gold-tiny")
-from harness.suites import Column, SuiteResult, Summary, cache
+from harness.suites import cache
+from harness.suites.base import DEFAULT_PLAN, Column, FrontierPoint, RunPlan, SuiteResult, Summary
 from harness.suites.tiny.metrics import EvalConfig
 from harness.suites.tiny.model import ModelConfig
 from harness.train import TrainConfig
@@ -93,10 +94,15 @@ class TinySuite(cache.CachedSuite):
     # The default build's artifacts ship with the code (a few MB): no machine rebuilds them, so every
     # machine trains from the same bytes (a rebuild differs in the last bits across package versions).
     shipped_dir = Path(__file__).resolve().parent / "shipped"
-    adaptive_seeds = True  # run_seeds takes ``auto`` (``--seeds auto``)
     beta_frontier = True  # end-of-training gold reward and KL per seed (harness.suites.tiny.frontier)
-    board_columns = (Column("win_rate", "win rate @ KL budget", ci=True), Column("reward", "gold reward", ci=True),
-                     Column("kl", "KL end"), Column("burst_rate", "burst rate", ci=True))  # stability.py
+    # what its boards show: the primary win rate (at the KL budget), the gold reward and KL at the end of
+    # training, and the stability diagnostic's burst rate (harness.suites.tiny.stability)
+    board_columns = (Column("win_rate", "win rate @ KL budget", ci=True, percent=True), Column("reward", "reward"),
+                     Column("kl", "KL at end", lower_is_better=True),
+                     Column("burst_rate", "bursts", ci=True, count="burst_seeds", lower_is_better=True,
+                            note="seeds whose KL moved more than 2 nats within a checkpoint interval or whose "
+                                 "fluency fell below half of step 0 (harness.suites.tiny.stability), with the "
+                                 "Wilson 95% CI of the rate"))
     gate_metric = "win_rate"
     judged_outside = False
 
@@ -116,23 +122,59 @@ class TinySuite(cache.CachedSuite):
 
         return TinySuite(apply_overrides(self.config, overrides), name=self.name)
 
-    def usage_error(self, *, thorough: bool = False, in_container: bool = False) -> str | None:
+    def usage_error(self, plan: RunPlan = DEFAULT_PLAN, *, in_container: bool = False) -> str | None:
+        """None: the matched-KL protocol supports every mode of a run plan, locally and in containers."""
         return None
 
     def screen_overrides(self, fraction: float) -> dict:
         """A whole number of checkpoints (the matched-KL trajectory is evaluated at each)."""
-        from harness.suites import shorter_training
+        from harness.suites.base import shorter_training
 
         train = self.config.train
         return shorter_training(self.name, train.steps, train.checkpoint_every, fraction)
 
     def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True,
-                  auto=None, parallel=None) -> SuiteResult:
-        """``auto`` (harness.suites.tiny.evaluate.AutoSeeds): ``--seeds auto``, seeds taken in order
-        (one process); ``parallel``: seeds side by side in worker processes."""
+                  plan: RunPlan = DEFAULT_PLAN) -> SuiteResult:
+        """``plan.thorough``: every seed at each learning rate of the grid, pooled (harness.suites.tiny.thorough);
+        ``plan.adaptive``: ``--seeds auto``, seeds taken in order (one process); ``plan.parallel``: seeds side
+        by side in worker processes."""
+        if plan.thorough:
+            from harness.suites.tiny.thorough import run_thorough
+
+            return run_thorough(self, artifacts, session, seeds, beta, plan.learning_rates, progress=progress)
         from harness.suites.tiny.evaluate import run_seeds
 
-        return run_seeds(self, artifacts, session, seeds, beta, progress=progress, auto=auto, parallel=parallel)
+        in_processes = None
+        if plan.parallel is not None and plan.parallel.count > 1:
+            from harness.suites.tiny.workers import train_seeds_in_processes
+
+            spec, count = plan.parallel.session, plan.parallel.count
+
+            def in_processes(suite, seeds, beta, bar):
+                return train_seeds_in_processes(suite, spec, seeds, beta, count, bar)
+
+        return run_seeds(self, artifacts, session, seeds, beta, progress=progress, auto=plan.adaptive,
+                         in_processes=in_processes)
+
+    def board_metrics(self, record: dict) -> dict:
+        """The record's metrics with the burst rate recomputed from the trajectories when the record predates
+        the stability diagnostic (None where it cannot be: no trajectories)."""
+        from harness.suites.tiny.stability import record_bursts
+
+        b = record_bursts(record)
+        bursts = {k: None if b is None else b[k] for k in ("burst_rate", "burst_rate_ci", "burst_seeds")}
+        return {**(record.get("metrics") or {}), **bursts}
+
+    def check_record(self, record: dict) -> None:
+        """The burst fields agree with the trajectories and the burst metrics with the seeds' flags."""
+        from harness.suites.tiny.stability import check_bursts
+
+        check_bursts(record)
+
+    def frontier_point(self, record: dict, path: str) -> FrontierPoint:
+        from harness.suites.tiny.frontier import point
+
+        return point(record, path)
 
     def summary(self, record: dict) -> Summary:
         from harness.suites.tiny.summary import summary

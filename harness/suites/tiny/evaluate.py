@@ -5,7 +5,7 @@ Called by ``harness.bench.run_bench``; works on any suite whose artifacts expose
 ``decode()`` and ``suppress``. Training keeps every step's weights (``StepWeights``, in memory or on
 disk for another worker process to evaluate); a bracket in which KL jumps across a budget between two
 checkpoints is evaluated densely on the run's own kept weights (harness.suites.tiny.budget);
-``AutoSeeds`` adds seeds until the headline CI is narrow.
+``AdaptiveSeeds`` adds seeds until the headline CI is narrow.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ import torch
 
 from harness.judges.base import JUDGES, Comparison
 from harness.stats import win_rate_ci
-from harness.suites import SuiteResult
+from harness.suites.base import AdaptiveSeeds, SuiteResult
 from harness.suites.logprobs import sequence_logps
 from harness.suites.tiny import budget as kl_budget
 from harness.suites.tiny import generate
@@ -136,20 +136,6 @@ def reference_checkpoint(artifacts, judge, cfg, *, seed: int, compute) -> Checkp
     except OSError:
         pass
     return checkpoint
-
-
-@dataclass(frozen=True)
-class AutoSeeds:
-    """``--seeds auto``: start with ``start`` seeds, add one at a time until the headline CI's
-    half-width is at most ``target`` (win-rate fraction) or ``cap`` seeds have run."""
-
-    target: float = 0.02
-    cap: int = 10
-    start: int = 3
-
-    def __post_init__(self):
-        if not 0 < self.target < 0.5 or not 1 <= self.start <= self.cap:
-            raise ValueError(f"seeds auto needs 0 < target < 0.5 and 1 <= start <= cap, got {self}")
 
 
 class StepWeights:
@@ -295,7 +281,7 @@ class _Seeds:
 
 
 def run_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True,
-              auto: AutoSeeds | None = None, parallel=None) -> SuiteResult:
+              auto: AdaptiveSeeds | None = None, in_processes=None) -> SuiteResult:
     """Train and evaluate every seed on the matched-KL protocol (``TinySuite.run_seeds``), with the
     per-prompt outcome tables. With ``auto``, ``seeds`` lists the candidates in order (at least ``auto.cap``): seeds are added
     until the headline CI's half-width is <= auto.target or auto.cap seeds ran; ``metrics["seeds_auto"]``
@@ -303,7 +289,7 @@ def run_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progr
     cfg = suite.config
     if auto is None:
         per_seed, arrays, judge_info, timings = train_seeds(suite, artifacts, session, seeds, beta, progress=progress,
-                                                            parallel=parallel)
+                                                            in_processes=in_processes)
     else:
         per_seed, arrays, judge_info, timings, why = _auto_seeds(suite, artifacts, session, seeds, beta, auto,
                                                                  progress)
@@ -325,7 +311,7 @@ def _half_width(arrays: list[dict], level: float) -> float | None:
     return (est.high - est.low) / 2
 
 
-def _auto_seeds(suite, artifacts, session, seeds, beta, auto: AutoSeeds, progress: bool):
+def _auto_seeds(suite, artifacts, session, seeds, beta, auto: AdaptiveSeeds, progress: bool):
     if len(seeds) < auto.cap:
         raise ValueError(f"seeds auto needs {auto.cap} candidate seeds, got {len(seeds)}")
     state = _Seeds(suite, artifacts, session, beta, auto.cap * suite.config.train.steps, progress)
@@ -352,18 +338,16 @@ def _one_seed(state: _Seeds, seed: int) -> tuple[dict, dict]:
 
 
 def train_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True,
-                parallel=None):
+                in_processes=None):
     """The matched-KL protocol's per-seed part: (per_seed metrics, per-prompt arrays, judge_info, timings).
 
-    ``parallel`` (harness.suites.SeedProcesses): train the seeds in that many worker processes, each
-    with its own session (harness.suites.tiny.workers); the numbers are the same as sequentially."""
-    if parallel is not None and parallel.count > 1 and len(seeds) > 1:
-        from harness.suites.tiny.workers import train_seeds_in_processes
-
+    ``in_processes(suite, seeds, beta, bar)``: trains the seeds in worker processes, each with its own
+    session (harness.suites.tiny.workers, chosen by ``TinySuite.run_seeds`` for ``RunPlan.parallel``); the
+    numbers are the same as sequentially."""
+    if in_processes is not None and len(seeds) > 1:
         bar = _Progress(len(seeds) * suite.config.train.steps, progress)
         try:
-            per_seed, arrays, judge_info, timings = train_seeds_in_processes(
-                suite, parallel.session, seeds, beta, parallel.count, bar)
+            per_seed, arrays, judge_info, timings = in_processes(suite, seeds, beta, bar)
         finally:
             bar.close()
         return per_seed, arrays, judge_info, timings

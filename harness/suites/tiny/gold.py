@@ -24,7 +24,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from harness.judges.base import JUDGES, Comparison, Judgment
+from harness.judges.base import Comparison, Judgment
 from harness.suites.tiny import grammar
 
 VIOLATION_PENALTY = 0.5
@@ -125,4 +125,3 @@ class GoldJudge:
         return out
 
 
-JUDGES.add("gold-tiny", GoldJudge, "deterministic sentiment reward of the tiny suite's review language")

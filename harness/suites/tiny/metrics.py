@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from harness.hashing import make_outcomes
 from harness.stats import paired_difference_ci, win_rate_ci
 from harness.suites.tiny.budget import (
     CENSORED,
@@ -140,8 +141,6 @@ def outcomes(per_seed: list[dict], arrays: list[dict], cfg: EvalConfig, prompts:
     """The record's ``outcomes`` (harness.records.make_outcomes): per table a list over seeds of
     per-prompt scores (a null row where the seed has no measured value), the verdict's seed statuses,
     and how the scores were compared (``comparisons``)."""
-    from harness.records import make_outcomes
-
     names = [*table_names(cfg), "end", "reference"]
     block = make_outcomes(list(prompts), {n: [a[n] for a in arrays] for n in names},
                           [s["status"] for s in per_seed])

@@ -119,3 +119,34 @@ def record_bursts(record: dict) -> dict | None:
         return {**burst_metrics(fields), "per_seed": fields}
     except (ValueError, TypeError):  # a trajectory that is not a list of points
         return None
+
+
+BURST_METRICS = ("burst_rate", "burst_rate_ci", "burst_seeds")
+TOLERANCE = 1e-6  # float rounding of a share of a few seeds
+
+
+def check_bursts(record: dict) -> None:
+    """A record's stability diagnostic, when it carries one (``TinySuite.check_record``, run by boards on a
+    record made elsewhere): each seed's burst fields are those of its trajectory, and the run's burst
+    metrics are those of the seeds. Raises ValueError naming the field that was edited after the run."""
+    metrics, per_seed = record["metrics"], record["per_seed"]
+    if not any(k in metrics for k in BURST_METRICS) and not any("burst" in s for s in per_seed):
+        return  # a record made before the diagnostic (readers recompute it from the trajectories)
+    for i, seed in enumerate(per_seed):
+        try:
+            fields = burst_fields(seed.get("trajectory") or [])
+        except ValueError as err:
+            raise ValueError(f"per_seed[{i}] carries burst fields its trajectory cannot give: {err}") from None
+        if {k: seed.get(k) for k in fields} != fields:
+            raise ValueError(f"per_seed[{i}] burst fields {[seed.get(k) for k in fields]} disagree with its "
+                             f"trajectory ({list(fields.values())}): the record was edited after the run")
+    expected = burst_metrics(per_seed)
+    for key, value in expected.items():
+        claimed = metrics.get(key)
+        same = claimed is not None and all(
+            math.isclose(float(a), float(b), rel_tol=0, abs_tol=TOLERANCE)
+            for a, b in zip(claimed if isinstance(claimed, list) else [claimed],
+                            value if isinstance(value, list) else [value], strict=True))
+        if not same:
+            raise ValueError(f"metrics.{key} is {claimed!r}, but the seeds' burst flags give {value!r}: "
+                             "the record was edited after the run")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.suites import Summary, SummaryRow
+from harness.suites.base import Summary, SummaryRow
 from harness.suites.tiny.stability import BURST_NATS, FLUENCY_FRACTION, record_bursts
 
 BURST_NOTE = f"KL moved > {BURST_NATS:g} nats within a checkpoint interval, or fluency < {FLUENCY_FRACTION:g} x step 0"

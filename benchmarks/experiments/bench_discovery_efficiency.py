@@ -11,7 +11,7 @@ seed population left out): the best search fitness among its proposals after n c
 labelled as search fitness: not re-evaluated, biased upward) and the fraction of them measured.
 
 Full figure (about 2 x 3 x 1 h of this machine's CPU for budget 200; run it on an idle machine):
-    python benchmarks/bench_discovery_efficiency.py --budget 200 --runs 3 --out /tmp/bench_eff
+    python benchmarks/experiments/bench_discovery_efficiency.py --budget 200 --runs 3 --out /tmp/bench_eff
 A finished search of the same settings (for example the committed run, evolve seed 0 at --parallel 2)
 stands in for one run with --reuse evolve:0=DIR: its first --budget candidates in search order are the
 run (the proposers do not depend on the budget), checked against the settings the bench would use.
@@ -22,7 +22,7 @@ fresh seeds.
 Rerunning with the same --out resumes: finished searches are kept (a larger --budget extends them), a
 stopped one resumes, and re-evaluations already made there are re-used.
 Tiny-budget proof that it works (minutes):
-    python benchmarks/bench_discovery_efficiency.py --budget 3 --runs 2 --micro --reeval-seeds 2 --out /tmp/bench_eff
+    python benchmarks/experiments/bench_discovery_efficiency.py --budget 3 --runs 2 --micro --reeval-seeds 2 --out /tmp/bench_eff
 Writes OUT/efficiency.json and OUT/efficiency.png; prints the load average beside the figures.
 """
 

@@ -1,7 +1,7 @@
 """Benchmark of the tiny suite: build time, warm `harness bench` wall time, per-stage breakdown, and
 the ratio against the plain alternative (TRL DPOTrainer, loss_type="sigmoid", reference per run).
 
-    .venv/bin/python benchmarks/bench_tiny.py [--home DIR] [--seeds 3] [--runs 3] [--skip-plain]
+    .venv/bin/python benchmarks/speed/bench_tiny.py [--home DIR] [--seeds 3] [--runs 3] [--skip-plain]
 
 Every number is a wall-clock measurement of a subprocess (process start and imports included).
 Prints one JSON object. Budgets (issue 9): build <= 120 s once, warm bench (3 seeds) <= 60 s.
@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 
 # The plain alternative a user would write: TRL tokenises the text pairs and computes the reference

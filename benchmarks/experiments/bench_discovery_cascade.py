@@ -7,14 +7,14 @@ full-bench rank of each of them (a stopped candidate in the full bench's top qua
 seconds per candidate each way, and effective candidates per hour (screen cost for all + full bench
 for survivors, against full bench for all).
 
-Small sample (minutes):   python benchmarks/bench_discovery_cascade.py --sample 4 --micro
-Larger one (about 1 h):   python benchmarks/bench_discovery_cascade.py --sample 40
+Small sample (minutes):   python benchmarks/experiments/bench_discovery_cascade.py --sample 4 --micro
+Larger one (about 1 h):   python benchmarks/experiments/bench_discovery_cascade.py --sample 40
 
 --from-run DIR takes the sample from a finished search instead (evenly spaced over its evaluated
 candidates, in search order) and uses the search's own one-seed bench as the full run (same suite
 config and seed, so the same record): only the screens run, --parallel at a time with one torch thread
 each, as the search's workers ran (the full seconds are the search's eval_seconds, at its --parallel):
-    python benchmarks/bench_discovery_cascade.py --from-run discoveries/tiny-evolve-2026-12-01 --sample 40 --parallel 2
+    python benchmarks/experiments/bench_discovery_cascade.py --from-run discoveries/tiny-evolve-2026-12-01 --sample 40 --parallel 2
 """
 
 from __future__ import annotations

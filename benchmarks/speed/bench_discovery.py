@@ -5,7 +5,7 @@ in the sandbox) and measures wall-clock time from start to the last recorded res
 included; the search alone (no re-evaluation of the top candidates at the end). Target: >= 60
 candidates per hour with 2 workers on the tiny suite.
 
-    .venv/bin/python benchmarks/bench_discovery.py --budget 12 --parallel 1 2 --out /tmp/bench_discovery
+    .venv/bin/python benchmarks/speed/bench_discovery.py --budget 12 --parallel 1 2 --out /tmp/bench_discovery
 
 A short run (--budget 4) gives a rough figure; the numbers depend on how busy the machine is, so
 the script prints the load average next to them.

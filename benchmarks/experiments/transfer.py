@@ -1,6 +1,6 @@
 """What the tiny verdict predicts: agreement of the tiny boards (beta 0.1 and 0.05) with the smol board.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/transfer.py [--boards leaderboards] [--resamples 2000]
+    PYTHONPATH=. .venv/bin/python benchmarks/experiments/transfer.py [--boards leaderboards] [--resamples 2000]
 
 Reads the ok records of leaderboards/{tiny,tiny-beta0.05,smol}/records and, for each pair of boards,
 computes (harness.agreement) Spearman's rho between the per-loss verdicts with a bootstrap CI over
@@ -50,7 +50,7 @@ def main() -> None:
     result = {key: head[key] for key in ("spearman", "spearman_ci", "losses", "suites", "pair_sign_agreement",
                                          "pairs_separated_on_both", "pairs_agreeing", "excluded")}
     result.update(comparisons=rows, git_revision=revision, boards_dirty=dirty, load_average=list(os.getloadavg()),
-                  command=f"PYTHONPATH=. .venv/bin/python benchmarks/transfer.py --resamples {args.resamples}")
+                  command=f"PYTHONPATH=. .venv/bin/python benchmarks/experiments/transfer.py --resamples {args.resamples}")
     args.out.write_text(json.dumps(result, indent=1) + "\n")
 
 

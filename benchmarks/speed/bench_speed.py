@@ -2,7 +2,7 @@
 alone and beside one competing single-threaded busy process (a Python loop), the same seeds giving
 the same numbers in both, plus the ratio against plain TRL (bench_tiny.PLAIN).
 
-    .venv/bin/python benchmarks/bench_speed.py [--seeds 3] [--out benchmarks/results/speed.json]
+    .venv/bin/python benchmarks/speed/bench_speed.py [--seeds 3] [--out benchmarks/results/speed.json]
 
 Run it alone (nothing else CPU-heavy on the machine): the competitor is the only load it means.
 Every figure is the wall clock of a subprocess, process start and imports included, with the load

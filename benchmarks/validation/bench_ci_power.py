@@ -1,7 +1,7 @@
 """False-alarm rate and power of `harness ci`'s gate, by simulation with noise from real records.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_ci_power.py [--baseline benchmarks/baselines/tiny-dpo.json] [--reps 2000]
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_ci_power.py --records leaderboards/tiny/records
+    PYTHONPATH=. .venv/bin/python benchmarks/validation/bench_ci_power.py [--baseline baselines/tiny-dpo.json] [--reps 2000]
+    PYTHONPATH=. .venv/bin/python benchmarks/validation/bench_ci_power.py --records leaderboards/tiny/records
 
 Noise is estimated (read-only) by default from the committed CI baseline itself, the loss the gate
 actually guards: the seed SD of its per-seed win rates on the gated table and the per-prompt SD inside a
@@ -30,7 +30,7 @@ from harness.regression import DEFAULT_SEEDS, minimum_detectable_drop
 from harness.simulation import NoiseModel, centre_for, simulate
 from harness.stats import rerun_difference_ci
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "benchmarks" / "results" / "ci_power.json"
 DROP = 0.05
 SAMPLES = 4  # the tiny suite's samples per prompt
@@ -111,7 +111,7 @@ def gate_rates(win: float, noise: NoiseModel, seeds: int, prompts: int, reps: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", type=Path, default=ROOT / "benchmarks" / "baselines" / "tiny-dpo.json")
+    parser.add_argument("--baseline", type=Path, default=ROOT / "baselines" / "tiny-dpo.json")
     parser.add_argument("--records", type=Path, default=None, help="noise from a board's stable losses instead")
     parser.add_argument("--reps", type=int, default=2000)
     args = parser.parse_args()

@@ -5,7 +5,7 @@ verdicts, the policy's answers ~300 characters longer than the references. For e
 prompts, the share of replications whose CI holds the true LC. The smallest n where every scenario
 reaches 90% coverage sets ``winrate.MIN_LC_PROMPTS``.
 
-    PYTHONPATH=. python benchmarks/bench_lc_coverage.py [--reps 200] [--resamples 200]
+    PYTHONPATH=. python benchmarks/validation/bench_lc_coverage.py [--reps 200] [--resamples 200]
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Power of a paired comparison between two losses on the tiny suite, from measured runs.
 
     # one loss per command (each ~2 min on 2 idle cores), under the shared CPU lock:
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_power.py run --loss losses/dpo.py --seeds 5
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_power.py run --loss losses/ipo.py --seeds 5
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_power.py run --loss losses/slic.py --seeds 5
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_power.py analyze --losses dpo,slic
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_power.py analyze --losses dpo,ipo --tables verdict,end \
+    PYTHONPATH=. .venv/bin/python benchmarks/validation/bench_power.py run --loss losses/dpo.py --seeds 5
+    PYTHONPATH=. .venv/bin/python benchmarks/validation/bench_power.py run --loss losses/ipo.py --seeds 5
+    PYTHONPATH=. .venv/bin/python benchmarks/validation/bench_power.py run --loss losses/slic.py --seeds 5
+    PYTHONPATH=. .venv/bin/python benchmarks/validation/bench_power.py analyze --losses dpo,slic
+    PYTHONPATH=. .venv/bin/python benchmarks/validation/bench_power.py analyze --losses dpo,ipo --tables verdict,end \
         --out benchmarks/results/power_dpo_ipo.json
 
 ``run`` trains a built-in loss (trusted, in-process: the sandbox adds ~1 s per seed and no noise)
@@ -27,7 +27,7 @@ Writes benchmarks/results/power.json (or --out).
 ``board`` does the same analysis on a published board's records (any suite whose records carry
 outcomes tables), pairing one loss with each other measured loss on the primary table:
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_power.py board --board leaderboards/smol --against dpo \
+    PYTHONPATH=. .venv/bin/python benchmarks/validation/bench_power.py board --board leaderboards/smol --against dpo \
         --out benchmarks/results/power_smol.json
 """
 
@@ -44,7 +44,7 @@ import numpy as np
 
 from harness.stats import paired_difference_ci
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 RUNS = RESULTS / "power_runs"
 TABLES = ("verdict", "verdict_one", "end", "end_one", "reference", "reference_one")
 Z = 1.959964 + 0.841621  # z_{0.975} + z_{0.80}
@@ -202,7 +202,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.cmd == "board":
         result = board_power(args.board, args.against, args.reps)
-        result.update(command=f"benchmarks/bench_power.py board --board {args.board} --against {args.against} "
+        result.update(command=f"benchmarks/validation/bench_power.py board --board {args.board} --against {args.against} "
                               f"--reps {args.reps} --out {args.out}", loadavg=os.getloadavg())
         args.out.write_text(json.dumps(result, indent=1) + "\n")
         print(json.dumps({k: result[k] for k in ("suite", "median_mdd")}), flush=True)
@@ -213,7 +213,7 @@ def main() -> None:
         print(json.dumps(run(args.loss, args.seeds), indent=1))
         return
     result = analyze(args.losses.split(","), args.reps, args.max_seeds, tuple(args.tables.split(",")))
-    result["command"] = (f"benchmarks/bench_power.py analyze --losses {args.losses} --reps {args.reps} "
+    result["command"] = (f"benchmarks/validation/bench_power.py analyze --losses {args.losses} --reps {args.reps} "
                          f"--max-seeds {args.max_seeds} --tables {args.tables}")
     result["analyze_loadavg"] = os.getloadavg()
     args.out.write_text(json.dumps(result, indent=1) + "\n")

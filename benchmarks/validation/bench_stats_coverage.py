@@ -1,6 +1,6 @@
 """Coverage and width of harness.stats' crossed intervals on simulated tiny-board-shaped tables.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_stats_coverage.py [--reps 4000]
+    PYTHONPATH=. .venv/bin/python benchmarks/validation/bench_stats_coverage.py [--reps 4000]
 
 Settings: 256 prompts, 4 comparisons per prompt, shared prompt difficulty (harness.simulation).
 
@@ -36,7 +36,7 @@ from scipy.stats import t as student_t
 from harness.simulation import Bursts, NoiseModel, simulate, true_win_rate
 from harness.stats import batch_pieces, paired_difference_ci, win_rate_ci
 
-OUT = Path(__file__).resolve().parent / "results" / "stats_coverage.json"
+OUT = Path(__file__).resolve().parents[1] / "results" / "stats_coverage.json"
 RATES = (0.84, 0.80)
 EITHER_RATES = (0.60, 0.56)  # room for a 30-point move either way
 PROMPTS = 256

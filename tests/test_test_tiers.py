@@ -1,0 +1,35 @@
+"""The test tiers' own rules: every test gets a timeout from its tier (tests/conftest.py), and the tiers
+named in pyproject.toml are the ones the timeouts and scripts/test.sh know."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import FAST_TIMEOUT, TIER_TIMEOUTS, tier_timeout
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_test_gets_a_timeout_from_its_tier():
+    assert tier_timeout(set(), explicit=False) == FAST_TIMEOUT
+    assert tier_timeout({"slow", "parametrize"}, explicit=False) == TIER_TIMEOUTS["slow"]
+    assert tier_timeout({"slow", "docker"}, explicit=False) == TIER_TIMEOUTS["docker"]  # the longest tier
+    assert tier_timeout({"slow", "timeout"}, explicit=True) is None  # its own marker wins
+
+
+def test_every_marker_of_pyproject_has_a_tier_timeout():
+    block = re.search(r"^markers = \[(.*?)^\]", (ROOT / "pyproject.toml").read_text(), re.S | re.M).group(1)
+    markers = set(re.findall(r'^\s*"([a-z]+):', block, re.M))
+    assert markers == set(TIER_TIMEOUTS), "add the new tier to TIER_TIMEOUTS in tests/conftest.py"
+
+
+def test_this_test_runs_under_its_tier_timeout(request):
+    marker = request.node.get_closest_marker("timeout")
+    assert marker is not None and marker.args == (FAST_TIMEOUT,)
+
+
+@pytest.mark.timeout(7)
+def test_an_explicit_timeout_is_kept(request):
+    assert request.node.get_closest_marker("timeout").args == (7,)
