@@ -8,6 +8,8 @@ from pathlib import Path
 
 from harness.executors import executor_names
 from harness.executors.bench import ContainerOptions
+from harness.llm_client import ClientSettings
+from harness.prices import resolve_prices
 
 STRUCTURED_OUTPUT = ("auto", "json_schema", "json_object", "none")
 
@@ -41,9 +43,6 @@ class LLMSettings:
 
     def prices(self) -> tuple[float, float] | None:
         """(input, output) USD per million tokens: given, or the model's list price; None when unknown."""
-        from harness.llm_client import ClientSettings
-        from harness.prices import resolve_prices
-
         endpoint = ClientSettings(base_url=self.base_url, model=self.model).resolved().base_url
         return resolve_prices(self.model, endpoint, (self.price_in_per_mtok, self.price_out_per_mtok))
 

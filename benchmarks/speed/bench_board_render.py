@@ -1,6 +1,6 @@
 """Time to build and render a large synthetic board (HTML, CSV, JSON, Markdown), and the page's size.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_board_render.py [--entries 500] [--prompts 256]
+    PYTHONPATH=. .venv/bin/python benchmarks/speed/bench_board_render.py [--entries 500] [--prompts 256]
         [--seeds 3] [--sizes 15,60,120,240,500] [--out benchmarks/results/board_render.json]
 
 Records shaped like the tiny board's (3 seeds x 256 prompts of per-prompt outcomes, harness.simulation,
@@ -34,7 +34,7 @@ from harness.records import RECORD_SCHEMA_VERSION, config_hash, validate_record
 from harness.simulation import NoiseModel, simulate
 from harness.stats import win_rate_ci
 
-OUT = Path(__file__).resolve().parent / "results" / "board_render.json"
+OUT = Path(__file__).resolve().parent.parent / "results" / "board_render.json"
 CONFIG = {"name": "tiny", "beta": 0.1, "train": {"steps": 40}, "prompts": 256}
 RENDERERS = {"html": render_html, "csv": render_csv, "json": render_json, "markdown": render_readme,
              "terminal": render_table}
@@ -116,7 +116,7 @@ def main() -> None:
         runs.append(measure(n, args.prompts, args.seeds))
         print(json.dumps(runs[-1]), flush=True)
     goal = next(r for r in runs if r["entries"] == args.entries)
-    out = {"command": "PYTHONPATH=. .venv/bin/python " + " ".join(["benchmarks/bench_board_render.py", *sys.argv[1:]]),
+    out = {"command": "PYTHONPATH=. .venv/bin/python " + " ".join(["benchmarks/speed/bench_board_render.py", *sys.argv[1:]]),
            "goal": "a 500-entry board (rank + every format) in under 10 s; the page stays usable",
            "entries": args.entries, "total_seconds": goal["total_seconds"], "under_10_s": goal["total_seconds"] < 10,
            "prompts": args.prompts, "seeds": args.seeds, "runs": runs,
