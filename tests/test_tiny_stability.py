@@ -29,7 +29,7 @@ from harness.suites.tiny.stability import (
 from harness.suites.tiny.summary import summary
 
 ROOT = Path(__file__).resolve().parent.parent
-BOARD = sorted((ROOT / "leaderboards" / "tiny" / "records").glob("*.json"))
+BOARD = sorted((ROOT / "leaderboards" / "archive" / "tiny-v1" / "records").glob("*.json"))  # frozen v1 records, no burst fields
 
 
 def _traj(kls, fluency=None, every=16):
