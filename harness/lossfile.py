@@ -14,6 +14,7 @@ files run inside the sandbox (harness.sandbox), whose worker calls ``load_loss``
 from __future__ import annotations
 
 import ast
+import codecs
 import errno
 import hashlib
 import inspect
@@ -165,7 +166,7 @@ class LossFile:
 
     path: Path
     data: bytes
-    source: str  # decoded as Python decodes it (PEP 263 coding line, UTF-8 BOM)
+    source: str  # the bytes as strict UTF-8 (decode_source): source.encode("utf-8") == data
     signature: LossSignature
 
     @property
@@ -211,17 +212,30 @@ def _read_regular_file(path: Path) -> bytes:
 
 
 def decode_source(data: bytes, filename: str = "<loss>") -> str:
-    """Source text as the interpreter reads it: a UTF-8 BOM or a PEP 263 coding line picks the
-    codec (tokenize.detect_encoding), UTF-8 otherwise."""
+    """The one text of a loss file: its bytes decoded as strict UTF-8, so that the text shown, the
+    bytes hashed and the code checked and run are the same (``text.encode("utf-8") == data``).
+
+    Refused with LossFileError: a PEP 263 coding line naming another codec (``# -*- coding: utf-7 -*-``
+    turns ``+AAo-`` inside a comment into a new line of code when the file is run, while the text read
+    as UTF-8 shows only a comment), a UTF-8 byte-order mark (decoded away, so the text would not hash
+    to the file's sha256), and bytes that are not UTF-8."""
+    if data.startswith(codecs.BOM_UTF8):
+        raise LossFileError(f"{filename}: starts with a UTF-8 byte-order mark; save it as UTF-8 without a BOM "
+                            "(the text shown and run must be the bytes hashed)")
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        return data.decode(encoding)
-    except SyntaxError as e:  # not UTF-8 without a declaration, an unknown codec, a BOM against the coding line
-        reason = e.msg
-    except (UnicodeDecodeError, LookupError) as e:
-        reason = str(e)
-    raise LossFileError(f"{filename}: cannot decode the file ({reason}); save it as UTF-8 or declare its "
-                        "encoding in a PEP 263 line such as `# -*- coding: latin-1 -*-`")
+    except SyntaxError as e:  # an unknown codec in the coding line, or bytes that are not UTF-8
+        raise LossFileError(f"{filename}: cannot decode the file ({e.msg}); loss files are UTF-8 only: save it "
+                            "as UTF-8 without a coding line for another codec") from None
+    if encoding != "utf-8":
+        raise LossFileError(f"{filename}: declares the encoding {encoding!r} in a coding line; loss files are UTF-8 "
+                            "only, so that the text shown, hashed, checked and run is one text: remove the coding "
+                            "line and save the file as UTF-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise LossFileError(f"{filename}: cannot decode the file: not valid UTF-8 ({e.reason} at byte "
+                            f"{e.start}); save it as UTF-8") from None
 
 
 def read_loss(path: str | Path) -> LossFile:

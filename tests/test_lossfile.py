@@ -195,22 +195,23 @@ def test_special_and_oversized_files_are_refused(tmp_path):
         read_loss(big)
 
 
-def test_sources_are_decoded_as_python_decodes_them(tmp_path):
+def test_sources_are_utf8_only(tmp_path):
+    """One text per loss file: strict UTF-8, no byte-order mark, no coding line naming another codec
+    (the UTF-7 attack of issue 29 item 4 is tests/test_attack_sessions.py)."""
     from harness.lossfile import read_loss
 
-    bom = tmp_path / "bom.py"
-    bom.write_bytes(b"\xef\xbb\xbf" + FULL_DPO.encode())
-    loaded = read_loss(bom)
-    assert loaded.signature.function == "loss" and not loaded.source.startswith("\ufeff")
-    assert loaded.sha256 == sha256_bytes(bom.read_bytes())  # the hash is of the bytes as saved
-    latin = tmp_path / "latin.py"
-    latin.write_bytes(b"# -*- coding: latin-1 -*-\n# r\xe9sum\xe9: DPO\n" + FULL_DPO.encode())
-    loss = load_loss(latin)
-    assert "résumé" in loss.source and loss.params[0] == "policy_chosen_logps"
-    x = torch.tensor([-5.0])
-    assert torch.isfinite(loss(policy_chosen_logps=x, policy_rejected_logps=x - 1, reference_chosen_logps=x,
-                               reference_rejected_logps=x, beta=0.1)).all()
-    bad = tmp_path / "bad_codec.py"
-    bad.write_bytes(b"# -*- coding: no-such-codec -*-\n" + FULL_DPO.encode())
-    with pytest.raises(LossFileError, match="bad_codec.py"):
-        read_loss(bad)
+    utf8 = tmp_path / "utf8.py"
+    utf8.write_bytes("# -*- coding: utf-8 -*-\n# résumé: DPO\n".encode() + FULL_DPO.encode())
+    loaded = read_loss(utf8)
+    assert "résumé" in loaded.source and loaded.source.encode("utf-8") == utf8.read_bytes()
+    assert loaded.sha256 == sha256_bytes(utf8.read_bytes())
+    cases = {"bom.py": (b"\xef\xbb\xbf" + FULL_DPO.encode(), "byte-order mark"),
+             "latin.py": (b"# -*- coding: latin-1 -*-\n# r\xe9sum\xe9: DPO\n" + FULL_DPO.encode(),
+                          "declares the encoding 'iso-8859-1'"),
+             "bad_codec.py": (b"# -*- coding: no-such-codec -*-\n" + FULL_DPO.encode(), "UTF-8 only"),
+             "not_utf8.py": (b"# r\xe9sum\xe9\n" + FULL_DPO.encode(), "cannot decode the file")}
+    for name, (data, needle) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(LossFileError, match=name.replace(".", r"\.")) as info:
+            read_loss(tmp_path / name)
+        assert needle in str(info.value)

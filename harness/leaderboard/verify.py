@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from harness.leaderboard.fields import FieldError, check_fields
 from harness.leaderboard.proof import ProofError, check_aggregates
-from harness.lossfile import sha256_bytes
+from harness.lossfile import LossFileError, decode_source, sha256_bytes
 from harness.records import RecordError, config_hash, validate_record
 from harness.suites import get_suite
 
@@ -73,7 +73,13 @@ def verify_integrity(record: dict, suite: str) -> dict:
             f"record's suite.config hashes to {actual}, not its stated suite.config_hash {rs['config_hash']}: "
             "the record was edited after the run; re-run the benchmark")
     loss = record["loss"]
-    source_hash = sha256_bytes(loss["source"].encode("utf-8"))
+    try:  # the one text of a loss (harness.lossfile.decode_source): what is shown is what was hashed and run
+        data = loss["source"].encode("utf-8")
+        decode_source(data, "loss.source")
+    except (UnicodeEncodeError, LossFileError) as e:
+        raise VerificationError(f"record's loss source is not one UTF-8 text ({e}); re-run the benchmark from "
+                                "a UTF-8 loss file") from None
+    source_hash = sha256_bytes(data)
     if source_hash != loss["sha256"]:
         raise VerificationError(
             f"record's loss.sha256 {loss['sha256'][:16]}… does not match its embedded source "
