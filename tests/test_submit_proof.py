@@ -65,9 +65,8 @@ def with_outcomes(record: dict, seed_rows: list[list[float] | None]) -> dict:
     record["outcomes"] = {"prompts_sha256": "0" * 64, "primary": "verdict", "tables": {"verdict": seed_rows},
                           "seed_status": ["measured" if r is not None else "censored" for r in seed_rows]}
     measured = [r for r in seed_rows if r is not None]
-    for s, row in zip(record["per_seed"], seed_rows, strict=True):
-        if row is not None:
-            s["win_rate"] = float(np.mean(row))
+    for s, row in zip(record["per_seed"], seed_rows, strict=True):  # a censored seed has no win rate
+        s["win_rate"] = None if row is None else float(np.mean(row))
     est = win_rate_ci(np.array([r if r is not None else [np.nan] * len(measured[0]) for r in seed_rows]))
     record["metrics"].update(win_rate=float(np.mean(measured)), win_rate_ci=[est.low, est.high])
     return record

@@ -1,6 +1,8 @@
 """`harness leaderboard`: show a board (table, md, csv, html, json) or rewrite its generated files.
 
-Exit codes: 0 shown, 1 the board holds a record that does not verify, 2 usage error or no board.
+Exit codes: 0 shown, 1 the board is shown but holds files that fail the checks on load (listed as
+rejected, with the reason) or the folder itself is unsafe (a path out of it, a link), 2 usage error or
+no board.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 import click
 
 from harness.leaderboard.board import BoardError
-from harness.leaderboard.publish import open_board
+from harness.leaderboard.publish import open_board, seal_board
 from harness.leaderboard.render_csv import render_csv
 from harness.leaderboard.render_html import render_html
 from harness.leaderboard.render_json import render_json
@@ -31,11 +33,19 @@ RENDERERS = {"table": render_table, "md": render_readme, "csv": render_csv, "htm
               help="Folder holding one board folder per suite. Default: the repository's leaderboards/.")
 @click.option("--write", is_flag=True,
               help="Also regenerate the board's leaderboard.csv, README.md and index.html from its records.")
-def command(suite, fmt, board_root, write):
+@click.option("--seal", is_flag=True,
+              help="Vouch for this board's records that say verified but carry no seal of your board key (e.g. "
+                   "the repository's own boards, after reviewing its history): seal them with your key, then "
+                   "regenerate the board. Only records that pass every check on load are sealed.")
+def command(suite, fmt, board_root, write, seal):
     """Show a leaderboard ranked by win rate, with 95% CIs and uncertainty-aware ranks."""
     board_dir = (board_root or default_board_root()) / suite
     try:
-        board = open_board(board_dir, suite=suite, expected_hash=current_suite_hash(suite), regenerate=write)
+        if seal:
+            board, sealed = seal_board(board_dir, suite=suite, expected_hash=current_suite_hash(suite))
+            click.echo(f"sealed {len(sealed)} record(s) of {board_dir} with your board key", err=True)
+        else:
+            board = open_board(board_dir, suite=suite, expected_hash=current_suite_hash(suite), regenerate=write)
     except (UnknownNameError, FileNotFoundError) as e:
         click.echo(f"harness leaderboard: {e}", err=True)
         sys.exit(2)
@@ -43,5 +53,9 @@ def command(suite, fmt, board_root, write):
         click.echo(f"harness leaderboard: board {board_dir} does not verify: {e}", err=True)
         sys.exit(1)
     click.echo(RENDERERS[fmt](board), nl=False)
-    if write:
+    if write or seal:
         click.echo(f"wrote {board_dir}/leaderboard.csv, README.md, index.html", err=True)
+    if board.rejected:
+        click.echo(f"harness leaderboard: {len(board.rejected)} file(s) of {board_dir} fail the checks on load and "
+                   "were left out (listed as rejected, with the reason)", err=True)
+        sys.exit(1)

@@ -10,18 +10,26 @@ reached when the records carry it. Records without per-prompt outcomes (schema 1
 a board made only of them falls back to CI overlap (``uncertainty_ranks``); among paired entries they
 are shown apart. Failed runs and records of an older suite config ("stale") are listed, never ranked.
 Only verified records are ranked or shown apart with the others (their provenance is proven, see
-harness.leaderboard.proof); unverified ones are listed in their own section, never ranked, and so
-is a loss whose record carries a failed behaviour check (under failed runs).
+harness.leaderboard.proof, and the proof is sealed by this board's key, harness.leaderboard.seal: a
+file's own ``"verified": true`` counts for nothing); unverified ones are listed in their own section,
+never ranked, and so is a loss whose record carries a failed behaviour check (under failed runs).
+
+Every file is checked in full on load, whoever wrote it: schema, strict field types and size caps,
+self-consistent hashes, its file name, and (ok records) every aggregate recomputed from its per-seed
+and per-prompt data (harness.leaderboard.proof.check_aggregates). A file that fails is listed under
+``rejected`` with the reason and otherwise ignored: one bad file never stops a board from loading.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.leaderboard.folder import FAILED_DIR, RECORDS_DIR, BoardError, check_folder, read_json_file
+from harness.leaderboard.proof import ProofError, check_aggregates
+from harness.leaderboard.seal import sealed
 from harness.leaderboard.verify import VerificationError, record_filename, verify_integrity
 from harness.ranking import JointRanking, joint_ranking
 from harness.suites import SUITES
@@ -30,12 +38,8 @@ from harness.suites.base import Column
 # the column of a board whose suite is not registered here: the win rate every record carries
 PRIMARY = Column("win_rate", "win rate", ci=True, percent=True)
 
-RECORDS_DIR = "records"
-FAILED_DIR = "failed"
-
-
-class BoardError(RuntimeError):
-    """A board directory holds something it must not (a tampered or misnamed record)."""
+__all__ = ["FAILED_DIR", "RECORDS_DIR", "Board", "BoardError", "Entry", "FailedRun", "Rejected", "build_board",
+           "load_board", "read_board_records"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,8 @@ class Entry:
     rank_interval: tuple[int, int] | None = None  # [best, worst], jointly at 95%
     ranked_on: str | None = None  # outcomes table the rank comes from ("verdict", "kl1"); None: unpaired
     apart_reason: str = ""  # why the entry is shown apart from the main ranking
-    verified: bool = False  # provenance proven (run here, signed by a trusted runner, or a seed re-run)
+    verified: bool = False  # provenance proven (run here, signed by a trusted runner, or seeds re-run) and sealed
+    proof: str = ""  # how: "run here", "signed", "seeds 0, 1, 2 of 3 re-run here"; for unverified ones, why not
 
     def metric(self, key: str):
         """The board metric ``key`` of this entry (None when the record has none)."""
@@ -83,6 +88,21 @@ class FailedRun:
     created_at: str
     record_file: str
     source: str = ""
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A file of the board that is not a usable record, and why (never read further, never ranked)."""
+
+    record_file: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """What ``read_board_records`` gives for a file it could not read as a record."""
+
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -104,6 +124,7 @@ class Board:
     def metric_columns(self) -> tuple[Column, ...]:
         """The columns after the primary win rate (which every renderer shows with its CI and rank)."""
         return self.columns[1:]
+    rejected: tuple[Rejected, ...] = ()  # files that fail the checks on load, with the reason
 
     @property
     def separability(self) -> float | None:
@@ -158,15 +179,31 @@ def _entry(record: dict, relpath: str, suite=None) -> Entry:
         harness_version=str(prov.get("harness_version", "")), git_revision=prov.get("git_revision"),
         judge_id=str(record["judge"].get("id", "")), trajectories=_trajectories(record),
         kl_budget=m.get("kl_budget"), censored_seeds=_censored(m), verified=is_verified(record),
+        proof=proof_text(record),
         seed_win_rates=tuple((s["seed"], float(s["win_rate"])) for s in record["per_seed"]
                              if s.get("win_rate") is not None),
     )
 
 
 def is_verified(record: dict) -> bool:
-    """The board's own note on a record's provenance (``publish.submit_record`` writes it)."""
+    """Whether the board's own process proved the record's provenance: its verification note says so
+    AND carries a valid seal by this board's key (harness.leaderboard.seal)."""
     note = record.get("verification")
-    return isinstance(note, dict) and note.get("verified") is True
+    return isinstance(note, dict) and note.get("verified") is True and sealed(record)
+
+
+def proof_text(record: dict) -> str:
+    """One line on how a record was verified (which seeds were re-run), or why it is not."""
+    note = record.get("verification")
+    if not isinstance(note, dict) or note.get("verified") is not True:
+        return "not verified"
+    if not sealed(record):
+        return "says verified, but carries no valid seal of this board's key"
+    method = note.get("method")
+    if method == "rerun" and isinstance(note.get("seeds_rerun"), list):
+        seeds = ", ".join(str(s) for s in note["seeds_rerun"])
+        return f"seeds {seeds} of {len(record['seeds'])} re-run here"
+    return {"local": "run here", "signature": "signed by a trusted runner"}.get(method, str(method))
 
 
 def check_failure(record: dict) -> str | None:
@@ -189,20 +226,41 @@ def _failed(record: dict, relpath: str) -> FailedRun:
                      str(record["error"]), record["created_at"], relpath, record["loss"]["source"])
 
 
+def admit(relpath: str, record, suite: str) -> str:
+    """Check one file of the board in full; return its kind ("ok", "failed") or raise VerificationError."""
+    if isinstance(record, Unreadable):
+        raise VerificationError(record.reason)
+    if not isinstance(record, dict):
+        raise VerificationError(f"a record is a JSON object, this file holds a {type(record).__name__}")
+    verify_integrity(record, suite)
+    if Path(relpath).name != record_filename(record):
+        raise VerificationError(f"a record's file is named {record_filename(record)}; it was renamed or edited "
+                                "by hand. Re-submit it with `harness submit --record`")
+    if Path(relpath).parent.name != (RECORDS_DIR if record["status"] == "ok" else FAILED_DIR):
+        raise VerificationError(f"a record with status {record['status']!r} does not belong in {Path(relpath).parent.name}/")
+    if record["status"] == "ok":
+        try:
+            check_aggregates(record)
+        except ProofError as e:
+            raise VerificationError(str(e)) from None
+        except (TypeError, KeyError, ValueError, IndexError, AttributeError) as e:
+            raise VerificationError(f"record data cannot be recomputed ({type(e).__name__}: {e})") from None
+    return "ok" if record["status"] == "ok" else "failed"
+
+
 def build_board(suite: str, expected_hash: str, records: list[tuple[str, dict]], config: dict | None = None) -> Board:
     """Rank ``records`` ([(path relative to the board dir, record)]) for suite ``suite``; its columns and
-    the metrics each entry shows come from the registered suite (``board_columns``, ``board_metrics``)."""
+    the metrics each entry shows come from the registered suite (``board_columns``, ``board_metrics``); a
+    record that fails ``admit`` is listed in ``rejected`` with the reason."""
     suite_obj = _suite(suite)
-    current, stale, failed, unverified = [], [], [], []
+    current, stale, failed, unverified, rejected = [], [], [], [], []
     for relpath, record in records:
         try:
-            verify_integrity(record, suite)
+            kind = admit(relpath, record, suite)
         except VerificationError as e:
-            raise BoardError(f"{relpath}: {e}. Remove the file (boards are rebuilt from records).") from None
-        if Path(relpath).name != record_filename(record):
-            raise BoardError(f"{relpath}: a record's file is named {record_filename(record)}; "
-                             "it was renamed or edited by hand. Re-submit it with `harness submit --record`.")
-        if record["status"] != "ok":
+            rejected.append(Rejected(relpath, f"{e}. Remove the file (boards are rebuilt from records)."))
+            continue
+        if kind == "failed":
             failed.append(_failed(record, relpath))
         elif check_failure(record):  # never ranked, whatever its numbers
             failed.append(FailedRun(record["loss"]["name"], record["loss"]["sha256"], "invalid",
@@ -218,7 +276,7 @@ def build_board(suite: str, expected_hash: str, records: list[tuple[str, dict]],
     unverified = sorted((e for e, _ in unverified), key=by_estimate)
     return Board(suite, expected_hash, tuple(ranked), tuple(failed), tuple(stale), config or {}, tuple(apart),
                  ranking, apart_ranking, tuple(unverified),
-                 tuple(suite_obj.board_columns) if suite_obj is not None else (PRIMARY,))
+                 tuple(suite_obj.board_columns) if suite_obj is not None else (PRIMARY,), tuple(rejected))
 
 
 def _measured_table(record: dict, table: str) -> list | None:
@@ -289,15 +347,20 @@ def rank_entries(current: list[tuple[Entry, dict]]):
     return ranked, apart, ranking, apart_ranking
 
 
-def read_board_records(board_dir: Path) -> list[tuple[str, dict]]:
-    """Every record file of a board, as (relative path, record); temp files are not records."""
+def read_board_records(board_dir: Path) -> list[tuple[str, dict | Unreadable]]:
+    """Every record file of a board, as (relative path, record); a file that cannot be read as a record
+    (a symbolic link, too large, not strict JSON) gives an ``Unreadable`` with the reason (build_board
+    lists it as rejected). Temp files are not records. Raises BoardError for a folder whose records/
+    or failed/ is not a real directory."""
+    check_folder(board_dir)
     out = []
     for sub in (RECORDS_DIR, FAILED_DIR):
-        for path in sorted((board_dir / sub).glob("*.json")):
+        folder = board_dir / sub
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
             try:
-                out.append((f"{sub}/{path.name}", json.loads(path.read_text())))
-            except (OSError, json.JSONDecodeError) as e:
-                raise BoardError(f"{path}: not a readable JSON record ({e}); remove it and re-submit") from None
+                out.append((f"{sub}/{path.name}", read_json_file(path)))
+            except ValueError as e:
+                out.append((f"{sub}/{path.name}", Unreadable(f"not a readable record file: {e}")))
     return out
 
 

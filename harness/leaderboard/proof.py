@@ -101,20 +101,33 @@ def _check_outcomes(record: dict) -> set[str]:
     rows = tables[primary]
     if not isinstance(rows, list) or len(rows) != len(seeds):
         raise ProofError(f"outcomes.tables.{primary} must have one row per seed ({len(seeds)})")
+    status = outcomes.get("seed_status")
+    if not isinstance(status, list) or len(status) != len(seeds):
+        raise ProofError(f"outcomes.seed_status must have one entry per seed ({len(seeds)})")
     measured = []
     for i, row in enumerate(rows):
+        claimed = record["per_seed"][i].get("win_rate") if i < len(record["per_seed"]) else None
+        if (row is None) != (status[i] != "measured"):
+            raise ProofError(f"outcomes.seed_status[{i}] is {str(status[i])[:40]!r}, but its outcomes row is "
+                             f"{'empty' if row is None else 'filled'}: a seed has a row exactly when it is measured")
         if row is None:
+            if claimed is not None:
+                raise ProofError(f"per_seed[{i}].win_rate is {claimed!r}, but the seed has no outcomes row to "
+                                 "recompute it from: the record was edited after the run")
             continue
         arr = np.asarray(row, dtype=float)
         if arr.ndim != 1 or arr.size == 0 or not np.all((arr >= 0) & (arr <= 1)):
             raise ProofError(f"outcomes.tables.{primary}[{i}] must be a non-empty list of scores in [0, 1]")
-        claimed = record["per_seed"][i].get("win_rate") if i < len(record["per_seed"]) else None
-        if claimed is not None and not _close(claimed, arr.mean(), TABLE_TOLERANCE):
+        if claimed is None or not _close(claimed, arr.mean(), TABLE_TOLERANCE):
             raise ProofError(f"per_seed[{i}].win_rate is {claimed!r}, but its outcomes row averages "
                              f"{arr.mean():.4f}: the record was edited after the run")
         measured.append(arr)
-    if not measured:
-        raise ProofError(f"outcomes.tables.{primary} has no measured seed; an ok record needs one")
+    widths = {len(r) for t in tables.values() if isinstance(t, list) for r in t if isinstance(r, list)}
+    if not measured:  # every seed censored or unresolved: no headline, nothing to recompute it from
+        if record["metrics"].get("win_rate") is not None or record["metrics"].get("win_rate_ci") is not None:
+            raise ProofError(f"metrics.win_rate is {record['metrics'].get('win_rate')!r}, but no seed of "
+                             f"outcomes.tables.{primary} is measured: the record was edited after the run")
+        return {"win_rate", *_check_other_tables(record, tables, max(widths, default=0))}
     if len({a.size for a in measured}) != 1:
         raise ProofError(f"outcomes.tables.{primary}: every seed must score the same prompts")
     mean = float(np.mean(np.stack(measured)))

@@ -11,6 +11,8 @@ Concurrency: every writer (and every reader that renders) holds an exclusive ``f
 atomically writes ``.journal.json`` naming the renames, then renames. A process killed before the
 journal exists leaves only temp files (deleted by the next ``recover``): the board is as it was. A
 process killed after it leaves a journal that ``recover`` replays: the board is fully updated.
+The journal is a file of the folder, so it is checked before anything is replayed: it may only move
+the board's own temp files onto the board's own files (harness.leaderboard.folder); it is git-ignored.
 """
 
 from __future__ import annotations
@@ -23,17 +25,27 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.leaderboard.board import FAILED_DIR, RECORDS_DIR, Board, build_board, read_board_records
+from harness.leaderboard.board import Board, admit, build_board, is_verified, read_board_records
+from harness.leaderboard.folder import (
+    FAILED_DIR,
+    RECORDS_DIR,
+    TMP_MARK,
+    BoardError,
+    check_folder,
+    check_plan,
+    inside,
+    read_json_file,
+)
 from harness.leaderboard.render_csv import render_csv
 from harness.leaderboard.render_html import render_html
 from harness.leaderboard.render_md import render_readme
 from harness.leaderboard.rows import rank_text
-from harness.leaderboard.verify import record_filename, verify_record
+from harness.leaderboard.seal import seal
+from harness.leaderboard.verify import VerificationError, record_filename, verify_record
 from harness.text import clean_line
 
 LOCK = ".lock"
 JOURNAL = ".journal.json"
-TMP_MARK = ".tmp-"
 
 
 @dataclass(frozen=True)
@@ -49,7 +61,9 @@ class SubmitOutcome:
 def board_lock(board_dir: Path):
     """Exclusive lock on a board; replays or discards a crashed update before yielding."""
     board_dir.mkdir(parents=True, exist_ok=True)
-    with open(board_dir / LOCK, "a") as fh:
+    check_folder(board_dir)
+    fd = os.open(board_dir / LOCK, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
+    with os.fdopen(fd, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             recover(board_dir)
@@ -59,21 +73,30 @@ def board_lock(board_dir: Path):
 
 
 def recover(board_dir: Path) -> None:
-    """Finish an update whose journal was written; delete temp files of one that never got that far."""
+    """Finish an update whose journal was written; delete temp files of one that never got that far.
+
+    Raises BoardError, replaying nothing, for a journal that names anything but the board's own temp
+    files and files (harness.leaderboard.folder.check_plan)."""
+    check_folder(board_dir)
     journal = board_dir / JOURNAL
     if journal.exists():
-        plan = json.loads(journal.read_text())
-        for tmp, dst in plan["replace"]:
-            if (board_dir / tmp).exists():
-                os.replace(board_dir / tmp, board_dir / dst)
+        try:
+            plan = json.loads(journal.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise BoardError(f"{journal}: not a readable journal ({e}); delete it (nothing was replayed)") from None
+        renames = check_plan(board_dir, plan)
+        for tmp, dst in renames:
+            if tmp.exists():
+                os.replace(tmp, dst)
         for rel in plan["remove"]:
-            (board_dir / rel).unlink(missing_ok=True)
+            inside(board_dir, rel).unlink(missing_ok=True)
         _fsync_dir(board_dir)
         journal.unlink()
     for sub in (board_dir, board_dir / RECORDS_DIR, board_dir / FAILED_DIR):
-        if sub.is_dir():
+        if sub.is_dir() and not sub.is_symlink():
             for stray in sub.glob(f"*{TMP_MARK}*"):
-                stray.unlink()
+                if stray.is_file() or stray.is_symlink():
+                    stray.unlink()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -120,9 +143,9 @@ def submit_record(board_dir: str | Path, record: dict, *, suite: str, expected_h
     """
     board_dir = Path(board_dir)
     verify_record(record, suite, expected_hash)
-    record = {k: v for k, v in record.items() if k != "verification"}
-    record["verification"] = verification or {"verified": False, "method": "none", "note": "not verified"}
-    verified = record["verification"]["verified"] is True
+    note = verification or {"verified": False, "method": "none", "note": "not verified"}
+    record = seal({k: v for k, v in record.items() if k != "verification"}, note)  # this process's own proof
+    verified = note["verified"] is True
     name = record_filename(record)
     ok_rel, failed_rel = f"{RECORDS_DIR}/{name}", f"{FAILED_DIR}/{name}"
     label = f"{clean_line(record['loss']['name'])} ({record['loss']['sha256'][:12]})"
@@ -156,21 +179,52 @@ def submit_record(board_dir: str | Path, record: dict, *, suite: str, expected_h
 
 
 def verified_on_board(path: Path) -> bool:
-    """Whether the board's record file at ``path`` is a verified entry (unreadable: not verified)."""
+    """Whether the board's record file at ``path`` is a verified entry: its note says so and carries this
+    board's seal (unreadable: not verified)."""
     try:
-        return json.loads(path.read_text()).get("verification", {}).get("verified") is True
-    except (OSError, ValueError, AttributeError):
+        return is_verified(read_json_file(path))
+    except (ValueError, AttributeError):
         return False
+
+
+def seal_board(board_dir: str | Path, *, suite: str, expected_hash: str) -> tuple[Board, list[str]]:
+    """Seal, with this board's key, the records whose note says verified but carries no valid seal (the
+    key's owner vouches for them: e.g. the repository's own boards after reviewing its history); only
+    files that pass every check on load (``board.admit``) are sealed. Returns the board and the files
+    sealed."""
+    board_dir = _existing(board_dir, suite)
+    with board_lock(board_dir):
+        records = read_board_records(board_dir)
+        changed = {}
+        for rel, record in records:
+            if rel.startswith(f"{RECORDS_DIR}/") and isinstance(record, dict) and not is_verified(record):
+                note = record.get("verification")
+                try:
+                    admit(rel, record, suite)
+                except VerificationError:
+                    continue
+                if isinstance(note, dict) and note.get("verified") is True:
+                    changed[rel] = seal(record, {**note, "sealed_by": "harness leaderboard --seal"})
+        records = [(rel, changed.get(rel, rec)) for rel, rec in records]
+        board = build_board(suite, expected_hash, records)
+        texts = {rel: json.dumps(rec, indent=2, sort_keys=True) + "\n" for rel, rec in changed.items()}
+        commit(board_dir, {**texts, **generated_files(board)})
+    return board, sorted(changed)
 
 
 def open_board(board_dir: str | Path, *, suite: str, expected_hash: str, regenerate: bool = False) -> Board:
     """Load (and with ``regenerate``, rewrite the generated files of) a board, under its lock."""
-    board_dir = Path(board_dir)
-    if not (board_dir / RECORDS_DIR).is_dir() and not (board_dir / FAILED_DIR).is_dir():
-        raise FileNotFoundError(f"{board_dir}: no board here (no records/ or failed/); "
-                                f"add an entry with `harness submit --suite {suite}` or pass --board-dir")
+    board_dir = _existing(board_dir, suite)
     with board_lock(board_dir):
         board = build_board(suite, expected_hash, read_board_records(board_dir))
         if regenerate:
             commit(board_dir, generated_files(board))
     return board
+
+
+def _existing(board_dir: str | Path, suite: str) -> Path:
+    board_dir = Path(board_dir)
+    if not (board_dir / RECORDS_DIR).is_dir() and not (board_dir / FAILED_DIR).is_dir():
+        raise FileNotFoundError(f"{board_dir}: no board here (no records/ or failed/); "
+                                f"add an entry with `harness submit --suite {suite}` or pass --board-dir")
+    return board_dir

@@ -16,7 +16,7 @@ from html import escape
 from importlib.resources import files
 
 from harness.leaderboard.board import Board, Entry, FailedRun
-from harness.leaderboard.render_md import UNVERIFIED_NOTE, UNVERIFIED_TITLE
+from harness.leaderboard.render_md import REJECTED_TITLE, UNVERIFIED_NOTE, UNVERIFIED_TITLE
 from harness.leaderboard.render_svg import ci_bar, ci_domain, color, frontier_svg
 from harness.leaderboard.rows import (
     CENSORED_MARK,
@@ -125,6 +125,7 @@ def _provenance(e: Entry, cols: tuple[Column, ...] = ()) -> list[tuple[str, str]
     return [("win rate", f"{win_text(e)}% (95% CI {ci_text(e)}), {e.seeds} seeds" if e.win_rate_ci
                          else f"{win_text(e)}, {e.seeds} seeds"),
             ("per seed", per_seed or "not recorded"), *((header(c), metric_text(e, c) or "n/a") for c in cols),
+            ("verified", e.proof),
             ("harness", f"{e.harness_version} @ {e.git_revision or 'unknown revision'}"),
             ("judge", e.judge_id or "unknown"), ("date", e.created_at)]
 
@@ -143,6 +144,16 @@ def _failed_table(board: Board, data: list, failed: tuple[FailedRun, ...]) -> st
                              [("status", f.status), ("error", f.error)]), "source": f.source})
     return ('<h2>Failed runs (not ranked)</h2><table id="failed"><thead><tr><th>Loss</th><th>Status</th>'
             f'<th>Error</th><th>Date</th><th>sha256</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def _rejected_table(board: Board) -> str:
+    """Files that failed the checks on load, with the reason (text only: nothing of them is shown)."""
+    if not board.rejected:
+        return ""
+    rows = "".join(f"<tr><td><code>{escape(r.record_file)}</code></td><td>{escape(clean_line(r.reason)[:300])}</td></tr>"
+                   for r in board.rejected)
+    return (f"<h2>{escape(REJECTED_TITLE)}</h2><table id=\"rejected\"><thead><tr><th>File</th><th>Why rejected</th>"
+            f"</tr></thead><tbody>{rows}</tbody></table>")
 
 
 def _listed_table(board: Board, data: list, entries: tuple[Entry, ...], table_id: str, title: str,
@@ -237,7 +248,7 @@ def render_html(board: Board) -> str:
                        + " Click a column to sort, a loss to see its source."),
         "board": _board_table(board, data, colors),
         "frontier": _frontier(board, colors),
-        "failed": _failed_table(board, data, board.failed),
+        "failed": _failed_table(board, data, board.failed) + _rejected_table(board),
         "stale": _listed_table(board, data, board.unverified, "unverified", UNVERIFIED_TITLE, UNVERIFIED_NOTE)
         + _listed_table(board, data, board.stale, "stale", "Run on an older suite config (not ranked)"),
         "head_to_head": _head_to_head(board),

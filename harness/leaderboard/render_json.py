@@ -2,7 +2,8 @@
 
 {"suite", "suite_config_hash", "entries": [ranked entries, best estimate first, each with rank_interval],
  "apart": [entries not on the main scale, with apart_reason],
- "unverified": [entries whose provenance is not proven, never ranked], "separability": share of entry pairs
+ "unverified": [entries whose provenance is not proven, never ranked], "rejected": [{record, reason}: files
+ that fail the checks on load], "separability": share of entry pairs
  separated (Holm, family-wise 5%) or null, "pairs": paired differences of the main ranking,
  "apart_pairs": of the 1-nat ranking when present}; every entry carries ``verified`` (bool)
 """
@@ -25,6 +26,7 @@ def render_json(board: Board) -> str:
            "entries": [entry_json(board, e) for e in board.entries],
            "apart": [entry_json(board, e) for e in board.apart],
            "unverified": [{**entry_json(board, e), "rank": None} for e in board.unverified],
+           "rejected": [{"record": r.record_file, "reason": r.reason} for r in board.rejected],
            "separability": board.separability, "apart_separability": apart_sep,
            "multiplicity": MULTIPLICITY if board.ranking is not None else None,
            "pairs": pair_json(board.ranking, names), "apart_pairs": pair_json(board.apart_ranking, names)}

@@ -13,6 +13,7 @@ from harness.leaderboard.rows import (
     header,
     protocol_note,
     rank_note,
+    rejected_row,
     stale_row,
 )
 from harness.text import clean_line, escape_markdown
@@ -20,8 +21,10 @@ from harness.text import clean_line, escape_markdown
 NUMERIC = {"rank", "win rate %", "95% CI", "seeds"}  # and every metric column
 APART = "Shown apart (not on the main scale; never ranked against it)"
 UNVERIFIED_TITLE = "Unverified records (not ranked)"
-UNVERIFIED_NOTE = ("Records made elsewhere whose results were neither re-run here nor signed by a runner key this "
-                   "board trusts: their numbers are the submitter's claim.")
+UNVERIFIED_NOTE = ("Records whose results were neither benchmarked nor re-run here nor signed by a runner key this "
+                   "board trusts, or whose verification carries no seal of this board's key: their numbers are the "
+                   "submitter's claim.")
+REJECTED_TITLE = "Rejected files (fail the checks on load; not read further)"
 
 
 def _cell(value: str, fmt: str) -> str:
@@ -64,6 +67,9 @@ def render_table(board: Board, fmt: str = "simple") -> str:
     if board.stale:
         parts.append(f"Run on an older suite config (not ranked): {len(board.stale)}")
         parts.append(_table([stale_row(e, cols) for e in board.stale], fmt, metrics=heads))
+    if board.rejected:
+        parts.append(f"{REJECTED_TITLE}: {len(board.rejected)}")
+        parts.append(_table([rejected_row(r) for r in board.rejected], fmt))
     return "\n\n".join(parts) + "\n"
 
 
@@ -96,6 +102,8 @@ def render_readme(board: Board) -> str:
     if board.stale:
         lines += ["", "## Run on an older suite config (not ranked)", "",
                   _linked_table([stale_row(e, cols) for e in board.stale], board.stale, heads)]
+    if board.rejected:
+        lines += ["", f"## {REJECTED_TITLE}", "", _table([rejected_row(r) for r in board.rejected], "github")]
     return "\n".join(lines) + "\n"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.leaderboard.board import Board, Entry, FailedRun
+from harness.leaderboard.board import Board, Entry, FailedRun, Rejected
 from harness.suites.base import Column
 
 
@@ -116,8 +116,12 @@ def entry_row(e: Entry, columns: tuple[Column, ...] = ()) -> dict[str, str]:
     return {
         "rank": rank_text(e), "loss": e.name, "win rate %": win_text(e), "95% CI": ci_text(e),
         **{header(c): metric_text(e, c) for c in columns},
-        "seeds": str(e.seeds), "date": day(e.created_at), "sha256": e.sha256[:12],
+        "seeds": str(e.seeds), "date": day(e.created_at), "verified": e.proof, "sha256": e.sha256[:12],
     }
+
+
+def rejected_row(r: Rejected) -> dict[str, str]:
+    return {"file": r.record_file, "why rejected": r.reason[:300]}
 
 
 def failed_row(f: FailedRun) -> dict[str, str]:
@@ -152,5 +156,5 @@ def entry_json(board: Board, e: Entry) -> dict:
         "created_at": e.created_at, "suite": board.suite, "suite_config_hash": board.config_hash,
         "kl_budget": e.kl_budget, "censored_seeds": e.censored_seeds,
         "harness_version": e.harness_version, "git_revision": e.git_revision, "judge": e.judge_id,
-        "record": e.record_file, "verified": e.verified,
+        "record": e.record_file, "verified": e.verified, "proof": e.proof,
     }
