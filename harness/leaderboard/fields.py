@@ -25,6 +25,8 @@ MAX_NAME = 200
 MAX_TEXT = 2000  # a short text a board shows (a note, a verdict, a version)
 MAX_CHECK_ERRORS = 16_000  # summed length of a record's `harness check` errors
 STRING_METRICS = ("verdict", "comparisons")
+# what a board shows or ranks by: always a number (or null), never an object
+NUMERIC_PREFIXES = ("win_rate", "reward", "kl", "vs_reference", "fluency", "mean_length", "distinct_")
 BOOL_METRICS = ("censored", "censored_kl1", "beats_reference")
 
 
@@ -143,8 +145,8 @@ def _metric(key: str, value, where: str) -> None:
     elif key in BOOL_METRICS:
         if not isinstance(value, bool):
             raise FieldError(f"{where} must be true or false, got {value!r:.60}")
-    elif isinstance(value, dict):  # a suite's structured extras (e.g. smol's generation settings)
-        _nested(value, where)
+    elif isinstance(value, dict) and not key.startswith(NUMERIC_PREFIXES):  # a suite's structured extras
+        _nested(value, where)  # (e.g. smol's generation settings)
     else:
         _number(value, where, optional=True)
 

@@ -13,12 +13,11 @@ that proves nothing is added as unverified: listed apart, never ranked.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.leaderboard.board import RECORDS_DIR
+from harness.leaderboard.folder import RECORDS_DIR, read_json_file
 from harness.leaderboard.proof import verify_signature
 from harness.leaderboard.publish import SubmitOutcome, submit_record, verified_on_board
 from harness.leaderboard.verify import VerificationError, current_suite_hash, verify_foreign, verify_record
@@ -108,19 +107,17 @@ def _provenance(record: dict, cfg: SubmitConfig) -> dict:
 
 
 def read_submitted_record(path: str | Path) -> dict:
+    """The record in the file at ``path``: a regular file of at most MAX_RECORD_FILE_BYTES, strict JSON
+    (no NaN or Infinity), an object; VerificationError otherwise."""
     try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_no_constant)
-    except (OSError, ValueError, RecursionError) as e:  # ValueError covers JSON and UTF-8 errors
+        record = read_json_file(Path(path))
+    except ValueError as e:
         raise VerificationError(f"{clean_line(path)}: not a readable JSON record ({clean_line(e)[:200]}); pass the "
                                 "record file written by `harness bench`") from None
     if not isinstance(record, dict):
         raise VerificationError(f"{clean_line(path)}: a record is a JSON object, this file holds a "
                                 f"{type(record).__name__}")
     return record
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number (records hold finite numbers only)")
 
 
 def submit_record_file(path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
