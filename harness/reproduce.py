@@ -23,6 +23,7 @@ benchmarks/validation/reproduce_isa.py measures that by forcing another instruct
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,7 +188,10 @@ def reproduce(record: dict, *, seeds: list[int] | None = None, tolerance: float 
         raise ReproduceError(f"seeds {unknown or seeds} are not in the record's seeds {record['seeds']}")
     overrides = suite_overrides(record)
     with tempfile.TemporaryDirectory(prefix="harness-reproduce-") as tmp:
-        path = Path(tmp) / f"{record['loss']['name']}.py"
+        # the record's loss name is the submitter's text: never a path (a name such as "../../x" must not
+        # leave the temporary folder); the loss file is written under a name made of safe characters
+        name = re.sub(r"[^A-Za-z0-9_-]", "_", str(record["loss"]["name"]))[:100] or "loss"
+        path = Path(tmp) / f"{name}.py"
         path.write_bytes(record["loss"]["source"].encode("utf-8"))
         try:
             rerun = run_bench(path, suite=record["suite"]["name"], seeds=len(seeds), seed_ids=seeds,

@@ -21,7 +21,6 @@ from test_submit import RUNNER_KEY, board_files, env, submit, write  # noqa: F40
 
 from harness.leaderboard.board import build_board
 from harness.leaderboard.proof import ProofError, check_aggregates, sign_record, verify_signature
-from harness.leaderboard.rerun import compare
 from harness.leaderboard.verify import VerificationError, record_filename, verify_foreign
 from harness.stats import win_rate_ci
 
@@ -161,44 +160,8 @@ def test_unsigned_record_is_listed_apart_and_never_ranked(env):  # noqa: F811
     assert all(e["verified"] for e in shown["entries"]) and len(shown["entries"]) == 2 and shown["unverified"] == []
 
 
-def fake_bench(win_rate: float, status: str = "ok"):
-    calls = []
-
-    def run_bench(path, **kwargs):
-        calls.append((Path(path).read_text(), kwargs))
-        record = make_record("rerun", win_rate, seeds=(0,), status=status)
-        return record
-
-    return run_bench, calls
-
-
-@pytest.mark.parametrize("measured, verified", [(0.6, True), (0.612, True), (0.3, False)])
-def test_rerun_of_the_first_seed_verifies_or_refuses(env, monkeypatch, measured, verified):  # noqa: F811
-    run_bench, calls = fake_bench(measured)
-    monkeypatch.setitem(sys.modules, "harness.bench", types.SimpleNamespace(run_bench=run_bench))
-    record = make_record("dpo", 0.6, seeds=(0, 1, 2))
-    for s in record["per_seed"]:
-        s["win_rate_ci"] = [s["win_rate"] - 0.03, s["win_rate"] + 0.03]
-    out = submit(env, "--record", write(env, record, sign=False))
-    assert len(calls) == 1 and calls[0][0] == record["loss"]["source"] and calls[0][1]["seeds"] == 1
-    if verified:
-        assert out.exit_code == 0 and "at rank 1" in out.output, out.output
-    else:
-        assert out.exit_code == 1 and "seed 0 re-run here: win rate 0.3000 contradicts" in out.output, out.output
-        assert not env.board.exists() or not list(env.board.rglob("*.json"))
-
-
-def test_rerun_comparison_bounds_the_tolerance():
-    record = make_record("dpo", 0.6, seeds=(0, 1))
-    record["per_seed"][0]["win_rate_ci"] = [0.0, 1.0]  # a forged, huge CI does not widen the test
-    rerun = make_record("dpo", 0.0, seeds=(0,))
-    rerun["per_seed"][0]["win_rate"] = record["per_seed"][0]["win_rate"] + 0.06
-    assert not compare(record, rerun).agrees
-    rerun["per_seed"][0]["win_rate"] = record["per_seed"][0]["win_rate"] + 0.04
-    assert compare(record, rerun).agrees
-    assert not compare(make_record("dpo", seeds=(5, 6)), make_record("dpo", seeds=(0,))).agrees
-    crashed = make_record("dpo", status="crash", seeds=(0,))
-    assert "ended with status crash" in compare(record, crashed).message
+# the re-run's rule (every seed by default, per prompt, censored-vs-censored proves nothing) is held by
+# tests/test_attack_verification.py
 
 
 def test_a_loss_that_fails_its_check_is_refused_and_never_ranked(env, monkeypatch):  # noqa: F811
@@ -291,13 +254,14 @@ def test_a_real_record_is_verified_by_rerunning_its_seed_and_a_forged_one_is_ref
     source = (REPO / "losses" / "controls" / "reversed_dpo.py").read_text()
     forged["loss"].update(name="reversed_dpo", source=source, sha256=hashlib.sha256(source.encode()).hexdigest())
     (tmp_path / "forged.json").write_text(json.dumps(forged))
-    with pytest.raises(VerificationError, match="contradicts the record"):
+    with pytest.raises(VerificationError, match="the record is contradicted"):
         submit_record_file(tmp_path / "forged.json", cfg)
     (tmp_path / "run.json").write_text(json.dumps(record))
     outcome = submit_record_file(tmp_path / "run.json", cfg)
     assert outcome.action == "added" and "at rank 1 of 1" in outcome.message, outcome.message
     stored = json.loads(outcome.path.read_text())["verification"]
-    assert stored["verified"] is True and stored["method"] == "rerun" and "agrees with" in stored["note"]
+    assert stored["verified"] is True and stored["method"] == "rerun" and "the record agrees" in stored["note"]
+    assert stored["seeds_rerun"] == record["seeds"] and stored["seal"]
 
 
 def test_a_seed_unresolved_at_the_budget_is_left_out_of_the_means_as_the_suite_leaves_it_out():

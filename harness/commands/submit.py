@@ -1,7 +1,8 @@
 """`harness submit`: benchmark a loss (or verify a record made elsewhere) and add it to a board.
 
 A record made elsewhere is verified by a trusted runner signature (HARNESS_RUNNER_KEY) or by re-running
-its first seed here; otherwise it is added as unverified (listed apart, never ranked).
+its seeds here (all of them, or --rerun-sample K drawn here at random; harness.leaderboard.rerun);
+otherwise it is added as unverified (listed apart, never ranked). A re-run that contradicts it refuses it.
 
 Exit codes: 0 added (or already there), 1 refused (record does not verify, loss file invalid) or
 the run failed (it is listed under failed runs, never ranked), 2 usage or infrastructure error.
@@ -35,10 +36,17 @@ from harness.text import clean_terminal
 @click.option("--backend", default="auto", show_default=True, help="Sandbox backend for the loss file (--loss).")
 @click.option("--store", "store_url", help="Run store SQLAlchemy URL. Default: runs.sqlite under HARNESS_HOME.")
 @click.option("--rerun/--no-rerun", default=True, show_default=True,
-              help="--record without a trusted signature: re-run its first seed here to verify it; with "
+              help="--record without a trusted signature: re-run its seeds here, compared prompt by prompt; with "
                    "--no-rerun it is added as unverified (listed apart, not ranked).")
+@click.option("--rerun-sample", type=click.IntRange(min=1),
+              help="Re-run only K of the record's seeds, drawn here at random after submission (default: all). "
+                   "A record with one fabricated seed of N then passes with probability (N-K)/N.")
+@click.option("--tolerance", type=click.FloatRange(min=0),
+              help="Largest difference, per prompt (mean) and per seed win rate, still counted as reproduced "
+                   "(default: harness.reproduce.REPRODUCTION_TOLERANCE).")
 @click.option("--quiet", is_flag=True, help="No progress output while benchmarking.")
-def command(loss_path, record_path, suite, seeds, board_root, backend, store_url, rerun, quiet):
+def command(loss_path, record_path, suite, seeds, board_root, backend, store_url, rerun, rerun_sample, tolerance,
+            quiet):
     """Add a loss to a leaderboard: idempotent per loss file + suite config; failed runs are never ranked."""
     if (loss_path is None) == (record_path is None):
         raise click.UsageError("give exactly one of --loss FILE or --record run.json")
@@ -46,7 +54,8 @@ def command(loss_path, record_path, suite, seeds, board_root, backend, store_url
         if record_path is not None:
             suite = suite or record_suite(record_path)
         cfg = SubmitConfig(suite=suite or "tiny", board_root=board_root, seeds=seeds, backend=backend,
-                           progress=not quiet, store_url=store_url, rerun=rerun)
+                           progress=not quiet, store_url=store_url, rerun=rerun, rerun_sample=rerun_sample,
+                           tolerance=tolerance)
         outcome = submit_loss(loss_path, cfg) if loss_path else submit_record_file(record_path, cfg)
     except (VerificationError, LossFileError) as e:
         click.echo(f"harness submit: refused: {clean_terminal(e)}", err=True)

@@ -7,8 +7,9 @@ record to ``publish.submit_record``, which verifies it and updates the board und
 A record benchmarked here (``--loss``) is verified by construction. A record made elsewhere
 (``--record``) must be consistent (every aggregate recomputed from its per-seed and per-prompt data),
 come from a clean checkout, and prove its provenance: a valid signature by the runner key the board
-trusts (``HARNESS_RUNNER_KEY``), or one of its seeds re-run here within that seed's noise. A record
-that proves nothing is added as unverified: listed apart, never ranked.
+trusts (``HARNESS_RUNNER_KEY``), or its seeds re-run here (all of them by default, or a sample drawn
+here after submission) agreeing prompt by prompt (harness.leaderboard.rerun). A record that proves
+nothing is added as unverified: listed apart, never ranked; one that a re-run contradicts is refused.
 """
 
 from __future__ import annotations
@@ -41,11 +42,17 @@ class SubmitConfig:
     backend: str = "auto"  # sandbox backend that runs the untrusted loss file
     progress: bool = True
     store_url: str | None = None  # run store; None = the local SQLite file
-    rerun: bool = True  # --record without a trusted signature: re-run its first seed here to verify it
+    rerun: bool = True  # --record without a trusted signature: re-run its seeds here to verify it
+    rerun_sample: int | None = None  # None: re-run every seed; k: k seeds drawn here at random (rerun.py)
+    tolerance: float | None = None  # per prompt and per seed win rate; None: REPRODUCTION_TOLERANCE
 
     def __post_init__(self):
         if self.seeds < 1:
             raise ValueError(f"seeds must be at least 1, got {self.seeds}")
+        if self.rerun_sample is not None and self.rerun_sample < 1:
+            raise ValueError(f"rerun_sample must be at least 1 (or None for every seed), got {self.rerun_sample}")
+        if self.tolerance is not None and not self.tolerance >= 0:
+            raise ValueError(f"tolerance must be a non-negative fraction, got {self.tolerance}")
 
     @property
     def board_dir(self) -> Path:
@@ -91,19 +98,23 @@ def behaviour_check(source: str, name: str, *, backend: str = "auto", beta: floa
 
 
 def _provenance(record: dict, cfg: SubmitConfig) -> dict:
-    """What proves a foreign record: a trusted signature, else a re-run seed, else nothing (unverified)."""
+    """What proves a foreign record: a trusted signature, else its seeds re-run here, else nothing
+    (unverified). Raises VerificationError when a re-run contradicts the record."""
     if verify_signature(record):
         return {"verified": True, "method": "signature", "note": "signed by the runner key this board trusts"}
     if not cfg.rerun:
         return {"verified": False, "method": "none",
                 "note": "no trusted signature and not re-run here (submitted with --no-rerun)"}
-    from harness.leaderboard.rerun import rerun_first_seed
+    from harness.leaderboard.rerun import verify_by_rerun
 
-    result = rerun_first_seed(record, suite=cfg.suite, backend=cfg.backend, progress=cfg.progress)
-    if not result.agrees and result.reran:
-        raise VerificationError(f"{result.message}: the record's results are not reproducible here")
-    return {"verified": result.agrees, "method": "rerun", "note": result.message}
-
+    try:
+        verdict = verify_by_rerun(record, sample=cfg.rerun_sample, tolerance=cfg.tolerance, backend=cfg.backend,
+                                  progress=cfg.progress)
+    except ValueError as e:  # harness.reproduce.ReproduceError, a sample larger than the record's seeds
+        raise VerificationError(f"the record cannot be re-run here: {e}") from None
+    if verdict.contradicted:
+        raise VerificationError(f"{verdict.message}: the record's results are not reproducible here")
+    return verdict.note()
 
 
 def read_submitted_record(path: str | Path) -> dict:
