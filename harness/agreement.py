@@ -64,12 +64,20 @@ class Board:
         return keys.pop() if len(keys) == 1 else None
 
 
-def board(records: list[dict], table: str | None = None) -> Board:
+def board(records: list[dict], table: str | None = None, *, include_unverified: bool = False) -> Board:
     """Group ok records of ONE suite config by loss name; ValueError when they mix configs or a loss
-    has two records (a board holds one entry per loss per config)."""
-    ok = [r for r in records if r.get("status") == "ok" and isinstance(r.get("outcomes"), dict)]
+    has two records (a board holds one entry per loss per config).
+
+    Only verified records are evidence (checked and sealed by this board's key,
+    harness.leaderboard.board.is_verified): the others are left out unless ``include_unverified``."""
+    from harness.leaderboard.board import is_verified
+
+    ok = [r for r in records if r.get("status") == "ok" and isinstance(r.get("outcomes"), dict)
+          and (include_unverified or is_verified(r))]
     if not ok:
-        raise ValueError("no ok record with outcomes among the records given")
+        raise ValueError("no verified ok record with outcomes among the records given (unverified records are "
+                         "not evidence: seal the board with `harness leaderboard --seal` if you vouch for it, or "
+                         "pass include_unverified)")
     configs = {(r["suite"]["name"], r["suite"]["config_hash"]) for r in ok}
     if len(configs) != 1:
         raise ValueError(f"records of one suite config expected, got {sorted(configs)}")

@@ -9,6 +9,12 @@ different measurement and is never mixed in (use ``table="kl1"`` or ``"end"`` fo
 
 A side is given as a record file, a board entry (loss name or sha256 prefix of a record on a board
 directory) or a loss file (then both sides are benchmarked on the same seeds, ``compare_specs``).
+
+Unverified records are not evidence. A board entry names a VERIFIED record of the board (checked in
+full and sealed by the board's key, harness.leaderboard.board); a name that only an unverified record
+carries is refused unless ``include_unverified`` (CLI ``--include-unverified``), and then the side is
+labelled UNVERIFIED in every output. A record file given by path is compared as given and labelled
+UNVERIFIED unless it carries this board's seal; a loss file is run here (verified by construction).
 """
 
 from __future__ import annotations
@@ -35,9 +41,14 @@ class Side:
     sha256: str
     source: str  # where it came from: a record file, "board:<dir>", or the loss file that was run
     estimate: CrossedEstimate  # its own mean on the compared seeds
+    verified: bool = True  # False: the record's numbers are its submitter's claim (labelled everywhere)
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "sha256": self.sha256, "from": self.source, **self.estimate.as_dict()}
+        return {"name": self.name, "sha256": self.sha256, "from": self.source, "verified": self.verified,
+                **self.estimate.as_dict()}
+
+    def label(self) -> str:
+        return clean_line(self.name) + ("" if self.verified else " (UNVERIFIED)")
 
 
 @dataclass(frozen=True)
@@ -55,7 +66,7 @@ class Comparison:
         return self.difference.low > 0 or self.difference.high < 0
 
     def verdict(self) -> str:
-        d, a, b = self.difference, clean_line(self.a.name), clean_line(self.b.name)
+        d, a, b = self.difference, self.a.label(), self.b.label()
         span = f"{100 * d.low:+.1f} to {100 * d.high:+.1f} points"
         if d.low > 0:
             text = f"{a} is better than {b}: {a} - {b} = {100 * d.mean:+.1f} points ({d.level:.0%} CI {span})"
@@ -66,6 +77,10 @@ class Comparison:
                     f"{d.level:.0%} CI {span} includes 0")
         if not d.seed_noise:
             text += " (one seed: training noise is not in the interval)"
+        unverified = [side.label() for side in (self.a, self.b) if not side.verified]
+        if unverified:
+            text += (f"; UNVERIFIED: {' and '.join(unverified)} neither ran here nor was verified by a board, so this "
+                     "compares a submitter's claim")
         return text
 
     def as_dict(self) -> dict:
@@ -136,8 +151,9 @@ def usable_table(record: dict, table: str) -> np.ndarray:
 
 
 def compare_records(a: dict, b: dict, *, table: str | None = None, level: float = 0.95,
-                    sources: tuple[str, str] = ("A", "B")) -> Comparison:
-    """Paired difference a - b of one outcomes table (default: the records' primary) on common seeds."""
+                    sources: tuple[str, str] = ("A", "B"), verified: tuple[bool, bool] = (True, True)) -> Comparison:
+    """Paired difference a - b of one outcomes table (default: the records' primary) on common seeds;
+    ``verified`` says whether each side is evidence (False: labelled UNVERIFIED)."""
     oa, ob = outcomes_of(a, "A"), outcomes_of(b, "B")
     check_comparable(a, b)
     primary = oa.get("primary", "verdict")
@@ -163,12 +179,12 @@ def compare_records(a: dict, b: dict, *, table: str | None = None, level: float 
         raise CompareError(f"outcomes table {clean_line(table)!r}: {e}; re-run the record(s)") from None
     suite = {"name": a["suite"]["name"], "config_hash": a["suite"]["config_hash"],
              "prompts_sha256": oa["prompts_sha256"]}
-    return Comparison(_side(a, sources[0], side_a), _side(b, sources[1], side_b), table, tuple(seeds),
-                      tuple(s for s in shared if s not in seeds), diff, suite)
+    return Comparison(_side(a, sources[0], side_a, verified[0]), _side(b, sources[1], side_b, verified[1]), table,
+                      tuple(seeds), tuple(s for s in shared if s not in seeds), diff, suite)
 
 
-def _side(record: dict, source: str, est: CrossedEstimate) -> Side:
-    return Side(str(record["loss"]["name"]), str(record["loss"]["sha256"]), source, est)
+def _side(record: dict, source: str, est: CrossedEstimate, verified: bool) -> Side:
+    return Side(str(record["loss"]["name"]), str(record["loss"]["sha256"]), source, est, bool(verified))
 
 
 # ------------------------------------------------------------------------------- finding the sides
@@ -183,55 +199,83 @@ def read_json_record(path: Path) -> dict:
     return record
 
 
-def board_entry(board_dir: Path, spec: str) -> tuple[dict, str]:
-    """The ok record on ``board_dir`` whose loss name is ``spec`` or whose sha256 starts with it."""
-    folder = board_dir / "records"
-    if not folder.is_dir():
+def board_entry(board_dir: Path, spec: str, include_unverified: bool = False) -> tuple[dict, str, bool]:
+    """(record, where, verified) of the ok entry on ``board_dir`` whose loss name is ``spec`` or whose
+    sha256 starts with it (6+ characters): a verified entry first; an unverified one only with
+    ``include_unverified``. Files that fail the board's checks on load are never used."""
+    from harness.leaderboard.board import BoardError, admit, is_verified, read_board_records
+    from harness.leaderboard.verify import VerificationError
+
+    if not (board_dir / "records").is_dir():
         raise CompareError(f"{board_dir} is not a board (no records/ folder); pass --board leaderboards/<suite>")
-    hits = []
-    for path in sorted(folder.glob("*.json")):
-        record = read_json_record(path)
+    try:
+        files = read_board_records(board_dir)
+    except BoardError as e:
+        raise CompareError(str(e)) from None
+    hits: dict[bool, list] = {True: [], False: []}
+    for rel, record in files:
+        try:
+            if admit(rel, record, str(record["suite"]["name"])) != "ok":
+                continue
+        except (VerificationError, TypeError, KeyError):
+            continue
         loss = record["loss"]
-        if loss.get("name") == spec or (len(spec) >= 6 and str(loss.get("sha256", "")).startswith(spec.lower())):
-            hits.append((record, str(path)))
-    if not hits:
+        if loss["name"] == spec or (len(spec) >= 6 and loss["sha256"].startswith(spec.lower())):
+            hits[is_verified(record)].append((record, f"{board_dir}/{rel}"))
+    found, verified = (hits[True], True) if hits[True] else (hits[False], False)
+    if not found:
         raise CompareError(f"no entry named {clean_line(spec)!r} (or with that sha256 prefix, 6+ characters) on {board_dir}")
-    if len(hits) > 1:
-        shas = ", ".join(r["loss"]["sha256"][:12] for r, _ in hits)
-        raise CompareError(f"{clean_line(spec)!r} matches {len(hits)} entries on {board_dir} ({shas}); give a sha256 prefix")
-    return hits[0]
+    if not verified and not include_unverified:
+        raise CompareError(f"{clean_line(spec)!r} is on {board_dir} only as an UNVERIFIED record (neither run here nor "
+                           "re-run nor signed): its numbers are not evidence. Verify it (`harness submit --record`) "
+                           "or pass --include-unverified to compare it anyway, labelled as such")
+    if len(found) > 1:
+        shas = ", ".join(r["loss"]["sha256"][:12] for r, _ in found)
+        raise CompareError(f"{clean_line(spec)!r} matches {len(found)} entries on {board_dir} ({shas}); give a sha256 prefix")
+    return found[0][0], found[0][1], verified
 
 
-def resolve(spec: str, board_dir: Path | None) -> tuple[dict, str] | None:
-    """(record, where it came from) for a record file or board entry; None for a loss file (to be run)."""
+def find_side(spec: str, board_dir: Path | None, include_unverified: bool = False) -> tuple[dict, str, bool] | None:
+    """(record, where it came from, verified) for a record file or board entry; None for a loss file."""
+    from harness.leaderboard.board import is_verified
+
     path = Path(spec)
     if path.is_file() and path.suffix == ".py":
         return None
     if path.is_file():
-        return read_json_record(path), str(path)
+        record = read_json_record(path)
+        return record, str(path), is_verified(record)
     if board_dir is not None:
-        return board_entry(board_dir, spec)
+        return board_entry(board_dir, spec, include_unverified)
     raise CompareError(f"{clean_line(spec)!r} is neither a record file nor a loss file; to name a board entry "
                        "pass --board leaderboards/<suite>")
 
 
+def resolve(spec: str, board_dir: Path | None) -> tuple[dict, str] | None:
+    """(record, where it came from) for a record file or board entry, unverified entries included (to
+    re-run one is how it is checked: ``harness reproduce``); None for a loss file (to be run)."""
+    found = find_side(spec, board_dir, include_unverified=True)
+    return None if found is None else found[:2]
+
+
 def compare_specs(spec_a: str, spec_b: str, *, board_dir: Path | None = None, table: str | None = None,
-                  level: float = 0.95, run=None) -> Comparison:
+                  level: float = 0.95, run=None, include_unverified: bool = False) -> Comparison:
     """Compare two sides given as record files, board entries or loss files.
 
     Loss files are benchmarked by ``run(path, seeds)`` (the bench entry point) on the seeds of the
     other side when that is a record, so both sides share seeds; raises CompareError on refusal.
+    Unverified board entries are used only with ``include_unverified`` (see the module doc).
     """
-    found = [resolve(spec_a, board_dir), resolve(spec_b, board_dir)]
+    found = [find_side(spec_a, board_dir, include_unverified), find_side(spec_b, board_dir, include_unverified)]
     seeds = next((len(r[0]["seeds"]) for r in found if r is not None), None)
     for i, spec in enumerate((spec_a, spec_b)):
         if found[i] is None:
             if run is None:
                 raise CompareError(f"{clean_line(spec)} is a loss file and this comparison cannot run benchmarks")
             record = run(spec, seeds)
-            found[i] = (record, str(record.get("path", spec)))
-    (a, src_a), (b, src_b) = found
-    return compare_records(a, b, table=table, level=level, sources=(src_a, src_b))
+            found[i] = (record, str(record.get("path", spec)), True)  # run here
+    (a, src_a, ok_a), (b, src_b, ok_b) = found
+    return compare_records(a, b, table=table, level=level, sources=(src_a, src_b), verified=(ok_a, ok_b))
 
 
 def format_comparison(c: Comparison) -> str:
@@ -239,9 +283,9 @@ def format_comparison(c: Comparison) -> str:
     lines = [
         f"suite {clean_line(c.suite['name'])} (config {clean_line(c.suite['config_hash'])}), table {clean_line(c.table)!r}, "
         f"seeds {list(c.seeds)} x {d.prompts} prompts, paired",
-        f"  A {clean_line(c.a.name)} ({clean_line(c.a.sha256)[:12]}): {100 * c.a.estimate.mean:.1f} "
+        f"  A {c.a.label()} ({clean_line(c.a.sha256)[:12]}): {100 * c.a.estimate.mean:.1f} "
         f"[{100 * c.a.estimate.low:.1f}, {100 * c.a.estimate.high:.1f}]",
-        f"  B {clean_line(c.b.name)} ({clean_line(c.b.sha256)[:12]}): {100 * c.b.estimate.mean:.1f} "
+        f"  B {c.b.label()} ({clean_line(c.b.sha256)[:12]}): {100 * c.b.estimate.mean:.1f} "
         f"[{100 * c.b.estimate.low:.1f}, {100 * c.b.estimate.high:.1f}]",
         f"  A - B: {100 * d.mean:+.1f} points, {d.level:.0%} CI [{100 * d.low:+.1f}, {100 * d.high:+.1f}], "
         f"SEM {100 * d.sem:.2f}",

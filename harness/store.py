@@ -3,14 +3,28 @@
 SQLite under ``harness_home()`` by default; any SQLAlchemy URL (e.g. ``postgresql+psycopg://...``)
 lets a team share one store. The full record is kept verbatim as JSON; a few columns are copied out
 of it only so that listing and filtering need no JSON parsing in the database.
+
+Evidence: each run says whether it is ``verified``: run by this harness (bench, submit --loss,
+discovery), or a record made elsewhere that a board verified (True); a record made elsewhere that was
+not (False); stored before the column existed (NULL: unknown, so not evidence). ``list`` leaves the
+unverified out unless asked (``harness runs --include-unverified`` lists them, labelled).
+
+Creation is safe under concurrent first opens: for a SQLite file, processes creating the schema take
+turns on a lock file beside it; on a server database a racing "already exists" is retried.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
-from sqlalchemy import Float, Integer, String, Text, create_engine, or_, select
+from sqlalchemy import Boolean, Float, Integer, String, Text, create_engine, func, inspect, or_, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from harness.paths import harness_home
@@ -45,6 +59,7 @@ class _Run(_Base):
     win_rate_hi: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     record_json: Mapped[str] = mapped_column(Text)
+    verified: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # see the module doc
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,7 @@ class RunSummary:
     win_rate: float | None
     win_rate_ci: tuple[float, float] | None
     error: str | None
+    verified: bool | None = None  # None: stored before verification was recorded (not evidence)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -81,14 +97,16 @@ class RunStore:
     def __init__(self, url: str | None = None):
         self.url = url or default_url()
         try:
-            self._engine = create_engine(self.url)
-            _Base.metadata.create_all(self._engine)
+            self._engine = create_engine(self.url, **_engine_options(self.url))
+            with _creation_lock(self.url):
+                _create_schema(self._engine)
         except Exception as e:  # driver missing, bad URL, unreachable server: all unusable stores
             raise StoreError(f"cannot open the run store {self.url!r}: {e}. Pass a valid SQLAlchemy URL.") from e
 
-    def add(self, record: dict) -> int:
-        """Store a record (schema-checked first) and return its run id. Adding the same record again
-        (e.g. `harness submit --record` of a run already stored) returns the existing id."""
+    def add(self, record: dict, *, verified: bool = True) -> int:
+        """Store a record (schema-checked first) and return its run id. ``verified``: True for a run this
+        harness made (the default: bench, discovery), else what a board proved about a record made
+        elsewhere. Adding the same record again returns the existing id (marked verified if it now is)."""
         validate_record(record)
         text = canonical_json(record)
         m = record["metrics"] if record["status"] == "ok" else {}
@@ -98,21 +116,25 @@ class RunStore:
             loss_sha256=record["loss"]["sha256"], suite_name=record["suite"]["name"],
             suite_config_hash=record["suite"]["config_hash"], n_seeds=len(record["seeds"]),
             win_rate=m.get("win_rate"), win_rate_lo=ci[0], win_rate_hi=ci[1], error=record.get("error"),
-            record_json=text,
+            record_json=text, verified=bool(verified),
         )
         with Session(self._engine) as session, session.begin():
-            same = session.scalar(select(_Run.id).where(_Run.loss_sha256 == row.loss_sha256,
-                                                        _Run.created_at == row.created_at, _Run.record_json == text))
+            same = session.scalar(select(_Run).where(_Run.loss_sha256 == row.loss_sha256,
+                                                     _Run.created_at == row.created_at, _Run.record_json == text))
             if same is not None:
-                return same
+                same.verified = bool(same.verified) or bool(verified)
+                return same.id
             session.add(row)
             session.flush()
             return row.id
 
     def list(self, suite: str | None = None, loss: str | None = None, status: str | None = None,
-             limit: int | None = None) -> list[RunSummary]:
-        """Newest first. ``loss`` matches a loss name exactly or a sha256 prefix."""
+             limit: int | None = None, include_unverified: bool = False) -> list[RunSummary]:
+        """Newest first. ``loss`` matches a loss name exactly or a sha256 prefix. Unverified runs (and
+        those of unknown provenance) only with ``include_unverified``."""
         query = select(_Run).order_by(_Run.created_at.desc(), _Run.id.desc())
+        if not include_unverified:
+            query = query.where(_Run.verified.is_(True))
         if suite:
             query = query.where(_Run.suite_name == suite)
         if status:
@@ -123,6 +145,12 @@ class RunStore:
             query = query.limit(limit)
         with Session(self._engine) as session:
             return [_summary(row) for row in session.scalars(query)]
+
+    def hidden(self) -> int:
+        """How many stored runs ``list`` leaves out by default (unverified or of unknown provenance)."""
+        with Session(self._engine) as session:
+            return session.scalar(select(func.count()).select_from(_Run).where(or_(_Run.verified.is_(None),
+                                                                                   _Run.verified.is_(False))))
 
     def get(self, run_id: int) -> dict:
         """The full record of run ``run_id``."""
@@ -139,4 +167,51 @@ class RunStore:
 def _summary(row: _Run) -> RunSummary:
     ci = (row.win_rate_lo, row.win_rate_hi) if row.win_rate_lo is not None else None
     return RunSummary(row.id, row.created_at, row.status, row.loss_name, row.loss_sha256, row.suite_name,
-                      row.suite_config_hash, row.n_seeds, row.win_rate, ci, row.error)
+                      row.suite_config_hash, row.n_seeds, row.win_rate, ci, row.error, row.verified)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _engine_options(url: str) -> dict:
+    # SQLite: wait for a writer holding the database instead of failing at once ("database is locked")
+    return {"connect_args": {"timeout": 60}} if _sqlite_file(url) is not None else {}
+
+
+@contextlib.contextmanager
+def _creation_lock(url: str):
+    """For a SQLite file: an exclusive lock on ``<file>.lock`` while the schema is made, so concurrent
+    first opens take turns (SQLite's "CREATE TABLE" after a "does it exist?" check is not atomic
+    across processes: "table runs already exists"). Server databases: nothing (see _create_schema)."""
+    path = _sqlite_file(url)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _create_schema(engine, attempts: int = 5) -> None:
+    """Create the table (and add the ``verified`` column to a store made before it), retrying when
+    another process made them first."""
+    for attempt in range(attempts):
+        try:
+            _Base.metadata.create_all(engine)
+            if "verified" not in {c["name"] for c in inspect(engine).get_columns("runs")}:
+                with engine.begin() as con:
+                    con.execute(text("ALTER TABLE runs ADD COLUMN verified BOOLEAN"))
+            return
+        except (OperationalError, ProgrammingError) as e:
+            message = str(e).lower()
+            if attempt == attempts - 1 or not ("already exists" in message or "duplicate column" in message):
+                raise
+            time.sleep(0.05 * (attempt + 1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from test_leaderboard_records import make_record
 
+from harness.leaderboard.seal import seal
 from harness.simulation import NoiseModel, simulate
 from harness.stats import win_rate_ci
 
@@ -38,4 +39,6 @@ def record_with_outcomes(name: str, table, *, seed_status=None, prompts_sha: str
     tables = {"verdict": rows, "end": full, "reference": [[0.5] * table.shape[1]] * table.shape[0]}
     record["outcomes"] = {"prompts_sha256": prompts_sha, "primary": "verdict",
                           "tables": {**tables, **(extra_tables or {})}, "seed_status": status}
+    if isinstance(record.get("verification"), dict):  # the factory's board note, sealed again after the edits
+        record = seal(record, record["verification"])
     return record

@@ -25,9 +25,10 @@ PAIRS = (("tiny", "verdict", "smol"), ("tiny-beta0.05", "verdict", "smol"), ("ti
          ("tiny-beta0.05", "end", "smol"), ("tiny", "verdict", "tiny-beta0.05"))
 
 
-def load(folder: Path, table: str | None = None):
+def load(folder: Path, table: str | None = None, include_unverified: bool = False):
+    """The board's verified records (sealed by this machine's board key: `harness leaderboard --seal`)."""
     records = [json.loads(p.read_text()) for p in sorted((folder / "records").glob("*.json"))]
-    return board(records, table)
+    return board(records, table, include_unverified=include_unverified)
 
 
 def main() -> None:
@@ -35,10 +36,13 @@ def main() -> None:
     ap.add_argument("--boards", type=Path, default=Path("leaderboards"))
     ap.add_argument("--resamples", type=int, default=2000)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/transfer.json"))
+    ap.add_argument("--include-unverified", action="store_true",
+                    help="Also use records this machine's board key has not sealed (a submitter's claim).")
     args = ap.parse_args()
     rows = []
     for first, table, second in PAIRS:
-        out = agreement(load(args.boards / first, table), load(args.boards / second), resamples=args.resamples)
+        out = agreement(load(args.boards / first, table, args.include_unverified),
+                        load(args.boards / second, None, args.include_unverified), resamples=args.resamples)
         rows.append(out)
         print(f"{first} ({table}) vs {second}: {len(out['losses'])} losses, Spearman {out['spearman']:+.2f} "
               f"[{out['spearman_ci'][0]:+.2f}, {out['spearman_ci'][1]:+.2f}], pairs separated on both "

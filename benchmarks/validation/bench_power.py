@@ -156,6 +156,7 @@ def board_power(folder: Path, against: str, reps: int, seed_counts=(3, 5, 8, 10)
     table), the variance components and the simulated MDD at ``seed_counts`` seeds."""
     from harness.agreement import board
 
+    # verified records only (sealed by this machine's board key: `harness leaderboard --seal`)
     bd = board([json.loads(p.read_text()) for p in sorted((folder / "records").glob("*.json"))])
     if against not in bd.records:
         raise SystemExit(f"{against!r} is not on {folder}")

@@ -37,12 +37,14 @@ def _runner(suite: str | None, seeds: int | None, backend: str, quiet: bool):
 @click.option("--seeds", type=int, help="Seeds for loss files (default: as many as the other side has, else 3).")
 @click.option("--backend", default="auto", show_default=True, help="Sandbox backend for loss files.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object (difference, difference_ci, a, b, paired, ...).")
+@click.option("--include-unverified", is_flag=True,
+              help="Let A or B name an UNVERIFIED board entry (a submitter's claim); it is labelled in the output.")
 @click.option("--quiet", is_flag=True, help="No progress output while training loss files.")
-def command(a, b, board_dir, table, level, suite, seeds, backend, as_json, quiet):
+def command(a, b, board_dir, table, level, suite, seeds, backend, as_json, include_unverified, quiet):
     """Compare A and B (record files, board entries, or loss files run on the same seeds), paired by seed and prompt."""
     try:
         result = compare_specs(a, b, board_dir=board_dir, table=table, level=level,
-                               run=_runner(suite, seeds, backend, quiet))
+                               run=_runner(suite, seeds, backend, quiet), include_unverified=include_unverified)
     except (CompareError, ValueError) as e:
         click.echo(f"harness compare: cannot compare: {e}", err=True)
         sys.exit(2)

@@ -1,5 +1,8 @@
 """`harness runs`: query the run store (every `harness bench` / `harness submit` run is in it).
 
+Runs that are not evidence (records made elsewhere that no board verified, runs of unknown provenance
+stored before verification was recorded) are left out unless --include-unverified, which labels them.
+
 Exit codes: 0 listed, 1 the asked-for run is not in the store, 2 usage or store error.
 """
 
@@ -27,14 +30,17 @@ def _ci(ci) -> str:
 @click.option("--id", "run_id", type=int, help="Print the full record of one run (JSON) instead of a list.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of runs instead of a table.")
 @click.option("--store", "url", help="SQLAlchemy URL of the store. Default: runs.sqlite under HARNESS_HOME.")
-def command(suite, loss, status, limit, run_id, as_json, url):
+@click.option("--include-unverified", is_flag=True,
+              help="Also list records made elsewhere that no board verified (labelled UNVERIFIED).")
+def command(suite, loss, status, limit, run_id, as_json, url, include_unverified):
     """List stored runs, newest first (win rates in %, with 95% CI)."""
     try:
         store = RunStore(url)
         if run_id is not None:
             click.echo(json.dumps(store.get(run_id), indent=2, sort_keys=True))
             return
-        runs = store.list(suite=suite, loss=loss, status=status, limit=limit)
+        runs = store.list(suite=suite, loss=loss, status=status, limit=limit, include_unverified=include_unverified)
+        hidden = 0 if include_unverified else store.hidden()
     except RunNotFound as e:
         click.echo(f"harness runs: {e}", err=True)
         sys.exit(1)
@@ -44,13 +50,20 @@ def command(suite, loss, status, limit, run_id, as_json, url):
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in runs], indent=2))
         return
+    note = (f"({hidden} unverified run(s) not listed: records made elsewhere that no board verified, or "
+            "stored before verification was recorded; --include-unverified lists them)") if hidden else ""
     if not runs:
         click.echo(f"no runs in {store.url} match; `harness bench` or `harness submit` adds runs")
+        if note:
+            click.echo(note)
         return
     # every cell through clean_line: records from `submit --record` were made elsewhere
     rows = [tuple(clean_line(c) for c in (
-                r.id, r.created_at.replace("T", " ")[:16], r.status, r.loss_name, r.loss_sha256[:12], r.suite,
+                r.id, r.created_at.replace("T", " ")[:16], r.status if r.verified else f"{r.status} UNVERIFIED",
+                r.loss_name, r.loss_sha256[:12], r.suite,
                 r.seeds, "" if r.win_rate is None else f"{100 * r.win_rate:.1f}", _ci(r.win_rate_ci)))
             for r in runs]
     click.echo(tabulate(rows, headers=("id", "date (UTC)", "status", "loss", "sha256", "suite", "seeds",
                                        "win rate %", "95% CI"), disable_numparse=True))
+    if note:
+        click.echo(note)

@@ -146,7 +146,9 @@ def submit_record_file(path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
     outcome = submit_record(cfg.board_dir, record, suite=cfg.suite, expected_hash=expected,
                             verification=verification)
     if outcome.action != "exists":
-        RunStore(cfg.store_url).add(record)
+        # the submitter's own "verification" is not kept: the store says what was proven here
+        RunStore(cfg.store_url).add({k: v for k, v in record.items() if k != "verification"},
+                                    verified=verification["verified"] is True)
     return outcome
 
 
