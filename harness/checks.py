@@ -261,8 +261,29 @@ def _dependence(session: LossSession, config: CheckConfig) -> dict:
     return probes.dependence(lambda inputs: session.call(inputs, config.beta, grad=False).losses.float())
 
 
+# beta * rho at which the loss's value is probed for its behaviour fingerprint (harness.discovery): a
+# range wide enough that an exponential and a logistic loss with the same value and slope at 0 differ
+BEHAVIOUR_MARGINS = (-8.0, -4.0, -2.0, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def _values_on_margins(session: LossSession, config: CheckConfig) -> dict:
+    """The loss's value at each beta * rho of BEHAVIOUR_MARGINS, one example per call (a batch statistic
+    sees the same one-example batch everywhere); None where the loss fails or is not finite there."""
+    values = []
+    for margin in BEHAVIOUR_MARGINS:
+        try:
+            reply = session.call(probes.rho_grid_inputs(torch.tensor([margin / config.beta])), config.beta, grad=False)
+            values.append(round(float(reply.losses.double().sum()), 6))
+        except LossCallError as e:
+            if e.status in FATAL_STATUSES:
+                raise
+            values.append(None)
+    return {"loss_on_margins": [[m, v] for m, v in zip(BEHAVIOUR_MARGINS, values, strict=True)]}
+
+
 DIAGNOSTICS = {"slope at rho = 0": _slope_at_zero, "bounded below": _bounded_below,
-               "shape on the rho grid": _curve, "input dependence": _dependence}  # fmt: skip
+               "shape on the rho grid": _curve, "input dependence": _dependence,
+               "values on beta * rho from -8 to 8": _values_on_margins}  # fmt: skip
 
 
 def _diagnostics(session: LossSession, config: CheckConfig, report: CheckReport) -> None:

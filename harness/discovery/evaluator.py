@@ -109,20 +109,27 @@ class BenchEvaluator:
                                   before_training=before_training)
         except SkipBench:
             return _duplicate(seen["twin"], seen["behaviour"])
-        record = run.record
-        check = record.get("check") or {}
-        metrics = {"stage": "bench" if check.get("valid") else "check", "seeds": record["seeds"],
-                   "suite": record["suite"]["name"], "beta": record["beta"], "record_path": str(run.path),
-                   "run_id": run.run_id, "check_seconds": check.get("seconds"), **record["metrics"]}
-        behaviour = seen.get("behaviour")
-        if record["status"] != "ok":
-            return EvalResult(record["status"], _tail(record["error"] or "bench failed without an error text"),
-                              metrics=metrics, behaviour_key=behaviour)
-        gate = get_suite_gate(s.suite)
-        if record["metrics"].get(gate) is None:
-            return EvalResult(UNMEASURED, unmeasured_reason(gate, record["metrics"]), metrics=metrics,
-                              behaviour_key=behaviour)
-        return EvalResult("ok", fitness=float(record["metrics"][gate]), metrics=metrics, behaviour_key=behaviour)
+        return result_from_record(run.record, s.suite, record_path=str(run.path), run_id=run.run_id,
+                                  behaviour=seen.get("behaviour"))
+
+
+def result_from_record(record: dict, suite: str, *, record_path: str | None, run_id: int | None,
+                       behaviour: str | None) -> EvalResult:
+    """A bench record's evaluation: its status and error, or its gate metric as the fitness (UNMEASURED
+    when the gate has no value). Used where the bench ran (this process) and for a container's
+    record after harness.executors.results.check_record."""
+    check = record.get("check") or {}
+    metrics = {"stage": "bench" if check.get("valid") else "check", "seeds": record["seeds"],
+               "suite": record["suite"]["name"], "beta": record["beta"], "record_path": record_path,
+               "run_id": run_id, "check_seconds": check.get("seconds"), **record["metrics"]}
+    if record["status"] != "ok":
+        return EvalResult(record["status"], _tail(record["error"] or "bench failed without an error text"),
+                          metrics=metrics, behaviour_key=behaviour)
+    gate = get_suite_gate(suite)
+    if record["metrics"].get(gate) is None:
+        return EvalResult(UNMEASURED, unmeasured_reason(gate, record["metrics"]), metrics=metrics,
+                          behaviour_key=behaviour)
+    return EvalResult("ok", fitness=float(record["metrics"][gate]), metrics=metrics, behaviour_key=behaviour)
 
 
 def unmeasured_reason(gate: str, metrics: dict) -> str:
@@ -155,14 +162,19 @@ def thread_overrides(settings: EvalSettings) -> dict:
 
 def behaviour_key_of(diagnostics: dict) -> str | None:
     """A fingerprint of the loss's behaviour on the check's fixed probe inputs (computed in the
-    sandbox): value and slope at rho = 0, stationary points, convexity, boundedness."""
-    if "loss_at_zero" not in diagnostics:
+    sandbox): its value at 13 points of beta * rho from -8 to 8 (harness.checks.BEHAVIOUR_MARGINS), value
+    and slope at rho = 0, stationary points, convexity, boundedness. Value and slope at 0 alone let an
+    exponential loss scaled to DPO's pass for DPO (issue 29 item 11); the values across the range do not.
+    None when the check computed no values (a loss without a fingerprint is never merged)."""
+    margins = diagnostics.get("loss_on_margins")
+    if "loss_at_zero" not in diagnostics or not margins:
         return None
     from harness.discovery.dedupe import behaviour_key
 
     values = [diagnostics["loss_at_zero"], diagnostics.get("slope_at_zero", 0.0),
               *diagnostics.get("local_minima", []), -1e9, *diagnostics.get("local_maxima", []),
-              float(bool(diagnostics.get("convex_in_rho"))), float(bool(diagnostics.get("bounded_below")))]
+              float(bool(diagnostics.get("convex_in_rho"))), float(bool(diagnostics.get("bounded_below"))), -1e9,
+              *(float("nan") if v is None else v for _, v in margins)]
     return behaviour_key([float(v) for v in values])
 
 

@@ -29,6 +29,7 @@ from harness.executors.docker import (
     parse_gpus,
 )
 from harness.executors.hardening import JobLimits
+from harness.executors.results import Expected, JobResultError, check_claims, check_suite
 from harness.paths import cache_dir
 from harness.records import bench_record
 from harness.suites import RunPlan
@@ -136,8 +137,19 @@ def _pool(suite_obj, artifacts, runs: list[JobRun], seeds: list[int], root: Path
     """(the pooled SuiteResult, None), or (None, why) when the jobs' results (untrusted: they come out of
     the containers) do not have the shape their suite's ``seed_job`` writes, or pooling them (a suite's
     judge, here) fails: a harness fault, never scored; the job outputs are then kept in ``root``."""
+    expected = Expected.of(suite_obj, seeds)
     try:
-        return suite_obj.pool_seed_jobs(artifacts, [r.result["candidate"] for r in runs], list(seeds)), None
+        for seed, r in zip(seeds, runs, strict=True):  # the shared validator (harness.executors.results)
+            claimed = r.result.get("suite") or {}
+            check_suite(expected, suite=claimed.get("name", suite_obj.name), config_hash=claimed.get("config_hash"),
+                        where=f"the job of seed {seed}")
+        pooled = suite_obj.pool_seed_jobs(artifacts, [r.result["candidate"] for r in runs], list(seeds))
+        check_claims(expected, suite=suite_obj.name, config_hash=expected.config_hash,
+                     seeds=[s.get("seed") for s in pooled.per_seed], judge=(pooled.judge or {}).get("id"),
+                     where="the pooled jobs")
+        return pooled, None
+    except JobResultError as e:
+        return None, f"{clean_line(str(e))[:400]}; the job outputs are kept in {root}; rerun the bench"
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as e:
         why = "pooling the jobs' results failed" if isinstance(e, RuntimeError) else "a job's result is malformed"
         return None, (f"{why} ({type(e).__name__}: {clean_line(str(e))[:300]}); the job outputs are kept in "
@@ -151,13 +163,8 @@ def _record(suite_obj, artifacts, raw, failed_first, seed_list, beta, backend, r
     invalid = failed_first is not None
     status, error, result = (*failed_first, None) if invalid else ("ok", None, None)
     failed = next((r for r in runs if r.status != "ok"), None)
-    mismatch = next((r for r in runs if r.result and r.result.get("suite", {}).get("config_hash")
-                     != suite_obj.config_hash()), None)
     if failed is not None:
         status, error = failed.status, failed.error or f"a seed ended with status {failed.status}"
-    elif mismatch is not None:
-        status, error = "error", ("the job image's suite config differs from this checkout's (rebuild the image: "
-                                  "scripts/job_image.sh)")
     elif not invalid:
         result, error = _pool(suite_obj, artifacts, runs, seed_list, root)
         if result is None:
