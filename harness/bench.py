@@ -2,7 +2,9 @@
 runs it and keeps the record (a JSON file and the run store), for the CLI, submit, discovery and ci.
 
 loss file (read once: harness.lossfile.LossFile) -> sandbox session -> behaviour check in that
-session -> the suite's ``run_seeds`` (train -> generate -> judge) -> ``SuiteResult`` -> record.
+session (closed after it) -> the suite's ``run_seeds`` (train -> generate -> judge), each seed's loss in
+a fresh sandbox session within the time budget the check's speed sets (harness.sandbox.seeds) ->
+``SuiteResult`` -> record.
 
 A failing CANDIDATE never raises: the record carries its status (harness.status) and the real error
 text, and no metrics (a crash is never ranked). A USAGE error (unknown suite, unreadable file, bad
@@ -55,15 +57,26 @@ def _open_session(loss: LossFile, backend: str, trust: bool):
     return session, session.backend
 
 
-def _seed_processes(suite_obj, loss: LossFile, backend: str, trust: bool, n_seeds: int, jobs, sequential: bool):
+def _seed_processes(suite_obj, spec, n_seeds: int, jobs, sequential: bool):
     """The CPU policy for this run (harness.runtime): (SeedProcesses or None, the record's statement)."""
-    from harness.sandbox import SessionSpec
 
     count = 1 if sequential or not suite_obj.parallel_seeds else seed_processes(n_seeds, jobs)
     stated = policy(count, suite_obj.training_threads)
     if count < 2:
         return None, stated
-    return SeedProcesses(count, SessionSpec(loss, backend, trust)), stated
+    return SeedProcesses(count, spec), stated
+
+
+def _training_sessions(loss: LossFile, backend: str, trust: bool, report, budget, deadline):
+    """The training's SeedSessions: a fresh session per seed, limited relative to the check's fastest
+    call (``report``'s diagnostics; None without a check)."""
+    from harness.checks import CheckConfig
+    from harness.sandbox import SessionSpec
+    from harness.sandbox.seeds import SeedSessions
+
+    fastest_ms = None if report is None else report.diagnostics.get(f"call_ms_b{CheckConfig().speed_batch}")
+    check_call_s = None if fastest_ms is None else float(fastest_ms) / 1000
+    return SeedSessions(SessionSpec(loss, backend, trust, check_call_s=check_call_s, budget=budget, deadline=deadline))
 
 
 def _load_suite(suite_obj, progress: bool):
@@ -176,7 +189,7 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
               backend: str = "auto", progress: bool = True, overrides: dict | None = None,
               trust: bool = False, lr_grid=None, check: bool = True,
               before_training: Callable | None = None, auto_seeds=None, jobs: int | None = None,
-              seed_ids: list[int] | None = None) -> dict:
+              seed_ids: list[int] | None = None, time_budget=None, deadline: float | None = None) -> dict:
     """Benchmark one loss file on a suite; return its record (see harness.records; not yet stored).
 
     ``backend`` is a sandbox backend (harness.sandbox.BACKENDS, or "auto" = the jail); ``trust`` is
@@ -189,7 +202,10 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
     when None; suites without it refuse); the record's ``metrics.seeds_auto`` says how many ran and why it stopped.
     ``jobs``: seed worker processes (harness.runtime.seed_processes; None = one per usable CPU), stated
     in ``provenance.hardware.cpu_policy``; the numbers are the same for any value. ``seed_ids`` runs these
-    seeds instead of the suite's first ``seeds`` (re-running a record's seeds: harness.reproduce)."""
+    seeds instead of the suite's first ``seeds`` (re-running a record's seeds: harness.reproduce).
+    ``time_budget`` (harness.sandbox.limits.TimeBudget; None: its defaults) limits training relative to
+    the check's speed, and ``deadline`` (a ``time.time()``) ends the whole run: a loss past either is
+    ``timeout``. The check's session is closed after the check; every seed trains in a fresh one."""
     t_total = time.perf_counter()
     plan, seeds = run_plan(seeds, lr_grid, auto_seeds)
     suite_obj = _check_usage(suite, seeds, beta, backend, overrides, plan)
@@ -238,15 +254,18 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
                 raise BenchUsageError(f"suite {suite_obj.name!r} cannot be prepared here: {e}") from None
             raise
 
+    training = None
     if session is not None:
         try:
             report = _check(session, loss, run) if check else None
+            session.close()  # the check's session ends here: no state of the check reaches training
             if run.status == "ok" and before_training is not None:
                 before_training(report)
             if run.status == "ok":
-                parallel, cpu_policy = _seed_processes(suite_obj, loss, run.backend, trust, len(seed_list), jobs,
+                training = _training_sessions(loss, run.backend, trust, report, time_budget, deadline)
+                parallel, cpu_policy = _seed_processes(suite_obj, training.spec, len(seed_list), jobs,
                                                        sequential=bool(plan.modes()))
-                result = suite_obj.run_seeds(artifacts, session, seed_list, beta, progress=progress,
+                result = suite_obj.run_seeds(artifacts, training, seed_list, beta, progress=progress,
                                              plan=replace(plan, parallel=parallel))
                 timings.update(result.timings)
                 if plan.adaptive is not None:
@@ -261,11 +280,14 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
             result = None
         finally:
             session.close()
+            if training is not None:
+                training.close()
     timings["total"] = time.perf_counter() - t_total
     return bench_record(loss=raw, suite=suite_obj, build_stats=artifacts.stats, seeds=seed_list, beta=beta,
                         status=run.status, error=run.error, result=result if run.status == "ok" else None,
-                        sandbox={"backend": run.backend or backend, "requested": backend}, timings=timings,
-                        check=run.check, cpu_policy=cpu_policy)
+                        sandbox={"backend": run.backend or backend, "requested": backend,
+                                 **({"time_budget": training.as_dict()} if training is not None else {})},
+                        timings=timings, check=run.check, cpu_policy=cpu_policy)
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,9 @@ def _classes():
         """DPOTrainer whose loss is a candidate loss file evaluated through a ``LossSession``."""
 
         def __init__(self, *args, session: LossSession, **kwargs):
+            from harness.sandbox.seeds import renew
+
+            renew(session)  # one trainer trains one seed: its loss starts in a fresh sandbox session
             self.session = session
             self.loss_seconds = 0.0
             super().__init__(*args, **kwargs)

@@ -61,6 +61,7 @@ CASES = {
     **{f"malformed_reply[{v}]": ("sandbox_violation", "wire protocol", {}) for v in MALFORMED},
     **{f"lying_exit[{c}]": ("crash", f"exited unexpectedly with code {c}", {}) for c in (159, 137, 152)},
     "lying_exit[kill_supervisor]": ("sandbox_violation", "supervisor", {}),
+    "utf7_comment": ("invalid", "declares the encoding 'utf-7'", {}),
 }
 # attacks that try to hold host memory: watched through /proc/meminfo while they run
 MEMORY_ATTACKS = ("dev_shm_fill", "ipc_memory", "memory_hog")

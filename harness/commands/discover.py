@@ -64,6 +64,9 @@ from harness.paths import runs_dir
               "after a short run (a quarter of the training steps) before the full bench.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Suite config override for every bench of the run (repeatable), as in harness bench.")
+@click.option("--candidate-timeout", type=click.FloatRange(min=0, min_open=True), default=7200.0,
+              show_default=True, help="Wall-clock deadline of one candidate's evaluation, in seconds: past it the "
+                                      "candidate is timeout (with its record).")
 @click.option("--finalize", "finalize_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="Do not search: re-evaluate (once) and transfer-check the stopped run in DIR.")
 @click.option("--top-k", type=click.IntRange(min=0), default=5, show_default=True,
@@ -79,8 +82,8 @@ from harness.paths import runs_dir
 @container_options
 def command(suite, proposer, budget, parallel, out_dir, resume, executor, in_container, ray_address, ray_gpus, seeds,
             beta, backend, max_wall, max_cost, price_in, price_out, base_url, model, temperature, structured_output,
-            templates_dir, behavioural_dedupe, seed, evaluator, cascade, overrides, finalize_dir, top_k, reeval_seeds,
-            transfer_suite, transfer_top, transfer_seeds, transfer_set, quiet, containers):
+            templates_dir, behavioural_dedupe, seed, evaluator, cascade, overrides, candidate_timeout, finalize_dir,
+            top_k, reeval_seeds, transfer_suite, transfer_top, transfer_seeds, transfer_set, quiet, containers):
     """Search for new losses: propose, check, bench (in the sandbox), archive; resumable after kill -9;
     then re-bench the top candidates on fresh seeds against DPO (and on a held-out suite)."""
     from harness.commands.options import parse_overrides
@@ -104,7 +107,8 @@ def command(suite, proposer, budget, parallel, out_dir, resume, executor, in_con
             max_wall_s=max_wall, max_cost=max_cost, seed=seed,
             progress=not quiet,
             eval=EvalSettings(suite=suite, seeds=seeds, beta=beta, backend=backend, evaluator=evaluator,
-                              behavioural_dedupe=behavioural_dedupe, overrides=parse_overrides(overrides)),
+                              behavioural_dedupe=behavioural_dedupe, overrides=parse_overrides(overrides),
+                              candidate_timeout_s=candidate_timeout),
             llm=LLMSettings(base_url=base_url, model=model, temperature=temperature,
                             structured_output=structured_output, templates_dir=templates_dir,
                             price_in_per_mtok=price_in, price_out_per_mtok=price_out),

@@ -70,10 +70,13 @@ class CascadeEvaluator(BenchEvaluator):
         BenchEvaluator.prepare(settings, progress)
         screen_overrides(settings)  # an unsuitable suite fails here, before any worker starts
 
-    def evaluate(self, candidate_path: Path) -> EvalResult:
+    def evaluate(self, candidate_path: Path, deadline: float | None = None) -> EvalResult:
+        import time
+
         from harness.discovery.rebench import bench
 
         s = self.settings
+        deadline = time.time() + s.candidate_timeout_s if deadline is None else deadline  # screen and bench
         seen: dict = {}
 
         def probe(report) -> None:
@@ -83,7 +86,7 @@ class CascadeEvaluator(BenchEvaluator):
         record = bench(candidate_path, evaluator="bench", suite=s.suite, seeds=s.seeds,
                        overrides={**s.overrides, **thread_overrides(s), **short},
                        out_dir=self.work_dir / f"{Path(candidate_path).stem}-screen", beta=s.beta,
-                       backend=s.backend, before_training=probe)
+                       backend=s.backend, before_training=probe, deadline=deadline)
         info = {"stage": "screen", "steps": short["train.steps"], "slope_at_zero": seen.get("slope"),
                 "status": record["status"], "win_rate_end": record.get("metrics", {}).get("win_rate_end"),
                 "seconds": record.get("timings", {}).get("total"), "record_path": record.get("record_path")}
@@ -92,7 +95,7 @@ class CascadeEvaluator(BenchEvaluator):
         reason = screen_decision(record, seen.get("slope"))
         if reason is not None:
             return EvalResult("screened", reason, metrics=info)
-        result = super().evaluate(candidate_path)
+        result = super().evaluate(candidate_path, deadline)
         return dataclasses.replace(result, metrics={**result.metrics, "screen": info})
 
 

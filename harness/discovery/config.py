@@ -87,8 +87,15 @@ class EvalSettings:
     # The cascade's first stage (evaluator "cascade"): train this share of the suite's steps and stop
     # a candidate that is clearly below the untrained reference (harness.discovery.cascade).
     screen_fraction: float = 0.25
+    # Wall-clock deadline of one candidate's whole evaluation (check, screen, bench): its loss calls stop
+    # at it (status timeout, with its record; harness.sandbox.seeds), and a worker still busy
+    # DEADLINE_GRACE_S later is interrupted (timeout). Training's per-call and per-seed limits are
+    # relative to the check's speed (harness.sandbox.limits.TimeBudget).
+    candidate_timeout_s: float = 7200.0
 
     def __post_init__(self):
+        if not self.candidate_timeout_s > 0:
+            raise ValueError(f"candidate_timeout_s must be positive, got {self.candidate_timeout_s}")
         if not 0.0 < self.screen_fraction < 1.0:
             raise ValueError(f"screen_fraction must lie in (0, 1), got {self.screen_fraction}")
         if self.seeds < 1:

@@ -88,10 +88,12 @@ class BenchEvaluator:
 
         get_suite(settings.suite).build(progress=progress)
 
-    def evaluate(self, candidate_path: Path) -> EvalResult:
+    def evaluate(self, candidate_path: Path, deadline: float | None = None) -> EvalResult:
+        """``deadline`` (a ``time.time()``): the candidate's; None = now + ``candidate_timeout_s``."""
         from harness.bench import SkipBench, bench_and_store
 
         s = self.settings
+        deadline = time.time() + s.candidate_timeout_s if deadline is None else deadline
         seen: dict = {}
 
         def before_training(report) -> None:
@@ -106,7 +108,7 @@ class BenchEvaluator:
             run = bench_and_store(candidate_path, suite=s.suite, seeds=s.seeds, beta=s.beta, backend=s.backend,
                                   out_dir=self.work_dir / Path(candidate_path).stem, progress=False,
                                   overrides={**s.overrides, **thread_overrides(s)},
-                                  before_training=before_training)
+                                  before_training=before_training, deadline=deadline)
         except SkipBench:
             return _duplicate(seen["twin"], seen["behaviour"])
         return result_from_record(run.record, s.suite, record_path=str(run.path), run_id=run.run_id,

@@ -6,8 +6,11 @@ this module only names them (no import cycle between the two).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -28,13 +31,48 @@ def make_evaluator(settings: EvalSettings, work_dir: Path) -> Evaluator:
     return EVALUATORS.get(settings.evaluator)(settings, work_dir)
 
 
+DEADLINE_GRACE_S = 60.0  # past the candidate's deadline, a worker still busy (not in a loss call) is interrupted
+
+
+@contextlib.contextmanager
+def deadline_alarm(seconds: float):
+    """Interrupt this thread with LossCallError("timeout") after ``seconds`` (a real-time interval timer;
+    the main thread only: elsewhere the loss calls' own deadline is the only one). Raised inside a
+    bench, it is the candidate's failure there: the record says timeout."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum, frame):
+        from harness.session import LossCallError
+
+        raise LossCallError("timeout", f"the candidate's evaluation ran past its deadline "
+                            f"({seconds - DEADLINE_GRACE_S:g} s, EvalSettings.candidate_timeout_s) and was stopped")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def run_job(settings: EvalSettings, candidate_path: str, result_path: str | None, work_dir: str) -> dict:
-    """Evaluate one candidate in a worker; never raises (an evaluator bug is status ``error``)."""
+    """Evaluate one candidate in a worker; never raises (an evaluator bug is status ``error``). The
+    candidate's deadline (``candidate_timeout_s``) holds at its loss calls; a worker still busy
+    DEADLINE_GRACE_S past it is interrupted: status ``timeout``."""
     t0 = time.monotonic()
     try:
-        result = make_evaluator(settings, Path(work_dir)).evaluate(Path(candidate_path))
-    except Exception as e:  # the harness failed, not the candidate: recorded, never scored
-        result = EvalResult("error", _tail(f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
+        with deadline_alarm(settings.candidate_timeout_s + DEADLINE_GRACE_S):
+            result = make_evaluator(settings, Path(work_dir)).evaluate(Path(candidate_path))
+    except Exception as e:  # the harness failed, not the candidate (unless the deadline): never scored
+        from harness.session import LossCallError
+
+        if isinstance(e, LossCallError) and e.status == "timeout":
+            result = EvalResult("timeout", _tail(e.message))
+        else:
+            result = EvalResult("error", _tail(f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
     data = {**result.as_dict(), "seconds": round(time.monotonic() - t0, 3)}
     if result_path is not None:
         tmp = f"{result_path}.tmp{os.getpid()}"

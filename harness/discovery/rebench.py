@@ -32,7 +32,8 @@ def search_seed_list(suite: str, evaluator: str, seeds: int, overrides: dict) ->
 
 
 def bench(path: str | Path, *, evaluator: str, suite: str, seeds: list[int] | int, overrides: dict,
-          out_dir: Path, beta: float | None = None, backend: str = "auto", before_training=None) -> dict:
+          out_dir: Path, beta: float | None = None, backend: str = "auto", before_training=None,
+          deadline: float | None = None) -> dict:
     """The record of ``path`` benched on ``seeds`` (a list: exactly those, set through the suite's
     ``seeds`` field; an int: the suite's first N). Harness faults raise (BenchUsageError)."""
     out_dir = Path(out_dir)
@@ -46,7 +47,7 @@ def bench(path: str | Path, *, evaluator: str, suite: str, seeds: list[int] | in
     if isinstance(seeds, list):
         overrides["seeds"], count = list(seeds), len(seeds)
     run = bench_and_store(path, suite=suite, seeds=count, beta=beta, backend=backend, out_dir=out_dir,
-                          progress=False, overrides=overrides, before_training=before_training)
+                          progress=False, overrides=overrides, before_training=before_training, deadline=deadline)
     return {**run.record, "record_path": str(run.path)}
 
 

@@ -75,7 +75,7 @@ from dataclasses import dataclass
 
 from harness.registry import Registry
 from harness.sandbox.errors import SandboxUnavailable
-from harness.sandbox.limits import SandboxLimits
+from harness.sandbox.limits import SandboxLimits, TimeBudget
 
 
 def _open_jail(path, source, sha256, params, limits, trust):
@@ -114,15 +114,19 @@ BACKENDS.add("none", _open_none, "in-process, trusted files only (needs trust=Tr
 @dataclass(frozen=True)
 class SessionSpec:
     """How to open one more session on the same loss bytes, backend, limits and trust: what a seed
-    worker process receives (picklable) to open its own sandbox (harness.suites.tiny.workers)."""
+    worker process receives (picklable) to open its own sandbox (harness.suites.tiny.workers), and
+    the time budget of training (harness.sandbox.seeds.SeedSessions)."""
 
     loss: object  # harness.lossfile.LossFile, read once by the parent
     backend: str  # a concrete backend name (never "auto": the parent resolved it)
     trust: bool = False
     limits: SandboxLimits | None = None
+    check_call_s: float | None = None  # the check's fastest call (None: no check ran)
+    budget: TimeBudget | None = None  # None: TimeBudget()
+    deadline: float | None = None  # time.time() by which the whole evaluation must end (discovery)
 
-    def open(self):
-        return open_session(self.loss, backend=self.backend, limits=self.limits, trust=self.trust)
+    def open(self, limits: SandboxLimits | None = None):
+        return open_session(self.loss, backend=self.backend, limits=limits or self.limits, trust=self.trust)
 
 
 def open_session(path, *, backend: str = "auto", limits: SandboxLimits | None = None, trust: bool = False):

@@ -1,10 +1,12 @@
-"""Per-session cgroups: the thread cap and the memory cap that rlimits cannot give.
+"""Per-session cgroups: the thread cap, the memory cap and the CPU share that rlimits cannot give.
 
 pids: RLIMIT_NPROC is not enforced for a jail started by root, and seccomp cannot count, so a loss
 could start threads until the host runs out of process ids. memory: RLIMIT_AS bounds only the
 worker's address space; memory it makes the kernel hold for it outside that space (tmpfs pages,
 pipe buffers, page cache) is charged to its memory cgroup, which ``memory.limit_in_bytes`` (v1) or
-``memory.max`` (v2) caps at ``SandboxLimits.memory_bytes``, swap included. When the harness runs as
+``memory.max`` (v2) caps at ``SandboxLimits.memory_bytes``, swap included. cpu: RLIMIT_CPU bounds CPU seconds, not cores; a loss that starts 8 torch threads took 1.70
+of 2 cores (issue 29 item 8), so the session's ``cpu.cfs_quota_us`` (v1) or ``cpu.max`` (v2) caps it
+at ``SandboxLimits.threads`` cores, whatever threads it starts. When the harness runs as
 root and a controller is writable (cgroup v1 ``/sys/fs/cgroup/<controller>`` or a v2 hierarchy that
 offers it) each session gets its own cgroup there; the jail's first process joins them before it
 execs bubblewrap, so every task of the worker counts. Without them (unprivileged harness, no
@@ -37,9 +39,17 @@ def _root(controller: str) -> Path | None:
     return V2 if controller in offered and os.access(V2, os.W_OK) else None
 
 
+CPU_PERIOD_US = 100_000  # the scheduler's accounting period; the quota is cores x this
+
+
 def _settings(root: Path, controller: str, limit: int) -> list[tuple[str, str]]:
     if controller == "pids":
         return [("pids.max", str(limit))]
+    if controller == "cpu":
+        quota = str(int(limit * CPU_PERIOD_US))
+        if root == V2:
+            return [("cpu.max", f"{quota} {CPU_PERIOD_US}")]
+        return [("cpu.cfs_period_us", str(CPU_PERIOD_US)), ("cpu.cfs_quota_us", quota)]
     if root == V2:
         return [("memory.max", str(limit)), ("memory.swap.max", "0")]
     return [("memory.limit_in_bytes", str(limit)), ("memory.memsw.limit_in_bytes", str(limit))]
@@ -114,12 +124,13 @@ def _empty_and_remove(path: Path, deadline: float) -> None:
     raise RuntimeError(f"could not remove {path}: tasks still running")
 
 
-def create(processes: int, memory_bytes: int) -> SessionCgroups | None:
-    """Capped cgroups when this process is root and may create them, else None (rlimits apply)."""
+def create(processes: int, memory_bytes: int, cpus: int | None = None) -> SessionCgroups | None:
+    """Capped cgroups when this process is root and may create them, else None (rlimits apply);
+    ``cpus``: the CPU share in cores (None: not capped)."""
     if os.geteuid() != 0:
         return None
     try:
-        groups = SessionCgroups({"pids": processes, "memory": memory_bytes})
+        groups = SessionCgroups({"pids": processes, "memory": memory_bytes, **({"cpu": cpus} if cpus else {})})
     except OSError:
         return None
     return groups if groups.dirs else None
@@ -135,3 +146,8 @@ def guard_kind() -> str:
 def memory_guard() -> bool:
     """Whether a jail started now gets a memory cgroup."""
     return os.geteuid() == 0 and _root("memory") is not None
+
+
+def cpu_guard() -> bool:
+    """Whether a jail started now gets a CPU quota (a cpu cgroup capped at its cores)."""
+    return os.geteuid() == 0 and _root("cpu") is not None

@@ -3,7 +3,7 @@
 The threat model (what the jail covers, what it does not, and why) is at the top of the sandbox
 package: harness/sandbox/__init__.py. The jail: bubblewrap namespaces (user, pid, net, ipc, uts,
 cgroup, mount) with only the interpreter, harness and the loss file mounted read-only, a size-capped
-/tmp, a read-only minimal /dev, per-session pids and memory cgroups when the harness is root, and the
+/tmp, a read-only minimal /dev, per-session pids, memory and cpu cgroups when the harness is root, and the
 worker's own rlimits and seccomp filter inside.
 """
 
@@ -28,6 +28,11 @@ _NO_PIDS_GUARD = (
     "the jail runs as root without a writable pids cgroup, so nothing caps the worker's thread count "
     "(RLIMIT_NPROC is not enforced for root): run the harness as an unprivileged user, give it the "
     "pids cgroup controller, or use the docker backend (--pids-limit)"
+)
+_NO_CPU_GUARD = (
+    "no writable cpu cgroup controller (an unprivileged harness, or none offered): the worker's CPU share is "
+    "not capped, so a loss that starts many threads can take every core; OMP_NUM_THREADS only sets the "
+    "default. Run the harness as root with the cpu controller, or use the docker backend (--cpus)"
 )
 LOSS_DIR = "/loss"
 # The loss file's name inside the jail: fixed, so that any legal host file name works (the loss's
@@ -214,9 +219,11 @@ def open_jail(
     # The memfd's name is only a label (the kernel keeps 249 bytes of it): a fixed one, since a loss
     # file may have any legal name (255 bytes, any unicode).
     fd = os.memfd_create("harness-loss", os.MFD_CLOEXEC)
-    cgroup = cgroups.create(limits.processes, limits.memory_bytes)
+    cgroup = cgroups.create(limits.processes, limits.memory_bytes, limits.threads)
     if (cgroup is None or "pids" not in cgroup.controllers) and cgroups.guard_kind() == "none":
         warnings.warn(_NO_PIDS_GUARD, stacklevel=3)
+    if cgroup is None or "cpu" not in cgroup.controllers:
+        warnings.warn(_NO_CPU_GUARD, stacklevel=3)
     try:
         os.write(fd, source)
         os.lseek(fd, 0, os.SEEK_SET)

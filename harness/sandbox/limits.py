@@ -76,3 +76,44 @@ class SandboxLimits:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class TimeBudget:
+    """How long a loss may take in training, relative to its speed under ``harness check``.
+
+    A loss can be fast on the check's probes and slow in training (it tells them apart by the batch
+    size or the call count). So each training call is limited to ``call_factor`` times the check's
+    fastest call, never below ``call_floor_s``; a seed's summed loss time to ``seed_loss_factor`` times
+    the check's fastest call per call made, never below ``seed_loss_floor_s``; a seed's session to
+    ``seed_wall_s`` of wall clock; and a whole evaluation to its deadline (discovery's per-candidate
+    deadline). Past any of them the loss ends as ``timeout`` (harness.sandbox.seeds.SeedSessions).
+    """
+
+    call_floor_s: float = 2.0
+    """Smallest per-call limit in training (an honest loss answers in milliseconds; the slack covers a
+    busy machine)."""
+    call_factor: float = 100.0
+    """Per-call limit in training = call_factor x the check's fastest call (at its speed batch)."""
+    seed_loss_floor_s: float = 60.0
+    """Smallest budget of a seed's summed loss-call time."""
+    seed_loss_factor: float = 20.0
+    """A seed's summed loss time may reach seed_loss_factor x the check's fastest call x its calls."""
+    seed_wall_s: float = 3 * 3600.0
+    """Wall-clock limit of one seed's sandbox session (training that seed)."""
+
+    def __post_init__(self):
+        for name in ("call_floor_s", "call_factor", "seed_loss_floor_s", "seed_loss_factor", "seed_wall_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"TimeBudget.{name} must be positive, got {getattr(self, name)}")
+
+    def call_limit_s(self, check_call_s: float | None) -> float | None:
+        """The per-call limit in training; None when the check measured no speed (the limits' own)."""
+        return None if check_call_s is None else max(self.call_floor_s, self.call_factor * check_call_s)
+
+    def seed_loss_budget_s(self, check_call_s: float | None, calls: int) -> float | None:
+        return None if check_call_s is None else max(self.seed_loss_floor_s,
+                                                     self.seed_loss_factor * check_call_s * calls)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

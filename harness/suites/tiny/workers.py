@@ -1,8 +1,8 @@
 """Seeds side by side in worker processes: the tiny suite's half of the CPU policy (harness.runtime).
 
 Each worker is a spawned process (no forked torch or thread state) with ``train.threads`` torch
-threads. It loads the suite's built artifacts, opens its own sandbox session on the very loss bytes
-the parent read (harness.sandbox.SessionSpec), and trains whole seeds with the sequential path's own
+threads. It loads the suite's built artifacts, opens a fresh sandbox session for each seed on the very
+loss bytes the parent read (harness.sandbox.SessionSpec, harness.sandbox.seeds), and trains whole seeds with the sequential path's own
 code (harness.suites.tiny.evaluate), so a seed's numbers are the same whichever process runs it and
 however many run. A seed is trained by one worker and its kept weights (on disk) are evaluated in
 smaller tasks by whichever workers are free next. Training steps flow back over a queue to the
@@ -34,7 +34,9 @@ def _start(suite, session_spec, beta: float, ticks) -> None:
     make_deterministic()
     tune_allocator()
     artifacts = suite.build(progress=False)
-    session = session_spec.open()
+    from harness.sandbox.seeds import SeedSessions
+
+    session = SeedSessions(session_spec)  # a fresh sandbox session for each seed this worker trains
     atexit.register(session.close)
     tune_gc()
     _state["seeds"] = _Seeds(suite, artifacts, session, beta, 0, False, ticks=ticks)
