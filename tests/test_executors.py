@@ -145,9 +145,10 @@ def test_missing_docker_daemon_or_image_is_said_with_the_fix(tmp_path, monkeypat
     assert r.exit_code == 0 and "not ready" in r.output and "scripts/job_image.sh" in r.output
 
 
-def test_a_container_that_finished_before_a_kill_is_not_run_again(tmp_path):
+def test_a_container_that_finished_before_a_kill_is_not_run_again(tmp_path, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))  # the controller's run store takes the record
     from harness.discovery.containers import DockerExecutor
 
     class NoRuns:
@@ -156,13 +157,17 @@ def test_a_container_that_finished_before_a_kill_is_not_run_again(tmp_path):
         def run(self, *a, **k):
             raise AssertionError("the finished candidate was evaluated again")
 
+    from test_attack_discovery import SETTINGS, tiny_record
+
     ex = object.__new__(DockerExecutor)
-    ex.runner, ex.jobs, ex._futures = NoRuns(), tmp_path / "jobs", {}
+    ex.runner, ex.jobs, ex._futures, ex.settings = NoRuns(), tmp_path / "jobs", {}, SETTINGS
     ex._threads = ThreadPoolExecutor(1)
     finished = {"status": "ok", "fitness": 0.5, "error": None, "metrics": {"record_path": "/out/runs/x/r.json"},
                 "seconds": 3.0, "behaviour_key": None, "duplicate_of": None}
-    (tmp_path / "jobs" / "00001" / "out").mkdir(parents=True)
+    (tmp_path / "jobs" / "00001" / "out" / "runs" / "x").mkdir(parents=True)
     (tmp_path / "jobs" / "00001" / "out" / "result.json").write_text(json.dumps({"status": "ok", "evaluation": finished}))
+    # the record the evaluation names: its fitness is what counts (checked and recomputed here)
+    (tmp_path / "jobs" / "00001" / "out" / "runs" / "x" / "r.json").write_text(json.dumps(tiny_record(0.5)))
     (tmp_path / "results").mkdir()
     (tmp_path / "candidates").mkdir()
     job = job_for(tmp_path, 1, "def loss(x):\n    return x\n")

@@ -52,6 +52,52 @@ adversarial file in tests/sandbox_attacks, run on every backend by tests/test_sa
   escalate privileges                    uid 65534 in a user namespace, no capabilities,
                                          no_new_privs, own pid/ipc/uts/cgroup namespaces,
                                          new session (no terminal), --die-with-parent
+  show one text, run another (a UTF-7    loss files are strict UTF-8: a coding line for     utf7_comment
+    coding line turns a comment into     another codec, a byte-order mark or other bytes
+    code)                                are refused (harness.lossfile.decode_source), in
+                                         files and in records' sources alike
+  fast on the check's probes, slow in    training's per-call limit: max(2 s, 100 x the      slow_in_training
+    training (29 s a call under a 30 s   check's fastest call); a seed's loss time: max(60
+    limit: an hour per seed at ~0 CPU)   s, 20 x fastest x calls); a seed's session 3 h;
+                                         discovery's per-candidate deadline (then a hard
+                                         stop): status timeout, with its record
+                                         (harness.sandbox.limits.TimeBudget)
+  take more cores than its share         a cpu cgroup quota of SandboxLimits.threads cores cpu_threads
+    (torch.set_num_threads(8))           per session (root, v1 or v2; the kernel's
+                                         nr_throttled shows it acting); docker --cpus
+  keep state from the check into         a fresh session (a new worker) for the check and   check_state
+    training, or from seed to seed       for every seed (harness.sandbox.seeds.SeedSessions,
+                                         renewed by the trainer)
+
+PUBLISHED RESULTS (issue 29). What a stranger's record, board folder or container result can do, and
+what stops it; each class has its tests in tests/test_attack_*.py (user docs: docs/security.md).
+
+  threat                                 what stops it                                    tests
+  fabricated seeds verified              every seed re-run (or K drawn here after the      test_attack_verification
+                                         submission, false-accept rate C(n-f,k)/C(n,k)),
+                                         compared per prompt within REPRODUCTION_TOLERANCE
+                                         (harness.reproduce); censored on both sides
+                                         proves nothing; the board names the seeds re-run
+  a board folder writes outside itself   the journal and every path from the folder        test_attack_boards
+                                         resolved and confined to it; links refused;
+                                         the journal git-ignored
+  a file's own "verified": true          full checks on load (strict types, aggregates);   test_attack_boards
+                                         a verification counts only with the seal of the
+                                         board key kept outside the folder; a bad file is
+                                         listed as rejected, with the reason
+  unverified records used as evidence    compare, agreement and runs leave them out        test_attack_evidence
+                                         unless asked (then labelled); names resolve to
+                                         verified entries first
+  a container's result believed          one validator with the bench path                 test_attack_discovery
+                                         (harness.executors.results): unknown keys and
+                                         paths outside the job folder are the candidate's
+                                         failure; fitness recomputed from the checked record
+  oversized records bloat a board        caps on source, error, names and every text;      test_attack_boards
+                                         record files read with a size cap
+  different losses merged as twins       the behaviour key holds the loss's values at 13   test_attack_discovery
+                                         points of beta * rho in [-8, 8]
+  concurrent first opens of a run store  schema made under a lock file (SQLite), a racing  test_attack_evidence
+                                         "already exists" retried (servers)
 
 NOT COVERED, and why:
 * Kernel exploits. The jail shares the host kernel; a bug in a system call seccomp allows is an
@@ -67,6 +113,20 @@ NOT COVERED, and why:
   which is why training guards itself instead of trusting the check's verdict.
 * Loss-made text (exception messages, stderr tails) is data: it is bounded here and must be escaped
   where it is shown (harness.text); the discovery proposer may quote it but never follow it.
+* The CPU share without a cpu cgroup (an unprivileged harness, or no writable cpu controller): not
+  enforced, and the jail warns; OMP_NUM_THREADS only sets the default. The docker backend's --cpus
+  enforces it. The other time limits hold everywhere.
+* A loss that behaves differently in training than under the check (it can tell them apart by the
+  batch size): what it does in training is measured by training itself; the time limits, the
+  divergence guard and the fresh sessions bound what it can carry or cost, not what it computes.
+  State a loss keeps within one seed's training is its own.
+* Discovery's hard stop past the deadline works in a worker's main thread (local workers, containers,
+  Ray tasks); the deadline at every loss call holds everywhere. Training and evaluation code between
+  loss calls is the harness's own and is bounded by the suite's size, not by the loss.
+* Verification: a re-run of K of N seeds accepts a record with f fabricated seeds with probability
+  C(N-f, K) / C(N, K) (every seed, the default: 0). The seal proves that the board's own process wrote
+  a verification; anyone holding the board key can seal, and a board folder from elsewhere reads as
+  unverified here until it is re-run or its owner vouches for it (harness leaderboard --seal).
 """
 
 from __future__ import annotations
