@@ -27,6 +27,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from harness.comparison import CompareError, compare_records
+from harness.seal import is_verified
 from harness.text import clean_line
 
 
@@ -69,9 +70,7 @@ def board(records: list[dict], table: str | None = None, *, include_unverified: 
     has two records (a board holds one entry per loss per config).
 
     Only verified records are evidence (checked and sealed by this board's key,
-    harness.leaderboard.board.is_verified): the others are left out unless ``include_unverified``."""
-    from harness.leaderboard.board import is_verified
-
+    harness.seal.is_verified): the others are left out unless ``include_unverified``."""
     ok = [r for r in records if r.get("status") == "ok" and isinstance(r.get("outcomes"), dict)
           and (include_unverified or is_verified(r))]
     if not ok:

@@ -24,6 +24,7 @@ from harness.lossfile import LossFile, LossFileError, parse_loss_source, read_lo
 from harness.paths import runs_dir
 from harness.records import bench_record, write_record
 from harness.runtime import policy, seed_processes, tune_allocator, tune_gc
+from harness.sandbox import SessionSpec
 from harness.status import candidate_failure
 from harness.suites import SUITES, AdaptiveSeeds, RunPlan, SeedProcesses
 
@@ -70,11 +71,11 @@ def _seed_processes(suite_obj, spec, n_seeds: int, jobs, sequential: bool):
 def _training_sessions(loss: LossFile, backend: str, trust: bool, report, budget, deadline):
     """The training's SeedSessions: a fresh session per seed, limited relative to the check's fastest
     call (``report``'s diagnostics; None without a check)."""
-    from harness.checks import CheckConfig
-    from harness.sandbox import SessionSpec
-    from harness.sandbox.seeds import SeedSessions
+    from harness.sandbox.seeds import SeedSessions  # imported late: the session module imports torch
 
-    fastest_ms = None if report is None else report.diagnostics.get(f"call_ms_b{CheckConfig().speed_batch}")
+    # the check's fastest call at its speed batch (harness.checks: "call_ms_b<B>")
+    fastest_ms = None if report is None else next((v for k, v in report.diagnostics.items()
+                                                   if k.startswith("call_ms_b")), None)
     check_call_s = None if fastest_ms is None else float(fastest_ms) / 1000
     return SeedSessions(SessionSpec(loss, backend, trust, check_call_s=check_call_s, budget=budget, deadline=deadline))
 

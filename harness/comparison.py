@@ -10,8 +10,8 @@ different measurement and is never mixed in (use ``table="kl1"`` or ``"end"`` fo
 A side is given as a record file, a board entry (loss name or sha256 prefix of a record on a board
 directory) or a loss file (then both sides are benchmarked on the same seeds, ``compare_specs``).
 
-Unverified records are not evidence. A board entry names a VERIFIED record of the board (checked in
-full and sealed by the board's key, harness.leaderboard.board); a name that only an unverified record
+Unverified records are not evidence. A board entry names a VERIFIED record of the board (sealed by the
+board's key after the board's checks, harness.seal); a name that only an unverified record
 carries is refused unless ``include_unverified`` (CLI ``--include-unverified``), and then the side is
 labelled UNVERIFIED in every output. A record file given by path is compared as given and labelled
 UNVERIFIED unless it carries this board's seal; a loss file is run here (verified by construction).
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.seal import is_verified
 from harness.stats import CrossedEstimate, paired_difference_ci, win_rate_ci
 from harness.text import clean_line
 
@@ -201,27 +202,21 @@ def read_json_record(path: Path) -> dict:
 
 def board_entry(board_dir: Path, spec: str, include_unverified: bool = False) -> tuple[dict, str, bool]:
     """(record, where, verified) of the ok entry on ``board_dir`` whose loss name is ``spec`` or whose
-    sha256 starts with it (6+ characters): a verified entry first; an unverified one only with
-    ``include_unverified``. Files that fail the board's checks on load are never used."""
-    from harness.leaderboard.board import BoardError, admit, is_verified, read_board_records
-    from harness.leaderboard.verify import VerificationError
-
-    if not (board_dir / "records").is_dir():
+    sha256 starts with it (6+ characters): a verified entry first (sealed by this board's key: exactly
+    what the board's process wrote after its checks, harness.seal); an unverified one only with
+    ``include_unverified``."""
+    folder = board_dir / "records"
+    if not folder.is_dir():
         raise CompareError(f"{board_dir} is not a board (no records/ folder); pass --board leaderboards/<suite>")
-    try:
-        files = read_board_records(board_dir)
-    except BoardError as e:
-        raise CompareError(str(e)) from None
     hits: dict[bool, list] = {True: [], False: []}
-    for rel, record in files:
-        try:
-            if admit(rel, record, str(record["suite"]["name"])) != "ok":
-                continue
-        except (VerificationError, TypeError, KeyError):
-            continue
-        loss = record["loss"]
-        if loss["name"] == spec or (len(spec) >= 6 and loss["sha256"].startswith(spec.lower())):
-            hits[is_verified(record)].append((record, f"{board_dir}/{rel}"))
+    for path in sorted(folder.glob("*.json")):
+        if path.is_symlink():
+            continue  # a board holds its own files (harness.leaderboard.folder)
+        record = read_json_record(path)
+        loss = record["loss"] if isinstance(record.get("loss"), dict) else {}
+        name, sha = loss.get("name"), str(loss.get("sha256", ""))
+        if record.get("status") == "ok" and (name == spec or (len(spec) >= 6 and sha.startswith(spec.lower()))):
+            hits[is_verified(record)].append((record, str(path)))
     found, verified = (hits[True], True) if hits[True] else (hits[False], False)
     if not found:
         raise CompareError(f"no entry named {clean_line(spec)!r} (or with that sha256 prefix, 6+ characters) on {board_dir}")
@@ -237,8 +232,6 @@ def board_entry(board_dir: Path, spec: str, include_unverified: bool = False) ->
 
 def find_side(spec: str, board_dir: Path | None, include_unverified: bool = False) -> tuple[dict, str, bool] | None:
     """(record, where it came from, verified) for a record file or board entry; None for a loss file."""
-    from harness.leaderboard.board import is_verified
-
     path = Path(spec)
     if path.is_file() and path.suffix == ".py":
         return None

@@ -31,6 +31,11 @@ class LossCallError(RuntimeError):
         return type(self), (self.status, self.message)
 
 
+class DeadlineExceeded(RuntimeError):
+    """An evaluation ran past its deadline and was interrupted (discovery's per-candidate deadline):
+    the candidate's ``timeout``."""
+
+
 def candidate_failure(exc: BaseException) -> tuple[str, str] | None:
     """(status, error text) when ``exc`` is a candidate's failure, None when it is a harness fault
     that must propagate.
@@ -42,6 +47,8 @@ def candidate_failure(exc: BaseException) -> tuple[str, str] | None:
         return "invalid", str(exc)
     if isinstance(exc, LossCallError):
         return exc.status, exc.message
+    if isinstance(exc, DeadlineExceeded):
+        return "timeout", str(exc)
     if isinstance(exc, RuntimeError | ValueError | FloatingPointError):
         return "error", f"{type(exc).__name__}: {exc}\n{''.join(traceback.format_exception(exc, limit=4))}"
     return None

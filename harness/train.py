@@ -77,15 +77,13 @@ def _classes():
     from transformers import TrainerCallback
     from trl import DPOConfig, DPOTrainer
 
-    from harness.sandbox.bridge import bridged_mean_loss
+    from harness.sandbox.bridge import bridged_mean_loss, renew
     from harness.sandbox.client import NonFiniteReply
 
     class BridgedDPOTrainer(DPOTrainer):
         """DPOTrainer whose loss is a candidate loss file evaluated through a ``LossSession``."""
 
         def __init__(self, *args, session: LossSession, **kwargs):
-            from harness.sandbox.seeds import renew
-
             renew(session)  # one trainer trains one seed: its loss starts in a fresh sandbox session
             self.session = session
             self.loss_seconds = 0.0

@@ -37,6 +37,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.timeout(seconds))
 
 
-# The board key that seals verifications (harness.leaderboard.seal) comes from the environment in every
+# The board key that seals verifications (harness.seal) comes from the environment in every
 # test, set before any test module builds a record: no test writes a key file into the real home.
 os.environ.setdefault("HARNESS_BOARD_KEY", "test-board-key-0123456789abcdef0123456789abcdef")

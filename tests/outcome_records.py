@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from test_leaderboard_records import make_record
 
-from harness.leaderboard.seal import seal
+from harness.seal import seal
 from harness.simulation import NoiseModel, simulate
 from harness.stats import win_rate_ci
 

@@ -29,10 +29,10 @@ from harness.leaderboard.render_csv import render_csv
 from harness.leaderboard.render_html import render_html
 from harness.leaderboard.render_json import render_json
 from harness.leaderboard.render_md import render_readme, render_table
-from harness.leaderboard.seal import BOARD_KEY_ENV, KEY_FILE, seal, sealed
 from harness.leaderboard.verify import VerificationError, record_filename
 from harness.paths import repo_root
 from harness.records import MAX_ERROR_CHARS, RecordError, clip_error
+from harness.seal import BOARD_KEY_ENV, KEY_FILE, seal, sealed
 from harness.store import RunStore
 
 REPO = repo_root()

@@ -103,7 +103,7 @@ def test_seed_sessions_open_a_new_session_per_seed(tmp_path):
 
     from harness.check_probes import behaviour_inputs
     from harness.lossfile import read_loss as read
-    from harness.sandbox.seeds import renew
+    from harness.sandbox.bridge import renew
 
     loss = read(attack(tmp_path, "check_state", AFTER_CALLS=1))
     sessions = SeedSessions(SessionSpec(loss, "none", trust=True))

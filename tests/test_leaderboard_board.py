@@ -22,8 +22,8 @@ from harness.leaderboard.render_svg import pareto_front
 def records(*recs):
     """(board path, record) pairs as a board folder holds them: each record's verification note sealed
     with the board key, as ``submit_record`` seals it (the tests edit records after making them)."""
-    from harness.leaderboard.seal import seal
     from harness.leaderboard.verify import record_filename
+    from harness.seal import seal
 
     recs = [seal(r, r["verification"]) if isinstance(r.get("verification"), dict) else r for r in recs]
     return [(("records/" if r["status"] == "ok" else "failed/") + record_filename(r), r) for r in recs]

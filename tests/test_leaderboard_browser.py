@@ -159,8 +159,8 @@ def test_hostile_fields_run_no_script(tmp_path):
 
 def test_hostile_record_fields_are_rejected_when_a_board_loads(tmp_path):
     from harness.leaderboard.board import build_board
-    from harness.leaderboard.seal import seal
     from harness.leaderboard.verify import record_filename
+    from harness.seal import seal
 
     for field, value in (("created_at", XSS["created_at"]), ("created_at", "2026-13-45T99:00:00+00:00")):
         record = make_record("dpo")

@@ -6,10 +6,10 @@ import copy
 
 import pytest
 
-from harness.leaderboard.seal import seal
 from harness.leaderboard.verify import VerificationError, record_filename, verify_record
 from harness.lossfile import sha256_bytes
 from harness.records import RECORD_SCHEMA_VERSION, config_hash, validate_record
+from harness.seal import seal
 
 SUITE_CONFIG = {"name": "tiny", "beta": 0.1, "train": {"steps": 40, "learning_rate": 0.001}, "prompts": 64}
 SUITE_HASH = config_hash(SUITE_CONFIG)

@@ -7,7 +7,7 @@ controller writes it to ``results/<id>.json`` (what ``--resume`` collects) and a
 
 Nothing the container says is believed (its output folder is written next to an untrusted loss): its
 ``evaluation`` is checked by ``checked_evaluation`` with the bench path's own validator
-(harness.executors.results): the keys and types of an evaluation and nothing else; the record it
+(harness.executors.results) and a board's checks on load (``check_record``): the keys and types of an evaluation and nothing else; the record it
 names read only from inside the job's own output folder and checked like a board checks a record on
 load (aggregates recomputed), for the suite config, seeds, judge and beta asked for; then the status
 and fitness are recomputed HERE from that record (harness.discovery.evaluator.result_from_record). A
@@ -28,11 +28,16 @@ import shutil
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
+from harness.discovery.cascade import screen_decision, screen_overrides
 from harness.discovery.config import EvalSettings
 from harness.discovery.evaluator import ERROR_TAIL, EvalResult, result_from_record, thread_overrides
 from harness.executors.docker import GpuPool, read_result, reap_orphans
-from harness.executors.results import Expected, JobResultError, check_record, job_file
+from harness.executors.results import Expected, JobResultError, check_claims, job_file
+from harness.leaderboard.folder import read_json_file
+from harness.leaderboard.proof import ProofError, check_aggregates
+from harness.leaderboard.verify import VerificationError, verify_integrity
 from harness.status import STATUSES, UNMEASURED
+from harness.suites import get_suite
 
 EVALUATION_KEYS = frozenset(f.name for f in dataclasses.fields(EvalResult)) | {"seconds"}
 SCREEN_KEYS = ("stage", "steps", "slope_at_zero", "status", "win_rate_end", "seconds")
@@ -130,10 +135,26 @@ def _result(evaluation: dict, key) -> dict:
         raise JobResultError(f"its evaluation is not a valid result ({e})") from None
 
 
-def _expected(settings: EvalSettings, screen: bool) -> Expected:
-    from harness.discovery.cascade import screen_overrides
-    from harness.suites import get_suite
+def check_record(record, expected: Expected, where: str = "the job's record") -> dict:
+    """``record`` when it is a bench record that passes every check a board makes on load (schema, strict
+    field types and size caps, aggregates recomputed from its per-seed and per-prompt data) and is of the
+    suite config, seeds, judge and beta asked for (harness.executors.results.check_claims)."""
+    if not isinstance(record, dict):
+        raise JobResultError(f"{where} is not a JSON object")
+    try:
+        verify_integrity(record, expected.suite)
+        if record["status"] == "ok":
+            check_aggregates(record)
+    except (VerificationError, ProofError) as e:
+        raise JobResultError(f"{where}: {e}") from None
+    except (TypeError, KeyError, ValueError, IndexError, AttributeError) as e:
+        raise JobResultError(f"{where} cannot be checked ({type(e).__name__}: {str(e)[:200]})") from None
+    check_claims(expected, suite=record["suite"]["name"], config_hash=record["suite"]["config_hash"],
+                 seeds=record["seeds"], judge=record["judge"].get("id"), beta=record["beta"], where=where)
+    return record
 
+
+def _expected(settings: EvalSettings, screen: bool) -> Expected:
     overrides = {**settings.overrides, **thread_overrides(settings), **(screen_overrides(settings) if screen else {})}
     suite = get_suite(settings.suite).with_overrides(overrides)
     beta = float(suite.config.beta if settings.beta is None else settings.beta)
@@ -142,8 +163,6 @@ def _expected(settings: EvalSettings, screen: bool) -> Expected:
 
 def _record(settings: EvalSettings, metrics: dict, folder: Path, status: str) -> tuple[Path, dict] | None:
     """(host path, record) of the record the evaluation names, checked; None for a failure that names none."""
-    from harness.leaderboard.folder import read_json_file
-
     claimed = metrics.get("record_path")
     if claimed is None:
         if status in ("ok", UNMEASURED, "screened"):
@@ -160,8 +179,6 @@ def _record(settings: EvalSettings, metrics: dict, folder: Path, status: str) ->
 
 def _screened(record: dict, metrics: dict, path: str, key) -> EvalResult:
     """A screened candidate, re-decided here from the screen's record (harness.discovery.cascade)."""
-    from harness.discovery.cascade import screen_decision
-
     slope = metrics.get("slope_at_zero")
     slope = float(slope) if isinstance(slope, int | float) and not isinstance(slope, bool) else None
     reason = screen_decision(record, slope) if record["status"] == "ok" else None

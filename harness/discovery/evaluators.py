@@ -20,6 +20,7 @@ from harness.discovery.cascade import CascadeEvaluator
 from harness.discovery.config import EvalSettings
 from harness.discovery.evaluator import BenchEvaluator, EvalResult, Evaluator, FakeEvaluator, _tail
 from harness.registry import Registry
+from harness.status import DeadlineExceeded
 
 EVALUATORS: Registry[Callable[[EvalSettings, Path], Evaluator]] = Registry("evaluator")
 EVALUATORS.add("bench", BenchEvaluator, "harness bench (its behaviour check first), in one sandbox session")
@@ -36,18 +37,16 @@ DEADLINE_GRACE_S = 60.0  # past the candidate's deadline, a worker still busy (n
 
 @contextlib.contextmanager
 def deadline_alarm(seconds: float):
-    """Interrupt this thread with LossCallError("timeout") after ``seconds`` (a real-time interval timer;
-    the main thread only: elsewhere the loss calls' own deadline is the only one). Raised inside a
-    bench, it is the candidate's failure there: the record says timeout."""
+    """Interrupt this thread with DeadlineExceeded after ``seconds`` (a real-time interval timer; the
+    main thread only: elsewhere the loss calls' own deadline is the only one). Raised inside a bench,
+    it is the candidate's failure there (harness.status.candidate_failure): the record says timeout."""
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
         yield
         return
 
     def expire(signum, frame):
-        from harness.session import LossCallError
-
-        raise LossCallError("timeout", f"the candidate's evaluation ran past its deadline "
-                            f"({seconds - DEADLINE_GRACE_S:g} s, EvalSettings.candidate_timeout_s) and was stopped")
+        raise DeadlineExceeded(f"the candidate's evaluation ran past its deadline ({seconds - DEADLINE_GRACE_S:g} s, "
+                               "EvalSettings.candidate_timeout_s) and was stopped")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -66,13 +65,10 @@ def run_job(settings: EvalSettings, candidate_path: str, result_path: str | None
     try:
         with deadline_alarm(settings.candidate_timeout_s + DEADLINE_GRACE_S):
             result = make_evaluator(settings, Path(work_dir)).evaluate(Path(candidate_path))
-    except Exception as e:  # the harness failed, not the candidate (unless the deadline): never scored
-        from harness.session import LossCallError
-
-        if isinstance(e, LossCallError) and e.status == "timeout":
-            result = EvalResult("timeout", _tail(e.message))
-        else:
-            result = EvalResult("error", _tail(f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
+    except DeadlineExceeded as e:
+        result = EvalResult("timeout", _tail(str(e)))
+    except Exception as e:  # the harness failed, not the candidate: recorded, never scored
+        result = EvalResult("error", _tail(f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
     data = {**result.as_dict(), "seconds": round(time.monotonic() - t0, 3)}
     if result_path is not None:
         tmp = f"{result_path}.tmp{os.getpid()}"

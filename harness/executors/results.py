@@ -3,10 +3,9 @@
 A container's output folder is written by code that ran next to an untrusted loss, so nothing in it is
 believed until checked here, the same way for both callers:
 
-- ``check_claims``: the run is of the suite config, seeds, judge and beta that were asked for;
-- ``check_record``: a bench record (discovery's container evaluation) passes every check a board makes
-  on load (schema, strict field types and size caps, aggregates recomputed from its per-seed and
-  per-prompt data: harness.leaderboard) and ``check_claims``; the fitness is then read from it here;
+- ``check_suite`` and ``check_claims``: the run is of the suite config, seeds, judge and beta that were
+  asked for (the bench path on each job's result and on the pooled seeds; discovery on the record its
+  container wrote, after a board's own checks on load: harness.discovery.containers.check_record);
 - ``job_file``: a path the container names (``/out/...``) is a regular file inside the job's own
   output folder on this host (resolved, then checked for containment; never a symbolic link).
 
@@ -61,26 +60,6 @@ def check_claims(expected: Expected, *, suite, config_hash, seeds, judge, beta=N
     if expected.beta is not None and beta is not None and (
             isinstance(beta, bool) or not isinstance(beta, int | float) or not math.isclose(float(beta), expected.beta)):
         raise JobResultError(f"{where} reports beta {str(beta)[:20]}, not {expected.beta}")
-
-
-def check_record(record, expected: Expected, where: str = "the job's record") -> dict:
-    """``record`` when it is a bench record that passes a board's checks on load and ``check_claims``."""
-    from harness.leaderboard.proof import ProofError, check_aggregates
-    from harness.leaderboard.verify import VerificationError, verify_integrity
-
-    if not isinstance(record, dict):
-        raise JobResultError(f"{where} is not a JSON object")
-    try:
-        verify_integrity(record, expected.suite)
-        if record["status"] == "ok":
-            check_aggregates(record)
-    except (VerificationError, ProofError) as e:
-        raise JobResultError(f"{where}: {e}") from None
-    except (TypeError, KeyError, ValueError, IndexError, AttributeError) as e:
-        raise JobResultError(f"{where} cannot be checked ({type(e).__name__}: {str(e)[:200]})") from None
-    check_claims(expected, suite=record["suite"]["name"], config_hash=record["suite"]["config_hash"],
-                 seeds=record["seeds"], judge=record["judge"].get("id"), beta=record["beta"], where=where)
-    return record
 
 
 def job_file(folder: Path, claimed, mount: str = "/out", limit: int = 4 << 20) -> Path:

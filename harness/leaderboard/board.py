@@ -10,7 +10,7 @@ reached when the records carry it. Records without per-prompt outcomes (schema 1
 a board made only of them falls back to CI overlap (``uncertainty_ranks``); among paired entries they
 are shown apart. Failed runs and records of an older suite config ("stale") are listed, never ranked.
 Only verified records are ranked or shown apart with the others (their provenance is proven, see
-harness.leaderboard.proof, and the proof is sealed by this board's key, harness.leaderboard.seal: a
+harness.leaderboard.proof, and the proof is sealed by this board's key, harness.seal: a
 file's own ``"verified": true`` counts for nothing); unverified ones are listed in their own section,
 never ranked, and so is a loss whose record carries a failed behaviour check (under failed runs).
 
@@ -29,9 +29,9 @@ from typing import Any
 
 from harness.leaderboard.folder import FAILED_DIR, RECORDS_DIR, BoardError, check_folder, read_json_file
 from harness.leaderboard.proof import ProofError, check_aggregates
-from harness.leaderboard.seal import sealed
 from harness.leaderboard.verify import VerificationError, record_filename, verify_integrity
 from harness.ranking import JointRanking, joint_ranking
+from harness.seal import is_verified, sealed
 from harness.suites import SUITES
 from harness.suites.base import Column
 
@@ -39,7 +39,7 @@ from harness.suites.base import Column
 PRIMARY = Column("win_rate", "win rate", ci=True, percent=True)
 
 __all__ = ["FAILED_DIR", "RECORDS_DIR", "Board", "BoardError", "Entry", "FailedRun", "Rejected", "build_board",
-           "load_board", "read_board_records"]
+           "is_verified", "load_board", "read_board_records"]
 
 
 @dataclass(frozen=True)
@@ -183,13 +183,6 @@ def _entry(record: dict, relpath: str, suite=None) -> Entry:
         seed_win_rates=tuple((s["seed"], float(s["win_rate"])) for s in record["per_seed"]
                              if s.get("win_rate") is not None),
     )
-
-
-def is_verified(record: dict) -> bool:
-    """Whether the board's own process proved the record's provenance: its verification note says so
-    AND carries a valid seal by this board's key (harness.leaderboard.seal)."""
-    note = record.get("verification")
-    return isinstance(note, dict) and note.get("verified") is True and sealed(record)
 
 
 def proof_text(record: dict) -> str:

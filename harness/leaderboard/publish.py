@@ -40,8 +40,8 @@ from harness.leaderboard.render_csv import render_csv
 from harness.leaderboard.render_html import render_html
 from harness.leaderboard.render_md import render_readme
 from harness.leaderboard.rows import rank_text
-from harness.leaderboard.seal import seal
 from harness.leaderboard.verify import VerificationError, record_filename, verify_record
+from harness.seal import seal
 from harness.text import clean_line
 
 LOCK = ".lock"

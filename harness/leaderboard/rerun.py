@@ -32,6 +32,8 @@ import math
 import secrets
 from dataclasses import dataclass
 
+import harness.reproduce
+
 AGREES, CONTRADICTS, PROVES_NOTHING = "agrees", "contradicts", "proves nothing"
 FLOAT_SLACK = 1e-9  # the same numbers computed twice and rounded alike differ by nothing more
 
@@ -159,11 +161,9 @@ def verify_by_rerun(record: dict, *, sample: int | None = None, tolerance: float
     """Re-run the chosen seeds of ``record`` here (harness.reproduce) and judge them (module doc).
 
     Raises ValueError when the record cannot be re-run here (harness.reproduce.ReproduceError)."""
-    from harness.reproduce import REPRODUCTION_TOLERANCE, reproduce
-
-    tolerance = REPRODUCTION_TOLERANCE if tolerance is None else float(tolerance)
+    tolerance = harness.reproduce.REPRODUCTION_TOLERANCE if tolerance is None else float(tolerance)
     if not tolerance >= 0:
         raise ValueError(f"tolerance must be a non-negative fraction, got {tolerance}")
     seeds = choose_seeds(record["seeds"], sample, rng)
-    rep = reproduce(record, seeds=seeds, tolerance=tolerance, backend=backend, progress=progress)
+    rep = harness.reproduce.reproduce(record, seeds=seeds, tolerance=tolerance, backend=backend, progress=progress)
     return judge(record, rep.rerun, seeds, tolerance, sample is not None)

@@ -21,6 +21,7 @@ from pathlib import Path
 from harness.leaderboard.folder import RECORDS_DIR, read_json_file
 from harness.leaderboard.proof import verify_signature
 from harness.leaderboard.publish import SubmitOutcome, submit_record, verified_on_board
+from harness.leaderboard.rerun import verify_by_rerun
 from harness.leaderboard.verify import VerificationError, current_suite_hash, verify_foreign, verify_record
 from harness.lossfile import read_loss_file, sha256_bytes
 from harness.paths import repo_root
@@ -105,8 +106,6 @@ def _provenance(record: dict, cfg: SubmitConfig) -> dict:
     if not cfg.rerun:
         return {"verified": False, "method": "none",
                 "note": "no trusted signature and not re-run here (submitted with --no-rerun)"}
-    from harness.leaderboard.rerun import verify_by_rerun
-
     try:
         verdict = verify_by_rerun(record, sample=cfg.rerun_sample, tolerance=cfg.tolerance, backend=cfg.backend,
                                   progress=cfg.progress)

@@ -47,3 +47,11 @@ def bridged_mean_loss(session: LossSession, inputs: dict[str, torch.Tensor], bet
     box: list[LossReply] = []
     mean = BridgedMeanLoss.apply(session, float(beta), names, box, *(inputs[n] for n in names))
     return mean, box[0]
+
+
+def renew(session) -> None:
+    """Start ``session`` afresh when it can (harness.sandbox.seeds.SeedSessions: a new sandbox session
+    for the next seed); a bare session keeps its state. The trainer calls it when a seed starts."""
+    fresh = getattr(session, "renew", None)
+    if callable(fresh):
+        fresh()

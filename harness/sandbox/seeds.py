@@ -3,7 +3,7 @@
 ``SeedSessions`` is a LossSession over a ``SessionSpec`` (the loss bytes read once, the backend, the
 trust, the limits): it opens a new session (a new worker process, or for the trusted in-process
 backend a fresh execution of the file) at the first call after each ``renew()``, and the trainer
-renews it when a seed starts (harness.train.BridgedDPOTrainer). The check runs in a session of its
+renews it when a seed starts (harness.train.BridgedDPOTrainer, harness.sandbox.bridge.renew). The check runs in a session of its
 own (harness.bench). So nothing a loss keeps in its process reaches from the check into training or
 from one seed into the next, and a seed's numbers are the same whichever process trains it, after
 whatever ran before (issue 29 item 9: a flag set by the check's probes turned DPO into reversed DPO
@@ -115,10 +115,3 @@ class SeedSessions:
         return {**self.budget.to_dict(), "check_call_s": self.spec.check_call_s,
                 "call_limit_s": self.budget.call_limit_s(self.spec.check_call_s),
                 "deadline": self.spec.deadline, "fresh_session_per_seed": True}
-
-
-def renew(session) -> None:
-    """Start ``session`` afresh when it can (a SeedSessions); a bare session keeps its state."""
-    fresh = getattr(session, "renew", None)
-    if callable(fresh):
-        fresh()

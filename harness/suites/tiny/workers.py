@@ -18,6 +18,8 @@ import tempfile
 import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+from harness.sandbox.seeds import SeedSessions
+
 _state: dict = {}  # the worker process's own: its _Seeds (artifacts, judge, reference model, session)
 
 
@@ -34,8 +36,6 @@ def _start(suite, session_spec, beta: float, ticks) -> None:
     make_deterministic()
     tune_allocator()
     artifacts = suite.build(progress=False)
-    from harness.sandbox.seeds import SeedSessions
-
     session = SeedSessions(session_spec)  # a fresh sandbox session for each seed this worker trains
     atexit.register(session.close)
     tune_gc()

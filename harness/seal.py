@@ -23,8 +23,8 @@ import os
 import secrets
 from pathlib import Path
 
+from harness.hashing import canonical_json
 from harness.paths import harness_home
-from harness.records import canonical_json
 
 BOARD_KEY_ENV = "HARNESS_BOARD_KEY"
 KEY_FILE = "board.key"
@@ -99,3 +99,11 @@ def sealed(record: dict) -> bool:
     except (TypeError, ValueError):  # a record that cannot be serialised canonically
         return False
     return hmac.compare_digest(note[SEAL], expected)
+
+
+def is_verified(record: dict) -> bool:
+    """Whether a board's own process proved the record's provenance: its verification note says so AND
+    carries a valid seal by this board's key. A sealed record is exactly what that process wrote after
+    its checks; an edit of any byte breaks the seal."""
+    note = record.get("verification") if isinstance(record, dict) else None
+    return isinstance(note, dict) and note.get("verified") is True and sealed(record)
