@@ -119,7 +119,7 @@ def result_from_record(record: dict, suite: str, *, record_path: str | None, run
                        behaviour: str | None) -> EvalResult:
     """A bench record's evaluation: its status and error, or its gate metric as the fitness (UNMEASURED
     when the gate has no value). Used where the bench ran (this process) and for a container's
-    record after harness.executors.results.check_record."""
+    record after harness.discovery.containers.check_record."""
     check = record.get("check") or {}
     metrics = {"stage": "bench" if check.get("valid") else "check", "seeds": record["seeds"],
                "suite": record["suite"]["name"], "beta": record["beta"], "record_path": record_path,
