@@ -22,6 +22,8 @@ from pathlib import Path
 from harness.discovery.config import EvalSettings
 from harness.discovery.evaluator import ERROR_TAIL
 from harness.executors.docker import GpuPool, read_result, reap_orphans
+from harness.paths import cache_dir
+from harness.runtime import SEED_THREADS
 
 
 def _failure(status: str, error: str, seconds: float, image: dict) -> dict:
@@ -39,7 +41,6 @@ def evaluate_in_container(settings: EvalSettings, source: bytes, folder: Path, c
                           pool: GpuPool | None = None) -> dict:
     """Evaluate one candidate in a container; the evaluation's result dict (never raises for the candidate)."""
     from harness.executors.bench import models_cache
-    from harness.paths import cache_dir
 
     runner = runner or containers.runner(cache_dir(), models_cache())
     pool = pool or containers.pool()
@@ -90,7 +91,6 @@ class DockerExecutor:
 
     def __init__(self, settings: EvalSettings, parallel: int, containers, out_dir: Path):
         from harness.executors.bench import models_cache
-        from harness.paths import cache_dir
 
         self.runner = containers.runner(cache_dir(), models_cache())
         self.pool = containers.pool()
@@ -98,7 +98,6 @@ class DockerExecutor:
         if self.pool.slots():
             parallel = min(parallel, self.pool.slots())
         if settings.threads is None:  # the CPU policy's one torch thread (harness.runtime): the suite's config
-            from harness.runtime import SEED_THREADS
 
             settings = dataclasses.replace(settings, threads=SEED_THREADS)
         self.settings, self.containers, self.jobs = settings, containers, Path(out_dir) / "jobs"
