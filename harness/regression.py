@@ -37,7 +37,9 @@ from scipy.stats import norm
 
 from harness.comparison import CompareError, compare_records, usable_table
 from harness.records import config_hash, now_iso, provenance, validate_record
+from harness.registry import UnknownNameError
 from harness.stats import CrossedEstimate, rerun_difference_ci, win_rate_ci
+from harness.suites import get_suite
 
 BASELINE_KIND = "harness-baseline"
 BASELINE_SCHEMA_VERSION = 2
@@ -407,9 +409,6 @@ def _bench(loss_path: str, **kwargs) -> dict:
 
 
 def _suite_config(name: str) -> dict:
-    from harness.registry import UnknownNameError
-    from harness.suites import get_suite
-
     try:
         return get_suite(name).config.as_dict()
     except UnknownNameError as e:

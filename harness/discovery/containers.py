@@ -36,6 +36,8 @@ from harness.executors.results import Expected, JobResultError, check_claims, jo
 from harness.leaderboard.folder import read_json_file
 from harness.leaderboard.proof import ProofError, check_aggregates
 from harness.leaderboard.verify import VerificationError, verify_integrity
+from harness.paths import cache_dir
+from harness.runtime import SEED_THREADS
 from harness.status import STATUSES, UNMEASURED
 from harness.suites import get_suite
 
@@ -58,7 +60,6 @@ def evaluate_in_container(settings: EvalSettings, source: bytes, folder: Path, c
                           pool: GpuPool | None = None) -> dict:
     """Evaluate one candidate in a container; the evaluation's result dict (never raises for the candidate)."""
     from harness.executors.bench import models_cache
-    from harness.paths import cache_dir
 
     runner = runner or containers.runner(cache_dir(), models_cache())
     pool = pool or containers.pool()
@@ -214,7 +215,6 @@ class DockerExecutor:
 
     def __init__(self, settings: EvalSettings, parallel: int, containers, out_dir: Path):
         from harness.executors.bench import models_cache
-        from harness.paths import cache_dir
 
         self.runner = containers.runner(cache_dir(), models_cache())
         self.pool = containers.pool()
@@ -222,7 +222,6 @@ class DockerExecutor:
         if self.pool.slots():
             parallel = min(parallel, self.pool.slots())
         if settings.threads is None:  # the CPU policy's one torch thread (harness.runtime): the suite's config
-            from harness.runtime import SEED_THREADS
 
             settings = dataclasses.replace(settings, threads=SEED_THREADS)
         self.settings, self.containers, self.jobs = settings, containers, Path(out_dir) / "jobs"

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.discovery.config import EvalSettings
+from harness.lossfile import LossFileError, parse_loss_source
 from harness.status import STATUSES, UNMEASURED
+from harness.suites import get_suite
 
 ERROR_TAIL = 4000  # characters of an error kept in the archive (the end holds the exception)
 
@@ -84,8 +86,6 @@ class BenchEvaluator:
     def prepare(settings: EvalSettings, progress: bool) -> None:
         """Build the suite's cached artifacts once, in the controller, before workers start: K workers
         would otherwise each build it (and an unknown suite fails here, not in every worker)."""
-        from harness.suites import get_suite
-
         get_suite(settings.suite).build(progress=progress)
 
     def evaluate(self, candidate_path: Path, deadline: float | None = None) -> EvalResult:
@@ -147,15 +147,11 @@ def unmeasured_reason(gate: str, metrics: dict) -> str:
 
 def get_suite_gate(name: str) -> str:
     """The suite's primary metric: the fitness discovery maximises."""
-    from harness.suites import get_suite
-
     return get_suite(name).gate_metric
 
 
 def thread_overrides(settings: EvalSettings) -> dict:
     """``train.threads`` for the evaluation, when the executor chose a count other than the suite's."""
-    from harness.suites import get_suite
-
     current = get_suite(settings.suite).training_threads
     if settings.threads is None or current is None or current == settings.threads:
         return {}
@@ -221,7 +217,6 @@ class FakeEvaluator:
 
     def evaluate(self, candidate_path: Path) -> EvalResult:
         from harness.discovery.dedupe import code_key
-        from harness.lossfile import LossFileError, parse_loss_source
 
         time.sleep(self.settings.fake_seconds)
         source = Path(candidate_path).read_text()

@@ -23,6 +23,7 @@ import numpy as np
 from harness.discovery.archive import Archive
 from harness.discovery.config import DiscoveryConfig
 from harness.discovery.rebench import REFERENCE_LOSS, bench, fresh_seeds, search_seed_list
+from harness.stats import paired_difference_ci, win_rate_ci
 
 KEY = "finalize"
 DPO_LABEL = "dpo"
@@ -143,8 +144,6 @@ def measured(record: dict, table: str) -> tuple[list[int], np.ndarray]:
 
 def own_estimate(record: dict, level: float) -> dict:
     """Re-evaluated win rate with its CI and the paired difference against the untrained reference."""
-    from harness.stats import paired_difference_ci, win_rate_ci
-
     if record.get("status") != "ok":
         return {"reeval_win_rate": None, "reeval_note": f"status {record.get('status')}"}
     if not record.get("outcomes"):

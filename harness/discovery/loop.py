@@ -29,6 +29,7 @@ from harness.discovery.evaluator import EvalResult
 from harness.discovery.executor import job_for, make_executor
 from harness.discovery.proposer import Proposal, Proposer, make_proposer
 from harness.lossfile import LossFileError, parse_loss_source, sha256_bytes
+from harness.suites import get_suite
 
 POLL_S = 0.2
 LOOKAHEAD = 1  # proposals prepared beyond the free workers, so a worker never waits for the LLM
@@ -322,7 +323,6 @@ def prepare_transfer_suite(config: DiscoveryConfig) -> None:
     suite_name = config.finalize.transfer_suite
     if suite_name is None or config.eval.evaluator == "fake":
         return
-    from harness.suites import get_suite
 
     try:
         suite = get_suite(suite_name).with_overrides(dict(config.finalize.transfer_overrides))

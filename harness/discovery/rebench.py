@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.suites import get_suite
+
 REFERENCE_LOSS = Path(__file__).resolve().parents[2] / "losses" / "dpo.py"  # DPO (Rafailov et al. 2023, Eq. 7)
 FAKE_PROMPTS = 32
 
@@ -26,7 +28,6 @@ def fresh_seeds(search_seeds: list[int], n: int) -> list[int]:
 def search_seed_list(suite: str, evaluator: str, seeds: int, overrides: dict) -> list[int]:
     if evaluator == "fake":
         return list(range(seeds))
-    from harness.suites import get_suite
 
     return get_suite(suite).with_overrides(dict(overrides)).seed_list(seeds)
 

@@ -16,6 +16,7 @@ from harness.discovery.archive import Archive
 from harness.discovery.config import DiscoveryConfig
 from harness.discovery.finalize import DPO_LABEL, _candidate_file, _inline, _path_of, load, verdict
 from harness.discovery.rebench import REFERENCE_LOSS, bench
+from harness.suites import get_suite
 
 KEY = "transfer"
 
@@ -56,7 +57,6 @@ def _seeds(settings, evaluator: str):
         return settings.transfer_seeds
     if evaluator == "fake":
         return 3
-    from harness.suites import get_suite
 
     suite = get_suite(settings.transfer_suite).with_overrides(dict(settings.transfer_overrides))
     return suite.default_seed_count

@@ -26,6 +26,7 @@ import os
 import numpy as np
 
 from harness.records import canonical_json
+from harness.stats import win_rate_ci
 from harness.suites import SUITES
 
 RUNNER_KEY_ENV = "HARNESS_RUNNER_KEY"
@@ -165,8 +166,6 @@ def _check_other_tables(record: dict, tables: dict, prompts: int) -> set[str]:
 
 
 def _check_ci(record: dict, table: np.ndarray) -> None:
-    from harness.stats import win_rate_ci
-
     est = win_rate_ci(table)
     lo, hi = record["metrics"]["win_rate_ci"]
     if abs(lo - est.low) > CI_TOLERANCE or abs(hi - est.high) > CI_TOLERANCE:
