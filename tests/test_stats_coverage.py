@@ -7,7 +7,7 @@ prompt difficulty, seed SD 0 / 0.02 / 0.08): both intervals must cover the truth
 Two-state seeds (issue 27: a seed bursts with probability p and its win rate moves 15-30 points): the
 paired interval covers two losses that burst alike; a loss that bursts while the other does not is not
 covered at 3 seeds, and no interval that stays calibrated on calm seeds can be (the runs in which no seed
-bursts look exactly like calm runs). benchmarks/bench_stats_coverage.py measures the whole grid, the
+bursts look exactly like calm runs). benchmarks/validation/bench_stats_coverage.py measures the whole grid, the
 fixes tried and their widths (benchmarks/results/stats_coverage.json; docs/stability.md).
 """
 

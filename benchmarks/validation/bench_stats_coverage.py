@@ -158,7 +158,7 @@ def main() -> None:
     result = {"reps": args.reps, "nominal": 0.95, "prompts": PROMPTS, "win_rates": RATES, "cells": calm,
               "two_state": {"target": TARGET, "calm_seed_sd": 0.02, "shift": [0.15, 0.30], "cells": two,
                             "seed_scan": scan, "candidates": list(CANDIDATES), "summary": summarise(calm, two)},
-              "command": "PYTHONPATH=. .venv/bin/python benchmarks/bench_stats_coverage.py " + " ".join(sys.argv[1:]),
+              "command": "PYTHONPATH=. .venv/bin/python benchmarks/validation/bench_stats_coverage.py " + " ".join(sys.argv[1:]),
               "wall_seconds": round(time.time() - start, 1), "loadavg": [round(x, 2) for x in os.getloadavg()]}
     OUT.write_text(json.dumps(result, indent=1) + "\n")
     print(_table(two + scan))
