@@ -220,7 +220,6 @@ def test_the_board_shows_burst_rates_and_leaves_them_out_where_unknown():
     from harness.leaderboard.render_html import render_html
     from harness.leaderboard.render_json import render_json
     from harness.leaderboard.render_md import render_table
-
     from harness.seal import seal
 
     # the frozen v1 records, sealed here as this board's process would seal them (the test board key)
