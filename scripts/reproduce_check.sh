@@ -6,4 +6,4 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RECORD=leaderboards/tiny/records/34831a70c13322a62e32c1600652c8541735a0648c679ffc7c0db8ae94692e56-0cb02bfe528ab913.json
-exec .venv/bin/harness reproduce "$RECORD" --seeds 0 --quiet "$@"
+exec .venv/bin/harness reproduce "$RECORD" --seeds 0 --tolerance 0 --quiet "$@"
