@@ -207,10 +207,28 @@ def test_in_the_jail_no_state_crosses_from_the_check_or_between_seeds(home, tmp_
     assert numbers(state) == numbers(dpo)
 
 
+def _cpu_folder(session):
+    """The session's cpu cgroup folder (the jail's first process joined it)."""
+    from harness.sandbox import cgroups
+
+    lines = Path(f"/proc/{session.proc.pid}/cgroup").read_text().splitlines()
+    mine = {c: p for _, cs, p in (ln.split(":", 2) for ln in lines) for c in cs.split(",")}
+    return cgroups._root("cpu") / mine.get("cpu", mine.get("", "")).lstrip("/")
+
+
+def _quota(folder: Path) -> int:
+    return int((folder / ("cpu.max" if (folder / "cpu.max").exists() else "cpu.cfs_quota_us")).read_text().split()[0])
+
+
 @pytest.mark.jail
 def test_a_loss_cannot_take_more_cores_than_its_share(sandbox_backend, tmp_path):
-    """8 torch threads busy for 2 s: the session's CPU quota holds them to SandboxLimits.threads = 1 core
-    (measured as the worker's CPU time over wall time), and the jail's cgroup carries that quota."""
+    """8 torch threads kept busy for 2 s of wall clock. The default share is SandboxLimits.threads = 1 core
+    (the jail's cgroup carries that quota); measured with a share of a quarter core, which the attack
+    exceeds on any machine however busy: the worker's CPU time over wall time stays within the share and
+    the kernel's own account (nr_throttled) shows the quota holding it back."""
+    import torch
+
+    from harness.check_probes import behaviour_inputs
     from harness.sandbox import cgroups
 
     backend, limits = sandbox_backend
@@ -219,22 +237,17 @@ def test_a_loss_cannot_take_more_cores_than_its_share(sandbox_backend, tmp_path)
         with pytest.warns(UserWarning, match="CPU share is not capped"):  # what is NOT enforced, said aloud
             open_session(ATTACKS / "cpu_threads.py", backend="jail", limits=limits).close()
         return
-    import torch
-
-    from harness.check_probes import behaviour_inputs
-
-    with open_session(ATTACKS / "cpu_threads.py", backend=backend, limits=limits) as session:
-        folder = None
-        if backend == "jail":
-            lines = Path(f"/proc/{session.proc.pid}/cgroup").read_text().splitlines()
-            mine = {c: p for _, cs, p in (ln.split(":", 2) for ln in lines) for c in cs.split(",")}
-            folder = cgroups._root("cpu") / mine.get("cpu", mine.get("", "")).lstrip("/")
-            quota = folder / ("cpu.max" if (folder / "cpu.max").exists() else "cpu.cfs_quota_us")
-            assert quota.read_text().split()[0] == str(cgroups.CPU_PERIOD_US)  # 1 core
+    if backend == "jail":
+        with open_session(ATTACKS / "cpu_threads.py", backend="jail", limits=limits) as session:
+            assert _quota(_cpu_folder(session)) == cgroups.CPU_PERIOD_US  # 1 core by default
+    quarter = replace(limits, cpu_cores=0.25)
+    with open_session(ATTACKS / "cpu_threads.py", backend=backend, limits=quarter) as session:
+        folder = _cpu_folder(session) if backend == "jail" else None
         with pytest.raises(LossCallError, match="cores used") as info:
             session.call(behaviour_inputs(4, torch.float32, "realistic", 5.0, 0), 0.1)
-        if folder is not None:  # the kernel's own account: the quota held the worker back
+        if folder is not None:
+            assert _quota(folder) == cgroups.CPU_PERIOD_US // 4
             stat = dict(line.split() for line in (folder / "cpu.stat").read_text().splitlines())
             assert int(stat["nr_throttled"]) > 0, stat
     cores = float(re.findall(r"cores used: ([0-9.]+)", info.value.message)[-1])
-    assert cores <= 1.25, info.value.message
+    assert cores <= 0.35, info.value.message

@@ -62,9 +62,10 @@ adversarial file in tests/sandbox_attacks, run on every backend by tests/test_sa
                                          discovery's per-candidate deadline (then a hard
                                          stop): status timeout, with its record
                                          (harness.sandbox.limits.TimeBudget)
-  take more cores than its share         a cpu cgroup quota of SandboxLimits.threads cores cpu_threads
-    (torch.set_num_threads(8))           per session (root, v1 or v2; the kernel's
-                                         nr_throttled shows it acting); docker --cpus
+  take more cores than its share         a cpu cgroup quota of SandboxLimits.cores         cpu_threads
+    (torch.set_num_threads(8))           (cpu_cores, default: threads = 1) per session
+                                         (root, v1 or v2; the kernel's nr_throttled shows
+                                         it acting); docker --cpus
   keep state from the check into         a fresh session (a new worker) for the check and   check_state
     training, or from seed to seed       for every seed (harness.sandbox.seeds.SeedSessions,
                                          renewed by the trainer)

@@ -6,7 +6,7 @@ worker's address space; memory it makes the kernel hold for it outside that spac
 pipe buffers, page cache) is charged to its memory cgroup, which ``memory.limit_in_bytes`` (v1) or
 ``memory.max`` (v2) caps at ``SandboxLimits.memory_bytes``, swap included. cpu: RLIMIT_CPU bounds CPU seconds, not cores; a loss that starts 8 torch threads took 1.70
 of 2 cores (issue 29 item 8), so the session's ``cpu.cfs_quota_us`` (v1) or ``cpu.max`` (v2) caps it
-at ``SandboxLimits.threads`` cores, whatever threads it starts. When the harness runs as
+at ``SandboxLimits.cores`` (``cpu_cores``, else ``threads``), whatever threads it starts. When the harness runs as
 root and a controller is writable (cgroup v1 ``/sys/fs/cgroup/<controller>`` or a v2 hierarchy that
 offers it) each session gets its own cgroup there; the jail's first process joins them before it
 execs bubblewrap, so every task of the worker counts. Without them (unprivileged harness, no
@@ -42,7 +42,7 @@ def _root(controller: str) -> Path | None:
 CPU_PERIOD_US = 100_000  # the scheduler's accounting period; the quota is cores x this
 
 
-def _settings(root: Path, controller: str, limit: int) -> list[tuple[str, str]]:
+def _settings(root: Path, controller: str, limit: float) -> list[tuple[str, str]]:
     if controller == "pids":
         return [("pids.max", str(limit))]
     if controller == "cpu":
@@ -60,7 +60,7 @@ class SessionCgroups:
 
     ``procs`` are the files a process writes its pid to; ``controllers`` those that were applied."""
 
-    def __init__(self, limits: dict[str, int]):
+    def __init__(self, limits: dict[str, float]):
         self.dirs: list[Path] = []
         self.controllers: list[str] = []
         name = f"harness-sandbox-{uuid.uuid4().hex[:12]}"
@@ -124,7 +124,7 @@ def _empty_and_remove(path: Path, deadline: float) -> None:
     raise RuntimeError(f"could not remove {path}: tasks still running")
 
 
-def create(processes: int, memory_bytes: int, cpus: int | None = None) -> SessionCgroups | None:
+def create(processes: int, memory_bytes: int, cpus: float | None = None) -> SessionCgroups | None:
     """Capped cgroups when this process is root and may create them, else None (rlimits apply);
     ``cpus``: the CPU share in cores (None: not capped)."""
     if os.geteuid() != 0:

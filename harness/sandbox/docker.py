@@ -55,7 +55,7 @@ def docker_command(loss_file: Path, loss_name: str, name: str, limits: SandboxLi
         "--memory-swap",
         mem,
         "--cpus",
-        str(limits.threads),
+        f"{limits.cores:g}",
         "--cap-drop",
         "ALL",
         "--security-opt",

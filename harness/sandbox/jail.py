@@ -219,7 +219,7 @@ def open_jail(
     # The memfd's name is only a label (the kernel keeps 249 bytes of it): a fixed one, since a loss
     # file may have any legal name (255 bytes, any unicode).
     fd = os.memfd_create("harness-loss", os.MFD_CLOEXEC)
-    cgroup = cgroups.create(limits.processes, limits.memory_bytes, limits.threads)
+    cgroup = cgroups.create(limits.processes, limits.memory_bytes, limits.cores)
     if (cgroup is None or "pids" not in cgroup.controllers) and cgroups.guard_kind() == "none":
         warnings.warn(_NO_PIDS_GUARD, stacklevel=3)
     if cgroup is None or "cpu" not in cgroup.controllers:

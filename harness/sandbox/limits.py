@@ -42,6 +42,9 @@ class SandboxLimits:
     """Largest batch size B a call may carry; bounds every frame on the wire."""
     threads: int = 1
     """Intra-op threads of torch inside the worker (OMP_NUM_THREADS)."""
+    cpu_cores: float | None = None
+    """The worker's CPU share in cores, enforced by a cpu cgroup quota (jail, as root) or ``--cpus``
+    (docker), whatever threads the loss starts; None: ``threads``."""
     docker_image: str = "harness-loss-worker:latest"
     """Docker backend: the image holding python, torch and harness (``python -m harness.sandbox.worker``)."""
     docker_python: str = "python3"
@@ -69,10 +72,17 @@ class SandboxLimits:
         for name in ("start_timeout_s", "call_timeout_s", "session_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"SandboxLimits.{name} must be positive, got {getattr(self, name)}")
+        if self.cpu_cores is not None and not self.cpu_cores > 0:
+            raise ValueError(f"SandboxLimits.cpu_cores must be positive (or None for threads), got {self.cpu_cores}")
         if self.open_files < 16:
             raise ValueError("SandboxLimits.open_files must be at least 16: python and torch need a few")
         if self.stderr_tail_bytes > self.stderr_bytes:
             raise ValueError("SandboxLimits.stderr_tail_bytes must not exceed stderr_bytes")
+
+    @property
+    def cores(self) -> float:
+        """The CPU share the worker gets, in cores."""
+        return float(self.cpu_cores if self.cpu_cores is not None else self.threads)
 
     def to_dict(self) -> dict:
         return asdict(self)
