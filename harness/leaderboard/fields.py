@@ -142,7 +142,7 @@ def _metric(key: str, value, where: str) -> None:
             raise FieldError(f"{where} must be a count (a non-negative integer), got {value!r:.60}")
     elif key in STRING_METRICS:
         _string(value, where, optional=True, limit=MAX_TEXT)
-    elif key in BOOL_METRICS:
+    elif key in BOOL_METRICS or key.startswith("censored_kl"):  # censored_kl<budget> for any second budget
         if not isinstance(value, bool):
             raise FieldError(f"{where} must be true or false, got {value!r:.60}")
     elif isinstance(value, dict) and not key.startswith(NUMERIC_PREFIXES):  # a suite's structured extras
