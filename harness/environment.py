@@ -59,11 +59,6 @@ def lock_digest(name: str = LOCK_NAME) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
-def _version_matches(pinned: str, installed: str) -> bool:
-    # a local version label (2.13.0+cpu) is part of the pin: a CUDA build of 2.13.0 is another package
-    return pinned == installed
-
-
 @functools.cache
 def lock_mismatches(name: str = LOCK_NAME) -> tuple[str, ...]:
     """Packages of the lock whose installed version differs: ``"name: locked X, installed Y"`` (or
@@ -75,7 +70,7 @@ def lock_mismatches(name: str = LOCK_NAME) -> tuple[str, ...]:
         except importlib.metadata.PackageNotFoundError:
             out.append(f"{pkg}: locked {pinned}, not installed")
             continue
-        if not _version_matches(pinned, installed):
+        if installed != pinned:  # a local label (2.13.0+cpu) is part of the pin: a CUDA 2.13.0 is another package
             out.append(f"{pkg}: locked {pinned}, installed {installed}")
     return tuple(out)
 

@@ -103,11 +103,13 @@ def suite_overrides(record: dict) -> dict:
     return overrides
 
 
-def _outcome_rows(record: dict, seed: int) -> list | None:
+def primary_row(record: dict, seed: int) -> list | None:
+    """Seed ``seed``'s per-prompt scores in ``record``'s primary outcomes table, or None when the record
+    has no such table or seed (schema 1, a failed run) or the seed was not measured there."""
     out = record.get("outcomes")
-    if not isinstance(out, dict):
+    if not isinstance(out, dict) or not isinstance(out.get("tables"), dict):
         return None
-    table = out.get("tables", {}).get(out.get("primary"))
+    table = out["tables"].get(out.get("primary", "verdict"))
     if not isinstance(table, list) or seed not in record["seeds"]:
         return None
     return table[record["seeds"].index(seed)]
@@ -130,7 +132,7 @@ def compare_seed(record: dict, rerun: dict, seed: int, tolerance: float) -> Seed
         return SeedReproduction(seed, IDENTICAL, None, None, None, None, f"both {record['status']}")
     entry = rerun["per_seed"][rerun["seeds"].index(seed)]
     measured = entry.get("win_rate")
-    mine, theirs = _outcome_rows(rerun, seed), _outcome_rows(record, seed)
+    mine, theirs = primary_row(rerun, seed), primary_row(record, seed)
     differing = max_diff = None
     if mine is not None and theirs is not None and len(mine) == len(theirs):
         diffs = [abs(a - b) for a, b in zip(mine, theirs, strict=True)]

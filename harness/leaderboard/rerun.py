@@ -110,14 +110,6 @@ def choose_seeds(seeds: list[int], sample: int | None, rng=None) -> list[int]:
     return [s for s in seeds if s in drawn]
 
 
-def _primary_row(record: dict, seed: int):
-    out = record.get("outcomes")
-    if not isinstance(out, dict) or not isinstance(out.get("tables"), dict):
-        return None
-    rows = out["tables"].get(out.get("primary", "verdict"))
-    return rows[record["seeds"].index(seed)] if isinstance(rows, list) else None
-
-
 def compare_seed(record: dict, rerun: dict, seed: int, tolerance: float) -> SeedCheck:
     """The rule of the module doc for one seed of ``record`` against the same seed of ``rerun``."""
     claimed = record["per_seed"][record["seeds"].index(seed)].get("win_rate")
@@ -133,7 +125,7 @@ def compare_seed(record: dict, rerun: dict, seed: int, tolerance: float) -> Seed
         return SeedCheck(seed, CONTRADICTS, claimed, measured, None,
                          f"{'measured' if measured is not None else 'censored or unresolved'} here, "
                          f"{'measured' if claimed is not None else 'censored or unresolved'} in the record")
-    mine, theirs = _primary_row(rerun, seed), _primary_row(record, seed)
+    mine, theirs = harness.reproduce.primary_row(rerun, seed), harness.reproduce.primary_row(record, seed)
     delta = abs(float(measured) - float(claimed))
     if mine is not None and theirs is not None and len(mine) == len(theirs) and theirs:
         gap = sum(abs(float(a) - float(b)) for a, b in zip(mine, theirs, strict=True)) / len(theirs)
