@@ -61,8 +61,8 @@ def test_cli_json_against_the_server(llm_env, tmp_path):
     assert first.exit_code == 0, first.output
     report = json.loads(first.stdout)
     assert report["n_total"] == 3 and report["api_calls"] == 6 and 0 <= report["win_rate"] <= 1
-    lo, hi = report["win_rate_ci"]
-    assert lo <= report["win_rate"] <= hi
+    # three prompts are too few for an interval: none is given, and the report says why
+    assert report["win_rate_ci"] is None and any("win-rate CI not computed" in w for w in report["warnings"])
     assert report["lc_win_rate"] is None and any("LC win rate not computed" in w for w in report["warnings"])
     assert json.loads(CliRunner().invoke(main, args).stdout)["api_calls"] == 0
 
