@@ -14,7 +14,7 @@ FROM ${CUDA_IMAGE}
 
 
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH HF_HUB_OFFLINE=1 \
+    VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH HF_HUB_OFFLINE=1 HARNESS_LOSSES_DIR=/opt/harness/losses \
     HARNESS_LOCK=gpu.txt HARNESS_LOCKS_DIR=/opt/harness/locks
 # bubblewrap: the loss still runs in the harness's jail inside the job container (launch.py gives jail
 # jobs the seccomp profile and /proc setting that bubblewrap needs; tests/test_container.py checks it).

@@ -3,11 +3,12 @@
     python containers/job.py /job/spec.json
 
 The job spec (JSON) names the suite, its config overrides, the loss file (mounted read-only), the
-seed, beta, the sandbox backend for the loss and the output folder (mounted read-write):
+seed, beta, the loss's hyper-parameter values, the sandbox backend for the loss and the output folder
+(mounted read-write):
 
     {"suite": "mt-bench", "loss": "/job/loss.py", "seed": 0, "beta": null, "overrides": {},
      "sandbox": "jail", "trust": false, "output": "/out", "device": "cuda", "gpus": 1, "generator": null,
-     "build_only": false, "per_prompt": false, "evaluate": null}
+     "build_only": false, "per_prompt": false, "evaluate": null, "hyperparameters": {"tau": 0.1}}
 
 ``per_prompt`` (a bench seed of ``harness bench --executor docker``): the job runs the suite's
 ``seed_job`` (per-prompt results, answers for a suite judged outside) so that the controller pools
@@ -36,7 +37,7 @@ from pathlib import Path
 
 SPEC_KEYS = {"suite", "loss", "seed", "beta", "overrides", "sandbox", "trust", "output", "device", "gpus",
              "generator", "build_only",
-             "per_prompt", "evaluate"}
+             "per_prompt", "evaluate", "hyperparameters"}
 REQUIRED = ("suite", "loss", "output")
 EXIT_OK, EXIT_CANDIDATE, EXIT_JOB = 0, 1, 2
 
@@ -64,7 +65,8 @@ def read_spec_dict(spec) -> dict:
     if missing:
         raise JobError(f"the job spec lacks {missing}")
     return {"seed": 0, "beta": None, "overrides": {}, "sandbox": "jail", "trust": False, "device": "cuda",
-            "gpus": 1, "generator": None, "build_only": False, "per_prompt": False, "evaluate": None, **spec}
+            "gpus": 1, "generator": None, "build_only": False, "per_prompt": False, "evaluate": None,
+            "hyperparameters": {}, **spec}
 
 
 def _suite(spec: dict):
@@ -82,12 +84,16 @@ def _suite(spec: dict):
 
 
 def _open_session(spec: dict):
+    from harness.hyperparams import HyperparameterError
     from harness.sandbox import SandboxUnavailable, open_session
 
     try:
-        return open_session(spec["loss"], backend=spec["sandbox"], trust=bool(spec["trust"]))
+        return open_session(spec["loss"], backend=spec["sandbox"], trust=bool(spec["trust"]),
+                            hyperparameters=spec["hyperparameters"])
     except SandboxUnavailable as e:
         raise JobError(f"sandbox {spec['sandbox']!r} unavailable in this container: {e}") from None
+    except HyperparameterError as e:  # the controller checked them: a spec that disagrees is the job's fault
+        raise JobError(f"bad hyper-parameters in the spec: {e}") from None
 
 
 def run_candidate(suite, artifacts, session, spec: dict, out: Path) -> dict:

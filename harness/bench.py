@@ -47,12 +47,12 @@ class _Run:
     check: dict | None = None
 
 
-def _open_session(loss: LossFile, backend: str, trust: bool):
+def _open_session(loss: LossFile, backend: str, trust: bool, hyperparameters: dict | None = None):
     """Every loss, built-ins included, runs through the sandbox (``auto`` = the jail)."""
     from harness.sandbox import SandboxUnavailable, open_session
 
     try:
-        session = open_session(loss, backend=backend, trust=trust)
+        session = open_session(loss, backend=backend, trust=trust, hyperparameters=hyperparameters)
     except SandboxUnavailable as e:
         raise BenchUsageError(f"sandbox unavailable: {e}") from None
     return session, session.backend
@@ -68,7 +68,8 @@ def _seed_processes(suite_obj, spec, n_seeds: int, jobs, sequential: bool):
     return SeedProcesses(count, spec), stated
 
 
-def _training_sessions(loss: LossFile, backend: str, trust: bool, report, budget, deadline):
+def _training_sessions(loss: LossFile, backend: str, trust: bool, report, budget, deadline,
+                       hyperparameters: dict | None = None):
     """The training's SeedSessions: a fresh session per seed, limited relative to the check's fastest
     call (``report``'s diagnostics; None without a check)."""
     from harness.sandbox.seeds import SeedSessions  # imported late: the session module imports torch
@@ -77,7 +78,8 @@ def _training_sessions(loss: LossFile, backend: str, trust: bool, report, budget
     fastest_ms = None if report is None else next((v for k, v in report.diagnostics.items()
                                                    if k.startswith("call_ms_b")), None)
     check_call_s = None if fastest_ms is None else float(fastest_ms) / 1000
-    return SeedSessions(SessionSpec(loss, backend, trust, check_call_s=check_call_s, budget=budget, deadline=deadline))
+    return SeedSessions(SessionSpec(loss, backend, trust, check_call_s=check_call_s, budget=budget, deadline=deadline,
+                                    hyperparameters=hyperparameters))
 
 
 def _load_suite(suite_obj, progress: bool):
@@ -117,14 +119,31 @@ def _check_usage(suite: str, seeds: int, beta, backend: str, overrides, plan: Ru
 
     if backend != "auto" and backend not in BACKENDS:
         raise BenchUsageError(f"unknown sandbox backend {backend!r}; choices: auto, {', '.join(BACKENDS.names())}")
+    from harness.hyperparams import split_overrides
+
     try:
-        suite_obj = SUITES.get(suite).with_overrides(dict(overrides or {}))
+        suite_obj = SUITES.get(suite).with_overrides(split_overrides(overrides)[0])
     except (KeyError, TypeError, ValueError) as e:
         raise BenchUsageError(f"bad suite override: {e}") from None
     unsupported = suite_obj.usage_error(plan)
     if unsupported:
         raise BenchUsageError(unsupported)
     return suite_obj
+
+
+def loss_settings(loss: LossFile | None, overrides: dict | None) -> dict:
+    """The loss's hyper-parameter values: the ``loss.<name>`` overrides checked against the file's
+    declarations, defaults filled in ({} for a file without hyper-parameters or one that breaks the
+    contract). A value the file does not declare or allow is a usage error."""
+    from harness.hyperparams import HyperparameterError, resolve, split_overrides
+
+    asked = split_overrides(overrides)[1]
+    if loss is None:
+        return {}
+    try:
+        return resolve(loss.signature.hyperparameters, asked, f"loss {loss.name!r}")
+    except HyperparameterError as e:
+        raise BenchUsageError(f"--set loss.*: {e}") from None
 
 
 def run_plan(seeds: int | str, lr_grid=None, auto_seeds: AdaptiveSeeds | None = None) -> tuple[RunPlan, int]:
@@ -165,7 +184,7 @@ def _check(session, loss: LossFile, run: _Run):
     return report
 
 
-def check_only(loss: LossFile, backend: str, trust: bool) -> _Run:
+def check_only(loss: LossFile, backend: str, trust: bool, hyperparameters: dict | None = None) -> _Run:
     """The behaviour check alone, in a sandbox session of its own (an executor that trains elsewhere
     runs it first, as ``run_bench`` does): ``run.status`` is "ok" or the candidate's failure status.
 
@@ -173,7 +192,7 @@ def check_only(loss: LossFile, backend: str, trust: bool) -> _Run:
     run = _Run()
     session = None
     try:
-        session, run.backend = _open_session(loss, backend, trust)
+        session, run.backend = _open_session(loss, backend, trust, hyperparameters)
         _check(session, loss, run)
     except Exception as e:
         failed = candidate_failure(e)
@@ -211,6 +230,7 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
     plan, seeds = run_plan(seeds, lr_grid, auto_seeds)
     suite_obj = _check_usage(suite, seeds, beta, backend, overrides, plan)
     loss, invalid, raw = _read(loss_path)
+    settings = loss_settings(loss, overrides)
     beta = float(suite_obj.config.beta if beta is None else beta)
     if seed_ids is not None:
         if plan.adaptive is not None or not seed_ids or any(not isinstance(s, int) or s < 0 for s in seed_ids):
@@ -234,7 +254,7 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
         session = None
         try:
             if loss is not None:
-                session, run.backend = _open_session(loss, backend, trust)
+                session, run.backend = _open_session(loss, backend, trust, settings)
         except Exception as e:
             failed = candidate_failure(e)
             if failed is None:
@@ -263,7 +283,7 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
             if run.status == "ok" and before_training is not None:
                 before_training(report)
             if run.status == "ok":
-                training = _training_sessions(loss, run.backend, trust, report, time_budget, deadline)
+                training = _training_sessions(loss, run.backend, trust, report, time_budget, deadline, settings)
                 parallel, cpu_policy = _seed_processes(suite_obj, training.spec, len(seed_list), jobs,
                                                        sequential=bool(plan.modes()))
                 result = suite_obj.run_seeds(artifacts, training, seed_list, beta, progress=progress,
@@ -288,7 +308,21 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
                         status=run.status, error=run.error, result=result if run.status == "ok" else None,
                         sandbox={"backend": run.backend or backend, "requested": backend,
                                  **({"time_budget": training.as_dict()} if training is not None else {})},
-                        timings=timings, check=run.check, cpu_policy=cpu_policy)
+                        timings=timings, check=run.check, cpu_policy=cpu_policy,
+                        loss_extra=loss_provenance(loss, settings))
+
+
+def loss_provenance(loss: LossFile | None, settings: dict) -> dict:
+    """What the record's ``loss`` block adds for this file: its hyper-parameter values (declared ones
+    only) and, for a combination, its components (harness.combination.describe)."""
+    from harness.combination import describe
+
+    extra = {}
+    if settings:
+        extra["hyperparameters"] = dict(settings)
+    if loss is not None and loss.signature.combination:
+        extra["combination"] = describe(loss.signature)
+    return extra
 
 
 @dataclass(frozen=True)

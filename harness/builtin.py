@@ -1,4 +1,5 @@
-"""The built-in losses: every file in losses/ (and the two controls in losses/controls/).
+"""The built-in losses: every file in losses/ (and the two controls in losses/controls/), each citing
+the paper and equation it implements in its docstring (``citation``).
 
 Built-ins are trusted files shipped with the harness, so their properties that need execution
 (batch statistics, reference and length dependence) are measured in this process with
@@ -29,6 +30,19 @@ class BuiltinLoss:
     """Vocabulary inputs the function declares."""
     control: bool
     """A control loss (losses/controls/) that benchmarks use as a sanity check, not a method."""
+    citation: str = ""
+    """The paper (and equation) it implements: the first line of the docstring's second paragraph."""
+    hyperparameters: tuple = ()
+    """Declared hyper-parameters (harness.hyperparams.Hyperparameter), with their defaults and ranges."""
+    combination: tuple = ()
+    """((loss_type, weight), ...) for a combination of built-ins (harness.combination)."""
+
+    @property
+    def per_token(self) -> bool:
+        """Whether it declares per-token inputs (harness.vocabulary)."""
+        from harness.vocabulary import wants_tokens
+
+        return wants_tokens(self.params)
 
     @property
     def declares_reference(self) -> bool:
@@ -44,8 +58,11 @@ def _describe(path: Path, control: bool) -> BuiltinLoss:
     signature = parse_loss_source(source, str(path))
     if not signature.docstring:
         raise LossFileError(f"{path}: built-in loss `{signature.function}` has no docstring; cite its source")
-    first_line = signature.docstring.strip().splitlines()[0]
-    return BuiltinLoss(path.stem, path.resolve(), first_line, signature.params, control)
+    paragraphs = [p.strip() for p in signature.docstring.strip().split("\n\n") if p.strip()]
+    first_line = paragraphs[0].splitlines()[0]
+    citation = paragraphs[1].splitlines()[0].rstrip(",;:") if len(paragraphs) > 1 else ""
+    return BuiltinLoss(path.stem, path.resolve(), first_line, signature.params, control, citation,
+                       signature.hyperparameters, signature.combination)
 
 
 def builtin_losses(directory: Path | None = None) -> Registry[BuiltinLoss]:
@@ -65,13 +82,13 @@ def measured_properties(loss: BuiltinLoss) -> dict:
     """Batch statistics, reference-free, length-dependent: measured on probe inputs (float32)."""
     import torch
 
-    from harness.check_probes import dependence
+    from harness.check_probes import dependence, with_tokens
 
     fn = loss.load()
 
     def call(inputs: dict) -> torch.Tensor:
-        with torch.no_grad():
-            return fn(**inputs, beta=0.05)
+        with torch.no_grad():  # at the declared hyper-parameter defaults
+            return fn(**(with_tokens(inputs) if loss.per_token else inputs), beta=0.05)
 
     return dependence(call)
 
@@ -85,9 +102,13 @@ def table_rows(registry: Registry[BuiltinLoss]) -> list[dict]:
         rows.append({
             "name": name,
             "kind": "control" if loss.control else "method",
+            "inputs": "per-token" if loss.per_token else "sequence",
             "reference_free": props["reference_free"],
             "batch_dependent": props["uses_batch_statistics"],
             "length_dependent": props["length_dependent"],
+            "hyperparameters": {h.name: {"default": h.default, "range": [h.low, h.high]} for h in loss.hyperparameters},
+            "combination": [{"loss_type": n, "weight": w} for n, w in loss.combination] or None,
             "description": loss.description,
+            "citation": loss.citation,
         })  # fmt: skip
     return rows

@@ -8,6 +8,13 @@ log-ratios separately (NCA, APO, SPPO) or the log-probs themselves (ORPO) get we
 Probes call a loss through ``LossFn``: a function from the input dict to per-example losses, so the
 same code serves a sandboxed session and a trusted in-process loss.
 
+Per-token inputs (harness.vocabulary) are built from the sequence ones by ``with_tokens`` for a loss
+that declares them, so that they always agree: each completion's summed log-prob is spread over its
+tokens (uneven shares on behaviour inputs, equal shares on rho grids), masks follow the lengths,
+log sum_v p(v)^2 lies in [2 log p, 0] and the token KL is >= 0 and 0 where the policy equals the
+reference. On rho grids they are neutral (log sum_v p(v)^2 = log p, KL = |per-token log-ratio|), so
+a per-token loss's curve is comparable with the sequence losses'.
+
 The input contract, one for the check, training (harness.train) and every suite: INPUT_DTYPES. The
 probes follow it exactly so that a loss cannot tell them from training inputs by their types: int64
 lengths, the trainer's batch size among the probed ones, log-probs of the trainer's dtype, and an
@@ -23,7 +30,7 @@ from collections.abc import Callable
 
 import torch
 
-from harness.lossfile import TENSOR_INPUTS
+from harness.vocabulary import SEQUENCE_INPUTS, TOKEN_INPUTS
 
 LossFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
@@ -39,8 +46,12 @@ INPUT_DTYPES: dict[str, torch.dtype | None] = {
     "reference_rejected_logps": None,
     "chosen_lengths": torch.int64,  # completion token counts
     "rejected_lengths": torch.int64,
+    **{name: None for name in TOKEN_INPUTS if not name.endswith("_mask")},  # (B, T), the policy's dtype
+    "chosen_token_mask": torch.bool,
+    "rejected_token_mask": torch.bool,
 }
-"""Input dtypes of a loss call, everywhere a loss is called; every input has shape (B,)."""
+"""Input dtypes of a loss call, everywhere a loss is called; sequence inputs have shape (B,), per-token
+ones (B, T) (harness.vocabulary)."""
 MAX_LENGTH = 512  # completion token counts are drawn from 1..MAX_LENGTH
 GRID_LEVEL = -100.0  # log-prob level around which rho grids are built
 GRID_LENGTH = 50  # completion length used on rho grids
@@ -203,7 +214,7 @@ def _dependence_at(call: LossFn, batch: int, seed: int, max_rho: float) -> dict:
     base = behaviour_inputs(batch, torch.float32, "realistic", max_rho, seed)
     losses = call(base)
     others = behaviour_inputs(batch, torch.float32, "realistic", max_rho, seed + 1)
-    mixed = {k: torch.cat([base[k][:1], others[k][1:]]) for k in TENSOR_INPUTS}
+    mixed = {k: torch.cat([base[k][:1], others[k][1:]]) for k in SEQUENCE_INPUTS}
     shifted = dict(base)
     shifted["reference_chosen_logps"] = base["reference_chosen_logps"] - 3.0
     shifted["reference_rejected_logps"] = base["reference_rejected_logps"] - 7.0
@@ -215,3 +226,57 @@ def _dependence_at(call: LossFn, batch: int, seed: int, max_rho: float) -> dict:
         "reference_free": not _changed(losses, call(shifted)),
         "length_dependent": _changed(losses, call(longer)),
     }
+
+
+def _pattern(width: int, phase: torch.Tensor) -> torch.Tensor:
+    """(B, T) values in [0, 1], a fixed function of each row's own ``phase`` and the column: never of
+    the other rows or of T, so a probe that changes other examples leaves this one's tokens alone."""
+    t = torch.arange(width, dtype=torch.float64).unsqueeze(0)
+    return 0.5 + 0.5 * torch.sin(1.7 * t + phase.unsqueeze(1))
+
+
+def with_tokens(inputs: dict, seed: int | None = 0) -> dict:
+    """``inputs`` plus every per-token vocabulary input, consistent with the sequence ones (module doc).
+
+    ``seed`` None spreads each sum in equal shares (rho grids); otherwise in uneven shares set by the
+    seed and each row's own values, so equal inputs and seed give equal tokens (the determinism check
+    relies on it) and no row's tokens depend on another row."""
+    dtype = inputs["policy_chosen_logps"].dtype
+    lengths = {side: inputs[f"{side}_lengths"].clamp(min=1) for side in ("chosen", "rejected")}
+    width = int(max(int(v.max()) for v in lengths.values()))
+    steps = torch.arange(width).unsqueeze(0)
+    out = dict(inputs)
+    for k, side in enumerate(("chosen", "rejected")):
+        valid = steps < lengths[side].unsqueeze(1)
+        if seed is None:  # neutral: log sum_v p(v)^2 = log p(y) (WPO's weight 1), KL = |log-ratio|
+            raw = torch.ones(valid.shape, dtype=torch.float64)
+            spread = torch.zeros(valid.shape, dtype=torch.float64)
+        else:
+            phase = inputs[f"policy_{side}_logps"].detach().double() * 0.37 + 1.3 * seed + k
+            raw = 0.5 + _pattern(width, phase)
+            spread = _pattern(width, phase + 2.1)
+        shares = raw * valid
+        shares = shares / shares.sum(dim=1, keepdim=True)
+        policy = inputs[f"policy_{side}_logps"].double().unsqueeze(1) * shares
+        reference = inputs[f"reference_{side}_logps"].double().unsqueeze(1) * shares
+        out[f"{side}_token_mask"] = valid
+        out[f"policy_{side}_token_logps"] = policy.to(dtype)
+        out[f"reference_{side}_token_logps"] = reference.to(dtype)
+        # log sum_v p(v)^2 lies in [2 log p(y), 0]: below the label's own log-prob by up to one nat
+        # (from the detached log-probs: the vocabulary gives this input no gradient)
+        lss = torch.maximum(policy.detach() - spread, 2 * policy.detach()).clamp(max=0.0) * valid
+        out[f"policy_{side}_token_log_sum_sq_probs"] = lss.to(dtype)
+        out[f"{side}_token_kl"] = ((policy - reference).abs() * (spread * 2 if seed is not None else 1)).to(dtype)
+    return out
+
+
+def needs_tokens(params) -> bool:
+    return any(p in TOKEN_INPUTS for p in params)
+
+
+def token_slope(grads: dict[str, torch.Tensor]) -> float:
+    """The part of d loss / d rho carried by per-token policy inputs on a rho grid (equal shares of
+    GRID_LENGTH tokens: each token moves by 1/GRID_LENGTH of its completion's sum)."""
+    g = {side: float(grads[f"policy_{side}_token_logps"].double().sum()) / GRID_LENGTH
+         if f"policy_{side}_token_logps" in grads else 0.0 for side in ("chosen", "rejected")}
+    return 0.5 * (g["chosen"] - g["rejected"])

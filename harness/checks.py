@@ -74,6 +74,7 @@ class CheckReport:
     backend: str = ""
     function: str | None = None
     params: list[str] = field(default_factory=list)
+    hyperparameters: dict = field(default_factory=dict)  # the values checked (declared ones, defaults filled)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     diagnostics: dict = field(default_factory=dict)
@@ -134,6 +135,14 @@ class _Findings:
         return out
 
 
+def _call(session: LossSession, inputs: dict, beta: float, grad: bool, seed: int | None = 0):
+    """``session.call`` with the per-token vocabulary added for a loss that declares it
+    (check_probes.with_tokens: consistent with the sequence inputs; equal shares with ``seed`` None)."""
+    if probes.needs_tokens(session.params):
+        inputs = probes.with_tokens(inputs, seed)
+    return session.call(inputs, beta, grad=grad)
+
+
 def _inspect_reply(reply, batch: int, dtype: torch.dtype, problems: _Findings, notes: _Findings, case: str) -> None:
     losses = reply.losses
     if tuple(losses.shape) != (batch,):
@@ -170,7 +179,7 @@ def _behaviour(session: LossSession, config: CheckConfig, report: CheckReport) -
                 dtype = DTYPES[dtype_name]
                 inputs = probes.behaviour_inputs(batch, dtype, regime, config.max_rho, config.seed + batch)
                 try:
-                    reply = session.call(inputs, config.beta, grad=True)
+                    reply = _call(session, inputs, config.beta, grad=True)
                 except LossCallError as e:
                     message = f"{e.status}: {short_error(e.message)}"
                     # One kind per message up to its numbers (example indices, shapes vary by case).
@@ -212,14 +221,14 @@ def _fastest_ms(session: LossSession, config: CheckConfig, seconds: list[float])
         if 1000 * min(seconds) <= config.max_call_ms:
             break
         time.sleep(RETIME_PAUSE_S)
-        seconds.append(session.call(inputs, config.beta, grad=True).seconds)
+        seconds.append(_call(session, inputs, config.beta, grad=True).seconds)
     return 1000 * min(seconds)
 
 
 def _determinism(session: LossSession, config: CheckConfig, report: CheckReport) -> None:
     inputs = probes.behaviour_inputs(config.speed_batch, torch.float32, "realistic", config.max_rho, config.seed)
-    first = session.call(inputs, config.beta, grad=True)
-    second = session.call(inputs, config.beta, grad=True)
+    first = _call(session, inputs, config.beta, grad=True)
+    second = _call(session, inputs, config.beta, grad=True)
     same = torch.equal(first.losses, second.losses) and all(
         torch.equal(first.grads[k], second.grads.get(k, torch.empty(0))) for k in first.grads
     )
@@ -232,8 +241,8 @@ def _determinism(session: LossSession, config: CheckConfig, report: CheckReport)
 
 
 def _slope_at_zero(session: LossSession, config: CheckConfig) -> dict:
-    zero = session.call(probes.rho_grid_inputs(torch.zeros(1)), config.beta, grad=True)
-    slope = probes.slope_from_grads(zero.grads)
+    zero = _call(session, probes.rho_grid_inputs(torch.zeros(1)), config.beta, grad=True, seed=None)
+    slope = probes.slope_from_grads(zero.grads) + probes.token_slope(zero.grads)
     direction = "towards the chosen answer" if slope < 0 else "away from the chosen answer" if slope > 0 else "flat"
     return {"slope_at_zero": round(slope, 6), "pushes_at_zero": direction,
             "loss_at_zero": round(float(zero.losses.float().sum()), 6)}  # fmt: skip
@@ -242,7 +251,7 @@ def _slope_at_zero(session: LossSession, config: CheckConfig) -> dict:
 def _bounded_below(session: LossSession, config: CheckConfig) -> dict:
     def call_one(rho: float) -> float | None:
         try:
-            reply = session.call(probes.rho_grid_inputs(torch.tensor([rho])), config.beta, grad=False)
+            reply = _call(session, probes.rho_grid_inputs(torch.tensor([rho])), config.beta, grad=False, seed=None)
         except LossCallError as e:
             if e.status in FATAL_STATUSES:
                 raise
@@ -254,11 +263,23 @@ def _bounded_below(session: LossSession, config: CheckConfig) -> dict:
 
 def _curve(session: LossSession, config: CheckConfig) -> dict:
     grid = torch.linspace(-config.max_rho, config.max_rho, 2001)
-    return probes.curve_shape(grid, session.call(probes.rho_grid_inputs(grid), config.beta, grad=False).losses)
+    reply = _call(session, probes.rho_grid_inputs(grid), config.beta, grad=False, seed=None)
+    return probes.curve_shape(grid, reply.losses)
 
 
 def _dependence(session: LossSession, config: CheckConfig) -> dict:
-    return probes.dependence(lambda inputs: session.call(inputs, config.beta, grad=False).losses.float())
+    return probes.dependence(lambda inputs: _call(session, inputs, config.beta, grad=False).losses.float())
+
+
+def _token_probe(session: LossSession, config: CheckConfig) -> dict:
+    """A per-token loss's values on one fixed batch of unequal lengths and uneven tokens: on a rho grid
+    (equal lengths, equal token shares) WPO, LD-DPO and SamPO all equal DPO, so the behaviour key
+    (harness.discovery.evaluator.behaviour_key_of) needs these too to tell them apart."""
+    if not probes.needs_tokens(session.params):
+        return {}
+    inputs = probes.behaviour_inputs(7, torch.float32, "realistic", 5.0, config.seed + 11)
+    losses = _call(session, inputs, config.beta, grad=False, seed=config.seed + 11).losses.double()
+    return {"token_probe_losses": [round(float(v), 6) for v in losses]}
 
 
 # beta * rho at which the loss's value is probed for its behaviour fingerprint (harness.discovery): a
@@ -272,7 +293,8 @@ def _values_on_margins(session: LossSession, config: CheckConfig) -> dict:
     values = []
     for margin in BEHAVIOUR_MARGINS:
         try:
-            reply = session.call(probes.rho_grid_inputs(torch.tensor([margin / config.beta])), config.beta, grad=False)
+            reply = _call(session, probes.rho_grid_inputs(torch.tensor([margin / config.beta])), config.beta,
+                          grad=False, seed=None)
             values.append(round(float(reply.losses.double().sum()), 6))
         except LossCallError as e:
             if e.status in FATAL_STATUSES:
@@ -283,7 +305,8 @@ def _values_on_margins(session: LossSession, config: CheckConfig) -> dict:
 
 DIAGNOSTICS = {"slope at rho = 0": _slope_at_zero, "bounded below": _bounded_below,
                "shape on the rho grid": _curve, "input dependence": _dependence,
-               "values on beta * rho from -8 to 8": _values_on_margins}  # fmt: skip
+               "values on beta * rho from -8 to 8": _values_on_margins,
+               "per-token probe": _token_probe}  # fmt: skip
 
 
 def _diagnostics(session: LossSession, config: CheckConfig, report: CheckReport) -> None:
@@ -298,13 +321,46 @@ def _diagnostics(session: LossSession, config: CheckConfig, report: CheckReport)
                 return
 
 
+def _hyperparameter_ranges(session: LossSession, signature: LossSignature, config: CheckConfig,
+                           report: CheckReport) -> None:
+    """Each declared hyper-parameter at both ends of its range (the others at their checked values):
+    the loss must stay finite, with finite gradients, wherever its declaration allows it to be set."""
+    base = dict(session.hyperparameters)
+    inputs = probes.behaviour_inputs(7, torch.float32, "realistic", config.max_rho, config.seed)
+    try:
+        for h in signature.hyperparameters:
+            for end in dict.fromkeys((h.value(h.low), h.value(h.high))):
+                if end == base.get(h.name):
+                    continue
+                session.hyperparameters = {**base, h.name: end}
+                what = f"hyper-parameter {h.name}={end:g} (an end of its declared range [{h.low:g}, {h.high:g}])"
+                try:
+                    reply = _call(session, inputs, config.beta, grad=True)
+                except LossCallError as e:
+                    report.errors.append(f"{what}: {e.status}: {short_error(e.message)}; narrow its range in "
+                                         "HYPERPARAMETERS")
+                    if e.status in FATAL_STATUSES:
+                        return
+                    continue
+                finite = torch.isfinite(reply.losses).all() and all(torch.isfinite(g).all() for g in reply.grads.values())
+                if not finite:
+                    report.errors.append(f"{what} gives non-finite losses or gradients; narrow its range in "
+                                         "HYPERPARAMETERS")
+    finally:
+        session.hyperparameters = base
+
+
 def check_session(session: LossSession, signature: LossSignature, config: CheckConfig = CheckConfig(),
                   report: CheckReport | None = None) -> CheckReport:  # fmt: skip
-    """Behaviour checks and diagnostics of a loss already structurally valid and open in ``session``."""
+    """Behaviour checks and diagnostics of a loss already structurally valid and open in ``session``
+    (at the session's hyper-parameter values; each declared range is then probed at both ends)."""
     report = report or CheckReport(path="<session>", name=session.name, sha256=session.sha256)
     report.function, report.params = signature.function, list(signature.params)
+    report.hyperparameters = dict(getattr(session, "hyperparameters", {}) or {})
     if _behaviour(session, config, report):
-        _diagnostics(session, config, report)
+        _hyperparameter_ranges(session, signature, config, report)
+        if not report.errors:
+            _diagnostics(session, config, report)
     return report
 
 
@@ -328,8 +384,9 @@ class CheckSetupError(RuntimeError):
 CHECK_LIMITS = {"call_timeout_s": 10.0}
 
 
-def open_check_session(path, backend: str) -> LossSession:
+def open_check_session(path, backend: str, hyperparameters: dict | None = None) -> LossSession:
     """Open the loss in the sandbox. The in-process backend is refused: checked files are untrusted."""
+    from harness.hyperparams import HyperparameterError
     from harness.registry import UnknownNameError
     from harness.sandbox import SandboxUnavailable, open_session
     from harness.sandbox.limits import SandboxLimits
@@ -337,21 +394,25 @@ def open_check_session(path, backend: str) -> LossSession:
     if backend == "none":
         raise CheckSetupError("`harness check` never runs a loss in-process; choose a sandbox backend")
     try:
-        return open_session(path, backend=backend, limits=SandboxLimits(**CHECK_LIMITS))
-    except (SandboxUnavailable, UnknownNameError) as e:
+        return open_session(path, backend=backend, limits=SandboxLimits(**CHECK_LIMITS),
+                            hyperparameters=hyperparameters)
+    except (SandboxUnavailable, UnknownNameError, HyperparameterError) as e:
         raise CheckSetupError(str(e)) from e
 
 
-def check_loss_file(path, *, backend: str = "auto", config: CheckConfig = CheckConfig()) -> CheckReport:
-    """Check a loss file: structure from its source, then behaviour inside the sandbox.
+def check_loss_file(path, *, backend: str = "auto", config: CheckConfig = CheckConfig(),
+                    hyperparameters: dict | None = None) -> CheckReport:
+    """Check a loss file: structure from its source, then behaviour inside the sandbox, at the
+    hyper-parameter values ``hyperparameters`` (name -> value; the declared defaults for the rest).
 
-    Raises CheckSetupError when the sandbox cannot be opened for reasons that are not the loss's.
+    Raises CheckSetupError when the sandbox cannot be opened for reasons that are not the loss's, or a
+    hyper-parameter value is not one the file declares or allows.
     """
     started = time.perf_counter()
     report, signature = check_structure(path)
     if signature is not None:
         try:
-            session = open_check_session(path, backend)
+            session = open_check_session(path, backend, hyperparameters)
             report.backend = session.backend
         except LossCallError as e:  # the file failed while loading inside the session
             report.backend = backend
@@ -375,6 +436,10 @@ def render_report(report: CheckReport) -> str:
     lines = [f"{report.path}: {verdict}"]
     if report.function:
         lines.append(f"  function: {report.function}({', '.join(report.params)})")
+    if report.hyperparameters:
+        from harness.hyperparams import label
+
+        lines.append(f"  hyper-parameters: {label(report.hyperparameters)}")
     if report.backend:
         lines.append(f"  ran in: {report.backend}")
     lines += [f"  error: {e}" for e in report.errors]

@@ -1,10 +1,13 @@
 """The loss file contract: one small pure function with a fixed vocabulary of inputs.
 
 A loss file is a Python file that defines exactly one loss function: the single public top-level
-function, or the one named ``loss`` when there are several. Its parameters come from VOCABULARY and
-the harness passes only the ones it declares. A leading ``self`` receives a read-only object with
-``.beta`` so that code written for the DiscoPOP paper's interface runs unchanged. It returns
-per-example losses of shape (B,); the trainer takes the mean.
+function, or the one named ``loss`` when there are several. Its parameters come from VOCABULARY
+(harness.vocabulary: sequence inputs, and opt-in per-token ones) and the harness passes only the ones
+it declares; any other parameter is a hyper-parameter with a default and a declared range
+(harness.hyperparams). A leading ``self`` receives a read-only object with ``.beta`` so that code
+written for the DiscoPOP paper's interface runs unchanged. It returns per-example losses of shape
+(B,); the trainer takes the mean. A file may instead combine built-in losses with weights, TRL's
+``loss_type`` list and ``loss_weights`` (harness.combination), and define no function at all.
 
 ``parse_loss_source`` only reads the syntax tree (safe for untrusted files). ``load_loss`` executes
 the file in the calling process and is therefore for trusted files only (built-ins, tests): untrusted
@@ -24,22 +27,14 @@ import stat
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 
-# Summed completion log-probs and token counts are (B,) tensors; beta is a float.
-VOCABULARY: MappingProxyType = MappingProxyType(
-    {
-        "policy_chosen_logps": "summed log-prob of the chosen completion under the policy, (B,)",
-        "policy_rejected_logps": "summed log-prob of the rejected completion under the policy, (B,)",
-        "reference_chosen_logps": "summed log-prob of the chosen completion under the reference, (B,)",
-        "reference_rejected_logps": "summed log-prob of the rejected completion under the reference, (B,)",
-        "chosen_lengths": "number of completion tokens of the chosen answer, (B,)",
-        "rejected_lengths": "number of completion tokens of the rejected answer, (B,)",
-        "beta": "KL-regularisation strength (float)",
-    }
+from harness.vocabulary import (  # noqa: F401  (re-exported: the documented names)
+    DIFFERENTIABLE,
+    POLICY_INPUTS,
+    TENSOR_INPUTS,
+    VOCABULARY,
 )
-TENSOR_INPUTS = tuple(k for k in VOCABULARY if k != "beta")
-POLICY_INPUTS = ("policy_chosen_logps", "policy_rejected_logps")
+
 MAX_SOURCE_BYTES = 200_000
 
 
@@ -55,6 +50,12 @@ class LossSignature:
     params: tuple[str, ...]  # vocabulary names, in declaration order (``self`` excluded)
     takes_self: bool
     docstring: str
+    hyperparameters: tuple = ()  # harness.hyperparams.Hyperparameter, in declaration order
+    combination: tuple = ()  # ((built-in name, weight), ...) for a loss_type list (harness.combination)
+
+    @property
+    def hyperparameter_names(self) -> tuple[str, ...]:
+        return tuple(h.name for h in self.hyperparameters)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -72,6 +73,11 @@ def parse_loss_source(source: str, filename: str = "<loss>") -> LossSignature:
     functions = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
     public = [f for f in functions if not f.name.startswith("_")]
     named_loss = [f for f in functions if f.name == "loss"]
+    if not public and not named_loss:
+        from harness.combination import is_combination, parse_combination
+
+        if is_combination(tree):
+            return parse_combination(tree, filename)
     if named_loss:
         fn = named_loss[0]
     elif len(public) == 1:
@@ -80,7 +86,8 @@ def parse_loss_source(source: str, filename: str = "<loss>") -> LossSignature:
         found = ", ".join(f.name for f in functions) or "none"
         raise LossFileError(
             f"{filename}: no public top-level function (found: {found}). "
-            "Define one function, e.g. `def loss(policy_chosen_logps, ...)`."
+            "Define one function, e.g. `def loss(policy_chosen_logps, ...)`, or combine built-ins with "
+            "`LOSS_TYPE = [\"sigmoid\", \"sft\"]`."
         )
     else:
         raise LossFileError(
@@ -93,23 +100,32 @@ def parse_loss_source(source: str, filename: str = "<loss>") -> LossSignature:
     if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
         raise LossFileError(
             f"{filename}:{fn.lineno}: `{fn.name}` may only take plain named parameters from: "
-            f"{', '.join(VOCABULARY)}"
+            f"{', '.join(VOCABULARY)}, and hyper-parameters with defaults"
         )
     names = [a.arg for a in args.args]
     takes_self = bool(names) and names[0] == "self"
-    params = tuple(names[1:] if takes_self else names)
-    unknown = [p for p in params if p not in VOCABULARY]
+    named = names[1:] if takes_self else names
+    with_default = {a.arg for a in args.args[len(args.args) - len(args.defaults):]}
+    unknown = [p for p in named if p not in VOCABULARY and p not in with_default]
     if unknown:
         raise LossFileError(
             f"{filename}:{fn.lineno}: unknown parameter(s) {', '.join(unknown)} of `{fn.name}`. "
-            f"Parameters must come from: {', '.join(VOCABULARY)}"
+            f"Parameters must come from: {', '.join(VOCABULARY)}; a hyper-parameter needs a default "
+            "(tau=0.05) and a range in HYPERPARAMETERS = {\"tau\": (0.0, 1.0)}"
         )
-    if not any(p in POLICY_INPUTS for p in params):
+    params = tuple(p for p in named if p in VOCABULARY)
+    from harness.hyperparams import HyperparameterError, declared
+
+    try:
+        hyper = declared(tree, fn, [p for p in named if p not in VOCABULARY])
+    except HyperparameterError as e:
+        raise LossFileError(f"{filename}:{fn.lineno}: {e}") from None
+    if not any(p in DIFFERENTIABLE for p in params):
         raise LossFileError(
-            f"{filename}:{fn.lineno}: `{fn.name}` takes neither policy_chosen_logps nor "
-            "policy_rejected_logps, so it cannot train the policy"
+            f"{filename}:{fn.lineno}: `{fn.name}` takes no input that depends on the policy "
+            f"({', '.join(DIFFERENTIABLE)}), so it cannot train the policy"
         )
-    return LossSignature(fn.name, params, takes_self, ast.get_docstring(fn) or "")
+    return LossSignature(fn.name, params, takes_self, ast.get_docstring(fn) or "", hyper)
 
 
 class _Self:
@@ -143,7 +159,13 @@ class Loss:
     def params(self) -> tuple[str, ...]:
         return self.signature.params
 
+    @property
+    def hyperparameters(self) -> tuple:
+        return self.signature.hyperparameters
+
     def __call__(self, **inputs):
+        """The loss on keyword ``inputs`` (vocabulary tensors, ``beta``, and any hyper-parameter values;
+        a hyper-parameter left out takes its declared default)."""
         missing = [p for p in self.params if p not in inputs]
         if missing:
             raise TypeError(f"loss {self.name!r} needs {', '.join(missing)}")
@@ -151,6 +173,7 @@ class Loss:
         if self.signature.takes_self and beta is None:
             raise TypeError(f"loss {self.name!r} uses self.beta; pass beta=")
         kwargs = {p: inputs[p] for p in self.params}
+        kwargs.update({h.name: inputs[h.name] for h in self.hyperparameters if h.name in inputs})
         if self.signature.takes_self:
             return self._fn(_Self(beta), **kwargs)
         return self._fn(**kwargs)
@@ -263,10 +286,13 @@ def load_loss(path: str | Path | LossFile) -> Loss:
     files go through harness.sandbox."""
     loss = path if isinstance(path, LossFile) else read_loss(path)
     path, data, source, signature = loss.path, loss.data, loss.source, loss.signature
+    from harness.combination import executable
+
+    runs = executable(loss)  # a combination runs as its generated file
     namespace: dict = {"__name__": f"harness_loss_{path.stem}", "__file__": str(path)}
-    code = compile(source, str(path), "exec")
+    code = compile(runs.source, str(path), "exec")
     exec(code, namespace)  # trusted files only: see the module docstring
-    fn = namespace[signature.function]
+    fn = namespace[runs.signature.function]
     if not inspect.isfunction(fn):
         raise LossFileError(f"{path}: `{signature.function}` is not a function after executing the file")
     return Loss(path, source, data, signature, fn)

@@ -23,7 +23,8 @@ def repo_root() -> Path:
 
 
 def builtin_losses_dir() -> Path:
-    return repo_root() / "losses"
+    """losses/ of this checkout; an installed package (a job image) names its copy in HARNESS_LOSSES_DIR."""
+    return Path(os.environ.get("HARNESS_LOSSES_DIR", repo_root() / "losses"))
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -7,7 +7,10 @@ A record is a JSON object. Required fields (``validate_record`` checks them):
     status           one of harness.session.STATUSES ("ok" when metrics are valid)
     error            null, or the real error text (tail of stderr) when status != "ok"
     created_at       ISO-8601 UTC time
-    loss             {name, sha256 (of the file's bytes), source (decoded as Python does), path}
+    loss             {name, sha256 (of the file's bytes), source (decoded as Python does), path,
+                      hyperparameters {name: value} (only for a file that declares some: every declared
+                      one, as run; part of the entry's identity on a board, harness.hyperparams.entry_key),
+                      combination [{loss_type, builtin, weight, sha256}] (only for a loss_type list)}
     suite            {name, config_hash, build_hash, config (the full frozen suite config as a dict),
                       build_stats, artifacts {fingerprint, shipped} (null for suites without a cache)}
     seeds            [int, ...]
@@ -209,11 +212,12 @@ def _artifacts_info(suite) -> dict | None:
 
 def bench_record(*, loss: tuple, suite, build_stats: dict, seeds: list[int], beta: float, status: str,
                  error: str | None, result, sandbox: dict, timings: dict, check: dict | None = None,
-                 cpu_policy: dict | None = None) -> dict:
+                 cpu_policy: dict | None = None, loss_extra: dict | None = None) -> dict:
     """The record of one bench run, validated. ``loss`` is (path, bytes, decoded source) as read once
     (harness.lossfile); ``result`` the suite's ``SuiteResult`` (None unless status is ok), which gives its
     own record fields (``SuiteResult.as_record``: metrics, per_seed, judge, and outcomes and thorough
-    when it has them)."""
+    when it has them); ``loss_extra`` goes into the ``loss`` block (``hyperparameters``, ``combination``:
+    harness.bench.loss_provenance)."""
     path, data, source = loss
     fields = result.as_record() if result is not None else {
         "metrics": {}, "per_seed": [], "judge": {"id": suite.config.judge, "hash": None}}
@@ -223,7 +227,8 @@ def bench_record(*, loss: tuple, suite, build_stats: dict, seeds: list[int], bet
         "status": status,
         "error": clip_error(error),
         "created_at": now_iso(),
-        "loss": {"name": Path(path).stem, "sha256": sha256_bytes(data), "source": source, "path": str(path)},
+        "loss": {"name": Path(path).stem, "sha256": sha256_bytes(data), "source": source, "path": str(path),
+                 **(loss_extra or {})},
         "suite": {"name": suite.name, "config_hash": suite.config_hash(), "build_hash": suite.build_hash(),
                   "config": suite.config.as_dict(), "build_stats": build_stats,
                   "artifacts": _artifacts_info(suite)},

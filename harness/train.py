@@ -84,11 +84,33 @@ def _classes():
         """DPOTrainer whose loss is a candidate loss file evaluated through a ``LossSession``."""
 
         def __init__(self, *args, session: LossSession, **kwargs):
+            from harness.vocabulary import TOKEN_INPUTS
+
             renew(session)  # one trainer trains one seed: its loss starts in a fresh sandbox session
             self.session = session
             self.loss_seconds = 0.0
+            # a loss that declares per-token inputs takes the per-token path (harness.token_inputs)
+            self.token_inputs = tuple(n for n in session.params if n in TOKEN_INPUTS)
+            self.reference_gap = None
             super().__init__(*args, **kwargs)
             self.add_callback(_DivergenceGuard())  # every user of the trainer (the paper suites too)
+            self._reference = None
+            if self.token_inputs:
+                self._prepare_token_inputs()
+
+        def _prepare_token_inputs(self):
+            """A frozen copy of the initial policy (every suite's reference) and, for WPO's input, the
+            fused head's log sum_v p(v)^2 output."""
+            import copy
+
+            from trl.trainer.utils import add_fused_lm_head
+
+            from harness import token_inputs as ti
+
+            if ti.needs_reference(self.token_inputs):
+                self._reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+            if ti.needs_log_sum_sq(self.token_inputs):
+                add_fused_lm_head(self.model, outputs=("log_probs", "log_sum_sq_probs"))
 
         def training_step(self, model, inputs, *args, **kwargs):
             """TRL's step, then the gradient's norm BEFORE clipping: clipping an infinite norm zeroes or
@@ -113,11 +135,14 @@ def _classes():
         def _compute_loss(self, model, inputs, return_outputs):
             completion_mask = inputs["completion_mask"]
             shift_mask = completion_mask[..., 1:]
-            labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
-            outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=labels,
-                            use_cache=False, fused_lm_head=True)
-            per_token = outputs.log_probs[:, -shift_mask.size(1):]
-            chosen, rejected = per_token.sum(dim=1).chunk(2, dim=0)
+            if self.token_inputs:
+                per_token, outputs = self._token_forward(model, inputs)
+            else:  # the sequence-level fast path: one fused forward, nothing per token leaves it
+                labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
+                outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                                labels=labels, use_cache=False, fused_lm_head=True)
+                per_token = {"policy": outputs.log_probs[:, -shift_mask.size(1):]}
+            chosen, rejected = per_token["policy"].sum(dim=1).chunk(2, dim=0)
             chosen_len, rejected_len = shift_mask.sum(dim=1).chunk(2, dim=0)
             loss_inputs = {
                 "policy_chosen_logps": chosen, "policy_rejected_logps": rejected,
@@ -125,6 +150,10 @@ def _classes():
                 "reference_rejected_logps": inputs["ref_rejected_logps"].to(chosen.dtype),
                 "chosen_lengths": chosen_len.long(), "rejected_lengths": rejected_len.long(),
             }
+            if self.token_inputs:
+                from harness.token_inputs import vocabulary_inputs
+
+                loss_inputs.update(vocabulary_inputs(per_token, shift_mask, self.token_inputs, chosen.dtype))
             step = self.state.global_step + 1
             try:
                 mean, reply = bridged_mean_loss(self.session, loss_inputs, self.beta)
@@ -142,6 +171,20 @@ def _classes():
             self._metrics[mode]["rewards/margins"].append(margin.mean().item())
             self._metrics[mode]["rewards/accuracies"].append((margin > 0).float().mean().item())
             return (mean, outputs) if return_outputs else mean
+
+        def _token_forward(self, model, inputs):
+            """The per-token path's forward (harness.token_inputs), its reference checked once against the
+            suite's cached summed reference log-probs."""
+            from harness import token_inputs as ti
+
+            per_token, outputs = ti.forward(model, self._reference, inputs, self.token_inputs)
+            if self.reference_gap is None:
+                gap = ti.reference_gap(per_token, (inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]))
+                if gap is not None and gap > ti.MAX_REFERENCE_GAP:
+                    raise RuntimeError(f"the per-token reference (the initial policy) differs from the suite's "
+                                       f"cached reference log-probs by {gap:.3g} nats: not the same model")
+                self.reference_gap = gap
+            return per_token, outputs
 
     class _DivergenceGuard(TrainerCallback):
         """Non-finite weights after the optimizer step: ``diverged`` (gradients: ``training_step``)."""

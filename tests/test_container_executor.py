@@ -61,6 +61,24 @@ def test_one_seed_bench_in_a_container_equals_the_local_run(job_image, tmp_path,
     assert boxed["sandbox"]["backend"] == "jail" and boxed["executor"]["jobs"][0]["exit_code"] == 0
 
 
+def test_a_per_token_loss_at_a_setting_in_a_container_equals_the_local_run(job_image, tmp_path, monkeypatch):  # noqa: F811
+    """LD-DPO (per-token inputs, the frozen reference copy) at --set loss.ld_alpha=0.25, and RPO (a
+    combination, which travels to the job as the file that runs): the setting reaches the job, the seed
+    trains bit for bit as locally, and the record carries the setting and the components."""
+    from harness.bench import run_bench
+    from harness.executors.bench import run_container_bench
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    for loss, settings in (("losses/ld_dpo.py", {"loss.ld_alpha": 0.25}), ("losses/rpo.py", {})):
+        kw = {"suite": "tiny", "seeds": 1, "overrides": {**TINY_OVERRIDES, **settings}, "progress": False}
+        local = run_bench(loss, **kw)
+        boxed = run_container_bench(loss, options=_options(job_image), **kw)
+        assert local["status"] == boxed["status"] == "ok", boxed["error"]
+        assert boxed["per_seed"] == local["per_seed"]
+        assert boxed["loss"] == local["loss"]
+    assert boxed["loss"]["combination"][1]["loss_type"] == "sft"
+
+
 SMOL_TEST = {"data.train_prompts": 24, "data.eval_prompts": 6, "pair_generation.max_new_tokens": 32,
              "pair_generation.batch_size": 24, "eval_generation.max_new_tokens": 16, "train.steps": 2,
              "train.batch_size": 2, "train.warmup_steps": 0}

@@ -132,3 +132,25 @@ def test_markdown_leaves_out_metric_columns_no_entry_has():
     header = md_cells(render_readme(build_board("tiny", SUITE_HASH, records(*recs))))[0]
     assert "reward" not in header and "KL at end" not in header and header[:3] == ["rank", "loss", "win rate %"]
     assert {"reward", "KL at end"} <= set(md_cells(render_readme(sample_board()))[0])
+
+
+def test_each_hyper_parameter_setting_is_its_own_labelled_entry(tmp_path):
+    """Same loss file, two settings: two entries (keys and files apart), each labelled with its setting,
+    in every renderer; a record of a loss without hyper-parameters keeps its old key and file name."""
+    from harness.leaderboard.verify import record_filename
+
+    low, high = make_record("ld_dpo", 0.62, 0.04), make_record("ld_dpo", 0.50, 0.04)
+    low["loss"]["hyperparameters"], high["loss"]["hyperparameters"] = {"ld_alpha": 0.25}, {"ld_alpha": 0.5}
+    plain = make_record("dpo", 0.55, 0.04)
+    assert record_filename(plain) == f"{plain['loss']['sha256']}-{SUITE_HASH}.json"
+    assert record_filename(low) != record_filename(high)
+    board = build_board("tiny", SUITE_HASH, records(low, high, plain))
+    assert [e.name for e in board.entries] == ["ld_dpo [ld_alpha=0.25]", "dpo", "ld_dpo [ld_alpha=0.5]"]
+    assert len({e.key for e in board.entries}) == 3 and len({e.sha256 for e in board.entries}) == 2
+    assert "ld_dpo [ld_alpha=0.25]" in render_table(board) and "ld_dpo [ld_alpha=0.5]" in render_csv(board)
+    assert {e["name"] for e in json.loads(render_json(board))["entries"]} >= {"ld_dpo [ld_alpha=0.25]"}
+    assert "ld_dpo [ld_alpha=0.5]" in render_html(board)
+    board_dir = tmp_path / "tiny"
+    for r in (low, high):  # both settings are accepted by the same board, as two files
+        submit_record(board_dir, r, suite="tiny", expected_hash=SUITE_HASH, verification=VERIFIED)
+    assert len(list((board_dir / "records").glob("*.json"))) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -17,7 +18,12 @@ from harness.cli import main
 ISSUE_LOSSES = {
     "dpo", "slic", "ipo", "discopop", "padll", "cell", "dbaql", "aql", "aqfl", "pfl", "robust", "exo_pair",
     "nca_pair", "bco_pair", "sppo_hard", "apo_zero", "apo_down", "sigmoid_norm", "simpo", "orpo",
+    # issue 31: TRL's missing loss types, the expressible 2024-25 losses, and the per-token ones
+    "aot", "aot_unpaired", "sft", "rpo", "mpo", "cdpo", "rdpo", "dpop", "cal_dpo", "cpo", "fdpo_forward_kl",
+    "fdpo_js_divergence", "fdpo_alpha_divergence", "kto_pair", "alphapo", "chipo", "wpo", "ld_dpo", "sampo",
+    "tdpo",
 }  # fmt: skip
+PER_TOKEN = {"wpo", "ld_dpo", "sampo", "tdpo"}
 BETA, TAU = 0.05, 0.05
 
 
@@ -141,17 +147,27 @@ def test_losses_table_json_marks_batch_and_reference_dependence():
     assert result.exit_code == 0, result.output
     rows = {r["name"]: r for r in json.loads(result.stdout)}
     assert set(rows) == ISSUE_LOSSES | {"zero", "reversed_dpo"}
-    assert {n for n, r in rows.items() if r["batch_dependent"]} == {"dbaql", "aql", "aqfl"}
-    assert {n for n, r in rows.items() if r["reference_free"]} == {"simpo", "orpo", "zero"}
+    # the batch statistics: sorting (AOT), the batch's token-mean NLL (TRL's sft, and RPO, MPO, CPO on it), KTO's
+    # batch KL estimates; the per-token losses are not (SamPO seeds each example's draw from its own data)
+    assert {n for n, r in rows.items() if r["batch_dependent"]} == {
+        "dbaql", "aql", "aqfl", "aot", "aot_unpaired", "sft", "rpo", "mpo", "cpo", "kto_pair"}
+    assert {n for n, r in rows.items() if r["reference_free"]} == {"simpo", "orpo", "zero", "sft", "cpo", "alphapo"}
+    assert {n for n, r in rows.items() if r["inputs"] == "per-token"} == PER_TOKEN
     assert rows["discopop"]["description"].startswith("DiscoPOP (LRML")
+    assert rows["ld_dpo"]["hyperparameters"] == {"ld_alpha": {"default": 0.5, "range": [0.0, 1.0]}}
+    assert rows["mpo"]["combination"] == [{"loss_type": "sigmoid", "weight": 0.8},
+                                          {"loss_type": "bco_pair", "weight": 0.2}, {"loss_type": "sft", "weight": 1.0}]
+    for name in ISSUE_LOSSES:  # every method cites its source: authors and year
+        assert re.search(r"(et al\.|Mitchell) 20\d\d", rows[name]["citation"]), (name, rows[name]["citation"])
 
 
 def test_losses_table_is_readable():
     result = CliRunner().invoke(main, ["losses"])
     assert result.exit_code == 0
     header = result.output.splitlines()[0]
-    for column in ("name", "reference-free", "batch-dependent", "description"):
+    for column in ("name", "inputs", "reference-free", "batch-dependent", "hyper-parameters", "description, source"):
         assert column in header
+    assert "ld_alpha=0.5 [0, 1]" in result.output and "Liu et al. 2024" in result.output
 
 
 def test_losses_plot_writes_a_png(tmp_path):

@@ -12,6 +12,13 @@ SimPO and ORPO are not DPOTrainer losses: their TRL loss methods (experimental C
 ORPOTrainer.odds_ratio_loss) are called directly on the same average log-probs. ORPO's NLL term is
 per example in our file, while TRL averages it over all chosen tokens of the batch, so only the
 odds-ratio term is compared with TRL.
+
+Issue 31's built-ins: the per-pair ones join the table below (f-DPO's three divergences; cDPO is TRL's
+"aot" on one pair, where sorting does nothing and the loss is cDPO's label-smoothed logistic loss).
+Batch losses (AOT, SFT, RPO and MPO as TRL loss_type lists, WPO's weights, LD-DPO) are compared on
+whole batches against TRL's scalar, their per-token inputs taken from TRL's own forward (hooks on the
+policy's and the reference's fused LM head) and laid out as training lays them out
+(harness.token_inputs). CPO and AlphaPO are CPOTrainer.cpo_loss, like SimPO.
 """
 
 from __future__ import annotations
@@ -43,6 +50,10 @@ DPO_TRAINER_LOSSES = {
     "apo_down": ("apo_down", {}),
     "discopop": ("discopop", {"discopop_tau": 0.05}),
     "sigmoid_norm": ("sigmoid_norm", {}),
+    "cdpo": ("aot", {"label_smoothing": 0.1}),  # one pair: AOT's sort is the identity, the loss is cDPO's
+    "fdpo_forward_kl": ("sigmoid", {"f_divergence_type": "forward_kl"}),
+    "fdpo_js_divergence": ("sigmoid", {"f_divergence_type": "js_divergence"}),
+    "fdpo_alpha_divergence": ("sigmoid", {"f_divergence_type": "alpha_divergence", "f_alpha_divergence_coef": 0.5}),
 }
 
 WORDS = "the a cat dog sat on mat ran fast slow good bad yes no red blue big small".split()
@@ -182,3 +193,106 @@ def test_orpo_odds_ratio_term_matches_trl():
     )  # fmt: skip
     # TRL's ORPO loss is NLL - mean(beta * log sigmoid(log_odds)); our NLL term per example is -chosen_avg.
     torch.testing.assert_close(ours - (-chosen_avg), -trl_terms, rtol=RTOL, atol=ATOL)
+
+
+# ------------------------------------------------------------------------------------------- issue 31
+
+
+def trl_batch(tiny, loss_type: list, beta: float, extra: dict, seed: int):
+    """TRL's scalar loss on one whole batch, and our loss inputs (sequence and per-token) from the very
+    forward TRL ran: the reference is a model (no precomputation), so its per-token log-probs exist too."""
+    from trl import DPOConfig, DPOTrainer
+
+    from harness.token_inputs import vocabulary_inputs
+    from harness.vocabulary import TOKEN_INPUTS
+
+    args = DPOConfig(
+        output_dir=tempfile.mkdtemp(prefix="harness-trl-"), loss_type=loss_type, beta=beta,
+        per_device_train_batch_size=len(PAIRS["prompt"]), report_to=[], use_cpu=True, seed=seed, **extra,
+    )  # fmt: skip
+    torch.manual_seed(seed)  # a reference far from the policy: log-ratios of both signs
+    for p in tiny.ref.parameters():
+        p.data.add_(torch.randn_like(p) * 0.5)
+    trainer = DPOTrainer(model=tiny.model, ref_model=tiny.ref, args=args, train_dataset=tiny.dataset,
+                         processing_class=tiny.tokenizer)
+    batch = next(iter(trainer.get_train_dataloader()))
+    captured = {}
+
+    def hook(key):
+        def record(module, args, output):
+            captured[key] = output
+        return record
+
+    handles = [trainer.model.register_forward_hook(hook("policy")), trainer.ref_model.register_forward_hook(hook("ref"))]
+    try:
+        with torch.no_grad():
+            loss = trainer._compute_loss(trainer.model, batch, return_outputs=False)
+    finally:
+        for h in handles:
+            h.remove()
+    shift = batch["completion_mask"][:, 1:]
+    n = shift.shape[0] // 2
+    seq_len = shift.shape[1]
+    per_token = {"policy": captured["policy"].log_probs[:, -seq_len:], "reference": captured["ref"].log_probs[:, -seq_len:]}
+    if captured["policy"].log_sum_sq_probs is not None:
+        per_token["log_sum_sq"] = captured["policy"].log_sum_sq_probs[:, -seq_len:]
+    policy, reference = per_token["policy"].sum(1), per_token["reference"].sum(1)
+    lengths = shift.sum(1)
+    inputs = {"policy_chosen_logps": policy[:n], "policy_rejected_logps": policy[n:],
+              "reference_chosen_logps": reference[:n], "reference_rejected_logps": reference[n:],
+              "chosen_lengths": lengths[:n], "rejected_lengths": lengths[n:]}
+    wanted = tuple(t for t in TOKEN_INPUTS if "kl" not in t and ("log_sum_sq" not in t or "log_sum_sq" in per_token))
+    inputs.update(vocabulary_inputs(per_token, shift, wanted, policy.dtype))
+    return loss.detach(), inputs
+
+
+BATCH_LOSSES = {  # our file -> (TRL loss_type list, loss_weights, extra DPOConfig settings, our hyper-parameters)
+    "aot": (["aot"], None, {"label_smoothing": 0.1}, {"label_smoothing": 0.1}),
+    "aot_unpaired": (["aot_unpaired"], None, {}, {}),
+    "sft": (["sft"], None, {}, {}),
+    "rpo": (["sigmoid", "sft"], [1.0, 1.0], {}, {}),
+    "mpo": (["sigmoid", "bco_pair", "sft"], [0.8, 0.2, 1.0], {}, {}),
+    "wpo": (["sigmoid"], None, {"use_weighting": True}, {}),
+    "ld_dpo": (["sigmoid"], None, {"ld_alpha": 0.3}, {"ld_alpha": 0.3}),
+}
+
+
+@pytest.mark.parametrize("beta", [0.05, 0.5])
+@pytest.mark.parametrize("name", sorted(BATCH_LOSSES))
+def test_batch_and_per_token_builtins_match_trl(tiny, name, beta):
+    loss_type, weights, extra, hyper = BATCH_LOSSES[name]
+    expected, inputs = trl_batch(tiny, loss_type, beta, {**extra, "loss_weights": weights}, seed=len(name))
+    ours = load_loss(builtin_losses_dir() / f"{name}.py")(**inputs, beta=beta, **hyper)
+    assert ours.shape == (len(PAIRS["prompt"]),)
+    torch.testing.assert_close(ours.mean(), expected, rtol=RTOL, atol=ATOL)
+    rho = (inputs["policy_chosen_logps"] - inputs["reference_chosen_logps"]) - (
+        inputs["policy_rejected_logps"] - inputs["reference_rejected_logps"])
+    assert (rho > 0).any() and (rho < 0).any()
+    assert (inputs["chosen_lengths"] != inputs["rejected_lengths"]).any()  # LD-DPO's tail is exercised
+
+
+def test_cpo_matches_trl_cpo_sigmoid_plus_nll():
+    from trl.experimental.cpo.cpo_trainer import CPOTrainer
+
+    summed, lengths = average_logps(3)
+    fake = SimpleNamespace(alpha=0.0, loss_type="sigmoid", beta=0.1, label_smoothing=0.0,
+                           accelerator=SimpleNamespace(device=torch.device("cpu")))
+    preference, _, _ = CPOTrainer.cpo_loss(fake, summed[0], summed[1])  # CPO: summed log-probs
+    nll = -summed[0].sum() / lengths[0].sum()  # TRL's cross-entropy over every chosen token of the batch
+    ours = load_loss(builtin_losses_dir() / "cpo.py")(
+        policy_chosen_logps=summed[0], policy_rejected_logps=summed[1], chosen_lengths=lengths[0], beta=0.1)
+    torch.testing.assert_close(ours, preference + 1.0 * nll, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("alpha", [0.25, -0.5])
+def test_alphapo_matches_trl_cpo_alphapo(alpha):
+    from trl.experimental.cpo.cpo_trainer import CPOTrainer
+
+    summed, lengths = average_logps(4)
+    fake = SimpleNamespace(alpha=alpha, loss_type="simpo", simpo_gamma=1.0, beta=2.0, label_smoothing=0.0,
+                           accelerator=SimpleNamespace(device=torch.device("cpu")))
+    expected, _, _ = CPOTrainer.cpo_loss(fake, summed[0] / lengths[0], summed[1] / lengths[1])
+    ours = load_loss(builtin_losses_dir() / "alphapo.py")(
+        policy_chosen_logps=summed[0], policy_rejected_logps=summed[1], chosen_lengths=lengths[0],
+        rejected_lengths=lengths[1], alpha=alpha)
+    torch.testing.assert_close(ours, expected, rtol=RTOL, atol=ATOL)

@@ -1,4 +1,5 @@
-"""Training through the bridge with a jailed loss equals in-process training, for every built-in loss.
+"""Training through the bridge with a jailed loss equals in-process training, for every built-in loss
+(per-token ones included: their gradients w.r.t. (B, T) inputs flow back through the bridge).
 
 A tiny bigram policy is trained for a few optimiser steps twice from the same initialisation: once
 with the loss called directly under autograd, once with the loss running in the jail and its gradient
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from harness import check_probes
 from harness.lossfile import load_loss
 from harness.paths import builtin_losses_dir
 from harness.sandbox import SandboxLimits, open_session
@@ -62,7 +64,7 @@ def _inputs(policy, reference, chosen, rejected):
     }
 
 
-def _train(step_loss) -> tuple[list[float], torch.nn.Module]:
+def _train(step_loss, tokens: bool = False) -> tuple[list[float], torch.nn.Module]:
     torch.manual_seed(0)
     policy = Bigram()
     reference = copy.deepcopy(policy).requires_grad_(False)
@@ -73,7 +75,9 @@ def _train(step_loss) -> tuple[list[float], torch.nn.Module]:
     means = []
     for chosen, rejected in _batches():
         opt.zero_grad()
-        mean = step_loss(_inputs(policy, reference, chosen, rejected))
+        inputs = _inputs(policy, reference, chosen, rejected)
+        # a per-token loss gets the per-token vocabulary built from these sums (differentiably)
+        mean = step_loss(check_probes.with_tokens(inputs) if tokens else inputs)
         mean.backward()
         opt.step()
         means.append(mean.item())
@@ -93,9 +97,10 @@ def test_jailed_training_equals_in_process(path: Path):
     def direct(inputs):
         return loss(**{k: v for k, v in inputs.items() if k in loss.params}, beta=BETA).float().mean()
 
-    want_means, want_policy = _train(direct)
+    tokens = check_probes.needs_tokens(loss.params)
+    want_means, want_policy = _train(direct, tokens)
     with open_session(path, backend="jail", limits=SandboxLimits()) as session:
-        got_means, got_policy = _train(lambda inputs: bridged_mean_loss(session, inputs, BETA)[0])
+        got_means, got_policy = _train(lambda inputs: bridged_mean_loss(session, inputs, BETA)[0], tokens)
     torch.testing.assert_close(torch.tensor(got_means), torch.tensor(want_means), rtol=0, atol=1e-6)
     for (name, got), want in zip(got_policy.named_parameters(), want_policy.parameters(), strict=True):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")

@@ -52,11 +52,38 @@ def test_round_trip_every_dtype():
 
 @pytest.mark.parametrize(
     "tensors",
-    [[("x", torch.ones(2, dtype=torch.float16))], [("x", torch.ones(2, 2))], [("x", torch.tensor(1.0))]],
+    [[("x", torch.ones(2, dtype=torch.float16))], [("x", torch.ones(2, 2, 2))], [("x", torch.tensor(1.0))]],
 )
 def test_encode_refuses_other_dtypes_and_shapes(tensors):
     with pytest.raises(wire.WireError):
         wire.encode_frame({"kind": "call"}, tensors)
+
+
+def test_per_token_tensors_round_trip_with_bool_masks():
+    logps = -torch.rand(3, 5, dtype=torch.float64)
+    mask = torch.tensor([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]], dtype=torch.bool)
+    frame = wire.encode_frame({"kind": "call", "beta": 0.1, "grad": True, "hyper": {"tau": 0.05}},
+                              [("t", logps), ("m", mask), ("s", logps.sum(-1))])
+    read_exact, _ = _reader(frame)
+    header, got = wire.read_frame(read_exact, max_batch=8)
+    assert header["hyper"] == {"tau": 0.05}
+    assert torch.equal(got["t"], logps) and torch.equal(got["m"], mask) and got["s"].shape == (3,)
+
+
+def test_a_bool_byte_other_than_0_or_1_is_refused():
+    frame = bytearray(wire.encode_frame({"kind": "reply"}, [("m", torch.ones(4, dtype=torch.bool))]))
+    frame[-1] = 7
+    read_exact, _ = _reader(bytes(frame))
+    with pytest.raises(wire.WireError, match="bool bytes"):
+        wire.read_frame(read_exact, max_batch=8)
+
+
+def test_a_reply_larger_than_the_caller_allows_is_refused_before_it_is_read():
+    frame = wire.encode_frame({"kind": "reply"}, [("losses", torch.zeros(8, 100))])
+    read_exact, reads = _reader(frame)
+    with pytest.raises(wire.WireError, match="more than the 64 allowed"):
+        wire.read_frame(read_exact, max_batch=8, max_bytes=64)
+    assert sum(reads) < len(frame) - 3000  # the payload was never read
 
 
 def test_giant_header_is_refused_before_it_is_read():
@@ -78,10 +105,13 @@ def test_pickle_is_never_unpickled():
     "header, match",
     [
         ({"kind": "reply", "tensors": [{"name": "l", "dtype": "float16", "shape": [2]}]}, "dtype"),
-        ({"kind": "reply", "tensors": [{"name": "l", "dtype": "float32", "shape": [2, 2]}]}, "1-D"),
+        ({"kind": "reply", "tensors": [{"name": "l", "dtype": "float32", "shape": [2, 2, 2]}]}, r"\(B, T\) shape"),
+        ({"kind": "reply", "tensors": [{"name": "l", "dtype": "float32", "shape": [2, 0]}]}, "tokens per row"),
+        ({"kind": "reply", "tensors": [{"name": "l", "dtype": "float32", "shape": [2, wire.MAX_TOKENS + 1]}]},
+         "tokens per row"),
         ({"kind": "reply", "tensors": [{"name": "l", "dtype": "float32", "shape": [9]}]}, "outside"),
         ({"kind": "reply", "tensors": [{"name": "l", "dtype": "float32", "shape": [0]}]}, "outside"),
-        ({"kind": "reply", "tensors": [{"name": "l", "dtype": "float32", "shape": [True]}]}, "1-D"),
+        ({"kind": "reply", "tensors": [{"name": "l", "dtype": "float32", "shape": [True]}]}, r"\(B,\)"),
         (
             {"kind": "reply", "tensors": [{"name": "l", "dtype": "float32", "shape": [1], "x": 1}]},
             "malformed",
@@ -90,7 +120,7 @@ def test_pickle_is_never_unpickled():
         (
             {
                 "kind": "reply",
-                "tensors": [{"name": str(i), "dtype": "int64", "shape": [1]} for i in range(9)],
+                "tensors": [{"name": str(i), "dtype": "int64", "shape": [1]} for i in range(wire.MAX_TENSORS + 1)],
             },
             "at most",
         ),
@@ -133,6 +163,10 @@ MALFORMED_BODIES = {
     "sha256 int": b'{"kind": "hello", "name": "n", "sha256": 1, "params": [], "seccomp": 2, "tensors": []}',
     "beta string": b'{"kind": "call", "beta": "0.1", "grad": true, "tensors": []}',
     "grad int": b'{"kind": "call", "beta": 0.1, "grad": 1, "tensors": []}',
+    "hyper list": b'{"kind": "call", "beta": 0.1, "grad": true, "hyper": [1], "tensors": []}',
+    "hyper string value": b'{"kind": "call", "beta": 0.1, "grad": true, "hyper": {"tau": "1"}, "tensors": []}',
+    "hyper bool value": b'{"kind": "call", "beta": 0.1, "grad": true, "hyper": {"tau": true}, "tensors": []}',
+    "hyper on a reply": b'{"kind": "reply", "hyper": {}, "tensors": []}',
     "array": b"[1, 2]",
 }
 
@@ -174,6 +208,7 @@ def test_every_frame_the_harness_writes_passes_its_own_schema():
     frames = [
         hello,
         {"kind": "call", "beta": 0.1, "grad": True},
+        {"kind": "call", "beta": 0.1, "grad": True, "hyper": {"tau": 0.5, "k": 3}},
         {"kind": "reply"},
         {"kind": "error", "status": "oom", "message": "m"},
         {"kind": "close"},

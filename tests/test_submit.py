@@ -146,3 +146,26 @@ def test_bench_usage_errors_exit_2_and_leave_no_board(env):
     out = submit(env, "--loss", str(loss), "--backend", "bogus")
     assert out.exit_code == 2 and "backend 'bogus'" in out.output
     assert not list(env.root.rglob("*.json"))
+
+
+def test_submit_loss_passes_its_setting_to_the_bench_and_files_it_apart(env, monkeypatch):
+    loss = env.tmp / "tau.py"
+    loss.write_text('import torch.nn.functional as F\n\nHYPERPARAMETERS = {"tau": (0.01, 1.0)}\n\n\n'
+                    "def loss(policy_chosen_logps, policy_rejected_logps, beta, tau=0.05):\n"
+                    "    return -F.logsigmoid((policy_chosen_logps - policy_rejected_logps) * beta / tau)\n")
+    calls = []
+
+    def fake_bench_and_store(path, **kwargs):
+        calls.append(kwargs)
+        record = make_record("dpo", seeds=tuple(range(kwargs["seeds"])))
+        record["loss"]["hyperparameters"] = {"tau": 0.2}
+        return types.SimpleNamespace(record=record, store_error=None)
+
+    monkeypatch.setitem(sys.modules, "harness.bench", types.SimpleNamespace(bench_and_store=fake_bench_and_store,
+                                                                            BenchUsageError=ValueError))
+    out = submit(env, "--loss", str(loss), "--set", "loss.tau=0.2", "--quiet")
+    assert out.exit_code == 0, out.output
+    assert calls[0]["overrides"] == {"loss.tau": 0.2}
+    assert submit(env, "--loss", str(loss), "--set", "loss.tau=5").exit_code == 1  # outside its range: refused
+    assert submit(env, "--loss", str(loss), "--set", "train.steps=3").exit_code == 2
+    assert len(calls) == 1

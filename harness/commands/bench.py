@@ -44,7 +44,8 @@ def _suite_names() -> list[str]:
               help="Sandbox backend that runs the loss (auto = the jail; none needs --trust).")
 @click.option("--trust", is_flag=True, help="Allow backend 'none' (in-process) for a file you wrote or reviewed.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a suite config field, e.g. --set train.learning_rate=1e-4 (repeatable).")
+              help="Override a suite config field, e.g. --set train.learning_rate=1e-4, or set a hyper-parameter "
+                   "the loss file declares, e.g. --set loss.tau=0.1 (repeatable).")
 @click.option("--thorough", is_flag=True,
               help="Also try half and double the suite's learning rate; the verdict is the best learning rate "
                    "per seed at the KL budget (is the loss bad, or just mistuned?). 3x the time.")
@@ -61,14 +62,30 @@ def _suite_names() -> list[str]:
 @click.option("--beta-sweep", default=None, metavar="BETA,BETA,...",
               help="The paper's IMDb protocol (tiny suites): one run per beta (each its own record and config "
                    "hash), then the reward-vs-KL frontier points, e.g. 0.01,0.05,0.1,0.5.")
+@click.option("--sweep", "hyper_sweep", default=None, metavar="loss.NAME=V,V,...",
+              help="One run per value of a hyper-parameter the loss file declares (each its own record and board "
+                   "entry), then a table, e.g. --sweep loss.ld_alpha=0.25,0.5,1.")
 @container_options
 def command(loss_path, suite, seeds, seeds_target, seeds_cap, beta, out_dir, as_json, backend, trust, overrides,
-            thorough, lr_grid, executor, parallel, jobs, containers, beta_sweep):
-    """Benchmark a loss file: train, generate, judge, and report win rates with 95% CIs."""
+            thorough, lr_grid, executor, parallel, jobs, containers, beta_sweep, hyper_sweep):
+    """Benchmark a loss file: train, generate, judge, and report win rates with 95% CIs.
+
+    A loss's declared hyper-parameters are set with --set loss.NAME=VALUE (recorded in the record and
+    part of its board entry) and swept with --sweep loss.NAME=V,V,..."""
     from harness.bench import BenchUsageError
     from harness.report import render_record
 
     seeds, auto = _parse_seeds(seeds, seeds_target, seeds_cap)
+    if hyper_sweep is not None:
+        from harness.commands.sweep import sweep_hyperparameter
+
+        if beta_sweep is not None or auto is not None:
+            raise click.BadParameter("--sweep runs one bench per value, without --beta-sweep or --seeds auto",
+                                     param_hint="--sweep")
+        options = dict(suite=suite, seeds=seeds, beta=beta, backend=backend, out_dir=out_dir, trust=trust,
+                       lr_grid=None, auto_seeds=None, **({"jobs": jobs} if jobs is not None else {}))
+        sweep_hyperparameter(hyper_sweep, loss_path, parse_overrides(overrides), options, as_json,
+                             bench_runner(executor, containers))
     if beta_sweep is not None:
         betas = _parse_betas(beta_sweep, beta, thorough or lr_grid is not None, auto)
         _sweep(betas, loss_path, suite, seeds, out_dir, as_json, backend, trust, parse_overrides(overrides),

@@ -26,12 +26,22 @@ CHECK_BACKENDS = ["auto"] + [name for name in BACKENDS.names() if name != "none"
               help="Sandbox backend that runs the loss (auto = the jail).")
 @click.option("--beta", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True,
               help="beta passed to the loss; the diagnostics are quoted at this value.")
-def command(loss_path, as_json, backend, beta):  # fmt: skip
+@click.option("--set", "settings", multiple=True, metavar="loss.NAME=VALUE",
+              help="A hyper-parameter the loss file declares, e.g. --set loss.tau=0.1 (repeatable; the others "
+                   "take their declared defaults).")
+def command(loss_path, as_json, backend, beta, settings):  # fmt: skip
     """Check a loss file: structure, behaviour on random and extreme inputs, and diagnostics."""
     from harness.checks import CheckConfig, CheckSetupError, check_loss_file, render_report
+    from harness.commands.options import parse_overrides
+    from harness.hyperparams import split_overrides
 
+    suite_keys, hyperparameters = split_overrides(parse_overrides(settings))
+    if suite_keys:
+        raise click.BadParameter(f"{sorted(suite_keys)[0]!r}: `harness check` takes only loss hyper-parameters "
+                                 "(--set loss.NAME=VALUE)", param_hint="--set")
     try:
-        report = check_loss_file(loss_path, backend=backend, config=CheckConfig(beta=beta))
+        report = check_loss_file(loss_path, backend=backend, config=CheckConfig(beta=beta),
+                                 hyperparameters=hyperparameters)
     except CheckSetupError as e:
         click.echo(f"harness check: cannot run the check: {clean_terminal(e)}", err=True)
         sys.exit(2)

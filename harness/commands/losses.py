@@ -27,7 +27,7 @@ def _yes(value: bool) -> str:
               help="The plot spans rho in [-RHO_MAX, RHO_MAX].")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as a JSON array.")
 def command(plot_path, names, beta, rho_max, as_json):  # fmt: skip
-    """List the built-in losses (name, kind, reference-free, batch-dependent, description)."""
+    """List the built-in losses (name, kind, inputs, dependence, hyper-parameters, description and source)."""
     from harness.builtin import builtin_losses, table_rows
     from harness.registry import UnknownNameError
 
@@ -53,7 +53,15 @@ def command(plot_path, names, beta, rho_max, as_json):  # fmt: skip
         return
     from tabulate import tabulate
 
-    table = [(r["name"], r["kind"], _yes(r["reference_free"]), _yes(r["batch_dependent"]),
-              _yes(r["length_dependent"]), r["description"]) for r in rows]  # fmt: skip
-    click.echo(tabulate(table, headers=("name", "kind", "reference-free", "batch-dependent", "length-dependent",
-                                        "description")))  # fmt: skip
+    table = [(r["name"], r["kind"], r["inputs"], _yes(r["reference_free"]), _yes(r["batch_dependent"]),
+              _yes(r["length_dependent"]), _settings(r), f"{r['description']}\n{r['citation']}".strip())
+             for r in rows]  # fmt: skip
+    click.echo(tabulate(table, headers=("name", "kind", "inputs", "reference-free", "batch-dependent",
+                                        "length-dependent", "hyper-parameters", "description, source")))  # fmt: skip
+
+
+def _settings(row: dict) -> str:
+    """Declared hyper-parameters as name=default [low, high]; a combination's weights."""
+    parts = [f"{n}={h['default']:g} [{h['range'][0]:g}, {h['range'][1]:g}]" for n, h in row["hyperparameters"].items()]
+    parts += [f"{c['weight']:g} x {c['loss_type']}" for c in row["combination"] or ()]
+    return "\n".join(parts)

@@ -15,7 +15,8 @@ def parse_overrides(items: tuple[str, ...], param_hint: str = "--set") -> dict:
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE (e.g. train.learning_rate=1e-4)", param_hint=param_hint)
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE (e.g. train.learning_rate=1e-4 or loss.tau=0.1)",
+                                     param_hint=param_hint)
         try:
             out[key] = json.loads(raw)
         except json.JSONDecodeError:

@@ -45,17 +45,27 @@ from harness.text import clean_terminal
               help="Largest difference, per prompt (mean) and per seed win rate, still counted as reproduced "
                    "(default: harness.reproduce.REPRODUCTION_TOLERANCE).")
 @click.option("--quiet", is_flag=True, help="No progress output while benchmarking.")
+@click.option("--set", "settings", multiple=True, metavar="loss.NAME=VALUE",
+              help="--loss: a hyper-parameter the loss file declares, e.g. --set loss.tau=0.1 (repeatable); each "
+                   "setting is its own board entry.")
 def command(loss_path, record_path, suite, seeds, board_root, backend, store_url, rerun, rerun_sample, tolerance,
-            quiet):
+            quiet, settings):
     """Add a loss to a leaderboard: idempotent per loss file + suite config; failed runs are never ranked."""
     if (loss_path is None) == (record_path is None):
         raise click.UsageError("give exactly one of --loss FILE or --record run.json")
+    from harness.commands.options import parse_overrides
+    from harness.hyperparams import split_overrides
+
+    other, hyperparameters = split_overrides(parse_overrides(settings))
+    if other or (hyperparameters and record_path is not None):
+        raise click.BadParameter("takes only loss.NAME=VALUE, with --loss (a record carries its own setting)",
+                                 param_hint="--set")
     try:
         if record_path is not None:
             suite = suite or record_suite(record_path)
         cfg = SubmitConfig(suite=suite or "tiny", board_root=board_root, seeds=seeds, backend=backend,
                            progress=not quiet, store_url=store_url, rerun=rerun, rerun_sample=rerun_sample,
-                           tolerance=tolerance)
+                           tolerance=tolerance, hyperparameters=hyperparameters or None)
         outcome = submit_loss(loss_path, cfg) if loss_path else submit_record_file(record_path, cfg)
     except (VerificationError, LossFileError) as e:
         click.echo(f"harness submit: refused: {clean_terminal(e)}", err=True)

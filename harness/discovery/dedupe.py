@@ -19,7 +19,9 @@ import hashlib
 from harness.lossfile import VOCABULARY
 
 CONST_DIGITS = 3
-_KEEP = set(VOCABULARY) | set(dir(builtins)) | {"self", "torch", "F", "math", "nn", "np"}
+# the declarations a loss file may make (harness.hyperparams, harness.combination) keep their names too
+_KEEP = set(VOCABULARY) | set(dir(builtins)) | {"self", "torch", "F", "math", "nn", "np", "HYPERPARAMETERS",
+                                                "LOSS_TYPE", "LOSS_WEIGHTS"}
 
 
 class _Normaliser(ast.NodeTransformer):

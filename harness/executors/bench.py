@@ -74,7 +74,9 @@ def run_container_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta:
     Raises ``BenchUsageError`` for a bad request, a suite that cannot run in a job container as asked
     (``Suite.usage_error(in_container=True)``), or a missing daemon / image (the message says how to
     build it). The record is not stored yet (``harness.bench.store_record``)."""
-    from harness.bench import BenchUsageError, _check_usage, _read, check_only
+    from harness.bench import BenchUsageError, _check_usage, _read, check_only, loss_provenance, loss_settings
+    from harness.combination import executable
+    from harness.hyperparams import split_overrides
 
     t_total = time.perf_counter()
     suite_obj = _check_usage(suite, seeds, beta, backend, overrides, RunPlan(thorough=lr_grid is not None))
@@ -91,8 +93,9 @@ def run_container_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta:
     except (DockerUnavailable, ValueError) as e:
         raise BenchUsageError(f"--executor docker: {e}") from None
     loss, invalid, raw = _read(loss_path)
+    settings = loss_settings(loss, overrides)  # the loss's hyper-parameters, checked here before any job
     t = time.perf_counter()
-    checked = None if loss is None else check_only(loss, backend, trust)  # in the sandbox, not in this process
+    checked = None if loss is None else check_only(loss, backend, trust, settings)  # in the sandbox
     check_seconds = time.perf_counter() - t
     failed_first = (("invalid", invalid) if checked is None else
                     None if checked.status == "ok" else (checked.status, checked.error))
@@ -101,18 +104,21 @@ def run_container_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta:
     t = time.perf_counter()
     artifacts = suite_obj.build(progress=progress)  # once, here; every container mounts it read-only
     timings = {"suite": time.perf_counter() - t, "check": check_seconds}
-    spec = {"suite": suite_obj.name, "overrides": dict(overrides or {}), "beta": beta, "per_prompt": True,
+    spec = {"suite": suite_obj.name, "overrides": split_overrides(overrides)[0], "beta": beta, "per_prompt": True,
             "sandbox": "jail" if backend == "auto" else backend, "trust": trust,
-            "device": "cuda" if pool.cards else "cpu"}
+            "device": "cuda" if pool.cards else "cpu", "hyperparameters": settings}
     import shutil
     import tempfile
 
     root = Path(tempfile.mkdtemp(prefix="harness-jobs-"))  # staged specs, sources and outputs; errors go in the record
     keep = False
     try:
-        runs = [] if failed_first else _run_seeds(runner, pool, options, spec, raw[1], seed_list, root)
+        # a combination of built-ins travels as the file that runs (harness.combination), so a job never
+        # depends on its image's copy of the built-ins; the record keeps the file's own bytes (raw)
+        runs = [] if failed_first else _run_seeds(runner, pool, options, spec, executable(loss).data, seed_list, root)
         record, keep = _record(suite_obj, artifacts, raw, failed_first, seed_list, beta, backend, runs, runner,
-                               timings, t_total, None if checked is None else checked.check, root)
+                               timings, t_total, None if checked is None else checked.check, root,
+                               loss_extra=loss_provenance(loss, settings))
         return record
     finally:
         if not keep:
@@ -157,7 +163,7 @@ def _pool(suite_obj, artifacts, runs: list[JobRun], seeds: list[int], root: Path
 
 
 def _record(suite_obj, artifacts, raw, failed_first, seed_list, beta, backend, runs: list[JobRun], runner, timings,
-            t_total, check: dict | None, root: Path) -> tuple[dict, bool]:
+            t_total, check: dict | None, root: Path, loss_extra: dict | None = None) -> tuple[dict, bool]:
     """``failed_first``: (status, error) when the loss file or its behaviour check failed (no job ran)."""
     kept = False  # the job outputs stay on disk when pooling them failed
     invalid = failed_first is not None
@@ -175,7 +181,7 @@ def _record(suite_obj, artifacts, raw, failed_first, seed_list, beta, backend, r
     record = bench_record(loss=raw, suite=suite_obj, build_stats=artifacts.stats, seeds=seed_list, beta=beta,
                           status=status, error=error, result=result,
                           sandbox={"backend": "jail" if backend == "auto" else backend, "requested": backend},
-                          timings=timings, check=check)
+                          timings=timings, check=check, loss_extra=loss_extra)
     record["executor"] = {
         "kind": "docker", "image": runner.identity,
         "jobs": [{"seed": s, "status": r.status, "seconds": r.seconds, "exit_code": r.exit_code,

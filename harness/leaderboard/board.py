@@ -1,6 +1,7 @@
 """A board: the verified records of one suite, aggregated into entries and ranked with uncertainty.
 
-Each ok record is one entry; its win rate and CI are the record's own. Entries share seeds and
+Each ok record is one entry; its win rate and CI are the record's own. A loss with hyper-parameters has
+one entry per setting, labelled with it (harness.hyperparams.entry_key and entry_label). Entries share seeds and
 prompts, so they are ranked jointly and paired (``harness.ranking``): every pair is compared on its
 per-prompt outcomes, pairs are separated by Holm's family-wise procedure, and each entry gets a rank
 interval [best, worst] (Arena's rank is the best end); the board is sorted by the estimate and carries
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.hyperparams import entry_key, entry_label
 from harness.leaderboard.folder import FAILED_DIR, RECORDS_DIR, BoardError, check_folder, read_json_file
 from harness.leaderboard.proof import ProofError, check_aggregates
 from harness.leaderboard.verify import VerificationError, record_filename, verify_integrity
@@ -46,7 +48,7 @@ __all__ = ["FAILED_DIR", "RECORDS_DIR", "Board", "BoardError", "Entry", "FailedR
 class Entry:
     """One ranked loss: the record's headline numbers plus what the page shows on click."""
 
-    name: str
+    name: str  # the loss's name, with its hyper-parameter setting when it has one (hyperparams.entry_label)
     sha256: str
     win_rate: float | None  # None: no seed measured at the verdict point (every seed censored/unresolved)
     win_rate_ci: tuple[float, float] | None
@@ -73,6 +75,11 @@ class Entry:
     apart_reason: str = ""  # why the entry is shown apart from the main ranking
     verified: bool = False  # provenance proven (run here, signed by a trusted runner, or seeds re-run) and sealed
     proof: str = ""  # how: "run here", "signed", "seeds 0, 1, 2 of 3 re-run here"; for unverified ones, why not
+    key: str = ""  # the entry's identity: the sha256, plus the setting's key for a loss with hyper-parameters
+
+    def __post_init__(self):
+        if not self.key:
+            object.__setattr__(self, "key", self.sha256)
 
     def metric(self, key: str):
         """The board metric ``key`` of this entry (None when the record has none)."""
@@ -114,7 +121,7 @@ class Board:
     stale: tuple[Entry, ...] = ()
     config: dict = field(default_factory=dict)
     apart: tuple[Entry, ...] = ()  # not on the main scale (censored / unresolved seeds, no outcomes)
-    ranking: JointRanking | None = None  # the main ranking's pairs (keys: sha256), for head-to-head views
+    ranking: JointRanking | None = None  # the main ranking's pairs (keys: Entry.key), for head-to-head views
     apart_ranking: JointRanking | None = None  # every entry on the "kl1" table, when available
     unverified: tuple[Entry, ...] = ()  # current suite config, provenance not proven: listed, not ranked
     # the suite's board columns (``Suite.board_columns``): the primary win rate first, then its other metrics
@@ -171,7 +178,7 @@ def _entry(record: dict, relpath: str, suite=None) -> Entry:
     m, prov = record["metrics"], record["provenance"]
     measured = m.get("win_rate") is not None and m.get("win_rate_ci") is not None
     return Entry(
-        name=record["loss"]["name"], sha256=record["loss"]["sha256"],
+        name=entry_label(record), sha256=record["loss"]["sha256"], key=entry_key(record),
         win_rate=float(m["win_rate"]) if measured else None,
         win_rate_ci=(float(m["win_rate_ci"][0]), float(m["win_rate_ci"][1])) if measured else None, seeds=len(record["seeds"]), created_at=record["created_at"],
         record_file=relpath, source=record["loss"]["source"],
@@ -215,7 +222,7 @@ def _censored(metrics: dict) -> int:
 
 
 def _failed(record: dict, relpath: str) -> FailedRun:
-    return FailedRun(record["loss"]["name"], record["loss"]["sha256"], record["status"],
+    return FailedRun(entry_label(record), record["loss"]["sha256"], record["status"],
                      str(record["error"]), record["created_at"], relpath, record["loss"]["source"])
 
 
@@ -256,7 +263,7 @@ def build_board(suite: str, expected_hash: str, records: list[tuple[str, dict]],
         if kind == "failed":
             failed.append(_failed(record, relpath))
         elif check_failure(record):  # never ranked, whatever its numbers
-            failed.append(FailedRun(record["loss"]["name"], record["loss"]["sha256"], "invalid",
+            failed.append(FailedRun(entry_label(record), record["loss"]["sha256"], "invalid",
                                     check_failure(record), record["created_at"], relpath, record["loss"]["source"]))
         elif record["suite"]["config_hash"] == expected_hash:
             (current if is_verified(record) else unverified).append((_entry(record, relpath, suite_obj), record))
@@ -286,21 +293,21 @@ def _measured_table(record: dict, table: str) -> list | None:
 
 def _joint(entries: list[tuple[Entry, dict]], table: str) -> JointRanking:
     try:
-        return joint_ranking({e.sha256: _measured_table(r, table) for e, r in entries},
-                             {e.sha256: r["seeds"] for e, r in entries})
+        return joint_ranking({e.key: _measured_table(r, table) for e, r in entries},
+                             {e.key: r["seeds"] for e, r in entries})
     except ValueError as err:
         raise BoardError(f"the board's records cannot be ranked together on {table!r}: {err}") from None
 
 
 def _placed(e: Entry, ranking: JointRanking | None, table: str | None, reason: str = "") -> Entry:
-    interval = None if ranking is None else tuple(ranking.rank_intervals[e.sha256])
+    interval = None if ranking is None else tuple(ranking.rank_intervals[e.key])
     return Entry(**{**e.__dict__, "rank": interval[0] if interval else 0, "rank_interval": interval,
                     "ranked_on": table, "apart_reason": reason})
 
 
 def by_estimate(e: Entry) -> tuple:
     """Sort key: best estimate first; entries with no measured verdict last."""
-    return (e.win_rate is None, -(e.win_rate or 0.0), e.name, e.sha256)
+    return (e.win_rate is None, -(e.win_rate or 0.0), e.name, e.key)
 
 
 def rank_entries(current: list[tuple[Entry, dict]]):
@@ -322,8 +329,8 @@ def rank_entries(current: list[tuple[Entry, dict]]):
     ranked = [_placed(e, ranking, primary) for e, _ in main]
     if len(main) == 1:
         ranked = [Entry(**{**ranked[0].__dict__, "rank": 1, "rank_interval": (1, 1)})]
-    in_main = {e.sha256 for e, _ in main}
-    rest = [er for er in ordered if er[0].sha256 not in in_main]
+    in_main = {e.key for e, _ in main}
+    rest = [er for er in ordered if er[0].key not in in_main]
     at_kl1 = [er for er in paired if _measured_table(er[1], "kl1")]
     apart_ranking = _joint(at_kl1, "kl1") if rest and len(at_kl1) == len(paired) and len(at_kl1) > 1 else None
     apart = []

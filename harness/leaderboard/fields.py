@@ -75,6 +75,7 @@ def check_fields(record: dict) -> None:
     _string(loss["source"], "loss.source")
     _string(loss.get("path", ""), "loss.path", limit=4096)
     _match(SHA256, loss["sha256"], "loss.sha256", "64 lowercase hex digits")
+    _check_hyperparameters(loss.get("hyperparameters"))
     _string(suite["name"], "suite.name", limit=100, nonempty=True)
     _match(CONFIG_HASH, suite["config_hash"], "suite.config_hash", "16 lowercase hex digits")
     if not isinstance(suite["config"], dict):
@@ -109,6 +110,20 @@ def _check_notes(record: dict) -> None:
             _nested(value, f"verification.{key}")
             if isinstance(value, str) and len(value) > MAX_TEXT:
                 raise FieldError(f"verification.{key} has more than {MAX_TEXT} characters")
+
+
+def _check_hyperparameters(values) -> None:
+    """``loss.hyperparameters``: absent, or {lower_case name: finite number} (shown beside the name and
+    part of the entry's identity, so never free text)."""
+    if values is None:
+        return
+    from harness.hyperparams import MAX_HYPERPARAMETERS, NAME
+
+    if not isinstance(values, dict) or not 0 < len(values) <= MAX_HYPERPARAMETERS:
+        raise FieldError(f"loss.hyperparameters must be an object of 1 to {MAX_HYPERPARAMETERS} values")
+    for name, value in values.items():
+        _match(NAME, name, "loss.hyperparameters names", "lower_case names")
+        _number(value, f"loss.hyperparameters.{name}")
 
 
 def _nested(value, where: str, depth: int = 0) -> None:

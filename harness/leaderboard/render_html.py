@@ -114,7 +114,7 @@ def _board_table(board: Board, data: list, colors: dict) -> str:
     domain = ci_domain(board.entries)
     rows = []
     for order, e in enumerate(board.entries):
-        rows.append(_entry_row(e, len(data), order, domain, colors[e.sha256], board.metric_columns))
+        rows.append(_entry_row(e, len(data), order, domain, colors[e.key], board.metric_columns))
         data.append({**_meta(board, e.name, e.sha256, e.record_file, _provenance(e, board.metric_columns)),
                      "source": e.source})
     return (f'<table id="board"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
@@ -189,10 +189,10 @@ def _head_to_head(board: Board) -> str:
     for a in entries:
         cells = []
         for b in entries:
-            if a.sha256 == b.sha256:
+            if a.key == b.key:
                 cells.append("<td></td>")
                 continue
-            p = board.ranking.pair(a.sha256, b.sha256)
+            p = board.ranking.pair(a.key, b.key)
             title = (f"{a.name} - {b.name}: {100 * p.difference:+.1f} points, 95% CI {100 * p.ci[0]:+.1f} to "
                      f"{100 * p.ci[1]:+.1f}, {p.seeds} seeds" + ("; separated" if p.separated else ""))
             text = f"{100 * p.difference:+.1f}"
@@ -226,7 +226,7 @@ def _frontier(board: Board, colors: dict) -> str:
         return ""
     budget = "" if board.kl_budget is None else \
         f" The red dotted line is the KL budget ({board.kl_budget:g} nats) at which win rates are measured."
-    legend = "".join(f'<li><span class="swatch" style="background:{colors[e.sha256]}"></span>{escape(e.name)}</li>'
+    legend = "".join(f'<li><span class="swatch" style="background:{colors[e.key]}"></span>{escape(e.name)}</li>'
                      for e in board.entries if e.trajectories)
     return ("<h2>Reward vs KL</h2><p class=\"note\">Each line is a loss's training trajectory (mean over seeds at "
             "each evaluation step; dots are single seeds; the large dot is the last step). The dashed line is "
@@ -235,7 +235,7 @@ def _frontier(board: Board, colors: dict) -> str:
 
 
 def render_html(board: Board) -> str:
-    colors = {e.sha256: color(i) for i, e in enumerate(board.entries)}
+    colors = {e.key: color(i) for i, e in enumerate(board.entries)}
     data: list = []
     parts = {
         "title": escape(f"{board.suite} leaderboard"),

@@ -20,7 +20,7 @@ MULTIPLICITY = ("pairs separated by Holm's step-down procedure over all pairs (f
 
 
 def render_json(board: Board) -> str:
-    names = {e.sha256: e.name for e in (*board.entries, *board.apart)}
+    names = {e.key: e.name for e in (*board.entries, *board.apart)}
     apart_sep = None if board.apart_ranking is None else board.apart_ranking.separability
     out = {"suite": board.suite, "suite_config_hash": board.config_hash,
            "entries": [entry_json(board, e) for e in board.entries],

@@ -99,11 +99,11 @@ def frontier_svg(entries: tuple[Entry, ...], colors: dict[str, str], kl_budget: 
                    '</title></line>')
     means = {}
     for e in entries:
-        c = colors[e.sha256]
+        c = colors[e.key]
         for seed in e.trajectories:
             out += [f'<circle class="seedpt" cx="{sx(kl):.1f}" cy="{sy(r):.1f}" r="2.2" fill="{c}" />'
                     for _, kl, r in seed]
-        means[e.sha256] = line = mean_trajectory(e)
+        means[e.key] = line = mean_trajectory(e)
         coords = " ".join(f"{sx(kl):.1f},{sy(r):.1f}" for kl, r in line)
         kl, r = line[-1]
         out.append(f'<polyline class="traj" points="{coords}" stroke="{c}" />'

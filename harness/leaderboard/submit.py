@@ -46,6 +46,7 @@ class SubmitConfig:
     rerun: bool = True  # --record without a trusted signature: re-run its seeds here to verify it
     rerun_sample: int | None = None  # None: re-run every seed; k: k seeds drawn here at random (rerun.py)
     tolerance: float | None = None  # per prompt and per seed win rate; None: REPRODUCTION_TOLERANCE
+    hyperparameters: dict | None = None  # --loss: values of the loss's declared hyper-parameters (--set loss.*)
 
     def __post_init__(self):
         if self.seeds < 1:
@@ -64,15 +65,18 @@ def submit_loss(loss_path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
     """Benchmark ``loss_path`` on the suite (in the sandbox) unless the board already has it; add it."""
     path, data, _ = read_loss_file(loss_path)
     expected = current_suite_hash(cfg.suite)
-    existing = cfg.board_dir / RECORDS_DIR / f"{sha256_bytes(data)}-{expected}.json"
-    if existing.exists() and verified_on_board(existing):  # same bytes + suite config: nothing would change
+    key = _entry_key(path, data, cfg.hyperparameters)
+    existing = cfg.board_dir / RECORDS_DIR / f"{key}-{expected}.json"
+    if existing.exists() and verified_on_board(existing):  # same bytes + setting + suite config: nothing new
         return SubmitOutcome("exists", existing, f"{path.name} is already on the {cfg.suite} board with this suite "
                              "config; nothing was run")
     RunStore(cfg.store_url).close()  # opened first: a store error must not cost a finished run
     from harness.bench import bench_and_store  # imported late: torch and the suite code are heavy
+    from harness.hyperparams import PREFIX
 
+    settings = {PREFIX + k: v for k, v in (cfg.hyperparameters or {}).items()}
     run = bench_and_store(path, suite=cfg.suite, seeds=cfg.seeds, backend=cfg.backend, progress=cfg.progress,
-                          store_url=cfg.store_url)
+                          store_url=cfg.store_url, **({"overrides": settings} if settings else {}))
     if run.store_error:
         raise StoreError(run.store_error)
     return submit_record(cfg.board_dir, run.record, suite=cfg.suite, expected_hash=expected,
@@ -80,15 +84,33 @@ def submit_loss(loss_path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
                                        "note": "benchmarked by `harness submit --loss` on the board's machine"})
 
 
-def behaviour_check(source: str, name: str, *, backend: str = "auto", beta: float = 0.05) -> None:
-    """Run ``harness check`` on a loss's source (in the sandbox); raise VerificationError if it fails."""
+def _entry_key(path: Path, data: bytes, hyperparameters: dict | None) -> str:
+    """The board identity a bench of this file at this setting would get (harness.hyperparams.entry_key)."""
+    from harness.hyperparams import HyperparameterError, resolve, settings_key
+    from harness.lossfile import LossFileError, loss_from_bytes
+
+    try:
+        values = resolve(loss_from_bytes(path, data).signature.hyperparameters, hyperparameters, path.name)
+    except HyperparameterError as e:
+        raise VerificationError(f"--set loss.*: {e}") from None
+    except LossFileError:  # the bench records it as invalid
+        values = {}
+    key = settings_key(values)
+    return f"{sha256_bytes(data)}-{key}" if key else sha256_bytes(data)
+
+
+def behaviour_check(source: str, name: str, *, backend: str = "auto", beta: float = 0.05,
+                    hyperparameters: dict | None = None) -> None:
+    """Run ``harness check`` on a loss's source (in the sandbox) at the given hyper-parameter values;
+    raise VerificationError if it fails."""
     from harness.checks import CheckConfig, CheckSetupError, check_loss_file
 
     with tempfile.TemporaryDirectory(prefix="harness-submit-check-") as tmp:
         path = Path(tmp) / "loss.py"
         path.write_text(source, encoding="utf-8")
         try:
-            report = check_loss_file(path, backend=backend, config=CheckConfig(beta=beta))
+            report = check_loss_file(path, backend=backend, config=CheckConfig(beta=beta),
+                                     hyperparameters=hyperparameters)
         except CheckSetupError as e:
             raise VerificationError(f"cannot run the loss's behaviour check ({e}); a board only takes losses "
                                     "that pass `harness check`") from None
@@ -138,7 +160,10 @@ def submit_record_file(path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
     verify_foreign(record)
     if record["status"] == "ok":
         # a foreign record's own "check" verdict is not evidence: the check runs here
-        behaviour_check(record["loss"]["source"], record["loss"]["name"], backend=cfg.backend, beta=record["beta"])
+        from harness.hyperparams import record_values
+
+        behaviour_check(record["loss"]["source"], record["loss"]["name"], backend=cfg.backend, beta=record["beta"],
+                        hyperparameters=record_values(record))
         verification = _provenance(record, cfg)
     else:
         verification = {"verified": False, "method": "none", "note": "failed run: listed, never ranked"}

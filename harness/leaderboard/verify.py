@@ -99,7 +99,9 @@ def verify_integrity(record: dict, suite: str) -> dict:
 
 def record_filename(record: dict) -> str:
     """Board file name of a record: same loss bytes + same suite config = same file (idempotent)."""
-    return f"{record['loss']['sha256']}-{record['suite']['config_hash']}.json"
+    from harness.hyperparams import entry_key
+
+    return f"{entry_key(record)}-{record['suite']['config_hash']}.json"
 
 
 def current_suite_hash(suite: str) -> str:

@@ -161,7 +161,7 @@ def _open_none(path, source, sha256, params, limits, trust):
     from harness.session import InProcessSession, LossCallError
 
     try:
-        return InProcessSession(load_loss(loss_from_bytes(path, source)))
+        return InProcessSession(load_loss(loss_from_bytes(path, source)))  # hyper-parameters: open_session
     except Exception as e:  # a broken trusted file is still a candidate failure, not a harness crash
         raise LossCallError("invalid", f"{type(e).__name__}: {e}") from e
 
@@ -185,18 +185,27 @@ class SessionSpec:
     check_call_s: float | None = None  # the check's fastest call (None: no check ran)
     budget: TimeBudget | None = None  # None: TimeBudget()
     deadline: float | None = None  # time.time() by which the whole evaluation must end (discovery)
+    hyperparameters: dict | None = None  # the loss's hyper-parameter values (harness.hyperparams)
 
     def open(self, limits: SandboxLimits | None = None):
-        return open_session(self.loss, backend=self.backend, limits=limits or self.limits, trust=self.trust)
+        return open_session(self.loss, backend=self.backend, limits=limits or self.limits, trust=self.trust,
+                            hyperparameters=self.hyperparameters)
 
 
-def open_session(path, *, backend: str = "auto", limits: SandboxLimits | None = None, trust: bool = False):
+def open_session(path, *, backend: str = "auto", limits: SandboxLimits | None = None, trust: bool = False,
+                 hyperparameters: dict | None = None):
     """Open a session on the loss file at ``path`` (or a ``harness.lossfile.LossFile`` already read,
-    whose bytes are then the ones run); use it as a context manager.
+    whose bytes are then the ones run); use it as a context manager. A combination of built-ins
+    (harness.combination) runs as its generated file. ``hyperparameters`` (name -> value) are checked
+    against the file's declared ranges here, on the trusted side, and passed to every call (the
+    session's ``hyperparameters`` holds every declared one, defaults filled in).
 
     Raises LossCallError("invalid") for a file that breaks the loss contract, SandboxUnavailable when
-    the chosen backend cannot run here (never falls back to running the loss in-process).
+    the chosen backend cannot run here (never falls back to running the loss in-process), and
+    harness.hyperparams.HyperparameterError for a value the file does not declare or allow.
     """
+    from harness.combination import executable
+    from harness.hyperparams import resolve
     from harness.lossfile import LossFile, LossFileError, read_loss
     from harness.session import LossCallError
 
@@ -214,6 +223,10 @@ def open_session(path, *, backend: str = "auto", limits: SandboxLimits | None = 
     factory = BACKENDS.get(backend)
     try:
         loss = path if isinstance(path, LossFile) else read_loss(path)
+        runs = executable(loss)
     except LossFileError as e:
         raise LossCallError("invalid", str(e)) from e
-    return factory(loss.path, loss.data, loss.sha256, loss.signature.params, limits, trust)
+    values = resolve(loss.signature.hyperparameters, hyperparameters, f"loss {loss.name!r}")
+    session = factory(runs.path, runs.data, runs.sha256, runs.signature.params, limits, trust)
+    session.hyperparameters = values
+    return session

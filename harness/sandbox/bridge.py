@@ -1,7 +1,8 @@
 """The bridge between the trusted trainer and a loss running in a session (usually a jailed worker).
 
-Each step the trainer sends detached (B,) tensors; the session returns the per-example losses and the
-gradient of their mean with respect to the policy log-probs. ``BridgedMeanLoss`` is a custom autograd
+Each step the trainer sends detached (B,) tensors (and (B, T) ones to a per-token loss); the session
+returns the per-example losses and the gradient of their mean with respect to every input that depends
+on the policy (harness.vocabulary.DIFFERENTIABLE). ``BridgedMeanLoss`` is a custom autograd
 Function whose forward is that mean and whose backward feeds the returned gradient into the policy's
 backward pass. Because the gradient is of the MEAN, batch-statistics losses (DBAQL, AQL, AQFL: the
 example-i loss depends on the whole micro-batch) are exact, which per-example gradients would not be.
@@ -11,8 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from harness.lossfile import POLICY_INPUTS
 from harness.session import LossReply, LossSession
+from harness.vocabulary import DIFFERENTIABLE
 
 
 class BridgedMeanLoss(torch.autograd.Function):
@@ -24,15 +25,15 @@ class BridgedMeanLoss(torch.autograd.Function):
         ctx.names = names
         ctx.grads = reply.grads
         ctx.dtypes = [t.dtype for t in tensors]
-        # the mean takes the policy log-probs' dtype (never an integer input such as the lengths)
-        out_dtype = next(t.dtype for n, t in inputs.items() if n in POLICY_INPUTS)
+        # the mean takes the policy inputs' dtype (never an integer input such as the lengths)
+        out_dtype = next(t.dtype for n, t in inputs.items() if n in DIFFERENTIABLE)
         return reply.losses.float().mean().to(out_dtype)
 
     @staticmethod
     def backward(ctx, grad_output):
         out = [None, None, None, None]
         for name, dtype in zip(ctx.names, ctx.dtypes, strict=True):
-            g = ctx.grads.get(name) if name in POLICY_INPUTS else None
+            g = ctx.grads.get(name) if name in DIFFERENTIABLE else None
             out.append(None if g is None else (g * grad_output).to(dtype))
         return tuple(out)
 

@@ -11,6 +11,7 @@ signals = crash.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
@@ -23,10 +24,10 @@ from collections.abc import Callable
 
 import torch
 
-from harness.lossfile import POLICY_INPUTS, TENSOR_INPUTS
 from harness.sandbox import wire
 from harness.sandbox.limits import SandboxLimits
 from harness.session import LossCallError, LossReply
+from harness.vocabulary import DIFFERENTIABLE, INPUTS, TENSOR_INPUTS
 
 _SIGNAL_STATUS = {
     signal.SIGSYS: (
@@ -65,6 +66,8 @@ def classify_exit(how: str, number: int) -> tuple[str, str]:
 
 class WorkerSession:
     """A LossSession backed by a worker process speaking harness.sandbox.wire on stdin/stdout."""
+
+    hyperparameters: dict = {}  # noqa: RUF012  (replaced, never mutated: harness.sandbox.open_session sets it)
 
     def __init__(
         self,
@@ -112,18 +115,24 @@ class WorkerSession:
 
     # -- the LossSession interface ------------------------------------------------------------
     def call(self, inputs: dict[str, torch.Tensor], beta: float, grad: bool = True) -> LossReply:
-        batch, device, send = self._check_inputs(inputs)
-        want = [n for n in POLICY_INPUTS if n in self.params] if grad else []
-        frame = wire.encode_frame({"kind": "call", "beta": float(beta), "grad": bool(grad)}, send)
+        shapes, device, send = self._check_inputs(inputs)
+        batch = next(iter(shapes.values()))[0]
+        want = [n for n in DIFFERENTIABLE if n in self.params] if grad else []
+        header = {"kind": "call", "beta": float(beta), "grad": bool(grad)}
+        if self.hyperparameters:  # left out otherwise (wire.OPTIONAL): the sequence-level frame is unchanged
+            header["hyper"] = dict(self.hyperparameters)
+        frame = wire.encode_frame(header, send)
+        # a reply holds the losses and one gradient per differentiable input: never more bytes than that
+        limit = 8 * (batch + sum(math.prod(shapes[n]) for n in want))
         started = time.perf_counter()  # the call's time is measured here; the worker's word is not asked
-        header, tensors = self._exchange(frame, self.limits.call_timeout_s)
+        header, tensors = self._exchange(frame, self.limits.call_timeout_s, limit)
         seconds = time.perf_counter() - started
         if header["kind"] == "error":
             self._error_frame(header)
         if header["kind"] != "reply":
             self._violation(f"unexpected frame kind {header['kind'][:40]!r} in answer to a call")
-        losses = self._checked(tensors, "losses", batch)
-        grads = {n: self._checked(tensors, f"grad:{n}", batch) for n in want}
+        losses = self._checked(tensors, "losses", (batch,))
+        grads = {n: self._checked(tensors, f"grad:{n}", shapes[n]) for n in want}
         if set(tensors) != {"losses", *(f"grad:{n}" for n in want)}:
             self._violation(f"reply carries unexpected tensors {sorted(tensors)}")
         dtypes = dict(send)
@@ -182,15 +191,37 @@ class WorkerSession:
         self.start_seconds = time.monotonic() - self.started
 
     # -- checks -------------------------------------------------------------------------------
+    def _declared(self) -> tuple[tuple[str, ...], bool]:
+        """(the tensor inputs the loss declares, in vocabulary order; whether any is per-token), once."""
+        if getattr(self, "_declared_for", None) is not self.params:
+            names = tuple(n for n in TENSOR_INPUTS if n in self.params)
+            self._declared_cache = (names, any(INPUTS[n].per_token for n in names))
+            self._declared_for = self.params
+        return self._declared_cache
+
     def _check_inputs(self, inputs):
-        missing = [p for p in self.params if p in TENSOR_INPUTS and p not in inputs]
+        """(shape per input sent, device, [(name, tensor)]): the declared tensor inputs, checked. Sequence
+        inputs share one shape (B,), per-token ones one shape (B, T)."""
+        names, per_token = self._declared()
+        missing = [p for p in names if p not in inputs]
         if missing:
             raise ValueError(f"loss {self.name!r} needs input(s) {', '.join(missing)}")
-        send = [(n, inputs[n].detach()) for n in TENSOR_INPUTS if n in self.params]
-        shapes = {tuple(t.shape) for _, t in send}
-        if len(shapes) != 1 or len(next(iter(shapes))) != 1:
-            raise ValueError(f"loss inputs must all have the same shape (B,), got {sorted(shapes)}")
-        batch = next(iter(shapes))[0]
+        send = [(n, inputs[n].detach()) for n in names]
+        shapes = {n: tuple(t.shape) for n, t in send}
+        if per_token:
+            kinds = {k: {s for n, s in shapes.items() if INPUTS[n].per_token is k} for k in (False, True)}
+            ok = all(len(v) <= 1 for v in kinds.values()) and all(len(s) == 1 + k for k, v in kinds.items() for s in v)
+            if ok and len({s[0] for s in shapes.values()}) != 1:
+                raise ValueError(f"per-token and sequence inputs disagree on the batch size: {shapes}")
+            tokens = [s[1] for s in kinds[True]]
+            if ok and not 1 <= tokens[0] <= wire.MAX_TOKENS:
+                raise ValueError(f"{tokens[0]} tokens per completion, outside 1..{wire.MAX_TOKENS} (wire.MAX_TOKENS)")
+        else:  # the sequence-level fast path
+            distinct = set(shapes.values())
+            ok = len(distinct) == 1 and len(next(iter(distinct))) == 1
+        if not ok:
+            raise ValueError(f"loss inputs must share one shape (B,), and per-token ones (B, T); got {shapes}")
+        batch = send[0][1].shape[0]
         if not 1 <= batch <= self.limits.max_batch:
             raise ValueError(
                 f"batch size {batch} outside 1..{self.limits.max_batch} (SandboxLimits.max_batch)"
@@ -200,24 +231,25 @@ class WorkerSession:
                 raise ValueError(
                     f"input {n} has dtype {t.dtype}; the sandbox carries {', '.join(wire.DTYPES)}"
                 )
-        return batch, send[0][1].device, send
+        return shapes, send[0][1].device, send
 
-    def _checked(self, tensors, name: str, batch: int) -> torch.Tensor:
+    def _checked(self, tensors, name: str, shape: tuple[int, ...]) -> torch.Tensor:
         t = tensors.get(name)
         if t is None:
             self._violation(f"reply lacks tensor {name!r}")
-        if wire.DTYPE_NAMES[t.dtype] not in wire.FLOAT_DTYPES or t.shape != (batch,):
+        if wire.DTYPE_NAMES[t.dtype] not in wire.FLOAT_DTYPES or tuple(t.shape) != shape:
             self._violation(
                 f"reply tensor {name!r} is {wire.DTYPE_NAMES[t.dtype]}{tuple(t.shape)}, "
-                f"expected a float tensor of shape ({batch},)"
+                f"expected a float tensor of shape {shape}"
             )
-        bad = (~torch.isfinite(t)).nonzero().flatten()
+        bad = (~torch.isfinite(t)).nonzero()
         if len(bad):
             what = "losses" if name == "losses" else f"gradient w.r.t. {name[5:]}"
+            where = bad[:8, 0].tolist()
             raise NonFiniteReply(
                 "invalid",
                 f"the loss produced non-finite {what} at example(s) "
-                f"{bad[:8].tolist()} (e.g. {t[bad[0]].item()})",
+                f"{where} (e.g. {t[tuple(bad[0])].item()})",
             )
         return t
 
@@ -231,14 +263,15 @@ class WorkerSession:
         self._fail("sandbox_violation", f"the worker broke the wire protocol: {message}", kill=True)
 
     # -- the conversation ----------------------------------------------------------------------
-    def _exchange(self, frame: bytes, timeout: float):
+    def _exchange(self, frame: bytes, timeout: float, max_bytes: int | None = None):
         if self._dead is not None:
             raise LossCallError(self._dead.status, f"the session's worker is gone: {self._dead.message}")
         deadline = min(time.monotonic() + timeout, self._session_deadline)
         try:
             if frame:
                 self._write(frame, deadline)
-            return wire.read_frame(lambda n: self._read_exact(n, deadline), self.limits.max_batch)
+            return wire.read_frame(lambda n: self._read_exact(n, deadline), self.limits.max_batch,
+                                   max_bytes=max_bytes)
         except wire.TruncatedFrame as e:  # a worker killed mid-write is reported by how it died
             status, reason = self._death()
             if status == "crash" and reason.startswith("the worker exited"):

@@ -32,6 +32,7 @@ class SeedSessions:
         self.spec = spec
         self.name, self.backend = spec.loss.name, spec.backend
         self.sha256, self.params = spec.loss.sha256, spec.loss.signature.params
+        self.hyperparameters = dict(spec.hyperparameters or {})  # every session it opens runs at this setting
         self.budget: TimeBudget = spec.budget or TimeBudget()
         self.sessions_opened = 0
         self._session = None

@@ -2,11 +2,13 @@
 
 A frame is ``MAGIC | u32 header length (little-endian) | JSON header | raw tensor bytes``. The header
 names each tensor's dtype and shape; the payload is the tensors' little-endian bytes back to back.
-Only four dtypes exist on the wire and every tensor is one-dimensional. Nothing is ever unpickled:
-the worker is untrusted, so the trusted side parses a bounded JSON header and copies raw numbers.
+Only five dtypes exist on the wire and every tensor is (B,) or, for the per-token vocabulary,
+(B, T). Nothing is ever unpickled: the worker is untrusted, so the trusted side parses a bounded JSON
+header and copies raw numbers.
 
-Every size is checked before it is read (header length, tensor count, batch size), so a hostile
-worker can neither make the harness allocate without bound nor hand it an object to execute.
+Every size is checked before it is read (header length, tensor count, batch size, tokens per row,
+the payload's total bytes), so a hostile worker can neither make the harness allocate without bound
+nor hand it an object to execute; the trusted side bounds a reply by what it sent (``max_bytes``).
 Violations of the format raise ``WireError``; the session turns them into ``sandbox_violation``.
 """
 
@@ -24,7 +26,9 @@ import torch
 MAGIC = b"HSB1"
 PREFIX = struct.Struct("<4sI")
 MAX_HEADER_BYTES = 64 * 1024
-MAX_TENSORS = 8
+MAX_TENSORS = 24  # the vocabulary's tensors (harness.vocabulary: 16), or a reply's losses and gradients
+MAX_TOKENS = 8192  # longest completion T a per-token tensor may carry
+MAX_HYPERPARAMETERS = 16
 MAX_MESSAGE_CHARS = 8192
 MAX_DEPTH = 4  # the deepest legitimate header: {"tensors": [{"shape": [n]}]} is 3
 MAX_INT_DIGITS = 19  # int64
@@ -33,6 +37,7 @@ DTYPES: dict[str, torch.dtype] = {
     "float64": torch.float64,
     "bfloat16": torch.bfloat16,
     "int64": torch.int64,
+    "bool": torch.bool,
 }
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 FLOAT_DTYPES = ("float32", "float64", "bfloat16")
@@ -52,9 +57,9 @@ def encode_frame(header: dict, tensors: list[tuple[str, torch.Tensor]] = ()) -> 
         t = t.detach().to("cpu").contiguous()
         if t.dtype not in DTYPE_NAMES:
             raise WireError(f"tensor {name!r} has dtype {t.dtype}; the wire carries {', '.join(DTYPES)}")
-        if t.dim() != 1:
-            raise WireError(f"tensor {name!r} has shape {tuple(t.shape)}; the wire carries 1-D tensors")
-        specs.append({"name": name, "dtype": DTYPE_NAMES[t.dtype], "shape": [t.shape[0]]})
+        if t.dim() not in (1, 2):
+            raise WireError(f"tensor {name!r} has shape {tuple(t.shape)}; the wire carries (B,) and (B, T) tensors")
+        specs.append({"name": name, "dtype": DTYPE_NAMES[t.dtype], "shape": list(t.shape)})
         chunks.append(t.view(torch.uint8).numpy().tobytes())
     body = json.dumps({**header, "tensors": specs}, allow_nan=False, separators=(",", ":")).encode()
     if len(body) > MAX_HEADER_BYTES:
@@ -62,11 +67,12 @@ def encode_frame(header: dict, tensors: list[tuple[str, torch.Tensor]] = ()) -> 
     return b"".join([PREFIX.pack(MAGIC, len(body)), body, *chunks])
 
 
-def _tensor_specs(header: dict, max_batch: int) -> list[tuple[str, torch.dtype, int]]:
+def _tensor_specs(header: dict, max_batch: int, max_tokens: int,
+                  max_bytes: int | None) -> list[tuple[str, torch.dtype, tuple[int, ...]]]:
     specs = header.get("tensors")
     if not isinstance(specs, list) or len(specs) > MAX_TENSORS:
         raise WireError(f"header 'tensors' must be a list of at most {MAX_TENSORS} entries")
-    out, seen = [], set()
+    out, seen, total = [], set(), 0
     for s in specs:
         if not isinstance(s, dict) or set(s) != {"name", "dtype", "shape"}:
             raise WireError(f"malformed tensor entry {str(s)[:200]!r}")
@@ -75,17 +81,32 @@ def _tensor_specs(header: dict, max_batch: int) -> list[tuple[str, torch.dtype, 
             raise WireError(f"bad or repeated tensor name {str(name)[:80]!r}")
         if not isinstance(dtype, str) or dtype not in DTYPES:
             raise WireError(f"tensor {name!r}: dtype {str(dtype)[:40]!r} is not one of {', '.join(DTYPES)}")
-        if not (isinstance(shape, list) and len(shape) == 1 and type(shape[0]) is int):
-            raise WireError(f"tensor {name!r}: shape {str(shape)[:80]} is not a 1-D shape")
+        if not (isinstance(shape, list) and 1 <= len(shape) <= 2 and type(shape[0]) is int
+                and type(shape[-1]) is int):
+            raise WireError(f"tensor {name!r}: shape {str(shape)[:80]} is not a (B,) or (B, T) shape")
         if not 1 <= shape[0] <= max_batch:
             raise WireError(f"tensor {name!r}: length {shape[0]} outside 1..{max_batch}")
+        count = shape[0]
+        if len(shape) == 2:
+            if not 1 <= shape[1] <= max_tokens:
+                raise WireError(f"tensor {name!r}: {shape[1]} tokens per row, outside 1..{max_tokens}")
+            count *= shape[1]
         seen.add(name)
-        out.append((name, DTYPES[dtype], shape[0]))
+        torch_dtype = DTYPES[dtype]
+        total += count * torch_dtype.itemsize
+        out.append((name, torch_dtype, tuple(shape)))
+    limit = max_bytes if max_bytes is not None else MAX_TENSORS * max_batch * max_tokens * 8
+    if total > limit:
+        raise WireError(f"the frame's tensors take {total} bytes, more than the {limit} allowed")
     return out
 
 
-def read_frame(read_exact: Callable[[int], bytes], max_batch: int) -> tuple[dict, dict[str, torch.Tensor]]:
+def read_frame(read_exact: Callable[[int], bytes], max_batch: int, max_tokens: int = MAX_TOKENS,
+               max_bytes: int | None = None) -> tuple[dict, dict[str, torch.Tensor]]:
     """Read one frame with ``read_exact(n)`` (which returns exactly n bytes or raises).
+
+    Tensors are (B,) with B <= ``max_batch``, or (B, T) with T <= ``max_tokens``; their payload takes at
+    most ``max_bytes`` (default: MAX_TENSORS full-size float64 tensors).
 
     Raises WireError for anything that breaks the format, whatever its kind (size, nesting, encoding,
     number range, schema): a malformed frame is a protocol violation, never a crash of the reader.
@@ -104,9 +125,12 @@ def read_frame(read_exact: Callable[[int], bytes], max_batch: int) -> tuple[dict
     try:
         header = parse_header(read_exact(length))
         tensors = {}
-        for name, dtype, n in _tensor_specs(header, max_batch):
-            raw = bytearray(read_exact(n * dtype.itemsize))
-            tensors[name] = torch.frombuffer(raw, dtype=torch.uint8).view(dtype)
+        for name, dtype, shape in _tensor_specs(header, max_batch, max_tokens, max_bytes):
+            count = shape[0] if len(shape) == 1 else shape[0] * shape[1]
+            data = torch.frombuffer(bytearray(read_exact(count * dtype.itemsize)), dtype=torch.uint8)
+            if dtype is torch.bool and bool((data > 1).any()):  # any other byte is not a torch bool
+                raise WireError(f"tensor {name!r}: bool bytes other than 0 and 1")
+            tensors[name] = data.view(dtype) if len(shape) == 1 else data.view(dtype).view(shape)
     except EOFError:
         raise TruncatedFrame("the stream ended inside a frame (truncated frame)") from None
     except (TypeError, ValueError, OverflowError, RecursionError, KeyError) as e:
@@ -193,7 +217,13 @@ def _is_text(limit: int) -> Callable[[object], bool]:
 
 
 def _is_params(v) -> bool:
-    return isinstance(v, list) and len(v) <= 16 and all(isinstance(p, str) and len(p) <= 64 for p in v)
+    return isinstance(v, list) and len(v) <= MAX_TENSORS and all(isinstance(p, str) and len(p) <= 64 for p in v)
+
+
+def _is_hyper(v) -> bool:
+    """Hyper-parameter values of a call: {name: finite number}, checked against their ranges before sending."""
+    return (isinstance(v, dict) and len(v) <= MAX_HYPERPARAMETERS
+            and all(isinstance(k, str) and len(k) <= 64 and _is_number(x) for k, x in v.items()))
 
 
 # Every frame kind and the exact set of fields it carries (besides "kind" and "tensors", which
@@ -205,11 +235,16 @@ SCHEMAS: dict[str, dict[str, Callable[[object], bool]]] = {
         "params": _is_params,
         "seccomp": lambda v: type(v) is int and -1 <= v <= 2,
     },
-    "call": {"beta": _is_number, "grad": lambda v: type(v) is bool},
+    "call": {"beta": _is_number, "grad": lambda v: type(v) is bool, "hyper": _is_hyper},
     "reply": {},
     "error": {"status": lambda v: v in ("invalid", "oom"), "message": _is_text(MAX_MESSAGE_CHARS)},
     "close": {},
 }
+
+
+# Fields a frame may leave out: a call to a loss without hyper-parameters carries no "hyper", so the
+# sequence-level frames are byte for byte what they were before hyper-parameters existed.
+OPTIONAL: dict[str, frozenset] = {"call": frozenset({"hyper"})}
 
 
 def _check_schema(header: dict) -> None:
@@ -218,11 +253,12 @@ def _check_schema(header: dict) -> None:
     if fields is None:
         raise WireError(f"unknown frame kind {kind[:40]!r}")
     got = set(header) - {"kind", "tensors"}
-    if got != set(fields):
-        extra, missing = sorted(got - set(fields)), sorted(set(fields) - got)
+    optional = OPTIONAL.get(kind, frozenset())
+    if not set(fields) - optional <= got <= set(fields):
+        extra, missing = sorted(got - set(fields)), sorted(set(fields) - optional - got)
         raise WireError(f"{kind!r} frame: unexpected fields {extra[:8]}, missing fields {missing}"[:300])
     for key, ok in fields.items():
-        if not ok(header[key]):
+        if key in header and not ok(header[key]):
             raise WireError(f"{kind!r} frame: field {key!r} has a bad type or value {str(header[key])[:40]!r}")
 
 

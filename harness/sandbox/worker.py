@@ -75,7 +75,7 @@ def _error_frame(wire, exc: BaseException) -> bytes:
     return wire.encode_frame({"kind": "error", "status": status, "message": text[-wire.MAX_MESSAGE_CHARS :]})
 
 
-def _reply(wire, reply, batch: int, want: list[str]) -> bytes:
+def _reply(wire, reply, batch: int, want: list[str]) -> bytes:  # want: differentiable inputs, in order
     losses = reply.losses
     if losses.dim() != 1 or losses.shape[0] != batch:
         raise ValueError(
@@ -88,9 +88,9 @@ def _reply(wire, reply, batch: int, want: list[str]) -> bytes:
 
 
 def serve(loss, in_fd: int, out_fd: int, max_batch: int) -> None:
-    from harness.lossfile import POLICY_INPUTS
     from harness.sandbox import wire
     from harness.session import compute_loss_and_grads
+    from harness.vocabulary import DIFFERENTIABLE
 
     read_exact = _read_exact_from(in_fd)
     while True:
@@ -105,8 +105,9 @@ def serve(loss, in_fd: int, out_fd: int, max_batch: int) -> None:
         try:
             grad = bool(header["grad"])
             batch = next(iter(tensors.values())).shape[0]
-            want = [n for n in POLICY_INPUTS if n in loss.params] if grad else []
-            reply = compute_loss_and_grads(loss, tensors, float(header["beta"]), grad)
+            want = [n for n in DIFFERENTIABLE if n in loss.params] if grad else []
+            # hyper-parameter values were checked against their declared ranges on the trusted side
+            reply = compute_loss_and_grads(loss, tensors, float(header["beta"]), grad, header.get("hyper"))
             frame = _reply(wire, reply, batch, want)
         except BaseException as e:  # noqa: BLE001 - any failure of the loss is reported, never fatal
             if isinstance(e, SystemExit | KeyboardInterrupt):

@@ -51,6 +51,7 @@ def make_pairs(prompts: list[str], answers) -> tuple[list[dict], dict]:
 
 
 def build(folder: Path, config, progress: bool = True) -> None:
+    folder.mkdir(parents=True, exist_ok=True)  # the cache hands over a path to fill, not a folder (cache._install)
     timings: dict[str, float] = {}
     torch.set_num_threads(cache.BUILD_THREADS)
     t = time.perf_counter()
