@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.environment import make_deterministic, warn_if_off_lock
-from harness.lossfile import LossFile, LossFileError, parse_loss_source, read_loss_file
+from harness.hyperparams import HyperparameterError, resolve, split_overrides
+from harness.lossfile import LossFile, LossFileError, describe_combination, parse_loss_source, read_loss_file
 from harness.paths import runs_dir
 from harness.records import bench_record, write_record
 from harness.runtime import policy, seed_processes, tune_allocator, tune_gc
@@ -119,8 +120,6 @@ def _check_usage(suite: str, seeds: int, beta, backend: str, overrides, plan: Ru
 
     if backend != "auto" and backend not in BACKENDS:
         raise BenchUsageError(f"unknown sandbox backend {backend!r}; choices: auto, {', '.join(BACKENDS.names())}")
-    from harness.hyperparams import split_overrides
-
     try:
         suite_obj = SUITES.get(suite).with_overrides(split_overrides(overrides)[0])
     except (KeyError, TypeError, ValueError) as e:
@@ -135,8 +134,6 @@ def loss_settings(loss: LossFile | None, overrides: dict | None) -> dict:
     """The loss's hyper-parameter values: the ``loss.<name>`` overrides checked against the file's
     declarations, defaults filled in ({} for a file without hyper-parameters or one that breaks the
     contract). A value the file does not declare or allow is a usage error."""
-    from harness.hyperparams import HyperparameterError, resolve, split_overrides
-
     asked = split_overrides(overrides)[1]
     if loss is None:
         return {}
@@ -314,14 +311,12 @@ def run_bench(loss_path, *, suite: str = "tiny", seeds: int | str = 3, beta: flo
 
 def loss_provenance(loss: LossFile | None, settings: dict) -> dict:
     """What the record's ``loss`` block adds for this file: its hyper-parameter values (declared ones
-    only) and, for a combination, its components (harness.combination.describe)."""
-    from harness.combination import describe
-
+    only) and, for a combination, its components (harness.lossfile.describe_combination)."""
     extra = {}
     if settings:
         extra["hyperparameters"] = dict(settings)
     if loss is not None and loss.signature.combination:
-        extra["combination"] = describe(loss.signature)
+        extra["combination"] = describe_combination(loss.signature)
     return extra
 
 

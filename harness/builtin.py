@@ -14,6 +14,7 @@ from pathlib import Path
 from harness.lossfile import LossFileError, load_loss, parse_loss_source, read_loss_file
 from harness.paths import builtin_losses_dir
 from harness.registry import Registry
+from harness.vocabulary import wants_tokens
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,6 @@ class BuiltinLoss:
     @property
     def per_token(self) -> bool:
         """Whether it declares per-token inputs (harness.vocabulary)."""
-        from harness.vocabulary import wants_tokens
-
         return wants_tokens(self.params)
 
     @property

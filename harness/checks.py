@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 
 from harness import check_probes as probes
+from harness import hyperparams
+from harness.hyperparams import HyperparameterError
 from harness.lossfile import LossFileError, LossSignature, parse_loss_source, read_loss_file, sha256_bytes
 from harness.session import LossCallError, LossSession
 
@@ -386,7 +388,6 @@ CHECK_LIMITS = {"call_timeout_s": 10.0}
 
 def open_check_session(path, backend: str, hyperparameters: dict | None = None) -> LossSession:
     """Open the loss in the sandbox. The in-process backend is refused: checked files are untrusted."""
-    from harness.hyperparams import HyperparameterError
     from harness.registry import UnknownNameError
     from harness.sandbox import SandboxUnavailable, open_session
     from harness.sandbox.limits import SandboxLimits
@@ -437,9 +438,7 @@ def render_report(report: CheckReport) -> str:
     if report.function:
         lines.append(f"  function: {report.function}({', '.join(report.params)})")
     if report.hyperparameters:
-        from harness.hyperparams import label
-
-        lines.append(f"  hyper-parameters: {label(report.hyperparameters)}")
+        lines.append(f"  hyper-parameters: {hyperparams.label(report.hyperparameters)}")
     if report.backend:
         lines.append(f"  ran in: {report.backend}")
     lines += [f"  error: {e}" for e in report.errors]

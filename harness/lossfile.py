@@ -28,6 +28,8 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import combination
+from harness.hyperparams import HyperparameterError, declared
 from harness.vocabulary import (  # noqa: F401  (re-exported: the documented names)
     DIFFERENTIABLE,
     POLICY_INPUTS,
@@ -73,11 +75,8 @@ def parse_loss_source(source: str, filename: str = "<loss>") -> LossSignature:
     functions = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
     public = [f for f in functions if not f.name.startswith("_")]
     named_loss = [f for f in functions if f.name == "loss"]
-    if not public and not named_loss:
-        from harness.combination import is_combination, parse_combination
-
-        if is_combination(tree):
-            return parse_combination(tree, filename)
+    if not public and not named_loss and combination.is_combination(tree):
+        return combination_signature(tree, filename)
     if named_loss:
         fn = named_loss[0]
     elif len(public) == 1:
@@ -114,8 +113,6 @@ def parse_loss_source(source: str, filename: str = "<loss>") -> LossSignature:
             "(tau=0.05) and a range in HYPERPARAMETERS = {\"tau\": (0.0, 1.0)}"
         )
     params = tuple(p for p in named if p in VOCABULARY)
-    from harness.hyperparams import HyperparameterError, declared
-
     try:
         hyper = declared(tree, fn, [p for p in named if p not in VOCABULARY])
     except HyperparameterError as e:
@@ -286,8 +283,6 @@ def load_loss(path: str | Path | LossFile) -> Loss:
     files go through harness.sandbox."""
     loss = path if isinstance(path, LossFile) else read_loss(path)
     path, data, source, signature = loss.path, loss.data, loss.source, loss.signature
-    from harness.combination import executable
-
     runs = executable(loss)  # a combination runs as its generated file
     namespace: dict = {"__name__": f"harness_loss_{path.stem}", "__file__": str(path)}
     code = compile(runs.source, str(path), "exec")
@@ -296,3 +291,60 @@ def load_loss(path: str | Path | LossFile) -> Loss:
     if not inspect.isfunction(fn):
         raise LossFileError(f"{path}: `{signature.function}` is not a function after executing the file")
     return Loss(path, source, data, signature, fn)
+
+
+# ---- combinations of built-ins (harness.combination): the component files are read here
+
+
+def _components(names: list[str], weights: list[float], filename: str) -> list[tuple[str, str, float, LossFile]]:
+    """(name, built-in stem, weight, the built-in's LossFile) per component; each is a plain loss file."""
+    out = []
+    for name, weight in zip(names, weights, strict=True):
+        try:
+            stem, path = combination.component_path(name, filename)
+        except combination.CombinationError as e:
+            raise LossFileError(str(e)) from None
+        loss = read_loss(path)
+        if loss.signature.combination:
+            raise LossFileError(f"{filename}: {name!r} is itself a combination; list its components instead")
+        if loss.signature.takes_self:
+            raise LossFileError(f"{filename}: {name!r} takes `self`; a component must take plain parameters")
+        out.append((name, stem, weight, loss))
+    return out
+
+
+def combination_signature(tree: ast.Module, filename: str) -> LossSignature:
+    """The signature of a combination file: its components' inputs and hyper-parameters, united."""
+    try:
+        names, weights = combination.declaration(tree, filename)
+        parts = _components(names, weights, filename)
+        hyper = combination.union_hyperparameters([p[3].signature.hyperparameters for p in parts], filename)
+    except combination.CombinationError as e:
+        raise LossFileError(str(e)) from None
+    used = {param for p in parts for param in p[3].signature.params}
+    return LossSignature("loss", tuple(p for p in VOCABULARY if p in used), False, ast.get_docstring(tree) or "",
+                         hyper, tuple((p[0], p[2]) for p in parts))
+
+
+def _parts(signature: LossSignature) -> list[tuple[str, str, float, LossFile]]:
+    return _components([n for n, _ in signature.combination], [w for _, w in signature.combination], "<loss>")
+
+
+def executable(loss: LossFile) -> LossFile:
+    """The ``LossFile`` that runs: ``loss`` itself, or for a combination its generated file (same path)."""
+    if not loss.signature.combination:
+        return loss
+    parts = [combination.Part(name, stem, weight, part.source, part.signature.function,
+                              (*part.signature.params, *part.signature.hyperparameter_names), part.sha256)
+             for name, stem, weight, part in _parts(loss.signature)]
+    source = combination.generated_source(loss.signature.docstring, loss.signature.params,
+                                          loss.signature.hyperparameters, parts)
+    return loss_from_bytes(loss.path, source.encode())
+
+
+def describe_combination(signature: LossSignature) -> list[dict] | None:
+    """The record's view of a combination: each component's name, built-in file, weight and sha256."""
+    if not signature.combination:
+        return None
+    return [{"loss_type": name, "builtin": stem, "weight": weight, "sha256": part.sha256}
+            for name, stem, weight, part in _parts(signature)]

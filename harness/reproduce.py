@@ -31,6 +31,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.hyperparams import record_overrides
 from harness.records import config_hash
 from harness.suites import SUITES
 from harness.text import clean_line
@@ -191,8 +192,6 @@ def reproduce(record: dict, *, seeds: list[int] | None = None, tolerance: float 
     unknown = [s for s in seeds if s not in record["seeds"]]
     if unknown or not seeds:
         raise ReproduceError(f"seeds {unknown or seeds} are not in the record's seeds {record['seeds']}")
-    from harness.hyperparams import record_overrides
-
     overrides = {**suite_overrides(record), **record_overrides(record)}  # the record's own loss setting too
     with tempfile.TemporaryDirectory(prefix="harness-reproduce-") as tmp:
         # the record's loss name is the submitter's text: never a path (a name such as "../../x" must not

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import torch
 
+from harness.hyperparams import resolve
 from harness.lossfile import Loss
 from harness.status import STATUSES, LossCallError  # noqa: F401  (re-exported: the documented names)
 from harness.vocabulary import DIFFERENTIABLE
@@ -75,8 +76,6 @@ class InProcessSession:
     backend = "none"
 
     def __init__(self, loss: Loss, hyperparameters: dict | None = None):
-        from harness.hyperparams import resolve
-
         self.loss = loss
         self.name = loss.name
         self.sha256 = loss.sha256

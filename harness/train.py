@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from harness.vocabulary import TOKEN_INPUTS
+
 if TYPE_CHECKING:
     from harness.session import LossSession
 
@@ -77,6 +79,7 @@ def _classes():
     from transformers import TrainerCallback
     from trl import DPOConfig, DPOTrainer
 
+    from harness import token_inputs as ti  # the per-token path (imports torch, like the rest here)
     from harness.sandbox.bridge import bridged_mean_loss, renew
     from harness.sandbox.client import NonFiniteReply
 
@@ -84,8 +87,6 @@ def _classes():
         """DPOTrainer whose loss is a candidate loss file evaluated through a ``LossSession``."""
 
         def __init__(self, *args, session: LossSession, **kwargs):
-            from harness.vocabulary import TOKEN_INPUTS
-
             renew(session)  # one trainer trains one seed: its loss starts in a fresh sandbox session
             self.session = session
             self.loss_seconds = 0.0
@@ -104,8 +105,6 @@ def _classes():
             import copy
 
             from trl.trainer.utils import add_fused_lm_head
-
-            from harness import token_inputs as ti
 
             if ti.needs_reference(self.token_inputs):
                 self._reference = copy.deepcopy(self.model).eval().requires_grad_(False)
@@ -151,9 +150,7 @@ def _classes():
                 "chosen_lengths": chosen_len.long(), "rejected_lengths": rejected_len.long(),
             }
             if self.token_inputs:
-                from harness.token_inputs import vocabulary_inputs
-
-                loss_inputs.update(vocabulary_inputs(per_token, shift_mask, self.token_inputs, chosen.dtype))
+                loss_inputs.update(ti.vocabulary_inputs(per_token, shift_mask, self.token_inputs, chosen.dtype))
             step = self.state.global_step + 1
             try:
                 mean, reply = bridged_mean_loss(self.session, loss_inputs, self.beta)
@@ -175,8 +172,6 @@ def _classes():
         def _token_forward(self, model, inputs):
             """The per-token path's forward (harness.token_inputs), its reference checked once against the
             suite's cached summed reference log-probs."""
-            from harness import token_inputs as ti
-
             per_token, outputs = ti.forward(model, self._reference, inputs, self.token_inputs)
             if self.reference_gap is None:
                 gap = ti.reference_gap(per_token, (inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]))

@@ -7,8 +7,14 @@ import torch
 
 from harness import check_probes
 from harness.bench import loss_provenance
-from harness.combination import describe, executable
-from harness.lossfile import LossFileError, load_loss, parse_loss_source, read_loss
+from harness.lossfile import (
+    LossFileError,
+    describe_combination,
+    executable,
+    load_loss,
+    parse_loss_source,
+    read_loss,
+)
 
 
 def _write(tmp_path, source: str, name: str = "combo.py"):
@@ -69,7 +75,7 @@ def test_a_broken_list_names_the_problem_and_the_fix(source, message):
 
 def test_records_keep_the_file_and_list_each_component_with_its_hash(tmp_path):
     loss = read_loss("losses/mpo.py")
-    components = describe(loss.signature)
+    components = describe_combination(loss.signature)
     assert [(c["loss_type"], c["builtin"], c["weight"]) for c in components] == [
         ("sigmoid", "dpo", 0.8), ("bco_pair", "bco_pair", 0.2), ("sft", "sft", 1.0)]
     assert components[0]["sha256"] == read_loss("losses/dpo.py").sha256

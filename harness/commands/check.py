@@ -12,6 +12,8 @@ import sys
 
 import click
 
+from harness.commands.options import parse_overrides
+from harness.hyperparams import split_overrides
 from harness.sandbox import BACKENDS
 from harness.text import clean_block, clean_terminal
 
@@ -32,9 +34,6 @@ CHECK_BACKENDS = ["auto"] + [name for name in BACKENDS.names() if name != "none"
 def command(loss_path, as_json, backend, beta, settings):  # fmt: skip
     """Check a loss file: structure, behaviour on random and extreme inputs, and diagnostics."""
     from harness.checks import CheckConfig, CheckSetupError, check_loss_file, render_report
-    from harness.commands.options import parse_overrides
-    from harness.hyperparams import split_overrides
-
     suite_keys, hyperparameters = split_overrides(parse_overrides(settings))
     if suite_keys:
         raise click.BadParameter(f"{sorted(suite_keys)[0]!r}: `harness check` takes only loss hyper-parameters "

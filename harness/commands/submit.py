@@ -16,6 +16,8 @@ from pathlib import Path
 import click
 
 from harness.bench import BenchUsageError
+from harness.commands.options import parse_overrides
+from harness.hyperparams import split_overrides
 from harness.leaderboard.submit import SubmitConfig, record_suite, submit_loss, submit_record_file
 from harness.leaderboard.verify import VerificationError
 from harness.lossfile import LossFileError
@@ -53,9 +55,6 @@ def command(loss_path, record_path, suite, seeds, board_root, backend, store_url
     """Add a loss to a leaderboard: idempotent per loss file + suite config; failed runs are never ranked."""
     if (loss_path is None) == (record_path is None):
         raise click.UsageError("give exactly one of --loss FILE or --record run.json")
-    from harness.commands.options import parse_overrides
-    from harness.hyperparams import split_overrides
-
     other, hyperparameters = split_overrides(parse_overrides(settings))
     if other or (hyperparameters and record_path is not None):
         raise click.BadParameter("takes only loss.NAME=VALUE, with --loss (a record carries its own setting)",

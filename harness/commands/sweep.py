@@ -13,13 +13,12 @@ import sys
 
 import click
 
+from harness.hyperparams import PREFIX
 from harness.text import clean_block, clean_terminal
 
 
 def parse_sweep(text: str) -> tuple[str, list]:
     """(hyper-parameter name, values) from ``loss.NAME=V,V,...``; BadParameter names the fix."""
-    from harness.hyperparams import PREFIX
-
     key, sep, raw = text.partition("=")
     try:
         values = [json.loads(v) for v in raw.split(",") if v.strip()]
@@ -34,8 +33,7 @@ def parse_sweep(text: str) -> tuple[str, list]:
 
 def sweep_hyperparameter(text: str, loss_path, overrides: dict, options: dict, as_json: bool, runner) -> None:
     """Run ``runner`` (bench_and_store or its container twin) once per value; print the table; exit."""
-    from harness.bench import BenchUsageError
-    from harness.hyperparams import PREFIX
+    from harness.bench import BenchUsageError  # imported late: torch and the suites are heavy
 
     name, values = parse_sweep(text)
     if PREFIX + name in overrides:

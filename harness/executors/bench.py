@@ -30,6 +30,8 @@ from harness.executors.docker import (
 )
 from harness.executors.hardening import JobLimits
 from harness.executors.results import Expected, JobResultError, check_claims, check_suite
+from harness.hyperparams import split_overrides
+from harness.lossfile import executable
 from harness.paths import cache_dir
 from harness.records import bench_record
 from harness.suites import RunPlan
@@ -75,8 +77,6 @@ def run_container_bench(loss_path, *, suite: str = "tiny", seeds: int = 3, beta:
     (``Suite.usage_error(in_container=True)``), or a missing daemon / image (the message says how to
     build it). The record is not stored yet (``harness.bench.store_record``)."""
     from harness.bench import BenchUsageError, _check_usage, _read, check_only, loss_provenance, loss_settings
-    from harness.combination import executable
-    from harness.hyperparams import split_overrides
 
     t_total = time.perf_counter()
     suite_obj = _check_usage(suite, seeds, beta, backend, overrides, RunPlan(thorough=lr_grid is not None))

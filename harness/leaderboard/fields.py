@@ -18,6 +18,8 @@ import datetime as _dt
 import math
 import re
 
+from harness.hyperparams import MAX_HYPERPARAMETERS, NAME
+
 ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 CONFIG_HASH = re.compile(r"[0-9a-f]{16}")
@@ -76,6 +78,8 @@ def check_fields(record: dict) -> None:
     _string(loss.get("path", ""), "loss.path", limit=4096)
     _match(SHA256, loss["sha256"], "loss.sha256", "64 lowercase hex digits")
     _check_hyperparameters(loss.get("hyperparameters"))
+    if loss.get("combination") is not None:  # a loss_type list's components (harness.combination): data only
+        _nested(loss["combination"], "loss.combination")
     _string(suite["name"], "suite.name", limit=100, nonempty=True)
     _match(CONFIG_HASH, suite["config_hash"], "suite.config_hash", "16 lowercase hex digits")
     if not isinstance(suite["config"], dict):
@@ -117,8 +121,6 @@ def _check_hyperparameters(values) -> None:
     part of the entry's identity, so never free text)."""
     if values is None:
         return
-    from harness.hyperparams import MAX_HYPERPARAMETERS, NAME
-
     if not isinstance(values, dict) or not 0 < len(values) <= MAX_HYPERPARAMETERS:
         raise FieldError(f"loss.hyperparameters must be an object of 1 to {MAX_HYPERPARAMETERS} values")
     for name, value in values.items():

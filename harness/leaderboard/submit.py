@@ -18,12 +18,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.hyperparams import PREFIX, HyperparameterError, record_values, resolve, settings_key
 from harness.leaderboard.folder import RECORDS_DIR, read_json_file
 from harness.leaderboard.proof import verify_signature
 from harness.leaderboard.publish import SubmitOutcome, submit_record, verified_on_board
 from harness.leaderboard.rerun import verify_by_rerun
 from harness.leaderboard.verify import VerificationError, current_suite_hash, verify_foreign, verify_record
-from harness.lossfile import read_loss_file, sha256_bytes
+from harness.lossfile import LossFileError, loss_from_bytes, read_loss_file, sha256_bytes
 from harness.paths import repo_root
 from harness.store import RunStore, StoreError
 from harness.text import clean_line
@@ -72,8 +73,6 @@ def submit_loss(loss_path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
                              "config; nothing was run")
     RunStore(cfg.store_url).close()  # opened first: a store error must not cost a finished run
     from harness.bench import bench_and_store  # imported late: torch and the suite code are heavy
-    from harness.hyperparams import PREFIX
-
     settings = {PREFIX + k: v for k, v in (cfg.hyperparameters or {}).items()}
     run = bench_and_store(path, suite=cfg.suite, seeds=cfg.seeds, backend=cfg.backend, progress=cfg.progress,
                           store_url=cfg.store_url, **({"overrides": settings} if settings else {}))
@@ -86,9 +85,6 @@ def submit_loss(loss_path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
 
 def _entry_key(path: Path, data: bytes, hyperparameters: dict | None) -> str:
     """The board identity a bench of this file at this setting would get (harness.hyperparams.entry_key)."""
-    from harness.hyperparams import HyperparameterError, resolve, settings_key
-    from harness.lossfile import LossFileError, loss_from_bytes
-
     try:
         values = resolve(loss_from_bytes(path, data).signature.hyperparameters, hyperparameters, path.name)
     except HyperparameterError as e:
@@ -160,8 +156,6 @@ def submit_record_file(path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
     verify_foreign(record)
     if record["status"] == "ok":
         # a foreign record's own "check" verdict is not evidence: the check runs here
-        from harness.hyperparams import record_values
-
         behaviour_check(record["loss"]["source"], record["loss"]["name"], backend=cfg.backend, beta=record["beta"],
                         hyperparameters=record_values(record))
         verification = _provenance(record, cfg)

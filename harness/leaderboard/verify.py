@@ -7,6 +7,7 @@ embedded loss source must hash to its stated loss sha256. Anything else is refus
 
 from __future__ import annotations
 
+from harness.hyperparams import entry_key
 from harness.leaderboard.fields import FieldError, check_fields
 from harness.leaderboard.proof import ProofError, check_aggregates
 from harness.lossfile import LossFileError, decode_source, sha256_bytes
@@ -99,8 +100,6 @@ def verify_integrity(record: dict, suite: str) -> dict:
 
 def record_filename(record: dict) -> str:
     """Board file name of a record: same loss bytes + same suite config = same file (idempotent)."""
-    from harness.hyperparams import entry_key
-
     return f"{entry_key(record)}-{record['suite']['config_hash']}.json"
 
 

@@ -134,6 +134,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.hyperparams import resolve
 from harness.registry import Registry
 from harness.sandbox.errors import SandboxUnavailable
 from harness.sandbox.limits import SandboxLimits, TimeBudget
@@ -204,9 +205,7 @@ def open_session(path, *, backend: str = "auto", limits: SandboxLimits | None = 
     the chosen backend cannot run here (never falls back to running the loss in-process), and
     harness.hyperparams.HyperparameterError for a value the file does not declare or allow.
     """
-    from harness.combination import executable
-    from harness.hyperparams import resolve
-    from harness.lossfile import LossFile, LossFileError, read_loss
+    from harness.lossfile import LossFile, LossFileError, executable, read_loss
     from harness.session import LossCallError
 
     limits = limits or SandboxLimits()
