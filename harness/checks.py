@@ -273,15 +273,15 @@ def _dependence(session: LossSession, config: CheckConfig) -> dict:
     return probes.dependence(lambda inputs: _call(session, inputs, config.beta, grad=False).losses.float())
 
 
-def _token_probe(session: LossSession, config: CheckConfig) -> dict:
-    """A per-token loss's values on one fixed batch of unequal lengths and uneven tokens: on a rho grid
-    (equal lengths, equal token shares) WPO, LD-DPO and SamPO all equal DPO, so the behaviour key
-    (harness.discovery.evaluator.behaviour_key_of) needs these too to tell them apart."""
-    if not probes.needs_tokens(session.params):
-        return {}
+def _batch_probe(session: LossSession, config: CheckConfig) -> dict:
+    """The loss's values on one fixed batch of 7 pairs with unequal lengths, reference log-ratios apart
+    from zero and (for a per-token loss) uneven tokens. The rho grids give every example equal lengths,
+    a reference at the same level and equal token shares, one example per call: there AOT (a sort over
+    the batch), R-DPO (a length term), CPO (no reference), WPO, LD-DPO and SamPO all equal DPO, so the
+    behaviour key (harness.discovery.evaluator.behaviour_key_of) needs these values too."""
     inputs = probes.behaviour_inputs(7, torch.float32, "realistic", 5.0, config.seed + 11)
     losses = _call(session, inputs, config.beta, grad=False, seed=config.seed + 11).losses.double()
-    return {"token_probe_losses": [round(float(v), 6) for v in losses]}
+    return {"probe_losses": [round(float(v), 6) for v in losses]}
 
 
 # beta * rho at which the loss's value is probed for its behaviour fingerprint (harness.discovery): a
@@ -308,7 +308,7 @@ def _values_on_margins(session: LossSession, config: CheckConfig) -> dict:
 DIAGNOSTICS = {"slope at rho = 0": _slope_at_zero, "bounded below": _bounded_below,
                "shape on the rho grid": _curve, "input dependence": _dependence,
                "values on beta * rho from -8 to 8": _values_on_margins,
-               "per-token probe": _token_probe}  # fmt: skip
+               "values on a fixed batch": _batch_probe}  # fmt: skip
 
 
 def _diagnostics(session: LossSession, config: CheckConfig, report: CheckReport) -> None:

@@ -73,15 +73,14 @@ def reports():
 def test_per_token_builtins_pass_the_check(reports, name):
     report = reports[name]
     assert report.valid, report.errors
-    assert len(report.diagnostics["token_probe_losses"]) == 7
+    assert len(report.diagnostics["probe_losses"]) == 7
     assert report.diagnostics["call_ms_b64"] < CheckConfig().max_call_ms
 
 
 def test_behaviour_keys_tell_the_per_token_losses_from_dpo(reports):
-    """On the rho grid (equal lengths, equal token shares) WPO, LD-DPO and SamPO all equal DPO; the token
-    probe keeps their twin keys apart, while a sequence loss's key stays what it was."""
+    """On the rho grid (equal lengths, equal token shares) WPO, LD-DPO and SamPO all equal DPO; the values
+    on a fixed batch keep their twin keys apart."""
     dpo = reports["dpo"].diagnostics
-    assert "token_probe_losses" not in dpo
     for name in ("wpo", "ld_dpo", "sampo"):
         d = reports[name].diagnostics
         assert d["loss_at_zero"] == pytest.approx(dpo["loss_at_zero"], abs=1e-6), name

@@ -162,11 +162,12 @@ def behaviour_key_of(diagnostics: dict) -> str | None:
     """A fingerprint of the loss's behaviour on the check's fixed probe inputs (computed in the
     sandbox, at the candidate's hyper-parameter values): its value at 13 points of beta * rho from -8 to 8
     (harness.checks.BEHAVIOUR_MARGINS), value and slope at rho = 0, stationary points, convexity,
-    boundedness, and for a per-token loss its values on a batch of uneven tokens. Value and slope at 0
-    alone let an exponential loss scaled to DPO's pass for DPO (issue 29 item 11); the values across the
-    range do not. On the rho grid alone (equal lengths, equal token shares) WPO, LD-DPO and SamPO would
-    all be DPO's twins; the token probe tells them apart (issue 31). None when the check computed no
-    values (a loss without a fingerprint is never merged)."""
+    boundedness, and its values on a fixed batch of unequal lengths (and uneven tokens). Value and slope
+    at 0 alone let an exponential loss scaled to DPO's pass for DPO (issue 29 item 11); the values across
+    the range do not. On the rho grid alone (one example per call, equal lengths, equal token shares)
+    AOT, R-DPO, CPO, WPO, LD-DPO and SamPO would all be DPO's (or RPO's) twins; the batch tells them
+    apart (issue 31). None when the check computed no values (a loss without a fingerprint is never
+    merged)."""
     margins = diagnostics.get("loss_on_margins")
     if "loss_at_zero" not in diagnostics or not margins:
         return None
@@ -176,8 +177,8 @@ def behaviour_key_of(diagnostics: dict) -> str | None:
               *diagnostics.get("local_minima", []), -1e9, *diagnostics.get("local_maxima", []),
               float(bool(diagnostics.get("convex_in_rho"))), float(bool(diagnostics.get("bounded_below"))), -1e9,
               *(float("nan") if v is None else v for _, v in margins)]
-    if diagnostics.get("token_probe_losses"):  # absent for sequence-level losses: their keys are unchanged
-        values += [-2e9, *diagnostics["token_probe_losses"]]
+    if diagnostics.get("probe_losses"):  # the values on a fixed batch (harness.checks._batch_probe)
+        values += [-2e9, *diagnostics["probe_losses"]]
     return behaviour_key([float(v) for v in values])
 
 

@@ -23,7 +23,8 @@ GENERATED = ("leaderboard.csv", "README.md", "index.html")
 TMP_MARK = ".tmp-"
 MAX_RECORD_FILE_BYTES = 4 << 20  # a real record is ~75 KB (3 seeds x 64 prompts x 5 tables + trajectories)
 # a record's file name: <loss sha256>-<suite config hash>.json (harness.leaderboard.verify.record_filename)
-RECORD_NAME = re.compile(r"[0-9a-f]{64}-[0-9a-f]{16}\.json")
+# <loss sha256>[-<hyper-parameter setting key>]-<suite config hash>.json (harness.leaderboard.verify.record_filename)
+RECORD_NAME = re.compile(r"[0-9a-f]{64}(-[0-9a-f]{12})?-[0-9a-f]{16}\.json")
 _TMP_SUFFIX = re.compile(re.escape(TMP_MARK) + r"[0-9]+-[0-9a-f]{8}")
 
 

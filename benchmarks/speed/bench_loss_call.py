@@ -1,6 +1,6 @@
 """Is the sequence-level path as fast as before the per-token vocabulary? Two checkouts, alternated.
 
-    .venv/bin/python benchmarks/bench_loss_call.py --baseline /path/to/main/checkout --rounds 5 \
+    .venv/bin/python benchmarks/speed/bench_loss_call.py --baseline /path/to/main/checkout --rounds 5 \
         [--candidate .] [--out benchmarks/results/loss_call.json]
 
 Each round runs one measuring process per checkout (baseline, then candidate, then the order swapped
@@ -91,7 +91,7 @@ def measure(checkout: Path, calls: int, steps: int) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, required=True, help="checkout of the revision to compare with")
-    parser.add_argument("--candidate", type=Path, default=Path(__file__).resolve().parent.parent)
+    parser.add_argument("--candidate", type=Path, default=Path(__file__).resolve().parents[2])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--steps", type=int, default=32)
