@@ -7,17 +7,19 @@ Each round runs one measuring process per checkout (baseline, then candidate, th
 in the next round, so that the machine's drift falls on both), each with that checkout first on
 ``sys.path``. A process measures, for DPO (a sequence-level loss, the one every board has):
 
-1. ``call_us``: the bridge round trip of one training step at B = 64 through the jail
+1. ``call_us`` and ``call_min_us``: the bridge round trip of one training step at B = 64 through the jail
    (``bridged_mean_loss`` forward and backward: frame encoding, the worker's call, the reply's checks),
-   the median over --calls calls after a warm-up;
+   the median and the fastest over --calls calls after a warm-up;
 2. ``train_s``: a short training run of the tiny suite's policy on its shipped pairs (``harness.train.train``,
    seed 0, --steps steps of 64 pairs, no evaluation), the jailed loss calls included: the trainer's
    sequence-level fast path end to end.
 
 The JSON written to --out holds every round's numbers, the per-round candidate / baseline ratios, their
 median, the git revisions, the command and the load average before and after each process. The verdict
-is "not slower" when the median ratio of each measure is at most 1 + --tolerance (noise on a shared
-2-core machine: the README measured drifts up to 1.4x within an hour, hence the alternation).
+is "not slower" when the median ratio of the fastest call and of the training run are at most
+1 + --tolerance: the fastest call is the round trip's own cost, while its median carries the shared
+2-core machine's noise (the README measured drifts up to 1.4x within an hour, hence the alternation);
+the median call ratio is reported beside them.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ with open_session(builtin_losses_dir() / "dpo.py", backend="jail") as session:
         if i >= 50:
             times.append(time.perf_counter() - t)
 out["call_us"] = 1e6 * statistics.median(times)
+out["call_min_us"] = 1e6 * min(times)
 import tempfile
 from dataclasses import replace
 from harness.suites import SUITES
@@ -105,15 +108,18 @@ def main(argv=None) -> int:
         got = {}
         for side in order:
             got[side] = measure(sides[side], args.calls, args.steps)
-            print(f"round {r + 1}/{args.rounds} {side}: call {got[side]['call_us']:.0f} us, "
+            print(f"round {r + 1}/{args.rounds} {side}: call {got[side]['call_us']:.0f} us "
+                  f"(fastest {got[side]['call_min_us']:.0f}), "
                   f"train {got[side]['train_s']:.2f} s, load {got[side]['load_before'][0]:.2f}", flush=True)
         rounds.append({"order": list(order), **got})
-    ratios = {m: [x["candidate"][m] / x["baseline"][m] for x in rounds] for m in ("call_us", "train_s")}
+    ratios = {m: [x["candidate"][m] / x["baseline"][m] for x in rounds] for m in ("call_us", "call_min_us", "train_s")}
     summary = {m: {"median_ratio": statistics.median(v), "ratios": v,
                    "baseline_median": statistics.median(x["baseline"][m] for x in rounds),
                    "candidate_median": statistics.median(x["candidate"][m] for x in rounds)}
                for m, v in ratios.items()}
-    verdict = "not slower" if all(s["median_ratio"] <= 1 + args.tolerance for s in summary.values()) else "slower"
+    # the fastest call is the round trip's own cost; medians carry the shared machine's noise (reported too)
+    judged = ("call_min_us", "train_s")
+    verdict = "not slower" if all(summary[m]["median_ratio"] <= 1 + args.tolerance for m in judged) else "slower"
     result = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "revisions": {k: _revision(p) for k, p in sides.items()}, "calls": args.calls, "steps": args.steps,
               "tolerance": args.tolerance, "summary": summary, "verdict": verdict, "rounds": rounds,
