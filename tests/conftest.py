@@ -29,12 +29,47 @@ def tier_timeout(markers: set[str], explicit: bool) -> int | None:
     return max((TIER_TIMEOUTS[m] for m in markers if m in TIER_TIMEOUTS), default=FAST_TIMEOUT)
 
 
+# Tiers whose tests share one expensive session fixture (a compiled server, a built image, a cluster)
+# run on one xdist worker, so the fixture is made once (pytest-xdist's --dist loadgroup).
+SHARED_FIXTURE_TIERS = ("docker", "api", "ray", "browser", "vllm", "gpu")
+
+
 def pytest_collection_modifyitems(config, items):
+    grouping = config.pluginmanager.hasplugin("xdist")
     for item in items:
         markers = {m.name for m in item.iter_markers()}
         seconds = tier_timeout(markers, "timeout" in markers)
         if seconds is not None:
             item.add_marker(pytest.mark.timeout(seconds))
+        tier = next((t for t in SHARED_FIXTURE_TIERS if t in markers), None)
+        if grouping and tier is not None and "xdist_group" not in markers:
+            item.add_marker(pytest.mark.xdist_group(tier))
+
+
+def worker_cpus(worker: str, n_workers: int, cpus: list[int]) -> list[int]:
+    """The CPUs xdist worker ``gwK`` of ``n_workers`` keeps: every n-th of the allowed CPUs, from the
+    K-th (each worker its own share when there are at least as many CPUs as workers; all of them else)."""
+    index = int(worker.removeprefix("gw"))
+    if n_workers < 2 or len(cpus) < n_workers:
+        return cpus
+    return cpus[index % n_workers::n_workers]
+
+
+def _pin_xdist_worker() -> None:
+    """Under pytest-xdist (scripts/test.sh runs ``-n 2``), pin this worker and everything it starts
+    to its own CPUs. The harness sizes its seed processes by the CPUs it may use (harness.runtime's
+    cpu_budget reads the affinity mask), so two workers on two cores never run more than one
+    single-threaded training process per core: the CPU policy holds for the test run as a whole."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or not hasattr(os, "sched_setaffinity"):
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    mine = worker_cpus(worker, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), cpus)
+    if mine != cpus:
+        os.sched_setaffinity(0, mine)
+
+
+_pin_xdist_worker()
 
 
 # The board key that seals verifications (harness.seal) comes from the environment in every

@@ -17,6 +17,7 @@ MICRO = {
     "sft.warmup_steps": 5, "train.steps": 4, "train.batch_size": 8, "train.checkpoint_every": 2,
     "eval.resamples": 100, "eval.kl_budgets": [0.002, 0.001],  # budgets 4 steps reach: measured seeds
 }
+pytestmark = pytest.mark.slow  # builds two micro suites and trains eleven seeds: ~50 s
 HELD_OUT = {**MICRO, "data.seed": 4321}  # other prompts and pairs: the stand-in "other suite"
 
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import FAST_TIMEOUT, TIER_TIMEOUTS, tier_timeout
+from conftest import FAST_TIMEOUT, SHARED_FIXTURE_TIERS, TIER_TIMEOUTS, tier_timeout, worker_cpus
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,3 +33,20 @@ def test_this_test_runs_under_its_tier_timeout(request):
 @pytest.mark.timeout(7)
 def test_an_explicit_timeout_is_kept(request):
     assert request.node.get_closest_marker("timeout").args == (7,)
+
+
+def test_xdist_workers_split_the_cpus_and_never_share_one():
+    assert worker_cpus("gw0", 2, [0, 1]) == [0] and worker_cpus("gw1", 2, [0, 1]) == [1]
+    shares = [worker_cpus(f"gw{k}", 3, list(range(8))) for k in range(3)]
+    assert sorted(c for share in shares for c in share) == list(range(8))  # every CPU, each once
+    assert worker_cpus("gw1", 4, [0, 1]) == [0, 1]  # more workers than CPUs: no pinning
+    assert worker_cpus("gw0", 1, [0, 1]) == [0, 1]
+
+
+def test_shared_fixture_tiers_are_tiers():
+    assert set(SHARED_FIXTURE_TIERS) <= set(TIER_TIMEOUTS)
+
+
+def test_test_sh_runs_one_worker_per_cpu_with_tier_groups():
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    assert '-n "$workers" --dist loadgroup' in script and "cpu_budget" in script
