@@ -44,7 +44,7 @@ from harness.suites import get_suite
 BASELINE_KIND = "harness-baseline"
 BASELINE_SCHEMA_VERSION = 2
 MIN_SEEDS = 3
-DEFAULT_SEEDS = 14  # --update-baseline default: catches an 8-point drop of DPO 80% of the time (bench_ci_power.py)
+DEFAULT_SEEDS = 14  # --update-baseline default: tiny v2, board seed spread: 5-point drop caught 99% (bench_ci_power.py)
 FAMILY_ALPHA = 0.05  # two-sided; each gate is one-sided at FAMILY_ALPHA / 2 / L
 DETECT_POWER = 0.80
 REFERENCE_TABLE = "reference"  # the untrained policy: not a property of the loss, never compared
