@@ -284,3 +284,12 @@ def test_seccomp_program_shape():
     assert len(seccomp.build_program("aarch64")) % 8 == 0
     with pytest.raises(seccomp.SeccompUnavailable, match="riscv64"):
         seccomp.build_program("riscv64")
+
+
+def test_an_expanded_batch_statistic_round_trips():
+    # sft's loss is one batch statistic expanded to (B,): at B=1 torch calls it contiguous with stride 0
+    for shape in ((1,), (3,), (1, 4)):
+        t = torch.tensor(2.5).expand(*shape)
+        read_exact, _ = _reader(wire.encode_frame({"kind": "reply"}, [("x", t)]))
+        _, got = wire.read_frame(read_exact, max_batch=8)
+        assert torch.equal(got["x"], t.contiguous())

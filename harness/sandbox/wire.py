@@ -55,6 +55,8 @@ def encode_frame(header: dict, tensors: list[tuple[str, torch.Tensor]] = ()) -> 
     specs, chunks = [], []
     for name, t in tensors:
         t = t.detach().to("cpu").contiguous()
+        if t.dim() and t.numel() and t.stride(-1) != 1:  # size-1 dims count as contiguous at any stride (an expand)
+            t = torch.empty(t.shape, dtype=t.dtype).copy_(t)
         if t.dtype not in DTYPE_NAMES:
             raise WireError(f"tensor {name!r} has dtype {t.dtype}; the wire carries {', '.join(DTYPES)}")
         if t.dim() not in (1, 2):
