@@ -10,9 +10,9 @@ import subprocess
 
 import pytest
 
-from harness.discovery.executor import _stage, job_for, keep_record, run_remote, with_record
+from harness.discovery.pools import _stage, job_for, keep_record, run_remote, with_record
 from harness.executors import docker, hardening
-from harness.executors.docker import ContainerRunner, GpuPool, parse_gpus, read_result
+from harness.executors.container_runner import ContainerRunner, GpuPool, parse_gpus, read_result
 
 
 def test_jail_profile_is_dockers_allowlist_plus_the_jails_calls():
