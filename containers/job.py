@@ -110,9 +110,9 @@ def run_candidate(suite, artifacts, session, spec: dict, out: Path) -> dict:
 
 
 def run_evaluation(spec: dict, out: Path) -> dict:
-    """Discovery: check, then bench, the candidate (harness.discovery.evaluators.run_job); never raises."""
+    """Discovery: check, then bench, the candidate (harness.discovery.candidate_job.run_job); never raises."""
+    from harness.discovery.candidate_job import run_job as evaluate
     from harness.discovery.config import EvalSettings
-    from harness.discovery.evaluators import run_job as evaluate
 
     try:
         settings = EvalSettings(**spec["evaluate"])

@@ -2,7 +2,7 @@
 
 Two records are comparable only when their suite name, suite ``config_hash`` and outcomes
 ``prompts_sha256`` are equal (the same prompts and reference answers); they are then compared on the
-seeds both measured, prompt by prompt (``harness.stats.paired_difference_ci`` on the two
+seeds both measured, prompt by prompt (``harness.stats.paired.paired_difference_ci`` on the two
 (seeds x prompts) tables of ``record["outcomes"]``). For the primary "verdict" table only seeds
 whose ``seed_status`` is "measured" in both records are used: a censored or unresolved seed is a
 different measurement and is never mixed in (use ``table="kl1"`` or ``"end"`` for those).
@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from harness.seal import is_verified
-from harness.stats import CrossedEstimate, paired_difference_ci, win_rate_ci
+from harness.stats.crossed import CrossedEstimate, win_rate_ci
+from harness.stats.paired import paired_difference_ci
 from harness.text import clean_line
 
 MEASURED = "measured"

@@ -3,7 +3,7 @@
 A baseline file (``make_baseline``, schema 2) holds, per loss, a bench record's seeds, metrics and
 per-prompt ``outcomes`` (seeds x prompts tables on the suite's fixed prompts), with the suite config
 and the versions that made it; ``harness ci --update-baseline`` writes it. ``compare`` pairs each
-loss's run with its baseline prompt by prompt (``harness.stats.rerun_difference_ci``): another
+loss's run with its baseline prompt by prompt (``harness.stats.paired.rerun_difference_ci``): another
 machine makes a seed's trajectory drift, so a rerun's seeds are fresh draws and the seed spread is
 pooled from both runs' seeds (it is the same under "nothing changed"); a baseline therefore holds
 several seeds (it refuses fewer than ``MIN_SEEDS``).
@@ -33,12 +33,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scipy.stats import norm
-
 from harness.comparison import CompareError, compare_records, usable_table
 from harness.records import config_hash, now_iso, provenance, validate_record
 from harness.registry import UnknownNameError
-from harness.stats import CrossedEstimate, rerun_difference_ci, win_rate_ci
+from harness.stats.crossed import CrossedEstimate, win_rate_ci
+from harness.stats.paired import minimum_detectable_drop, rerun_difference_ci
 from harness.suites import get_suite
 
 BASELINE_KIND = "harness-baseline"
@@ -233,12 +232,6 @@ def verdict(diff: CrossedEstimate, tolerance: float) -> str:
     return "unchanged"
 
 
-def minimum_detectable_drop(diff: CrossedEstimate, tolerance: float, power: float = DETECT_POWER) -> float:
-    """The true drop whose interval falls entirely below -tolerance with probability ``power``,
-    at this comparison's standard error and half-width (normal approximation for the estimate)."""
-    return float(tolerance + diff.half_width + norm.ppf(power) * diff.sem)
-
-
 def _as_record(baseline: dict, entry: dict) -> dict:
     """A baseline entry in the shape ``harness.comparison`` compares."""
     return {"loss": {**entry["loss"], "source": ""}, "suite": baseline["suite"], "status": entry["status"],
@@ -247,7 +240,7 @@ def _as_record(baseline: dict, entry: dict) -> dict:
 
 def _rerun(record: dict, base: dict, table: str, level: float):
     """(baseline, now, now - baseline) on ``table``: a rerun's seeds are fresh draws (another machine's
-    trajectories drift), so runs are paired by prompt and the seed spread is pooled (stats.rerun_difference_ci)."""
+    trajectories drift), so runs are paired by prompt and the seed spread is pooled (harness.stats.paired.rerun_difference_ci)."""
     now, then = usable_table(record, table), usable_table(base, table)
     try:
         return (win_rate_ci(then, level), win_rate_ci(now, level), rerun_difference_ci(now, then, level))
@@ -264,7 +257,7 @@ def _compare_loss(name: str, base: dict, record: dict, cfg: ComparisonConfig, le
     except CompareError as e:
         raise CIError(f"{name}: {e}; regenerate the baseline with --update-baseline if the suite changed") from None
     rows = [Row(name, table, verdict(diff, cfg.tolerance), then, now, diff, "",
-                minimum_detectable_drop(diff, cfg.tolerance))]
+                minimum_detectable_drop(diff, cfg.tolerance, DETECT_POWER))]
     for other in sorted(set(record["outcomes"]["tables"]) & set(base["outcomes"]["tables"]) - {table, REFERENCE_TABLE}):
         try:
             then, now, diff = _rerun(record, base, other, level)

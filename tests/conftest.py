@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-pytest_plugins: list[str] = ["llm_server", "sandbox_backends", "sandbox_docker"]
+pytest_plugins: list[str] = ["llm_server", "sandbox_backends", "docker_daemon"]
 
 FAST_TIMEOUT = 300  # seconds; the slowest fast test takes ~15 s on an idle 2-core machine
 # seconds per opt-in tier: training and real models (slow, ray, gpu, vllm); docker builds the job image

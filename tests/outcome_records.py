@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from test_leaderboard_records import make_record
 
+from benchmarks.validation.simulation import NoiseModel, simulate
 from harness.seal import seal
-from harness.simulation import NoiseModel, simulate
-from harness.stats import win_rate_ci
+from harness.stats.crossed import win_rate_ci
 
 PROMPTS_SHA = "a" * 64
 

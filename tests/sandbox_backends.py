@@ -1,7 +1,7 @@
 """Pytest plugin: the ``sandbox_backend`` fixture, one parameter per sandboxing backend.
 
 ``jail`` needs bubblewrap; ``docker`` needs a dockerd this test run can start and an image it builds
-locally without any registry (see tests/sandbox_docker.py). A backend that cannot run here is
+locally without any registry (see tests/docker_daemon.py). A backend that cannot run here is
 skipped with the reason; the in-process ``none`` backend is never part of the adversarial suite.
 """
 
@@ -27,5 +27,5 @@ def sandbox_backend(request):
             pytest.skip(f"jail backend unusable: {reason}")
         return "jail", SandboxLimits()
     image = request.getfixturevalue("sandbox_docker_image")
-    # the test image keeps the interpreter at this host's path (tests/sandbox_docker.py)
+    # the test image keeps the interpreter at this host's path (tests/docker_daemon.py)
     return "docker", SandboxLimits(docker_image=image, docker_python=sys.executable)

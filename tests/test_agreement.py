@@ -1,11 +1,12 @@
-"""harness.agreement: Spearman with a CI, pair-sign agreement, censored losses kept apart."""
+"""benchmarks/experiments/agreement.py: Spearman with a CI, pair-sign agreement, censored losses kept apart."""
 
 import numpy as np
 import pytest
 
-from harness.agreement import agreement, spearman_bootstrap
-from harness.agreement import board as verified_board
-from harness.simulation import NoiseModel, spearman_coverage
+from benchmarks.experiments.agreement import agreement, spearman_bootstrap
+from benchmarks.experiments.agreement import board as verified_board
+from benchmarks.validation.bench_agreement_coverage import spearman_coverage
+from benchmarks.validation.simulation import NoiseModel
 
 
 def record(suite: str, loss: str, table: np.ndarray, status=None) -> dict:

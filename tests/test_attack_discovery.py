@@ -20,8 +20,8 @@ from harness.checks import CheckConfig, CheckReport, _diagnostics
 from harness.discovery.config import EvalSettings
 from harness.discovery.containers import DockerExecutor, evaluate_in_container
 from harness.discovery.evaluator import behaviour_key_of
-from harness.discovery.executor import Job
-from harness.executors.docker import GpuPool, JobRun
+from harness.discovery.pools import Job
+from harness.executors.container_runner import GpuPool, JobRun
 from harness.lossfile import load_loss, read_loss
 from harness.paths import builtin_losses_dir
 from harness.session import InProcessSession

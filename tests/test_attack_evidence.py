@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from outcome_records import outcome_tables, record_with_outcomes
 from test_leaderboard_records import SUITE_HASH, VERIFIED, make_record
 
-from harness.agreement import board as agreement_board
+from benchmarks.experiments.agreement import board as agreement_board
 from harness.cli import main
 from harness.leaderboard.publish import submit_record
 from harness.store import RunStore

@@ -145,7 +145,7 @@ def test_the_evaluations_deadline_ends_training_as_timeout(home, tmp_path):
 def test_discovery_gives_every_candidate_a_deadline(tmp_path, monkeypatch):
     """BenchEvaluator hands its deadline to the bench; a worker still busy past it plus the grace is
     interrupted (timeout), not left running."""
-    import harness.discovery.evaluators as evaluators
+    import harness.discovery.candidate_job as evaluators
     from harness.discovery.config import EvalSettings
     from harness.discovery.evaluator import BenchEvaluator
 

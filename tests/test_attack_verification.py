@@ -30,7 +30,7 @@ from harness.leaderboard.rerun import (
     judge,
     verify_by_rerun,
 )
-from harness.stats import win_rate_ci
+from harness.stats.crossed import win_rate_ci
 
 
 def subset(record: dict, seeds: list[int]) -> dict:

@@ -228,7 +228,7 @@ class _NoDockerOptions:
         self.reply = reply  # a result.json the "container" claims (its content is untrusted)
 
     def runner(self, data, models):
-        from harness.executors.docker import JobRun
+        from harness.executors.container_runner import JobRun
 
         options = self
 
@@ -244,14 +244,14 @@ class _NoDockerOptions:
         return Runner()
 
     def pool(self):
-        from harness.executors.docker import GpuPool
+        from harness.executors.container_runner import GpuPool
 
         return GpuPool([], 1)
 
 
 def test_the_container_bench_runs_the_behaviour_check_first(home):
     """--executor docker: the same check as a local bench, in the sandbox, before any container."""
-    from harness.executors.bench import run_container_bench
+    from harness.executors.container_bench import run_container_bench
 
     options = _NoDockerOptions()
     record = run_container_bench(FIXTURES / "inf_in_bf16.py", seeds=1, progress=False, overrides=MICRO, options=options)
@@ -266,7 +266,7 @@ def test_the_container_bench_runs_the_behaviour_check_first(home):
 
 def test_a_malformed_job_result_is_a_harness_fault_not_a_crash(home):
     """A container's result.json is untrusted: one without its suite's seed-job shape is status error."""
-    from harness.executors.bench import run_container_bench
+    from harness.executors.container_bench import run_container_bench
     from harness.suites import get_suite
 
     suite = {"config_hash": get_suite("tiny").with_overrides(MICRO).config_hash()}  # the right config

@@ -121,7 +121,7 @@ image = _load("image")
 def job_image(tmp_path_factory):
     import shutil
 
-    from sandbox_docker import _daemon_up, _docker, _source_hash, _start_dockerd, hidden_by_private_tmp
+    from docker_daemon import _daemon_up, _docker, _source_hash, _start_dockerd, hidden_by_private_tmp
 
     if hidden_by_private_tmp():
         pytest.skip(hidden_by_private_tmp())

@@ -22,7 +22,7 @@ from harness.discovery.archive import Archive
 from harness.discovery.config import DiscoveryConfig, EvalSettings, FinalizeSettings
 from harness.discovery.loop import run_discovery
 from harness.discovery.proposer import Proposal
-from harness.executors.bench import ContainerOptions
+from harness.executors.container_bench import ContainerOptions
 from harness.executors.hardening import LABEL
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -46,7 +46,7 @@ def _options(image: str, **kw) -> ContainerOptions:
 
 def test_one_seed_bench_in_a_container_equals_the_local_run(job_image, tmp_path, monkeypatch):  # noqa: F811
     from harness.bench import run_bench
-    from harness.executors.bench import run_container_bench
+    from harness.executors.container_bench import run_container_bench
 
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
     kw = {"suite": "tiny", "seeds": 1, "overrides": TINY_OVERRIDES, "progress": False}
@@ -66,7 +66,7 @@ def test_a_per_token_loss_at_a_setting_in_a_container_equals_the_local_run(job_i
     combination, which travels to the job as the file that runs): the setting reaches the job, the seed
     trains bit for bit as locally, and the record carries the setting and the components."""
     from harness.bench import run_bench
-    from harness.executors.bench import run_container_bench
+    from harness.executors.container_bench import run_container_bench
 
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
     for loss, settings in (("losses/ld_dpo.py", {"loss.ld_alpha": 0.25}), ("losses/rpo.py", {})):
@@ -88,7 +88,7 @@ def test_a_smol_seed_in_a_container_equals_the_local_run(job_image, tmp_path, mo
     """The real SmolLM2-135M at test size: the converted model and the suite cache are mounted read-only,
     the ifeval judge runs in the container, and the pooled record equals the local one."""
     from harness.bench import run_bench
-    from harness.executors.bench import run_container_bench
+    from harness.executors.container_bench import run_container_bench
     from harness.suites.smol import smollm2
 
     try:
@@ -155,7 +155,7 @@ KILL_SCRIPT = """
 import sys
 from harness.discovery.config import DiscoveryConfig, EvalSettings, FinalizeSettings
 from harness.discovery.loop import run_discovery
-from harness.executors.bench import ContainerOptions
+from harness.executors.container_bench import ContainerOptions
 if __name__ == "__main__":
     cfg = DiscoveryConfig(out_dir=sys.argv[1], budget=3, parallel=2, executor="docker", progress=False,
                           eval=EvalSettings(evaluator="fake", fake_seconds=float(sys.argv[2])),

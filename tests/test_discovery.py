@@ -256,7 +256,7 @@ def test_workers_share_the_cores_instead_of_oversubscribing(monkeypatch):
     than the suite's is an override that changes the config hash, never the built cache."""
     from harness.discovery.config import EvalSettings
     from harness.discovery.evaluator import thread_overrides
-    from harness.discovery.executor import LocalExecutor
+    from harness.discovery.pools import LocalExecutor
     from harness.suites import get_suite
 
     monkeypatch.setattr("os.cpu_count", lambda: 2)

@@ -268,7 +268,7 @@ def test_a_transfer_suite_that_cannot_be_prepared_fails_before_the_search(monkey
             prepare_transfer_suite(config())
         with pytest.raises(DiscoveryError):  # run_discovery stops before it opens an archive
             monkeypatch.setattr(loop, "open_archive", lambda *a: pytest.fail("searched anyway"))
-            monkeypatch.setattr("harness.discovery.evaluators.EVALUATORS.get",
+            monkeypatch.setattr("harness.discovery.candidate_job.EVALUATORS.get",
                                 lambda name: type("E", (), {"prepare": staticmethod(lambda *a: None)}))
             loop.run_discovery(config())
     monkeypatch.setattr("harness.discovery.loop.get_suite", lambda name: Stub())

@@ -10,9 +10,9 @@ import subprocess
 
 import pytest
 
-from harness.discovery.executor import _stage, job_for, keep_record, run_remote, with_record
-from harness.executors import docker, hardening
-from harness.executors.docker import ContainerRunner, GpuPool, parse_gpus, read_result
+from harness.discovery.pools import _stage, job_for, keep_record, run_remote, with_record
+from harness.executors import container_runner, hardening
+from harness.executors.container_runner import ContainerRunner, GpuPool, parse_gpus, read_result
 
 
 def test_jail_profile_is_dockers_allowlist_plus_the_jails_calls():
@@ -89,13 +89,13 @@ def test_gpus_round_robin_one_job_per_card():
 
 
 def test_orphans_are_containers_whose_controller_is_gone():
-    assert docker._owner_alive(docker.owner_id())
+    assert container_runner._owner_alive(container_runner.owner_id())
     dead = subprocess.Popen(["true"])
     dead.wait()
-    assert not docker._owner_alive(docker.owner_id(dead.pid))  # exited: its containers are reaped
-    host, pid, start = docker.owner_id().split(":")
-    assert not docker._owner_alive(f"{host}:{pid}:{int(start) + 1}")  # same pid, another process
-    assert docker._owner_alive(f"other-host:{pid}:{start}")  # another machine's: left alone
+    assert not container_runner._owner_alive(container_runner.owner_id(dead.pid))  # exited: its containers are reaped
+    host, pid, start = container_runner.owner_id().split(":")
+    assert not container_runner._owner_alive(f"{host}:{pid}:{int(start) + 1}")  # same pid, another process
+    assert container_runner._owner_alive(f"other-host:{pid}:{start}")  # another machine's: left alone
 
 
 def test_jobs_carry_the_code_not_a_path(tmp_path):
@@ -131,14 +131,14 @@ def test_missing_docker_daemon_or_image_is_said_with_the_fix(tmp_path, monkeypat
     from harness.cli import main
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no docker CLI at all
-    assert "apt-get install docker.io" in docker.unavailable_reason("img")
+    assert "apt-get install docker.io" in container_runner.unavailable_reason("img")
     fake = tmp_path / "docker"
     fake.write_text("#!/bin/sh\n[ \"$1\" = image ] && exit 1\n[ \"$1\" = info ] && [ -n \"$DAEMON_UP\" ] && exit 0\n"
                     "echo 'Cannot connect to the Docker daemon' >&2; exit 1\n")
     fake.chmod(0o755)
-    assert "daemon is not running" in docker.unavailable_reason("img")
+    assert "daemon is not running" in container_runner.unavailable_reason("img")
     monkeypatch.setenv("DAEMON_UP", "1")
-    assert "scripts/job_image.sh" in docker.unavailable_reason("img")
+    assert "scripts/job_image.sh" in container_runner.unavailable_reason("img")
     r = CliRunner().invoke(main, ["bench", "--loss", "losses/dpo.py", "--executor", "docker", "--seeds", "1"])
     assert r.exit_code == 2 and "scripts/job_image.sh" in r.output
     r = CliRunner().invoke(main, ["suites"])

@@ -26,20 +26,19 @@ LAYERS = (
               "harness.hashing", "harness.seal", "harness.prices")),
     ("loss contract", ("harness", "harness.lossfile", "harness.status", "harness.check_probes", "harness.builtin",
                        "harness.lossplot", "harness.vocabulary", "harness.hyperparams", "harness.combination")),
-    ("statistics", ("harness.stats", "harness.comparison", "harness.ranking", "harness.agreement",
-                    "harness.simulation")),
+    ("statistics", ("harness.stats",)),
     ("sandbox", ("harness.sandbox", "harness.session", "harness.checks")),
     ("model work", ("harness.train", "harness.token_inputs", "harness.generation", "harness.judges",
                     "harness.llm_client")),
     ("records", ("harness.records", "harness.store")),
     ("suites", ("harness.suites",)),
     ("pipeline", ("harness.bench", "harness.sweep", "harness.report", "harness.executors", "harness.reproduce")),
-    ("consumers", ("harness.leaderboard", "harness.discovery", "harness.regression")),
+    ("consumers", ("harness.leaderboard", "harness.discovery", "harness.comparison", "harness.regression")),
     ("interface", ("harness.cli", "harness.commands")),
 )
 # Function-level imports of harness modules: each is a lazy edge (kept for start-up time, or to reach a
 # heavy module only when needed). The count may fall; raise it only for a reason worth a review.
-MAX_FUNCTION_LEVEL = 175
+MAX_FUNCTION_LEVEL = 172
 
 
 def _modules() -> dict[str, Path]:

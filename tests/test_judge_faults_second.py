@@ -19,7 +19,8 @@ from harness.judges.llm import LLMJudge
 from harness.judges.spec import load_spec
 from harness.judges.winrate import MIN_CI_PROMPTS, win_rate_report
 from harness.llm_client import endpoint_id
-from harness.stats import bootstrap_ci, cluster_sem, win_rate_ci
+from harness.stats.crossed import win_rate_ci
+from harness.stats.intervals import bootstrap_ci, cluster_sem
 from harness.suites.paper.judging import checked_answers, seed_result
 
 

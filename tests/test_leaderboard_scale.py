@@ -20,8 +20,8 @@ from harness.leaderboard.render_csv import render_csv
 from harness.leaderboard.render_html import HEAD_TO_HEAD_MAX, render_html
 from harness.leaderboard.render_json import render_json
 from harness.leaderboard.render_md import render_readme
-from harness.ranking import JointRanking, _difference_pieces, joint_ranking
-from harness.stats import batch_pieces
+from harness.stats.crossed import batch_pieces
+from harness.stats.ranks import JointRanking, _difference_pieces, joint_ranking
 
 
 # -- fault 8: the board's cost does not grow with the square of its pairs ----------------------------------

@@ -266,7 +266,7 @@ def test_bench_path_trains_generates_and_judges_every_seed(name, tokenizer, tmp_
     from harness.judges.spec import load_spec
     from harness.lossfile import load_loss
     from harness.session import InProcessSession
-    from harness.stats import no_spread_interval
+    from harness.stats.intervals import no_spread_interval
 
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")

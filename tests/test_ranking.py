@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.ranking import joint_ranking, moderate
-from harness.simulation import NoiseModel, simulate
+from benchmarks.validation.simulation import NoiseModel, simulate
+from harness.stats.ranks import joint_ranking, moderate
 
 SEEDS = [0, 1, 2]
 

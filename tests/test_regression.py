@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from benchmarks.validation.simulation import NoiseModel, simulate
 from harness.records import RECORD_SCHEMA_VERSION, config_hash, validate_record
 from harness.regression import (
     CIError,
@@ -19,8 +20,7 @@ from harness.regression import (
     read_baseline,
     write_baseline,
 )
-from harness.simulation import NoiseModel, simulate
-from harness.stats import win_rate_ci
+from harness.stats.crossed import win_rate_ci
 
 FAKE_CONFIG = {"train": {"learning_rate": 2e-4, "steps": 128}, "beta": 0.1}
 

@@ -150,7 +150,7 @@ def test_harness_bench_runs_the_smol_suite_and_writes_a_valid_record(tiny_smol, 
 
 
 def test_aggregate_pools_seeds_and_tolerates_judges_without_scores():
-    from harness.stats import win_rate_ci
+    from harness.stats.crossed import win_rate_ci
     from harness.suites.smol.run import aggregate
 
     def seed(wins, score):

@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.simulation import Bursts, NoiseModel, simulate, true_win_rate
-from harness.stats import crossed_mean_ci, paired_difference_ci, rerun_difference_ci, win_rate_ci
+from benchmarks.validation.simulation import Bursts, NoiseModel, simulate, true_win_rate
+from harness.stats.crossed import crossed_mean_ci, win_rate_ci
+from harness.stats.paired import paired_difference_ci, rerun_difference_ci
 
 REPS = 1000
 PROMPTS = 256

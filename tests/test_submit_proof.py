@@ -22,7 +22,7 @@ from test_submit import RUNNER_KEY, board_files, env, submit, write  # noqa: F40
 from harness.leaderboard.board import build_board
 from harness.leaderboard.proof import ProofError, check_aggregates, sign_record, verify_signature
 from harness.leaderboard.verify import VerificationError, record_filename, verify_foreign
-from harness.stats import win_rate_ci
+from harness.stats.crossed import win_rate_ci
 
 REPO = Path(__file__).resolve().parent.parent
 

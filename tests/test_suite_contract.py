@@ -167,7 +167,7 @@ class InProcessJobs:
         self.specs = []
 
     def runner(self, data, models):
-        from harness.executors.docker import JobRun, read_result
+        from harness.executors.container_runner import JobRun, read_result
 
         jobs = self
 
@@ -188,7 +188,7 @@ class InProcessJobs:
         return Runner()
 
     def pool(self):
-        from harness.executors.docker import GpuPool
+        from harness.executors.container_runner import GpuPool
 
         return GpuPool([], 1)
 
@@ -243,7 +243,7 @@ def test_every_registered_suite_runs_through_every_path(name, tmp_path, monkeypa
     assert f"{suite.gate_metric}_ci" in record["metrics"]
 
     # --executor docker's path (one job per seed, pooled here) gives the local run's numbers
-    from harness.executors.bench import run_container_bench
+    from harness.executors.container_bench import run_container_bench
 
     jobs = InProcessJobs()
     boxed_refusal = suite.usage_error(in_container=True)

@@ -12,7 +12,8 @@ from test_bench import DPO, MICRO, MICRO_ARGS, home  # noqa: F401  (the shared m
 
 from harness.bench import run_bench
 from harness.records import validate_record
-from harness.stats import wilson_ci, win_rate_ci
+from harness.stats.crossed import win_rate_ci
+from harness.stats.intervals import wilson_ci
 from harness.suites.tiny import budget
 from harness.suites.tiny.metrics import EvalConfig, aggregate
 from harness.suites.tiny.stability import burst_fields

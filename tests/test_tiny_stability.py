@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.stats import wilson_ci
+from harness.stats.intervals import wilson_ci
 from harness.suites.tiny import TinySuite
 from harness.suites.tiny.stability import (
     BURST_NATS,

@@ -3,7 +3,7 @@
     PYTHONPATH=. .venv/bin/python benchmarks/experiments/transfer.py [--boards leaderboards] [--resamples 2000]
 
 Reads the ok records of leaderboards/{tiny,tiny-beta0.05,smol}/records and, for each pair of boards,
-computes (harness.agreement) Spearman's rho between the per-loss verdicts with a bootstrap CI over
+computes (benchmarks/experiments/agreement.py) Spearman's rho between the per-loss verdicts with a bootstrap CI over
 seeds and prompts, and the share of loss pairs separated on both boards whose paired differences
 agree in sign. The tiny boards' verdict is the win rate at the matched KL budget (a loss censored on
 any seed is shown apart on its board and listed apart here); the "end" rows compare tiny's win rate at the end of training (fixed
@@ -19,7 +19,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from harness.agreement import agreement, board
+from benchmarks.experiments.agreement import agreement, board
 
 PAIRS = (("tiny", "verdict", "smol"), ("tiny-beta0.05", "verdict", "smol"), ("tiny", "end", "smol"),
          ("tiny-beta0.05", "end", "smol"), ("tiny", "verdict", "tiny-beta0.05"))

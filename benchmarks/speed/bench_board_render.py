@@ -3,7 +3,7 @@
     PYTHONPATH=. .venv/bin/python benchmarks/speed/bench_board_render.py [--entries 500] [--prompts 256]
         [--seeds 3] [--sizes 15,60,120,240,500] [--out benchmarks/results/board_render.json]
 
-Records shaped like the tiny board's (3 seeds x 256 prompts of per-prompt outcomes, harness.simulation,
+Records shaped like the tiny board's (3 seeds x 256 prompts of per-prompt outcomes, benchmarks/validation/simulation.py,
 true win rates spread over 0.30-0.90 so that many pairs are separated and many are not), each a
 verified record that satisfies harness.records.validate_record. For every size: seconds to rank
 (harness.leaderboard.board.build_board: every pair's paired interval and Holm's procedure), then to
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.validation.simulation import NoiseModel, simulate
 from harness.leaderboard.board import build_board
 from harness.leaderboard.render_csv import render_csv
 from harness.leaderboard.render_html import render_html
@@ -31,8 +32,7 @@ from harness.leaderboard.render_md import render_readme, render_table
 from harness.leaderboard.verify import record_filename
 from harness.lossfile import sha256_bytes
 from harness.records import RECORD_SCHEMA_VERSION, config_hash, validate_record
-from harness.simulation import NoiseModel, simulate
-from harness.stats import win_rate_ci
+from harness.stats.crossed import win_rate_ci
 
 OUT = Path(__file__).resolve().parent.parent / "results" / "board_render.json"
 CONFIG = {"name": "tiny", "beta": 0.1, "train": {"steps": 40}, "prompts": 256}

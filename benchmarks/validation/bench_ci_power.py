@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit
 
-from harness.regression import DEFAULT_SEEDS, minimum_detectable_drop
-from harness.simulation import NoiseModel, centre_for, simulate
-from harness.stats import rerun_difference_ci
+from benchmarks.validation.simulation import NoiseModel, centre_for, simulate
+from harness.regression import DEFAULT_SEEDS
+from harness.stats.paired import minimum_detectable_drop, rerun_difference_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "benchmarks" / "results" / "ci_power.json"

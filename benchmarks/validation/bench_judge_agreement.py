@@ -21,7 +21,7 @@ AlpacaEval's evaluator table, on a labelled set made here. Stages:
    endpoint is a local llama.cpp server on SmolLM2-135M (tests/llm_server.py, one thread) unless
    ``--base-url`` names another OpenAI-compatible one. A fresh judgment cache per run.
 3. metrics per judge, each a share over items with a prompt-clustered percentile bootstrap CI
-   (harness.stats.bootstrap_ci, 95%): agreement with gold (combined verdict: 1 right, 0.5 tie, 0
+   (harness.stats.intervals.bootstrap_ci, 95%): agreement with gold (combined verdict: 1 right, 0.5 tie, 0
    wrong); the same split by whether gold is the longer or the shorter answer; the preference for the
    longer answer on ``equal`` items; position bias (pairwise: the share of items whose verdict changes
    with the order). Items with no verdict (unparseable in an order) are counted, not scored.
@@ -47,7 +47,7 @@ from harness.judges.base import Comparison
 from harness.judges.ifeval import parse_instructions, score
 from harness.judges.llm import LLMJudge, position_diagnostics
 from harness.judges.spec import builtin_judges
-from harness.stats import bootstrap_ci
+from harness.stats.intervals import bootstrap_ci
 from harness.suites.smol import SmolConfig
 from harness.suites.smol.prompts import make_prompts, split_tasks
 

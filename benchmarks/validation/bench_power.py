@@ -15,10 +15,10 @@ sample (the previous protocol), plus per-seed wall time: benchmarks/results/powe
 
 ``analyze`` pairs the two losses on their common measured seeds and prompts. The per-cell
 difference table d = a - b is split into seed, prompt and residual variance components (two-way
-crossed random-effects ANOVA, harness.stats.mean_components' model: y = mu + a_s + b_p + e_sp), so that
+crossed random-effects ANOVA, harness.stats.crossed.mean_components' model: y = mu + a_s + b_p + e_sp), so that
 Var(mean d) = s_seed^2 / S + s_prompt^2 / P + s_resid^2 / (S P). The minimum detectable difference
 (paired, 80% power, two-sided alpha 0.05) for S seeds is found by simulation of the actual interval
-(harness.stats.paired_difference_ci on normal tables with those components): the smallest true
+(harness.stats.paired.paired_difference_ci on normal tables with those components): the smallest true
 difference that the interval excludes 0 for in >= 80% of repetitions. The normal approximation
 (z_0.975 + z_0.8) * sqrt(Var(mean d)) is reported beside it. The same analysis on the one-reference
 tables gives the variance reduction of comparing every sample with every reference answer.
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.stats import paired_difference_ci
+from harness.stats.paired import paired_difference_ci
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 RUNS = RESULTS / "power_runs"
@@ -154,7 +154,7 @@ def _finite(x: float) -> float | None:
 def board_power(folder: Path, against: str, reps: int, seed_counts=(3, 5, 8, 10)) -> dict:
     """Per loss on the board: its paired difference with ``against`` (measured seeds of both, primary
     table), the variance components and the simulated MDD at ``seed_counts`` seeds."""
-    from harness.agreement import board
+    from benchmarks.experiments.agreement import board
 
     # verified records only (sealed by this machine's board key: `harness leaderboard --seal`)
     bd = board([json.loads(p.read_text()) for p in sorted((folder / "records").glob("*.json"))])

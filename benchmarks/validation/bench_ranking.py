@@ -2,7 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python benchmarks/validation/bench_ranking.py [--boards 400]
 
-Boards of 20 entries, 3 seeds x 256 prompts shaped like the tiny board (harness.simulation). Null
+Boards of 20 entries, 3 seeds x 256 prompts shaped like the tiny board (benchmarks/validation/simulation.py). Null
 boards (20 identical losses, win rate 0.84; seed SD 0.02, 0.08, or half 0.02 and half 0.08): the
 share of boards showing any pair as separated (goal: at most the nominal 5%; the former unpaired,
 unadjusted comparison showed 85%). Spread boards (true win rates 0.50 to 0.86 evenly): separability
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.ranking import joint_ranking
-from harness.simulation import NoiseModel, simulate
+from benchmarks.validation.simulation import NoiseModel, simulate
+from harness.stats.ranks import joint_ranking
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "ranking.json"
 KEYS = [f"l{i:02d}" for i in range(20)]

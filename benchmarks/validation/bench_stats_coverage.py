@@ -2,7 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python benchmarks/validation/bench_stats_coverage.py [--reps 4000]
 
-Settings: 256 prompts, 4 comparisons per prompt, shared prompt difficulty (harness.simulation).
+Settings: 256 prompts, 4 comparisons per prompt, shared prompt difficulty (benchmarks/validation/simulation.py).
 
 1. Calm seeds ("cells"): win rates 0.84 and 0.80, S = 3 and 5 seeds, seed SD 0 / 0.02 / 0.04 / 0.08,
    seed effects normal on the win-rate scale and (robustness) on the logit scale.
@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import t as student_t
 
-from harness.simulation import Bursts, NoiseModel, simulate, true_win_rate
-from harness.stats import batch_pieces, paired_difference_ci, win_rate_ci
+from benchmarks.validation.simulation import Bursts, NoiseModel, simulate, true_win_rate
+from harness.stats.crossed import batch_pieces, win_rate_ci
+from harness.stats.paired import paired_difference_ci
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "stats_coverage.json"
 RATES = (0.84, 0.80)

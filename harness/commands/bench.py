@@ -12,9 +12,8 @@ import sys
 
 import click
 
-from harness.commands.options import parse_overrides
+from harness.commands.options import container_options, parse_overrides
 from harness.executors import bench_runner, executor_names
-from harness.executors.cli import container_options
 from harness.text import clean_block, clean_terminal
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import click
 
+from harness.commands.options import container_options, parse_overrides
 from harness.executors import executor_names
-from harness.executors.cli import container_options
 from harness.paths import runs_dir
 
 
@@ -86,10 +86,9 @@ def command(suite, proposer, budget, parallel, out_dir, resume, executor, in_con
             top_k, reeval_seeds, transfer_suite, transfer_top, transfer_seeds, transfer_set, quiet, containers):
     """Search for new losses: propose, check, bench (in the sandbox), archive; resumable after kill -9;
     then re-bench the top candidates on fresh seeds against DPO (and on a held-out suite)."""
-    from harness.commands.options import parse_overrides
     from harness.discovery.config import DiscoveryConfig, EvalSettings, FinalizeSettings, LLMSettings
     from harness.discovery.loop import DiscoveryError, run_discovery
-    from harness.executors.docker import DockerUnavailable
+    from harness.executors.container_runner import DockerUnavailable
     from harness.registry import UnknownNameError
 
     final = dict(top_k=top_k, reeval_seeds=reeval_seeds, transfer_suite=transfer_suite, transfer_top=transfer_top,

@@ -1,10 +1,14 @@
-"""Option parsing shared by several commands (not a command itself): ``--set KEY=VALUE`` overrides."""
+"""Option parsing shared by several commands (not a command itself): ``--set KEY=VALUE`` overrides, and the
+container-job options of ``harness bench`` and ``harness discover``."""
 
 from __future__ import annotations
 
+import functools
 import json
 
 import click
+
+from harness.executors.container_runner import CPU_IMAGE
 
 
 def parse_overrides(items: tuple[str, ...], param_hint: str = "--set") -> dict:
@@ -22,3 +26,36 @@ def parse_overrides(items: tuple[str, ...], param_hint: str = "--set") -> dict:
         except json.JSONDecodeError:
             out[key] = raw
     return out
+
+
+def container_options(f):
+    """Adds --image, --gpus, --per-gpu, --job-timeout, --job-memory, --job-cpus, --runtime (kwarg ``containers``)."""
+    options = [
+        click.option("--image", default=CPU_IMAGE, show_default=True,
+                     help="Job image for --executor docker / --in-container (scripts/job_image.sh builds the CPU "
+                          "one; `docker build -t harness-job:latest .` the GPU one)."),
+        click.option("--gpus", default="", help="GPU cards for job containers: all, or indices like 0,1,3 "
+                                                "(one job per card, round-robin). Default: CPU containers."),
+        click.option("--per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Jobs sharing one GPU card."),
+        click.option("--job-timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True,
+                     help="Seconds one container may run; then it is killed (status timeout)."),
+        click.option("--job-memory", default="8g", show_default=True,
+                     help="Memory limit of one container (docker --memory); an OOM kill is status oom."),
+        click.option("--job-cpus", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+                     help="CPUs of one container on a CPU host."),
+        click.option("--runtime", default="", help="Container runtime, e.g. runsc (gVisor)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+
+    @functools.wraps(f)
+    def wrapper(*args, image, gpus, per_gpu, job_timeout, job_memory, job_cpus, runtime, **kw):
+        from harness.executors.container_bench import ContainerOptions
+
+        containers = ContainerOptions(image=image, gpus=gpus, per_gpu=per_gpu, timeout_s=job_timeout,
+                                      memory=job_memory, cpus=job_cpus, runtime=runtime,
+                                      parallel=kw.get("parallel") or 1)
+        return f(*args, containers=containers, **kw)
+
+    return wrapper

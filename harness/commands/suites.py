@@ -28,7 +28,7 @@ def command(ctx, as_json):
             for d in described]
     click.echo(tabulate(rows, headers=["suite", "size", "hardware", "expected time", "built", "harness bench",
                                        "description"]))
-    from harness.executors.docker import container_readiness
+    from harness.executors.container_runner import container_readiness
 
     click.echo(f"\n{container_readiness()}")
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from harness.discovery.config import EvalSettings
 from harness.discovery.evaluator import BenchEvaluator, EvalResult, _tail, thread_overrides
-from harness.stats import paired_difference_ci
+from harness.stats.paired import paired_difference_ci
 from harness.suites import get_suite
 
 STAGES = ("screen", "bench", "reeval", "transfer")
@@ -42,7 +42,7 @@ def screen_decision(record: dict, slope_at_zero: float | None, level: float = 0.
     """Why the screen stops the candidate of ``record`` (a short-run bench record), or None to go on.
 
     Uses the record's per-prompt ``end`` table against its ``reference`` table (the untrained policy
-    scored the same way), paired on seeds and prompts (harness.stats.paired_difference_ci). A record
+    scored the same way), paired on seeds and prompts (harness.stats.paired.paired_difference_ci). A record
     without those tables is never stopped (no evidence)."""
     tables = (record.get("outcomes") or {}).get("tables") or {}
     if "end" not in tables or "reference" not in tables:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.executors import executor_names
-from harness.executors.bench import ContainerOptions
+from harness.executors.container_bench import ContainerOptions
 from harness.llm_client import ClientSettings
 from harness.prices import resolve_prices
 

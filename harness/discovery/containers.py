@@ -31,7 +31,7 @@ from pathlib import Path
 from harness.discovery.cascade import screen_decision, screen_overrides
 from harness.discovery.config import EvalSettings
 from harness.discovery.evaluator import ERROR_TAIL, EvalResult, result_from_record, thread_overrides
-from harness.executors.docker import GpuPool, read_result, reap_orphans
+from harness.executors.container_runner import GpuPool, read_result, reap_orphans
 from harness.executors.results import Expected, JobResultError, check_claims, job_file
 from harness.leaderboard.folder import read_json_file
 from harness.leaderboard.proof import ProofError, check_aggregates
@@ -59,7 +59,7 @@ def job_spec(settings: EvalSettings, device: str) -> dict:
 def evaluate_in_container(settings: EvalSettings, source: bytes, folder: Path, containers, *, runner=None,
                           pool: GpuPool | None = None) -> dict:
     """Evaluate one candidate in a container; the evaluation's result dict (never raises for the candidate)."""
-    from harness.executors.bench import models_cache
+    from harness.executors.container_bench import models_cache
 
     runner = runner or containers.runner(cache_dir(), models_cache())
     pool = pool or containers.pool()
@@ -214,7 +214,7 @@ class DockerExecutor:
         return cls(config.eval, config.parallel, config.containers, Path(config.out_dir))
 
     def __init__(self, settings: EvalSettings, parallel: int, containers, out_dir: Path):
-        from harness.executors.bench import models_cache
+        from harness.executors.container_bench import models_cache
 
         self.runner = containers.runner(cache_dir(), models_cache())
         self.pool = containers.pool()

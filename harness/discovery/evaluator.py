@@ -6,7 +6,7 @@ cheap behaviour check on dummy tensors runs first in the same sandbox session. `
 scores it from a hash of its normalised code, and obeys ``# fake-status: <status>`` markers, so the
 loop's bookkeeping can be tested in milliseconds.
 
-``run_job`` (harness.discovery.evaluators) is what a worker process or Ray task runs. It writes the result file atomically before
+``run_job`` (harness.discovery.candidate_job) is what a worker process or Ray task runs. It writes the result file atomically before
 returning, so a result finished just before the controller was killed is recovered by ``--resume``.
 """
 

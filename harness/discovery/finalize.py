@@ -5,7 +5,7 @@ biased upwards: the winner's curse, Thaler 1988; ShinkaEvolve's users report noi
 false winners). So when a search ends, the ``top_k`` candidates by search fitness and DPO
 (losses/dpo.py) are benched again on ``reeval_seeds`` fresh seeds, disjoint from the search seeds
 (rebench.fresh_seeds), and compared paired on those seeds and prompts
-(harness.comparison.compare_records -> harness.stats.paired_difference_ci) with DPO and with the
+(harness.comparison.compare_records -> harness.stats.paired.paired_difference_ci) with DPO and with the
 untrained reference (the record's ``reference`` table). The run's best is the candidate with the
 highest re-evaluated win rate; the report shows search fitness beside it (the shrinkage).
 
@@ -23,7 +23,8 @@ import numpy as np
 from harness.discovery.archive import Archive
 from harness.discovery.config import DiscoveryConfig
 from harness.discovery.rebench import REFERENCE_LOSS, bench, fresh_seeds, search_seed_list
-from harness.stats import paired_difference_ci, win_rate_ci
+from harness.stats.crossed import win_rate_ci
+from harness.stats.paired import paired_difference_ci
 
 KEY = "finalize"
 DPO_LABEL = "dpo"

@@ -26,7 +26,7 @@ from harness.discovery.archive import DUPLICATE, SCREENED, Archive
 from harness.discovery.config import DiscoveryConfig
 from harness.discovery.dedupe import code_key
 from harness.discovery.evaluator import EvalResult
-from harness.discovery.executor import job_for, make_executor
+from harness.discovery.pools import job_for, make_executor
 from harness.discovery.proposer import Proposal, Proposer, make_proposer
 from harness.lossfile import LossFileError, parse_loss_source, sha256_bytes
 from harness.suites import get_suite
@@ -338,7 +338,7 @@ def prepare_transfer_suite(config: DiscoveryConfig) -> None:
 
 def run_discovery(config: DiscoveryConfig, *, resume: bool = False, proposer: Proposer | None = None) -> DiscoveryResult:
     """Run (or resume) a discovery search; ``proposer`` overrides the registered one (tests)."""
-    from harness.discovery.evaluators import EVALUATORS
+    from harness.discovery.candidate_job import EVALUATORS
 
     evaluator = EVALUATORS.get(config.eval.evaluator)  # unknown names fail here, not in every worker
     proposer = proposer or make_proposer(config)

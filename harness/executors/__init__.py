@@ -10,9 +10,10 @@ until a command uses the executor):
   evaluates candidates (local worker processes, a container per candidate, or Ray tasks).
 
 An executor without one of them is refused by that command with the reason. Modules: ``runners`` (the
-bench entry points), ``bench`` (``--executor docker``'s per-seed containers), ``docker`` (one job's
-container from start to status), ``hardening`` (the ``docker run`` flags and seccomp allowlist), ``cli``
-(the shared click options); discovery's pools are in ``harness.discovery.executor`` and
+bench entry points), ``container_bench`` (``--executor docker``'s per-seed containers), ``container_runner``
+(one job's container from start to status), ``hardening`` (the ``docker run`` flags and seccomp allowlist),
+``results`` (checks on what a container wrote); the commands' shared click options are in
+harness.commands.options; discovery's pools are in ``harness.discovery.pools`` and
 ``harness.discovery.containers``.
 """
 
@@ -62,12 +63,12 @@ class Executor:
 
 EXECUTORS: Registry[Executor] = Registry("executor")
 EXECUTORS.add("local", Executor("harness.executors.runners:bench_locally",
-                                "harness.discovery.executor:LocalExecutor.from_config"),
+                                "harness.discovery.pools:LocalExecutor.from_config"),
               "worker processes on this machine (seeds side by side; one candidate per worker)")
 EXECUTORS.add("docker", Executor("harness.executors.runners:bench_in_containers",
                                  "harness.discovery.containers:DockerExecutor.from_config"),
               "one hardened container of the job image per seed (bench) or per candidate (discover)")
-EXECUTORS.add("ray", Executor(None, "harness.discovery.executor:RayExecutor.from_config",
+EXECUTORS.add("ray", Executor(None, "harness.discovery.pools:RayExecutor.from_config",
                               "runs discovery's candidates as Ray tasks; a bench's seeds run with --executor "
                               "local or docker"),
               "Ray tasks on a local Ray or a cluster (discover; --in-container for a container per task)")

@@ -2,11 +2,11 @@
 
 * ``win_rate``: mean preference (soft, in [0, 1]; ties count 0.5), with a percentile bootstrap 95%
   CI resampling prompts (ids: the comparisons of one id are resampled together) and the SEM that
-  AlpacaEval reports as its standard error, over the same prompts (``harness.stats.cluster_sem``),
+  AlpacaEval reports as its standard error, over the same prompts (``harness.stats.intervals.cluster_sem``),
   so the SEM printed beside the CI is the one the CI estimates. Below ``MIN_CI_PROMPTS`` prompts no
   interval is given; when every prompt scored the same, the bootstrap has no spread to resample and
   the interval is the Clopper-Pearson bound on prompts that would score otherwise
-  (``harness.stats.no_spread_interval``), never a zero-width one.
+  (``harness.stats.intervals.no_spread_interval``), never a zero-width one.
 * ``discrete_win_rate``: each preference rounded to win (1) / tie (0.5) / loss (0) first.
 * ``lc_win_rate``: length-controlled win rate, AlpacaEval 2's GLM with its "minimal" features
   (our prompt sets are our own, so there is no instruction-difficulty term):
@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.stats
 
-from harness.stats import Estimate, bootstrap_ci
+from harness.stats.intervals import Estimate, bootstrap_ci
 
 TIE_TOLERANCE = 1e-9
 RIDGE = 1e-2  # on both coefficients; ~1/n of a single observation's weight on real sample sizes

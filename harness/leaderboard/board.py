@@ -2,7 +2,7 @@
 
 Each ok record is one entry; its win rate and CI are the record's own. A loss with hyper-parameters has
 one entry per setting, labelled with it (harness.hyperparams.entry_key and entry_label). Entries share seeds and
-prompts, so they are ranked jointly and paired (``harness.ranking``): every pair is compared on its
+prompts, so they are ranked jointly and paired (``harness.stats.ranks``): every pair is compared on its
 per-prompt outcomes, pairs are separated by Holm's family-wise procedure, and each entry gets a rank
 interval [best, worst] (Arena's rank is the best end); the board is sorted by the estimate and carries
 ``separability`` (share of pairs separated). Entries whose verdict has censored or unresolved seeds
@@ -32,8 +32,8 @@ from harness.hyperparams import entry_key, entry_label
 from harness.leaderboard.folder import FAILED_DIR, RECORDS_DIR, BoardError, check_folder, read_json_file
 from harness.leaderboard.proof import ProofError, check_aggregates
 from harness.leaderboard.verify import VerificationError, record_filename, verify_integrity
-from harness.ranking import JointRanking, joint_ranking
 from harness.seal import is_verified, sealed
+from harness.stats.ranks import JointRanking, joint_ranking
 from harness.suites import SUITES
 from harness.suites.base import Column
 

@@ -5,7 +5,7 @@
    the per-seed values (``harness.suites.tiny.metrics.aggregate``: the hierarchical bootstrap's point estimate is
    the mean of seed means); censoring counts are counts of censored seeds; with per-prompt
    ``outcomes`` (record schema 2) each seed's win rate is the mean of its row of the primary table,
-   and the win rate (and, where ``harness.stats.win_rate_ci`` exists, its CI) is recomputed from the
+   and the win rate (and, where ``harness.stats.crossed.win_rate_ci`` exists, its CI) is recomputed from the
    table; burst flags are recomputed from the trajectories and the burst rate from the flags.
 2. **Provenance** (``verify_signature`` or a re-run, ``harness.leaderboard.rerun``): a consistent
    record can still be forged. It is *verified* when it carries a valid HMAC-SHA256 signature by a
@@ -26,7 +26,7 @@ import os
 import numpy as np
 
 from harness.records import canonical_json
-from harness.stats import win_rate_ci
+from harness.stats.crossed import win_rate_ci
 from harness.suites import SUITES
 
 RUNNER_KEY_ENV = "HARNESS_RUNNER_KEY"

@@ -28,7 +28,8 @@ import numpy as np
 from harness.hashing import make_outcomes
 from harness.judges.base import Comparison
 from harness.judges.winrate import MIN_LC_PROMPTS, RIDGE, fit_length_glm, length_feature
-from harness.stats import bootstrap_ci, crossed_mean_ci, win_rate_ci
+from harness.stats.crossed import crossed_mean_ci, win_rate_ci
+from harness.stats.intervals import bootstrap_ci
 from harness.suites.base import SuiteResult
 from harness.text import clean_line
 
@@ -112,7 +113,7 @@ def lc_prompt_values(preferences, output_lengths, reference_lengths, groups, key
     method on the ridge-penalised M-estimator: dLC = LC (1 - LC) [H^-1 sum_i x_i (y_i - p_i)]_0) is
     summed per prompt; pseudo-value_g = LC + G (IF_g - mean IF). Over prompts they have the
     cluster-robust (sandwich) variance of LC, and a (seeds x prompts) table of them gets the same
-    crossed CI as a win rate (harness.stats.crossed_mean_ci): seed, prompt and residual noise."""
+    crossed CI as a win rate (harness.stats.crossed.crossed_mean_ci): seed, prompt and residual noise."""
     y = np.asarray(preferences, dtype=float)
     x = np.column_stack([np.ones_like(y), length_feature(output_lengths, reference_lengths)])
     b = np.array(fit_length_glm(y, x[:, 1]))

@@ -13,7 +13,7 @@ from harness.generation import make_generator
 from harness.generation.hf import HFGenerator
 from harness.hashing import make_outcomes
 from harness.judges import JUDGES, Comparison
-from harness.stats import win_rate_ci
+from harness.stats.crossed import win_rate_ci
 from harness.suites.base import SuiteResult
 from harness.suites.smol import smollm2
 
@@ -101,7 +101,7 @@ def run_seed(config, artifacts, session, *, seed: int, beta: float, out_dir=None
 def aggregate(per_seed: list[dict], level: float, prompts: list[str]) -> SuiteResult:
     """Seed-level results -> the suite's result. The per-prompt win table (the end of training is the
     verdict point) goes into the record's outcomes, and its crossed seeds x prompts CI
-    (``harness.stats.win_rate_ci``) is the win rate's, so the printed SEM is the one the CI is built from."""
+    (``harness.stats.crossed.win_rate_ci``) is the win rate's, so the printed SEM is the one the CI is built from."""
     table = [np.asarray(s.pop("per_prompt_win"), dtype=float).tolist() for s in per_seed]
     outcomes = make_outcomes(prompts, {"verdict": table, "end": table}, ["measured"] * len(per_seed))
     est = win_rate_ci(outcomes["tables"]["verdict"], level=level)

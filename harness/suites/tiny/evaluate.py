@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from harness.judges.base import JUDGES, Comparison
-from harness.stats import win_rate_ci
+from harness.stats.crossed import win_rate_ci
 from harness.suites.base import AdaptiveSeeds, SuiteResult
 from harness.suites.logprobs import sequence_logps
 from harness.suites.tiny import budget as kl_budget

@@ -9,7 +9,7 @@ and turns the records into these points.
 Per point: the end-of-training KL(policy || reference) and gold reward, as the mean over seeds with the
 range over seeds (min, max; three seeds give no honest interval for a seed-level mean, so none is
 claimed), and the end-of-training win rate against the reference answers with its crossed seeds x
-prompts CI (harness.stats.win_rate_ci, coverage-tested), beside the matched-KL verdict at the budget.
+prompts CI (harness.stats.crossed.win_rate_ci, coverage-tested), beside the matched-KL verdict at the budget.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from harness.hashing import make_outcomes
-from harness.stats import paired_difference_ci, win_rate_ci
+from harness.stats.crossed import win_rate_ci
+from harness.stats.paired import paired_difference_ci
 from harness.suites.tiny.budget import (
     CENSORED,
     MAX_BRACKET_KL,

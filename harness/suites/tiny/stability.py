@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from harness.stats import wilson_ci
+from harness.stats.intervals import wilson_ci
 
 BURST_NATS = 2.0  # |KL change| over one checkpoint interval above which a seed bursts (nats)
 FLUENCY_FRACTION = 0.5  # a checkpoint below this share of the step-0 fluency bursts

@@ -1,6 +1,7 @@
-"""Where evaluations run: local worker processes, hardened containers, or Ray tasks (local or a cluster).
+"""Candidate pools (harness.executors.CandidatePool): where evaluations run, in local worker processes or
+Ray tasks (local or a cluster); a container per candidate is harness.discovery.containers.
 
-Every executor takes a job (candidate id, its source bytes and sha256, result path) and hands back
+Every pool takes a job (candidate id, its source bytes and sha256, result path) and hands back
 ``(id, result dict)`` pairs as evaluations finish, so the loop does not care where they ran. Candidate
 code never runs in the controller: the worker calls the evaluator, which runs the candidate in the
 sandbox. Jobs carry code, not paths: a Ray worker on a node that shares no filesystem with the
@@ -21,8 +22,8 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.discovery.candidate_job import run_job
 from harness.discovery.config import DiscoveryConfig, EvalSettings
-from harness.discovery.evaluators import run_job
 from harness.records import RecordError
 from harness.runtime import SEED_THREADS
 
@@ -173,7 +174,7 @@ def _worker_died(e: Exception) -> dict:
 
 def make_executor(config: DiscoveryConfig):
     """The candidate pool of ``config.executor`` (harness.executors.EXECUTORS: local, docker, ray);
-    ``config.containers`` (harness.executors.bench.ContainerOptions) serves ``docker`` and ``ray --in-container``."""
+    ``config.containers`` (harness.executors.container_bench.ContainerOptions) serves ``docker`` and ``ray --in-container``."""
     from harness.executors import candidate_pool
 
     return candidate_pool(config.executor, config)
@@ -219,7 +220,7 @@ def run_remote_in_container(settings: EvalSettings, source: bytes, sha256: str, 
     import tempfile
 
     from harness.discovery.containers import evaluate_in_container
-    from harness.executors.docker import reap_orphans
+    from harness.executors.container_runner import reap_orphans
 
     if hashlib.sha256(source).hexdigest() != sha256:
         raise ValueError(f"candidate {name}: the source received does not match its sha256 {sha256[:12]}")

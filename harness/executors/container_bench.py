@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.executors.docker import (
+from harness.executors.container_runner import (
     CPU_IMAGE,
     ContainerRunner,
     DockerUnavailable,

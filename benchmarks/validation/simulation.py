@@ -1,6 +1,6 @@
 """Known-truth simulations of crossed (losses x seeds x prompts) outcome tables.
 
-Used by the coverage tests of ``harness.stats`` and by the power benchmarks under benchmarks/. A
+Used by the coverage tests of ``harness.stats`` (tests/) and by the benchmarks under benchmarks/. A
 per-prompt score is the share of wins in ``samples`` Bernoulli comparisons with probability
 
     logit p[l, s, p] = c[l, s] + v[p] + w[l, p] + e[l, s, p]
@@ -162,31 +162,3 @@ def simulate(win_rates, noise: NoiseModel, seeds: int, prompts: int, reps: int,
          + noise.loss_prompt_sd * rng.standard_normal((reps, n_loss, 1, prompts))
          + noise.cell_sd * rng.standard_normal((reps, n_loss, seeds, prompts)))
     return rng.binomial(noise.samples, expit(z)) / noise.samples
-
-
-def spearman_coverage(first, second, noise: NoiseModel, *, reps: int, resamples: int, seeds: int = 3,
-                      prompts: tuple[int, int] = (256, 128), rng_seed: int = 1) -> dict:
-    """Coverage of ``harness.agreement.spearman_bootstrap`` over ``reps`` simulated pairs of boards.
-
-    Suite 1 holds losses with true win rates ``first`` on ``prompts[0]`` prompts, suite 2 the same
-    losses with ``second`` on ``prompts[1]``; the truth is Spearman's rho between ``first`` and
-    ``second``. Returns the truth, the coverage of the reported, percentile and basic intervals, and
-    the reported interval's mean width.
-    """
-    from scipy.stats import spearmanr
-
-    from harness.agreement import spearman_bootstrap
-
-    truth = float(spearmanr(first, second).statistic)
-    rng = np.random.default_rng(rng_seed)
-    a = simulate(first, noise, seeds, prompts[0], reps, rng)
-    b = simulate(second, noise, seeds, prompts[1], reps, rng)
-    hits = {"spearman_ci": 0, "percentile_ci": 0, "basic_ci": 0}
-    widths = []
-    for r in range(reps):
-        out = spearman_bootstrap(list(a[r]), list(b[r]), resamples=resamples, seed=r)
-        for key in hits:
-            hits[key] += out[key][0] <= truth <= out[key][1]
-        widths.append(out["spearman_ci"][1] - out["spearman_ci"][0])
-    return {"truth": truth, "coverage": hits["spearman_ci"] / reps, "coverage_percentile": hits["percentile_ci"] / reps,
-            "coverage_basic": hits["basic_ci"] / reps, "mean_width": float(np.mean(widths)), "reps": reps}

@@ -1,7 +1,7 @@
 """Ranks from a joint paired analysis of board entries that share seeds and prompts.
 
 Every pair of entries (i, j) is compared by the paired crossed interval of mean(i - j)
-(``harness.stats``: seeds x prompts ANOVA, Banerjee's half-width) on the seeds both measured. A pair
+(``harness.stats.paired``: seeds x prompts ANOVA, Banerjee's half-width) on the seeds both measured. A pair
 is *separated* when Holm's (1979) step-down procedure rejects "no difference" over all m = L(L-1)/2
 pairs at family-wise level 1 - level, so that on a board of identical losses the chance of showing
 any pair as separated is at most 1 - level (tests/test_ranking.py simulates it).
@@ -21,7 +21,7 @@ from itertools import combinations
 import numpy as np
 from scipy.special import digamma, polygamma, stdtrit
 
-from harness.stats import measured_rows
+from harness.stats.crossed import measured_rows
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def _pair_pieces(rows: dict, pairs: list[tuple[str, str]]) -> dict:
 
 
 def _difference_pieces(rows: dict, common: tuple, group: list[tuple[str, str]]):
-    """``harness.stats.batch_pieces`` of the tables a - b for every pair of ``group`` (on the seeds
+    """``harness.stats.crossed.batch_pieces`` of the tables a - b for every pair of ``group`` (on the seeds
     ``common``), without forming the m differences: the two-way ANOVA sums of squares of a difference
     are those of the entries' centred parts, ||x_a - x_b||^2 = ||x_a||^2 + ||x_b||^2 - 2 <x_a, x_b>,
     so one Gram matrix per part over the L entries replaces m = L(L - 1)/2 tables of S x P

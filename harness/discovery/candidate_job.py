@@ -1,4 +1,5 @@
-"""The named discovery evaluators (``--evaluator``) and the job a worker runs for one candidate.
+"""The job a worker runs for one candidate (``run_job``), and the named evaluators it picks from
+(``--evaluator``).
 
 ``bench`` and ``fake`` live in harness.discovery.evaluator, ``cascade`` in harness.discovery.cascade;
 this module only names them (no import cycle between the two).
