@@ -40,7 +40,7 @@ def workdir(tmp_path_factory) -> Path:
 
 
 def test_unchanged_run_passes_with_identical_metrics(workdir):
-    result = harness_ci("--baseline", "baseline.json", "--json", "report.json", cwd=workdir)
+    result = harness_ci("--baseline", "baseline.json", "--report", "report.json", cwd=workdir)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((workdir / "report.json").read_text())
     assert report["result"] == "pass" and report["rows"]
@@ -51,7 +51,7 @@ def test_unchanged_run_passes_with_identical_metrics(workdir):
 def test_loss_made_worse_is_caught_with_exit_1(workdir):
     # the team's dpo.py now trains towards the rejected answers (same file and name, reversed sign)
     (workdir / "dpo.py").write_text(REVERSED.read_text().replace("def reversed_dpo(", "def dpo("))
-    result = harness_ci("--baseline", "baseline.json", "--json", "report.json", cwd=workdir)
+    result = harness_ci("--baseline", "baseline.json", "--report", "report.json", cwd=workdir)
     assert result.returncode == 1, result.stdout + result.stderr
     report = json.loads((workdir / "report.json").read_text())
     primary = next(r for r in report["rows"] if r["gated"])
