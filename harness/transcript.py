@@ -128,6 +128,8 @@ def shown_answers(judge, outputs: list[str], judgments) -> dict:
             notes.append(f"judge's score {d['score']:.2f} (the reference answer's {d['reference_score']:.2f})")
         elif grades.get("output") is not None and grades.get("reference") is not None:
             notes.append(f"grade {grades['output']:g} (the reference answer's {grades['reference']:g})")
+        elif grades.get("output") is not None:
+            notes.append(f"grade {grades['output']:g} (no reference answer to compare with: no verdict)")
         else:
             notes.append(None)
         reasoning.append(d.get("reasoning"))

@@ -340,7 +340,8 @@ def _reasoning(*calls: tuple[str, dict]) -> str | None:
 
 def _graded_alone(output: dict) -> Judgment:
     """A comparison without a reference answer: its grade, and no preference (NaN)."""
-    details = {"grades": {"output": output["value"], "reference": None}}
+    details = {"grades": {"output": output["value"], "reference": None},
+               "reasoning": _reasoning(("policy's answer", output))}
     if output["value"] is None:
         return _no_verdict(details, output)
     return Judgment(math.nan, {**details, "status": "graded", "discrete": None})
