@@ -30,7 +30,7 @@ def test_every_command_takes_quiet(name):
 
 def test_a_loss_is_a_file_or_a_builtin_name(tmp_path):
     assert LOSS.convert("dpo", None, None).name == "dpo.py"
-    out = CliRunner().invoke(main, ["bench", "--loss", "dop"])
+    out = CliRunner().invoke(main, ["bench", "--loss", "dpoo"])  # not "dop": the closest to that is DPOP
     assert out.exit_code == 2 and "Did you mean 'dpo'" in out.output
     out = CliRunner().invoke(main, ["check", "--loss", str(tmp_path / "missing.py")])
     assert out.exit_code == 2 and "no such loss file" in out.output
@@ -47,7 +47,7 @@ def test_check_uses_the_suites_beta_by_default(monkeypatch):
 
     seen = []
 
-    def fake_check(path, *, backend, config):
+    def fake_check(path, *, backend, config, hyperparameters=None):
         seen.append(config.beta)
         raise checks.CheckSetupError("stop here")
 

@@ -102,6 +102,22 @@ def test_mlflow_file_store_holds_params_metrics_record_and_plots(tmp_path):
     assert {"record.json", "plots/reward_vs_kl.png", "plots/win_rate_vs_step.png"} <= names
 
 
+def test_each_hyperparameter_setting_exports_as_its_own_run():
+    from harness.export.series import series_of
+    from harness.hyperparams import settings_key
+
+    plain = series_of(trajectory_record())
+    records = []
+    for tau in (0.1, 0.2):
+        record = trajectory_record()
+        record["loss"]["hyperparameters"] = {"tau": tau}
+        records.append(series_of(record))
+    assert "loss.hyperparameters.tau" not in plain.params
+    assert [r.params["loss.hyperparameters.tau"] for r in records] == ["0.1", "0.2"]
+    assert len({plain.name, *(r.name for r in records)}) == 3  # one tracker run (folder) per board entry
+    assert settings_key({"tau": 0.1}) in records[0].name
+
+
 def test_a_missing_tracker_library_names_its_extra():
     with pytest.raises(ExportError, match=r"pip install 'harness\[nope\]'"):
         require("harness_no_such_module", "nope")

@@ -122,6 +122,25 @@ def test_the_board_links_each_entry_to_its_answers_page(tmp_path):
     assert not list((board / "answers").glob("*.html"))  # its entry left the board: its page goes too
 
 
+def test_each_hyper_parameter_setting_has_its_own_answers_page(tmp_path):
+    """Two settings of one loss file are two entries (harness.hyperparams.entry_key): each gets the page named
+    after its own record file (with the setting key), and the page names the setting."""
+    board = tmp_path / "tiny"
+    low, high = make_record("ld_dpo", 0.62), make_record("ld_dpo", 0.50)
+    low["loss"]["hyperparameters"], high["loss"]["hyperparameters"] = {"ld_alpha": 0.25}, {"ld_alpha": 0.5}
+    low, high = with_answers(low), with_answers(high)
+    for r in (low, high):
+        submit_record(board, r, suite="tiny", expected_hash=SUITE_HASH,
+                      verification={"verified": True, "method": "local", "note": ""})
+    pages = sorted(p.name for p in (board / "answers").glob("*.html"))
+    assert pages == sorted(record_filename(r).replace(".json", ".html") for r in (low, high)) and len(pages) == 2
+    index = (board / "index.html").read_text()
+    assert all(f'href="answers/{p}"' in index for p in pages)
+    open_board(board, suite="tiny", expected_hash=SUITE_HASH, regenerate=True)
+    assert sorted(p.name for p in (board / "answers").glob("*.html")) == pages  # accepted as the board's own
+    assert "ld_alpha=0.25" in record_page(low)
+
+
 def test_the_board_csv_carries_alpaca_evals_columns(tmp_path):
     import csv
     import io

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 from harness.formats import safe_model_id
+from harness.hyperparams import record_values, settings_key
 
 SCALAR_KEYS = ("kl", "reward", "win_rate", "fluency", "mean_length", "distinct_1", "distinct_2")
 MAX_PARAM = 500  # characters of one parameter's value (MLflow's limit is larger; a config field is short)
@@ -21,7 +22,7 @@ MAX_PARAM = 500  # characters of one parameter's value (MLflow's limit is larger
 
 @dataclass(frozen=True)
 class RunSeries:
-    name: str  # "<loss>-<sha8>-<suite>" (file-name safe)
+    name: str  # "<loss>-<sha8>[-<setting key>]-<suite>" (file-name safe; one run per board entry)
     params: dict[str, str]
     scalars: list[tuple[str, int, float]] = field(default_factory=list)  # (tag, step, value)
     summary: dict[str, float] = field(default_factory=dict)
@@ -46,6 +47,7 @@ def params_of(record: dict) -> dict[str, str]:
            "suite.name": record["suite"]["name"], "suite.config_hash": record["suite"]["config_hash"],
            "beta": str(record["beta"]), "seeds": ",".join(map(str, record["seeds"])), "status": record["status"],
            "judge.id": str(record["judge"].get("id", ""))}
+    _flat("loss.hyperparameters", record_values(record), out)  # the setting: one board entry per setting
     _flat("suite.config", record["suite"].get("config") or {}, out)
     return out
 
@@ -75,7 +77,9 @@ def series_of(record: dict) -> RunSeries:
             summary[k] = float(v)
         elif isinstance(v, list) and len(v) == 2 and all(_finite(x) for x in v) and k.endswith("_ci"):
             summary[f"{k}_low"], summary[f"{k}_high"] = float(v[0]), float(v[1])
-    name = f"{safe_model_id(record['loss']['name'])}-{record['loss']['sha256'][:8]}-{safe_model_id(record['suite']['name'])}"
+    setting = settings_key(record_values(record))
+    name = (f"{safe_model_id(record['loss']['name'])}-{record['loss']['sha256'][:8]}{'-' + setting if setting else ''}-"
+            f"{safe_model_id(record['suite']['name'])}")
     return RunSeries(name, params_of(record), scalars, summary, last, json.dumps(record, indent=2, sort_keys=True))
 
 

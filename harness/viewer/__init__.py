@@ -93,6 +93,9 @@ def record_page(record: dict) -> str:
             ("suite", f"{record['suite']['name']} ({record['suite']['config_hash']})"),
             ("seeds", ", ".join(str(s) for s in record["seeds"])), ("win rate", headline),
             ("created", record["created_at"])]
+    setting = record["loss"].get("hyperparameters")
+    if isinstance(setting, dict) and setting:  # a loss with hyper-parameters: one board entry per setting
+        meta.insert(2, ("setting", ", ".join(f"{k}={v}" for k, v in setting.items())))
     return render_page(f"Answers: {record['loss']['name']} on {record['suite']['name']}", meta, block)
 
 
