@@ -22,8 +22,7 @@ from pathlib import Path
 from harness.environment import make_deterministic, warn_if_off_lock
 from harness.hyperparams import HyperparameterError, resolve, split_overrides
 from harness.lossfile import LossFile, LossFileError, describe_combination, parse_loss_source, read_loss_file
-from harness.paths import runs_dir
-from harness.records import bench_record, write_record
+from harness.records import bench_record, record_path, write_record
 from harness.runtime import policy, seed_processes, tune_allocator, tune_gc
 from harness.sandbox import SessionSpec
 from harness.status import candidate_failure
@@ -352,9 +351,5 @@ def bench_and_store(loss_path, *, out_dir=None, store_url: str | None = None, **
     return store_record(run_bench(loss_path, **options), out_dir, store_url)
 
 
-def record_path(record: dict, out_dir: Path | None) -> Path:
-    folder = out_dir or runs_dir()
-    stamp = record["created_at"].replace(":", "").replace("-", "").replace("+0000", "Z")
-    # a loss file's name may take all 255 bytes a name may have: keep 100 of them (whole characters)
-    name = record["loss"]["name"].encode()[:100].decode("utf-8", "ignore")
-    return folder / f"{stamp}-{name}-{record['suite']['name']}-{record['loss']['sha256'][:8]}.json"
+__all__ = ["BenchUsageError", "SkipBench", "StoredRun", "bench_and_store", "check_only", "record_path",
+           "run_bench", "store_record"]

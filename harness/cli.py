@@ -12,8 +12,10 @@ import importlib
 import click
 
 from harness.runtime import quiet_openmp
+from harness.terminal import quiet_libraries, route_library_warnings
 
 quiet_openmp()  # before any command imports torch: idle OpenMP threads sleep instead of spinning
+quiet_libraries()  # before any command imports transformers: no library progress bars or info logs
 
 # name -> (module under harness.commands, one-line help)
 COMMANDS = {
@@ -25,6 +27,8 @@ COMMANDS = {
     "submit": ("submit", "Benchmark a loss (or verify a record) and add it to a leaderboard."),
     "leaderboard": ("leaderboard", "Show or publish a leaderboard."),
     "runs": ("runs", "Query the local run store."),
+    "export": ("export", "Export runs to TensorBoard or MLflow (metrics per checkpoint, the record, the plots)."),
+    "show": ("show", "Show a stored run: its summary and its answers per prompt (a searchable page)."),
     "discover": ("discover", "LLM-driven (or evolutionary) discovery of new losses."),
     "compare": ("compare", "Paired difference of two losses (records, board entries or loss files) with its CI."),
     "ci": ("ci", "Regression benchmark: fail when results get worse than a baseline."),
@@ -51,7 +55,10 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup)
 @click.version_option(package_name="harness")
 def main():
-    """Benchmark harness and leaderboard for preference-optimization (DPO-family) losses."""
+    """Benchmark harness and leaderboard for preference-optimization (DPO-family) losses.
+
+    Library warnings go to HARNESS_HOME/logs/warnings.log, not into a command's output."""
+    route_library_warnings()
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ seeds both measured, prompt by prompt (``harness.stats.paired.paired_difference_
 whose ``seed_status`` is "measured" in both records are used: a censored or unresolved seed is a
 different measurement and is never mixed in (use ``table="kl1"`` or ``"end"`` for those).
 
-A side is given as a record file, a board entry (loss name or sha256 prefix of a record on a board
-directory) or a loss file (then both sides are benchmarked on the same seeds, ``compare_specs``).
+A side is given as a record file, a stored run id (as ``harness runs`` prints it, through the ``lookup``
+the commands pass), a board entry (loss name or sha256 prefix of a record on a board directory) or a loss
+to run, a file or a built-in's name (then both sides are benchmarked on the same seeds, ``compare_specs``).
 
 Unverified records are not evidence. A board entry names a VERIFIED record of the board (sealed by the
 board's key after the board's checks, harness.seal); a name that only an unverified record
@@ -20,12 +21,15 @@ UNVERIFIED unless it carries this board's seal; a loss file is run here (verifie
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from harness.builtin import builtin_losses
 from harness.seal import is_verified
+from harness.specs import run_id
 from harness.stats.crossed import CrossedEstimate, win_rate_ci
 from harness.stats.paired import paired_difference_ci
 from harness.text import clean_line
@@ -231,36 +235,54 @@ def board_entry(board_dir: Path, spec: str, include_unverified: bool = False) ->
     return found[0][0], found[0][1], verified
 
 
-def find_side(spec: str, board_dir: Path | None, include_unverified: bool = False) -> tuple[dict, str, bool] | None:
-    """(record, where it came from, verified) for a record file or board entry; None for a loss file."""
+def find_side(spec: str, board_dir: Path | None, include_unverified: bool = False,
+              lookup: Callable[[str], tuple[dict, str, bool] | None] | None = None) -> tuple[dict, str, bool] | None:
+    """(record, where it came from, verified) for a record file, a board entry, or what ``lookup(spec)``
+    finds (the commands pass the run store's: run ids); None for a loss to be run (a loss file, or a
+    built-in loss's name). With ``board_dir``, a board entry is looked for before a run id (an all-digit
+    sha256 prefix is an entry there)."""
     path = Path(spec)
     if path.is_file() and path.suffix == ".py":
         return None
     if path.is_file():
         record = read_json_record(path)
         return record, str(path), is_verified(record)
-    if board_dir is not None:
+    if board_dir is not None and (run_id(spec) is None or _on_board(board_dir, spec)):
         return board_entry(board_dir, spec, include_unverified)
-    raise CompareError(f"{clean_line(spec)!r} is neither a record file nor a loss file; to name a board entry "
-                       "pass --board leaderboards/<suite>")
+    found = lookup(spec) if lookup is not None else None
+    if found is not None:
+        return found
+    if spec in builtin_losses():
+        return None
+    raise CompareError(f"{clean_line(spec)!r} is neither a record file, a run id (`harness runs`), a loss file nor a "
+                       "built-in loss; to name a board entry pass --board leaderboards/<suite>")
 
 
-def resolve(spec: str, board_dir: Path | None) -> tuple[dict, str] | None:
-    """(record, where it came from) for a record file or board entry, unverified entries included (to
-    re-run one is how it is checked: ``harness reproduce``); None for a loss file (to be run)."""
-    found = find_side(spec, board_dir, include_unverified=True)
+def _on_board(board_dir: Path, spec: str) -> bool:
+    try:
+        board_entry(board_dir, spec, include_unverified=True)
+    except CompareError:
+        return False
+    return True
+
+
+def resolve(spec: str, board_dir: Path | None, lookup=None) -> tuple[dict, str] | None:
+    """(record, where it came from) for a record file, run id (``lookup``) or board entry, unverified
+    entries included (to re-run one is how it is checked: ``harness reproduce``); None for a loss to run."""
+    found = find_side(spec, board_dir, include_unverified=True, lookup=lookup)
     return None if found is None else found[:2]
 
 
 def compare_specs(spec_a: str, spec_b: str, *, board_dir: Path | None = None, table: str | None = None,
-                  level: float = 0.95, run=None, include_unverified: bool = False) -> Comparison:
-    """Compare two sides given as record files, board entries or loss files.
+                  level: float = 0.95, run=None, include_unverified: bool = False, lookup=None) -> Comparison:
+    """Compare two sides given as record files, stored run ids, board entries, loss files or built-in names.
 
     Loss files are benchmarked by ``run(path, seeds)`` (the bench entry point) on the seeds of the
     other side when that is a record, so both sides share seeds; raises CompareError on refusal.
     Unverified board entries are used only with ``include_unverified`` (see the module doc).
     """
-    found = [find_side(spec_a, board_dir, include_unverified), find_side(spec_b, board_dir, include_unverified)]
+    found = [find_side(spec_a, board_dir, include_unverified, lookup),
+             find_side(spec_b, board_dir, include_unverified, lookup)]
     seeds = next((len(r[0]["seeds"]) for r in found if r is not None), None)
     for i, spec in enumerate((spec_a, spec_b)):
         if found[i] is None:

@@ -18,6 +18,16 @@ def runs_dir() -> Path:
     return harness_home() / "runs"
 
 
+def views_dir() -> Path:
+    """Answer viewer pages written by ``harness show`` (harness.viewer)."""
+    return harness_home() / "views"
+
+
+def boards_dir() -> Path:
+    """Boards made by ``harness submit`` without --board-dir (a scratch board per suite under it)."""
+    return harness_home() / "boards"
+
+
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 

@@ -28,6 +28,8 @@ A record is a JSON object. Required fields (``validate_record`` checks them):
     outcomes         (version 2; absent or null when the suite measured no per-prompt table, and in
                      failed runs) per-prompt score tables, see ``make_outcomes``
     check            (optional) {valid, errors, warnings, seconds}: `harness check` run in the bench's session
+    answers          (optional) the answers behind the numbers: per prompt and seed the policy's answer,
+                     the reference, the judge's verdict and reasoning (harness.transcript)
 
 Records of version 1 (no ``outcomes``) are still read. ``bench_record`` is the one place a bench
 record is built.
@@ -49,7 +51,9 @@ from harness.environment import cpu_isa, lock_provenance
 # re-exported: the record's hashes and outcome tables live in the leaf module harness.hashing
 from harness.hashing import canonical_json, config_hash, make_outcomes, prompts_sha256  # noqa: F401
 from harness.lossfile import MAX_SOURCE_BYTES, sha256_bytes
+from harness.paths import runs_dir
 from harness.status import STATUSES
+from harness.transcript import AnswersError, check_answers
 
 RECORD_SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
@@ -140,6 +144,11 @@ def validate_record(record: dict) -> dict:
     _validate_sizes(record)
     if record.get("outcomes") is not None:
         _validate_outcomes(record["outcomes"], len(record["seeds"]))
+    if record.get("answers") is not None:
+        try:
+            check_answers(record["answers"], len(record["seeds"]))
+        except AnswersError as e:
+            raise RecordError(str(e)) from None
     if record["status"] not in STATUSES:
         raise RecordError(f"record status {record['status']!r} is not one of {', '.join(STATUSES)}")
     for key in ("name", "sha256", "source"):
@@ -241,7 +250,7 @@ def bench_record(*, loss: tuple, suite, build_stats: dict, seeds: list[int], bet
         "provenance": provenance(),
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
-    for optional in ("outcomes", "thorough"):
+    for optional in ("outcomes", "thorough", "answers"):
         if fields.get(optional) is not None:
             record[optional] = fields[optional]
     if check is not None:
@@ -249,6 +258,15 @@ def bench_record(*, loss: tuple, suite, build_stats: dict, seeds: list[int], bet
     if cpu_policy is not None:  # seed processes x torch threads (harness.runtime); never changes a number
         record["provenance"]["hardware"]["cpu_policy"] = cpu_policy
     return validate_record(record)
+
+
+def record_path(record: dict, out_dir: Path | None) -> Path:
+    """Where ``harness bench`` writes ``record``: ``out_dir``, or the run folder (harness.paths.runs_dir)."""
+    folder = out_dir or runs_dir()
+    stamp = record["created_at"].replace(":", "").replace("-", "").replace("+0000", "Z")
+    # a loss file's name may take all 255 bytes a name may have: keep 100 of them (whole characters)
+    name = record["loss"]["name"].encode()[:100].decode("utf-8", "ignore")
+    return folder / f"{stamp}-{name}-{record['suite']['name']}-{record['loss']['sha256'][:8]}.json"
 
 
 def write_record(record: dict, path: str | Path) -> Path:

@@ -16,7 +16,9 @@ turns on a lock file beside it; on a server database a racing "already exists" i
 from __future__ import annotations
 
 import contextlib
+import csv
 import fcntl
+import io
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -29,6 +31,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from harness.paths import harness_home
 from harness.records import canonical_json, validate_record
+from harness.specs import SpecError, read_record_file, run_id
+from harness.text import csv_cell
 
 
 class StoreError(LookupError):
@@ -160,6 +164,14 @@ class RunStore:
                 raise RunNotFound(f"no run with id {run_id} in {self.url}; `harness runs` lists the ids")
             return json.loads(row.record_json)
 
+    def verified(self, run_id: int) -> bool | None:
+        """Whether run ``run_id`` is evidence (see the module doc); None for a run stored before that was kept."""
+        with Session(self._engine) as session:
+            row = session.get(_Run, run_id)
+            if row is None:
+                raise RunNotFound(f"no run with id {run_id} in {self.url}; `harness runs` lists the ids")
+            return row.verified
+
     def close(self) -> None:
         self._engine.dispose()
 
@@ -215,3 +227,78 @@ def _create_schema(engine, attempts: int = 5) -> None:
             if attempt == attempts - 1 or not ("already exists" in message or "duplicate column" in message):
                 raise
             time.sleep(0.05 * (attempt + 1))
+
+
+def record_of(spec: str, url: str | None = None) -> tuple[dict, str] | None:
+    """(record, where it came from) for an existing record file or a stored run id (harness.specs); None
+    when ``spec`` names neither (it may name a loss or a board entry). SpecError for an unreadable file or
+    an id the store does not hold. ``run_side`` adds whether the run is evidence (for ``compare``)."""
+    path = Path(spec)
+    if path.is_file():
+        return None if path.suffix == ".py" else (read_record_file(path), str(path))
+    number = run_id(spec)
+    if number is None:
+        return None
+    try:
+        store = RunStore(url)
+        try:
+            return store.get(number), f"run {number} ({store.url})"
+        finally:
+            store.close()
+    except RunNotFound:
+        raise SpecError(f"no run {number} in the run store (`harness runs` lists them), and no file {spec!r}") from None
+    except StoreError as e:
+        raise SpecError(f"run {number}: {e}") from None
+
+
+def run_side(spec: str, url: str | None = None) -> tuple[dict, str, bool] | None:
+    """``record_of`` for a stored run id, with whether the store holds it as verified (harness.comparison's
+    lookup); None for anything else (record files are read by the comparison itself)."""
+    number = run_id(spec)
+    if number is None or Path(spec).exists():
+        return None
+    record, source = record_of(spec, url)
+    store = RunStore(url)
+    try:
+        return record, source, store.verified(number) is True
+    finally:
+        store.close()
+
+
+# -- the run table for pandas (``harness runs --format csv|parquet``): win rates as shares in [0, 1], as in
+# leaderboard.csv, the records and every --json output ----------------------------------------------------
+TABLE_COLUMNS = ("id", "created_at", "status", "loss", "sha256", "suite", "config_hash", "seeds", "win_rate",
+                 "win_rate_ci_low", "win_rate_ci_high", "verified", "error")
+
+
+def table_rows(runs: list[RunSummary]) -> list[dict]:
+    out = []
+    for r in runs:
+        low, high = r.win_rate_ci or (None, None)
+        out.append({"id": r.id, "created_at": r.created_at, "status": r.status, "loss": r.loss_name,
+                    "sha256": r.loss_sha256, "suite": r.suite, "config_hash": r.config_hash, "seeds": r.seeds,
+                    "win_rate": r.win_rate, "win_rate_ci_low": low, "win_rate_ci_high": high,
+                    "verified": r.verified, "error": r.error})
+    return out
+
+
+def runs_csv(runs: list[RunSummary]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=TABLE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in table_rows(runs):
+        writer.writerow({k: "" if v is None else csv_cell(v) for k, v in row.items()})
+    return out.getvalue()
+
+
+def runs_parquet(runs: list[RunSummary], path: Path) -> Path:
+    """Write the table with pandas + pyarrow; ImportError names the extra when they are missing."""
+    try:
+        import pandas as pd
+        import pyarrow  # noqa: F401  (pandas' Parquet engine)
+    except ImportError as e:
+        raise ImportError(f"--format parquet needs pandas and pyarrow: pip install 'harness[parquet]' ({e})") from None
+    frame = pd.DataFrame(table_rows(runs), columns=list(TABLE_COLUMNS))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+    return path

@@ -216,7 +216,8 @@ def preload() -> None:
 
 def dpo_args(cfg: TrainConfig, *, beta: float, seed: int, output_dir: str):
     """TRL settings: no saving, logging, reporting or dataloader workers (all in memory, on CPU)."""
-    return _classes()[2](
+    config_cls = _classes()[2]
+    return config_cls(
         output_dir=output_dir, beta=beta, seed=seed, data_seed=seed, learning_rate=cfg.learning_rate,
         max_steps=cfg.steps, per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=1,
         lr_scheduler_type="constant_with_warmup" if cfg.warmup_steps else "constant",
@@ -224,8 +225,17 @@ def dpo_args(cfg: TrainConfig, *, beta: float, seed: int, output_dir: str):
         precompute_ref_log_probs=True, max_length=None, save_strategy="no", eval_strategy="no",
         logging_strategy="no", report_to=[], disable_tqdm=True, use_cpu=True, dataloader_num_workers=0,
         remove_unused_columns=False, bf16=False, fp16=False,
-        gradient_checkpointing=False,  # TRL defaults it on; at this size it only recomputes (2x slower)
+        # TRL defaults checkpointing on; at this size it only recomputes (2x slower). transformers 5 renamed
+        # the setting (the old name warns "deprecated ... removed in v6" in every run)
+        **{_checkpointing_field(config_cls): False},
     )
+
+
+def _checkpointing_field(config_cls) -> str:
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
 
 
 def train(model, dataset, tokenizer, session: LossSession, cfg: TrainConfig, *, beta: float, seed: int,

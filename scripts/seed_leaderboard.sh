@@ -26,7 +26,8 @@ done
 infra=0
 for f in "${files[@]}"; do
   echo "== $f" >&2
-  .venv/bin/harness submit --loss "$f" --suite "$suite" --seeds "$seeds" --backend "$backend" --quiet
+  .venv/bin/harness submit --loss "$f" --suite "$suite" --seeds "$seeds" --backend "$backend" --quiet \
+    --board-dir leaderboards
   case $? in
     0) ;;
     1) echo "   $f: refused or failed (see above); not ranked" >&2 ;;

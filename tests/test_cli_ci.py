@@ -48,7 +48,7 @@ def test_update_then_unchanged_run_passes_with_table_summary_and_json(workdir, m
     assert json.loads((workdir / "base/tiny.json").read_text())["losses"]["dpo"]["loss"]["path"] == "dpo.py"
 
     # no --loss: the losses and the seed count come from the baseline
-    result = ci("--baseline", "base/tiny.json", "--summary", "summary.md", "--json", "out/report.json")
+    result = ci("--baseline", "base/tiny.json", "--summary", "summary.md", "--report", "out/report.json")
     assert result.exit_code == 0, result.output
     assert calls[-1][0] == "dpo.py" and calls[-1][1]["seeds"] == 3
     assert "PASS: nothing regressed" in result.output and "kl1" in result.output
@@ -61,10 +61,12 @@ def test_regression_exits_1(workdir, monkeypatch, tiny_config):
     fake_bench(monkeypatch, tiny_config, win=0.7)
     assert ci("--loss", "dpo.py", "--baseline", "b.json", "--update-baseline").exit_code == 0
     fake_bench(monkeypatch, tiny_config, win=0.2)
-    result = ci("--loss", "dpo.py", "--baseline", "b.json", "--json", "r.json")
+    result = ci("--loss", "dpo.py", "--baseline", "b.json", "--report", "r.json")
     assert result.exit_code == 1, result.output
     assert "REGRESSION" in result.output
     assert json.loads((workdir / "r.json").read_text())["result"] == "regression"
+    as_json = ci("--loss", "dpo.py", "--baseline", "b.json", "--json")  # --json: the report on stdout, as everywhere
+    assert as_json.exit_code == 1 and json.loads(as_json.stdout)["result"] == "regression"
 
 
 def test_failed_loss_run_exits_1(workdir, monkeypatch, tiny_config):

@@ -50,7 +50,7 @@ def test_the_baseline_names_the_file_it_was_made_from(workdir):
 def test_loss_made_worse_is_caught_with_exit_1(workdir):
     # the team's losses/dpo.py now trains towards the rejected answers (same file and name, reversed sign)
     (workdir / "losses" / "dpo.py").write_text(REVERSED.read_text().replace("def reversed_dpo(", "def dpo("))
-    result = harness_ci("--baseline", "baseline.json", "--json", "report.json", cwd=workdir)
+    result = harness_ci("--baseline", "baseline.json", "--report", "report.json", cwd=workdir)
     assert result.returncode == 1, result.stdout + result.stderr
     report = json.loads((workdir / "report.json").read_text())
     primary = next(r for r in report["rows"] if r["gated"])

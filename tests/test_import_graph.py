@@ -23,9 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # (layer, module prefixes); a module belongs to the layer of its longest matching prefix
 LAYERS = (
     ("base", ("harness.registry", "harness.text", "harness.paths", "harness.environment", "harness.runtime",
-              "harness.hashing", "harness.seal", "harness.prices")),
+              "harness.hashing", "harness.seal", "harness.prices",
+              # answers and their formats, the answers page, units and the terminal: no harness dependency
+              "harness.formats", "harness.transcript", "harness.viewer", "harness.units", "harness.terminal")),
     ("loss contract", ("harness", "harness.lossfile", "harness.status", "harness.check_probes", "harness.builtin",
-                       "harness.lossplot", "harness.vocabulary", "harness.hyperparams", "harness.combination")),
+                       "harness.lossplot", "harness.vocabulary", "harness.hyperparams", "harness.combination",
+                       "harness.specs")),
     ("statistics", ("harness.stats",)),
     ("sandbox", ("harness.sandbox", "harness.session", "harness.checks")),
     ("model work", ("harness.train", "harness.token_inputs", "harness.generation", "harness.judges",
@@ -33,7 +36,8 @@ LAYERS = (
     ("records", ("harness.records", "harness.store")),
     ("suites", ("harness.suites",)),
     ("pipeline", ("harness.bench", "harness.sweep", "harness.report", "harness.executors", "harness.reproduce")),
-    ("consumers", ("harness.leaderboard", "harness.discovery", "harness.comparison", "harness.regression")),
+    ("consumers", ("harness.leaderboard", "harness.discovery", "harness.comparison", "harness.regression",
+                   "harness.export")),
     ("interface", ("harness.cli", "harness.commands")),
 )
 # Function-level imports of harness modules: each is a lazy edge (kept for start-up time, or to reach a

@@ -306,10 +306,10 @@ BAD_FILES = {
     "bad json": (GOOD + b"\n" + b'{"prompt": "p2", "output": }\n', 3, "not JSON"),
     "missing field": (GOOD + b'{"prompt": "p2", "answer": "o2"}\n', 2, 'no field "output"'),
     "wrong type": (GOOD + b'{"prompt": "p2", "output": 3}\n', 2, 'field "output" must be a string'),
-    "array on one line": (b'[{"prompt": "p", "output": "o"}]\n', 1, "JSON array"),
-    "pretty array": (b'[\n  {"prompt": "p", "output": "o"}\n]\n', 1, "JSON lines"),
+    "array in a line": (GOOD + b'[{"prompt": "p", "output": "o"}]\n', 2, "JSON array"),
     "pretty object": (b'{\n  "prompt": "p",\n  "output": "o"\n}\n', 1, "JSON lines"),
     "a number": (GOOD + b"42\n", 2, "not an object"),
+    # a file that IS a JSON array is read as AlpacaEval's model_outputs.json: tests/test_formats.py
     "bad id": (GOOD + b'{"prompt": "p2", "output": "o", "id": [1]}\n', 2, 'field "id"'),
 }
 

@@ -295,6 +295,10 @@ def test_bench_path_trains_generates_and_judges_every_seed(name, tokenizer, tmp_
     assert timings["train"] > 0 and timings["generate"] > 0
     asked = [b["messages"][-1]["content"] for b in proxy.bodies]
     assert asked and not any("<|im_start|>" in text for text in asked)
+    # the record keeps the answers behind the numbers, with the LLM judge's words (harness.transcript)
+    shown = result.answers
+    assert shown["judge"] == {"id": config.judge, "kind": "llm"} and len(shown["prompts"]) == len(art.eval_rows)
+    assert [s["seed"] for s in shown["seeds"]] == [0, 1] and all(s["reasoning"][0] for s in shown["seeds"])
     if name == "mt-bench":
         assert metrics["mt_bench_score"] == 6.0
         assert per_seed[0]["n_compared"] == 2  # the math question's two turns have reference answers

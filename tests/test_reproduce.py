@@ -215,7 +215,7 @@ def test_same_seed_same_record_in_two_fresh_processes_and_reproduce_says_identic
     _, b = bench(tmp_path / "b")
     assert a["per_seed"] == b["per_seed"] and a["outcomes"] == b["outcomes"] and a["metrics"] == b["metrics"]
     assert a["provenance"]["determinism"]["use_deterministic_algorithms"] is True
-    out = subprocess.run(harness + ["reproduce", str(path_a), "--quiet", "--json", str(tmp_path / "r.json")],
+    out = subprocess.run(harness + ["reproduce", str(path_a), "--quiet", "--report", str(tmp_path / "r.json")],
                          env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "IDENTICAL" in out.stdout

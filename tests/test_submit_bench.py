@@ -20,19 +20,20 @@ def test_submit_loss_benchmarks_on_tiny_and_the_record_verifies_elsewhere(tmp_pa
     store = f"sqlite:///{tmp_path / 'runs.sqlite'}"
     loss = builtin_losses_dir() / "dpo.py"
     args = ["--suite", "tiny", "--store", store]
-    # one seed: the point is the submit flow (bench, store, board, idempotence, verification elsewhere by
-    # re-running the first seed), and every further seed is another full-size tiny training (~40 s)
-    out = CliRunner().invoke(main, ["submit", "--loss", str(loss), "--seeds", "1", "--quiet",
+    # two seeds, the fewest a board ranks (submit refuses fewer before benching): the point is the submit
+    # flow (bench, store, board, idempotence, verification elsewhere by re-running the seeds); the two train
+    # side by side, one worker process each
+    out = CliRunner().invoke(main, ["submit", "--loss", str(loss), "--seeds", "2", "--quiet",
                                     "--board-dir", str(tmp_path / "a"), *args])
     assert out.exit_code == 0, out.output
     record_path = next((tmp_path / "a" / "tiny" / "records").glob("*.json"))
     record = json.loads(record_path.read_text())
     verify_record(record, "tiny", current_suite_hash("tiny"))
-    assert record["seeds"] and len(record["seeds"]) == 1 and record["loss"]["name"] == "dpo"
+    assert record["seeds"] and len(record["seeds"]) == 2 and record["loss"]["name"] == "dpo"
 
     shown = CliRunner().invoke(main, ["leaderboard", "--board-dir", str(tmp_path / "a"), "--format", "json"])
     entry = json.loads(shown.output)["entries"][0]
-    assert (entry["name"], entry["rank"], entry["seeds"]) == ("dpo", 1, 1)
+    assert (entry["name"], entry["rank"], entry["seeds"]) == ("dpo", 1, 2)
     lo, hi = entry["win_rate_ci"]
     assert 0.0 <= lo <= entry["win_rate"] <= hi <= 1.0
 
@@ -42,7 +43,7 @@ def test_submit_loss_benchmarks_on_tiny_and_the_record_verifies_elsewhere(tmp_pa
     other = CliRunner().invoke(main, ["submit", "--record", str(record_path), "--board-dir", str(tmp_path / "b"),
                                       *args])
     assert other.exit_code == 0, other.output
-    # the same record, except how each board verified it (a: ran it here; b: re-ran the first seed)
+    # the same record, except how each board verified it (a: ran it here; b: re-ran its seeds)
     theirs = json.loads((tmp_path / "b" / "tiny" / "records" / record_path.name).read_text())
     assert theirs.pop("verification")["method"] == "rerun" and record.pop("verification")["method"] == "local"
     assert theirs == record

@@ -243,7 +243,9 @@ def test_a_real_record_is_verified_by_rerunning_its_seed_and_a_forged_one_is_ref
         pytest.skip(f"jail backend unusable: {reason}")
     monkeypatch.setenv("HARNESS_HOME", str(Path.home() / ".cache" / "harness"))  # the built suite
     monkeypatch.delenv("HARNESS_RUNNER_KEY", raising=False)
-    record = run_bench(REPO / "losses" / "dpo.py", suite="tiny", seeds=1, progress=False)
+    # two seeds, the fewest a board takes (a board ranks entries pairwise on 2+ shared seeds); they train
+    # side by side
+    record = run_bench(REPO / "losses" / "dpo.py", suite="tiny", seeds=2, progress=False)
     record = {k: v for k, v in record.items() if k != "path"}
     # this test is about the re-run; a test run from an edited checkout would otherwise be refused as dirty
     record["provenance"]["git_revision"] = (record["provenance"]["git_revision"] or "").removesuffix("+dirty")

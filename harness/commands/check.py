@@ -12,32 +12,46 @@ import sys
 
 import click
 
-from harness.commands.options import parse_overrides
+from harness.commands.options import LOSS, parse_overrides, quiet_option
 from harness.hyperparams import split_overrides
+from harness.registry import UnknownNameError
 from harness.sandbox import BACKENDS
+from harness.suites import SUITES
 from harness.text import clean_block, clean_terminal
 
 CHECK_BACKENDS = ["auto"] + [name for name in BACKENDS.names() if name != "none"]
 
 
 @click.command("check")
-@click.option("--loss", "loss_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="The loss file (.py) to check.")
+@click.option("--loss", "loss_path", required=True, type=LOSS,
+              help="The loss to check: a loss file (.py) or a built-in's name (`harness losses`).")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object instead of the report.")
 @click.option("--backend", type=click.Choice(CHECK_BACKENDS), default="auto", show_default=True,
               help="Sandbox backend that runs the loss (auto = the jail).")
-@click.option("--beta", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True,
-              help="beta passed to the loss; the diagnostics are quoted at this value.")
+@click.option("--suite", default="tiny", show_default=True,
+              help="The suite whose beta the check uses by default (see `harness suites`).")
+@click.option("--beta", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="beta passed to the loss; the diagnostics are quoted at this value [default: the suite's, as "
+                   "`harness bench` uses it].")
 @click.option("--set", "settings", multiple=True, metavar="loss.NAME=VALUE",
               help="A hyper-parameter the loss file declares, e.g. --set loss.tau=0.1 (repeatable; the others "
                    "take their declared defaults).")
-def command(loss_path, as_json, backend, beta, settings):  # fmt: skip
-    """Check a loss file: structure, behaviour on random and extreme inputs, and diagnostics."""
+@quiet_option
+def command(loss_path, as_json, backend, suite, beta, settings, quiet):  # fmt: skip
+    """Check a loss (a file or a built-in's name): structure, behaviour on random and extreme inputs, and
+    diagnostics."""
     from harness.checks import CheckConfig, CheckSetupError, check_loss_file, render_report
+
     suite_keys, hyperparameters = split_overrides(parse_overrides(settings))
     if suite_keys:
         raise click.BadParameter(f"{sorted(suite_keys)[0]!r}: `harness check` takes only loss hyper-parameters "
                                  "(--set loss.NAME=VALUE)", param_hint="--set")
+    if beta is None:
+        try:
+            beta = float(SUITES.get(suite).config.beta)
+        except UnknownNameError as e:
+            raise click.BadParameter(str(e), param_hint="--suite") from None
+
     try:
         report = check_loss_file(loss_path, backend=backend, config=CheckConfig(beta=beta),
                                  hyperparameters=hyperparameters)

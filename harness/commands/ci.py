@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from harness.commands.options import quiet_option
 from harness.regression import CIConfig, CIError, ComparisonConfig, format_markdown, format_table, run_ci
 
 
@@ -39,10 +40,13 @@ def _loss_list(losses: str | None, loss: str | None) -> tuple[str, ...]:
 @click.option("--allow-dirty", is_flag=True, help="Accept runs from a checkout with uncommitted changes in a baseline.")
 @click.option("--summary", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
+@click.option("--report", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the JSON report to this file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout instead of the table.")
 @click.option("--backend", default="auto", show_default=True, help="Sandbox backend for the loss files.")
-@click.option("--quiet", is_flag=True, help="No progress output while training.")
-def command(suite, losses, loss, baseline, seeds, tolerance, update, allow_dirty, summary, json_path, backend, quiet):
+@quiet_option
+def command(suite, losses, loss, baseline, seeds, tolerance, update, allow_dirty, summary, json_path, as_json, backend,
+            quiet):
     """Regression benchmark: run the losses with fixed seeds and compare each win rate with a baseline."""
     try:
         cfg = CIConfig(baseline=baseline, suite=suite, losses=_loss_list(losses, loss), seeds=seeds, update=update,
@@ -59,11 +63,11 @@ def command(suite, losses, loss, baseline, seeds, tolerance, update, allow_dirty
         names = ", ".join(r["loss"]["name"] for r in records)
         click.echo(f"harness ci: wrote baseline {baseline} ({names}; seeds {records[0]['seeds']})")
         sys.exit(0)
-    click.echo(format_table(report))
+    click.echo(json.dumps(report.as_dict(), indent=2) if as_json else format_table(report))
     try:
         _write_outputs(report, summary, json_path)
     except OSError as e:
-        click.echo(f"harness ci: error: cannot write the report ({e}); check the --summary/--json paths", err=True)
+        click.echo(f"harness ci: error: cannot write the report ({e}); check the --summary/--report paths", err=True)
         sys.exit(2)
     sys.exit(report.exit_code)
 

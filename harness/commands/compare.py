@@ -11,19 +11,33 @@ from pathlib import Path
 
 import click
 
+from harness.commands.options import SEEDS, quiet_option
 from harness.comparison import CompareError, compare_specs, format_comparison
+from harness.specs import SpecError, loss_path
+from harness.store import run_side
 
 
-def _runner(suite: str | None, seeds: int | None, backend: str, quiet: bool):
-    def run(loss_path: str, record_seeds: int | None) -> dict:
-        from harness.bench import BenchUsageError, bench_and_store
+def _runner(suite: str | None, seeds: int | str | None, backend: str, quiet: bool, store_url: str | None):
+    def run(spec: str, record_seeds: int | None) -> dict:
+        from harness.bench import BenchUsageError, bench_and_store  # torch and the suites: only when running
 
         try:  # kept in the run store like every bench run
-            return bench_and_store(loss_path, suite=suite or "tiny", seeds=seeds or record_seeds or 3,
-                                   backend=backend, progress=not quiet).record
-        except BenchUsageError as e:
+            return bench_and_store(loss_path(spec), suite=suite or "tiny", seeds=seeds or record_seeds or 3,
+                                   backend=backend, progress=not quiet, store_url=store_url).record
+        except (BenchUsageError, SpecError) as e:
             raise CompareError(str(e)) from None
     return run
+
+
+def _lookup(store_url: str | None):
+    """Run ids through the run store (harness.store.run_side: verified as the store says), its errors as
+    CompareError."""
+    def lookup(spec: str):
+        try:
+            return run_side(spec, store_url)
+        except SpecError as e:
+            raise CompareError(str(e)) from None
+    return lookup
 
 
 @click.command("compare")
@@ -34,17 +48,21 @@ def _runner(suite: str | None, seeds: int | None, backend: str, quiet: bool):
 @click.option("--table", help="Outcomes table to compare (default: the records' primary, e.g. verdict; or kl1, end).")
 @click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level of the interval.")
 @click.option("--suite", help="Suite for loss files given as A or B (default: the other side's, else tiny).")
-@click.option("--seeds", type=int, help="Seeds for loss files (default: as many as the other side has, else 3).")
+@click.option("--seeds", type=SEEDS, help="Seeds for losses to run: a number or auto (default: as many as the other "
+              "side has, else 3).")
+@click.option("--store", "store_url", help="Run store SQLAlchemy URL (run ids). Default: runs.sqlite under HARNESS_HOME.")
 @click.option("--backend", default="auto", show_default=True, help="Sandbox backend for loss files.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object (difference, difference_ci, a, b, paired, ...).")
 @click.option("--include-unverified", is_flag=True,
               help="Let A or B name an UNVERIFIED board entry (a submitter's claim); it is labelled in the output.")
-@click.option("--quiet", is_flag=True, help="No progress output while training loss files.")
-def command(a, b, board_dir, table, level, suite, seeds, backend, as_json, include_unverified, quiet):
-    """Compare A and B (record files, board entries, or loss files run on the same seeds), paired by seed and prompt."""
+@quiet_option
+def command(a, b, board_dir, table, level, suite, seeds, store_url, backend, as_json, include_unverified, quiet):
+    """Compare A and B, paired by seed and prompt: each a run id (`harness runs`), a record file, a board entry,
+    or a loss (a file or a built-in's name) run on the other side's seeds."""
     try:
         result = compare_specs(a, b, board_dir=board_dir, table=table, level=level,
-                               run=_runner(suite, seeds, backend, quiet), include_unverified=include_unverified)
+                               run=_runner(suite, seeds, backend, quiet, store_url), lookup=_lookup(store_url),
+                               include_unverified=include_unverified)
     except (CompareError, ValueError) as e:
         click.echo(f"harness compare: cannot compare: {e}", err=True)
         sys.exit(2)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from harness.commands.options import container_options, parse_overrides
+from harness.commands.options import container_options, parse_overrides, quiet_option
 from harness.executors import executor_names
 from harness.paths import runs_dir
 
@@ -78,7 +78,7 @@ from harness.paths import runs_dir
               help="Re-evaluated candidates benched on the held-out suite.")
 @click.option("--transfer-seeds", type=click.IntRange(min=1), help="Seeds on the held-out suite (default: its own).")
 @click.option("--transfer-set", multiple=True, metavar="KEY=VALUE", help="Override for the held-out suite.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @container_options
 def command(suite, proposer, budget, parallel, out_dir, resume, executor, in_container, ray_address, ray_gpus, seeds,
             beta, backend, max_wall, max_cost, price_in, price_out, base_url, model, temperature, structured_output,

@@ -15,6 +15,8 @@ from pathlib import Path
 import click
 from tabulate import tabulate
 
+from harness.commands.options import quiet_option
+from harness.formats.read import FORMATS
 from harness.judges.spec import builtin_judges
 
 
@@ -60,9 +62,14 @@ def _table(r: dict) -> str:
 
 @click.command("judge")
 @click.option("--outputs", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="JSON lines with prompt and output: the answers to judge.")
+              help="The answers to judge: our JSON lines (prompt, output), AlpacaEval model_outputs.json, or an "
+                   "MT-Bench / Arena-Hard answer file (format detected; see docs/formats.md).")
 @click.option("--references", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="JSON lines with prompt and output: the reference answers (same prompts).")
+              help="The reference answers to the same prompts, in any of those formats.")
+@click.option("--questions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The question file of MT-Bench or Arena-Hard answer files (question.jsonl): their prompts.")
+@click.option("--format", "fmt", type=click.Choice(["auto", *FORMATS]), default="auto", show_default=True,
+              help="Read both answer files in this format instead of detecting it.")
 @click.option("--judge", "judge_name", default="pairwise-weighted", show_default=True,
               help=f"A built-in judge ({', '.join(builtin_judges())}) or the path of a judge folder.")
 @click.option("--base-url", help="OpenAI-compatible endpoint. Default: the judge's base_url setting, else "
@@ -82,9 +89,14 @@ def _table(r: dict) -> str:
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--annotations", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write one JSON line per comparison (preference, both orders, raw verdict sources).")
+@click.option("--html", "view", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the answers page: each output beside its reference with the verdict and the judge's "
+                   "reasoning, searchable (docs/viewer.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object on stdout.")
-def command(outputs, references, judge_name, base_url, model, api_key_env, cache_path, budget_usd,
-            budget_tokens, price_input_per_mtok, price_output_per_mtok, max_retries, seed, annotations, as_json):
+@quiet_option
+def command(outputs, references, questions, fmt, judge_name, base_url, model, api_key_env, cache_path, budget_usd,
+            budget_tokens, price_input_per_mtok, price_output_per_mtok, max_retries, seed, annotations, view, as_json,
+            quiet):
     """Judge OUTPUTS against REFERENCES (win rates in %, with bootstrap 95% CIs)."""
     from harness.judges.answers import AnswerFileError, judge_answer_files
     from harness.judges.llm import LLMJudge
@@ -98,7 +110,8 @@ def command(outputs, references, judge_name, base_url, model, api_key_env, cache
         judge = LLMJudge(judge_name, base_url=base_url, model=model, cache_path=cache_path, budget_usd=budget_usd,
                          budget_tokens=budget_tokens, max_retries=max_retries, api_key_env=api_key_env,
                          prices=prices)
-        report = judge_answer_files(outputs, references, judge, seed=seed, annotations=annotations)
+        report = judge_answer_files(outputs, references, judge, seed=seed, annotations=annotations,
+                                    formats=(fmt, fmt), questions=questions, view=view)
     except (AnswerFileError, FileNotFoundError, ValueError, LLMConfigError) as exc:
         click.echo(f"harness judge: {exc}", err=True)
         sys.exit(2)

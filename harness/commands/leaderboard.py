@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from harness.commands.options import quiet_option
 from harness.leaderboard.board import BoardError
 from harness.leaderboard.publish import open_board, seal_board
 from harness.leaderboard.render_csv import render_csv
@@ -37,7 +38,8 @@ RENDERERS = {"table": render_table, "md": render_readme, "csv": render_csv, "htm
               help="Vouch for this board's records that say verified but carry no seal of your board key (e.g. "
                    "the repository's own boards, after reviewing its history): seal them with your key, then "
                    "regenerate the board. Only records that pass every check on load are sealed.")
-def command(suite, fmt, board_root, write, seal):
+@quiet_option
+def command(suite, fmt, board_root, write, seal, quiet):
     """Show a leaderboard ranked by win rate, with 95% CIs and uncertainty-aware ranks."""
     board_dir = (board_root or default_board_root()) / suite
     try:
@@ -53,7 +55,7 @@ def command(suite, fmt, board_root, write, seal):
         click.echo(f"harness leaderboard: board {board_dir} does not verify: {e}", err=True)
         sys.exit(1)
     click.echo(RENDERERS[fmt](board), nl=False)
-    if write or seal:
+    if (write or seal) and not quiet:
         click.echo(f"wrote {board_dir}/leaderboard.csv, README.md, index.html", err=True)
     if board.rejected:
         click.echo(f"harness leaderboard: {len(board.rejected)} file(s) of {board_dir} fail the checks on load and "

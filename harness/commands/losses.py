@@ -10,6 +10,8 @@ import sys
 
 import click
 
+from harness.commands.options import quiet_option
+
 DEFAULT_PLOT = ("dpo", "slic", "discopop", "padll", "cell")
 
 
@@ -26,7 +28,8 @@ def _yes(value: bool) -> str:
 @click.option("--rho-max", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
               help="The plot spans rho in [-RHO_MAX, RHO_MAX].")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as a JSON array.")
-def command(plot_path, names, beta, rho_max, as_json):  # fmt: skip
+@quiet_option
+def command(plot_path, names, beta, rho_max, as_json, quiet):  # fmt: skip
     """List the built-in losses (name, kind, inputs, dependence, hyper-parameters, description and source)."""
     from harness.builtin import builtin_losses, table_rows
     from harness.registry import UnknownNameError

@@ -1,5 +1,15 @@
-"""Option parsing shared by several commands (not a command itself): ``--set KEY=VALUE`` overrides, and the
-container-job options of ``harness bench`` and ``harness discover``."""
+"""Option parsing shared by several commands (not a command itself), so that a flag means one thing
+everywhere:
+
+- ``--set KEY=VALUE`` overrides (``parse_overrides``);
+- ``container_options``: the container-job options of ``harness bench`` and ``harness discover``;
+- ``LOSS``: a loss file, or a built-in loss's name (``--loss dpo``; harness.specs.loss_path);
+- ``SEEDS``: a number of training seeds, or ``auto`` (add seeds until the CI is narrow; tiny suites);
+- ``quiet_option``: ``--quiet``, no progress output (bars, stage lines); results, warnings and errors
+  still print;
+- ``--json`` is a flag everywhere: the command's result as JSON on stdout (nothing else on stdout);
+  a report file is ``--report FILE``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +19,7 @@ import json
 import click
 
 from harness.executors.container_runner import CPU_IMAGE
+from harness.specs import SpecError, loss_path
 
 
 def parse_overrides(items: tuple[str, ...], param_hint: str = "--set") -> dict:
@@ -59,3 +70,47 @@ def container_options(f):
         return f(*args, containers=containers, **kw)
 
     return wrapper
+
+
+QUIET_HELP = "No progress output (bars, stage lines); results, warnings and errors still print."
+
+
+def quiet_option(f):
+    return click.option("--quiet", is_flag=True, help=QUIET_HELP)(f)
+
+
+class LossType(click.ParamType):
+    """A loss file, or the name of a built-in loss (``harness losses`` lists them)."""
+
+    name = "LOSS"
+
+    def __init__(self, must_exist: bool = True):
+        self.must_exist = must_exist
+
+    def convert(self, value, param, ctx):
+        try:
+            path = loss_path(value)
+        except SpecError as e:
+            self.fail(str(e), param, ctx)
+        if self.must_exist and not path.is_file():
+            self.fail(f"{value!r}: no such loss file (a loss is a .py file, or a built-in's name: `harness losses`)",
+                      param, ctx)
+        return path
+
+
+class SeedsType(click.ParamType):
+    """A positive number of seeds, or "auto"."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or str(value).strip().lower() == "auto":
+            return value if isinstance(value, int) else "auto"
+        text = str(value).strip()
+        if not text.isdigit() or int(text) < 1:
+            self.fail(f"{value!r} is neither a positive integer nor 'auto'", param, ctx)
+        return int(text)
+
+
+LOSS = LossType()
+SEEDS = SeedsType()

@@ -13,26 +13,19 @@ from pathlib import Path
 
 import click
 
+from harness.commands.options import quiet_option
+from harness.comparison import CompareError, resolve
+from harness.specs import SpecError
+from harness.store import run_side
+
 
 def _load(spec: str, board_dir: Path | None) -> tuple[dict, str]:
-    from harness.comparison import CompareError, resolve
-
-    if spec.isdigit() and not Path(spec).exists():
-        from harness.store import RunNotFound, RunStore
-
-        store = RunStore()
-        try:
-            return store.get(int(spec)), f"run {spec}"
-        except RunNotFound as e:
-            raise click.UsageError(str(e)) from None
-        finally:
-            store.close()
     try:
-        found = resolve(spec, board_dir)
-    except CompareError as e:
+        found = resolve(spec, board_dir, lookup=run_side)
+    except (CompareError, SpecError) as e:
         raise click.UsageError(str(e)) from None
     if found is None:
-        raise click.UsageError(f"{spec} is a loss file; reproduce takes a record (file, run id or board entry)")
+        raise click.UsageError(f"{spec} names a loss; reproduce takes a record (file, run id or board entry)")
     return found
 
 
@@ -45,11 +38,14 @@ def _load(spec: str, board_dir: Path | None) -> tuple[dict, str]:
               help="Win-rate difference per seed (a fraction) still counted as reproduced "
                    "(default: harness.reproduce.REPRODUCTION_TOLERANCE).")
 @click.option("--backend", default="auto", show_default=True, help="Sandbox backend for the loss.")
-@click.option("--jobs", type=int, help="Seed worker processes (default: one per usable CPU).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--parallel", "jobs", type=click.IntRange(min=1),
+              help="Seeds re-run at once in worker processes (default: one per usable CPU).")
+@click.option("--jobs", "jobs_alias", type=click.IntRange(min=1), hidden=True, help="Former name of --parallel.")
+@click.option("--report", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the comparison as JSON to this file.")
-@click.option("--quiet", is_flag=True, help="No progress output while training.")
-def command(record, board_dir, seed_text, tolerance, backend, jobs, json_path, quiet):
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON on stdout instead of the text.")
+@quiet_option
+def command(record, board_dir, seed_text, tolerance, backend, jobs, jobs_alias, json_path, as_json, quiet):
     """Re-run RECORD's seeds in its own suite config and report identical / within tolerance / different."""
     from harness.reproduce import (
         DIFFERENT,
@@ -66,11 +62,12 @@ def command(record, board_dir, seed_text, tolerance, backend, jobs, json_path, q
         raise click.UsageError(f"--seeds takes comma-separated integers, got {seed_text!r}") from None
     try:
         rep = reproduce(rec, seeds=seeds, tolerance=REPRODUCTION_TOLERANCE if tolerance is None else tolerance,
-                        backend=backend, progress=not quiet, jobs=jobs)
+                        backend=backend, progress=not quiet, jobs=jobs or jobs_alias)
     except (ReproduceError, KeyError, TypeError) as e:
         click.echo(f"harness reproduce: cannot re-run {source}: {e}", err=True)
         sys.exit(2)
-    click.echo(format_reproduction(rep, source))
+    as_dict = dict(rep.as_dict(), source=source)
+    click.echo(json.dumps(as_dict, indent=2) if as_json else format_reproduction(rep, source))
     if json_path is not None:
-        json_path.write_text(json.dumps(dict(rep.as_dict(), source=source), indent=2))
+        json_path.write_text(json.dumps(as_dict, indent=2))
     sys.exit(1 if rep.verdict == DIFFERENT else 0)

@@ -6,11 +6,14 @@ import json
 
 import click
 
+from harness.commands.options import quiet_option
+
 
 @click.group("suites", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the descriptions as JSON.")
+@quiet_option
 @click.pass_context
-def command(ctx, as_json):
+def command(ctx, as_json, quiet):
     """List the benchmark suites; `harness suites add SPEC` adds your own (docs/own-data.md)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -28,9 +31,10 @@ def command(ctx, as_json):
             for d in described]
     click.echo(tabulate(rows, headers=["suite", "size", "hardware", "expected time", "built", "harness bench",
                                        "description"]))
-    from harness.executors.container_runner import container_readiness
+    if not quiet:
+        from harness.executors.container_runner import container_readiness
 
-    click.echo(f"\n{container_readiness()}")
+        click.echo(f"\n{container_readiness()}")
 
 
 @command.command("add")

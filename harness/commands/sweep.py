@@ -31,7 +31,8 @@ def parse_sweep(text: str) -> tuple[str, list]:
     return key[len(PREFIX):], values
 
 
-def sweep_hyperparameter(text: str, loss_path, overrides: dict, options: dict, as_json: bool, runner) -> None:
+def sweep_hyperparameter(text: str, loss_path, overrides: dict, options: dict, as_json: bool, runner,
+                         progress: bool) -> None:
     """Run ``runner`` (bench_and_store or its container twin) once per value; print the table; exit."""
     from harness.bench import BenchUsageError  # imported late: torch and the suites are heavy
 
@@ -42,7 +43,7 @@ def sweep_hyperparameter(text: str, loss_path, overrides: dict, options: dict, a
     for value in values:
         try:
             with contextlib.redirect_stdout(sys.stderr):
-                run = runner(loss_path, progress=not as_json or sys.stderr.isatty(),
+                run = runner(loss_path, progress=progress,
                              overrides={**overrides, PREFIX + name: value}, **options)
         except BenchUsageError as e:
             click.echo(f"harness bench: {clean_terminal(str(e))}", err=True)

@@ -1,9 +1,10 @@
 """Judging two answer files directly (``harness judge``): load, pair by prompt, judge, report.
 
-Answer files are JSON lines (UTF-8, an optional byte-order mark, any line ending) with string fields
-``prompt`` and ``output``; optional ``id`` (what the CIs cluster on; default the prompt) and
-``category`` (single-answer judges grade math / reasoning / coding against the reference). Every
-error names the file and the line.
+Answer files are ours (JSON lines, UTF-8, an optional byte-order mark, any line ending, with string
+fields ``prompt`` and ``output``; optional ``id``, what the CIs cluster on, default the prompt, and
+``category``: single-answer judges grade math / reasoning / coding against the reference), or
+AlpacaEval, MT-Bench or Arena-Hard files (harness.formats; the format is detected, each file on its
+own). Every error names the file and the line (or array item).
 
 Pairing rules: every output needs a reference with the same prompt; a prompt twice in the
 references is refused; a prompt twice in the outputs with the same output is judged once (the
@@ -15,86 +16,33 @@ in the report's ``warnings``.
 
 from __future__ import annotations
 
-import codecs
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
+from harness.formats import QUESTION_FORMATS, AnswerFile, AnswerFileError, detect_format, read_answers
 from harness.judges.base import Comparison
 from harness.judges.llm import LLMJudge
 from harness.judges.winrate import win_rate_report
+from harness.viewer import judge_page
 
 SHOW = 60  # characters of a prompt quoted in a message
 
 
-class AnswerFileError(ValueError):
-    """An answer file is malformed or the two files do not match."""
+def _needs_questions(path: Path, fmt: str) -> bool:
+    return (detect_format(Path(path)) if fmt == "auto" else fmt) in QUESTION_FORMATS
 
 
-@dataclass(frozen=True)
-class AnswerFile:
-    path: Path
-    rows: list[dict]  # the JSON objects, in file order
-    lines: list[int]  # the line number of each row (1-based)
-
-
-def _decode(path: Path, number: int, raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise AnswerFileError(f"{path}:{number}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
-                              "save the file as UTF-8") from None
-
-
-def _row_problem(row) -> str | None:
-    if isinstance(row, list):
-        return ("a JSON array, not an object; answer files are JSON lines, one object per line "
-                "(convert with: jq -c '.[]' FILE)")
-    if not isinstance(row, dict):
-        return f"a JSON {type(row).__name__}, not an object with \"prompt\" and \"output\""
-    for name in ("prompt", "output"):
-        if name not in row:
-            return f"no field \"{name}\" (each line needs string fields \"prompt\" and \"output\")"
-        if not isinstance(row[name], str):
-            return f"field \"{name}\" must be a string, not {type(row[name]).__name__}"
-    if not isinstance(row.get("id", ""), (str, int)) or isinstance(row.get("id"), bool):
-        return "field \"id\" must be a string or an integer"
-    if not isinstance(row.get("category", ""), str):
-        return "field \"category\" must be a string"
-    return None
-
-
-def load_answers(path: Path) -> AnswerFile:
-    path = Path(path)
-    data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
-    rows, lines = [], []
-    for number, raw in enumerate(data.splitlines(), start=1):
-        line = _decode(path, number, raw)
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            hint = ""
-            if line.strip() in ("[", "{"):
-                hint = "; answer files are JSON lines, one whole object per line (convert a JSON array with: jq -c '.[]' FILE)"
-            raise AnswerFileError(f"{path}:{number}: not JSON ({exc}){hint}") from None
-        problem = _row_problem(row)
-        if problem:
-            raise AnswerFileError(f"{path}:{number}: {problem}")
-        rows.append(row)
-        lines.append(number)
-    if not rows:
-        raise AnswerFileError(f"{path}: no answers (an empty file, or only blank lines)")
-    return AnswerFile(path, rows, lines)
+def load_answers(path: Path, fmt: str = "auto", questions: Path | None = None) -> AnswerFile:
+    """An answer file in any format harness.formats reads (``fmt`` "auto": detected)."""
+    return read_answers(Path(path), fmt, questions)
 
 
 def _by_prompt(references: AnswerFile) -> dict[str, tuple[dict, int]]:
     found: dict[str, tuple[dict, int]] = {}
     for row, line in zip(references.rows, references.lines, strict=True):
         if row["prompt"] in found:
-            raise AnswerFileError(f"{references.path}:{line}: the prompt {row['prompt'][:SHOW]!r} is already at line "
+            raise AnswerFileError(f"{references.where(line)}: the prompt {row['prompt'][:SHOW]!r} is already at line "
                                   f"{found[row['prompt']][1]}; keep one reference per prompt")
         found[row["prompt"]] = (row, line)
     return found
@@ -108,12 +56,12 @@ def pair_answers(outputs: AnswerFile, references: AnswerFile) -> tuple[list[Comp
     for row, line in zip(outputs.rows, outputs.lines, strict=True):
         prompt = row["prompt"]
         if prompt not in refs:
-            raise AnswerFileError(f"{outputs.path}:{line}: the prompt {prompt[:SHOW]!r} has no reference in "
+            raise AnswerFileError(f"{outputs.where(line)}: the prompt {prompt[:SHOW]!r} has no reference in "
                                   f"{references.path}; both files must answer the same prompts")
         if prompt in seen:
             if seen[prompt][0] != row["output"]:
                 raise AnswerFileError(
-                    f"{outputs.path}:{line}: the prompt {prompt[:SHOW]!r} is already answered differently at line "
+                    f"{outputs.where(line)}: the prompt {prompt[:SHOW]!r} is already answered differently at line "
                     f"{seen[prompt][1]}; keep one output per prompt (judging both would count the prompt twice)")
             duplicates += 1
             continue
@@ -121,10 +69,15 @@ def pair_answers(outputs: AnswerFile, references: AnswerFile) -> tuple[list[Comp
         ref = refs[prompt][0]
         comparisons.append(Comparison(
             prompt=prompt, output=row["output"], reference=ref["output"], group=str(row.get("id", prompt)),
-            category=str(row.get("category", ref.get("category", "")))))
+            category=row["category"] or ref["category"]))
     missing = [p for p in refs if p not in seen]
     coverage = {"n_references": len(refs), "n_missing_outputs": len(missing), "n_duplicate_prompts": duplicates,
                 "warnings": []}
+    for f in (outputs, references):
+        if f.ignored_turns:
+            coverage["warnings"].append(
+                f"{f.ignored_turns} answer(s) in {f.path} have turns after the first: only the first turn is judged "
+                "(the second prompt depends on each model's first answer)")
     if missing:
         coverage["warnings"].append(
             f"{len(missing)} of {len(refs)} reference prompts have no output in {outputs.path} (e.g. "
@@ -146,12 +99,16 @@ def write_annotations(path: Path, judge: LLMJudge, comparisons: list[Comparison]
 
 
 def judge_comparisons(judge: LLMJudge, comparisons: list[Comparison], *, seed: int = 0,
-                      annotations: Path | None = None) -> dict:
-    """Judge and summarise: win-rate metrics, diagnostics, accounting and provenance in one dict."""
+                      annotations: Path | None = None, view: Path | None = None) -> dict:
+    """Judge and summarise: win-rate metrics, diagnostics, accounting and provenance in one dict.
+    ``view``: also write the answer viewer page (harness.viewer) of the comparisons and verdicts there."""
     run = judge.run(comparisons)
     if annotations:
         write_annotations(annotations, judge, comparisons, run.judgments)
-    return summarize_run(judge, comparisons, run, seed=seed)
+    report = summarize_run(judge, comparisons, run, seed=seed)
+    if view:
+        Path(view).write_text(judge_page(report, comparisons, run.judgments), encoding="utf-8")
+    return report
 
 
 def _run_warnings(judge: LLMJudge, comparisons: list[Comparison], run, not_judged: list[dict]) -> list[str]:
@@ -221,7 +178,16 @@ def summarize_run(judge: LLMJudge, comparisons: list[Comparison], run, *, seed: 
 
 
 def judge_answer_files(outputs: Path, references: Path, judge: LLMJudge, *, seed: int = 0,
-                       annotations: Path | None = None) -> dict:
-    comparisons, coverage = pair_answers(load_answers(outputs), load_answers(references))
-    report = judge_comparisons(judge, comparisons, seed=seed, annotations=annotations)
+                       annotations: Path | None = None, formats: tuple[str, str] = ("auto", "auto"),
+                       questions: Path | None = None, view: Path | None = None) -> dict:
+    """Judge ``outputs`` against ``references`` (each in its format, "auto" detects it; ``questions``: the
+    question file of MT-Bench / Arena-Hard answers, for both files)."""
+    uses = [_needs_questions(outputs, formats[0]), _needs_questions(references, formats[1])]
+    if questions is not None and not any(uses):
+        raise AnswerFileError(f"--questions goes with MT-Bench or Arena-Hard answer files; {outputs} and "
+                              f"{references} hold their prompts themselves")
+    out_file = load_answers(outputs, formats[0], questions if uses[0] else None)
+    ref_file = load_answers(references, formats[1], questions if uses[1] else None)
+    comparisons, coverage = pair_answers(out_file, ref_file)
+    report = judge_comparisons(judge, comparisons, seed=seed, annotations=annotations, view=view)
     return {**report, **coverage, "warnings": coverage["warnings"] + report["warnings"]}

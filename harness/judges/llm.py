@@ -298,7 +298,8 @@ class LLMJudge:
         prefs = {"policy_first": first["value"], "policy_second": None if second["value"] is None else 1.0 - second["value"]}
         ok = [p for p in prefs.values() if p is not None]
         details = {"orders": prefs, "sources": [first["source"], second["source"]],
-                   "attempts": [first["attempts"], second["attempts"]]}
+                   "attempts": [first["attempts"], second["attempts"]],
+                   "reasoning": _reasoning(("policy's answer as A", first), ("policy's answer as B", second))}
         if not ok:
             return _no_verdict(details, first, second)
         signs = [_sign(p) for p in ok]
@@ -322,16 +323,25 @@ class LLMJudge:
             return _graded_alone(results[0])
         output, reference = results
         grades = {"output": output["value"], "reference": reference["value"]}
+        reasoning = _reasoning(("policy's answer", output), ("reference answer", reference))
         if None in grades.values():
-            return _no_verdict({"grades": grades}, output, reference)
+            return _no_verdict({"grades": grades, "reasoning": reasoning}, output, reference)
         diff = grades["output"] - grades["reference"]
         preference = 0.5 if diff == 0 else float(diff > 0)
-        return Judgment(preference, {"grades": grades, "status": "ok", "discrete": preference})
+        return Judgment(preference, {"grades": grades, "status": "ok", "discrete": preference, "reasoning": reasoning})
+
+
+def _reasoning(*calls: tuple[str, dict]) -> str | None:
+    """The judge's own words for each call of a comparison (the last answer it gave, as much as the cache
+    keeps: RAW_KEEP characters), for the answer viewer; None when no call kept any text."""
+    parts = [f"[{label}] {result['raw'][-1]}" for label, result in calls if result.get("raw")]
+    return "\n\n".join(parts) or None
 
 
 def _graded_alone(output: dict) -> Judgment:
     """A comparison without a reference answer: its grade, and no preference (NaN)."""
-    details = {"grades": {"output": output["value"], "reference": None}}
+    details = {"grades": {"output": output["value"], "reference": None},
+               "reasoning": _reasoning(("policy's answer", output))}
     if output["value"] is None:
         return _no_verdict(details, output)
     return Judgment(math.nan, {**details, "status": "graded", "discrete": None})

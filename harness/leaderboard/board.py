@@ -75,6 +75,16 @@ class Entry:
     apart_reason: str = ""  # why the entry is shown apart from the main ranking
     verified: bool = False  # provenance proven (run here, signed by a trusted runner, or seeds re-run) and sealed
     proof: str = ""  # how: "run here", "signed", "seeds 0, 1, 2 of 3 re-run here"; for unverified ones, why not
+    # AlpacaEval's leaderboard columns where they mean the same (leaderboard.csv): the headline's standard
+    # error, the (seed, prompt) scores behind it, the mean length in characters of the kept answers, and the
+    # length-controlled win rate of suites judged by an LLM (with its standard error)
+    standard_error: float | None = None
+    n_total: int | None = None
+    avg_length: float | None = None
+    lc_win_rate: float | None = None
+    lc_standard_error: float | None = None
+    # the record's answers block (harness.transcript), for the board's answers/ pages; None: it keeps none
+    answers: dict | None = field(default=None, compare=False, repr=False)
     key: str = ""  # the entry's identity: the sha256, plus the setting's key for a loss with hyper-parameters
 
     def __post_init__(self):
@@ -84,6 +94,11 @@ class Entry:
     def metric(self, key: str):
         """The board metric ``key`` of this entry (None when the record has none)."""
         return self.metrics.get(key)
+
+    @property
+    def answers_page(self) -> str | None:
+        """The board-relative path of this entry's answers page (harness.viewer), when it has answers."""
+        return None if self.answers is None else f"answers/{Path(self.record_file).stem}.html"
 
 
 @dataclass(frozen=True)
@@ -189,7 +204,23 @@ def _entry(record: dict, relpath: str, suite=None) -> Entry:
         proof=proof_text(record),
         seed_win_rates=tuple((s["seed"], float(s["win_rate"])) for s in record["per_seed"]
                              if s.get("win_rate") is not None),
+        answers=record.get("answers") or None, **_alpaca_columns(record),
     )
+
+
+def _alpaca_columns(record: dict) -> dict:
+    m = record["metrics"]
+    primary = (record.get("outcomes") or {}).get("primary", "verdict")
+    rows = ((record.get("outcomes") or {}).get("tables") or {}).get(primary) or []
+    outputs = [o for s in (record.get("answers") or {}).get("seeds", []) for o in s["outputs"]]
+
+    def number(key):
+        v = m.get(key)
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    return {"standard_error": number("win_rate_sem"), "n_total": sum(len(r) for r in rows if r is not None) or None,
+            "avg_length": sum(map(len, outputs)) / len(outputs) if outputs else None,
+            "lc_win_rate": number("lc_win_rate"), "lc_standard_error": number("lc_win_rate_sem")}
 
 
 def proof_text(record: dict) -> str:

@@ -4,7 +4,8 @@ A board folder may come from anyone (a clone, a download, a pull request), so ev
 reads from it or writes into it is confined to it: a path named by a file of the folder (the update
 journal) must be relative, free of ``..``, resolve (symbolic links followed) inside the folder, and
 be one of the board's own files; the folder's ``records/`` and ``failed/`` must be real directories,
-and its lock, journal and record files regular files, never symbolic links. Record files are read
+and its lock, journal and record files regular files, never symbolic links; ``answers/`` (generated
+answer pages) a real directory too. Record files are read
 with a size cap and strict JSON (no NaN or Infinity). A violation is a ``BoardError`` that names the
 file and the fix; nothing is replayed, deleted or written before the check passes.
 """
@@ -20,11 +21,12 @@ from pathlib import Path
 RECORDS_DIR = "records"
 FAILED_DIR = "failed"
 GENERATED = ("leaderboard.csv", "README.md", "index.html")
+ANSWERS_DIR = "answers"  # generated answer pages, one per entry whose record keeps answers (render_answers)
 TMP_MARK = ".tmp-"
 MAX_RECORD_FILE_BYTES = 4 << 20  # a real record is ~75 KB (3 seeds x 64 prompts x 5 tables + trajectories)
-# a record's file name: <loss sha256>-<suite config hash>.json (harness.leaderboard.verify.record_filename)
-# <loss sha256>[-<hyper-parameter setting key>]-<suite config hash>.json (harness.leaderboard.verify.record_filename)
+# a record's file name: <loss sha256>[-<hyper-parameter setting key>]-<suite config hash>.json (harness.leaderboard.verify.record_filename)
 RECORD_NAME = re.compile(r"[0-9a-f]{64}(-[0-9a-f]{12})?-[0-9a-f]{16}\.json")
+ANSWER_PAGE = re.compile(r"[0-9a-f]{64}(-[0-9a-f]{12})?-[0-9a-f]{16}\.html")  # answers/<the record's name>.html
 _TMP_SUFFIX = re.compile(re.escape(TMP_MARK) + r"[0-9]+-[0-9a-f]{8}")
 
 
@@ -51,11 +53,18 @@ def inside(board_dir: Path, rel) -> Path:
 
 
 def board_file(rel) -> bool:
-    """Whether ``rel`` names one of a board's own files: a record, a failed run or a generated file."""
-    if rel in GENERATED:
+    """Whether ``rel`` names one of a board's own files: a record, a failed run or a generated file (an
+    answers page included)."""
+    if rel in GENERATED or answer_page(rel):
         return True
     sub, _, name = str(rel).partition("/")
     return sub in (RECORDS_DIR, FAILED_DIR) and RECORD_NAME.fullmatch(name) is not None
+
+
+def answer_page(rel) -> bool:
+    """Whether ``rel`` names a generated answers page (``answers/<record name>.html``)."""
+    sub, _, name = str(rel).partition("/")
+    return sub == ANSWERS_DIR and ANSWER_PAGE.fullmatch(name) is not None
 
 
 def check_plan(board_dir: Path, plan) -> list[tuple[Path, Path]]:
@@ -75,6 +84,7 @@ def check_plan(board_dir: Path, plan) -> list[tuple[Path, Path]]:
                              "own files; it was not written by harness: delete it (nothing was replayed)")
         renames.append((inside(board_dir, tmp), inside(board_dir, dst)))
     for rel in plan["remove"]:
+        # a generated file is never removed, but an answers page whose entry left the board is
         if not isinstance(rel, str) or not board_file(rel) or rel in GENERATED:
             raise BoardError(f"{where} removes {str(rel)[:120]!r}, which is not a record of the board; it was not "
                              "written by harness: delete it (nothing was replayed)")
@@ -85,11 +95,11 @@ def check_plan(board_dir: Path, plan) -> list[tuple[Path, Path]]:
 def check_folder(board_dir: Path) -> None:
     """The folder's structure: records/ and failed/ real directories (or absent), the lock and journal
     regular files (or absent). Raises BoardError naming what to remove."""
-    for name in (RECORDS_DIR, FAILED_DIR, ".lock", ".journal.json"):
+    for name in (RECORDS_DIR, FAILED_DIR, ANSWERS_DIR, ".lock", ".journal.json"):
         path = Path(board_dir) / name
         if path.is_symlink():
             raise BoardError(f"{path} is a symbolic link; a board folder holds its own files only: remove it")
-        if name in (RECORDS_DIR, FAILED_DIR) and path.exists() and not path.is_dir():
+        if name in (RECORDS_DIR, FAILED_DIR, ANSWERS_DIR) and path.exists() and not path.is_dir():
             raise BoardError(f"{path} is not a directory; remove it")
 
 

@@ -5,6 +5,7 @@ Layout of ``leaderboards/<suite>/``::
     records/<loss sha256>-<suite config hash>.json   one immutable file per accepted entry
     failed/<loss sha256>-<suite config hash>.json    failed runs (listed, never ranked)
     leaderboard.csv, README.md, index.html           generated from the records; never edit them
+    answers/<loss sha256>-<suite config hash>.html   generated answer pages of entries whose records keep answers
 
 Concurrency: every writer (and every reader that renders) holds an exclusive ``fcntl.flock`` on
 ``.lock``. Crash safety: an update first writes every new file to a temp name (fsynced), then
@@ -27,15 +28,18 @@ from pathlib import Path
 
 from harness.leaderboard.board import Board, admit, build_board, is_verified, read_board_records
 from harness.leaderboard.folder import (
+    ANSWERS_DIR,
     FAILED_DIR,
     RECORDS_DIR,
     TMP_MARK,
     BoardError,
+    answer_page,
     check_folder,
     check_plan,
     inside,
     read_json_file,
 )
+from harness.leaderboard.render_answers import answer_pages
 from harness.leaderboard.render_csv import render_csv
 from harness.leaderboard.render_html import render_html
 from harness.leaderboard.render_md import render_readme
@@ -92,7 +96,7 @@ def recover(board_dir: Path) -> None:
             inside(board_dir, rel).unlink(missing_ok=True)
         _fsync_dir(board_dir)
         journal.unlink()
-    for sub in (board_dir, board_dir / RECORDS_DIR, board_dir / FAILED_DIR):
+    for sub in (board_dir, board_dir / RECORDS_DIR, board_dir / FAILED_DIR, board_dir / ANSWERS_DIR):
         if sub.is_dir() and not sub.is_symlink():
             for stray in sub.glob(f"*{TMP_MARK}*"):
                 if stray.is_file() or stray.is_symlink():
@@ -130,7 +134,14 @@ def commit(board_dir: Path, files: dict[str, str], remove: tuple[str, ...] = ())
 
 def generated_files(board: Board) -> dict[str, str]:
     return {"leaderboard.csv": render_csv(board), "README.md": render_readme(board),
-            "index.html": render_html(board)}
+            "index.html": render_html(board), **answer_pages(board)}
+
+
+def stale_pages(board_dir: Path, files: dict[str, str]) -> tuple[str, ...]:
+    """Answer pages on disk that the new files do not write again (their entry left the board); only files
+    named as the harness names them (anything else in answers/ is not the board's and is left alone)."""
+    pages = (f"{ANSWERS_DIR}/{p.name}" for p in sorted((board_dir / ANSWERS_DIR).glob("*.html")))
+    return tuple(rel for rel in pages if answer_page(rel) and rel not in files)
 
 
 def submit_record(board_dir: str | Path, record: dict, *, suite: str, expected_hash: str,
@@ -163,7 +174,8 @@ def submit_record(board_dir: str | Path, record: dict, *, suite: str, expected_h
         records = [(r, rec) for r, rec in read_board_records(board_dir) if r not in remove]
         board = build_board(suite, expected_hash, [*records, (rel, record)])
         text = json.dumps(record, indent=2, sort_keys=True) + "\n"
-        commit(board_dir, {rel: text, **generated_files(board)}, tuple(r for r in remove if r != rel))
+        files = {rel: text, **generated_files(board)}
+        commit(board_dir, files, tuple(r for r in remove if r != rel) + stale_pages(board_dir, files))
     if rel == ok_rel:
         entry = next((e for e in (*board.entries, *board.apart) if e.record_file == rel), None)
         if entry is None:
@@ -218,7 +230,8 @@ def open_board(board_dir: str | Path, *, suite: str, expected_hash: str, regener
     with board_lock(board_dir):
         board = build_board(suite, expected_hash, read_board_records(board_dir))
         if regenerate:
-            commit(board_dir, generated_files(board))
+            files = generated_files(board)
+            commit(board_dir, files, stale_pages(board_dir, files))
     return board
 
 

@@ -9,6 +9,12 @@ is told apart from every other): rank 1 for many rows means they are not told ap
 provenance (harness.leaderboard.board.is_verified). Failed runs and older suite configs are listed in
 README.md and index.html only.
 
+AlpacaEval's leaderboard columns ride along under its names where they mean the same thing:
+``standard_error`` (of the win rate: the SEM its CI is built from), ``n_total`` (the scores behind it:
+measured seeds x prompts), ``avg_length`` (mean characters of the policy's kept answers),
+``length_controlled_winrate`` and ``lc_standard_error`` (suites judged by an LLM). Like every rate in this
+file they are shares in [0, 1] (AlpacaEval writes percent; multiply by 100 to compare).
+
 Every text cell goes through ``harness.text.csv_cell``: a loss name such as ``=HYPERLINK(...)`` is
 written as text a spreadsheet will not evaluate (OWASP CSV injection)."""
 
@@ -23,6 +29,7 @@ from harness.text import csv_cell
 
 HEAD = ("rank", "rank_worst", "section", "name", "sha256", "win_rate", "win_rate_ci_low", "win_rate_ci_high",
         "seeds")
+ALPACA = ("standard_error", "n_total", "avg_length", "length_controlled_winrate", "lc_standard_error")
 TAIL = ("ranked_on", "apart_reason", "kl_budget", "censored_seeds", "created_at", "suite", "suite_config_hash",
         "harness_version", "git_revision", "judge", "record", "verified")
 
@@ -35,7 +42,7 @@ def columns(board: Board) -> tuple[str, ...]:
     for c in board.metric_columns:
         for key in metric_json_keys(c):
             metric += [f"{key[:-3]}_ci_low", f"{key[:-3]}_ci_high"] if key.endswith("_ci") else [key]
-    return (*HEAD, *metric, *TAIL)
+    return (*HEAD, *ALPACA, *metric, *TAIL)
 
 
 def metric_json_keys(c) -> list[str]:
@@ -50,6 +57,8 @@ def _row(board: Board, e: Entry, section: str) -> dict:
     row["rank"], row["rank_worst"] = e.rank_interval if ranked else (None, None)
     row["ranked_on"] = e.ranked_on if ranked else None
     row["section"] = section
+    row.update(standard_error=e.standard_error, n_total=e.n_total, avg_length=e.avg_length,
+               length_controlled_winrate=e.lc_win_rate, lc_standard_error=e.lc_standard_error)
     return row
 
 

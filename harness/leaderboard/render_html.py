@@ -16,8 +16,9 @@ from html import escape
 from importlib.resources import files
 
 from harness.leaderboard.board import Board, Entry, FailedRun
+from harness.leaderboard.render_frontier import ZOOM, frontier_svg, full_range_svg, outliers, window
 from harness.leaderboard.render_md import REJECTED_TITLE, UNVERIFIED_NOTE, UNVERIFIED_TITLE
-from harness.leaderboard.render_svg import ci_bar, ci_domain, color, frontier_svg
+from harness.leaderboard.render_svg import ci_bar, ci_domain, color
 from harness.leaderboard.rows import (
     CENSORED_MARK,
     ci_text,
@@ -84,7 +85,8 @@ def _entry_row(e: Entry, i: int, order: int, domain, swatch: str, cols: tuple[Co
     cells = [
         f'<td class="num rank">{escape(rank_text(e))}</td>',
         f'<td><span class="swatch" style="background:{swatch}"></span>'
-        f'<button class="loss" data-index="{i}" title="show the loss source">{escape(e.name)}</button></td>',
+        f'<button class="loss" data-index="{i}" title="show the loss source">{escape(e.name)}</button>'
+        f"{_answers_link(e)}</td>",
         f'<td class="num"{_censored_title(e)}>{escape(win_text(e))}</td>',
         f'<td>{"" if lo is None else ci_bar(lo, e.win_rate, hi, domain)} <span class="note">{ci_text(e)}</span></td>',
         *(f'<td class="num"{_title(c)}>{escape(metric_text(e, c))}</td>' for c in cols),
@@ -96,6 +98,13 @@ def _entry_row(e: Entry, i: int, order: int, domain, swatch: str, cols: tuple[Co
 
 def _title(c: Column) -> str:
     return f' title="{escape(c.note)}"' if c.note else ""
+
+
+def _answers_link(e: Entry) -> str:
+    """A link to the entry's answers page (harness.leaderboard.render_answers), when its record keeps answers."""
+    if not e.answers_page:
+        return ""
+    return f' <a class="answers" href="{escape(e.answers_page)}" title="answers per prompt, with the judge\'s verdicts">answers</a>'
 
 
 def _censored_title(e: Entry) -> str:
@@ -163,8 +172,8 @@ def _listed_table(board: Board, data: list, entries: tuple[Entry, ...], table_id
         return ""
     rows = []
     for e in entries:
-        rows.append(f'<tr><td><button class="loss" data-index="{len(data)}">{escape(e.name)}</button></td>'
-                    f'<td class="num">{escape(pct(e.win_rate))}</td><td>{escape(day(e.created_at))}</td>'
+        rows.append(f'<tr><td><button class="loss" data-index="{len(data)}">{escape(e.name)}</button>'
+                    f'{_answers_link(e)}</td><td class="num">{escape(pct(e.win_rate))}</td><td>{escape(day(e.created_at))}</td>'
                     f'<td><a href="{escape(e.record_file)}"><code>{escape(e.sha256[:12])}</code></a></td></tr>')
         data.append({**_meta(board, e.name, e.sha256, e.record_file, _provenance(e, board.metric_columns)), "source": e.source})
     note = f'<p class="note">{escape(note)}</p>' if note else ""
@@ -211,8 +220,8 @@ def _apart_table(board: Board, data: list) -> str:
     rows = []
     for e in board.apart:
         rank = f"{rank_text(e)} ({e.ranked_on})" if e.ranked_on else ""
-        rows.append(f'<tr><td><button class="loss" data-index="{len(data)}">{escape(e.name)}</button></td>'
-                    f'<td class="num"{_censored_title(e)}>{escape(win_text(e))}</td><td class="num">{escape(rank)}</td>'
+        rows.append(f'<tr><td><button class="loss" data-index="{len(data)}">{escape(e.name)}</button>'
+                    f'{_answers_link(e)}</td><td class="num"{_censored_title(e)}>{escape(win_text(e))}</td><td class="num">{escape(rank)}</td>'
                     f"<td>{escape(e.apart_reason)}</td>"
                     f'<td><a href="{escape(e.record_file)}"><code>{escape(e.sha256[:12])}</code></a></td></tr>')
         data.append({**_meta(board, e.name, e.sha256, e.record_file, _provenance(e, board.metric_columns)), "source": e.source})
@@ -228,10 +237,20 @@ def _frontier(board: Board, colors: dict) -> str:
         f" The red dotted line is the KL budget ({board.kl_budget:g} nats) at which win rates are measured."
     legend = "".join(f'<li><span class="swatch" style="background:{colors[e.key]}"></span>{escape(e.name)}</li>'
                      for e in board.entries if e.trajectories)
+    span = window(board.entries, board.kl_budget)
+    far = outliers(board.entries, span[1]) if span else []
+    zoom = "" if not far else (
+        f" The plot shows KL up to {span[1]:g} nats ({ZOOM:g} x the budget); lines that go further are cut at its "
+        "edge, and a loss whose last step lies beyond it is marked on the right edge with its name.")
+    beyond = "" if not far else '<p class="note" id="frontier-outliers">Beyond this window: ' + "; ".join(
+        f"{escape(e.name)} (last step at KL {kl:.3g}, reward {r:.3g})" for e, kl, r in far) + ".</p>"
+    full = "" if not far else ('<details id="frontier-full-range"><summary>Every point, on a log KL axis</summary>'
+                               f"{full_range_svg(board.entries, colors, board.kl_budget)}</details>")
     return ("<h2>Reward vs KL</h2><p class=\"note\">Each line is a loss's training trajectory (mean over seeds at "
             "each evaluation step; dots are single seeds; the large dot is the last step). The dashed line is "
             "the Pareto frontier: more reward for less divergence from the reference model is better (up and "
-            f"to the left).{budget}</p>{frontier_svg(board.entries, colors, board.kl_budget)}<ul class=\"legend\">{legend}</ul>")
+            f"to the left).{budget}{zoom}</p>{frontier_svg(board.entries, colors, board.kl_budget)}{beyond}{full}"
+            f"<ul class=\"legend\">{legend}</ul>")
 
 
 def render_html(board: Board) -> str:
@@ -245,7 +264,9 @@ def render_html(board: Board) -> str:
                 "<code>harness leaderboard</code>",
         "note": escape("Win rate against the suite's reference answers, mean over seeds and prompts, with a 95% "
                        "CI. " + rank_note(board) + " " + protocol_note(board)
-                       + " Click a column to sort, a loss to see its source."),
+                       + " Click a column to sort, a loss to see its source"
+                       + (", \"answers\" for its answers per prompt." if any(
+                           e.answers_page for e in (*board.entries, *board.apart, *board.unverified)) else ".")),
         "board": _board_table(board, data, colors),
         "frontier": _frontier(board, colors),
         "failed": _failed_table(board, data, board.failed) + _rejected_table(board),

@@ -18,20 +18,30 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.hyperparams import PREFIX, HyperparameterError, record_values, resolve, settings_key
+from harness.hyperparams import PREFIX, HyperparameterError, entry_key, record_values, resolve, settings_key
 from harness.leaderboard.folder import RECORDS_DIR, read_json_file
 from harness.leaderboard.proof import verify_signature
 from harness.leaderboard.publish import SubmitOutcome, submit_record, verified_on_board
 from harness.leaderboard.rerun import verify_by_rerun
 from harness.leaderboard.verify import VerificationError, current_suite_hash, verify_foreign, verify_record
 from harness.lossfile import LossFileError, loss_from_bytes, read_loss_file, sha256_bytes
-from harness.paths import repo_root
+from harness.paths import boards_dir, repo_root
+from harness.records import record_path
+from harness.stats.ranks import MIN_SHARED_SEEDS
 from harness.store import RunStore, StoreError
+from harness.suites import SUITES
 from harness.text import clean_line
 
 
 def default_board_root() -> Path:
+    """The repository's committed boards (what `harness leaderboard` shows by default)."""
     return repo_root() / "leaderboards"
+
+
+def scratch_board_root() -> Path:
+    """Where `harness submit` adds entries by default: boards under HARNESS_HOME, never the committed ones
+    (a submission there would make every later record ``+dirty``); pass --board-dir leaderboards to publish."""
+    return boards_dir()
 
 
 @dataclass(frozen=True)
@@ -39,8 +49,9 @@ class SubmitConfig:
     """Where a submission goes and how a loss is benchmarked for it."""
 
     suite: str = "tiny"  # suite name; the board is <board_root>/<suite>
-    board_root: Path | None = None  # folder of boards; None = the repository's leaderboards/
-    seeds: int = 3  # training seeds for --loss (the CI is over seeds and prompts)
+    board_root: Path | None = None  # folder of boards; None = the scratch boards under HARNESS_HOME
+    seeds: int | str = 3  # training seeds for --loss (the CI is over seeds and prompts): at least MIN_SHARED_SEEDS,
+    # or "auto" (seeds added until the CI is narrow; tiny suites)
     backend: str = "auto"  # sandbox backend that runs the untrusted loss file
     progress: bool = True
     store_url: str | None = None  # run store; None = the local SQLite file
@@ -50,16 +61,20 @@ class SubmitConfig:
     hyperparameters: dict | None = None  # --loss: values of the loss's declared hyper-parameters (--set loss.*)
 
     def __post_init__(self):
-        if self.seeds < 1:
-            raise ValueError(f"seeds must be at least 1, got {self.seeds}")
         if self.rerun_sample is not None and self.rerun_sample < 1:
             raise ValueError(f"rerun_sample must be at least 1 (or None for every seed), got {self.rerun_sample}")
         if self.tolerance is not None and not self.tolerance >= 0:
             raise ValueError(f"tolerance must be a non-negative fraction, got {self.tolerance}")
+        if self.seeds == "auto":  # harness.suites.tiny.evaluate.AutoSeeds starts with 3 seeds
+            return
+        if not isinstance(self.seeds, int) or self.seeds < MIN_SHARED_SEEDS:
+            raise ValueError(f"a board ranks entries pairwise on at least {MIN_SHARED_SEEDS} shared seeds, so it "
+                             f"cannot rank a {self.seeds}-seed run: pass --seeds {MIN_SHARED_SEEDS} or more "
+                             "(default 3); nothing was run")
 
     @property
     def board_dir(self) -> Path:
-        return (self.board_root or default_board_root()) / self.suite
+        return (self.board_root or scratch_board_root()) / self.suite
 
 
 def submit_loss(loss_path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
@@ -72,6 +87,15 @@ def submit_loss(loss_path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
         return SubmitOutcome("exists", existing, f"{path.name} is already on the {cfg.suite} board with this suite "
                              "config; nothing was run")
     RunStore(cfg.store_url).close()  # opened first: a store error must not cost a finished run
+    stored = None if cfg.seeds == "auto" else stored_run(key, cfg)
+    if stored is not None:
+        record, run_id = stored
+        outcome = submit_record(cfg.board_dir, record, suite=cfg.suite, expected_hash=expected,
+                                verification={"verified": True, "method": "local",
+                                              "note": f"benchmarked on the board's machine (run {run_id}, reused by "
+                                                      "`harness submit --loss`)"})
+        return SubmitOutcome(outcome.action, outcome.path, f"reused the identical stored run {run_id} (same loss file, "
+                             f"setting, suite config and seeds; nothing was run): {outcome.message}")
     from harness.bench import bench_and_store  # imported late: torch and the suite code are heavy
     settings = {PREFIX + k: v for k, v in (cfg.hyperparameters or {}).items()}
     run = bench_and_store(path, suite=cfg.suite, seeds=cfg.seeds, backend=cfg.backend, progress=cfg.progress,
@@ -93,6 +117,43 @@ def _entry_key(path: Path, data: bytes, hyperparameters: dict | None) -> str:
         values = {}
     key = settings_key(values)
     return f"{sha256_bytes(data)}-{key}" if key else sha256_bytes(data)
+
+
+def stored_run(key: str, cfg: SubmitConfig) -> tuple[dict, int] | None:
+    """An ok run of the loss file and setting with board identity ``key`` (sha256[-setting key],
+    harness.hyperparams.entry_key) on the suite's current config, its default beta and the seeds ``cfg``
+    asks for, that this machine benchmarked: (record, run id), else None.
+
+    The run store also holds records submitted from elsewhere (``--record``), so a run counts as made here
+    only when its record file, as ``harness bench`` wrote it, is in this machine's run folder."""
+    sha256 = key[:64]
+    seeds, expected = SUITES.get(cfg.suite).seed_list(cfg.seeds), current_suite_hash(cfg.suite)
+    store = RunStore(cfg.store_url)
+    try:
+        for summary in store.list(suite=cfg.suite, loss=sha256, status="ok"):
+            if summary.loss_sha256 != sha256 or summary.config_hash != expected or summary.seeds != len(seeds):
+                continue
+            record = store.get(summary.id)
+            # the suite's own beta (the config hash matched: the same config, so the same default beta) and
+            # the same hyper-parameter setting (another setting is another board entry)
+            if record["seeds"] != seeds or record["beta"] != record["suite"]["config"].get("beta") \
+                    or "thorough" in record or entry_key(record) != key:
+                continue
+            if made_here(record):
+                return record, summary.id
+    finally:
+        store.close()
+    return None
+
+
+def made_here(record: dict) -> bool:
+    """Whether ``harness bench`` on this machine wrote ``record``: its record file, as the bench names it,
+    is in this machine's run folder with the same content (records from elsewhere reach the run store too,
+    through ``submit --record``, but never that folder)."""
+    try:
+        return read_json_file(record_path(record, None)) == record
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def behaviour_check(source: str, name: str, *, backend: str = "auto", beta: float = 0.05,
@@ -150,15 +211,25 @@ def read_submitted_record(path: str | Path) -> dict:
 
 def submit_record_file(path: str | Path, cfg: SubmitConfig) -> SubmitOutcome:
     """Verify the record at ``path`` against the suite's current config and add it (or refuse)."""
-    record = read_submitted_record(path)
+    return submit_foreign(read_submitted_record(path), cfg)
+
+
+def submit_foreign(record: dict, cfg: SubmitConfig) -> SubmitOutcome:
+    """Verify ``record`` (a record file's content, or a stored run) and add it (or refuse). A record this
+    machine's ``harness bench`` wrote (``made_here``) is verified as local; any other needs a trusted
+    signature or a re-run seed (``_provenance``)."""
     expected = current_suite_hash(cfg.suite)
     verify_record(record, cfg.suite, expected)  # cheap checks first: the re-run below costs minutes
+    if record["status"] == "ok" and len(record["seeds"]) < MIN_SHARED_SEEDS:
+        raise VerificationError(f"the record has {len(record['seeds'])} seed(s); a board ranks entries pairwise on at "
+                                f"least {MIN_SHARED_SEEDS} shared seeds: bench it with --seeds {MIN_SHARED_SEEDS} or more")
     verify_foreign(record)
     if record["status"] == "ok":
         # a foreign record's own "check" verdict is not evidence: the check runs here
         behaviour_check(record["loss"]["source"], record["loss"]["name"], backend=cfg.backend, beta=record["beta"],
                         hyperparameters=record_values(record))
-        verification = _provenance(record, cfg)
+        verification = _provenance(record, cfg) if not made_here(record) else {
+            "verified": True, "method": "local", "note": "benchmarked by `harness bench` on the board's machine"}
     else:
         verification = {"verified": False, "method": "none", "note": "failed run: listed, never ranked"}
     outcome = submit_record(cfg.board_dir, record, suite=cfg.suite, expected_hash=expected,

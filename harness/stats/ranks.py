@@ -68,6 +68,9 @@ def _measured(table, seeds) -> dict:
     return {s: rows[i] for i, s in enumerate(seeds) if not np.isnan(rows[i]).all()}
 
 
+MIN_SHARED_SEEDS = 2  # a pair of entries is ranked on the seeds both measured: training noise needs two
+
+
 def _half_widths(arr: np.ndarray, alpha: float) -> np.ndarray:
     """Banerjee half-widths at two-sided level 1 - alpha; rows of ``arr`` are pair pieces
     (mean, v_seed, df_seed, v_prompt, df_prompt)."""
@@ -81,9 +84,9 @@ def _pair_pieces(rows: dict, pairs: list[tuple[str, str]]) -> dict:
     buckets: dict[tuple, list] = {}
     for a, b in pairs:
         common = tuple(sorted(set(rows[a]) & set(rows[b])))
-        if len(common) < 2:
-            raise ValueError(f"entries {a} and {b} share fewer than 2 measured seeds; a paired comparison "
-                             "with training noise needs at least 2")
+        if len(common) < MIN_SHARED_SEEDS:
+            raise ValueError(f"entries {a} and {b} share fewer than {MIN_SHARED_SEEDS} measured seeds; a paired "
+                             f"comparison with training noise needs at least {MIN_SHARED_SEEDS}")
         buckets.setdefault(common, []).append((a, b))
     out = {}
     for common, group in buckets.items():

@@ -80,7 +80,8 @@ class SuiteResult:
     ``metrics`` always holds the suite's primary ``win_rate`` (a share in [0, 1]) and ``win_rate_ci``
     [low, high]; ``outcomes`` is the per-prompt block of the record schema (harness.hashing.make_outcomes),
     or None for a suite that does not yet produce per-prompt tables; ``thorough`` is thorough mode's
-    per-learning-rate block (``RunPlan.thorough``), None otherwise."""
+    per-learning-rate block (``RunPlan.thorough``), None otherwise; ``answers`` the answers behind the numbers
+    (harness.transcript), None for a suite that does not keep them."""
 
     per_seed: tuple
     metrics: Mapping[str, Any]
@@ -88,19 +89,20 @@ class SuiteResult:
     timings: Mapping[str, float] = field(default_factory=dict)
     outcomes: Mapping[str, Any] | None = None
     thorough: Mapping[str, Any] | None = None
+    answers: Mapping[str, Any] | None = None
 
     def __post_init__(self):
         for key in ("win_rate", "win_rate_ci"):
             if key not in self.metrics:
                 raise ValueError(f"a suite result's metrics lack {key!r}")
-        for name in ("per_seed", "metrics", "judge", "timings", "outcomes", "thorough"):
+        for name in ("per_seed", "metrics", "judge", "timings", "outcomes", "thorough", "answers"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
     def as_record(self) -> dict:
         """The record fields this result fills (harness.records.bench_record), as plain JSON-ready data:
-        ``metrics``, ``per_seed``, ``judge``, and ``outcomes`` / ``thorough`` when present."""
+        ``metrics``, ``per_seed``, ``judge``, and ``outcomes`` / ``thorough`` / ``answers`` when present."""
         out = {"metrics": thawed(self.metrics), "per_seed": thawed(self.per_seed), "judge": thawed(self.judge)}
-        for optional in ("outcomes", "thorough"):
+        for optional in ("outcomes", "thorough", "answers"):
             if getattr(self, optional) is not None:
                 out[optional] = thawed(getattr(self, optional))
         return out

@@ -167,7 +167,8 @@ class OwnSuite(cache.CachedSuite):
             raise ValueError(f"the jobs report seeds {[o['seed'] for o in outputs][:8]}, not {list(seeds)[:8]}")
         if any(len(o["per_prompt_win"]) != len(prompts) for o in outputs):
             raise ValueError(f"a job's per-prompt wins do not have one value per evaluation prompt ({len(prompts)})")
-        return aggregate([dict(o) for o in outputs], self.config.ci_level, prompts)
+        return aggregate([dict(o) for o in outputs], self.config.ci_level, prompts,
+                         [r["reference"][0] for r in artifacts.eval_rows])  # the record keeps the answers
 
     def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True,
                   plan: RunPlan = DEFAULT_PLAN) -> SuiteResult:
@@ -179,7 +180,8 @@ class OwnSuite(cache.CachedSuite):
                 print(f"{self.name}: seed {seed}: train {self.config.train.steps} steps, generate, judge",
                       file=sys.stderr)
             per_seed.append(self.run_seed(artifacts, session, seed=seed, beta=beta))
-        return aggregate(per_seed, self.config.ci_level, [r["prompt"] for r in artifacts.eval_rows])
+        return aggregate(per_seed, self.config.ci_level, [r["prompt"] for r in artifacts.eval_rows],
+                         [r["reference"][0] for r in artifacts.eval_rows])  # the record keeps the answers
 
     def summary(self, record: dict) -> Summary:
         from harness.suites.own.summary import summary

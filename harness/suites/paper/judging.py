@@ -32,6 +32,7 @@ from harness.stats.crossed import crossed_mean_ci, win_rate_ci
 from harness.stats.intervals import bootstrap_ci
 from harness.suites.base import SuiteResult
 from harness.text import clean_line
+from harness.transcript import block_from_seeds, shown_answers
 
 
 def question(row: dict) -> str:
@@ -103,7 +104,22 @@ def seed_result(judge, eval_rows: list[dict], answers: list[dict], *, seed: int)
                                         [len(c.reference) for c, _ in judged], [c.group for c, _ in judged], groups)
     est = bootstrap_ci(arrays["win"], seed=seed, bounds=(0.0, 1.0))
     metrics["win_rate_ci"] = [est.low, est.high]
+    metrics["answers"] = _shown(judge, eval_rows, comps, run.judgments)
     return metrics, arrays
+
+
+def _shown(judge, eval_rows: list[dict], comps: list[Comparison], judgments) -> dict:
+    """Per eval row, its first answer's first turn with its verdict and the judge's reasoning (the record's
+    answers block, harness.transcript; moved there by ``judge_seed_jobs``)."""
+    first: dict[str, tuple] = {}
+    for c, j in zip(comps, judgments, strict=True):
+        if "[Follow-up question]" not in c.prompt:
+            first.setdefault(c.group, (c, j))
+    pairs = [first.get(str(r["id"])) for r in eval_rows]
+    shown = shown_answers(judge, [p[0].output if p else "" for p in pairs], [p[1] for p in pairs if p])
+    if len(shown["outputs"]) != len(shown["preference"]):  # a row without an answer: no verdict to show
+        return None
+    return shown
 
 
 def lc_prompt_values(preferences, output_lengths, reference_lengths, groups, keys: list) -> np.ndarray:
@@ -250,10 +266,14 @@ def judge_seed_jobs(suite, artifacts, outputs: list[dict], seeds: list[int], *, 
     outcomes = make_outcomes(arrays[0]["prompts"], {"verdict": [a["win"].tolist() for a in arrays],
                                                    "end": [a["win"].tolist() for a in arrays]},
                              ["measured"] * len(arrays))
+    answers = block_from_seeds(per_seed, [question(r) for r in artifacts.eval_rows],
+                               [reference_text(r) for r in artifacts.eval_rows], judge_id=judge.id,
+                               point="after training; first answer per prompt (first turn), judged against the "
+                                     "reference answer")
     metrics = {**aggregate(per_seed, arrays), **training_pair_counts(artifacts.stats)}
     return SuiteResult(per_seed, metrics,
                        {"id": judge.id, "hash": judge.hash, "model": judge.spec.model, "endpoint": judge.endpoint},
-                       timings, outcomes)
+                       timings, outcomes, answers=answers)
 
 
 def run_judged_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, judge=None, device=None,

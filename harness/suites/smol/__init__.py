@@ -150,7 +150,11 @@ class SmolSuite(cache.CachedSuite):
             raise ValueError(f"a job reports another judge than the suite's ({self.config.judge})")
         if any(len(o["per_prompt_win"]) != len(prompts) for o in outputs):
             raise ValueError(f"a job's per-prompt wins do not have one value per evaluation prompt ({len(prompts)})")
-        return aggregate([dict(o) for o in outputs], self.config.ci_level, prompts)
+        try:
+            return aggregate([dict(o) for o in outputs], self.config.ci_level, prompts,
+                             [r["reference"][0] for r in artifacts.eval_rows])
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"a job's output is malformed: {e}") from None
 
     def run_seeds(self, artifacts, session, seeds: list[int], beta: float, *, progress: bool = True,
                   plan: RunPlan = DEFAULT_PLAN) -> SuiteResult:
@@ -165,7 +169,8 @@ class SmolSuite(cache.CachedSuite):
 
                 print(f"smol: seed {seed}: train {self.config.train.steps} steps, generate, judge", file=sys.stderr)
             per_seed.append(self.run_seed(artifacts, session, seed=seed, beta=beta))
-        return aggregate(per_seed, self.config.ci_level, [r["prompt"] for r in artifacts.eval_rows])
+        return aggregate(per_seed, self.config.ci_level, [r["prompt"] for r in artifacts.eval_rows],
+                         [r["reference"][0] for r in artifacts.eval_rows])
 
     def describe(self) -> dict:
         c = self.config

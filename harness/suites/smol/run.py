@@ -16,6 +16,7 @@ from harness.judges import JUDGES, Comparison
 from harness.stats.crossed import win_rate_ci
 from harness.suites.base import SuiteResult
 from harness.suites.smol import smollm2
+from harness.transcript import block_from_seeds, shown_answers
 
 
 def _generator(config, model, tokenizer, out_dir: Path):
@@ -46,7 +47,9 @@ def judge_answers(config, eval_rows: list[dict], answers, judge=None) -> dict:
     per_prompt = [float(np.mean([p for p, g in zip(prefs, groups, strict=True) if g == i])) for i in sorted(set(groups))]
     est = win_rate_ci([per_prompt], level=config.ci_level)  # one seed: prompt and sampling noise only
     scores = [j.details.get("score") for j in judgments]
+    first = [groups.index(i) for i in range(len(eval_rows))]  # sample 0 of each prompt, against reference 0
     return {
+        "answers": shown_answers(judge, [comparisons[c].output for c in first], [judgments[c] for c in first]),
         "win_rate": est.mean, "win_rate_ci": [est.low, est.high], "win_rate_sem": est.sem,
         "wins": int((prefs == 1).sum()), "ties": int((prefs == 0.5).sum()), "losses": int((prefs == 0).sum()),
         "instruction_score": float(np.mean(scores)) if None not in scores else None,
@@ -93,12 +96,11 @@ def run_seed(config, artifacts, session, *, seed: int, beta: float, out_dir=None
     timings["judge"] = metrics.pop("judge_seconds")
     return {"seed": seed, **metrics, "generation": generator.describe(),
             "generation_tokens_per_second": tokens / max(timings["generate"], 1e-9),
-            "loss_seconds": info.get("loss_seconds"), "timings": timings,
-            "samples": [{"prompt": r["prompt"], "answer": g[0].text, "reference": r["reference"][0]}
-                        for r, g in list(zip(artifacts.eval_rows, answers, strict=True))[:5]]}
+            "loss_seconds": info.get("loss_seconds"), "timings": timings}
 
 
-def aggregate(per_seed: list[dict], level: float, prompts: list[str]) -> SuiteResult:
+def aggregate(per_seed: list[dict], level: float, prompts: list[str],
+              references: list[str] | None = None) -> SuiteResult:
     """Seed-level results -> the suite's result. The per-prompt win table (the end of training is the
     verdict point) goes into the record's outcomes, and its crossed seeds x prompts CI
     (``harness.stats.crossed.win_rate_ci``) is the win rate's, so the printed SEM is the one the CI is built from."""
@@ -115,4 +117,7 @@ def aggregate(per_seed: list[dict], level: float, prompts: list[str]) -> SuiteRe
     for s in per_seed:
         for k, v in s["timings"].items():
             timings[k] = timings.get(k, 0.0) + v
-    return SuiteResult(per_seed, metrics, per_seed[0]["judge"], timings, outcomes)
+    answers = block_from_seeds(per_seed, prompts, references, judge_id=per_seed[0]["judge"]["id"],
+                               point="after training; first sample per prompt, judged against the first reference "
+                                     "answer")
+    return SuiteResult(per_seed, metrics, per_seed[0]["judge"], timings, outcomes, answers=answers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from harness.suites.base import Summary, SummaryRow
+from harness.units import pct, pct_ci
 
 
 def _share(value) -> str:
@@ -13,15 +14,15 @@ def summary(record: dict) -> Summary:
     m = record["metrics"]
     lo, hi = m["win_rate_ci"]
     rows = (
-        SummaryRow("win rate vs untrained answers (primary)", f"{m['win_rate']:.3f} [{lo:.3f}, {hi:.3f}]",
-                   f"sem {m['win_rate_sem']:.3f}"),
+        SummaryRow("win rate vs untrained answers (primary)", pct_ci(m["win_rate"], m["win_rate_ci"],
+                                                                      m.get("win_rate_sem"))),
         SummaryRow("instructions followed", _share(m.get("instruction_score")),
                    f"untrained model {_share(m.get('reference_instruction_score'))}"),
     )
-    seeds = tuple((str(s["seed"]), f"{s['win_rate']:.3f}", f"{s['wins']}/{s['ties']}/{s['losses']}",
+    seeds = tuple((str(s["seed"]), pct(s["win_rate"]), f"{s['wins']}/{s['ties']}/{s['losses']}",
                    _share(s.get("instruction_score")), f"{s['mean_length_words']:.1f}", f"{s['finished_rate']:.2f}")
                   for s in record["per_seed"])
     verdict = ("better than the untrained model" if lo > 0.5 else "worse than the untrained model" if hi < 0.5
                else "indistinguishable from the untrained model")
-    return Summary(rows, ("seed", "win rate", "wins/ties/losses", "instructions", "words", "finished"), seeds,
+    return Summary(rows, ("seed", "win rate %", "wins/ties/losses", "instructions", "words", "finished"), seeds,
                    verdict)

@@ -190,7 +190,7 @@ class TinySuite(cache.CachedSuite):
     def pool_seed_jobs(self, artifacts, outputs: list[dict], seeds: list[int]) -> SuiteResult:
         from harness.suites.tiny.evaluate import pool_seed_jobs
 
-        return pool_seed_jobs(self, outputs, seeds, artifacts.eval_prompts)
+        return pool_seed_jobs(self, outputs, seeds, artifacts.eval_prompts, artifacts.reference_text)
 
     def build(self, *, progress: bool = True) -> TinyArtifacts:
         from harness.suites.tiny.build import build

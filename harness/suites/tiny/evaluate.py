@@ -29,6 +29,7 @@ from harness.suites.base import AdaptiveSeeds, SuiteResult
 from harness.suites.logprobs import sequence_logps
 from harness.suites.tiny import budget as kl_budget
 from harness.suites.tiny import generate
+from harness.suites.tiny.answers import answers_block
 from harness.suites.tiny.metrics import Checkpoint, aggregate, distinct_n, seed_metrics
 from harness.train import train
 
@@ -87,12 +88,16 @@ def evaluate_checkpoint(model, ref_model, artifacts, judge, cfg, *, step: float,
     pref = np.array([j.preference for j in judgments]).reshape(-1, k, r)
     one = pref[:, np.arange(k), np.arange(k) % r]  # sample j against reference j (mod r)
     reward = np.array([j.details["reward"] for j in judgments]).reshape(-1, k, r)[:, :, 0]
+    ref_reward = np.array([j.details["reference_reward"] for j in judgments]).reshape(-1, k, r)[:, 0, 0]
     fluent = np.array([j.details["fluent"] for j in judgments]).reshape(-1, k, r)[:, :, 0]
+    win = pref.mean(axis=(1, 2)) if cfg.comparisons == "all-references" else one.mean(axis=1)
+    shown = {"outputs": [t[0] for t in texts], "preference": [float(p) for p in pref[:, 0, 0]],
+             "notes": [f"gold reward {reward[i, 0]:+.2f} vs {ref_reward[i]:+.2f}; prompt score {win[i]:.2f}"
+                       for i in range(len(texts))]}
     return Checkpoint(
-        step=step, win=pref.mean(axis=(1, 2)) if cfg.comparisons == "all-references" else one.mean(axis=1),
-        win_one=one.mean(axis=1), reward=reward.mean(axis=1), kl=float(kl.mean()),
+        step=step, win=win, win_one=one.mean(axis=1), reward=reward.mean(axis=1), kl=float(kl.mean()),
         fluency=float(fluent.mean()), mean_length=float(np.mean([len(c) for c in flat])),
-        distinct={n: distinct_n(flat, n) for n in range(1, cfg.distinct_n + 1)},
+        distinct={n: distinct_n(flat, n) for n in range(1, cfg.distinct_n + 1)}, answers=shown,
     )
 
 
@@ -256,7 +261,7 @@ class _Seeds:
                 point = evaluate_at(step)
             points.append(point)
             self.timings["evaluate"] += time.perf_counter() - t
-            self.bar.set(f"seed {seed}: KL {point.kl:.2f} win {point.win.mean():.2f}")
+            self.bar.set(f"seed {seed}: KL {point.kl:.2f} win {100 * point.win.mean():.0f}%")
         return points
 
     def locate_crossings(self, seed: int, weights: StepWeights, trajectory: list[Checkpoint]) -> list[kl_budget.Crossing]:
@@ -300,7 +305,8 @@ def run_seeds(suite, artifacts, session, seeds: list[int], beta: float, *, progr
                                  "seeds": len(per_seed), "stopped": why}
     timings["aggregate"] = time.perf_counter() - t
     outcomes = metrics.pop("outcomes")
-    return SuiteResult(per_seed, metrics, judge_info, timings, outcomes)
+    answers = answers_block(per_seed, artifacts.eval_prompts, artifacts.reference_text, judge_info)
+    return SuiteResult(per_seed, metrics, judge_info, timings, outcomes, answers=answers)
 
 
 def _half_width(arrays: list[dict], level: float) -> float | None:
@@ -370,7 +376,8 @@ def seed_job(suite, artifacts, session, seed: int, beta: float) -> dict:
     return {"per_seed": per_seed, "judge": judge, "timings": timings, "arrays": lists}
 
 
-def pool_seed_jobs(suite, outputs: list[dict], seeds: list[int], prompts: list[str]) -> SuiteResult:
+def pool_seed_jobs(suite, outputs: list[dict], seeds: list[int], prompts: list[str],
+                   references: list[list[str]] | None = None) -> SuiteResult:
     """The seeds' ``seed_job`` outputs as one result, with the outcome tables over ``prompts`` (the
     evaluation prompts in table order): the numbers one process running all the seeds gives (JSON
     floats round-trip exactly). Raises ValueError for an output of another seed, judge or prompt count."""
@@ -390,4 +397,8 @@ def pool_seed_jobs(suite, outputs: list[dict], seeds: list[int], prompts: list[s
             timings[k] = timings.get(k, 0.0) + v
     metrics = aggregate(per_seed, arrays, suite.config.eval, prompts)
     outcomes = metrics.pop("outcomes")
-    return SuiteResult(per_seed, metrics, outputs[0]["judge"], timings, outcomes)
+    try:
+        answers = answers_block(per_seed, prompts, references, outputs[0]["judge"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"a job's answers are malformed: {e}") from None
+    return SuiteResult(per_seed, metrics, outputs[0]["judge"], timings, outcomes, answers=answers)

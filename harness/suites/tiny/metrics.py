@@ -85,6 +85,9 @@ class Checkpoint:
     fluency: float
     mean_length: float
     distinct: dict
+    # per prompt, the first sample's text, its verdict against the first reference and the gold scores in
+    # words (harness.transcript.seed_answers); the record keeps those of the last checkpoint
+    answers: dict | None = None
 
     def summary(self) -> dict:
         return {"step": self.step, "kl": self.kl, "win_rate": float(self.win.mean()),
@@ -135,6 +138,8 @@ def seed_metrics(seed: int, trajectory: list[Checkpoint], crossings: list[Crossi
                     **{f"distinct_{n}": v for n, v in end.distinct.items()},
                     "trajectory": [c.summary() for c in trajectory]})
     metrics.update(burst_fields(metrics["trajectory"]))
+    if end.answers is not None:  # moved into the record's answers block by run_seeds / pool_seed_jobs
+        metrics["answers"] = {**end.answers, "step": end.step}
     return metrics, arrays
 
 

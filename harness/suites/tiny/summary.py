@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from harness.suites.base import Summary, SummaryRow
 from harness.suites.tiny.stability import BURST_NATS, FLUENCY_FRACTION, record_bursts
+from harness.units import pct, pct_ci
 
 BURST_NOTE = f"KL moved > {BURST_NATS:g} nats within a checkpoint interval, or fluency < {FLUENCY_FRACTION:g} x step 0"
 
 
-def _ci(m: dict, key: str) -> str:
-    if m.get(key) is None:
-        return "not measured"
-    lo, hi = m[f"{key}_ci"]
-    sem = m.get(f"{key}_sem")
-    return f"{m[key]:.3f} [{lo:.3f}, {hi:.3f}]" + (f" SEM {sem:.3f}" if sem is not None else "")
+def _ci(m: dict, key: str, *, sign: bool = False) -> str:
+    """A win rate (or a difference of two: ``sign``) in percent with its CI and SEM (harness.units)."""
+    return pct_ci(m.get(key), m.get(f"{key}_ci"), m.get(f"{key}_sem"), sign=sign)
 
 
 def _counts(m: dict, key: str) -> str:
@@ -52,7 +50,7 @@ def summary(record: dict) -> Summary:
         SummaryRow("win rate @ KL 1", _ci(m, "win_rate_kl1"), _counts(m, "_kl1")),
         SummaryRow("win rate, end of training", _ci(m, "win_rate_end")),
         SummaryRow("win rate, step 0 (the reference itself)", _ci(m, "win_rate_reference"), "the null"),
-        SummaryRow(f"difference @ KL {budget:g} - step 0 (paired)", _ci(m, "vs_reference"), "measured seeds"),
+        SummaryRow(f"difference @ KL {budget:g} - step 0 (paired)", _ci(m, "vs_reference", sign=True), "measured seeds"),
         SummaryRow(f"gold reward @ KL {budget:g}", _fmt(m.get("reward"))),
         SummaryRow("KL(policy || ref), end", f"{m['kl']:.3f}", f"seed sd {m['kl_seed_sd']:.3f}"),
         SummaryRow("fluency, end", f"{m['fluency']:.3f}"),
@@ -61,21 +59,21 @@ def summary(record: dict) -> Summary:
         SummaryRow("bursts", bursts_text(bursts), BURST_NOTE),
     )
     per_seed = bursts["per_seed"] if bursts else [None] * len(record["per_seed"])
-    seeds = [(str(s["seed"]), _fmt(s["win_rate"]), s.get("status", ""), f"{s['win_rate_end']:.3f}",
+    seeds = [(str(s["seed"]), pct(s["win_rate"]), s.get("status", ""), pct(s["win_rate_end"]),
               f"{s['kl']:.2f}", f"{s['fluency']:.2f}", _seed_burst(b))
              for s, b in zip(record["per_seed"], per_seed, strict=True)]
-    headers = ("seed", f"win@KL{budget:g}", "status", "win end", "KL end", "fluency", "burst (kind @ step)")
+    headers = ("seed", f"win % @KL{budget:g}", "status", "win % end", "KL end", "fluency", "burst (kind @ step)")
     extra: tuple[str, ...] = ()
     if thorough:
         from tabulate import tabulate
 
         lr_rows = [[f"{r['learning_rate']:g}", _ci(r, "win_rate"),
-                    f"{r['censored_seeds']} / {r.get('unresolved_seeds', 0)}", f"{r['win_rate_end']:.3f}",
+                    f"{r['censored_seeds']} / {r.get('unresolved_seeds', 0)}", pct(r["win_rate_end"]),
                     f"{r['kl']:.2f}"] for r in thorough["per_learning_rate"]]
         seeds = [row + (f"{s['learning_rate']:g}",) for row, s in zip(seeds, record["per_seed"], strict=True)]
         headers += ("lr",)
-        extra = (tabulate(lr_rows, headers=["learning rate", f"win@KL{budget:g} [95% CI]", "censored / unresolved seeds",
-                                            "win end", "KL end"]),)
+        extra = (tabulate(lr_rows, headers=["learning rate", f"win % @KL{budget:g} [95% CI]",
+                                            "censored / unresolved seeds", "win % end", "KL end"]),)
     if m.get("seeds_auto"):
         extra += (f"seeds auto: {m['seeds_auto']['stopped']}",)
     return Summary(rows, headers, tuple(seeds), m["verdict"], extra)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 
 from harness.suites.base import SuiteResult
+from harness.suites.tiny.answers import answers_block
 from harness.suites.tiny.metrics import aggregate
 
 DEFAULT_FACTORS = (0.5, 1.0, 2.0)  # x the suite's learning rate: one halving and one doubling
@@ -47,7 +48,8 @@ def pool(runs: list[tuple[float, list[dict], list[dict]]]) -> tuple[list[dict], 
 
 def run_grid(suite_obj, artifacts, session, seeds: list[int], beta: float, lrs: tuple[float, ...], *,
              progress: bool = True):
-    """Train every seed at every learning rate; return run_seeds' contract plus a per-lr summary.
+    """Train every seed at every learning rate; return run_seeds' contract plus a per-lr summary
+    (``metrics`` holds ``outcomes`` and ``answers``, which the caller moves into its SuiteResult).
 
     For suites on the matched-KL protocol (harness.suites.tiny.evaluate.train_seeds); ``run_bench`` refuses the others."""
     from harness.suites.tiny.evaluate import train_seeds
@@ -70,6 +72,7 @@ def run_grid(suite_obj, artifacts, session, seeds: list[int], beta: float, lrs: 
     t = time.perf_counter()
     pooled_seeds, pooled_arrays = pool(runs)
     metrics = aggregate(pooled_seeds, pooled_arrays, cfg, artifacts.eval_prompts)
+    metrics["answers"] = answers_block(pooled_seeds, artifacts.eval_prompts, artifacts.reference_text, judge_info)
     timings["aggregate"] = time.perf_counter() - t
     return pooled_seeds, metrics, judge_info, timings, per_lr
 
@@ -83,5 +86,5 @@ def run_thorough(suite_obj, artifacts, session, seeds: list[int], beta: float, l
                                                             progress=progress)
     thorough = {"learning_rates": list(lrs), "per_learning_rate": per_lr,
                 "selection": "per seed, the learning rate with the best win rate at the KL budget"}
-    outcomes = metrics.pop("outcomes", None)
-    return SuiteResult(per_seed, metrics, judge_info, stage, outcomes, thorough)
+    outcomes, answers = metrics.pop("outcomes", None), metrics.pop("answers", None)
+    return SuiteResult(per_seed, metrics, judge_info, stage, outcomes, thorough, answers=answers)

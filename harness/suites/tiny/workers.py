@@ -19,6 +19,7 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from harness.sandbox.seeds import SeedSessions
+from harness.terminal import route_library_warnings
 
 _state: dict = {}  # the worker process's own: its _Seeds (artifacts, judge, reference model, session)
 
@@ -32,6 +33,7 @@ def _start(suite, session_spec, beta: float, ticks) -> None:
     from harness.runtime import tune_allocator, tune_gc
     from harness.suites.tiny.evaluate import _Seeds
 
+    route_library_warnings()  # a worker's library warnings go to the log too, not into the parent's terminal
     torch.set_num_threads(suite.config.train.threads)
     make_deterministic()
     tune_allocator()
