@@ -9,7 +9,10 @@ test that uses it). How long each tier takes is in docs/testing.md.
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -29,21 +32,67 @@ def tier_timeout(markers: set[str], explicit: bool) -> int | None:
     return max((TIER_TIMEOUTS[m] for m in markers if m in TIER_TIMEOUTS), default=FAST_TIMEOUT)
 
 
-# Tiers whose tests share one expensive session fixture (a compiled server, a built image, a cluster)
-# run on one xdist worker, so the fixture is made once (pytest-xdist's --dist loadgroup).
+# Tiers whose tests share one expensive session fixture (a dockerd and its image, a compiled server, a
+# cluster) run on one xdist worker, so the fixture is made once and never twice at the same time.
+# pytest-xdist's own xdist_group mark does not group under pytest 9 (it renames a node id attribute
+# pytest 9 no longer reads), so each worker writes the tier of every test it collected to a file and
+# the controller's scheduler (TierScheduling) reads them: one work unit per tier, every other test
+# its own unit, as --dist loadgroup would.
 SHARED_FIXTURE_TIERS = ("docker", "api", "ray", "browser", "vllm", "gpu")
+TIER_FILES_ENV = "HARNESS_TEST_TIER_FILES"
 
 
+def shared_tier(markers: set[str]) -> str | None:
+    """The shared-fixture tier a test with these markers belongs to (the first listed), or None."""
+    return next((t for t in SHARED_FIXTURE_TIERS if t in markers), None)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    grouping = config.pluginmanager.hasplugin("xdist")
+    tiers = {}
     for item in items:
         markers = {m.name for m in item.iter_markers()}
         seconds = tier_timeout(markers, "timeout" in markers)
         if seconds is not None:
             item.add_marker(pytest.mark.timeout(seconds))
-        tier = next((t for t in SHARED_FIXTURE_TIERS if t in markers), None)
-        if grouping and tier is not None and "xdist_group" not in markers:
-            item.add_marker(pytest.mark.xdist_group(tier))
+        tier = shared_tier(markers)
+        if tier is not None:
+            tiers[item.nodeid] = tier
+    prefix = os.environ.get(TIER_FILES_ENV)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if prefix and worker:
+        tmp = Path(f"{prefix}.{worker}.tmp")
+        tmp.write_text(json.dumps(tiers))
+        os.replace(tmp, f"{prefix}.{worker}")
+
+
+def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER") is None and config.pluginmanager.hasplugin("xdist"):
+        folder = Path(tempfile.mkdtemp(prefix="harness-test-tiers-"))
+        os.environ[TIER_FILES_ENV] = str(folder / "tiers")  # the workers inherit it
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class TierScheduling(LoadGroupScheduling):
+        """--dist loadgroup with the tiers the workers wrote (see above) as the groups."""
+
+        _tiers: dict | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self._tiers is None:
+                prefix = os.environ.get(TIER_FILES_ENV, "")
+                self._tiers = {}
+                for path in Path(prefix).parent.glob(Path(prefix).name + ".gw*"):
+                    if not path.name.endswith(".tmp"):
+                        self._tiers.update(json.loads(path.read_text()))
+            return self._tiers.get(nodeid) or super()._split_scope(nodeid)
+
+    return TierScheduling(config, log)
 
 
 def worker_cpus(worker: str, n_workers: int, cpus: list[int]) -> list[int]:
@@ -53,6 +102,13 @@ def worker_cpus(worker: str, n_workers: int, cpus: list[int]) -> list[int]:
     if n_workers < 2 or len(cpus) < n_workers:
         return cpus
     return cpus[index % n_workers::n_workers]
+
+
+# The CPUs the test run was given, before an xdist worker pins itself to its share: machine-wide services
+# a test starts, such as dockerd (tests/docker_daemon.py), get all of them.
+ALL_CPUS_ENV = "HARNESS_TEST_ALL_CPUS"
+if hasattr(os, "sched_getaffinity"):
+    os.environ.setdefault(ALL_CPUS_ENV, ",".join(str(c) for c in sorted(os.sched_getaffinity(0))))
 
 
 def _pin_xdist_worker() -> None:

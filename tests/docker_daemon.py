@@ -73,6 +73,13 @@ def _daemon_up() -> bool:
     return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
 
 
+def _all_cpus() -> None:
+    """In the child before exec: every CPU the test run was given (tests/conftest.py ALL_CPUS_ENV)."""
+    cpus = [int(c) for c in os.environ.get("HARNESS_TEST_ALL_CPUS", "").split(",") if c]
+    if cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cpus)
+
+
 def _start_dockerd(log: Path) -> subprocess.Popen | None:
     if os.geteuid() != 0 or shutil.which("dockerd") is None:
         return None
@@ -83,7 +90,10 @@ def _start_dockerd(log: Path) -> subprocess.Popen | None:
         runsc = {"path": shutil.which("runsc"), "runtimeArgs": ["--network=none", "--ignore-cgroups"]}
         config.write_text(json.dumps({"runtimes": {"runsc": runsc}}))
         cmd += ["--config-file", str(config)]
-    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    # dockerd is shared by the whole machine: it gets every CPU, not the xdist worker's share
+    # (tests/conftest.py), or it would refuse the jobs' --cpus 2 ("only 1 CPUs available")
+    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=_all_cpus)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         if _daemon_up():

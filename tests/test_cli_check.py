@@ -72,7 +72,7 @@ def test_sandbox_unavailable_exits_2_with_the_reason(monkeypatch):
 def test_valid_builtin_exits_0_and_reports_the_slope(jail):
     result = run("--loss", ROOT / "losses" / "discopop.py")
     assert result.exit_code == 0, result.output
-    assert "VALID" in result.output and "slope_at_zero: 0.039" in result.output
+    assert "VALID" in result.output and "slope_at_zero: 0.392" in result.output  # at tiny v2's beta 0.5
     assert "away from the chosen answer" in result.output
 
 

@@ -22,10 +22,10 @@ from harness.text import escape_markdown
 
 pytestmark = pytest.mark.slow
 # The protocol of the acceptance run (`--budget 20`, each candidate a real check + 1-seed bench, two
-# workers, killed halfway with kill -9 and resumed), at eight candidates: the built tiny suite (no
+# workers, killed halfway with kill -9 and resumed), at six candidates: the built tiny suite (no
 # rebuild) trained for 32 steps with budgets those steps reach (~15 s a candidate instead of ~45 s), and
 # the end re-evaluates the top 2 on 2 fresh seeds. HARNESS_E2E_BUDGET=20 runs the acceptance size.
-BUDGET = int(os.environ.get("HARNESS_E2E_BUDGET", "8"))
+BUDGET = int(os.environ.get("HARNESS_E2E_BUDGET", "6"))
 
 
 def _require_sandbox():

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import FAST_TIMEOUT, SHARED_FIXTURE_TIERS, TIER_TIMEOUTS, tier_timeout, worker_cpus
+from conftest import FAST_TIMEOUT, SHARED_FIXTURE_TIERS, TIER_TIMEOUTS, shared_tier, tier_timeout, worker_cpus
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,3 +50,8 @@ def test_shared_fixture_tiers_are_tiers():
 def test_test_sh_runs_one_worker_per_cpu_with_tier_groups():
     script = (ROOT / "scripts" / "test.sh").read_text()
     assert '-n "$workers" --dist loadgroup' in script and "cpu_budget" in script
+
+
+def test_tests_of_a_shared_fixture_tier_form_one_group():
+    assert shared_tier({"slow", "docker", "ray"}) == "docker" and shared_tier({"api"}) == "api"
+    assert shared_tier({"slow", "jail"}) is None

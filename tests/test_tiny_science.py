@@ -34,7 +34,7 @@ def test_dpo_beats_the_reference(suite_home, tmp_path):
 
 
 def test_reversed_dpo_loses_to_the_reference(suite_home, tmp_path):
-    m, _ = _run(LOSSES / "controls" / "reversed_dpo.py", tmp_path)
+    m, _ = _run(LOSSES / "controls" / "reversed_dpo.py", tmp_path, seeds=1)  # ~30 points below: one seed shows it
     assert m["win_rate_ci"][1] < 0.5, m
 
 
