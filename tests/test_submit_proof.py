@@ -242,7 +242,9 @@ def test_a_real_record_is_verified_by_rerunning_its_seed_and_a_forged_one_is_ref
     ok, reason = usable()
     if not ok:
         pytest.skip(f"jail backend unusable: {reason}")
-    monkeypatch.setenv("HARNESS_HOME", str(Path.home() / ".cache" / "harness"))  # the built suite
+    # a home of its own: the board record may have been made on this very machine, and a run found in
+    # this machine's run folder would be taken as made here instead of being re-run
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("HARNESS_RUNNER_KEY", raising=False)
     (committed,) = (REPO / "leaderboards" / "tiny" / "records").glob("34831a70*-0cb02bfe528ab913.json")
     record = json.loads(committed.read_text())
