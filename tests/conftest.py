@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -67,9 +68,15 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_configure(config):
-    if os.environ.get("PYTEST_XDIST_WORKER") is None and config.pluginmanager.hasplugin("xdist"):
+    controller = os.environ.get("PYTEST_XDIST_WORKER") is None and config.pluginmanager.hasplugin("xdist")
+    if controller and config.getvalue("dist") == "loadgroup":  # only a grouped run needs the tier files
         folder = Path(tempfile.mkdtemp(prefix="harness-test-tiers-"))
         os.environ[TIER_FILES_ENV] = str(folder / "tiers")  # the workers inherit it
+
+
+def pytest_unconfigure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER") is None and os.environ.get(TIER_FILES_ENV):
+        shutil.rmtree(Path(os.environ.pop(TIER_FILES_ENV)).parent, ignore_errors=True)
 
 
 @pytest.hookimpl(optionalhook=True)
