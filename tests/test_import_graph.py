@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # (layer, module prefixes); a module belongs to the layer of its longest matching prefix
 LAYERS = (
     ("base", ("harness.registry", "harness.text", "harness.paths", "harness.environment", "harness.runtime",
-              "harness.hashing", "harness.seal", "harness.prices",
+              "harness.hashing", "harness.seal", "harness.prices", "harness.sqlite_wal",
               # answers and their formats, the answers page, units and the terminal: no harness dependency
               "harness.formats", "harness.transcript", "harness.viewer", "harness.units", "harness.terminal")),
     ("loss contract", ("harness", "harness.lossfile", "harness.status", "harness.check_probes", "harness.builtin",

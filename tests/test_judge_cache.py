@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from harness.judges.cache import JudgmentCache, cache_key, default_cache_path
 
 
@@ -32,3 +34,30 @@ def test_many_keys_are_fetched_in_chunks(tmp_path):
 def test_default_path_is_under_harness_home(monkeypatch, tmp_path):
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
     assert default_cache_path() == tmp_path / "judgments.sqlite"
+
+
+def test_openers_racing_on_a_new_file_all_get_wal_mode(tmp_path):
+    """Switching to WAL is refused at once (no busy wait) while another connection is doing the
+    same; a run and a reader opening a new cache together must both succeed (a CI failure)."""
+    import threading
+
+    from harness.discovery.archive import Archive
+
+    for trial in range(20):
+        for opener in (JudgmentCache, Archive):
+            path = tmp_path / f"{opener.__name__}-{trial}.sqlite"
+            errors: list[Exception] = []
+
+            def go():
+                try:
+                    opener(path)
+                except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=go) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert errors == []
+            assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.records import now_iso
+from harness.sqlite_wal import connect_wal
 from harness.status import STATUSES, UNMEASURED
 
 PENDING = "pending"
@@ -96,9 +97,8 @@ class Archive:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self._db = connect_wal(self.path, timeout=30, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a result the controller reported is on disk
         self._db.executescript(_SCHEMA)
         version = self.get_run("schema_version")

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from harness.paths import harness_home
+from harness.sqlite_wal import connect_wal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS judgments (
@@ -52,8 +53,7 @@ class JudgmentCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # one connection, used only from the thread that created it (judge workers hand their
         # results back to the main thread, which writes them)
-        self._db = sqlite3.connect(self.path, timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer of another run
+        self._db = connect_wal(self.path, timeout=30.0)  # readers never block the writer of another run
         # in WAL mode NORMAL survives a killed process (only a power cut can drop the latest commits),
         # and spares one fsync per judgment
         self._db.execute("PRAGMA synchronous=NORMAL")
