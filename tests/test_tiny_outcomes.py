@@ -13,7 +13,7 @@ from test_bench import DPO, MICRO, MICRO_ARGS, home  # noqa: F401  (the shared m
 from harness.bench import run_bench
 from harness.records import validate_record
 from harness.stats.crossed import win_rate_ci
-from harness.stats.intervals import wilson_ci
+from harness.stats.intervals import clopper_pearson_ci
 from harness.suites.tiny import budget
 from harness.suites.tiny.metrics import EvalConfig, aggregate
 from harness.suites.tiny.stability import burst_fields
@@ -105,7 +105,7 @@ def test_record_outcomes_follow_the_contract(home, tmp_path):  # noqa: F811
     for s in record["per_seed"]:  # the stability diagnostic: per seed from its trajectory, per run a rate
         assert {k: s[k] for k in ("burst", "burst_step", "burst_kind")} == burst_fields(s["trajectory"])
     assert m["burst_seeds"] == sum(s["burst"] for s in record["per_seed"])
-    assert m["burst_rate_ci"] == pytest.approx(list(wilson_ci(m["burst_seeds"], len(record["seeds"]))))
+    assert m["burst_rate_ci"] == pytest.approx(list(clopper_pearson_ci(m["burst_seeds"], len(record["seeds"]))))
     json.dumps(record)
 
 

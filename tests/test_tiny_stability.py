@@ -1,5 +1,5 @@
 """The tiny suite's stability diagnostic (harness.suites.tiny.stability): when a seed bursts, the run's
-burst rate with its Wilson interval, old records read from their trajectories, the summary line, and
+burst rate with its Clopper-Pearson interval (a record made with the Wilson one still verifies), old records read from their trajectories, the summary line, and
 the regime study counting bursts with the very same definition."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.stats.intervals import wilson_ci
+from harness.stats.intervals import clopper_pearson_ci, wilson_ci
 from harness.suites.tiny import TinySuite
 from harness.suites.tiny.stability import (
     BURST_NATS,
@@ -64,21 +64,42 @@ def test_a_malformed_trajectory_is_refused_with_the_field_named(bad, message):
         first_burst(bad)
 
 
-def test_burst_fields_and_run_metrics_with_a_wilson_interval():
+def test_burst_fields_and_run_metrics_with_a_clopper_pearson_interval():
     seeds = [burst_fields(_traj([0.0, 0.5, 1.0])), burst_fields(_traj([0.0, 3.0, 3.2])),
              burst_fields(_traj([0.0, 0.5, 1.0]))]
     assert seeds[0] == {"burst": False, "burst_step": None, "burst_kind": None}
     assert seeds[1] == {"burst": True, "burst_step": 16, "burst_kind": KL_RISE}
     m = burst_metrics(seeds)
     assert m["burst_seeds"] == 1 and m["burst_rate"] == pytest.approx(1 / 3)
-    z, k, n = 1.959964, 1, 3  # Wilson (1927) by hand
+    # Clopper-Pearson (1934) by hand: the beta quantiles of the exact interval
+    from scipy.stats import beta
+    k, n = 1, 3
+    assert m["burst_rate_ci"] == pytest.approx([beta.ppf(0.025, k, n - k + 1), beta.ppf(0.975, k + 1, n - k)], abs=1e-6)
+    none = burst_metrics([{"burst": False}] * 3)["burst_rate_ci"]  # k = 0: [0, 1 - 0.025^(1/3)], not a point
+    assert none[0] == 0.0 and none[1] == pytest.approx(1 - 0.025 ** (1 / 3))
+    z = 1.959964  # Wilson (1927) by hand: what records made before carry
     centre, half = (k / n + z * z / (2 * n)) / (1 + z * z / n), z * np.sqrt(k / n * (1 - k / n) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    assert m["burst_rate_ci"] == pytest.approx([centre - half, centre + half], abs=1e-6)
-    assert burst_metrics([{"burst": False}] * 3)["burst_rate_ci"][0] == 0.0  # k = 0: [0, 0.56], not a point
+    assert wilson_ci(k, n) == pytest.approx((centre - half, centre + half), abs=1e-6)
     with pytest.raises(ValueError, match="boolean 'burst'"):
         burst_metrics([{"burst": True}, {"seed": 1}])
-    with pytest.raises(ValueError, match="0 <= k <= n"):
-        wilson_ci(4, 3)
+    for ci in (wilson_ci, clopper_pearson_ci):
+        with pytest.raises(ValueError, match="0 <= k <= n"):
+            ci(4, 3)
+
+
+@pytest.mark.parametrize("n", [3, 5, 6, 14])
+def test_the_burst_rate_interval_covers_at_every_true_rate(n):
+    """Exact coverage (binomial sums): Clopper-Pearson >= 0.95 at every rate; Wilson, used before,
+    falls to ~0.83 at the low rates of a calm suite (why burst rates moved)."""
+    from scipy.stats import binom
+
+    def coverage(ci, p):
+        return sum(binom.pmf(k, n, p) for k, (lo, hi) in enumerate(intervals[ci]) if lo <= p <= hi)
+
+    intervals = {ci: [ci(k, n) for k in range(n + 1)] for ci in (clopper_pearson_ci, wilson_ci)}
+    grid = np.concatenate([np.linspace(0.001, 0.1, 199), np.linspace(0.1, 0.999, 181)])  # Wilson dips near 1/(2n)
+    assert min(coverage(clopper_pearson_ci, p) for p in grid) >= 0.95
+    assert min(coverage(wilson_ci, p) for p in grid) < 0.86
 
 
 def test_an_old_record_is_read_from_its_trajectories_a_new_one_from_its_fields():
@@ -189,6 +210,14 @@ def test_a_board_refuses_burst_fields_edited_after_the_run():
     lowered["metrics"]["burst_rate"] = 0.0
     with pytest.raises(ProofError, match=r"metrics\.burst_rate is 0\.0, but the seeds' burst flags give"):
         check_aggregates(lowered)
+    made_before = copy.deepcopy(record)  # a record made when burst rates had the Wilson interval
+    k, n = record["metrics"]["burst_seeds"], len(record["per_seed"])
+    made_before["metrics"]["burst_rate_ci"] = list(wilson_ci(k, n))
+    check_aggregates(made_before)
+    widened = copy.deepcopy(record)  # any other interval is an edit
+    widened["metrics"]["burst_rate_ci"] = [0.0, 1.0]
+    with pytest.raises(ProofError, match=r"metrics\.burst_rate_ci is \[0\.0, 1\.0\]"):
+        check_aggregates(widened)
     stripped = copy.deepcopy(record)
     del stripped["metrics"]["burst_rate_ci"]
     with pytest.raises(ProofError, match=r"metrics\.burst_rate_ci is None"):

@@ -85,15 +85,16 @@ class Bursts:
         """E[move of a bursting seed's win rate] (0 for "either")."""
         return {"down": -1.0, "up": 1.0, "either": 0.0}[self.sign] * (self.shift[0] + self.shift[1]) / 2
 
-    def moves(self, losses: int, shape: tuple, rng) -> np.ndarray:
-        """Per (rep, loss, seed) move of the seed's win rate: 0 for a calm seed."""
+    def draw(self, losses: int, shape: tuple, rng) -> tuple[np.ndarray, np.ndarray]:
+        """(burst, move) per (rep, loss, seed): whether the seed bursts (bool) and the move of its win
+        rate (0 for a calm seed)."""
         p = np.array([self.probability(i, losses) for i in range(losses)])
         burst = rng.random(shape) < p[None, :, None]
         size = rng.uniform(self.shift[0], self.shift[1], shape)
         sign = {"down": -1.0, "up": 1.0}.get(self.sign)
         if sign is None:
             sign = np.where(rng.random(shape) < 0.5, -1.0, 1.0)
-        return burst * sign * size
+        return burst, burst * sign * size
 
 
 def _population_means(centres: np.ndarray, spread: float) -> np.ndarray:
@@ -132,21 +133,27 @@ def _check_bursts(noise: NoiseModel) -> None:
         raise ValueError("two-state seeds (Bursts) move the win rate itself: use seed_scale='win_rate'")
 
 
-def _seed_centres(win_rates: np.ndarray, noise: NoiseModel, shape: tuple, rng, bursts: Bursts | None) -> np.ndarray:
+def _seed_centres(win_rates: np.ndarray, noise: NoiseModel, shape: tuple, rng,
+                  bursts: Bursts | None) -> tuple[np.ndarray, np.ndarray]:
+    """(logit centres, burst mask) per (rep, loss, seed)."""
     z = rng.standard_normal(shape)
+    burst = np.zeros(shape, dtype=bool)
     if noise.seed_scale == "win_rate":
         means = win_rates[None, :, None] + noise.seed_sd * z
         if bursts is not None:
-            means = means + bursts.moves(len(win_rates), shape, rng)
+            burst, move = bursts.draw(len(win_rates), shape, rng)
+            means = means + move
         means = np.clip(means, 1e-4, 1 - 1e-4)
-        return centre_for(means, noise)
+        return centre_for(means, noise), burst
     tau = np.array([_logit_seed_sd(w, noise) for w in win_rates])
-    return centre_for(win_rates, noise)[None, :, None] + tau[None, :, None] * z
+    return centre_for(win_rates, noise)[None, :, None] + tau[None, :, None] * z, burst
 
 
 def simulate(win_rates, noise: NoiseModel, seeds: int, prompts: int, reps: int,
-             rng: np.random.Generator, bursts: Bursts | None = None) -> np.ndarray:
-    """Outcome tables, shape (reps, L losses, seeds, prompts), scores in [0, 1] in steps of 1/samples.
+             rng: np.random.Generator, bursts: Bursts | None = None, *, with_bursts: bool = False):
+    """Outcome tables, shape (reps, L losses, seeds, prompts), scores in [0, 1] in steps of 1/samples;
+    with ``with_bursts``, (tables, burst mask of shape (reps, L, seeds)): which seeds burst, as the
+    stability diagnostic sees them (harness.suites.tiny.stability).
 
     ``win_rates``: the L losses' nominal win rates (see ``true_win_rate`` for the truth to cover);
     ``bursts``: two-state seeds (the random stream without them is unchanged). A seed mean moved
@@ -156,9 +163,10 @@ def simulate(win_rates, noise: NoiseModel, seeds: int, prompts: int, reps: int,
     n_loss = rates.size
     if bursts is not None:
         _check_bursts(noise)
-    centres = _seed_centres(rates, noise, (reps, n_loss, seeds), rng, bursts)
+    centres, burst = _seed_centres(rates, noise, (reps, n_loss, seeds), rng, bursts)
     z = (centres[..., None]
          + noise.prompt_sd * rng.standard_normal((reps, 1, 1, prompts))
          + noise.loss_prompt_sd * rng.standard_normal((reps, n_loss, 1, prompts))
          + noise.cell_sd * rng.standard_normal((reps, n_loss, seeds, prompts)))
-    return rng.binomial(noise.samples, expit(z)) / noise.samples
+    tables = rng.binomial(noise.samples, expit(z)) / noise.samples
+    return (tables, burst) if with_bursts else tables

@@ -102,7 +102,7 @@ class TinySuite(cache.CachedSuite):
                      Column("burst_rate", "bursts", ci=True, count="burst_seeds", lower_is_better=True,
                             note="seeds whose KL moved more than 2 nats within a checkpoint interval or whose "
                                  "fluency fell below half of step 0 (harness.suites.tiny.stability), with the "
-                                 "Wilson 95% CI of the rate"))
+                                 "Clopper-Pearson 95% CI of the rate"))
     gate_metric = "win_rate"
     judged_outside = False
 
