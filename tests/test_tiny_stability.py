@@ -275,3 +275,28 @@ def test_the_board_shows_burst_rates_and_leaves_them_out_where_unknown():
     assert all(e.metric("burst_seeds") is None for e in (*bare.entries, *bare.apart))
     assert "bursts" not in render_table(bare).splitlines()[2]
     assert json.loads(render_json(bare))["entries"][0]["burst_rate"] is None
+
+
+def test_the_summary_reads_the_calm_seeds_beside_the_burst_rate():
+    """The calm-seed reading: the primary table's interval over the seeds that did not burst."""
+    from harness.stats.crossed import win_rate_ci
+    from harness.suites.tiny.summary import calm_text
+
+    records = [json.loads(p.read_text()) for p in sorted((ROOT / "leaderboards" / "tiny" / "records").glob("*.json"))]
+    mixed = next(r for r in records if r["loss"]["name"] == "discopop")  # tiny v2: 1 of 3 seeds burst
+    bursts = record_bursts(mixed)
+    flags = [f["burst"] for f in bursts["per_seed"]]
+    assert 0 < sum(flags) < len(flags)
+    rows = mixed["outcomes"]["tables"][mixed["outcomes"]["primary"]]
+    calm = [r for r, burst in zip(rows, flags, strict=True) if not burst and r is not None]
+    est = win_rate_ci(calm)
+    text = calm_text(mixed, bursts)
+    assert text.startswith(f"{100 * est.mean:.1f}% [{100 * est.low:.1f}, {100 * est.high:.1f}]")
+    assert text.endswith(f"({len(calm)} calm seeds)") and abs(est.mean - mixed["metrics"]["win_rate"]) > 0.01
+    row = next(r for r in summary(mixed).rows if "calm seeds only" in r.label)
+    assert row.value == text
+    calm_record = next(r for r in records if (record_bursts(r) or {}).get("burst_seeds") == 0)
+    assert calm_text(calm_record, record_bursts(calm_record)) == "the primary above (no seed burst)"
+    unstable = next(r for r in records if (b := record_bursts(r)) and b["burst_seeds"] == len(r["per_seed"]))
+    assert calm_text(unstable, record_bursts(unstable)).startswith("no interval: 0 of 0 calm seeds")
+    assert calm_text({"per_seed": []}, None).startswith("n/a")

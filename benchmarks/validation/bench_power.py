@@ -48,6 +48,7 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 RUNS = RESULTS / "power_runs"
 TABLES = ("verdict", "verdict_one", "end", "end_one", "reference", "reference_one")
 Z = 1.959964 + 0.841621  # z_{0.975} + z_{0.80}
+CONTROLS = ("zero", "reversed_dpo")  # losses/controls: not working losses, left out of the pooled SD
 
 
 def run(loss: Path, seeds: int) -> dict:
@@ -170,17 +171,50 @@ def board_power(folder: Path, against: str, reps: int, seed_counts=(3, 5, 8, 10)
         d = base[keep] - bd.rows(loss)[keep]
         c = components(d)
         est = paired_difference_ci(d, np.zeros_like(d))
+        bursts = [s.get("burst") for r in (bd.records[against], bd.records[loss]) for s in r["per_seed"]]
+        calm = keep & ~_burst_mask(bd.records[against], len(keep)) & ~_burst_mask(bd.records[loss], len(keep))
+        d_calm = base[calm] - bd.rows(loss)[calm]
         pairs[loss] = {"difference": round(float(d.mean()), 4), "difference_ci": [round(est.low, 4), round(est.high, 4)],
                        "separated": bool(est.low > 0 or est.high < 0), "seeds": int(keep.sum()),
+                       # SD over seeds of the per-seed mean difference: the regime study's "paired SD"
+                       "seed_sd": round(float(d.mean(axis=1).std(ddof=1)), 5),
+                       "control": loss in CONTROLS, "any_burst": any(b is True for b in bursts),
+                       # the calm-seed reading's: seeds where neither loss burst (harness.suites.tiny.summary)
+                       "calm_seeds": int(calm.sum()),
+                       "calm_seed_sd": round(float(d_calm.mean(axis=1).std(ddof=1)), 5) if calm.sum() >= 2 else None,
                        "components": {k: float(f"{v:.4g}") for k, v in c.items()},
                        # None: no difference below 50 points reaches 80% power at that seed count
                        "mdd": {str(k): _finite(simulated_mdd(c, k, d.shape[1], reps, rng)) for k in seed_counts}}
     measured = [p for p in pairs.values() if "mdd" in p]
+    working = [p for p in measured if not p["control"]]
+    pooled = {"all working": pooled_sd(working),
+              "working, no seed burst in either": pooled_sd([p for p in working if not p["any_burst"]]),
+              "all working, calm seeds (burst seeds left out)": pooled_sd(
+                  [{"seeds": p["calm_seeds"], "seed_sd": p["calm_seed_sd"]} for p in working if p["calm_seed_sd"] is not None])}
     median = {str(k): float(np.median([np.inf if p["mdd"][str(k)] is None else p["mdd"][str(k)] for p in measured]))
               for k in seed_counts} if measured else {}
     median = {k: _finite(v) for k, v in median.items()}
     return {"board": str(folder), "suite": bd.suite, "config_hash": bd.config_hash, "table": bd.table,
-            "against": against, "pairs": pairs, "median_mdd": median, "reps": reps}
+            "against": against, "pairs": pairs, "median_mdd": median, "reps": reps, "pooled_paired_sd": pooled}
+
+
+def _burst_mask(record: dict, seeds: int) -> np.ndarray:
+    """Per seed row of the board table, whether that seed burst (the record's ``per_seed[i]["burst"]``;
+    a record without the field counts as calm)."""
+    flags = [s.get("burst") is True for s in record["per_seed"]]
+    return np.array(flags + [False] * (seeds - len(flags)))[:seeds]
+
+
+def pooled_sd(pairs: list[dict]) -> dict:
+    """The pooled SD over seeds of the per-seed paired difference (each pair's ``seed_sd`` weighted by its
+    S - 1 degrees of freedom), with the normal-approximation MDD (80% power, two-sided 5%) it gives at
+    3 and 5 seeds: (z_0.975 + z_0.8) x SD / sqrt(S). None without a pair."""
+    df = sum(p["seeds"] - 1 for p in pairs)
+    if not df:
+        return {"pairs": 0, "sd": None}
+    sd = float(np.sqrt(sum((p["seeds"] - 1) * p["seed_sd"] ** 2 for p in pairs) / df))
+    return {"pairs": len(pairs), "df": df, "sd": round(sd, 5),
+            "mdd_normal": {str(k): round(Z * sd / np.sqrt(k), 4) for k in (3, 5)}}
 
 
 def main() -> None:
@@ -206,7 +240,7 @@ def main() -> None:
         result.update(command=f"benchmarks/validation/bench_power.py board --board {args.board} --against {args.against} "
                               f"--reps {args.reps} --out {args.out}", loadavg=os.getloadavg())
         args.out.write_text(json.dumps(result, indent=1) + "\n")
-        print(json.dumps({k: result[k] for k in ("suite", "median_mdd")}), flush=True)
+        print(json.dumps({k: result[k] for k in ("suite", "median_mdd", "pooled_paired_sd")}), flush=True)
         for loss, p in result["pairs"].items():
             print(loss, {k: p.get(k) for k in ("difference", "difference_ci", "separated", "mdd", "skipped")})
         return

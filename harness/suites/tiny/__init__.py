@@ -102,7 +102,10 @@ class TinySuite(cache.CachedSuite):
                      Column("burst_rate", "bursts", ci=True, count="burst_seeds", lower_is_better=True,
                             note="seeds whose KL moved more than 2 nats within a checkpoint interval or whose "
                                  "fluency fell below half of step 0 (harness.suites.tiny.stability), with the "
-                                 "Clopper-Pearson 95% CI of the rate"))
+                                 "Clopper-Pearson 95% CI of the rate"),
+                     Column("win_rate_calm", "win rate, calm seeds", ci=True, percent=True,
+                            note="the primary win rate over the seeds that did not burst, with its crossed 95% CI "
+                                 "(blank: fewer than 2 calm seeds measured); read it beside the burst rate"))
     gate_metric = "win_rate"
     judged_outside = False
 
@@ -158,12 +161,19 @@ class TinySuite(cache.CachedSuite):
 
     def board_metrics(self, record: dict) -> dict:
         """The record's metrics with the burst rate recomputed from the trajectories when the record predates
-        the stability diagnostic (None where it cannot be: no trajectories)."""
+        the stability diagnostic (None where it cannot be: no trajectories), and the calm-seed win rate
+        (``win_rate_calm`` and its ``_ci``: harness.suites.tiny.summary.calm_estimate; None with fewer
+        than 2 calm seeds measured). Both are read from fields a board verifies (the flags against the
+        trajectories, the tables against the headline), never taken from the record's own metrics."""
         from harness.suites.tiny.stability import record_bursts
+        from harness.suites.tiny.summary import calm_estimate
 
         b = record_bursts(record)
         bursts = {k: None if b is None else b[k] for k in ("burst_rate", "burst_rate_ci", "burst_seeds")}
-        return {**(record.get("metrics") or {}), **bursts}
+        est = calm_estimate(record, b)[0]
+        calm = {"win_rate_calm": None if est is None else est.mean,
+                "win_rate_calm_ci": None if est is None else [est.low, est.high]}
+        return {**(record.get("metrics") or {}), **bursts, **calm}
 
     def check_record(self, record: dict) -> None:
         """The burst fields agree with the trajectories and the burst metrics with the seeds' flags."""
