@@ -74,7 +74,9 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def _git_revision() -> str | None:
+def git_revision() -> str | None:
+    """The harness checkout's commit, with "+dirty" when tracked files have uncommitted changes; None
+    outside a git checkout."""
     root = Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -112,7 +114,7 @@ def provenance() -> dict:
         pass
     return {
         "harness_version": harness_version,
-        "git_revision": _git_revision(),
+        "git_revision": git_revision(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "hardware": hardware,

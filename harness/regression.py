@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.comparison import CompareError, compare_records, usable_table
-from harness.records import config_hash, now_iso, provenance, validate_record
+from harness.records import config_hash, git_revision, now_iso, provenance, validate_record
 from harness.registry import UnknownNameError
 from harness.stats.crossed import CrossedEstimate, win_rate_ci
 from harness.stats.paired import minimum_detectable_drop, rerun_difference_ci
@@ -435,6 +435,10 @@ def run_ci(cfg: CIConfig) -> tuple[Report | None, list[dict]]:
     the report is None after --update-baseline. Raises CIError for usage and infrastructure errors."""
     suite_config = _suite_config(cfg.suite)
     if cfg.update:
+        revision = git_revision() or ""
+        if revision.endswith("+dirty") and not cfg.allow_dirty:  # before minutes of training, not after
+            raise CIError(f"this checkout has uncommitted changes ({revision}); commit first so the baseline "
+                          "records what made it (or pass --allow-dirty for a local baseline)")
         records = _run_losses(cfg, cfg.losses, cfg.seeds or DEFAULT_SEEDS)
         write_baseline(make_baseline(records, allow_dirty=cfg.allow_dirty), cfg.baseline)
         return None, records

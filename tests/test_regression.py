@@ -174,3 +174,22 @@ def test_markdown_summary_has_the_verdict_and_a_table():
     md = format_markdown(compare(baseline_of(make_record(win=0.7)), [make_record(win=0.3)]))
     assert md.startswith("## harness ci: :x: regression")
     assert "| dpo " in md and "REGRESSION" in md
+
+
+def test_update_baseline_in_a_dirty_checkout_is_refused_before_any_training(tmp_path, monkeypatch):
+    """The dirty-checkout refusal comes before minutes of training, not after them."""
+    import harness.regression as regression
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before refusing a dirty checkout")
+
+    monkeypatch.setattr(regression, "git_revision", lambda: "abc+dirty")
+    monkeypatch.setattr(regression, "_run_losses", no_training)
+    cfg = regression.CIConfig(baseline=tmp_path / "b.json", losses=("losses/dpo.py",), update=True)
+    with pytest.raises(CIError, match=r"uncommitted changes \(abc\+dirty\).*--allow-dirty"):
+        regression.run_ci(cfg)
+    assert not (tmp_path / "b.json").exists()
+    monkeypatch.setattr(regression, "_run_losses", lambda *a, **k: [])  # --allow-dirty goes on to the runs
+    with pytest.raises(CIError, match="at least one loss"):
+        regression.run_ci(regression.CIConfig(baseline=tmp_path / "b.json", losses=("losses/dpo.py",),
+                                              update=True, allow_dirty=True))
