@@ -272,7 +272,10 @@ def _provenance_notes(baseline: dict, records: list[dict]) -> list[str]:
     """What differs between the machine that made the baseline and this one (explains small drifts)."""
     if not records:
         return []
-    now, then = records[0]["provenance"], baseline.get("provenance", {})
+    now = records[0]["provenance"]
+    # the baseline run's own record provenance (its hardware carries the run's CPU policy, which the
+    # baseline file's top-level provenance, taken when the file was written, does not)
+    then = (baseline.get("records_provenance") or {}).get(records[0]["loss"]["name"]) or baseline.get("provenance", {})
     notes = []
     for label, a, b in (("harness", then.get("harness_version"), now.get("harness_version")),
                         ("python", then.get("python"), now.get("python")),

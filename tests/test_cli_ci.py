@@ -19,6 +19,13 @@ def tiny_config() -> dict:
     return get_suite("tiny").config.as_dict()
 
 
+@pytest.fixture(autouse=True)
+def clean_checkout(monkeypatch):
+    """The checkout these synthetic runs come from is clean, whatever the state of the one running the
+    tests (--update-baseline refuses a dirty checkout before it trains)."""
+    monkeypatch.setattr(regression, "git_revision", lambda: "0" * 40)
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -34,6 +41,8 @@ def fake_bench(monkeypatch, config: dict, win: float = 0.7, **kwargs) -> list:
         return make_record(win=win, config=config, seeds=tuple(range(kw.get("seeds", 5))), **kwargs)
 
     monkeypatch.setattr(regression, "_bench", bench)
+    # the checkout the fake runs come from: the early dirty-checkout refusal reads the same revision
+    monkeypatch.setattr(regression, "git_revision", lambda: kwargs.get("revision"))
     return calls
 
 

@@ -193,3 +193,20 @@ def test_update_baseline_in_a_dirty_checkout_is_refused_before_any_training(tmp_
     with pytest.raises(CIError, match="at least one loss"):
         regression.run_ci(regression.CIConfig(baseline=tmp_path / "b.json", losses=("losses/dpo.py",),
                                               update=True, allow_dirty=True))
+
+
+def test_provenance_notes_compare_with_the_baseline_run_not_the_file_writer():
+    """The baseline file's own provenance is taken when it is written, without the run's CPU policy: the
+    notes compare the run with the baseline run's record, so the same machine gives no hardware note."""
+    import copy
+
+    from harness.regression import _provenance_notes
+
+    record = make_record()
+    record["provenance"]["hardware"] = {"machine": "x86_64", "cpus": 2, "cpu_policy": {"seed_processes": 2}}
+    baseline = make_baseline([copy.deepcopy(record)])
+    baseline["provenance"]["hardware"] = {"machine": "x86_64", "cpus": 2}  # as the file writer sees it
+    assert not any("hardware" in n for n in _provenance_notes(baseline, [record]))
+    other = copy.deepcopy(record)
+    other["provenance"]["hardware"]["cpus"] = 16
+    assert any(n.startswith("hardware differs") for n in _provenance_notes(baseline, [other]))
