@@ -210,7 +210,8 @@ class SuiteDefaults:
 
     def board_metrics(self, record: dict) -> dict:
         """The metrics a board shows for one of this suite's ok records (its ``board_columns`` read them):
-        the record's own, plus any the suite derives for records made before it recorded them."""
+        the record's own, plus any the suite derives from fields a board verifies (tiny: burst rates for
+        records made before it recorded them, and the calm-seed reading)."""
         return dict(record.get("metrics") or {})
 
     def check_record(self, record: dict) -> None:
