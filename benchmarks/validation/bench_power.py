@@ -171,14 +171,14 @@ def board_power(folder: Path, against: str, reps: int, seed_counts=(3, 5, 8, 10)
         d = base[keep] - bd.rows(loss)[keep]
         c = components(d)
         est = paired_difference_ci(d, np.zeros_like(d))
-        bursts = [s.get("burst") for r in (bd.records[against], bd.records[loss]) for s in r["per_seed"]]
-        calm = keep & ~_burst_mask(bd.records[against], len(keep)) & ~_burst_mask(bd.records[loss], len(keep))
+        burst = _burst_mask(bd.records[against], len(keep)) | _burst_mask(bd.records[loss], len(keep))
+        calm = keep & ~burst
         d_calm = base[calm] - bd.rows(loss)[calm]
         pairs[loss] = {"difference": round(float(d.mean()), 4), "difference_ci": [round(est.low, 4), round(est.high, 4)],
                        "separated": bool(est.low > 0 or est.high < 0), "seeds": int(keep.sum()),
                        # SD over seeds of the per-seed mean difference: the regime study's "paired SD"
                        "seed_sd": round(float(d.mean(axis=1).std(ddof=1)), 5),
-                       "control": loss in CONTROLS, "any_burst": any(b is True for b in bursts),
+                       "control": loss in CONTROLS, "any_burst": bool(burst.any()),
                        # the calm-seed reading's: seeds where neither loss burst (harness.suites.tiny.summary)
                        "calm_seeds": int(calm.sum()),
                        "calm_seed_sd": round(float(d_calm.mean(axis=1).std(ddof=1)), 5) if calm.sum() >= 2 else None,

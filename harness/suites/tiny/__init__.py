@@ -170,7 +170,8 @@ class TinySuite(cache.CachedSuite):
 
         b = record_bursts(record)
         bursts = {k: None if b is None else b[k] for k in ("burst_rate", "burst_rate_ci", "burst_seeds")}
-        est = calm_estimate(record, b)[0]
+        reading = calm_estimate(record, b)
+        est = reading[0] if reading else None
         calm = {"win_rate_calm": None if est is None else est.mean,
                 "win_rate_calm_ci": None if est is None else [est.low, est.high]}
         return {**(record.get("metrics") or {}), **bursts, **calm}

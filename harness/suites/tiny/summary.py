@@ -38,16 +38,16 @@ CALM_NOTE = "the seeds that did not burst: the loss's win rate when its training
 
 def calm_estimate(record: dict, bursts: dict | None):
     """The primary win rate over the seeds that did not burst (the calm-seed reading): (estimate or None,
-    calm seeds measured at the budget, calm seeds). The estimate is harness.stats.crossed.win_rate_ci of
-    the primary table's calm rows; None with fewer than 2 of them, and (None, 0, 0) for a record without
-    per-seed tables or burst flags. Where a bursting seed moves the mixture's mean by 15-30 points no
-    3-seed interval covers it (docs/statistics.md, two-state seeds), but the stability diagnostic sees
-    which seeds burst, and over the calm ones the same interval covers the calm truth
+    calm seeds measured at the budget, calm seeds), or None for a record without per-seed tables or burst
+    flags. The estimate is harness.stats.crossed.win_rate_ci of the primary table's calm rows; None with
+    fewer than 2 of them. Where a bursting seed moves the mixture's mean by 15-30 points no 3-seed
+    interval covers it (docs/statistics.md, two-state seeds), but the stability diagnostic sees which
+    seeds burst, and over the calm ones the same interval covers the calm truth
     (benchmarks/validation/bench_stats_coverage.py, "calm")."""
     outcomes = record.get("outcomes") or {}
     rows = (outcomes.get("tables") or {}).get(outcomes.get("primary"))
     if bursts is None or not isinstance(rows, list) or len(rows) != len(bursts["per_seed"]):
-        return None, 0, 0
+        return None
     calm_seeds = [r for r, f in zip(rows, bursts["per_seed"], strict=True) if not f["burst"]]
     calm = [r for r in calm_seeds if r is not None]
     return (win_rate_ci(calm) if len(calm) >= 2 else None), len(calm), len(calm_seeds)
@@ -55,11 +55,12 @@ def calm_estimate(record: dict, bursts: dict | None):
 
 def calm_text(record: dict, bursts: dict | None) -> str:
     """``calm_estimate`` as the summary prints it."""
-    est, measured, calm = calm_estimate(record, bursts)
-    if bursts is None or (est is None and calm == 0 and bursts["burst_seeds"] == 0):
+    reading = calm_estimate(record, bursts)
+    if reading is None:
         return "n/a (no per-seed tables or trajectories)"
     if bursts["burst_seeds"] == 0:
         return "the primary above (no seed burst)"
+    est, measured, calm = reading
     if est is None:
         return (f"no interval: {measured} of {calm} calm seeds measured at the budget, 2 needed "
                 "(an unstable loss: more seeds, or see the bursts)")
