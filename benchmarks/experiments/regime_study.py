@@ -65,6 +65,13 @@ REGIMES = {
     "rmsprop-paper": {"beta": 0.1, "overrides": {"train.optimizer": "rmsprop", "train.warmup_steps": 16}},
 }
 CONDITIONAL = {"beta0.5-192": {"beta": 0.5, "overrides": {"train.steps": 192}}}
+# Addendum 1 (benchmarks/results/regime_study/ADDENDUM-1.md, committed before its runs): two regimes aimed
+# at IPO's seed noise and the remaining bursts, judged by the same measures and rule beside the rows above.
+ADDENDUM = {
+    "beta1.0": {"beta": 1.0, "overrides": {}},
+    "beta0.5-clip0.1": {"beta": 0.5, "overrides": {"train.max_grad_norm": 0.1}},
+}
+ALL_REGIMES = {**REGIMES, **CONDITIONAL, **ADDENDUM}
 
 
 def record_path(regime: str, loss: str) -> Path:
@@ -79,7 +86,7 @@ def run(regimes: list[str], jobs: int, losses: list[str] | None = None) -> None:
             path = record_path(regime, loss)
             if path.is_file():
                 continue
-            spec = {**REGIMES, **CONDITIONAL}[regime]
+            spec = ALL_REGIMES[regime]
             t = time.time()
             record = run_bench(ROOT / "losses" / f"{loss}.py", suite="tiny", seeds=SEEDS, beta=spec["beta"],
                                overrides=spec["overrides"], progress=False, jobs=jobs)
@@ -189,7 +196,7 @@ def _loss_line(loss: str, v: dict) -> str:
 
 
 def report() -> dict:
-    rows = [s for s in (summarise(r) for r in [*REGIMES, *CONDITIONAL]) if s is not None]
+    rows = [s for s in (summarise(r) for r in ALL_REGIMES) if s is not None]
     result = {"rows": rows, "decision": choose(rows), "loadavg_at_report": os.getloadavg(),
               "command": "python benchmarks/experiments/regime_study.py --jobs 1; ... --report"}
     (OUT / "summary.json").write_text(json.dumps(result, indent=1))
