@@ -31,10 +31,11 @@ from harness.builtin import builtin_losses
 from harness.seal import is_verified
 from harness.specs import run_id
 from harness.stats.crossed import CrossedEstimate, win_rate_ci
-from harness.stats.paired import paired_difference_ci
+from harness.stats.paired import minimum_detectable_drop, paired_difference_ci
 from harness.text import clean_line
 
 MEASURED = "measured"
+RESOLUTION_POWER = 0.80  # the power a comparison's stated resolution is for
 
 
 class CompareError(ValueError):
@@ -71,6 +72,14 @@ class Comparison:
     def separated(self) -> bool:
         return self.difference.low > 0 or self.difference.high < 0
 
+    @property
+    def resolution(self) -> float:
+        """The comparison's resolution: the true difference (either sign, as a share) its interval excludes 0
+        for with 80% probability at the noise measured here (``harness.stats.paired.minimum_detectable_drop``
+        with no tolerance: half-width + z_0.80 x SEM). It is estimated from these seeds, so with 3 seeds it
+        is itself rough; more seeds shrink it (docs/statistics.md, "Seeds and power")."""
+        return minimum_detectable_drop(self.difference, 0.0, RESOLUTION_POWER)
+
     def verdict(self) -> str:
         d, a, b = self.difference, self.a.label(), self.b.label()
         span = f"{100 * d.low:+.1f} to {100 * d.high:+.1f} points"
@@ -80,7 +89,9 @@ class Comparison:
             text = f"{a} is worse than {b}: {a} - {b} = {100 * d.mean:+.1f} points ({d.level:.0%} CI {span})"
         else:
             text = (f"no detectable difference between {a} and {b}: {a} - {b} = {100 * d.mean:+.1f} points, "
-                    f"{d.level:.0%} CI {span} includes 0")
+                    f"{d.level:.0%} CI {span} includes 0; at this noise only differences of about "
+                    f"{100 * self.resolution:.1f} points or more are detected ({RESOLUTION_POWER:.0%} power): "
+                    "add seeds to resolve smaller ones")
         if not d.seed_noise:
             text += " (one seed: training noise is not in the interval)"
         unverified = [side.label() for side in (self.a, self.b) if not side.verified]
@@ -93,6 +104,7 @@ class Comparison:
         return {"difference": self.difference.mean, "difference_ci": [self.difference.low, self.difference.high],
                 "difference_sem": self.difference.sem, "level": self.difference.level, "paired": True,
                 "separated": self.separated, "verdict": self.verdict(), "table": self.table,
+                "minimum_detectable_difference": self.resolution, "resolution_power": RESOLUTION_POWER,
                 "seeds": list(self.seeds), "dropped_seeds": list(self.dropped_seeds),
                 "prompts": self.difference.prompts, "suite": dict(self.suite), "method": self.difference.as_dict()["method"],
                 "a": self.a.as_dict(), "b": self.b.as_dict()}
@@ -305,6 +317,8 @@ def format_comparison(c: Comparison) -> str:
         f"[{100 * c.b.estimate.low:.1f}, {100 * c.b.estimate.high:.1f}]",
         f"  A - B: {100 * d.mean:+.1f} points, {d.level:.0%} CI [{100 * d.low:+.1f}, {100 * d.high:+.1f}], "
         f"SEM {100 * d.sem:.2f}",
+        f"  resolution: {100 * c.resolution:.1f} points (the difference detected with {RESOLUTION_POWER:.0%} power at "
+        "this comparison's noise)",
     ]
     if c.dropped_seeds:
         lines.append(f"  not compared: seeds {list(c.dropped_seeds)} (censored, unresolved or unmeasured in one record)")

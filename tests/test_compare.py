@@ -29,6 +29,23 @@ def test_a_loss_and_its_reverse_are_separated_and_a_loss_and_itself_are_not(tabl
     assert compare_records(dpo, dpo).difference.mean == 0.0
 
 
+def test_a_comparison_states_its_resolution(tables):
+    """The minimum detectable difference at the comparison's own noise is printed and in the JSON, and a
+    verdict of no difference says how large a difference it could have seen."""
+    from scipy.stats import norm
+
+    from harness.comparison import format_comparison
+
+    dpo, dpo2 = (record_with_outcomes(n, t) for n, t in zip(("dpo", "dpo2"), tables[:2], strict=True))
+    c = compare_records(dpo, dpo2)
+    d = c.difference
+    assert c.resolution == pytest.approx(d.half_width + norm.ppf(0.80) * d.sem)
+    assert c.resolution > d.high - d.mean > 0
+    assert f"{100 * c.resolution:.1f} points or more are detected" in c.verdict()
+    assert f"resolution: {100 * c.resolution:.1f} points" in format_comparison(c)
+    assert c.as_dict()["minimum_detectable_difference"] == c.resolution
+
+
 def test_json_fields(tables, tmp_path):
     a, b = (record_with_outcomes(n, t) for n, t in zip(("dpo", "reversed"), tables[[0, 2]], strict=True))
     for name, rec in (("a.json", a), ("b.json", b)):
