@@ -113,6 +113,38 @@ def make_deterministic() -> dict:
     return dict(DETERMINISM, torch_threads=torch.get_num_threads(), isa=cpu_isa())
 
 
+_CPU_FIELDS = ("vendor_id", "model name", "cpu family", "model", "stepping")
+
+
+@functools.cache
+def cpu_model() -> str:
+    """The CPU as the kernel names it: ``/proc/cpuinfo``'s vendor, model name, family, model and
+    stepping (e.g. ``AuthenticAMD AMD EPYC (family 25 model 17 stepping 1)``; a virtual machine's model
+    name can be as vague as ``AMD EPYC``, the numbers tell generations apart), else
+    ``platform.processor()``, else ``"unknown"``. Two machines with one instruction set can still take
+    other kernels in MKL and oneDNN by vendor and model, so a record names it
+    (``provenance.hardware.cpu_model``)."""
+    facts: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if not line.strip():
+                break  # the first processor's block is enough
+            key, _, value = line.partition(":")
+            if key.strip() in _CPU_FIELDS:
+                facts.setdefault(key.strip(), " ".join(value.split()))
+    except OSError:
+        pass
+    text = " ".join(facts[k] for k in ("vendor_id", "model name") if facts.get(k))
+    numbers = " ".join(f"{k.replace('cpu ', '')} {facts[k]}" for k in ("cpu family", "model", "stepping") if facts.get(k))
+    if text and numbers:
+        text = f"{text} ({numbers})"
+    if not text:
+        import platform
+
+        text = platform.processor()
+    return re.sub(r"[^\x20-\x7e]", "?", text)[:200] or "unknown"
+
+
 @functools.cache
 def cpu_isa() -> str:
     """The widest vector instruction set torch's CPU kernels dispatch to (e.g. ``AVX512``, ``AVX2``):

@@ -22,7 +22,8 @@ A record is a JSON object. Required fields (``validate_record`` checks them):
     per_seed         [{seed, win_rate, ..., trajectory: [{step, kl, reward, win_rate, ...}]}]
     judge            {id, hash}
     sandbox          {backend, ...}
-    provenance       {harness_version, git_revision, python, platform, hardware, packages {name: version},
+    provenance       {harness_version, git_revision, python, platform, packages {name: version},
+                      hardware {machine, cpus, processor, cpu_model (vendor and model), torch_threads, cpu_policy},
                       lock {file, sha256, mismatches}, determinism {use_deterministic_algorithms, isa}}
     timings          {stage: seconds}
     outcomes         (version 2; absent or null when the suite measured no per-prompt table, and in
@@ -46,7 +47,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.environment import cpu_isa, lock_provenance
+from harness.environment import cpu_isa, cpu_model, lock_provenance
 
 # re-exported: the record's hashes and outcome tables live in the leaf module harness.hashing
 from harness.hashing import canonical_json, config_hash, make_outcomes, prompts_sha256  # noqa: F401
@@ -103,7 +104,8 @@ def provenance() -> dict:
         harness_version = importlib.metadata.version("harness")
     except importlib.metadata.PackageNotFoundError:
         harness_version = "unknown"
-    hardware = {"machine": platform.machine(), "cpus": os.cpu_count(), "processor": platform.processor()}
+    hardware = {"machine": platform.machine(), "cpus": os.cpu_count(), "processor": platform.processor(),
+                "cpu_model": cpu_model()}
     try:
         import torch
 

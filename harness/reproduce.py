@@ -19,9 +19,16 @@ DiscoPOP board records, benchmarks/results/reproduce/), so the default admits no
 with another vector instruction set, float reductions differ in the last bits: with torch, MKL and
 oneDNN capped at AVX2 on an AVX-512 machine (benchmarks/validation/reproduce_isa.py), DPO's seed 0 moved
 by 8e-7 in win rate and 35 of 256 prompts by at most 1e-4 (the stored rounding)
-(benchmarks/results/reproduce/dpo-seed0-avx2.json; one seed, one loss). To compare across machines,
-pass ``--tolerance 0.001`` (0.1 points, a thousand times that measured difference); a bursting loss
-may amplify such bits more, which one seed of DPO does not measure.
+(benchmarks/results/reproduce/dpo-seed0-avx2.json; one seed, one loss). Two machines reporting the
+same instruction set can still differ, since MKL and oneDNN pick kernels by vendor and model too.
+
+The default tolerance therefore follows the record's CPU (``default_tolerance``): REPRODUCTION_TOLERANCE
+(0, bit for bit) when the record names this machine's CPU model and instruction set, else
+CROSS_CPU_TOLERANCE, 0.001 (0.1 points per seed win rate, and per prompt on average in the
+verifier's comparison): about a thousand times the measured cross-instruction-set difference, and far
+below any difference a verdict resolves. A record made before CPU models were recorded
+(``provenance.hardware.cpu_model`` absent) is taken as made on another CPU. ``--tolerance`` overrides
+both. A bursting loss may amplify last-bit differences more than one seed of DPO measures.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from harness.suites import SUITES
 from harness.text import clean_line
 
 REPRODUCTION_TOLERANCE = 0.0  # win-rate points (as a fraction) allowed per seed; see the module docstring
+CROSS_CPU_TOLERANCE = 0.001  # the same, when the record's CPU is not known to be this machine's
 
 IDENTICAL, WITHIN, DIFFERENT = "identical", "within tolerance", "different"
 
@@ -63,9 +71,10 @@ class Reproduction:
     tolerance: float
     environment_differences: tuple[str, ...]
     rerun: dict = field(repr=False)
+    tolerance_basis: str = "given"  # why this tolerance (default_tolerance's reason, or "given")
 
     def as_dict(self) -> dict:
-        return {"verdict": self.verdict, "tolerance": self.tolerance,
+        return {"verdict": self.verdict, "tolerance": self.tolerance, "tolerance_basis": self.tolerance_basis,
                 "environment_differences": list(self.environment_differences),
                 "seeds": [s.__dict__ for s in self.seeds]}
 
@@ -159,6 +168,7 @@ _PROVENANCE_FACTS = (
     ("lock mismatches", lambda r: tuple((r["provenance"].get("lock") or {}).get("mismatches") or ())),
     ("suite artifacts", lambda r: (r["suite"].get("artifacts") or {}).get("fingerprint")),
     ("CPU instruction set", lambda r: (r["provenance"].get("determinism") or {}).get("isa")),
+    ("CPU model", lambda r: (r["provenance"].get("hardware") or {}).get("cpu_model")),
     ("deterministic algorithms", lambda r: (r["provenance"].get("determinism") or {}).get("use_deterministic_algorithms")),
     ("platform", lambda r: r["provenance"].get("platform")),
     ("python", lambda r: r["provenance"].get("python")),
@@ -180,13 +190,40 @@ def environment_differences(record: dict, rerun: dict) -> tuple[str, ...]:
     return tuple(out)
 
 
-def reproduce(record: dict, *, seeds: list[int] | None = None, tolerance: float = REPRODUCTION_TOLERANCE,
+def record_cpu(record: dict) -> tuple[str | None, str | None]:
+    """(instruction set, CPU model) a record states it was made on; None for a fact it does not state."""
+    prov = record.get("provenance") if isinstance(record.get("provenance"), dict) else {}
+    isa = (prov.get("determinism") or {}).get("isa") if isinstance(prov.get("determinism"), dict) else None
+    model = (prov.get("hardware") or {}).get("cpu_model") if isinstance(prov.get("hardware"), dict) else None
+    return (isa if isinstance(isa, str) else None), (model if isinstance(model, str) else None)
+
+
+def default_tolerance(record: dict) -> tuple[float, str]:
+    """(tolerance, why) for re-running ``record`` here, by the module doc's rule: REPRODUCTION_TOLERANCE
+    when the record names this machine's CPU model and instruction set, CROSS_CPU_TOLERANCE otherwise."""
+    from harness.environment import cpu_isa, cpu_model
+
+    isa, model = record_cpu(record)
+    here_isa, here_model = cpu_isa(), cpu_model()
+    if isa is not None and model is not None and (isa, model) == (here_isa, here_model):
+        return REPRODUCTION_TOLERANCE, f"the record's CPU is this one ({model}, {isa}): bit for bit"
+    stated = f"{clean_line(model)[:120] if model else 'model not recorded'}, {clean_line(isa)[:20] if isa else 'instruction set not recorded'}"
+    return CROSS_CPU_TOLERANCE, (f"the record's CPU ({stated}) is not known to be this one ({here_model}, {here_isa}): "
+                                 "the cross-CPU tolerance")
+
+
+def reproduce(record: dict, *, seeds: list[int] | None = None, tolerance: float | None = None,
               backend: str = "auto", progress: bool = False, jobs: int | None = None) -> Reproduction:
     """Re-run ``seeds`` (default: all of the record's) of ``record`` here and compare; see the module doc.
 
-    Raises ReproduceError when the record cannot be re-run (unknown suite, unrebuildable config, a
-    seed the record does not have)."""
+    ``tolerance`` None: ``default_tolerance(record)``. Raises ReproduceError when the record cannot be
+    re-run (unknown suite, unrebuildable config, a seed the record does not have)."""
     from harness.bench import BenchUsageError, run_bench
+
+    if tolerance is None:
+        tolerance, basis = default_tolerance(record)
+    else:
+        tolerance, basis = float(tolerance), "given"
 
     seeds = list(record["seeds"]) if seeds is None else list(seeds)
     unknown = [s for s in seeds if s not in record["seeds"]]
@@ -209,11 +246,12 @@ def reproduce(record: dict, *, seeds: list[int] | None = None, tolerance: float 
     order = (IDENTICAL, WITHIN, DIFFERENT)
     verdict = max((r.verdict for r in results), key=order.index)
     diffs = environment_differences(record, rerun) if verdict != IDENTICAL else ()
-    return Reproduction(verdict, results, tolerance, diffs, rerun)
+    return Reproduction(verdict, results, tolerance, diffs, rerun, basis)
 
 
 def format_reproduction(rep: Reproduction, source: str) -> str:
-    lines = [f"reproduce {clean_line(source)}: {rep.verdict.upper()} ({len(rep.seeds)} seed(s) re-run here)"]
+    lines = [f"reproduce {clean_line(source)}: {rep.verdict.upper()} ({len(rep.seeds)} seed(s) re-run here)",
+             f"  tolerance {rep.tolerance:g} per seed win rate ({clean_line(rep.tolerance_basis)})"]
     for s in rep.seeds:
         def fmt(v):
             return ("censored" if v is None else f"{100 * v:.2f}")

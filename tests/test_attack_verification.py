@@ -151,12 +151,43 @@ def test_a_sampled_rerun_draws_seeds_after_submission_at_its_stated_false_accept
     assert len(drawn) > 3
 
 
-def test_the_tolerance_is_a_parameter_whose_default_is_the_one_constant(monkeypatch, honest_rerun, truth):
+def test_the_tolerance_is_a_parameter_whose_default_follows_the_records_cpu(monkeypatch, honest_rerun, truth):
+    """Default: 0 (REPRODUCTION_TOLERANCE) when the record names this CPU, 0.001 (CROSS_CPU_TOLERANCE)
+    when it names another or none; a given tolerance overrides both."""
+    from harness.environment import cpu_isa, cpu_model
+
     nudged = copy.deepcopy(truth)
     row = np.array(nudged["outcomes"]["tables"]["verdict"][0])
     row[0] = 1.0 - row[0]  # one prompt of 64 flipped: 1/64 on average, and on the seed's win rate
     nudged = rewrite_seed(nudged, 0, row)
-    assert verify_by_rerun(nudged).contradicted  # REPRODUCTION_TOLERANCE: a re-run here is bit-identical
-    assert verify_by_rerun(nudged, tolerance=0.02).verified
+    here = copy.deepcopy(nudged)
+    here["provenance"]["determinism"] = {"isa": cpu_isa(), "use_deterministic_algorithms": True}
+    here["provenance"].setdefault("hardware", {})["cpu_model"] = cpu_model()
+    verdict = verify_by_rerun(here)
+    assert verdict.contradicted and verdict.tolerance == 0.0 and "is this one" in verdict.message
+    elsewhere = copy.deepcopy(here)
+    elsewhere["provenance"]["hardware"]["cpu_model"] = "GenuineIntel Other Xeon (family 6 model 143 stepping 8)"
+    verdict = verify_by_rerun(elsewhere)  # 0.001 still refuses a flipped prompt (1/64 = 0.016)
+    assert verdict.contradicted and verdict.tolerance == harness.reproduce.CROSS_CPU_TOLERANCE == 0.001
+    assert "not known to be this one" in verdict.message and "Other Xeon" in verdict.message
+    assert verify_by_rerun(nudged).tolerance == 0.001  # no CPU model recorded: another CPU
+    assert verify_by_rerun(here, tolerance=0.02).verified
     monkeypatch.setattr(harness.reproduce, "REPRODUCTION_TOLERANCE", 0.02)
-    assert verify_by_rerun(nudged).verified and verify_by_rerun(nudged).tolerance == 0.02
+    assert verify_by_rerun(here).verified and verify_by_rerun(here).tolerance == 0.02
+
+
+def test_a_last_bit_difference_on_another_cpu_is_accepted_and_on_the_same_cpu_refused(monkeypatch, truth):
+    """What one CI machine showed: the same seed, a few prompts moved by the stored rounding (1e-4)."""
+    from harness.environment import cpu_isa, cpu_model
+
+    bits = copy.deepcopy(truth)
+    row = np.array(bits["outcomes"]["tables"]["verdict"][1])
+    row[:5] = np.clip(row[:5] + 1e-4, 0, 1)
+    bits = rewrite_seed(bits, 1, row)
+    monkeypatch.setattr(harness.reproduce, "reproduce",
+                        lambda record, *, seeds=None, **kw: types.SimpleNamespace(rerun=subset(bits, seeds)))
+    assert verify_by_rerun(truth).verified  # the record states no CPU: 0.001
+    same = copy.deepcopy(truth)
+    same["provenance"]["determinism"] = {"isa": cpu_isa(), "use_deterministic_algorithms": True}
+    same["provenance"].setdefault("hardware", {})["cpu_model"] = cpu_model()
+    assert verify_by_rerun(same).contradicted  # the same CPU: bit for bit or nothing

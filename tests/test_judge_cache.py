@@ -48,7 +48,7 @@ def test_openers_racing_on_a_new_file_all_get_wal_mode(tmp_path):
             path = tmp_path / f"{opener.__name__}-{trial}.sqlite"
             errors: list[Exception] = []
 
-            def go():
+            def go(opener=opener, path=path, errors=errors):
                 try:
                     opener(path)
                 except Exception as exc:  # noqa: BLE001 - collected and asserted below

@@ -74,6 +74,25 @@ def test_record_provenance_names_the_lock_and_determinism():
     prov = provenance()
     assert prov["lock"]["sha256"] == environment.lock_digest() and len(prov["lock"]["sha256"]) == 64
     assert set(prov["determinism"]) == {"use_deterministic_algorithms", "isa"}
+    assert prov["hardware"]["cpu_model"] == environment.cpu_model() and prov["hardware"]["cpu_model"] != "unknown"
+
+
+def test_the_default_tolerance_is_zero_on_the_records_cpu_and_the_cross_cpu_one_elsewhere():
+    from harness.reproduce import CROSS_CPU_TOLERANCE, REPRODUCTION_TOLERANCE, default_tolerance
+
+    here = _record([0.8], [[1.0]], isa=environment.cpu_isa())
+    here["provenance"]["hardware"]["cpu_model"] = environment.cpu_model()
+    tol, why = default_tolerance(here)
+    assert tol == REPRODUCTION_TOLERANCE == 0.0 and "is this one" in why
+    other_isa = _record([0.8], [[1.0]], isa="SSE2")
+    other_isa["provenance"]["hardware"]["cpu_model"] = environment.cpu_model()
+    other_model = copy.deepcopy(here)
+    other_model["provenance"]["hardware"]["cpu_model"] = "Other\x1b[2Jcpu"  # a submitter's text: cleaned
+    unstated = _record([0.8], [[1.0]], isa=environment.cpu_isa())  # made before the model was recorded
+    for rec in (other_isa, other_model, unstated):
+        tol, why = default_tolerance(rec)
+        assert tol == CROSS_CPU_TOLERANCE == 0.001 and "not known to be this one" in why and "\x1b" not in why
+    assert "model not recorded" in default_tolerance(unstated)[1]
 
 
 # ------------------------------------------------------------------ shipped artifacts
@@ -173,8 +192,9 @@ def test_another_status_is_different():
 def test_environment_differences_name_the_causes():
     a = _record([0.8], [[1.0]])
     b = _record([0.8], [[1.0]], lock="l2", isa="AVX2", artifacts="f2", packages={"torch": "2.14.0"})
+    b["provenance"]["hardware"]["cpu_model"] = "AuthenticAMD AMD EPYC (family 25 model 1 stepping 1)"
     diffs = environment_differences(a, b)
-    for word in ("lock", "suite artifacts", "CPU instruction set", "package torch"):
+    for word in ("lock", "suite artifacts", "CPU instruction set", "CPU model", "package torch"):
         assert any(d.startswith(word) for d in diffs), (word, diffs)
 
 
@@ -219,7 +239,8 @@ def test_same_seed_same_record_in_two_fresh_processes_and_reproduce_says_identic
                          env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "IDENTICAL" in out.stdout
-    assert json.loads((tmp_path / "r.json").read_text())["verdict"] == IDENTICAL
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["verdict"] == IDENTICAL and report["tolerance"] == 0.0 and "is this one" in report["tolerance_basis"]
     # a seed that differs: the claimed win rate is moved; reproduce exits 1 and says where
     forged = copy.deepcopy(a)
     forged["per_seed"][1]["win_rate"] = (forged["per_seed"][1]["win_rate"] or 0.5) + 0.1

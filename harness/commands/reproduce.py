@@ -36,7 +36,8 @@ def _load(spec: str, board_dir: Path | None) -> tuple[dict, str]:
 @click.option("--seeds", "seed_text", help="Comma-separated seeds to re-run (default: all of the record's).")
 @click.option("--tolerance", type=float, default=None,
               help="Win-rate difference per seed (a fraction) still counted as reproduced "
-                   "(default: harness.reproduce.REPRODUCTION_TOLERANCE).")
+                   "(default: 0 when the record names this machine's CPU model and instruction set, else "
+                   "0.001, harness.reproduce.default_tolerance).")
 @click.option("--backend", default="auto", show_default=True, help="Sandbox backend for the loss.")
 @click.option("--parallel", "jobs", type=click.IntRange(min=1),
               help="Seeds re-run at once in worker processes (default: one per usable CPU).")
@@ -49,7 +50,6 @@ def command(record, board_dir, seed_text, tolerance, backend, jobs, jobs_alias, 
     """Re-run RECORD's seeds in its own suite config and report identical / within tolerance / different."""
     from harness.reproduce import (
         DIFFERENT,
-        REPRODUCTION_TOLERANCE,
         ReproduceError,
         format_reproduction,
         reproduce,
@@ -61,7 +61,7 @@ def command(record, board_dir, seed_text, tolerance, backend, jobs, jobs_alias, 
     except ValueError:
         raise click.UsageError(f"--seeds takes comma-separated integers, got {seed_text!r}") from None
     try:
-        rep = reproduce(rec, seeds=seeds, tolerance=REPRODUCTION_TOLERANCE if tolerance is None else tolerance,
+        rep = reproduce(rec, seeds=seeds, tolerance=tolerance,
                         backend=backend, progress=not quiet, jobs=jobs or jobs_alias)
     except (ReproduceError, KeyError, TypeError) as e:
         click.echo(f"harness reproduce: cannot re-run {source}: {e}", err=True)

@@ -62,7 +62,8 @@ def _stored_record(spec: str, store_url: str | None) -> dict | None:
                    "A record with one fabricated seed of N then passes with probability (N-K)/N.")
 @click.option("--tolerance", type=click.FloatRange(min=0),
               help="Largest difference, per prompt (mean) and per seed win rate, still counted as reproduced "
-                   "(default: harness.reproduce.REPRODUCTION_TOLERANCE).")
+                   "(default: 0 when the record names this machine's CPU model and instruction set, else "
+                   "0.001, harness.reproduce.default_tolerance).")
 @quiet_option
 @click.option("--set", "settings", multiple=True, metavar="loss.NAME=VALUE",
               help="--loss: a hyper-parameter the loss file declares, e.g. --set loss.tau=0.1 (repeatable); each "

@@ -21,9 +21,11 @@ bytes, suite config, beta and seed ids):
 A record is refused when any seed contradicts it; it is verified when none does and at least one
 agrees; otherwise (every re-run seed proves nothing) it is added unverified.
 
-**Tolerance.** A parameter; its default is ``harness.reproduce.REPRODUCTION_TOLERANCE``, the one
-constant set from measured reproduction (a seed re-run on the same code is bit-identical, so the
-default admits no difference). A record's own per-seed CI never widens it (a forger writes that CI).
+**Tolerance.** A parameter; its default is ``harness.reproduce.default_tolerance``: 0 (bit for bit,
+``REPRODUCTION_TOLERANCE``) when the record names this machine's CPU model and instruction set, else
+``CROSS_CPU_TOLERANCE`` (0.001: a thousand times the difference measured between instruction sets). A
+submitter who misstates the CPU gains at most that: 0.1 points per seed, and 0.1 points of outcome per
+prompt on average. A record's own per-seed CI never widens it (a forger writes that CI).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class RerunVerdict:
     sampled: bool  # True: a random subset drawn here; False: every seed
     tolerance: float
     false_accept_rate: float  # for one fabricated seed, under this choice of seeds
+    tolerance_basis: str = "given"  # why this tolerance (harness.reproduce.default_tolerance's reason)
 
     @property
     def contradicted(self) -> bool:
@@ -76,7 +79,8 @@ class RerunVerdict:
             head = "re-run here, the record agrees"
         else:
             head = "re-run here, nothing was proven (every re-run seed censored or unresolved on both sides)"
-        return f"{head}: {choice}, tolerance {self.tolerance:g} per prompt and per win rate; {parts}"
+        return (f"{head}: {choice}, tolerance {self.tolerance:g} per prompt and per win rate "
+                f"({self.tolerance_basis}); {parts}")
 
     def note(self) -> dict:
         """The board's verification note (harness.leaderboard.publish seals it)."""
@@ -85,6 +89,7 @@ class RerunVerdict:
                 "seeds_agreeing": [s.seed for s in self.seeds if s.outcome == AGREES],
                 "seeds_proving_nothing": [s.seed for s in self.seeds if s.outcome == PROVES_NOTHING],
                 "seed_choice": "sample" if self.sampled else "all", "tolerance": self.tolerance,
+                "tolerance_basis": self.tolerance_basis[:300],
                 "false_accept_rate": self.false_accept_rate}
 
 
@@ -141,11 +146,13 @@ def compare_seed(record: dict, rerun: dict, seed: int, tolerance: float) -> Seed
                      f"win rate {measured:.4f} here, {claimed:.4f} in the record (no per-prompt outcomes)")
 
 
-def judge(record: dict, rerun: dict, seeds: list[int], tolerance: float, sampled: bool) -> RerunVerdict:
+def judge(record: dict, rerun: dict, seeds: list[int], tolerance: float, sampled: bool,
+          basis: str = "given") -> RerunVerdict:
     """The verdict on ``record`` from ``rerun`` (a bench record of ``seeds``), by the module doc's rule."""
     n = len(record["seeds"])
     far = false_accept_rate(n, len(seeds)) if sampled else 0.0
-    return RerunVerdict(tuple(compare_seed(record, rerun, s, tolerance) for s in seeds), n, sampled, tolerance, far)
+    return RerunVerdict(tuple(compare_seed(record, rerun, s, tolerance) for s in seeds), n, sampled, tolerance, far,
+                        basis)
 
 
 def verify_by_rerun(record: dict, *, sample: int | None = None, tolerance: float | None = None,
@@ -153,9 +160,12 @@ def verify_by_rerun(record: dict, *, sample: int | None = None, tolerance: float
     """Re-run the chosen seeds of ``record`` here (harness.reproduce) and judge them (module doc).
 
     Raises ValueError when the record cannot be re-run here (harness.reproduce.ReproduceError)."""
-    tolerance = harness.reproduce.REPRODUCTION_TOLERANCE if tolerance is None else float(tolerance)
+    if tolerance is None:
+        tolerance, basis = harness.reproduce.default_tolerance(record)
+    else:
+        tolerance, basis = float(tolerance), "given"
     if not tolerance >= 0:
         raise ValueError(f"tolerance must be a non-negative fraction, got {tolerance}")
     seeds = choose_seeds(record["seeds"], sample, rng)
     rep = harness.reproduce.reproduce(record, seeds=seeds, tolerance=tolerance, backend=backend, progress=progress)
-    return judge(record, rep.rerun, seeds, tolerance, sample is not None)
+    return judge(record, rep.rerun, seeds, tolerance, sample is not None, basis)

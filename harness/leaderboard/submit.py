@@ -57,7 +57,7 @@ class SubmitConfig:
     store_url: str | None = None  # run store; None = the local SQLite file
     rerun: bool = True  # --record without a trusted signature: re-run its seeds here to verify it
     rerun_sample: int | None = None  # None: re-run every seed; k: k seeds drawn here at random (rerun.py)
-    tolerance: float | None = None  # per prompt and per seed win rate; None: REPRODUCTION_TOLERANCE
+    tolerance: float | None = None  # per prompt and per seed win rate; None: harness.reproduce.default_tolerance
     hyperparameters: dict | None = None  # --loss: values of the loss's declared hyper-parameters (--set loss.*)
 
     def __post_init__(self):
