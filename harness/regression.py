@@ -383,6 +383,7 @@ class CIConfig:
     update: bool = False  # write the baseline from this run instead of comparing
     allow_dirty: bool = False  # accept runs from a checkout with uncommitted changes in a baseline
     backend: str = "auto"  # sandbox backend for run_bench
+    out_dir: Path | None = None  # also write each run's record here (default: the run folder only)
     progress: bool = True
     comparison: ComparisonConfig = field(default_factory=ComparisonConfig)
 
@@ -426,7 +427,8 @@ def _run_losses(cfg: CIConfig, losses: tuple[str, ...], seeds: int | None) -> li
         if not Path(loss).is_file():
             raise CIError(f"loss file {loss} does not exist; pass an existing file with --loss/--losses")
         kwargs = {} if seeds is None else {"seeds": seeds}  # None: the bench's own default seeds
-        record = _bench(loss, suite=cfg.suite, backend=cfg.backend, progress=cfg.progress, **kwargs)
+        record = _bench(loss, suite=cfg.suite, backend=cfg.backend, progress=cfg.progress, out_dir=cfg.out_dir,
+                        **kwargs)
         validate_record(record)
         record["loss"]["path"] = _portable(loss)
         records.append(record)

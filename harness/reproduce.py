@@ -72,9 +72,11 @@ class Reproduction:
     environment_differences: tuple[str, ...]
     rerun: dict = field(repr=False)
     tolerance_basis: str = "given"  # why this tolerance (default_tolerance's reason, or "given")
+    made_here: bool = True  # False: compared with a run given to reproduce (``rerun=``), nothing trained
 
     def as_dict(self) -> dict:
         return {"verdict": self.verdict, "tolerance": self.tolerance, "tolerance_basis": self.tolerance_basis,
+                "made_here": self.made_here,
                 "environment_differences": list(self.environment_differences),
                 "seeds": [s.__dict__ for s in self.seeds]}
 
@@ -198,30 +200,54 @@ def record_cpu(record: dict) -> tuple[str | None, str | None]:
     return (isa if isinstance(isa, str) else None), (model if isinstance(model, str) else None)
 
 
-def default_tolerance(record: dict) -> tuple[float, str]:
-    """(tolerance, why) for re-running ``record`` here, by the module doc's rule: REPRODUCTION_TOLERANCE
-    when the record names this machine's CPU model and instruction set, CROSS_CPU_TOLERANCE otherwise."""
+def default_tolerance(record: dict, rerun: dict | None = None) -> tuple[float, str]:
+    """(tolerance, why) for re-running ``record`` here (or for comparing it with ``rerun``, a run made
+    elsewhere), by the module doc's rule: REPRODUCTION_TOLERANCE when the record names this machine's
+    (the rerun's) CPU model and instruction set, CROSS_CPU_TOLERANCE otherwise."""
     from harness.environment import cpu_isa, cpu_model
 
     isa, model = record_cpu(record)
-    here_isa, here_model = cpu_isa(), cpu_model()
+    here_isa, here_model = (cpu_isa(), cpu_model()) if rerun is None else record_cpu(rerun)
+    whose = "this one" if rerun is None else "the run's"
     if isa is not None and model is not None and (isa, model) == (here_isa, here_model):
-        return REPRODUCTION_TOLERANCE, f"the record's CPU is this one ({model}, {isa}): bit for bit"
+        return REPRODUCTION_TOLERANCE, f"the record's CPU is {whose} ({model}, {isa}): bit for bit"
     stated = f"{clean_line(model)[:120] if model else 'model not recorded'}, {clean_line(isa)[:20] if isa else 'instruction set not recorded'}"
-    return CROSS_CPU_TOLERANCE, (f"the record's CPU ({stated}) is not known to be this one ({here_model}, {here_isa}): "
+    return CROSS_CPU_TOLERANCE, (f"the record's CPU ({stated}) is not known to be {whose} ({here_model}, {here_isa}): "
                                  "the cross-CPU tolerance")
 
 
+def check_rerun(record: dict, rerun: dict, seeds: list[int]) -> None:
+    """Raise ReproduceError unless ``rerun`` is a run of ``record``'s loss bytes, suite config and beta
+    holding ``seeds``: what ``reproduce(record, rerun=...)`` needs to compare instead of running."""
+    def facts(r):
+        return ((r.get("loss") or {}).get("sha256"), (r.get("suite") or {}).get("name"),
+                (r.get("suite") or {}).get("config_hash"), r.get("beta"))
+
+    mine, theirs = facts(record), facts(rerun)
+    names = ("loss sha256", "suite", "suite config hash", "beta")
+    differ = [f"{n}: record {clean_line(str(a))[:70]}, run {clean_line(str(b))[:70]}"
+              for n, a, b in zip(names, mine, theirs, strict=True) if a != b]
+    if differ:
+        raise ReproduceError("the given run is not a re-run of this record (" + "; ".join(differ) + ")")
+    missing = [s for s in seeds if s not in (rerun.get("seeds") or [])]
+    if missing:
+        raise ReproduceError(f"the given run has no seed {missing} (it ran seeds {rerun.get('seeds')})")
+
+
 def reproduce(record: dict, *, seeds: list[int] | None = None, tolerance: float | None = None,
-              backend: str = "auto", progress: bool = False, jobs: int | None = None) -> Reproduction:
+              backend: str = "auto", progress: bool = False, jobs: int | None = None,
+              rerun: dict | None = None) -> Reproduction:
     """Re-run ``seeds`` (default: all of the record's) of ``record`` here and compare; see the module doc.
 
-    ``tolerance`` None: ``default_tolerance(record)``. Raises ReproduceError when the record cannot be
-    re-run (unknown suite, unrebuildable config, a seed the record does not have)."""
+    ``tolerance`` None: ``default_tolerance(record)``. ``rerun``: a run already made of the same loss
+    bytes, suite config and beta (e.g. the regression check's, on the record's seeds), compared instead
+    of running anything (``check_rerun``). Raises ReproduceError when the record cannot be re-run
+    (unknown suite, unrebuildable config, a seed the record does not have) or ``rerun`` is not a re-run
+    of it."""
     from harness.bench import BenchUsageError, run_bench
 
     if tolerance is None:
-        tolerance, basis = default_tolerance(record)
+        tolerance, basis = default_tolerance(record, rerun)
     else:
         tolerance, basis = float(tolerance), "given"
 
@@ -229,6 +255,9 @@ def reproduce(record: dict, *, seeds: list[int] | None = None, tolerance: float 
     unknown = [s for s in seeds if s not in record["seeds"]]
     if unknown or not seeds:
         raise ReproduceError(f"seeds {unknown or seeds} are not in the record's seeds {record['seeds']}")
+    if rerun is not None:
+        check_rerun(record, rerun, seeds)
+        return _compared(record, rerun, seeds, tolerance, basis, made_here=False)
     overrides = {**suite_overrides(record), **record_overrides(record)}  # the record's own loss setting too
     with tempfile.TemporaryDirectory(prefix="harness-reproduce-") as tmp:
         # the record's loss name is the submitter's text: never a path (a name such as "../../x" must not
@@ -242,15 +271,21 @@ def reproduce(record: dict, *, seeds: list[int] | None = None, tolerance: float 
                               jobs=jobs)
         except BenchUsageError as e:
             raise ReproduceError(str(e)) from None
+    return _compared(record, rerun, seeds, tolerance, basis)
+
+
+def _compared(record: dict, rerun: dict, seeds: list[int], tolerance: float, basis: str,
+              made_here: bool = True) -> Reproduction:
     results = tuple(compare_seed(record, rerun, s, tolerance) for s in seeds)
     order = (IDENTICAL, WITHIN, DIFFERENT)
     verdict = max((r.verdict for r in results), key=order.index)
     diffs = environment_differences(record, rerun) if verdict != IDENTICAL else ()
-    return Reproduction(verdict, results, tolerance, diffs, rerun, basis)
+    return Reproduction(verdict, results, tolerance, diffs, rerun, basis, made_here)
 
 
 def format_reproduction(rep: Reproduction, source: str) -> str:
-    lines = [f"reproduce {clean_line(source)}: {rep.verdict.upper()} ({len(rep.seeds)} seed(s) re-run here)",
+    how, where = ("re-run here", "here") if rep.made_here else ("compared with the given run", "run")
+    lines = [f"reproduce {clean_line(source)}: {rep.verdict.upper()} ({len(rep.seeds)} seed(s) {how})",
              f"  tolerance {rep.tolerance:g} per seed win rate ({clean_line(rep.tolerance_basis)})"]
     for s in rep.seeds:
         def fmt(v):
@@ -258,7 +293,7 @@ def format_reproduction(rep: Reproduction, source: str) -> str:
         prompts = "" if s.prompts_differing is None else (
             "; per-prompt table missing on one side" if s.prompts_differing < 0 else
             f"; {s.prompts_differing} prompt(s) differ (max {s.max_prompt_difference:.4f})")
-        lines.append(f"  seed {s.seed}: {s.verdict}: record {fmt(s.claimed)}, here {fmt(s.measured)}{prompts}"
+        lines.append(f"  seed {s.seed}: {s.verdict}: record {fmt(s.claimed)}, {where} {fmt(s.measured)}{prompts}"
                      f" ({s.detail})")
     if rep.environment_differences:
         lines.append("  where the environments differ:")

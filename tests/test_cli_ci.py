@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -59,7 +60,9 @@ def test_update_then_unchanged_run_passes_with_table_summary_and_json(workdir, m
     # no --loss: the losses and the seed count come from the baseline
     result = ci("--baseline", "base/tiny.json", "--summary", "summary.md", "--report", "out/report.json")
     assert result.exit_code == 0, result.output
-    assert calls[-1][0] == "dpo.py" and calls[-1][1]["seeds"] == 3
+    assert calls[-1][0] == "dpo.py" and calls[-1][1]["seeds"] == 3 and calls[-1][1]["out_dir"] is None
+    assert ci("--baseline", "base/tiny.json", "--out", "runs").exit_code == 0  # the records also go to runs/
+    assert calls[-1][1]["out_dir"] == Path("runs")
     assert "PASS: nothing regressed" in result.output and "kl1" in result.output
     assert "nothing regressed" in (workdir / "summary.md").read_text()
     report = json.loads((workdir / "out/report.json").read_text())

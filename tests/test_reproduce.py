@@ -248,3 +248,37 @@ def test_same_seed_same_record_in_two_fresh_processes_and_reproduce_says_identic
     out = subprocess.run(harness + ["reproduce", str(tmp_path / "forged.json"), "--seeds", "1", "--quiet"],
                          env=env, capture_output=True, text=True)
     assert out.returncode == 1 and "DIFFERENT" in out.stdout, out.stdout + out.stderr
+
+
+def test_a_given_run_is_compared_without_training_and_must_be_a_rerun_of_the_record(tmp_path):
+    """`reproduce --against RUN` (the CI's reproduction check on the regression check's run): the same
+    comparison, nothing trained; a run of other loss bytes, config or beta, or without the seeds, is refused."""
+    from click.testing import CliRunner
+
+    from harness.cli import main
+    from harness.reproduce import ReproduceError, reproduce
+
+    def run(wins, rows, **kw):
+        r = _record(wins, rows, **kw)
+        r.update(loss={"name": "dpo", "sha256": "a" * 64, "source": "x"}, beta=0.5)
+        r["suite"]["config_hash"] = "c1"
+        return r
+
+    rec = run([0.8, 0.6], [[1.0, 0.5], [0.5, 0.5]])
+    same = copy.deepcopy(rec)
+    rep = reproduce(rec, rerun=same)
+    assert rep.verdict == IDENTICAL and not rep.made_here and [s.seed for s in rep.seeds] == [0, 1]
+    moved = run([0.8, 0.7], [[1.0, 0.5], [0.5, 0.75]])
+    assert reproduce(rec, rerun=moved).verdict == DIFFERENT and reproduce(rec, rerun=moved, seeds=[0]).verdict == IDENTICAL
+    for field, value in (("loss", {"name": "dpo", "sha256": "b" * 64}), ("beta", 0.1)):
+        other = dict(copy.deepcopy(rec), **{field: value})
+        with pytest.raises(ReproduceError, match="not a re-run of this record"):
+            reproduce(rec, rerun=other)
+    one_seed = run([0.8], [[1.0, 0.5]])
+    with pytest.raises(ReproduceError, match=r"has no seed \[1\]"):
+        reproduce(rec, rerun=one_seed)
+    (tmp_path / "rec.json").write_text(json.dumps(rec))
+    (tmp_path / "run.json").write_text(json.dumps(moved))
+    out = CliRunner().invoke(main, ["reproduce", str(tmp_path / "rec.json"), "--against", str(tmp_path / "run.json"),
+                                    "--quiet"])
+    assert out.exit_code == 1 and "DIFFERENT (2 seed(s) compared with the given run)" in out.output, out.output

@@ -44,13 +44,16 @@ def _loss_list(losses: str | None, loss: str | None) -> tuple[str, ...]:
               help="Also write the JSON report to this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout instead of the table.")
 @click.option("--backend", default="auto", show_default=True, help="Sandbox backend for the loss files.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write each run's record into this folder (default: the run folder under HARNESS_HOME), e.g. for "
+                   "`harness reproduce RECORD --against` on the same runs.")
 @quiet_option
 def command(suite, losses, loss, baseline, seeds, tolerance, update, allow_dirty, summary, json_path, as_json, backend,
-            quiet):
+            out_dir, quiet):
     """Regression benchmark: run the losses with fixed seeds and compare each win rate with a baseline."""
     try:
         cfg = CIConfig(baseline=baseline, suite=suite, losses=_loss_list(losses, loss), seeds=seeds, update=update,
-                       allow_dirty=allow_dirty, backend=backend, progress=not quiet, comparison=ComparisonConfig(tolerance=tolerance))
+                       allow_dirty=allow_dirty, backend=backend, out_dir=out_dir, progress=not quiet, comparison=ComparisonConfig(tolerance=tolerance))
         report, records = run_ci(cfg)
     except CIError as e:
         click.echo(f"harness ci: error: {e}", err=True)

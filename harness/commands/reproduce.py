@@ -45,8 +45,12 @@ def _load(spec: str, board_dir: Path | None) -> tuple[dict, str]:
 @click.option("--report", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the comparison as JSON to this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON on stdout instead of the text.")
+@click.option("--against", "against", metavar="RUN",
+              help="Compare with RUN (a record file or run id) instead of re-running: a run of the same loss file, "
+                   "suite config and beta made elsewhere or earlier, holding the seeds (e.g. the regression "
+                   "check's run). Nothing is trained.")
 @quiet_option
-def command(record, board_dir, seed_text, tolerance, backend, jobs, jobs_alias, json_path, as_json, quiet):
+def command(record, board_dir, seed_text, tolerance, backend, jobs, jobs_alias, json_path, as_json, against, quiet):
     """Re-run RECORD's seeds in its own suite config and report identical / within tolerance / different."""
     from harness.reproduce import (
         DIFFERENT,
@@ -60,8 +64,9 @@ def command(record, board_dir, seed_text, tolerance, backend, jobs, jobs_alias, 
         seeds = None if not seed_text else [int(s) for s in seed_text.split(",") if s.strip()]
     except ValueError:
         raise click.UsageError(f"--seeds takes comma-separated integers, got {seed_text!r}") from None
+    rerun = None if against is None else _load(against, None)[0]
     try:
-        rep = reproduce(rec, seeds=seeds, tolerance=tolerance,
+        rep = reproduce(rec, seeds=seeds, tolerance=tolerance, rerun=rerun,
                         backend=backend, progress=not quiet, jobs=jobs or jobs_alias)
     except (ReproduceError, KeyError, TypeError) as e:
         click.echo(f"harness reproduce: cannot re-run {source}: {e}", err=True)
