@@ -2,8 +2,9 @@
 exit code 1 against the committed baseline (baselines/tiny-dpo.json, three seeds of the built-in DPO).
 
 The unchanged run against that same baseline is scripts/regression_check.sh, which scripts/test.sh runs
-after the tests (and scripts/reproduce_check.sh demands bit-identical numbers for a committed record), so
-this file trains only the changed loss: three seeds, the baseline's own.
+after the tests (and scripts/reproduce_check.sh compares that run with a committed record), so this file
+trains only the changed loss, on two of the baseline's three seeds: reversed DPO sits ~70 points below, and
+the check pools the seed spread of runs with different seed counts (stats.rerun_difference_ci).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def test_the_baseline_names_the_file_it_was_made_from(workdir):
 def test_loss_made_worse_is_caught_with_exit_1(workdir):
     # the team's losses/dpo.py now trains towards the rejected answers (same file and name, reversed sign)
     (workdir / "losses" / "dpo.py").write_text(REVERSED.read_text().replace("def reversed_dpo(", "def dpo("))
-    result = harness_ci("--baseline", "baseline.json", "--report", "report.json", cwd=workdir)
+    result = harness_ci("--baseline", "baseline.json", "--seeds", "2", "--report", "report.json", cwd=workdir)
     assert result.returncode == 1, result.stdout + result.stderr
     report = json.loads((workdir / "report.json").read_text())
     primary = next(r for r in report["rows"] if r["gated"])

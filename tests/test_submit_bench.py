@@ -21,7 +21,7 @@ def test_submit_loss_benchmarks_on_tiny_and_the_record_verifies_elsewhere(tmp_pa
     loss = builtin_losses_dir() / "dpo.py"
     args = ["--suite", "tiny", "--store", store]
     # two seeds, the fewest a board ranks (submit refuses fewer before benching): the point is the submit
-    # flow (bench, store, board, idempotence, verification elsewhere by re-running the seeds); the two train
+    # flow (bench, store, board, idempotence, acceptance elsewhere); the two train
     # side by side, one worker process each
     out = CliRunner().invoke(main, ["submit", "--loss", str(loss), "--seeds", "2", "--quiet",
                                     "--board-dir", str(tmp_path / "a"), *args])
@@ -39,13 +39,18 @@ def test_submit_loss_benchmarks_on_tiny_and_the_record_verifies_elsewhere(tmp_pa
 
     again = CliRunner().invoke(main, ["submit", "--loss", str(loss), "--board-dir", str(tmp_path / "a"), *args])
     assert again.exit_code == 0 and "nothing was run" in again.output
-    # the same record, produced "elsewhere", is accepted by another board
-    # (one of its seeds re-run there, drawn at random: the flow is the same for every seed)
-    other = CliRunner().invoke(main, ["submit", "--record", str(record_path), "--rerun-sample", "1",
-                                      "--board-dir", str(tmp_path / "b"),
-                                      *args])
+    # the same record, produced "elsewhere" by a runner board b trusts (its signature), is accepted there
+    # unchanged; verifying a real record by re-running its seeds is tests/test_submit_proof.py's
+    from harness.leaderboard.proof import RUNNER_KEY_ENV, sign_record
+
+    key = "a runner board b trusts"
+    signed = tmp_path / "signed.json"
+    signed.write_text(json.dumps(sign_record(record, key.encode())))
+    other = CliRunner().invoke(main, ["submit", "--record", str(signed), "--board-dir", str(tmp_path / "b"), *args],
+                               env={RUNNER_KEY_ENV: key})
     assert other.exit_code == 0, other.output
-    # the same record, except how each board verified it (a: ran it here; b: re-ran its seeds)
+    # the same record, except how each board verified it (a: ran it here; b: a trusted runner's signature)
     theirs = json.loads((tmp_path / "b" / "tiny" / "records" / record_path.name).read_text())
-    assert theirs.pop("verification")["method"] == "rerun" and record.pop("verification")["method"] == "local"
+    assert theirs.pop("verification")["method"] == "signature" and record.pop("verification")["method"] == "local"
+    theirs.pop("signature", None)
     assert theirs == record
