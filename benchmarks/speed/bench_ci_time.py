@@ -2,15 +2,17 @@
 as CI runs it; the figure the guide's goal names (a full run under 35 minutes of CI's 90).
 
     .venv/bin/python benchmarks/speed/bench_ci_time.py [--rev HEAD] [--out benchmarks/results/ci_time.json]
-        [--cold-pip-cache]
+        [--cold-pip-cache] [--workdir ~/.cache/harness-ci-time]
 
 Run it alone (it is the machine's only CPU-heavy job for ~25 minutes). It clones ``--rev`` into a
-temporary folder, runs `.ci/run` there with pytest's JUnit report switched on (PYTEST_ADDOPTS, which
-adds a file and changes nothing else), and records: the whole wall time, each phase as scripts/test.sh
+temporary folder, runs `.ci/run` there with pytest's JUnit report and its failed/skipped summary
+switched on (PYTEST_ADDOPTS, which add reporting and change nothing else), and records: the whole wall time, each phase as scripts/test.sh
 prints it (setup is the rest), the exit code, the test count, the tests' own summed time and the 15
 slowest, the load average before and after, the CPU model, and whether pip's download cache was warm
 (`--cold-pip-cache` points pip at an empty cache, as a new CI machine has; llama.cpp's server then
-compiles, ~5 minutes). A failed run is recorded too, with its exit code: the script exits with it.
+compiles, ~5 minutes). The clone goes under ``--workdir``, outside /tmp (the docker tier skips a
+checkout under /tmp). A failed run is recorded too, with its exit code, its FAILED/SKIPPED lines and its
+output beside the JSON (``.log``); the script exits with that code.
 """
 
 from __future__ import annotations
@@ -49,16 +51,22 @@ def main() -> int:
     ap.add_argument("--rev", default="HEAD", help="the committed revision to clone and run (default HEAD)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ci_time.json")
     ap.add_argument("--cold-pip-cache", action="store_true", help="an empty pip cache, as on a new CI machine")
+    ap.add_argument("--workdir", type=Path, default=Path.home() / ".cache" / "harness-ci-time",
+                    help="where the clone goes (removed after); never under /tmp, which the docker tier's "
+                         "hardened containers hide (its tests would skip)")
     args = ap.parse_args()
     from harness.environment import cpu_model
 
     rev = subprocess.run(["git", "rev-parse", args.rev], cwd=ROOT, check=True, capture_output=True,
                          text=True).stdout.strip()
-    with tempfile.TemporaryDirectory(prefix="harness-ci-time-") as tmp:
+    if Path("/tmp") in args.workdir.resolve().parents or args.workdir.resolve() == Path("/tmp"):
+        ap.error("--workdir must not be under /tmp: the docker tier skips a checkout there")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="run-", dir=args.workdir) as tmp:
         clone, home, junit = Path(tmp) / "clone", Path(tmp) / "home", Path(tmp) / "junit.xml"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
         subprocess.run(["git", "checkout", "-q", rev], cwd=clone, check=True)
-        env = dict(os.environ, HARNESS_HOME=str(home), PYTEST_ADDOPTS=f"--junitxml={junit}")
+        env = dict(os.environ, HARNESS_HOME=str(home), PYTEST_ADDOPTS=f"--junitxml={junit} -rfEs")
         env.pop("VIRTUAL_ENV", None)
         if args.cold_pip_cache:
             env["PIP_CACHE_DIR"] = str(Path(tmp) / "pip-cache")
@@ -69,7 +77,10 @@ def main() -> int:
         phases = {name: int(m.group(1)) for name, rx in PHASES.items() if (m := re.search(rx, log))}
         phases["setup and the rest"] = round(total - sum(phases.values()))
         tests, summed, top = slowest(junit) if junit.exists() else (None, None, [])
-        (Path(tmp) / "ci.log").write_text(log)
+        summary = [ln for ln in log.splitlines() if re.match(r"(FAILED|ERROR|SKIPPED) ", ln)]
+        kept = "\n".join(ln for ln in log.splitlines() if not ln.startswith("WARNING: Location"))  # pip's noise
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.with_suffix(".log").write_text(kept[-200_000:])  # the run's own output, for a failure
         result = {
             "command": "python benchmarks/speed/bench_ci_time.py " + " ".join(sys.argv[1:]),
             "revision": rev, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -78,6 +89,8 @@ def main() -> int:
             "goal_seconds": GOAL_S, "goal_met": proc.returncode == 0 and total <= GOAL_S,
             "phases_seconds": phases, "tests": tests, "tests_summed_seconds": summed,
             "load_before": before, "load_after": after, "slowest_tests": top,
+            "failed_skipped_lines": summary[:100],
+            "log": str(args.out.with_suffix(".log")),
             "passed_line": next((ln for ln in log.splitlines()[::-1] if re.search(r"\d+ (passed|failed)", ln)), None),
         }
     args.out.parent.mkdir(parents=True, exist_ok=True)
