@@ -10,8 +10,9 @@ switched on (PYTEST_ADDOPTS, which add reporting and change nothing else), and r
 prints it (setup is the rest), the exit code, the test count, the tests' own summed time and the 15
 slowest, the load average before and after, the CPU model, and whether pip's download cache was warm
 (`--cold-pip-cache` points pip at an empty cache, as a new CI machine has; llama.cpp's server then
-compiles, ~5 minutes). The clone goes under ``--workdir``, outside /tmp (the docker tier skips a
-checkout under /tmp). A failed run is recorded too, with its exit code, its FAILED/SKIPPED lines and its
+compiles, ~5 minutes). The clone goes under ``--workdir``, beside this checkout by default: not
+under /tmp (the docker tier skips a checkout there) nor under the home folder (the read_home sandbox
+attack then finds the clone's own path: two failures, seen in results/ci_time_under_home.json). A failed run is recorded too, with its exit code, its FAILED/SKIPPED lines and its
 output beside the JSON (``.log``); the script exits with that code.
 """
 
@@ -51,16 +52,19 @@ def main() -> int:
     ap.add_argument("--rev", default="HEAD", help="the committed revision to clone and run (default HEAD)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ci_time.json")
     ap.add_argument("--cold-pip-cache", action="store_true", help="an empty pip cache, as on a new CI machine")
-    ap.add_argument("--workdir", type=Path, default=Path.home() / ".cache" / "harness-ci-time",
-                    help="where the clone goes (removed after); never under /tmp, which the docker tier's "
-                         "hardened containers hide (its tests would skip)")
+    ap.add_argument("--workdir", type=Path, default=ROOT.parent / "harness-ci-time",
+                    help="where the clone goes (removed after), beside this checkout by default, as CI's is: "
+                         "never under /tmp (the docker tier's hardened containers hide it: its tests skip) nor "
+                         "under the home folder (the sandbox attacks that list it find the clone's own path)")
     args = ap.parse_args()
     from harness.environment import cpu_model
 
     rev = subprocess.run(["git", "rev-parse", args.rev], cwd=ROOT, check=True, capture_output=True,
                          text=True).stdout.strip()
-    if Path("/tmp") in args.workdir.resolve().parents or args.workdir.resolve() == Path("/tmp"):
-        ap.error("--workdir must not be under /tmp: the docker tier skips a checkout there")
+    where = args.workdir.resolve()
+    for bad in (Path("/tmp"), Path.home().resolve()):
+        if where == bad or bad in where.parents:
+            ap.error(f"--workdir must not be under {bad}: see --help")
     args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="run-", dir=args.workdir) as tmp:
         clone, home, junit = Path(tmp) / "clone", Path(tmp) / "home", Path(tmp) / "junit.xml"
